@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependency arrows point one way (see DESIGN.md):
+//   CLinux/CZlib -> HTTPServer ─┐
+//   CSQLite -> SQLiteStore -> SyncEngine -> SyncAPI -> pigeonhole
+// HTTPServer knows nothing of messages; SyncEngine knows nothing of HTTP.
+let package = Package(
+    name: "Pigeonhole",
+    products: [
+        .executable(name: "pigeonhole", targets: ["pigeonhole"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        // Header-only: epoll, eventfd, accept4 (Glibc's Swift module exports none of them).
+        .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
+
+        .target(name: "HTTPServer", dependencies: ["CLinux", "CZlib"]),
+        .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
+        .target(name: "SyncEngine", dependencies: ["SQLiteStore"],
+                plugins: ["EmbedMigrationsPlugin"]),
+        .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine"]),
+        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI"]),
+
+        // Build-time embedding of top-level migrations/*.sql into SyncEngine, so the
+        // binary carries its schema wherever it runs and migrations/ stays the one source.
+        .executableTarget(name: "MigrationEmbedder", path: "Sources/MigrationEmbedder"),
+        .plugin(name: "EmbedMigrationsPlugin", capability: .buildTool(),
+                dependencies: ["MigrationEmbedder"], path: "Sources/EmbedMigrationsPlugin"),
+
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SyncEngine"]),
+        .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "HTTPServer", "SQLiteStore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

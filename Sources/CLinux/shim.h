@@ -1,0 +1,14 @@
+#ifndef CLINUX_SHIM_H
+#define CLINUX_SHIM_H
+// Glibc's Swift module does not include <sys/epoll.h> or <sys/eventfd.h> and is
+// compiled without _GNU_SOURCE (so accept4 is hidden). Do NOT define _GNU_SOURCE
+// here: the same system headers would then get different definitions in this
+// module and in SwiftGlibc ("'__fds_bits' is not present in definition of 'fd_set'").
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#ifndef __USE_GNU
+extern int accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags);
+#endif
+#endif

@@ -1,0 +1,1 @@
+// SyncAPI: routes HTTP <-> SyncEngine. (being written)
