@@ -1,1 +1,202 @@
-// HTTPServer (being written)
+import CLinux
+import Dispatch
+import Glibc
+import Synchronization
+
+public struct HTTPServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port: UInt16 = 8080
+    /// Event loops (threads). Default: one per core.
+    public var threads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    public var maxConnections = 10_000
+    public var maxHeaderBytes = 16 * 1024
+    public var maxBodyBytes = 1 << 20
+    public var headerTimeout: Duration = .seconds(10)
+    /// Inactivity allowed while a request body is arriving.
+    public var bodyTimeout: Duration = .seconds(30)
+    public var idleTimeout: Duration = .seconds(75)
+    public var gzipMinBytes = 1024
+
+    public init() {}
+}
+
+/// An HTTP/1.1 server: one epoll loop per thread, each with its own SO_REUSEPORT
+/// listener, so accepts, parsing and responses never cross threads.
+public final class HTTPServer: Sendable {
+    public let configuration: HTTPServerConfiguration
+    public let port: UInt16
+    public let loops: [EventLoop]
+    let contexts: [LoopContext]
+    let handler: any HTTPHandler
+    let logger: Logger
+    let stats = ServerStats()
+
+    public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger = Logger()) throws {
+        self.configuration = configuration
+        self.handler = handler
+        self.logger = logger
+        Socket.raiseOpenFileLimit()
+        var loops: [EventLoop] = []
+        var contexts: [LoopContext] = []
+        var port = configuration.port
+        for i in 0..<max(1, configuration.threads) {
+            let (fd, bound) = try Socket.listen(host: configuration.host, port: port)
+            port = bound   // the first listener picks the ephemeral port; the rest share it
+            let loop = try EventLoop(index: i)
+            loops.append(loop)
+            contexts.append(LoopContext(loop: loop, listenFD: fd, config: configuration, handler: handler,
+                                        stats: stats, log: logger))
+        }
+        self.port = port
+        self.loops = loops
+        self.contexts = contexts
+    }
+
+    public func start() {
+        for (loop, context) in zip(loops, contexts) {
+            loop.execute { context.startListening() }
+            loop.start(name: "loop-\(loop.index)")
+        }
+    }
+
+    /// Open connections across all loops (including refused ones being answered).
+    public var openConnections: Int { stats.connections.load(ordering: .relaxed) }
+    /// Requests being handled right now (parked long-polls included).
+    public var inFlightRequests: Int { stats.inFlight.load(ordering: .relaxed) }
+    public var totalRequests: Int { stats.requests.load(ordering: .relaxed) }
+
+    /// Graceful stop: stop accepting, close idle connections, let in-flight requests
+    /// finish for up to `grace`, then close whatever is left and stop the loops.
+    public func shutdown(grace: Duration = .seconds(5)) {
+        for (loop, context) in zip(loops, contexts) { loop.execute { context.beginDrain() } }
+        handler.shutdownRequested()
+        let deadline = MonotonicClock.now() &+ grace.nanoseconds
+        while stats.connections.load(ordering: .relaxed) > 0 && MonotonicClock.now() < deadline {
+            usleep(10_000)
+        }
+        for (loop, context) in zip(loops, contexts) {
+            loop.execute { context.closeAll() }
+            loop.stop()
+        }
+        for loop in loops { loop.waitUntilExited() }
+    }
+}
+
+final class ServerStats: Sendable {
+    let connections = Atomic<Int>(0)
+    let refusing = Atomic<Int>(0)
+    let inFlight = Atomic<Int>(0)
+    let requests = Atomic<Int>(0)
+}
+
+/// Everything one loop needs to serve its connections. Loop thread only (see EventLoop).
+final class LoopContext: LoopRegistrant, @unchecked Sendable {
+    let loop: EventLoop
+    let config: HTTPServerConfiguration
+    let handler: any HTTPHandler
+    let stats: ServerStats
+    let log: Logger
+    var encoder: ResponseEncoder
+    private var listenFD: Int32
+    private var listenToken: UInt64 = 0
+    private var connections: [UInt64: Connection] = [:]
+    private(set) var draining = false
+    /// A reserved descriptor: on EMFILE we close it to accept and drop one connection,
+    /// so a level-triggered listener does not spin on an unacceptable backlog.
+    private var spareFD: Int32 = -1
+
+    init(loop: EventLoop, listenFD: Int32, config: HTTPServerConfiguration, handler: any HTTPHandler,
+         stats: ServerStats, log: Logger) {
+        self.loop = loop
+        self.listenFD = listenFD
+        self.config = config
+        self.handler = handler
+        self.stats = stats
+        self.log = log
+        self.encoder = ResponseEncoder(gzipMinBytes: config.gzipMinBytes)
+    }
+
+    func startListening() {
+        spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        // Level-triggered: a backlog we could not drain (EMFILE) is reported again.
+        listenToken = loop.register(fd: listenFD, events: EPOLLIN.rawValue, self)
+        scheduleSweep()
+    }
+
+    /// Accept events on the listener.
+    func handleEvents(_ events: UInt32) {
+        for _ in 0..<64 {   // bounded per wake-up so one loop's accepts don't starve its I/O
+            guard let (fd, peer) = Socket.accept(listenFD) else {
+                if errno == EMFILE || errno == ENFILE { shedOne() }
+                return
+            }
+            let open = stats.connections.load(ordering: .relaxed)
+            var refused = false
+            if open >= config.maxConnections {
+                // Over the cap: answer politely with 503, but never let refusals pile up.
+                if stats.refusing.load(ordering: .relaxed) >= 256 {
+                    Glibc.close(fd)
+                    continue
+                }
+                refused = true
+                stats.refusing.wrappingAdd(1, ordering: .relaxed)
+            } else {
+                stats.connections.wrappingAdd(1, ordering: .relaxed)
+            }
+            let conn = Connection(fd: fd, peer: peer, context: self, refused: refused)
+            conn.token = loop.register(fd: fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, conn)
+            connections[conn.token] = conn
+        }
+    }
+
+    private func shedOne() {
+        guard spareFD >= 0 else { return }
+        Glibc.close(spareFD)
+        if let (fd, _) = Socket.accept(listenFD) { Glibc.close(fd) }
+        spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        log.warn("out of file descriptors; dropped a connection")
+    }
+
+    func connectionClosed(_ conn: Connection) {
+        connections[conn.token] = nil
+        if conn.refused {
+            stats.refusing.wrappingAdd(-1, ordering: .relaxed)
+        } else {
+            stats.connections.wrappingAdd(-1, ordering: .relaxed)
+        }
+    }
+
+    func requestStarted() {
+        stats.inFlight.wrappingAdd(1, ordering: .relaxed)
+        stats.requests.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func requestFinished() { stats.inFlight.wrappingAdd(-1, ordering: .relaxed) }
+
+    /// Connection timeouts are checked by a periodic sweep (cheap: a comparison per
+    /// connection) instead of one heap timer per connection per request.
+    private func scheduleSweep() {
+        let shortest = min(config.headerTimeout, config.idleTimeout, config.bodyTimeout)
+        let interval = max(min(shortest / 4, .seconds(1)), .milliseconds(10))
+        loop.schedule(after: interval) { [self] in
+            let now = MonotonicClock.now()
+            for conn in connections.values { conn.checkTimeout(now: now) }
+            if !(draining && connections.isEmpty) { scheduleSweep() }
+        }
+    }
+
+    func beginDrain() {
+        draining = true
+        if listenFD >= 0 {
+            loop.unregister(fd: listenFD, token: listenToken)
+            Glibc.close(listenFD)
+            listenFD = -1
+        }
+        for conn in Array(connections.values) { conn.closeIfIdle() }
+    }
+
+    func closeAll() {
+        for conn in Array(connections.values) { conn.close() }
+        if spareFD >= 0 { Glibc.close(spareFD); spareFD = -1 }
+    }
+}

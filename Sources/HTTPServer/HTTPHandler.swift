@@ -1,0 +1,55 @@
+/// What the server calls for each request. Implementations are Sendable: one instance
+/// serves every loop.
+public protocol HTTPHandler: Sendable {
+    /// Called once the head is parsed and before any body byte is read, so a route can
+    /// have a tighter limit than the transport's (and `Expect: 100-continue` can be
+    /// refused with 413 without reading the body). nil means the server's default.
+    func bodyLimit(for head: HTTPRequestHead) -> Int?
+
+    /// Handles a complete request. Answer through `responder`, now or later, from any
+    /// thread. Until it answers, the connection stays parked on its loop, holding no thread.
+    func handle(_ request: HTTPRequest, _ responder: Responder)
+
+    /// The server is shutting down: answer parked requests now if you can.
+    func shutdownRequested()
+}
+
+extension HTTPHandler {
+    public func bodyLimit(for head: HTTPRequestHead) -> Int? { nil }
+    public func shutdownRequested() {}
+}
+
+/// The answer channel of one request.
+///
+/// Confinement: `connection` is only touched on `loop`; `respond` hops there when
+/// called from another thread. That is why `@unchecked Sendable` is sound.
+public final class Responder: @unchecked Sendable {
+    public let loop: EventLoop
+    private let connection: Connection
+    private let serial: UInt64
+
+    init(loop: EventLoop, connection: Connection, serial: UInt64) {
+        self.loop = loop
+        self.connection = connection
+        self.serial = serial
+    }
+
+    /// Sends the response. The first call wins; later calls, and calls after the client
+    /// went away, are ignored. Safe from any thread.
+    public func respond(_ response: HTTPResponse) {
+        if loop.isCurrent {
+            connection.deliver(response, serial: serial)
+        } else {
+            loop.execute { [self] in connection.deliver(response, serial: serial) }
+        }
+    }
+
+    /// Registers `callback` to run (on the loop) if the client disconnects or the
+    /// server closes the connection before this request is answered. Loop thread only.
+    public func onCancel(_ callback: @escaping () -> Void) {
+        connection.addCancelHandler(callback, serial: serial)
+    }
+
+    /// False once the client has gone away. Loop thread only.
+    public var isActive: Bool { connection.isAwaiting(serial: serial) }
+}
