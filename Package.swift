@@ -20,9 +20,11 @@ let package = Package(
 
         .target(name: "HTTPServer", dependencies: ["CLinux", "CZlib"]),
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
-        .target(name: "SyncEngine", dependencies: ["SQLiteStore"],
+        // A strict JSON value type, parser and writer (no Foundation JSON on the hot path).
+        .target(name: "JSON"),
+        .target(name: "SyncEngine", dependencies: ["SQLiteStore", "JSON"],
                 plugins: ["EmbedMigrationsPlugin"]),
-        .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine"]),
+        .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine", "JSON"]),
         .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI"]),
 
         // Build-time embedding of top-level migrations/*.sql into SyncEngine, so the
@@ -33,7 +35,7 @@ let package = Package(
 
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SyncEngine"]),
-        .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "HTTPServer", "SQLiteStore"]),
+        .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "HTTPServer", "SQLiteStore", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

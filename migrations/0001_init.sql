@@ -14,6 +14,7 @@ CREATE TABLE devices (
     name          TEXT    NOT NULL,
     token_hash    BLOB    NOT NULL UNIQUE,    -- SHA-256 of the bearer token; the token itself is never stored
     acked_cursor  TEXT,                       -- last cursor this device acked (NULL: never acked)
+    acked_seq     INTEGER NOT NULL DEFAULT 0, -- its inbox position, so acks only move forward
     revoked_at    INTEGER,                    -- NULL while the device may authenticate
     created_at    INTEGER NOT NULL,
     last_seen_at  INTEGER

@@ -1,0 +1,90 @@
+/// Streams JSON straight into bytes (no intermediate tree), for responses on the hot
+/// path. Commas are placed automatically; keys and values alternate inside objects.
+///
+///     var w = JSONWriter()
+///     w.object { w in
+///         w.key("seq"); w.int(7)
+///         w.key("body"); w.raw(storedJSONText)   // already-valid JSON, copied as is
+///     }
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+    /// One flag per open container: does the next element need a comma?
+    private var needsComma: [Bool] = [false]
+    private var afterKey = false
+
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    private mutating func separator() {
+        if afterKey {
+            afterKey = false
+            return
+        }
+        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
+        needsComma[needsComma.count - 1] = true
+    }
+
+    public mutating func object(_ body: (inout JSONWriter) -> Void) {
+        separator()
+        bytes.append(UInt8(ascii: "{"))
+        needsComma.append(false)
+        body(&self)
+        needsComma.removeLast()
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    public mutating func array(_ body: (inout JSONWriter) -> Void) {
+        separator()
+        bytes.append(UInt8(ascii: "["))
+        needsComma.append(false)
+        body(&self)
+        needsComma.removeLast()
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    public mutating func key(_ k: String) {
+        separator()
+        JSONValue.appendString(k, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
+    public mutating func string(_ s: String) {
+        separator()
+        JSONValue.appendString(s, to: &bytes)
+    }
+
+    public mutating func int<I: BinaryInteger>(_ v: I) {
+        separator()
+        bytes.append(contentsOf: String(v).utf8)
+    }
+
+    public mutating func bool(_ b: Bool) {
+        separator()
+        bytes.append(contentsOf: (b ? "true" : "false").utf8)
+    }
+
+    public mutating func null() {
+        separator()
+        bytes.append(contentsOf: "null".utf8)
+    }
+
+    /// Inserts text that is already valid JSON (a stored message body).
+    public mutating func raw(_ json: String) {
+        separator()
+        bytes.append(contentsOf: json.utf8)
+    }
+
+    public mutating func value(_ v: JSONValue) {
+        separator()
+        v.append(to: &bytes)
+    }
+
+    /// Convenience: `"key": value` pairs.
+    public mutating func field(_ k: String, _ s: String) { key(k); string(s) }
+    public mutating func field<I: BinaryInteger>(_ k: String, _ v: I) { key(k); int(v) }
+    public mutating func field(_ k: String, _ b: Bool) { key(k); bool(b) }
+    public mutating func field(_ k: String, optional s: String?) {
+        key(k)
+        if let s { string(s) } else { null() }
+    }
+}

@@ -1,0 +1,119 @@
+import JSON
+import SyncEngine
+
+/// The JSON shapes of the API (openapi.yaml `components/schemas`). One shape for a
+/// message everywhere it appears.
+enum Encode {
+    static func message(_ m: Message, _ w: inout JSONWriter, extra: (inout JSONWriter) -> Void = { _ in }) {
+        w.object { w in
+            w.field("id", m.id.rawValue)
+            w.field("room_id", m.room.rawValue)
+            w.field("seq", m.seq)
+            w.field("sender", m.sender)
+            w.key("sender_device_id")
+            if let d = m.senderDevice { w.int(d.rawValue) } else { w.null() }
+            w.field("client_msg_id", m.clientMsgID)
+            w.key("body"); w.raw(m.body)
+            w.field("sent_at", Timestamp.rfc3339(m.sentAt))
+            extra(&w)
+        }
+    }
+
+    static func room(_ r: Room, peer: String?, _ w: inout JSONWriter, extra: (inout JSONWriter) -> Void = { _ in }) {
+        w.object { w in
+            w.field("id", r.id.rawValue)
+            w.field("kind", r.kind.rawValue)
+            w.field("name", optional: r.name)
+            if r.kind == .direct { w.field("peer", optional: peer) }
+            w.field("last_seq", r.lastSeq)
+            w.field("member_count", r.memberCount)
+            w.field("last_active_at", Timestamp.rfc3339(r.lastActiveAt))
+            w.field("created_at", Timestamp.rfc3339(r.createdAt))
+            extra(&w)
+        }
+    }
+
+    static func member(_ m: Member, _ w: inout JSONWriter) {
+        w.object { w in
+            w.field("user", m.name)
+            w.field("role", m.role)
+            w.field("joined_seq", m.joinedSeq)
+            w.field("read_seq", m.readSeq)
+        }
+    }
+
+    static func event(_ e: Event, _ w: inout JSONWriter) {
+        w.object { w in
+            w.field("type", e.kind.rawValue)
+            if let room = e.room { w.field("room_id", room.rawValue) }
+            if let m = e.message {
+                w.key("message")
+                message(m, &w)
+            }
+            if case .object(let members)? = e.payload {
+                for (k, v) in members {
+                    w.key(k)
+                    w.value(v)
+                }
+            }
+        }
+    }
+
+    static func device(_ d: Device, userName: String, token: String? = nil, _ w: inout JSONWriter) {
+        w.object { w in
+            w.field("id", d.id.rawValue)
+            w.field("user", userName)
+            w.field("name", d.name)
+            w.field("created_at", Timestamp.rfc3339(d.createdAt))
+            w.field("last_seen_at", optional: d.lastSeenAt.map(Timestamp.rfc3339))
+            w.field("revoked", d.revoked)
+            if let token { w.field("token", token) }
+        }
+    }
+
+    static func user(_ u: User, _ w: inout JSONWriter) {
+        w.object { w in
+            w.field("id", u.id.rawValue)
+            w.field("name", u.name)
+            w.field("created_at", Timestamp.rfc3339(u.createdAt))
+        }
+    }
+
+    static func conversations(_ page: ConversationPage, _ w: inout JSONWriter) {
+        w.object { w in
+            w.key("conversations")
+            w.array { w in
+                for c in page.conversations {
+                    room(c.room, peer: c.peer, &w) { w in
+                        w.field("unread", c.unread)
+                        w.field("read_seq", c.readSeq)
+                        w.key("preview")
+                        w.array { w in for m in c.preview { message(m, &w) } }
+                    }
+                }
+            }
+            if let next = page.nextPage { w.field("next_page", next) }
+            w.field("cursor", page.cursor.encoded)
+        }
+    }
+
+    static func pull(_ r: PullResult, _ w: inout JSONWriter) {
+        w.object { w in
+            w.key("events")
+            w.array { w in for e in r.events { event(e, &w) } }
+            w.field("cursor", r.cursor.encoded)
+            w.field("has_more", r.hasMore)
+            if !r.gaps.isEmpty {
+                w.key("gaps")
+                w.array { w in
+                    for g in r.gaps {
+                        w.object { w in
+                            w.field("room_id", g.room.rawValue)
+                            w.field("before_seq", g.beforeSeq)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import HTTPServer
+import Synchronization
+import SyncEngine
+
+/// One parked `GET /v1/sync`.
+///
+/// Without lost wake-ups (Conduit's rule): subscribe to the Notifier **first**, then
+/// query; after every wake, query again and answer with what is there. While parked
+/// it holds no thread: a subscription, a timer on its loop and this object.
+///
+/// Confinement: everything but `wakeQueued` is touched only on `responder.loop`; the
+/// Notifier callback (writer thread) only flips the atomic and posts to the loop.
+final class LongPoll: @unchecked Sendable {
+    private let api: PigeonholeAPI
+    private let responder: Responder
+    private let db: Database
+    private let me: Principal
+    private let from: Cursor
+    private let limit: Int
+    private let perRoomLimit: Int?
+    private let timeout: Duration
+    private var subscription: Notifier.Subscription?
+    private var timer: TimerToken?
+    private var finished = false
+    private let wakeQueued = Atomic<Bool>(false)
+
+    init(api: PigeonholeAPI, responder: Responder, db: Database, me: Principal, from: Cursor, limit: Int,
+         perRoomLimit: Int?, timeout: Duration) {
+        self.api = api
+        self.responder = responder
+        self.db = db
+        self.me = me
+        self.from = from
+        self.limit = limit
+        self.perRoomLimit = perRoomLimit
+        self.timeout = timeout
+    }
+
+    var loop: EventLoop { responder.loop }
+
+    func start() {
+        if timeout > .zero {
+            subscription = api.engine.notifier.subscribe(me.user) { [self] _ in
+                guard !wakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }   // coalesce
+                loop.execute { [self] in
+                    wakeQueued.store(false, ordering: .releasing)
+                    attempt(final: false)
+                }
+            }
+        }
+        attempt(final: timeout == .zero)
+        guard !finished else { return }
+        api.polls.add(self)
+        timer = loop.schedule(after: timeout) { [self] in attempt(final: true) }
+        responder.onCancel { [self] in cleanup() }
+    }
+
+    /// Queries from the cursor; answers if anything is there, or if `final`.
+    private func attempt(final: Bool) {
+        guard !finished else { return }
+        let result: PullResult
+        do {
+            result = try api.engine.read(db) {
+                try Stream.pull($0, user: me.user, after: from, limit: limit, perRoomLimit: perRoomLimit)
+            }
+        } catch {
+            return finish(APIError.response(for: error))
+        }
+        if result.events.isEmpty && result.gaps.isEmpty && result.cursor == from && !final { return }
+        finish(json(.ok) { Encode.pull(result, &$0) })
+    }
+
+    /// Shutdown: answer now with whatever is there.
+    func finishNow() { attempt(final: true) }
+
+    private func finish(_ response: HTTPResponse) {
+        cleanup()
+        responder.respond(response)
+    }
+
+    private func cleanup() {
+        guard !finished else { return }
+        finished = true
+        if let subscription { api.engine.notifier.unsubscribe(subscription) }
+        if let timer { loop.cancel(timer) }
+        api.polls.remove(self)
+    }
+}
+
+/// The parked polls, so a shutdown can answer them instead of cutting them off.
+final class PollRegistry: Sendable {
+    private let polls = Mutex<[ObjectIdentifier: LongPoll]>([:])
+
+    func add(_ p: LongPoll) { polls.withLock { $0[ObjectIdentifier(p)] = p } }
+    func remove(_ p: LongPoll) { _ = polls.withLock { $0.removeValue(forKey: ObjectIdentifier(p)) } }
+    var count: Int { polls.withLock { $0.count } }
+
+    func finishAll() {
+        for p in polls.withLock({ Array($0.values) }) { p.loop.execute { p.finishNow() } }
+    }
+}
+
+extension PigeonholeAPI {
+    /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`
+    func startPull(_ me: Principal, _ input: RequestInput, _ responder: Responder, _ db: Database) throws {
+        let limit = try input.queryInt("limit", default: engine.config.defaultPullLimit, range: 1...engine.config.maxPullLimit)!
+        let perRoom = try input.queryInt("per_room_limit", default: nil, range: 1...1000)
+        // Over the maximum is clamped, not rejected: clients may ask for "as long as you can".
+        let requested = try input.queryInt("timeout", default: config.defaultPollTimeout, range: 0...Int(Int32.max))!
+        let timeout = Duration.seconds(min(requested, config.maxPollTimeout))
+        let from: Cursor
+        if let text = input.queryString("cursor") {
+            from = try engine.read(db) { try Stream.validate($0.db, cursor: text, user: me.user) }
+            // Presenting C proves the device stored everything before C: ack it, off the
+            // request's path (a lost ack only means a later resume repeats a little).
+            engine.write({ try Stream.ack($0, device: me.device, user: me.user, cursor: text) }) { _ in }
+        } else {
+            from = try engine.read(db) { try Stream.ackedCursor($0.db, device: me.device, user: me.user) }
+        }
+        LongPoll(api: self, responder: responder, db: db, me: me, from: from, limit: limit,
+                 perRoomLimit: perRoom, timeout: timeout).start()
+    }
+}

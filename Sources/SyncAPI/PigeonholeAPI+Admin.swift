@@ -1,0 +1,33 @@
+import HTTPServer
+import JSON
+import SyncEngine
+
+extension PigeonholeAPI {
+    /// `/v1/admin/...`: provisioning with the admin token.
+    func admin(_ route: APIRoute, _ input: RequestInput, _ responder: Responder, _ db: Database) throws {
+        switch route {
+        case .adminCreateUser:
+            let name = try RequestInput.string(try input.object(), "name")
+            write(responder, { try Accounts.createUser($0, name: name) }) { user in
+                json(.created) { Encode.user(user, &$0) }
+            }
+        case .adminListDevices(let userName):
+            let devices = try engine.read(db) { try Accounts.devices($0.db, userName: userName) }
+            responder.respond(json(.ok) { w in
+                w.object { w in
+                    w.key("devices")
+                    w.array { w in for d in devices { Encode.device(d, userName: userName, &w) } }
+                }
+            })
+        case .adminCreateDevice(let userName):
+            let name = try RequestInput.string(try input.object(), "name")
+            write(responder, { try Accounts.createDevice($0, userName: userName, deviceName: name) }) { device, token in
+                json(.created) { Encode.device(device, userName: userName, token: token, &$0) }
+            }
+        case .adminRevokeDevice(let id):
+            write(responder, { try Accounts.revokeDevice($0, id: id) }) { _ in HTTPResponse(status: .noContent) }
+        default:
+            preconditionFailure("not an admin route: \(route)")
+        }
+    }
+}

@@ -1,0 +1,225 @@
+import HTTPServer
+import JSON
+import SyncEngine
+
+/// The HTTP face of the engine: authenticates, decodes, calls the engine, encodes.
+/// Thin on purpose: every rule lives in SyncEngine; every error becomes a response in
+/// APIError, and nowhere else.
+public final class PigeonholeAPI: HTTPHandler {
+    let engine: SyncEngine
+    let reads: ReadPool
+    let router = APIRoute.makeRouter()
+    let config: APIConfiguration
+    let adminTokenHash: [UInt8]
+    let log: Logger
+    let polls = PollRegistry()
+
+    init(engine: SyncEngine, reads: ReadPool, config: APIConfiguration, log: Logger) {
+        self.engine = engine
+        self.reads = reads
+        self.config = config
+        self.adminTokenHash = Tokens.hash(config.adminToken)
+        self.log = log
+    }
+
+    public func bodyLimit(for head: HTTPRequestHead) -> Int? { router.bodyLimit(for: head) }
+
+    public func shutdownRequested() { polls.finishAll() }
+
+    public func handle(_ request: HTTPRequest, _ responder: Responder) {
+        let route: APIRoute
+        switch router.resolve(request.head) {
+        case .response(let r): return responder.respond(r)
+        case .route(let r): route = r
+        }
+        let db = reads.connection(forLoop: responder.loop.index)
+        do {
+            try dispatch(route, RequestInput(request: request), responder, db)
+        } catch let e as APIError {
+            responder.respond(e.response)
+        } catch let e as SyncError {
+            responder.respond(APIError.response(for: e))
+        } catch {
+            log.error("unexpected error", ["error": "\(error)"])
+            responder.respond(APIError.response(for: .storageUnavailable))
+        }
+    }
+
+    private func dispatch(_ route: APIRoute, _ input: RequestInput, _ responder: Responder, _ db: Database) throws {
+        switch route {
+        case .healthz: return responder.respond(health(db))
+        case .limits: return responder.respond(limits())
+        case .badID(let what): throw APIError.badRequest(code: "invalid_request", message: "\(what) must be a positive integer")
+        case .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice:
+            try requireAdmin(input)
+            return try admin(route, input, responder, db)
+        default:
+            break
+        }
+        let me = try authenticate(input, db)
+        switch route {
+        case .me:
+            responder.respond(json(.ok) { w in
+                w.object { w in
+                    w.key("user"); w.object { w in w.field("id", me.user.rawValue); w.field("name", me.userName) }
+                    w.key("device"); w.object { w in w.field("id", me.device.rawValue); w.field("name", me.deviceName) }
+                }
+            })
+        case .direct(let other):
+            write(responder, { try Rooms.direct($0, me: me, otherName: other) }) { room, created in
+                json(created ? .created : .ok) { Encode.room(room, peer: other, &$0) }
+            }
+        case .createRoom:
+            let body = try input.object()
+            let name = try RequestInput.string(body, "name")
+            let members = try RequestInput.optionalStringArray(body, "members")
+            try checkMemberCount(members)
+            write(responder, { try Rooms.createGroup($0, me: me, name: name, memberNames: members) }) { room in
+                json(.created) { Encode.room(room, peer: nil, &$0) }
+            }
+        case .getRoom(let id):
+            let (room, peer) = try engine.read(db) { try Rooms.get($0, me: me.user, room: id) }
+            responder.respond(json(.ok) { Encode.room(room, peer: peer, &$0) })
+        case .listMembers(let id):
+            let members = try engine.read(db) { try Rooms.members($0, me: me.user, room: id) }
+            responder.respond(json(.ok) { w in
+                w.object { w in w.key("members"); w.array { w in for m in members { Encode.member(m, &w) } } }
+            })
+        case .addMembers(let id):
+            let names = try RequestInput.optionalStringArray(try input.object(), "members")
+            guard !names.isEmpty else { throw APIError.invalid("members", "must name at least one user") }
+            try checkMemberCount(names)
+            write(responder, { try Rooms.addMembers($0, me: me, room: id, names: names) }) { added in
+                json(.ok) { w in w.object { w in w.key("added"); w.array { w in for m in added { Encode.member(m, &w) } } } }
+            }
+        case .removeMember(let id, let name):
+            write(responder, { try Rooms.removeMember($0, me: me, room: id, name: name) }) { _ in
+                HTTPResponse(status: .noContent)
+            }
+        case .send(let id):
+            let body = try input.object()
+            let clientMsgID = try RequestInput.string(body, "client_msg_id")
+            guard let value = body["body"] else { throw APIError.invalid("body", "is required") }
+            let text = value.serializedString
+            let limit = engine.config.maxMessageBodyBytes
+            write(responder, { try Messages.send($0, me: me, room: id, clientMsgID: clientMsgID, body: text, maxBodyBytes: limit) }) { r in
+                json(r.duplicate ? .ok : .created) { w in
+                    Encode.message(r.message, &w) { $0.field("duplicate", r.duplicate) }
+                }
+            }
+        case .history(let id):
+            let before = try input.queryInt("before", default: nil, range: 1...Int.max).map(Int64.init)
+            let limit = try input.queryInt("limit", default: engine.config.defaultHistoryLimit, range: 1...engine.config.maxHistoryLimit)!
+            let page = try engine.read(db) { try Messages.history($0, me: me.user, room: id, before: before, limit: limit) }
+            responder.respond(json(.ok) { w in
+                w.object { w in
+                    w.key("messages"); w.array { w in for m in page.messages { Encode.message(m, &w) } }
+                    if let nb = page.nextBefore { w.field("next_before", nb) }
+                }
+            })
+        case .markRead(let id):
+            let seq = try RequestInput.int(try input.object(), "seq")
+            write(responder, { try Conversations.markRead($0, me: me, room: id, seq: seq) }) { readSeq in
+                json(.ok) { w in w.object { w in w.field("room_id", id.rawValue); w.field("read_seq", readSeq) } }
+            }
+        case .sync:
+            try startPull(me, input, responder, db)
+        case .ack:
+            let cursor = try RequestInput.string(try input.object(), "cursor")
+            write(responder, { try Stream.ack($0, device: me.device, user: me.user, cursor: cursor) }) { _ in
+                HTTPResponse(status: .noContent)
+            }
+        case .conversations:
+            let limit = try input.queryInt("limit", default: engine.config.defaultConversationLimit,
+                                           range: 1...engine.config.maxConversationLimit)!
+            let preview = try input.queryInt("preview", default: 3, range: 0...engine.config.maxPreview)!
+            let pageToken = input.queryString("page")
+            let page = try engine.read(db) { try Conversations.list($0, me: me.user, limit: limit, preview: preview, page: pageToken) }
+            responder.respond(json(.ok) { Encode.conversations(page, &$0) })
+        case .unread:
+            let (total, rooms) = try engine.read(db) { try Conversations.unread($0, me: me.user) }
+            responder.respond(json(.ok) { w in
+                w.object { w in
+                    w.field("total", total)
+                    w.key("rooms")
+                    w.array { w in
+                        for (room, n) in rooms { w.object { w in w.field("room_id", room.rawValue); w.field("unread", n) } }
+                    }
+                }
+            })
+        case .healthz, .limits, .badID, .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice:
+            break   // answered above
+        }
+    }
+
+    // MARK: helpers
+
+    func authenticate(_ input: RequestInput, _ db: Database) throws -> Principal {
+        guard let token = input.bearerToken else { throw APIError.unauthorized }
+        guard let p = try engine.read(db, { try Accounts.authenticate($0.db, token: token) }) else { throw APIError.unauthorized }
+        return p
+    }
+
+    private func requireAdmin(_ input: RequestInput) throws(APIError) {
+        // Hash both sides so the comparison takes the same time whatever the length.
+        guard let token = input.bearerToken, Tokens.constantTimeEquals(Tokens.hash(token), adminTokenHash) else {
+            throw APIError.adminUnauthorized
+        }
+    }
+
+    private func checkMemberCount(_ names: [String]) throws(APIError) {
+        let max = engine.config.maxRoomMembersPerRequest
+        guard names.count <= max else { throw APIError.invalid("members", "at most \(max) per request") }
+    }
+
+    /// Submits a write; renders its result back on the request's loop (never on the
+    /// writer thread, which must get back to committing).
+    func write<T: Sendable>(_ responder: Responder, _ body: @escaping @Sendable (WriteContext) throws -> T,
+                            _ render: @escaping @Sendable (T) -> HTTPResponse) {
+        engine.write(body) { result in
+            responder.loop.execute {
+                switch result {
+                case .success(let value): responder.respond(render(value))
+                case .failure(let error): responder.respond(APIError.response(for: error))
+                }
+            }
+        }
+    }
+
+    private func health(_ db: Database) -> HTTPResponse {
+        do {
+            _ = try db.queryOne("SELECT count(*) FROM schema_migrations") { $0.int(0) }
+            return json(.ok) { w in w.object { w in w.field("status", "ok") } }
+        } catch {
+            return .error(.serviceUnavailable, code: "storage_unavailable", message: "the database cannot be read")
+        }
+    }
+
+    private func limits() -> HTTPResponse {
+        let e = engine.config
+        return json(.ok) { w in
+            w.object { w in
+                w.field("poll_timeout_default_s", config.defaultPollTimeout)
+                w.field("poll_timeout_max_s", config.maxPollTimeout)
+                w.field("pull_limit_default", e.defaultPullLimit)
+                w.field("pull_limit_max", e.maxPullLimit)
+                w.field("history_limit_default", e.defaultHistoryLimit)
+                w.field("history_limit_max", e.maxHistoryLimit)
+                w.field("conversations_limit_default", e.defaultConversationLimit)
+                w.field("conversations_limit_max", e.maxConversationLimit)
+                w.field("preview_max", e.maxPreview)
+                w.field("message_body_max_bytes", e.maxMessageBodyBytes)
+                w.field("request_body_max_bytes", APIRoute.smallBody)
+                w.field("client_msg_id_max_chars", 64)
+                w.field("members_per_request_max", e.maxRoomMembersPerRequest)
+            }
+        }
+    }
+}
+
+/// A JSON response built with a JSONWriter.
+func json(_ status: HTTPStatus, _ build: (inout JSONWriter) -> Void) -> HTTPResponse {
+    var w = JSONWriter()
+    build(&w)
+    return .json(status, w.bytes)
+}

@@ -1,0 +1,75 @@
+import Glibc
+import HTTPServer
+import SyncEngine
+
+/// Everything `pigeonhole serve` runs, wired in one place: the writer (which applies
+/// migrations on its own connection before taking commands), the engine, one read
+/// connection per loop, the API and the HTTP server. Tests start the same thing on
+/// port 0.
+public final class PigeonholeServer: Sendable {
+    public struct Configuration: Sendable {
+        public var http = HTTPServerConfiguration()
+        public var dataDirectory = "./data"
+        public var durability: Database.Durability = .full
+        public var api: APIConfiguration
+        public var databaseFileName = "pigeonhole.sqlite"
+
+        public init(adminToken: String) { api = APIConfiguration(adminToken: adminToken) }
+
+        public var databasePath: String { dataDirectory + "/" + databaseFileName }
+    }
+
+    public let configuration: Configuration
+    public let engine: SyncEngine
+    public let http: HTTPServer
+    let api: PigeonholeAPI
+    let reads: ReadPool
+    let log: Logger
+
+    public init(configuration: Configuration, logger: Logger = Logger()) throws {
+        self.configuration = configuration
+        self.log = logger
+        try DataDirectory.create(configuration.dataDirectory)
+        let dbOptions = Database.Options(durability: configuration.durability)
+        let log = logger
+        let writer = try Writer(path: configuration.databasePath, options: Writer.Options(database: dbOptions)) { db in
+            let applied = try MigrationRunner.apply(Schema.migrations, to: db)
+            for m in applied { log.info("applied migration", ["version": m.version, "name": m.name]) }
+        }
+        engine = SyncEngine(writer: writer, config: configuration.api.engine)
+        reads = try ReadPool(path: configuration.databasePath, count: max(1, configuration.http.threads), options: dbOptions)
+        api = PigeonholeAPI(engine: engine, reads: reads, config: configuration.api, log: logger)
+        http = try HTTPServer(configuration: configuration.http, handler: api, logger: logger)
+    }
+
+    public var port: UInt16 { http.port }
+
+    public func start() {
+        http.start()
+        log.info("listening", ["host": configuration.http.host, "port": http.port, "threads": http.loops.count,
+                               "db": configuration.databasePath, "durability": configuration.durability.rawValue.lowercased()])
+    }
+
+    /// Stop accepting, answer parked polls, finish in-flight requests, drain the writer,
+    /// checkpoint the WAL, close.
+    public func shutdown(grace: Duration = .seconds(5)) {
+        http.shutdown(grace: grace)
+        engine.writer.stop()
+        reads.closeAll()
+        log.info("stopped")
+    }
+}
+
+enum DataDirectory {
+    /// Creates the directory (and parents) with mode 0700 if missing.
+    static func create(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for part in path.split(separator: "/") {
+            prefix += part
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+                throw SocketError.system(call: "mkdir \(prefix)", errno: errno)
+            }
+            prefix += "/"
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import HTTPServer
+import JSON
+import SyncEngine
+
+/// Typed access to a request's JSON body and query, with one clear 400 per mistake.
+struct RequestInput {
+    let request: HTTPRequest
+
+    /// The body as a JSON object. An empty body counts as `{}` for routes with only
+    /// optional fields.
+    func object(allowEmpty: Bool = false) throws(APIError) -> JSONValue {
+        if request.body.isEmpty {
+            if allowEmpty { return .object([]) }
+            throw APIError.badRequest(code: "invalid_json", message: "a JSON object body is required")
+        }
+        if let ct = request.headers["content-type"]?.lowercased(), !ct.hasPrefix("application/json"), !ct.hasPrefix("text/plain"),
+           !ct.hasPrefix("application/x-www-form-urlencoded") {
+            // curl -d sends x-www-form-urlencoded by default: accepted (and parsed as JSON) so
+            // shell scripts need no -H; anything else (multipart, XML) is refused.
+            throw APIError.status(.unsupportedMediaType, code: "unsupported_media_type", message: "send the body as application/json")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(request.body)
+        } catch {
+            throw APIError.badRequest(code: "invalid_json", message: "body is not valid JSON: \(error)")
+        }
+        guard case .object = value else { throw APIError.badRequest(code: "invalid_json", message: "body must be a JSON object") }
+        return value
+    }
+
+    static func string(_ obj: JSONValue, _ key: String) throws(APIError) -> String {
+        guard let v = obj[key] else { throw APIError.invalid(key, "is required") }
+        guard let s = v.stringValue else { throw APIError.invalid(key, "must be a string") }
+        return s
+    }
+
+    static func optionalStringArray(_ obj: JSONValue, _ key: String) throws(APIError) -> [String] {
+        guard let v = obj[key], !v.isNull else { return [] }
+        guard let items = v.arrayValue else { throw APIError.invalid(key, "must be an array of strings") }
+        var out: [String] = []
+        for item in items {
+            guard let s = item.stringValue else { throw APIError.invalid(key, "must be an array of strings") }
+            out.append(s)
+        }
+        return out
+    }
+
+    static func int(_ obj: JSONValue, _ key: String) throws(APIError) -> Int64 {
+        guard let v = obj[key] else { throw APIError.invalid(key, "is required") }
+        guard let i = v.int64Value else { throw APIError.invalid(key, "must be an integer") }
+        return i
+    }
+
+    /// An integer query parameter within `range`, or `default` when absent.
+    func queryInt(_ name: String, default def: Int?, range: ClosedRange<Int>) throws(APIError) -> Int? {
+        guard let text = request.query(name) else { return def }
+        guard let v = Int(text), range.contains(v) else {
+            throw APIError.invalid(name, "must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return v
+    }
+
+    func queryString(_ name: String) -> String? { request.query(name) }
+
+    /// The bearer token of `Authorization: Bearer <token>`.
+    var bearerToken: String? {
+        guard let h = request.headers["authorization"] else { return nil }
+        let parts = h.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmedForToken()
+        return token.isEmpty ? nil : token
+    }
+}
+
+extension Substring {
+    func trimmedForToken() -> String {
+        var s = self
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,1 +1,0 @@
-// SyncAPI: routes HTTP <-> SyncEngine. (being written)

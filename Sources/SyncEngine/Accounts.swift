@@ -1,0 +1,69 @@
+import SQLiteStore
+
+/// Users and devices: provisioning (admin) and token authentication.
+public enum Accounts {
+    public static func createUser(_ ctx: WriteContext, name: String) throws -> User {
+        guard Validation.isValidName(name) else {
+            throw SyncError.invalid(field: "name", reason: "1-64 characters of a-z, 0-9, '.', '_' or '-'")
+        }
+        do {
+            try ctx.db.run("INSERT INTO users (name, created_at) VALUES (?, ?)", [.text(name), .integer(ctx.now)])
+        } catch let e where e.isConstraintUnique {
+            throw SyncError.userExists(name)
+        }
+        return User(id: UserID(ctx.db.lastInsertRowID), name: name, createdAt: ctx.now)
+    }
+
+    /// Creates a device and returns its bearer token: the only time the token exists
+    /// outside the client (we keep its SHA-256).
+    public static func createDevice(_ ctx: WriteContext, userName: String, deviceName: String) throws -> (Device, token: String) {
+        guard Validation.isValidDisplayName(deviceName, max: 64) else {
+            throw SyncError.invalid(field: "name", reason: "1-64 characters, no control characters")
+        }
+        guard let user = try user(ctx.db, named: userName) else { throw SyncError.userNotFound(userName) }
+        let token = Tokens.newDeviceToken()
+        try ctx.db.run("INSERT INTO devices (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                       [.integer(user.id.rawValue), .text(deviceName), .blob(Tokens.hash(token)), .integer(ctx.now)])
+        let device = Device(id: DeviceID(ctx.db.lastInsertRowID), user: user.id, name: deviceName, createdAt: ctx.now,
+                            lastSeenAt: nil, revoked: false, ackedCursor: nil)
+        return (device, token)
+    }
+
+    /// Revokes a device: its token stops authenticating at once (the next request is 401).
+    public static func revokeDevice(_ ctx: WriteContext, id: DeviceID) throws {
+        let changed = try ctx.db.run("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                                     [.integer(ctx.now), .integer(id.rawValue)])
+        if changed == 0 {
+            let exists = try ctx.db.queryOne("SELECT 1 FROM devices WHERE id = ?", [.integer(id.rawValue)]) { _ in true } ?? false
+            if !exists { throw SyncError.deviceNotFound }
+        }
+    }
+
+    public static func user(_ db: Database, named name: String) throws -> User? {
+        try db.queryOne("SELECT id, name, created_at FROM users WHERE name = ?", [.text(name)]) {
+            User(id: UserID($0.int64(0)), name: $0.text(1), createdAt: $0.int64(2))
+        }
+    }
+
+    public static func devices(_ db: Database, userName: String) throws -> [Device] {
+        guard let user = try user(db, named: userName) else { throw SyncError.userNotFound(userName) }
+        return try db.queryAll("""
+            SELECT id, name, created_at, last_seen_at, revoked_at IS NOT NULL, acked_cursor
+            FROM devices WHERE user_id = ? ORDER BY id
+            """, [.integer(user.id.rawValue)]) {
+            Device(id: DeviceID($0.int64(0)), user: user.id, name: $0.text(1), createdAt: $0.int64(2),
+                   lastSeenAt: $0.optionalInt64(3), revoked: $0.bool(4), ackedCursor: $0.optionalText(5))
+        }
+    }
+
+    /// The principal of a bearer token, or nil (unknown or revoked).
+    public static func authenticate(_ db: Database, token: String) throws -> Principal? {
+        guard token.utf8.count <= 256 else { return nil }
+        return try db.queryOne("""
+            SELECT d.id, d.name, u.id, u.name FROM devices d JOIN users u ON u.id = d.user_id
+            WHERE d.token_hash = ? AND d.revoked_at IS NULL
+            """, [.blob(Tokens.hash(token))]) {
+            Principal(user: UserID($0.int64(2)), userName: $0.text(3), device: DeviceID($0.int64(0)), deviceName: $0.text(1))
+        }
+    }
+}

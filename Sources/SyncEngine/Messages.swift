@@ -1,0 +1,79 @@
+import SQLiteStore
+
+/// Sending (idempotent, write-diffused) and history paging.
+public enum Messages {
+    static let columns = "m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at"
+
+    /// Maps `columns` starting at `offset`.
+    static func rowToMessage(_ row: Row, at offset: Int = 0) -> Message {
+        Message(id: MessageID(row.int64(offset)), room: RoomID(row.int64(offset + 1)), seq: row.int64(offset + 2),
+                sender: row.text(offset + 3), senderDevice: row.optionalInt64(offset + 4).map(DeviceID.init),
+                clientMsgID: row.text(offset + 5), body: row.text(offset + 6), sentAt: row.int64(offset + 7))
+    }
+
+    /// One send, as one writer command. In this order, all in the caller's savepoint:
+    /// idempotency check, membership, room seq + 1 (gapless), the message row, one inbox
+    /// row per member (each member's inbox seq + 1), member activity, and the sender's
+    /// read marker. The HTTP 201 goes out only after the batch commits.
+    public static func send(_ ctx: WriteContext, me: Principal, room: RoomID, clientMsgID: String,
+                            body: String, maxBodyBytes: Int) throws -> SendResult {
+        guard Validation.isValidClientMsgID(clientMsgID) else {
+            throw SyncError.invalid(field: "client_msg_id", reason: "1-64 printable ASCII characters")
+        }
+        guard body.utf8.count <= maxBodyBytes else { throw SyncError.bodyTooLarge(limit: maxBodyBytes) }
+
+        // The same (sender, client_msg_id) is the same message, from any of the sender's devices.
+        if let original = try ctx.db.queryOne("""
+            SELECT \(columns) FROM messages m JOIN users su ON su.id = m.sender_id
+            WHERE m.sender_id = ? AND m.client_msg_id = ?
+            """, [.integer(me.user.rawValue), .text(clientMsgID)], { rowToMessage($0) }) {
+            guard original.room == room, original.body == body else { throw SyncError.idempotencyConflict }
+            return SendResult(message: original, duplicate: true)
+        }
+
+        _ = try Rooms.requireMember(ctx.db, room: room, user: me.user)
+        guard let seq = try ctx.db.queryOne("""
+            UPDATE rooms SET last_seq = last_seq + 1, last_active_at = ?1 WHERE id = ?2 RETURNING last_seq
+            """, [.integer(ctx.now), .integer(room.rawValue)], { $0.int64(0) }) else { throw SyncError.roomNotFound }
+        try ctx.db.run("""
+            INSERT INTO messages (room_id, seq, sender_id, sender_device_id, client_msg_id, body, sent_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, [.integer(room.rawValue), .integer(seq), .integer(me.user.rawValue), .integer(me.device.rawValue),
+                  .text(clientMsgID), .text(body), .integer(ctx.now)])
+        let id = MessageID(ctx.db.lastInsertRowID)
+        try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil)
+        try ctx.db.run("UPDATE members SET last_active_at = ?1 WHERE room_id = ?2", [.integer(ctx.now), .integer(room.rawValue)])
+        try ctx.db.run("UPDATE members SET read_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND read_seq < ?1",
+                       [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
+        let message = Message(id: id, room: room, seq: seq, sender: me.userName, senderDevice: me.device,
+                              clientMsgID: clientMsgID, body: body, sentAt: ctx.now)
+        return SendResult(message: message, duplicate: false)
+    }
+
+    /// A page of history, newest first in the query and returned oldest first, strictly
+    /// below `before` and never below the caller's join point.
+    public static func history(_ ctx: ReadContext, me: UserID, room: RoomID, before: Int64?, limit: Int) throws -> HistoryPage {
+        let membership = try Rooms.requireMember(ctx.db, room: room, user: me)
+        let upper = before ?? Int64.max
+        var rows = try ctx.db.queryAll("""
+            SELECT \(columns) FROM messages m JOIN users su ON su.id = m.sender_id
+            WHERE m.room_id = ? AND m.seq < ? AND m.seq > ? ORDER BY m.seq DESC LIMIT ?
+            """, [.integer(room.rawValue), .integer(upper), .integer(membership.joinedSeq), .integer(Int64(limit + 1))]) {
+            rowToMessage($0)
+        }
+        let hasMore = rows.count > limit
+        if hasMore { rows.removeLast() }
+        rows.reverse()
+        return HistoryPage(messages: rows, nextBefore: hasMore ? rows.first?.seq : nil)
+    }
+
+    /// The newest `count` messages of a room visible to a member who joined at `joinedSeq`.
+    static func latest(_ db: Database, room: RoomID, joinedSeq: Int64, count: Int) throws -> [Message] {
+        guard count > 0 else { return [] }
+        let rows = try db.queryAll("""
+            SELECT \(columns) FROM messages m JOIN users su ON su.id = m.sender_id
+            WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq DESC LIMIT ?
+            """, [.integer(room.rawValue), .integer(joinedSeq), .integer(Int64(count))]) { rowToMessage($0) }
+        return rows.reversed()
+    }
+}

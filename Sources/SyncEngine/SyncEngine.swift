@@ -1,0 +1,113 @@
+import Glibc
+import SQLiteStore
+
+public struct EngineConfiguration: Sendable {
+    public var maxMessageBodyBytes = 16 * 1024
+    public var maxPullLimit = 1000
+    public var defaultPullLimit = 100
+    public var maxHistoryLimit = 100
+    public var defaultHistoryLimit = 20
+    public var maxConversationLimit = 100
+    public var defaultConversationLimit = 20
+    public var maxPreview = 20
+    public var maxRoomMembersPerRequest = 1000
+    /// With `per_room_limit`, how many stream entries one catch-up page may scan.
+    public var catchUpScanWindow = 10_000
+    public init() {}
+}
+
+/// The domain: accounts, rooms, messages, inboxes, cursors, pull, ack, unread.
+///
+/// Writes go to the single writer as one closure each (one savepoint in a group
+/// commit); their completion runs on the writer thread after the commit is durable,
+/// after the Notifier was told which inboxes grew. Reads run on the caller's own
+/// read-only connection (one per event loop). The engine knows nothing of HTTP.
+public final class SyncEngine: Sendable {
+    public let writer: Writer
+    public let notifier: Notifier
+    public let config: EngineConfiguration
+    let clock: @Sendable () -> Int64
+
+    public init(writer: Writer, notifier: Notifier = Notifier(), config: EngineConfiguration = EngineConfiguration(),
+                clock: @escaping @Sendable () -> Int64 = SyncEngine.nowMillis) {
+        self.writer = writer
+        self.notifier = notifier
+        self.config = config
+        self.clock = clock
+    }
+
+    public static let nowMillis: @Sendable () -> Int64 = {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// Runs `body` as one command of the next group commit. On success the inboxes it
+    /// recorded in `WriteContext.wakes` are published, then `completion` runs.
+    public func write<T: Sendable>(_ body: @escaping @Sendable (WriteContext) throws -> T,
+                                   completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        let clock = self.clock
+        let notifier = self.notifier
+        writer.submit({ db -> Outcome<T> in
+            let ctx = WriteContext(db: db, now: clock())
+            let value = try body(ctx)
+            return Outcome(value: value, wakes: ctx.wakes)
+        }, completion: { result in
+            switch result {
+            case .success(let outcome):
+                notifier.publish(outcome.wakes)
+                completion(.success(outcome.value))
+            case .failure(let error):
+                completion(.failure(SyncError.from(error)))
+            }
+        })
+    }
+
+    /// `write` for callers that can wait (CLI, tests).
+    public func write<T: Sendable>(_ body: @escaping @Sendable (WriteContext) throws -> T) async throws(SyncError) -> T {
+        let result: Result<T, SyncError> = await withCheckedContinuation { cont in
+            write(body) { cont.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    /// A read against `db` (the caller's read-only connection) in one read transaction,
+    /// so everything it returns is one consistent snapshot.
+    public func read<T>(_ db: Database, _ body: (ReadContext) throws -> T) throws(SyncError) -> T {
+        do {
+            return try db.transaction(.deferred) { db in try body(ReadContext(db: db, now: clock(), config: config)) }
+        } catch {
+            throw SyncError.from(error)
+        }
+    }
+
+    struct Outcome<T: Sendable>: Sendable {
+        let value: T
+        let wakes: [UserID: Int64]
+    }
+}
+
+/// What a write command gets: the writer's connection, the commit's clock reading,
+/// and the list of inboxes to wake once the batch is durable.
+/// Confined to the writer thread for the duration of one command.
+public final class WriteContext {
+    public let db: Database
+    public let now: Int64
+    var wakes: [UserID: Int64] = [:]
+
+    init(db: Database, now: Int64) {
+        self.db = db
+        self.now = now
+    }
+
+    func wake(_ user: UserID, at seq: Int64) {
+        wakes[user] = max(seq, wakes[user] ?? 0)
+    }
+}
+
+/// What a read gets: a read-only connection inside a read transaction.
+public struct ReadContext {
+    public let db: Database
+    public let now: Int64
+    public let config: EngineConfiguration
+}

@@ -1,0 +1,28 @@
+import SQLiteStore
+
+/// The domain's errors. The API layer maps each case to one HTTP status and one
+/// stable public code; SQL text and paths never leave the server.
+public enum SyncError: Error, Sendable, Equatable {
+    case invalid(field: String, reason: String)
+    case userNotFound(String)
+    case userExists(String)
+    case deviceNotFound
+    case roomNotFound
+    case notMember
+    case forbidden(String)
+    case invalidCursor(String)
+    case cursorRequired
+    case cursorExpired
+    case idempotencyConflict
+    case bodyTooLarge(limit: Int)
+    case seqOutOfRange(lastSeq: Int64)
+    case storageUnavailable
+    case shuttingDown
+
+    /// Classifies an error thrown inside a writer command or a read.
+    public static func from(_ error: any Error) -> SyncError {
+        if let e = error as? SyncError { return e }
+        if error is WriterError { return .shuttingDown }
+        return .storageUnavailable
+    }
+}

@@ -1,0 +1,135 @@
+import Dispatch
+import Glibc
+import HTTPServer
+import Synchronization
+import SyncAPI
+import SyncEngine
+
+let serveFlags: [Flag] = [
+    Flag(name: "host", env: "PIGEONHOLE_HOST", value: "ADDR", help: "IPv4 address to listen on (default 127.0.0.1)"),
+    Flag(name: "port", env: "PIGEONHOLE_PORT", value: "N", help: "TCP port (default 8080; 0 = any free port)"),
+    Flag(name: "data-dir", env: "PIGEONHOLE_DATA_DIR", value: "DIR", help: "where the database lives (default ./data)"),
+    Flag(name: "threads", env: "PIGEONHOLE_THREADS", value: "N", help: "event loops (default: one per core)"),
+    Flag(name: "max-connections", env: "PIGEONHOLE_MAX_CONNECTIONS", value: "N", help: "open connections before 503 (default 10000)"),
+    Flag(name: "durability", env: "PIGEONHOLE_DURABILITY", value: "full|normal", help: "SQLite synchronous mode (default full)"),
+    Flag(name: "admin-token", env: "PIGEONHOLE_ADMIN_TOKEN", value: "TOKEN", help: "admin token (default: generated into DIR/admin-token)"),
+    Flag(name: "header-timeout", env: "PIGEONHOLE_HEADER_TIMEOUT", value: "SECONDS", help: "time to send request headers (default 10)"),
+    Flag(name: "idle-timeout", env: "PIGEONHOLE_IDLE_TIMEOUT", value: "SECONDS", help: "keep-alive idle time (default 75)"),
+    Flag(name: "max-body-bytes", env: "PIGEONHOLE_MAX_BODY_BYTES", value: "N", help: "transport request body limit (default 1048576)"),
+    Flag(name: "poll-timeout-max", env: "PIGEONHOLE_POLL_TIMEOUT_MAX", value: "SECONDS", help: "longest long-poll wait (default 55)"),
+    Flag(name: "log-level", env: "PIGEONHOLE_LOG_LEVEL", value: "LEVEL", help: "debug, info, warn or error (default info)"),
+    Flag(name: "help", env: nil, value: nil, help: "show this help"),
+]
+
+let dataFlags: [Flag] = [
+    Flag(name: "data-dir", env: "PIGEONHOLE_DATA_DIR", value: "DIR", help: "where the database lives (default ./data)"),
+    Flag(name: "log-level", env: "PIGEONHOLE_LOG_LEVEL", value: "LEVEL", help: "debug, info, warn or error (default info)"),
+    Flag(name: "help", env: nil, value: nil, help: "show this help"),
+]
+
+let mainUsage = """
+    pigeonhole: a message sync server for instant messaging
+
+    usage:
+      pigeonhole serve [flags]              start the server
+      pigeonhole migrate [flags]            apply database migrations and exit
+      pigeonhole user add NAME              create a user
+      pigeonhole device add USER NAME       create a device; prints its bearer token
+      pigeonhole device list USER           list a user's devices
+      pigeonhole device revoke ID           revoke a device (its token stops working)
+      pigeonhole help [COMMAND]             show help
+
+    run 'pigeonhole serve --help' for the server's flags.
+    """
+
+func logger(_ flags: ParsedFlags) throws -> Logger {
+    guard let name = flags.string("log-level") else { return Logger(level: .info) }
+    guard let level = Logger.Level(name: name) else { throw UsageError("--log-level must be debug, info, warn or error") }
+    return Logger(level: level)
+}
+
+func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> PigeonholeServer.Configuration {
+    let dataDir = flags.string("data-dir") ?? "./data"
+    var http = HTTPServerConfiguration()
+    http.host = flags.string("host") ?? "127.0.0.1"
+    http.port = UInt16(try flags.int("port", default: 8080, range: 0...65535))
+    http.threads = try flags.int("threads", default: http.threads, range: 1...256)
+    http.maxConnections = try flags.int("max-connections", default: http.maxConnections, range: 1...1_000_000)
+    http.headerTimeout = .seconds(try flags.int("header-timeout", default: 10, range: 1...3600))
+    http.idleTimeout = .seconds(try flags.int("idle-timeout", default: 75, range: 1...86400))
+    http.maxBodyBytes = try flags.int("max-body-bytes", default: http.maxBodyBytes, range: 1024...(64 << 20))
+    try DataDirectoryCLI.create(dataDir)
+    let token = try AdminToken.resolve(explicit: flags.string("admin-token"), dataDirectory: dataDir, log: log)
+    var config = PigeonholeServer.Configuration(adminToken: token)
+    config.http = http
+    config.dataDirectory = dataDir
+    switch flags.string("durability") ?? "full" {
+    case "full": config.durability = .full
+    case "normal": config.durability = .normal
+    default: throw UsageError("--durability must be full or normal")
+    }
+    config.api.maxPollTimeout = try flags.int("poll-timeout-max", default: 55, range: 1...3600)
+    config.api.defaultPollTimeout = min(config.api.defaultPollTimeout, config.api.maxPollTimeout)
+    return config
+}
+
+/// `pigeonhole serve`: runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
+func serve(_ flags: ParsedFlags) throws {
+    let log = try logger(flags)
+    let config = try serverConfiguration(flags, log: log)
+    let server = try PigeonholeServer(configuration: config, logger: log)
+    let stop = DispatchSemaphore(value: 0)
+    var sources: [DispatchSourceSignal] = []
+    for sig in [SIGINT, SIGTERM] {
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        source.setEventHandler { stop.signal() }
+        source.resume()
+        sources.append(source)
+    }
+    server.start()
+    stop.wait()
+    log.info("shutting down")
+    server.shutdown(grace: .seconds(5))
+    _ = sources
+}
+
+/// Opens the database (applying migrations) for a one-shot admin command.
+func withEngine<T>(_ flags: ParsedFlags, _ body: (SyncEngine, String) throws -> T) throws -> T {
+    let log = try logger(flags)
+    let dataDir = flags.string("data-dir") ?? "./data"
+    try DataDirectoryCLI.create(dataDir)
+    let path = dataDir + "/pigeonhole.sqlite"
+    let writer = try Writer(path: path) { db in
+        for m in try MigrationRunner.apply(Schema.migrations, to: db) {
+            log.info("applied migration", ["version": m.version, "name": m.name])
+        }
+    }
+    defer { writer.stop() }
+    return try body(SyncEngine(writer: writer), path)
+}
+
+/// Runs one write and waits for its durable result.
+func runWrite<T: Sendable>(_ engine: SyncEngine, _ body: @escaping @Sendable (WriteContext) throws -> T) throws -> T {
+    let done = DispatchSemaphore(value: 0)
+    let result = Mutex<Result<T, SyncError>?>(nil)
+    engine.write(body) { r in
+        result.withLock { $0 = r }
+        done.signal()
+    }
+    done.wait()
+    return try result.withLock { $0! }.get()
+}
+
+enum DataDirectoryCLI {
+    static func create(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for part in path.split(separator: "/") {
+            prefix += part
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+                throw UsageError("cannot create \(prefix): \(String(cString: strerror(errno)))")
+            }
+            prefix += "/"
+        }
+    }
+}
