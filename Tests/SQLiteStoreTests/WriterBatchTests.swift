@@ -35,8 +35,9 @@ import Testing
             let total = submitters * perSubmitter
             let stats = writer.stats
             #expect(stats.maxBatchSize >= submitters)
-            #expect(stats.transactionsCommitted < stats.commandsCompleted)
-            #expect(stats.transactionsCommitted <= 1 + total / 2)
+            // Deterministic thanks to the gated first batch of 64; later batches depend
+            // on scheduling, so no tighter bound is asserted.
+            #expect(stats.transactionsCommitted < total)
             #expect(stats.commandsCompleted == total + 1)
             #expect(stats.commandsFailed == 0)
             #expect(stats.batchSizeHistogram.reduce(0, +) == stats.transactionsCommitted)
