@@ -81,11 +81,15 @@ final class Connection: LoopRegistrant {
             close()
             return
         }
-        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 { readAvailable() }
+        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
+            readAvailable(peerHalfClosed: events & EPOLLRDHUP.rawValue != 0)
+        }
         if events & EPOLLOUT.rawValue != 0 { flush() }
     }
 
-    private func readAvailable() {
+    /// Reads what the socket has. With `peerHalfClosed` (EPOLLRDHUP) it reads on to the
+    /// EOF, since no further edge will announce it.
+    private func readAvailable(peerHalfClosed: Bool = false) {
         guard !isClosed else { return }
         var progressed = false
         while !readPaused {
@@ -94,6 +98,9 @@ final class Connection: LoopRegistrant {
                 input.append(contentsOf: context.loop.readBuffer[0..<n])
                 progressed = true
                 if case .awaiting = state, input.count - inputStart > Self.maxBufferedWhileAwaiting { readPaused = true }
+                // A short read drained the socket: bytes arriving later raise a new edge, so
+                // the extra read(2) that would only return EAGAIN is skipped.
+                if n < context.loop.readBuffer.count && !peerHalfClosed { break }
             } else if n == 0 {
                 peerClosed = true
                 break

@@ -35,16 +35,25 @@ public struct HTTPHeaders: Sendable, Sequence {
         fields.append((name.lowercased(), value))
     }
 
+    /// For names that are already lower-case (the parser's).
+    mutating func addLowercased(_ name: String, _ value: String) {
+        fields.append((name, value))
+    }
+
+    private static func lower(_ name: String) -> String {
+        name.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? name.lowercased() : name
+    }
+
     /// The first value of `name`, or nil.
     public subscript(name: String) -> String? {
-        let lower = name.lowercased()
+        let lower = Self.lower(name)
         for f in fields where f.name == lower { return f.value }
         return nil
     }
 
     /// Every value of `name`, in order (for fields that may repeat).
     public func values(_ name: String) -> [String] {
-        let lower = name.lowercased()
+        let lower = Self.lower(name)
         return fields.filter { $0.name == lower }.map(\.value)
     }
 

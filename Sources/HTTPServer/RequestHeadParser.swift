@@ -76,7 +76,7 @@ struct RequestHeadParser {
         if lines.count - 1 > maxHeaderCount { throw .tooManyHeaders }
         for range in lines.dropFirst() {
             let (name, value) = try parseField(UnsafeBufferPointer(rebasing: bytes[range]))
-            head.headers.add(name, value)
+            head.headers.addLowercased(name, value)
         }
         if head.version == .http1_1 && head.headers.values("host").count != 1 { throw .missingHost }
         return head
@@ -145,7 +145,15 @@ struct RequestHeadParser {
         while vs < ve && (line[vs] == 0x20 || line[vs] == 0x09) { vs += 1 }
         while ve > vs && (line[ve - 1] == 0x20 || line[ve - 1] == 0x09) { ve -= 1 }
         for b in line[vs..<ve] where !(b == 0x09 || b >= 0x20) || b == 0x7F { throw .malformedHeader }
-        return (String(decoding: line[..<colon], as: UTF8.self), String(decoding: line[vs..<ve], as: UTF8.self))
+        // Field names are case-insensitive: lower-case them once, here, byte by byte.
+        let name = String(unsafeUninitializedCapacity: colon) { buf in
+            for i in 0..<colon {
+                let b = line[i]
+                buf[i] = b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+            }
+            return colon
+        }
+        return (name, String(decoding: line[vs..<ve], as: UTF8.self))
     }
 }
 

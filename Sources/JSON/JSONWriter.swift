@@ -53,9 +53,30 @@ public struct JSONWriter {
         JSONValue.appendString(s, to: &bytes)
     }
 
-    public mutating func int<I: BinaryInteger>(_ v: I) {
+    public mutating func int(_ v: Int64) {
         separator()
-        bytes.append(contentsOf: String(v).utf8)
+        JSONWriter.appendDecimal(v, to: &bytes)
+    }
+
+    public mutating func int(_ v: Int) { int(Int64(v)) }
+
+    /// Decimal digits without going through String (this runs for every number written).
+    static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        if value == 0 { out.append(UInt8(ascii: "0")); return }
+        var v = value.magnitude
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { buf in
+            while v > 0 {
+                buf[n] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                n += 1
+            }
+            for i in stride(from: n - 1, through: 0, by: -1) { out.append(buf[i]) }
+        }
     }
 
     public mutating func bool(_ b: Bool) {
@@ -81,7 +102,8 @@ public struct JSONWriter {
 
     /// Convenience: `"key": value` pairs.
     public mutating func field(_ k: String, _ s: String) { key(k); string(s) }
-    public mutating func field<I: BinaryInteger>(_ k: String, _ v: I) { key(k); int(v) }
+    public mutating func field(_ k: String, _ v: Int64) { key(k); int(v) }
+    public mutating func field(_ k: String, _ v: Int) { key(k); int(Int64(v)) }
     public mutating func field(_ k: String, _ b: Bool) { key(k); bool(b) }
     public mutating func field(_ k: String, optional s: String?) {
         key(k)
