@@ -5,16 +5,18 @@
 /// The result distinguishes "no such path" (404) from "path exists, method does not"
 /// (405 with the `Allow` list), and answers HEAD with the GET route.
 public struct Router<Route: Sendable>: Sendable {
+    @usableFromInline
     enum Segment: Sendable, Equatable {
         case literal(String)
         case capture
     }
 
+    @usableFromInline
     struct Entry: Sendable {
-        let method: HTTPMethod
-        let segments: [Segment]
-        let bodyLimit: Int?
-        let make: @Sendable ([String]) -> Route
+        @usableFromInline let method: HTTPMethod
+        @usableFromInline let segments: [Segment]
+        @usableFromInline let bodyLimit: Int?
+        @usableFromInline let make: @Sendable ([String]) -> Route
     }
 
     public enum Match: Sendable {
@@ -26,7 +28,7 @@ public struct Router<Route: Sendable>: Sendable {
         case badPath
     }
 
-    private var entries: [Entry] = []
+    @usableFromInline var entries: [Entry] = []
 
     public init() {}
 
@@ -38,27 +40,32 @@ public struct Router<Route: Sendable>: Sendable {
         entries.append(Entry(method: method, segments: segments, bodyLimit: bodyLimit, make: make))
     }
 
+    /// Inlinable so the route type is specialized in the caller's module: this runs
+    /// twice per request (body limit, then dispatch) and must not go through generic
+    /// metadata lookups.
+    @inlinable
     public func match(_ method: HTTPMethod, _ path: String) -> Match {
         let raw = path.split(separator: "/", omittingEmptySubsequences: true)
         var allowed: [HTTPMethod] = []
         for entry in entries where entry.segments.count == raw.count {
-            var captures: [String] = []
-            var matches = true
-            for (segment, part) in zip(entry.segments, raw) {
-                switch segment {
-                case .literal(let lit):
-                    if part != lit { matches = false }
-                case .capture:
-                    guard let decoded = URLEncoding.percentDecode(part), !decoded.isEmpty else { return .badPath }
-                    captures.append(decoded)
+            var literalsMatch = true
+            for i in 0..<raw.count {
+                if case .literal(let lit) = entry.segments[i], raw[i] != lit {
+                    literalsMatch = false
+                    break
                 }
-                if !matches { break }
             }
-            guard matches else { continue }
-            if entry.method == method || (method == .HEAD && entry.method == .GET) {
-                return .found(entry.make(captures), bodyLimit: entry.bodyLimit)
+            guard literalsMatch else { continue }
+            guard entry.method == method || (method == .HEAD && entry.method == .GET) else {
+                if !allowed.contains(entry.method) { allowed.append(entry.method) }
+                continue
             }
-            if !allowed.contains(entry.method) { allowed.append(entry.method) }
+            var captures: [String] = []
+            for i in 0..<raw.count where entry.segments[i] == .capture {
+                guard let decoded = URLEncoding.percentDecode(raw[i]), !decoded.isEmpty else { return .badPath }
+                captures.append(decoded)
+            }
+            return .found(entry.make(captures), bodyLimit: entry.bodyLimit)
         }
         if allowed.isEmpty { return .notFound }
         if allowed.contains(.GET) && !allowed.contains(.HEAD) { allowed.append(.HEAD) }
@@ -66,9 +73,10 @@ public struct Router<Route: Sendable>: Sendable {
         return .methodNotAllowed(allow: allowed)
     }
 
-    /// The methods a path supports (for OPTIONS), or nil when the path is unknown.
+    /// The methods a path supports (for OPTIONS and 405), or nil when the path is unknown.
+    @inlinable
     public func allowedMethods(_ path: String) -> [HTTPMethod]? {
-        if case .methodNotAllowed(let allow) = match(HTTPMethod(" none "), path) { return allow }
+        if case .methodNotAllowed(let allow) = match(HTTPMethod(""), path) { return allow }
         return nil
     }
 }
@@ -81,6 +89,7 @@ extension Router {
     }
 
     /// Routes a request head, answering what routing alone can answer.
+    @inlinable
     public func resolve(_ head: HTTPRequestHead) -> Resolution {
         if let q = head.query, URLEncoding.parseQuery(q) == nil {
             return .response(.error(.badRequest, code: "malformed_query", message: "query string is not valid percent-encoded UTF-8"))
@@ -113,6 +122,7 @@ extension Router {
     }
 
     /// The body limit of the route a head resolves to (nil: the server default).
+    @inlinable
     public func bodyLimit(for head: HTTPRequestHead) -> Int? {
         if case .found(_, let limit) = match(head.method, head.path) { return limit }
         return nil
