@@ -16,6 +16,7 @@ final class Connection: LoopRegistrant {
         case readingBody(HTTPRequestHead, remaining: Int, body: [UInt8])
         case readingChunked(HTTPRequestHead, ChunkedDecoder, body: [UInt8])
         case awaiting(ResponseEncoder.Context)
+        case webSocket
         case closing
         case closed
     }
@@ -27,19 +28,21 @@ final class Connection: LoopRegistrant {
     /// Over the connection cap: answer the first request with 503 and close.
     let refused: Bool
 
-    private(set) var state: State = .readingHead
-    private var input: [UInt8] = []
-    private var inputStart = 0
+    var state: State = .readingHead
+    var input: [UInt8] = []
+    var inputStart = 0
     private var parser: RequestHeadParser
-    private var output: [UInt8] = []
-    private var outputOffset = 0
+    var output: [UInt8] = []
+    var outputOffset = 0
     private var writeInterest = false
-    private var processing = false
+    var processing = false
     private var readPaused = false
     private var peerClosed = false
-    private var serial: UInt64 = 0
-    private var cancelHandlers: [() -> Void] = []
+    var serial: UInt64 = 0
+    var cancelHandlers: [() -> Void] = []
     /// Monotonic deadline of the current phase (header read, body read or keep-alive idle).
+    /// Set once the connection is upgraded (RFC 6455).
+    var webSocketSession: WebSocketSession?
     private(set) var deadline: UInt64
     private(set) var deadlineKind: DeadlineKind = .header
 
@@ -118,8 +121,9 @@ final class Connection: LoopRegistrant {
         processInput()
         if peerClosed {
             switch state {
-            case .awaiting:
-                // The client is gone while we hold its request (e.g. a parked long-poll).
+            case .awaiting, .webSocket:
+                // The client is gone while we hold its request (e.g. a parked long-poll),
+                // or a WebSocket peer half-closed without a close frame.
                 close()
             case .readingHead where inputStart == input.count:
                 closeAfterFlush()
@@ -134,7 +138,7 @@ final class Connection: LoopRegistrant {
 
     // MARK: parsing
 
-    private func processInput() {
+    func processInput() {
         guard !processing else { return }
         processing = true
         defer { processing = false }
@@ -199,6 +203,8 @@ final class Connection: LoopRegistrant {
                     compactInput()
                     return
                 }
+            case .webSocket:
+                return processWebSocketInput()
             case .awaiting, .closing, .closed:
                 return
             }
@@ -310,6 +316,9 @@ final class Connection: LoopRegistrant {
         outputOffset = 0
         setWriteInterest(false)
         if case .closing = state { return close() }
+        if case .webSocket = state, let session = webSocketSession, let ws = session.handle {
+            session.delegate?.webSocketDidDrain(ws)
+        }
         // A slow reader may have paused pipelined processing; resume it.
         if case .readingHead = state, inputStart < input.count, !processing {
             processInput()
@@ -327,7 +336,7 @@ final class Connection: LoopRegistrant {
 
     // MARK: timeouts and closing
 
-    private func setDeadline(_ kind: DeadlineKind, _ after: Duration) {
+    func setDeadline(_ kind: DeadlineKind, _ after: Duration) {
         deadlineKind = kind
         deadline = kind == .none ? 0 : MonotonicClock.now() &+ after.nanoseconds
     }
@@ -357,8 +366,9 @@ final class Connection: LoopRegistrant {
         }
     }
 
-    /// Shutdown: close at once if nothing is in flight.
+    /// Shutdown: close at once if nothing is in flight; WebSockets get a 1001 close.
     func closeIfIdle() {
+        if case .webSocket = state { return webSocketClose(.goingAway) }
         if isIdle { close() }
     }
 
@@ -366,6 +376,8 @@ final class Connection: LoopRegistrant {
         if isClosed { return }
         let wasAwaiting: Bool
         if case .awaiting = state { wasAwaiting = true } else { wasAwaiting = false }
+        let session = webSocketSession
+        webSocketSession = nil
         state = .closed
         context.loop.unregister(fd: fd, token: token)
         Glibc.close(fd)
@@ -376,9 +388,10 @@ final class Connection: LoopRegistrant {
         for h in handlers { h() }
         input = []
         output = []
+        if let session { webSocketDidClose(session) }
     }
 
-    private func compactInput() {
+    func compactInput() {
         if inputStart == input.count {
             input.removeAll(keepingCapacity: input.capacity <= 16 * 1024)
             inputStart = 0

@@ -50,6 +50,13 @@ public final class Responder: @unchecked Sendable {
         connection.addCancelHandler(callback, serial: serial)
     }
 
+    /// Switches the connection to WebSocket with a `101` (after `WebSocketHandshake.validate`
+    /// gave `acceptKey`). Returns nil if the client already went away. Loop thread only.
+    public func upgradeToWebSocket(acceptKey: String, delegate: WebSocketDelegate,
+                                   configuration: WebSocketConfiguration = WebSocketConfiguration()) -> WebSocket? {
+        connection.upgrade(serial: serial, acceptKey: acceptKey, delegate: delegate, config: configuration)
+    }
+
     /// False once the client has gone away. Loop thread only.
     public var isActive: Bool { connection.isAwaiting(serial: serial) }
 }

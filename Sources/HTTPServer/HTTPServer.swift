@@ -64,6 +64,8 @@ public final class HTTPServer: Sendable {
     /// Requests being handled right now (parked long-polls included).
     public var inFlightRequests: Int { stats.inFlight.load(ordering: .relaxed) }
     public var totalRequests: Int { stats.requests.load(ordering: .relaxed) }
+    /// Open WebSocket connections (a subset of `openConnections`).
+    public var openWebSockets: Int { stats.webSockets.load(ordering: .relaxed) }
 
     /// Graceful stop: stop accepting, close idle connections, let in-flight requests
     /// finish for up to `grace`, then close whatever is left and stop the loops.
@@ -87,6 +89,7 @@ final class ServerStats: Sendable {
     let refusing = Atomic<Int>(0)
     let inFlight = Atomic<Int>(0)
     let requests = Atomic<Int>(0)
+    let webSockets = Atomic<Int>(0)
 }
 
 /// Everything one loop needs to serve its connections. Loop thread only (see EventLoop).

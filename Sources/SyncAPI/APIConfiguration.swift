@@ -9,6 +9,10 @@ public struct APIConfiguration: Sendable {
     public var maxPollTimeout = 55
     public var adminToken: String
     public var engine = EngineConfiguration()
+    /// Minimum gap between two `mail` notifications on one WebSocket (coalescing).
+    public var notifyCoalesceInterval: Duration = .milliseconds(25)
+    /// WebSocket keep-alive ping period; a peer silent for two periods is dropped.
+    public var webSocketPingInterval: Duration = .seconds(30)
 
     public init(adminToken: String) { self.adminToken = adminToken }
 }

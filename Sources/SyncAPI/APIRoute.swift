@@ -23,6 +23,7 @@ enum APIRoute: Sendable {
     case ack
     case conversations
     case unread
+    case notify
     /// A path parameter that should be an id was not one.
     case badID(String)
 
@@ -53,6 +54,7 @@ enum APIRoute: Sendable {
         r.add(.POST, "/v1/sync/ack", bodyLimit: smallBody) { _ in .ack }
         r.add(.GET, "/v1/conversations") { _ in .conversations }
         r.add(.GET, "/v1/unread") { _ in .unread }
+        r.add(.GET, "/v1/notify") { _ in .notify }
         return r
     }
 

@@ -50,6 +50,7 @@ public final class PigeonholeAPI: HTTPHandler {
         case .healthz: return responder.respond(health(db))
         case .limits: return responder.respond(limits())
         case .badID(let what): throw APIError.badRequest(code: "invalid_request", message: "\(what) must be a positive integer")
+        case .notify: return try startNotify(input, responder, db)
         case .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice:
             try requireAdmin(input)
             return try admin(route, input, responder, db)
@@ -147,7 +148,7 @@ public final class PigeonholeAPI: HTTPHandler {
                     }
                 }
             })
-        case .healthz, .limits, .badID, .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice:
+        case .healthz, .limits, .badID, .notify, .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice:
             break   // answered above
         }
     }
