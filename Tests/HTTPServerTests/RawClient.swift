@@ -59,6 +59,19 @@ final class RawClient {
 
     func shutdownWrite() { Glibc.shutdown(fd, Int32(SHUT_WR)) }
 
+    /// Resets the connection (SO_LINGER 0): the peer vanishes without a goodbye.
+    func abort() {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+    }
+
+    /// Exactly `n` bytes (buffered first), or nil on EOF/timeout.
+    func readBytes(_ n: Int) -> [UInt8]? {
+        while buffer.count < n { if !fill() { return nil } }
+        defer { buffer.removeFirst(n) }
+        return Array(buffer[0..<n])
+    }
+
     /// Reads more bytes; false on EOF or timeout.
     private func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65536)

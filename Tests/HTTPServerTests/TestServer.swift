@@ -4,16 +4,20 @@ import Synchronization
 
 /// The routes the transport tests talk to.
 enum TestRoute: Sendable {
-    case hello, echo, small, big, later(ms: Int), park, item(String), deleteItem(String)
+    case hello, echo, small, big, later(ms: Int), park, item(String), deleteItem(String), ws
 }
 
 final class TestHandler: HTTPHandler {
     let router: Router<TestRoute>
     let cancelled = Atomic<Int>(0)
     let parked = Atomic<Int>(0)
+    let wsClosed = Atomic<Int>(0)
+    let wsPingInterval: Duration
 
-    init() {
+    init(wsPingInterval: Duration = .seconds(30)) {
+        self.wsPingInterval = wsPingInterval
         var r = Router<TestRoute>()
+        r.add(.GET, "/ws") { _ in .ws }
         r.add(.GET, "/hello") { _ in .hello }
         r.add(.POST, "/echo") { _ in .echo }
         r.add(.POST, "/small", bodyLimit: 16) { _ in .small }
@@ -53,18 +57,39 @@ final class TestHandler: HTTPHandler {
             responder.respond(.json(.ok, out))
         case .route(.deleteItem):
             responder.respond(HTTPResponse(status: .noContent))
+        case .route(.ws):
+            switch WebSocketHandshake.validate(request.head) {
+            case .reject(let r): responder.respond(r)
+            case .accept(let key):
+                var config = WebSocketConfiguration()
+                config.pingInterval = wsPingInterval
+                let echo = EchoDelegate(closed: self)
+                _ = responder.upgradeToWebSocket(acceptKey: key, delegate: echo, configuration: config)
+            }
         }
     }
 }
 
+/// Echoes text messages back, upper-cased (so the echo is distinguishable); "close" asks the server to close.
+final class EchoDelegate: WebSocketDelegate {
+    let owner: TestHandler
+    init(closed owner: TestHandler) { self.owner = owner }
+    func webSocket(_ ws: WebSocket, didReceiveText text: String) {
+        if text == "close" { return ws.close(.normal) }
+        ws.send(text: text.uppercased())
+    }
+    func webSocketDidClose(_ ws: WebSocket) { owner.wsClosed.wrappingAdd(1, ordering: .relaxed) }
+}
+
 /// Starts a server on 127.0.0.1:0 for one test and stops it afterwards.
 func withTestServer(_ configure: (inout HTTPServerConfiguration) -> Void = { _ in },
+                    wsPingInterval: Duration = .seconds(30),
                     _ body: (HTTPServer, TestHandler) throws -> Void) throws {
     var config = HTTPServerConfiguration()
     config.port = 0
     config.threads = 2
     configure(&config)
-    let handler = TestHandler()
+    let handler = TestHandler(wsPingInterval: wsPingInterval)
     let server = try HTTPServer(configuration: config, handler: handler, logger: .silent)
     server.start()
     defer { server.shutdown(grace: .milliseconds(100)) }
