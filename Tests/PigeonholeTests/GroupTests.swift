@@ -1,0 +1,100 @@
+import JSON
+import Testing
+
+/// Group rooms: create, read, members, add and remove, and the `member` events the
+/// affected users find in their streams.
+@Suite(.timeLimit(.minutes(1)))
+struct GroupTests {
+    /// `(action, user, by)` of the member events of `room` in a stream.
+    private func memberEvents(_ events: [JSONValue], room: Int64) -> [[String?]] {
+        events.filter { $0["type"]?.stringValue == "member" && $0["room_id"]?.int64Value == room }
+            .map { [$0["action"]?.stringValue, $0["user"]?.stringValue, $0["by"]?.stringValue] }
+    }
+
+    @Test func createReadAddRemove() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let carol = try server.createUser("carol", device: "phone")
+            let dave = try server.createUser("dave", device: "phone")
+            let starts = try [alice, bob, carol, dave].map { try $0.conversationsCursor() }
+
+            let created = try alice.post("/v1/rooms", ["name": "Trip to Lisbon", "members": ["bob", "carol", "alice"]])
+            #expect(created.status == 201)
+            let room = try #require(created.json["id"]?.int64Value)
+            #expect(created.json["kind"]?.stringValue == "group")
+            #expect(created.json["name"]?.stringValue == "Trip to Lisbon")
+            #expect(created.json["member_count"]?.int64Value == 3)
+            #expect(created.json["last_seq"]?.int64Value == 0)
+            #expect(created.json["peer"] == nil)
+
+            let got = try carol.get("/v1/rooms/\(room)")
+            #expect(got.status == 200)
+            #expect(got.json["id"]?.int64Value == room)
+            #expect(got.json["name"]?.stringValue == "Trip to Lisbon")
+
+            let members = try bob.get("/v1/rooms/\(room)/members")
+            #expect(members.status == 200)
+            let list = members.json["members"]?.array ?? []
+            #expect(list.compactMap { $0["user"]?.stringValue } == ["alice", "bob", "carol"])
+            #expect(list.compactMap { $0["role"]?.stringValue } == ["owner", "member", "member"])
+
+            try alice.sendOK(room, "a1", "who is in?")
+            // Any member may invite; inviting a member again adds nobody.
+            let added = try bob.post("/v1/rooms/\(room)/members", ["members": ["dave", "carol"]])
+            #expect(added.status == 200)
+            #expect(added.json["added"]?.array.compactMap { $0["user"]?.stringValue } == ["dave"])
+            #expect(added.json["added"]?[0]?["joined_seq"]?.int64Value == 1)
+            #expect(try bob.post("/v1/rooms/\(room)/members", ["members": ["dave"]]).json["added"]?.array.isEmpty == true)
+            expectError(try bob.post("/v1/rooms/\(room)/members", ["members": ["nobody"]]), 404, "user_not_found")
+            expectError(try bob.post("/v1/rooms/\(room)/members", ["members": []]), 400, "invalid_request")
+            #expect(try dave.get("/v1/rooms/\(room)").json["member_count"]?.int64Value == 4)
+
+            // carol leaves; bob may not remove dave; alice (owner) may.
+            #expect(try carol.delete("/v1/rooms/\(room)/members/carol").status == 204)
+            expectError(try bob.delete("/v1/rooms/\(room)/members/dave"), 403, "forbidden")
+            #expect(try alice.delete("/v1/rooms/\(room)/members/dave").status == 204)
+            expectError(try alice.delete("/v1/rooms/\(room)/members/dave"), 400, "invalid_request")
+
+            let after = try alice.get("/v1/rooms/\(room)/members").json["members"]?.array ?? []
+            #expect(after.compactMap { $0["user"]?.stringValue } == ["alice", "bob"])
+            #expect(try alice.get("/v1/rooms/\(room)").json["member_count"]?.int64Value == 2)
+            expectError(try carol.get("/v1/rooms/\(room)"), 403, "not_member")
+            expectError(try dave.send(room, "d1", "still here?"), 403, "not_member")
+            // What is said after they left is not theirs to see.
+            try bob.sendOK(room, "b-after", "just us now")
+
+            // The member events each affected user finds in their own stream.
+            let streams = try zip([alice, bob, carol, dave], starts).map { try $0.pullAll(from: $1).events }
+            #expect(memberEvents(streams[0], room: room) == [
+                ["created", "alice", nil], ["added", "dave", "bob"], ["left", "carol", nil], ["removed", "dave", "alice"],
+            ])
+            #expect(memberEvents(streams[1], room: room) == memberEvents(streams[0], room: room))
+            #expect(memberEvents(streams[2], room: room) == [
+                ["created", "alice", nil], ["added", "dave", "bob"], ["left", "carol", nil],
+            ])
+            #expect(memberEvents(streams[3], room: room) == [
+                ["added", "dave", "bob"], ["left", "carol", nil], ["removed", "dave", "alice"],
+            ])
+            // dave never sees the message sent before he joined.
+            #expect(ReceivedMessage.from(streams[3]).isEmpty)
+            #expect(ReceivedMessage.from(streams[2]).map(\.clientMsgID) == ["a1"])
+            #expect(ReceivedMessage.from(streams[0]).map(\.clientMsgID) == ["a1", "b-after"])
+        }
+    }
+
+    @Test func directRoomMembersCannotChangeAndNamesAreChecked() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            _ = try server.createUser("bob", device: "phone")
+            _ = try server.createUser("carol", device: "phone")
+            let direct = try alice.directRoom(with: "bob")
+            expectError(try alice.post("/v1/rooms/\(direct)/members", ["members": ["carol"]]), 403, "forbidden")
+            expectError(try alice.delete("/v1/rooms/\(direct)/members/bob"), 403, "forbidden")
+            expectError(try alice.post("/v1/rooms", ["name": "", "members": []]), 400, "invalid_request")
+            expectError(try alice.post("/v1/rooms", ["members": ["bob"]]), 400, "invalid_request")
+            expectError(try alice.post("/v1/rooms", ["name": "x", "members": "bob"]), 400, "invalid_request")
+            expectError(try alice.post("/v1/rooms", ["name": "x", "members": ["bob", "nobody"]]), 404, "user_not_found")
+        }
+    }
+}

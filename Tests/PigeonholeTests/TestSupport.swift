@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+/// `status` and the stable `error.code` of an error response, in one line per check.
+func expectError(_ r: HTTPTestResponse, _ status: Int, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(r.status == status, "status of \(r.text)", sourceLocation: sourceLocation)
+    #expect(r.errorCode == code, "error code of \(r.status) \(r.text)", sourceLocation: sourceLocation)
+    #expect(r.json["error"]?["message"]?.stringValue?.isEmpty == false, "error message", sourceLocation: sourceLocation)
+}
+
+/// Runs `body(i)` for `i` in `0..<count`, each on its own OS thread, all at once, and
+/// waits for all of them (blocking sockets stay off the Swift concurrency pool).
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    let group = DispatchGroup()
+    for i in 0..<count {
+        group.enter()
+        let t = Thread {
+            body(i)
+            group.leave()
+        }
+        t.stackSize = 1 << 20
+        t.start()
+    }
+    group.wait()
+}
+
+/// Polls `condition` until true or `timeout` seconds pass.
+func eventually(timeout: Double = 2, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        usleep(2_000)
+    }
+    return try condition()
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Double { seconds * 1000 }
+}
+
+/// `2026-11-23T05:17:48.123Z`: RFC 3339, UTC, milliseconds (DESIGN.md, API conventions).
+func isRFC3339Millis(_ text: String?) -> Bool {
+    guard let text else { return false }
+    let shape = Array("dddd-dd-ddTdd:dd:dd.dddZ".utf8)
+    let bytes = Array(text.utf8)
+    guard bytes.count == shape.count else { return false }
+    return zip(bytes, shape).allSatisfy { b, s in s == UInt8(ascii: "d") ? (0x30...0x39).contains(b) : b == s }
+}
