@@ -1,0 +1,876 @@
+#!/usr/bin/env python3
+"""Live conformance check: the running server against openapi.yaml.
+
+Starts the already-built binary (default .build/debug/pigeonhole) on a free port
+with a temporary data directory, drives a realistic session over HTTP (admin
+provisioning, direct and group rooms, sends and duplicate sends, long-poll pulls
+with cursors, ack, first screen, read markers, unread, history, membership, and
+the error cases), and checks EVERY response against openapi.yaml:
+
+  - the path and method are documented (unknown ones must be 404 not_found /
+    405 method_not_allowed with Allow),
+  - the status is listed for the operation,
+  - the body matches that status's schema (JSON Schema 2020-12), with undocumented
+    fields rejected: every `$ref` to an object schema outside an `allOf` is closed
+    with `unevaluatedProperties: false`,
+  - an error's `code` is one the response lists in `x-error-codes`,
+  - required response headers (WWW-Authenticate, Allow, Retry-After) are present
+    and valid,
+  - the session's own requests (except deliberate bad ones) match the documented
+    parameters and request bodies.
+
+It also checks the session's expected statuses and a few semantics (long-poll
+wake-up, full wait before an unchanged cursor, clamping, idempotency).
+
+Prints `openapi conformance: N passed, M failed` last; exits 1 on any failure.
+The server is always stopped, even on failure or interruption.
+
+Needs PyYAML and jsonschema (both come with openapi-spec-validator).
+Uses only the standard library for HTTP.
+"""
+
+import argparse
+import base64
+import copy
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+SPEC_URI = "urn:pigeonhole:openapi"
+POLL_MAX = 3  # --poll-timeout-max for the test server, so waits stay short
+
+
+# ---------------------------------------------------------------- the spec
+
+def pointer_escape(s):
+    return s.replace("~", "~0").replace("/", "~1")
+
+
+def resolve_pointer(doc, ref):
+    assert ref.startswith("#/"), ref
+    node = doc
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def close_object_refs(doc):
+    """Closes every `$ref` to an object schema that is not an allOf member, so a
+    response field the spec does not list fails validation (the schemas stay open
+    for composition in the document itself)."""
+
+    def target_is_open_object(ref):
+        if not ref.startswith("#/components/schemas/"):
+            return False
+        t = resolve_pointer(doc, ref)
+        return isinstance(t, dict) and "properties" in t and \
+            "additionalProperties" not in t and "unevaluatedProperties" not in t
+
+    def walk(node, in_allof):
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and not in_allof and target_is_open_object(ref) \
+                    and "unevaluatedProperties" not in node:
+                node["unevaluatedProperties"] = False
+            for k, v in node.items():
+                walk(v, k == "allOf")
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, in_allof)
+
+    walk(doc, False)
+    return doc
+
+
+class Spec:
+    METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            self.doc = yaml.safe_load(f)
+        strict = close_object_refs(copy.deepcopy(self.doc))
+        resource = Resource.from_contents(strict, default_specification=DRAFT202012)
+        self.registry = Registry().with_resource(SPEC_URI, resource)
+        self.strict = strict
+        self.routes = []
+        for template, item in self.doc["paths"].items():
+            pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "([^/]+)", re.escape(template)) + "$"
+            self.routes.append((template, re.compile(pattern), item))
+
+    def deref(self, node):
+        while isinstance(node, dict) and "$ref" in node:
+            node = resolve_pointer(self.doc, node["$ref"])
+        return node
+
+    def schema_validator(self, pointer):
+        return jsonschema.Draft202012Validator({"$ref": SPEC_URI + "#" + pointer}, registry=self.registry)
+
+    def find(self, method, path):
+        """(template, operation, path item) or (template, None, item) or (None, None, None)."""
+        for template, rx, item in self.routes:
+            if rx.match(path):
+                return template, item.get(method.lower()), item
+        return None, None, None
+
+    def response_pointer(self, template, method, status):
+        """JSON pointer of the response object (following a $ref), or None."""
+        op = self.doc["paths"][template][method.lower()]
+        responses = op["responses"]
+        key = str(status)
+        if key not in responses:
+            key = str(status)[0] + "XX" if str(status)[0] + "XX" in responses else \
+                ("default" if "default" in responses else None)
+        if key is None:
+            return None
+        node = responses[key]
+        if "$ref" in node:
+            return node["$ref"][1:]
+        return "/paths/%s/%s/responses/%s" % (pointer_escape(template), method.lower(), key)
+
+    def parameters(self, template, method):
+        item = self.doc["paths"][template]
+        params = [self.deref(p) for p in item.get("parameters", [])]
+        params += [self.deref(p) for p in item[method.lower()].get("parameters", [])]
+        return params
+
+
+# ---------------------------------------------------------------- checking
+
+class Result:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.lock = threading.Lock()
+
+    def ok(self):
+        with self.lock:
+            self.passed += 1
+
+    def fail(self, what, problems):
+        text = "FAIL %s\n" % what + "".join("     - %s\n" % p for p in problems)
+        with self.lock:
+            self.failed += 1
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+
+def schema_errors(validator, instance):
+    out = []
+    for e in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
+        for sub in explain(e):
+            where = "/".join(str(p) for p in sub.absolute_path) or "(root)"
+            out.append("at %s: %s" % (where, sub.message[:300]))
+    return out
+
+
+def explain(error):
+    """For a oneOf/anyOf failure, the errors of the alternative the instance meant
+    (the one whose `type` discriminator matched), instead of "not valid under any"."""
+    if not error.context:
+        return [error]
+    groups = {}
+    for sub in error.context:
+        groups.setdefault(sub.relative_schema_path[0], []).append(sub)
+    for subs in groups.values():
+        if not any(list(s.relative_path)[-1:] == ["type"] and s.validator == "const" for s in subs):
+            return [x for s in subs for x in explain(s)]
+    return [jsonschema.exceptions.best_match(error.context)]
+
+
+def check_response(spec, method, path, status, headers, raw):
+    """All the ways the response can disagree with the spec, as a list of strings."""
+    problems = []
+    template, op, item = spec.find(method, path)
+    body = None
+    if raw:
+        ctype = headers.get("content-type", "")
+        if not ctype.startswith("application/json"):
+            problems.append("Content-Type is %r, not application/json" % ctype)
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            return problems + ["body is not JSON (%s): %r" % (e, raw[:200])]
+
+    def check_error(codes, headers_required=()):
+        v = spec.schema_validator("/components/schemas/Error")
+        problems.extend(schema_errors(v, body))
+        code = (body or {}).get("error", {}).get("code") if isinstance(body, dict) else None
+        if codes is not None and code not in codes:
+            problems.append("error code %r is not one of %s" % (code, codes))
+        for h in headers_required:
+            if h.lower() not in headers:
+                problems.append("missing header %s" % h)
+
+    if template is None:
+        if status != 404:
+            problems.append("undocumented path %s answered %d (expected 404 not_found)" % (path, status))
+        check_error(["not_found"])
+        return problems
+    if op is None:
+        if status != 405:
+            problems.append("undocumented method %s %s answered %d (expected 405)" % (method, template, status))
+        check_error(["method_not_allowed"], ["Allow"])
+        documented = sorted(m.upper() for m in item if m in Spec.METHODS)
+        allow = [m.strip() for m in headers.get("allow", "").split(",")]
+        for m in documented:
+            if m not in allow:
+                problems.append("Allow %r lacks documented method %s" % (headers.get("allow"), m))
+        return problems
+
+    pointer = spec.response_pointer(template, method, status)
+    if pointer is None:
+        return problems + ["status %d is not documented for %s %s" % (status, method, template)]
+    response = resolve_pointer(spec.doc, "#" + pointer)
+    content = response.get("content")
+    if content is None:
+        if raw:
+            problems.append("status %d documents no body, got %r" % (status, raw[:200]))
+    else:
+        if body is None:
+            problems.append("status %d documents a JSON body, got none" % status)
+        else:
+            v = spec.schema_validator(pointer + "/content/application~1json/schema")
+            problems.extend(schema_errors(v, body))
+            codes = response.get("x-error-codes")
+            if codes is not None:
+                code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+                if code not in codes:
+                    problems.append("error code %r is not listed for %d (%s)" % (code, status, codes))
+    for name, h in (response.get("headers") or {}).items():
+        h = spec.deref(h)
+        value = headers.get(name.lower())
+        if value is None:
+            if h.get("required"):
+                problems.append("missing required header %s" % name)
+            continue
+        schema = h.get("schema", {})
+        instance = value
+        if schema.get("type") == "integer":
+            try:
+                instance = int(value)
+            except ValueError:
+                problems.append("header %s=%r is not an integer" % (name, value))
+                continue
+        v = jsonschema.Draft202012Validator(schema)
+        problems.extend("header %s: %s" % (name, e) for e in schema_errors(v, instance))
+    return problems
+
+
+def check_request(spec, method, path, query, body):
+    """Checks that a request the session means to be valid matches the spec."""
+    template, op, _ = spec.find(method, path)
+    if op is None:
+        return ["request %s %s is not documented" % (method, path)]
+    problems = []
+    params = spec.parameters(template, method)
+    _, rx, _ = next(r for r in spec.routes if r[0] == template)
+    names = re.findall(r"\{([^}]+)\}", template)
+    values = dict(zip(names, rx.match(path).groups()))
+    for p in params:
+        if p["in"] == "path":
+            raw = urllib.parse.unquote(values[p["name"]])
+        elif p["in"] == "query":
+            if p["name"] not in query:
+                if p.get("required"):
+                    problems.append("missing required query parameter %s" % p["name"])
+                continue
+            raw = str(query[p["name"]])
+        else:
+            continue
+        schema = p.get("schema", {})
+        instance = raw
+        if schema.get("type") == "integer":
+            try:
+                instance = int(raw)
+            except ValueError:
+                problems.append("parameter %s=%r is not an integer" % (p["name"], raw))
+                continue
+        v = jsonschema.Draft202012Validator(schema)
+        problems.extend("parameter %s: %s" % (p["name"], e) for e in schema_errors(v, instance))
+    known = {p["name"] for p in params if p["in"] == "query"}
+    for q in query:
+        if q not in known:
+            problems.append("query parameter %s is not documented" % q)
+    rb = op.get("requestBody")
+    if rb is not None:
+        rb = spec.deref(rb)
+        if body is None:
+            if rb.get("required"):
+                problems.append("request body is required")
+        else:
+            pointer = "/paths/%s/%s/requestBody/content/application~1json/schema" % (
+                pointer_escape(template), method.lower())
+            # The request schemas are validated as written (open: unknown fields are ignored).
+            v = jsonschema.Draft202012Validator({"$ref": SPEC_URI + "#" + pointer}, registry=Registry().with_resource(
+                SPEC_URI, Resource.from_contents(spec.doc, default_specification=DRAFT202012)))
+            problems.extend("request body " + e for e in schema_errors(v, body))
+    elif body is not None:
+        problems.append("%s %s documents no request body" % (method, template))
+    return problems
+
+
+# ---------------------------------------------------------------- HTTP
+
+class Reply:
+    def __init__(self, status, headers, raw, elapsed):
+        self.status = status
+        self.headers = headers
+        self.raw = raw
+        self.elapsed = elapsed
+        try:
+            self.json = json.loads(raw) if raw else None
+        except ValueError:
+            self.json = None
+
+    @property
+    def code(self):
+        if isinstance(self.json, dict) and isinstance(self.json.get("error"), dict):
+            return self.json["error"].get("code")
+        return None
+
+
+class Client:
+    def __init__(self, spec, result, port):
+        self.spec = spec
+        self.result = result
+        self.port = port
+
+    def raw_request(self, method, target, headers, payload, timeout=30):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            start = time.monotonic()
+            conn.request(method, target, body=payload, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+            elapsed = time.monotonic() - start
+            hdrs = {k.lower(): v for k, v in resp.getheaders()}
+            return Reply(resp.status, hdrs, raw, elapsed)
+        finally:
+            conn.close()
+
+    def call(self, method, path, token=None, body=None, query=None, expect=None, expect_code=None,
+             valid_request=True, raw_body=None, content_type="application/json", label=None, timeout=30):
+        query = query or {}
+        target = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        headers = {}
+        if token is not None:
+            headers["Authorization"] = "Bearer " + token
+        payload = None
+        if raw_body is not None:
+            payload = raw_body
+        elif body is not None:
+            payload = json.dumps(body).encode()
+        if payload is not None and content_type:
+            headers["Content-Type"] = content_type
+        what = label or "%s %s" % (method, target)
+        problems = []
+        if valid_request:
+            problems += check_request(self.spec, method, path, query, body)
+        try:
+            reply = self.raw_request(method, target, headers, payload, timeout=timeout)
+        except (OSError, http.client.HTTPException) as e:
+            self.result.fail(what, ["request failed: %r" % e])
+            raise SessionError(what)
+        problems += check_response(self.spec, method, path, reply.status, reply.headers, reply.raw)
+        if expect is not None and reply.status != expect:
+            problems.append("expected status %d, got %d: %s" % (expect, reply.status, reply.raw[:300]))
+        if expect_code is not None and reply.code != expect_code:
+            problems.append("expected error code %s, got %r" % (expect_code, reply.code))
+        if problems:
+            self.result.fail("%s -> %d" % (what, reply.status), problems)
+        else:
+            self.result.ok()
+        return reply
+
+
+class SessionError(Exception):
+    pass
+
+
+def require(result, cond, what):
+    """A semantic check of the session (not a schema check); counted like one."""
+    if cond:
+        result.ok()
+    else:
+        result.fail(what, ["semantic check failed"])
+    return cond
+
+
+# ---------------------------------------------------------------- WebSocket (RFC 6455)
+
+class WebSocketClient:
+    """Just enough of a client for /v1/notify: handshake, read text frames, close."""
+
+    def __init__(self, port, token, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(("GET /v1/notify HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
+                           "Authorization: Bearer %s\r\n\r\n" % (port, key, token)).encode())
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split(" ")[1])
+        self.headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        expected = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        self.accept_ok = self.headers.get("sec-websocket-accept", "").encode() == expected
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise OSError("connection closed")
+        self.buf += chunk
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_text(self):
+        """The next text message (pings are answered, other control frames skipped)."""
+        while True:
+            b0, b1 = self._need(2)
+            opcode, n = b0 & 0x0F, b1 & 0x7F
+            if b1 & 0x80:
+                raise OSError("server frames must not be masked")
+            if n == 126:
+                n = int.from_bytes(self._need(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self._need(8), "big")
+            payload = self._need(n)
+            if opcode == 0x1:
+                return payload.decode()
+            if opcode == 0x8:
+                raise OSError("server closed the WebSocket: %r" % payload)
+            if opcode == 0x9:
+                self._send(0xA, payload)
+
+    def _send(self, opcode, payload):
+        mask = os.urandom(4)
+        header = bytes([0x80 | opcode, 0x80 | len(payload)])  # short control frames only
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def close(self):
+        try:
+            self._send(0x8, (1000).to_bytes(2, "big"))
+        except OSError:
+            pass
+        self.sock.close()
+
+
+def check_notify(c, r, token, send):
+    """The upgrade, then `ready` and a `mail` after `send()`, each message against NotifyMessage."""
+    spec = c.spec
+    try:
+        ws = WebSocketClient(c.port, token)
+    except OSError as e:
+        r.fail("GET /v1/notify (WebSocket)", ["handshake failed: %r" % e])
+        return
+    try:
+        problems = check_response(spec, "GET", "/v1/notify", ws.status, ws.headers, b"")
+        if ws.status != 101:
+            problems.append("expected 101, got %d" % ws.status)
+        if not ws.accept_ok:
+            problems.append("Sec-WebSocket-Accept does not match the key")
+        if problems:
+            r.fail("GET /v1/notify (upgrade) -> %d" % ws.status, problems)
+            return
+        r.ok()
+        validator = spec.schema_validator("/components/schemas/NotifyMessage")
+        messages = []
+        for what, action in (("ready", None), ("mail", send)):
+            if action:
+                action()
+            try:
+                text = ws.read_text()
+                msg = json.loads(text)
+            except (OSError, ValueError) as e:
+                r.fail("notify %s message" % what, ["no valid message: %r" % e])
+                return
+            errs = schema_errors(validator, msg)
+            if msg.get("type") != what:
+                errs.append("expected type %s, got %r" % (what, msg.get("type")))
+            if errs:
+                r.fail("notify %s message %s" % (what, text), errs)
+            else:
+                r.ok()
+            messages.append(msg)
+        if len(messages) == 2:
+            require(r, messages[0]["cursor"] != messages[1]["cursor"], "a mail notification carries the new head")
+    finally:
+        ws.close()
+
+
+# ---------------------------------------------------------------- the session
+
+def session(c, r, admin):
+    A = admin
+
+    c.call("GET", "/healthz", expect=200)
+    limits = c.call("GET", "/v1/limits", expect=200).json
+    require(r, limits and limits["poll_timeout_max_s"] == POLL_MAX, "limits report --poll-timeout-max")
+
+    # Provisioning.
+    for name in ("alice", "bob", "carol"):
+        c.call("POST", "/v1/admin/users", A, {"name": name}, expect=201)
+    c.call("POST", "/v1/admin/users", A, {"name": "alice"}, expect=409, expect_code="user_exists")
+    c.call("POST", "/v1/admin/users", A, {"name": "Not Valid"}, expect=400, expect_code="invalid_request",
+           valid_request=False)
+    c.call("POST", "/v1/admin/users", None, {"name": "dave"}, expect=401, expect_code="unauthorized")
+    c.call("POST", "/v1/admin/users", "pha_wrong", {"name": "dave"}, expect=401, expect_code="unauthorized")
+    c.call("POST", "/v1/admin/users", A, raw_body=b"{not json", expect=400, expect_code="invalid_json",
+           valid_request=False)
+
+    def device(user, name):
+        return c.call("POST", "/v1/admin/users/%s/devices" % user, A, {"name": name}, expect=201).json["token"]
+
+    alice = device("alice", "phone")
+    alice_laptop = device("alice", "laptop")
+    bob = device("bob", "phone")
+    carol = device("carol", "phone")
+    c.call("POST", "/v1/admin/users/nobody/devices", A, {"name": "x"}, expect=404, expect_code="user_not_found")
+    c.call("GET", "/v1/admin/users/alice/devices", A, expect=200)
+    c.call("GET", "/v1/admin/users/nobody/devices", A, expect=404, expect_code="user_not_found")
+
+    me = c.call("GET", "/v1/me", bob, expect=200).json
+    require(r, me["user"]["name"] == "bob", "/v1/me names the token's user")
+    c.call("GET", "/v1/me", expect=401, expect_code="unauthorized")
+    c.call("GET", "/v1/me", "ph_not_a_token", expect=401, expect_code="unauthorized")
+
+    # Rooms.
+    d1 = c.call("POST", "/v1/direct/bob", alice, expect=201).json
+    d2 = c.call("POST", "/v1/direct/alice", bob, expect=200).json
+    require(r, d1["id"] == d2["id"] and d2["peer"] == "alice", "one direct room per pair, peer is the other user")
+    direct = d1["id"]
+    c.call("POST", "/v1/direct/alice", alice, expect=400, expect_code="invalid_request")
+    c.call("POST", "/v1/direct/nobody", alice, expect=404, expect_code="user_not_found")
+
+    group = c.call("POST", "/v1/rooms", alice, {"name": "Team", "members": ["bob"]}, expect=201).json["id"]
+    secret = c.call("POST", "/v1/rooms", alice, {"name": "Alice and Bob", "members": ["bob"]}, expect=201).json["id"]
+    c.call("POST", "/v1/rooms", alice, {"name": "x", "members": ["nobody"]}, expect=404, expect_code="user_not_found")
+    c.call("POST", "/v1/rooms", alice, {"members": ["bob"]}, expect=400, expect_code="invalid_request",
+           valid_request=False)
+    c.call("GET", "/v1/rooms/%d" % group, bob, expect=200)
+    c.call("GET", "/v1/rooms/%d" % direct, bob, expect=200)
+    c.call("POST", "/v1/rooms/%d/members" % direct, alice, {"members": ["carol"]}, expect=403,
+           expect_code="forbidden")
+    c.call("GET", "/v1/rooms/%d" % secret, carol, expect=403, expect_code="not_member")
+    c.call("GET", "/v1/rooms/%d/members" % secret, carol, expect=403, expect_code="not_member")
+    c.call("GET", "/v1/rooms/999999", carol, expect=404, expect_code="room_not_found")
+    c.call("GET", "/v1/rooms/abc", carol, expect=400, expect_code="invalid_request", valid_request=False)
+
+    # Bob's first screen, then a long-poll woken by Alice's send.
+    first = c.call("GET", "/v1/conversations", bob, query={"limit": 20, "preview": 3}, expect=200).json
+    require(r, len(first["conversations"]) == 3, "bob sees his three rooms")
+    cursor0 = first["cursor"]
+
+    parked = {}
+
+    def long_poll():
+        parked["reply"] = c.call("GET", "/v1/sync", bob, query={"cursor": cursor0, "timeout": POLL_MAX},
+                                 expect=200, label="parked long-poll")
+
+    t = threading.Thread(target=long_poll)
+    t.start()
+    time.sleep(0.3)
+    sent = c.call("POST", "/v1/rooms/%d/messages" % direct, alice,
+                  {"client_msg_id": "m-1", "body": {"text": "hi bob"}}, expect=201).json
+    require(r, sent["duplicate"] is False and sent["seq"] == 1, "first send: seq 1, not a duplicate")
+    t.join(POLL_MAX + 10)
+    woke = parked.get("reply")
+    require(r, woke is not None and woke.elapsed < POLL_MAX - 0.5 and woke.json and len(woke.json["events"]) == 1,
+            "a parked long-poll answers as soon as the send commits")
+
+    dup = c.call("POST", "/v1/rooms/%d/messages" % direct, alice,
+                 {"client_msg_id": "m-1", "body": {"text": "hi bob"}}, expect=200).json
+    require(r, dup["duplicate"] is True and dup["id"] == sent["id"], "duplicate send returns the original")
+    dup2 = c.call("POST", "/v1/rooms/%d/messages" % direct, alice_laptop,
+                  {"client_msg_id": "m-1", "body": {"text": "hi bob"}}, expect=200).json
+    require(r, dup2["duplicate"] is True, "duplicate from the sender's other device")
+    c.call("POST", "/v1/rooms/%d/messages" % direct, alice,
+           {"client_msg_id": "m-1", "body": {"text": "changed"}}, expect=409, expect_code="idempotency_conflict")
+    c.call("POST", "/v1/rooms/%d/messages" % direct, alice, {"body": "no id"}, expect=400,
+           expect_code="invalid_request", valid_request=False)
+    c.call("POST", "/v1/rooms/%d/messages" % direct, alice, {"client_msg_id": "has space", "body": "x"},
+           expect=400, expect_code="invalid_request", valid_request=False)
+    c.call("POST", "/v1/rooms/%d/messages" % direct, alice, {"client_msg_id": "big", "body": "x" * 17000},
+           expect=413, expect_code="payload_too_large", valid_request=False)
+    c.call("POST", "/v1/rooms/%d/messages" % secret, carol, {"client_msg_id": "c-1", "body": "let me in"},
+           expect=403, expect_code="not_member")
+    c.call("POST", "/v1/rooms/999999/messages", carol, {"client_msg_id": "c-2", "body": "?"},
+           expect=404, expect_code="room_not_found")
+    c.call("POST", "/v1/rooms/%d/messages" % direct, alice, raw_body=b"<xml/>", content_type="application/xml",
+           expect=415, expect_code="unsupported_media_type", valid_request=False)
+
+    for i in range(5):
+        c.call("POST", "/v1/rooms/%d/messages" % group, alice if i % 2 == 0 else bob,
+               {"client_msg_id": "g-%d" % i, "body": {"text": "group %d" % i, "n": i}}, expect=201)
+    c.call("POST", "/v1/rooms/%d/members" % group, alice, {"members": ["carol", "bob"]}, expect=200)
+    again = c.call("POST", "/v1/rooms/%d/members" % group, bob, {"members": ["carol"]}, expect=200).json
+    require(r, again["added"] == [], "adding a member twice adds nobody")
+    c.call("POST", "/v1/rooms/%d/members" % group, alice, {"members": []}, expect=400,
+           expect_code="invalid_request", valid_request=False)
+    c.call("POST", "/v1/rooms/%d/messages" % group, carol, {"client_msg_id": "c-hello", "body": "hello all"},
+           expect=201)
+    c.call("GET", "/v1/rooms/%d/members" % group, carol, expect=200)
+
+    # Pull Bob's stream in pages with has_more, from the first-screen cursor.
+    cursor, events, pages = cursor0, [], 0
+    while True:
+        page = c.call("GET", "/v1/sync", bob, query={"cursor": cursor, "limit": 2, "timeout": 0}, expect=200).json
+        events += page["events"]
+        cursor = page["cursor"]
+        pages += 1
+        if not page["has_more"] or pages > 50:
+            break
+    kinds = [e["type"] for e in events]
+    require(r, pages > 1 and "message" in kinds and "member" in kinds, "paged pull returns messages and member events")
+    seqs = [e["message"]["seq"] for e in events if e["type"] == "message" and e["room_id"] == group]
+    require(r, seqs == sorted(seqs) and len(seqs) == len(set(seqs)) == 6, "per-room seq order, each message once")
+
+    # Nothing new: the unchanged cursor comes after the full wait; over-max timeouts are clamped.
+    idle = c.call("GET", "/v1/sync", bob, query={"cursor": cursor, "timeout": 1}, expect=200)
+    require(r, idle.json["events"] == [] and idle.json["cursor"] == cursor and idle.elapsed >= 0.9,
+            "an idle long-poll answers the same cursor only after its timeout")
+    clamped = c.call("GET", "/v1/sync", bob, query={"cursor": cursor, "timeout": 100000}, expect=200, timeout=60)
+    require(r, POLL_MAX - 0.2 <= clamped.elapsed < POLL_MAX + 5, "timeouts above the max are clamped to it")
+    now = c.call("GET", "/v1/sync", bob, query={"cursor": cursor, "timeout": 0}, expect=200)
+    require(r, now.elapsed < 1.0 and now.json["cursor"] == cursor, "timeout=0 answers at once")
+
+    # Ack, and the cursor errors.
+    c.call("POST", "/v1/sync/ack", bob, {"cursor": cursor}, expect=204)
+    c.call("POST", "/v1/sync/ack", bob, {"cursor": cursor0}, expect=204)  # older: a no-op
+    resumed = c.call("GET", "/v1/sync", bob, query={"timeout": 0}, expect=200).json
+    require(r, resumed["cursor"] == cursor, "a pull without a cursor resumes from the acked one")
+    c.call("POST", "/v1/sync/ack", bob, {"cursor": "bogus!"}, expect=400, expect_code="invalid_cursor")
+    alice_cursor = c.call("GET", "/v1/conversations", alice, expect=200).json["cursor"]
+    c.call("POST", "/v1/sync/ack", bob, {"cursor": alice_cursor}, expect=400, expect_code="invalid_cursor")
+    c.call("POST", "/v1/sync/ack", bob, {}, expect=400, expect_code="invalid_request", valid_request=False)
+    c.call("GET", "/v1/sync", bob, query={"cursor": "not-a-cursor"}, expect=400, expect_code="invalid_cursor")
+    c.call("GET", "/v1/sync", bob, query={"cursor": cursor, "limit": 0}, expect=400,
+           expect_code="invalid_request", valid_request=False)
+    c.call("GET", "/v1/sync", alice_laptop, query={"timeout": 0}, expect=400, expect_code="cursor_required")
+
+    # Long-offline catch-up with per_room_limit: gaps.
+    catch = c.call("GET", "/v1/sync", carol, query={"cursor": c.call(
+        "GET", "/v1/conversations", carol, expect=200).json["cursor"], "timeout": 0}, expect=200).json
+    require(r, catch["events"] == [], "carol is up to date")
+    for i in range(4):
+        c.call("POST", "/v1/rooms/%d/messages" % group, bob, {"client_msg_id": "late-%d" % i, "body": i},
+               expect=201)
+    carol_dev2 = device("carol", "tablet")
+    start_cursor = catch["cursor"]
+    caught = c.call("GET", "/v1/sync", carol_dev2, query={"cursor": start_cursor, "per_room_limit": 2,
+                                                         "timeout": 0}, expect=200).json
+    gaps = caught.get("gaps", [])
+    require(r, len(gaps) == 1 and gaps[0]["room_id"] == group and len(caught["events"]) == 2,
+            "per_room_limit keeps the newest messages per room and reports the gap")
+
+    # First screen, paging, unread, read markers.
+    p1 = c.call("GET", "/v1/conversations", bob, query={"limit": 1, "preview": 2}, expect=200).json
+    seen, token, n = [c_["id"] for c_ in p1["conversations"]], p1.get("next_page"), 0
+    while token and n < 10:
+        p = c.call("GET", "/v1/conversations", bob, query={"limit": 1, "page": token}, expect=200).json
+        seen += [c_["id"] for c_ in p["conversations"]]
+        token = p.get("next_page")
+        n += 1
+    require(r, sorted(seen) == sorted({direct, group, secret}), "conversation pages list every room once")
+    c.call("GET", "/v1/conversations", bob, query={"page": "garbage"}, expect=400, expect_code="invalid_request")
+    c.call("GET", "/v1/conversations", bob, query={"limit": 101}, expect=400, expect_code="invalid_request",
+           valid_request=False)
+    unread = c.call("GET", "/v1/unread", bob, expect=200).json
+    require(r, unread["total"] > 0, "bob has unread messages")
+    c.call("POST", "/v1/rooms/%d/read" % direct, bob, {"seq": 1}, expect=200)
+    c.call("POST", "/v1/rooms/%d/read" % direct, bob, {"seq": 0}, expect=200)  # backwards: no-op
+    c.call("POST", "/v1/rooms/%d/read" % direct, bob, {"seq": 999}, expect=400, expect_code="seq_out_of_range")
+    c.call("POST", "/v1/rooms/%d/read" % direct, bob, {"seq": -1}, expect=400, expect_code="seq_out_of_range",
+           valid_request=False)
+    c.call("POST", "/v1/rooms/%d/read" % direct, bob, {}, expect=400, expect_code="invalid_request",
+           valid_request=False)
+    c.call("POST", "/v1/rooms/%d/read" % direct, bob, raw_body=b"", expect=400, expect_code="invalid_json",
+           valid_request=False)
+    c.call("POST", "/v1/rooms/%d/read" % secret, carol, {"seq": 0}, expect=403, expect_code="not_member")
+    g = c.call("GET", "/v1/rooms/%d" % group, bob, expect=200).json
+    c.call("POST", "/v1/rooms/%d/read" % group, bob, {"seq": g["last_seq"]}, expect=200)
+    after = c.call("GET", "/v1/unread", bob, expect=200).json
+    require(r, all(x["room_id"] not in (direct, group) for x in after["rooms"]), "read rooms leave the unread list")
+    reads = c.call("GET", "/v1/sync", bob, query={"cursor": cursor, "timeout": 0}, expect=200).json
+    require(r, any(e["type"] == "read" for e in reads["events"]), "a read marker puts a read event in the stream")
+
+    # History.
+    h1 = c.call("GET", "/v1/rooms/%d/messages" % group, bob, query={"limit": 3}, expect=200).json
+    got, before = list(h1["messages"]), h1.get("next_before")
+    while before:
+        h = c.call("GET", "/v1/rooms/%d/messages" % group, bob, query={"before": before, "limit": 3}, expect=200).json
+        got = h["messages"] + got
+        before = h.get("next_before")
+    require(r, [m["seq"] for m in got] == list(range(1, g["last_seq"] + 1)), "history pages return every message once")
+    ch = c.call("GET", "/v1/rooms/%d/messages" % group, carol, expect=200).json
+    require(r, all(m["seq"] > 5 for m in ch["messages"]), "a later member sees history only from the join")
+    c.call("GET", "/v1/rooms/%d/messages" % group, bob, query={"limit": 101}, expect=400,
+           expect_code="invalid_request", valid_request=False)
+    c.call("GET", "/v1/rooms/%d/messages" % secret, carol, expect=403, expect_code="not_member")
+
+    # Membership changes.
+    c.call("DELETE", "/v1/rooms/%d/members/alice" % group, bob, expect=403, expect_code="forbidden")
+    c.call("DELETE", "/v1/rooms/%d/members/bob" % direct, alice, expect=403, expect_code="forbidden")
+    c.call("DELETE", "/v1/rooms/%d/members/nobody" % group, alice, expect=404, expect_code="user_not_found")
+    c.call("DELETE", "/v1/rooms/%d/members/carol" % secret, alice, expect=400, expect_code="invalid_request")
+    c.call("DELETE", "/v1/rooms/%d/members/carol" % group, carol, expect=204)
+    c.call("GET", "/v1/rooms/%d/messages" % group, carol, expect=403, expect_code="not_member")
+    left = c.call("GET", "/v1/sync", carol, query={"cursor": start_cursor, "timeout": 0, "limit": 1000},
+                  expect=200).json
+    require(r, any(e["type"] == "member" and e.get("action") == "left" for e in left["events"]),
+            "the leaver gets the member event too")
+
+    # Revocation.
+    devices = c.call("GET", "/v1/admin/users/alice/devices", A, expect=200).json["devices"]
+    laptop_id = next(d["id"] for d in devices if d["name"] == "laptop")
+    c.call("DELETE", "/v1/admin/devices/%d" % laptop_id, A, expect=204)
+    c.call("DELETE", "/v1/admin/devices/%d" % laptop_id, A, expect=204)
+    c.call("GET", "/v1/me", alice_laptop, expect=401, expect_code="unauthorized")
+    c.call("DELETE", "/v1/admin/devices/999999", A, expect=404, expect_code="device_not_found")
+    c.call("DELETE", "/v1/admin/devices/abc", A, expect=400, expect_code="invalid_request", valid_request=False)
+    c.call("DELETE", "/v1/admin/devices/%d" % laptop_id, bob, expect=401, expect_code="unauthorized")
+
+    # The WebSocket notifier: plain-HTTP refusals, then a real upgrade.
+    c.call("GET", "/v1/notify", expect=401, expect_code="unauthorized", valid_request=False)
+    c.call("GET", "/v1/notify", bob, expect=426, expect_code="upgrade_required", valid_request=False)
+    check_notify(c, r, bob, lambda: c.call(
+        "POST", "/v1/rooms/%d/messages" % direct, alice, {"client_msg_id": "ws-1", "body": "ping"}, expect=201))
+
+    # Routing errors.
+    c.call("GET", "/v1/nowhere", bob, expect=404, expect_code="not_found", valid_request=False)
+    c.call("PUT", "/v1/sync", bob, expect=405, expect_code="method_not_allowed", valid_request=False)
+    c.call("DELETE", "/v1/rooms/%d" % group, bob, expect=405, expect_code="method_not_allowed", valid_request=False)
+
+
+# ---------------------------------------------------------------- the server
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, binary, workdir):
+        self.binary = binary
+        self.workdir = workdir
+        self.proc = None
+        self.port = None
+        self.admin = "pha_conformance_" + os.urandom(12).hex()
+        self.log_path = os.path.join(workdir, "server.log")
+
+    def start(self):
+        for _ in range(3):
+            self.port = free_port()
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(
+                [self.binary, "serve", "--port", str(self.port), "--data-dir", os.path.join(self.workdir, "data"),
+                 "--admin-token", self.admin, "--poll-timeout-max", str(POLL_MAX), "--log-level", "warn"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            log.close()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break  # exited (port taken?): try another port
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                    conn.request("GET", "/healthz")
+                    if conn.getresponse().status == 200:
+                        conn.close()
+                        return
+                    conn.close()
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            self.stop()
+        raise RuntimeError("the server did not become healthy; log:\n" + self.log_tail())
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--spec", default=os.path.join(root, "openapi.yaml"))
+    ap.add_argument("--binary", default=os.path.join(root, ".build", "debug", "pigeonhole"))
+    args = ap.parse_args()
+
+    if not os.access(args.binary, os.X_OK):
+        print("openapi conformance: %s is not built (run swift build first)" % args.binary, file=sys.stderr)
+        return 2
+    spec = Spec(args.spec)
+    result = Result()
+    workdir = tempfile.mkdtemp(prefix="pigeonhole-conformance-")
+    server = Server(args.binary, workdir)
+
+    def on_signal(signum, _frame):
+        server.stop()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        server.start()
+        client = Client(spec, result, server.port)
+        try:
+            session(client, result, server.admin)
+        except SessionError as e:
+            print("session stopped after a failed request: %s" % e, file=sys.stderr)
+        except Exception as e:  # a broken assumption in the session itself is a failure too
+            import traceback
+            traceback.print_exc()
+            result.fail("session", ["%s: %s" % (type(e).__name__, e)])
+    except RuntimeError as e:
+        result.fail("server start", [str(e)])
+    finally:
+        server.stop()
+        if result.failed:
+            print("--- server log (tail) ---\n" + server.log_tail(), file=sys.stderr)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("openapi conformance: %d passed, %d failed" % (result.passed, result.failed))
+    return 0 if result.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
