@@ -20,8 +20,9 @@ public struct HTTPServerConfiguration: Sendable {
     public init() {}
 }
 
-/// An HTTP/1.1 server: one epoll loop per thread, each with its own SO_REUSEPORT
-/// listener, so accepts, parsing and responses never cross threads.
+/// An HTTP/1.1 server: one epoll loop per thread. All loops watch the one listening
+/// socket (EPOLLEXCLUSIVE: one loop is woken per new connection); a connection then
+/// lives on the loop that accepted it, so parsing and responses never cross threads.
 public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     public let port: UInt16
@@ -30,6 +31,7 @@ public final class HTTPServer: Sendable {
     let handler: any HTTPHandler
     let logger: Logger
     let stats = ServerStats()
+    private let listenFD: Int32
 
     public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger = Logger()) throws {
         self.configuration = configuration
@@ -38,10 +40,9 @@ public final class HTTPServer: Sendable {
         Socket.raiseOpenFileLimit()
         var loops: [EventLoop] = []
         var contexts: [LoopContext] = []
-        var port = configuration.port
+        let (fd, port) = try Socket.listen(host: configuration.host, port: configuration.port)
+        self.listenFD = fd
         for i in 0..<max(1, configuration.threads) {
-            let (fd, bound) = try Socket.listen(host: configuration.host, port: port)
-            port = bound   // the first listener picks the ephemeral port; the rest share it
             let loop = try EventLoop(index: i)
             loops.append(loop)
             contexts.append(LoopContext(loop: loop, listenFD: fd, config: configuration, handler: handler,
@@ -70,7 +71,17 @@ public final class HTTPServer: Sendable {
     /// Graceful stop: stop accepting, close idle connections, let in-flight requests
     /// finish for up to `grace`, then close whatever is left and stop the loops.
     public func shutdown(grace: Duration = .seconds(5)) {
-        for (loop, context) in zip(loops, contexts) { loop.execute { context.beginDrain() } }
+        let drained = DispatchSemaphore(value: 0)
+        for (loop, context) in zip(loops, contexts) {
+            loop.execute {
+                context.beginDrain()
+                drained.signal()
+            }
+        }
+        for _ in loops { drained.wait() }
+        // Only now, with no loop watching it, may the shared socket close (its fd number
+        // could otherwise be reused under a loop's epoll_ctl).
+        Glibc.close(listenFD)
         handler.shutdownRequested()
         let deadline = MonotonicClock.now() &+ grace.nanoseconds
         while stats.connections.load(ordering: .relaxed) > 0 && MonotonicClock.now() < deadline {
@@ -100,7 +111,8 @@ final class LoopContext: LoopRegistrant, @unchecked Sendable {
     let stats: ServerStats
     let log: Logger
     var encoder: ResponseEncoder
-    private var listenFD: Int32
+    private let listenFD: Int32
+    private var listening = false
     private var listenToken: UInt64 = 0
     private var connections: [UInt64: Connection] = [:]
     private(set) var draining = false
@@ -122,7 +134,9 @@ final class LoopContext: LoopRegistrant, @unchecked Sendable {
     func startListening() {
         spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         // Level-triggered: a backlog we could not drain (EMFILE) is reported again.
-        listenToken = loop.register(fd: listenFD, events: EPOLLIN.rawValue, self)
+        // EPOLLEXCLUSIVE: of the loops sharing the socket, only one is woken.
+        listenToken = loop.register(fd: listenFD, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, self)
+        listening = true
         scheduleSweep()
     }
 
@@ -190,10 +204,10 @@ final class LoopContext: LoopRegistrant, @unchecked Sendable {
 
     func beginDrain() {
         draining = true
-        if listenFD >= 0 {
+        if listening {
+            // The socket is shared: each loop stops watching it; the server closes it.
             loop.unregister(fd: listenFD, token: listenToken)
-            Glibc.close(listenFD)
-            listenFD = -1
+            listening = false
         }
         for conn in Array(connections.values) { conn.closeIfIdle() }
     }

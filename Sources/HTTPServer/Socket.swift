@@ -19,9 +19,10 @@ public enum SocketError: Error, CustomStringConvertible {
 enum Socket {
     static let streamFlags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
 
-    /// A listening TCP socket bound to host:port with SO_REUSEADDR and SO_REUSEPORT, so
-    /// each event loop can own a listener on the same port and the kernel balances
-    /// connections between them.
+    /// A listening TCP socket bound to host:port with SO_REUSEADDR. Deliberately not
+    /// SO_REUSEPORT: with it a second server could bind the same port without an error
+    /// and silently take half the connections. The loops share this one socket instead
+    /// (EPOLLEXCLUSIVE wakes one loop per connection).
     static func listen(host: String, port: UInt16, backlog: Int32 = 4096) throws -> (fd: Int32, port: UInt16) {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
@@ -32,7 +33,6 @@ enum Socket {
         guard fd >= 0 else { throw SocketError.system(call: "socket", errno: errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }

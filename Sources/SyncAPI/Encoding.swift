@@ -19,7 +19,10 @@ enum Encode {
         }
     }
 
-    static func room(_ r: Room, peer: String?, _ w: inout JSONWriter, extra: (inout JSONWriter) -> Void = { _ in }) {
+    /// `activeAt` overrides the room's activity (the conversation list shows the
+    /// activity it sorts by, which for a normal room is the member's own).
+    static func room(_ r: Room, peer: String?, activeAt: Int64? = nil, _ w: inout JSONWriter,
+                     extra: (inout JSONWriter) -> Void = { _ in }) {
         w.object { w in
             w.field("id", r.id.rawValue)
             w.field("kind", r.kind.rawValue)
@@ -27,7 +30,7 @@ enum Encode {
             if r.kind == .direct { w.field("peer", optional: peer) }
             w.field("last_seq", r.lastSeq)
             w.field("member_count", r.memberCount)
-            w.field("last_active_at", Timestamp.rfc3339(r.lastActiveAt))
+            w.field("last_active_at", Timestamp.rfc3339(activeAt ?? r.lastActiveAt))
             w.field("created_at", Timestamp.rfc3339(r.createdAt))
             extra(&w)
         }
@@ -84,7 +87,7 @@ enum Encode {
             w.key("conversations")
             w.array { w in
                 for c in page.conversations {
-                    room(c.room, peer: c.peer, &w) { w in
+                    room(c.room, peer: c.peer, activeAt: c.lastActiveAt, &w) { w in
                         w.field("unread", c.unread)
                         w.field("read_seq", c.readSeq)
                         w.key("preview")

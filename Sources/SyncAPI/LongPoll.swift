@@ -110,10 +110,14 @@ extension PigeonholeAPI {
         let timeout = Duration.seconds(min(requested, config.maxPollTimeout))
         let from: Cursor
         if let text = input.queryString("cursor") {
-            from = try engine.read(db) { try Stream.validate($0.db, cursor: text, user: me.user) }
+            let (cursor, advance) = try engine.read(db) { ctx in
+                let c = try Stream.validate(ctx.db, cursor: text, user: me.user)
+                return (c, try Stream.ackWouldAdvance(ctx.db, device: me.device, cursor: c))
+            }
+            from = cursor
             // Presenting C proves the device stored everything before C: ack it, off the
             // request's path (a lost ack only means a later resume repeats a little).
-            engine.write({ try Stream.ack($0, device: me.device, user: me.user, cursor: text) }) { _ in }
+            if advance { engine.write({ try Stream.ack($0, device: me.device, user: me.user, cursor: text) }) { _ in } }
         } else {
             from = try engine.read(db) { try Stream.ackedCursor($0.db, device: me.device, user: me.user) }
         }

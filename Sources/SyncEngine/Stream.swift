@@ -97,6 +97,14 @@ public enum Stream {
         return Event(kind: kind, room: room, message: message, payload: payload)
     }
 
+    /// Whether acking `cursor` would move the device's stored position (so a pull that
+    /// presents an already-acked cursor costs no write).
+    public static func ackWouldAdvance(_ db: Database, device: DeviceID, cursor: Cursor) throws -> Bool {
+        guard let row = try db.queryOne("SELECT acked_seq, acked_cursor FROM devices WHERE id = ?",
+                                        [.integer(device.rawValue)], { ($0.int64(0), $0.optionalText(1)) }) else { return false }
+        return cursor.inboxSeq > row.0 || (row.1 == nil) || (cursor.inboxSeq == row.0 && row.1 != cursor.encoded)
+    }
+
     /// Stores the device's acked cursor; only moves forward (an older cursor is a no-op).
     /// Returns whether it moved.
     @discardableResult

@@ -301,6 +301,14 @@ struct ServerTests {
         }
     }
 
+    @Test func aSecondServerCannotTakeTheSamePort() throws {
+        try withTestServer { server, _ in
+            var config = HTTPServerConfiguration()
+            config.port = server.port
+            #expect(throws: SocketError.self) { _ = try HTTPServer(configuration: config, handler: TestHandler(), logger: .silent) }
+        }
+    }
+
     @Test func gracefulShutdownFinishesInFlightRequests() throws {
         var config = HTTPServerConfiguration()
         config.port = 0

@@ -19,13 +19,17 @@ final class TestServer {
     /// a request is really parked before they act.
     var parkedPolls: Int { server.api.polls.count }
 
-    init(directory: String, durability: Database.Durability) throws {
+    /// `configure` runs last, so a test may change any setting (e.g. a short WebSocket
+    /// ping interval) on top of the defaults above it.
+    init(directory: String, durability: Database.Durability,
+         configure: (inout PigeonholeServer.Configuration) -> Void = { _ in }) throws {
         var config = PigeonholeServer.Configuration(adminToken: Self.adminToken)
         config.http.host = "127.0.0.1"
         config.http.port = 0
         config.http.threads = 2
         config.dataDirectory = directory
         config.durability = durability
+        configure(&config)
         self.directory = directory
         server = try PigeonholeServer(configuration: config, logger: .silent)
         server.start()
@@ -45,6 +49,15 @@ final class TestServer {
     /// down and deletes the directory.
     static func with<T>(durability: Database.Durability = .normal, _ body: (TestServer) throws -> T) throws -> T {
         try TemporaryDirectory.with { dir in try with(directory: dir, durability: durability, body) }
+    }
+
+    /// Like `with(durability:_:)`, with `configure` applied to the server's configuration.
+    static func with<T>(configure: (inout PigeonholeServer.Configuration) -> Void, _ body: (TestServer) throws -> T) throws -> T {
+        try TemporaryDirectory.with { dir in
+            let s = try TestServer(directory: dir, durability: .normal, configure: configure)
+            defer { s.shutdown() }
+            return try body(s)
+        }
     }
 
     /// Runs `body` against a server on `directory` (kept: a restart test reuses it).
