@@ -40,7 +40,9 @@ final class LongPoll: @unchecked Sendable {
 
     func start() {
         if timeout > .zero {
-            subscription = api.engine.notifier.subscribe(me.user) { [self] _ in
+            // Hot rooms wake us too: listen to the ones the user is in (read on this loop's connection).
+            let rooms = (try? api.engine.read(db) { try Stream.hotRooms($0.db, user: me.user) }) ?? []
+            subscription = api.engine.notifier.subscribe(me.user, rooms: rooms) { [self] _ in
                 guard !wakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }   // coalesce
                 loop.execute { [self] in
                     wakeQueued.store(false, ordering: .releasing)
@@ -66,7 +68,9 @@ final class LongPoll: @unchecked Sendable {
         } catch {
             return finish(APIError.response(for: error))
         }
-        if result.events.isEmpty && result.gaps.isEmpty && result.cursor == from && !final { return }
+        // Nothing new: keep waiting. (The cursor may still differ from `from` by hot rooms
+        // joined since, at their join points: the same position, answered at the timeout.)
+        if result.events.isEmpty && result.gaps.isEmpty && !final { return }
         finish(json(.ok) { Encode.pull(result, &$0) })
     }
 

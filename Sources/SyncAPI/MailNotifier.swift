@@ -20,43 +20,77 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private let loop: EventLoop
     private var ws: WebSocket?
     private var subscription: Notifier.Subscription?
-    private let latestSeq = Atomic<Int64>(-1)
+    private let db: Database
+    /// News from the writer thread, folded in on the loop.
+    private let news = Mutex<(inbox: Int64, rooms: [RoomID: Int64])>((-1, [:]))
     private let wakeQueued = Atomic<Bool>(false)
-    private var sentSeq: Int64 = -1
+    /// The cursor of the newest news, and of the last notification sent.
+    private var latest: Cursor
+    private var sent: Cursor
     private var lastSentAt: UInt64 = 0
     private var timer: TimerToken?
 
-    init(user: UserID, notifier: Notifier, loop: EventLoop, interval: Duration) {
+    init(user: UserID, notifier: Notifier, loop: EventLoop, db: Database, interval: Duration) {
         self.user = user
         self.notifier = notifier
         self.loop = loop
+        self.db = db
+        self.latest = Cursor(user: user, inboxSeq: 0)
+        self.sent = latest
         let (s, atto) = interval.components
         self.interval = UInt64(max(0, s)) * 1_000_000_000 + UInt64(max(0, atto) / 1_000_000_000)
     }
 
     /// Call before reading the stream head: a commit between the two is then seen.
-    func subscribe() {
-        subscription = notifier.subscribe(user) { [self] seq in
-            var current = latestSeq.load(ordering: .relaxed)
-            while seq > current {
-                let (exchanged, now) = latestSeq.compareExchange(expected: current, desired: seq, ordering: .relaxed)
-                if exchanged { break }
-                current = now
+    func subscribe(rooms: Set<RoomID>) {
+        subscription = notifier.subscribe(user, rooms: rooms) { [self] item in
+            news.withLock { n in
+                switch item {
+                case .inbox(let seq): n.inbox = max(n.inbox, seq)
+                case .room(let room, let seq): n.rooms[room] = max(n.rooms[room] ?? 0, seq)
+                }
             }
             guard !wakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }
             loop.execute { [self] in
                 wakeQueued.store(false, ordering: .releasing)
+                absorbNews()
                 flush()
             }
         }
     }
 
     /// Announces the head the client starts from, then anything committed since.
-    func start(_ ws: WebSocket, head: Int64) {
+    func start(_ ws: WebSocket, head: Cursor) {
         self.ws = ws
-        sentSeq = head
-        ws.send(text: Self.frame("ready", user: user, seq: head))
+        latest = head
+        sent = head
+        ws.send(text: Self.frame("ready", head))
+        absorbNews()
         flush()
+    }
+
+    /// Folds the writer's news into `latest`. Inbox news may mean the user joined or
+    /// left a hot room: then the subscription's room set is refreshed.
+    private func absorbNews() {
+        let n = news.withLock { n -> (inbox: Int64, rooms: [RoomID: Int64]) in
+            let taken = n
+            n.rooms.removeAll()
+            return taken
+        }
+        var hot = latest.hot
+        for (room, seq) in n.rooms where hot[room] != nil { hot[room] = max(hot[room]!, seq) }
+        var inbox = latest.inboxSeq
+        if n.inbox > inbox {
+            inbox = n.inbox
+            if let current = try? Stream.head(db, user: user) {
+                if let subscription, Set(current.hot.keys) != Set(hot.keys) {
+                    notifier.setRooms(subscription, Set(current.hot.keys))
+                }
+                hot = current.hot.merging(hot.filter { current.hot[$0.key] != nil }) { max($0, $1) }
+                inbox = max(inbox, current.inboxSeq)
+            }
+        }
+        latest = Cursor(user: user, inboxSeq: inbox, hot: hot)
     }
 
     func cancel() {
@@ -66,8 +100,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     private func flush() {
         guard let ws, ws.isOpen else { return }
-        let latest = latestSeq.load(ordering: .relaxed)
-        guard latest > sentSeq, ws.bufferedBytes == 0 else { return }   // drained-callback retries
+        guard latest != sent, ws.bufferedBytes == 0 else { return }   // drained-callback retries
         let now = MonotonicClock.now()
         if now < lastSentAt &+ interval {
             if timer == nil {
@@ -78,13 +111,13 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
             }
             return
         }
-        sentSeq = latest
+        sent = latest
         lastSentAt = now
-        ws.send(text: Self.frame("mail", user: user, seq: latest))
+        ws.send(text: Self.frame("mail", latest))
     }
 
-    static func frame(_ type: String, user: UserID, seq: Int64) -> String {
-        #"{"type":"\#(type)","cursor":"\#(Cursor(user: user, inboxSeq: seq).encoded)"}"#
+    static func frame(_ type: String, _ cursor: Cursor) -> String {
+        #"{"type":"\#(type)","cursor":"\#(cursor.encoded)"}"#
     }
 
     func webSocketDidDrain(_ ws: WebSocket) { flush() }
@@ -109,11 +142,12 @@ extension PigeonholeAPI {
         case .reject(let response): return responder.respond(response)
         case .accept(let key): acceptKey = key
         }
-        let mail = MailNotifier(user: me.user, notifier: engine.notifier, loop: responder.loop,
+        let mail = MailNotifier(user: me.user, notifier: engine.notifier, loop: responder.loop, db: db,
                                 interval: config.notifyCoalesceInterval)
         var wsConfig = WebSocketConfiguration()
         wsConfig.pingInterval = config.webSocketPingInterval
-        mail.subscribe()
+        let rooms = try engine.read(db) { try Stream.hotRooms($0.db, user: me.user) }
+        mail.subscribe(rooms: rooms)
         let head: Cursor
         do {
             head = try engine.read(db) { try Stream.head($0.db, user: me.user) }
@@ -124,6 +158,6 @@ extension PigeonholeAPI {
         guard let ws = responder.upgradeToWebSocket(acceptKey: acceptKey, delegate: mail, configuration: wsConfig) else {
             return mail.cancel()
         }
-        mail.start(ws, head: head.inboxSeq)
+        mail.start(ws, head: head)
     }
 }

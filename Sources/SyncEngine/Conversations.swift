@@ -4,50 +4,129 @@ import SQLiteStore
 /// The first screen (conversation list with unread counters and previews), read
 /// markers and unread totals.
 public enum Conversations {
-    /// Keyset page token: the (activity, room) of the last row of the previous page.
+    /// The continuation of a conversation list. Pages are keyset pages over activity
+    /// **as of the first page** (`asOf`): a room whose activity changes later moves out
+    /// of the keyset range, so the token also carries the ids already returned; a room
+    /// that moved up is then returned at the top of the next page instead of never.
+    /// Thus no room is listed twice and none is skipped while messages keep arriving.
     struct PageToken {
-        let lastActiveAt: Int64
-        let room: RoomID
-        var encoded: String { Base64URL.encode(Array("p1.\(lastActiveAt).\(room.rawValue)".utf8)) }
-        static func decode(_ s: String) -> PageToken? {
-            guard s.utf8.count <= 128, let b = Base64URL.decode(s), let t = String(validating: b, as: UTF8.self) else { return nil }
-            let p = t.split(separator: ".", omittingEmptySubsequences: false)
-            guard p.count == 3, p[0] == "p1", let a = Int64(p[1]), let r = Int64(p[2]) else { return nil }
-            return PageToken(lastActiveAt: a, room: RoomID(r))
+        var asOf: Int64
+        var lastActiveAt: Int64
+        var lastRoom: Int64
+        var returned: [Int64]   // ascending
+
+        /// `p2` + base64url of LEB128 varints: asOf, lastActiveAt, lastRoom, count, id deltas.
+        var encoded: String {
+            var bytes: [UInt8] = [0x70, 0x32]
+            for v in [asOf, lastActiveAt, lastRoom, Int64(returned.count)] { Varint.append(UInt64(bitPattern: v), to: &bytes) }
+            var previous: Int64 = 0
+            for id in returned {
+                Varint.append(UInt64(id - previous), to: &bytes)
+                previous = id
+            }
+            return Base64URL.encode(bytes)
         }
+
+        static func decode(_ s: String) -> PageToken? {
+            guard s.utf8.count <= 12_000, let b = Base64URL.decode(s), b.count >= 2, b[0] == 0x70, b[1] == 0x32 else { return nil }
+            var reader = Varint.Reader(bytes: b, offset: 2)
+            guard let asOf = reader.next(), let last = reader.next(), let room = reader.next(), let count = reader.next(),
+                  count <= 10_000 else { return nil }
+            var ids: [Int64] = []
+            var previous: Int64 = 0
+            for _ in 0..<count {
+                guard let d = reader.next(), d > 0 else { return nil }
+                previous += Int64(d)
+                ids.append(previous)
+            }
+            guard reader.atEnd else { return nil }
+            return PageToken(asOf: Int64(bitPattern: asOf), lastActiveAt: Int64(bitPattern: last),
+                             lastRoom: Int64(bitPattern: room), returned: ids)
+        }
+    }
+
+    private struct Row {
+        let room: Room
+        let readSeq: Int64
+        let joinedSeq: Int64
+        /// Normal rooms: the member row's activity; hot rooms: the room's.
+        let activity: Int64
+    }
+
+    private static let select = """
+        SELECT r.id, r.kind, r.name, r.last_seq, r.last_active_at, r.member_count, r.created_at, r.hot,
+               m.read_seq, m.joined_seq, m.last_active_at
+        FROM members m JOIN rooms r ON r.id = m.room_id
+        """
+
+    private static func row(_ r: SQLiteStore.Row) -> Row {
+        let room = Rooms.rowToRoom(r)
+        return Row(room: room, readSeq: r.int64(8), joinedSeq: r.int64(9), activity: room.hot ? room.lastActiveAt : r.int64(10))
     }
 
     /// Rooms by last activity, newest first, exactly `limit` per page (fewer only on the
     /// last page), each with unread, read_seq, last_seq and the newest `preview`
     /// messages; plus the stream cursor read in the same transaction, so a pull from it
-    /// misses nothing and repeats nothing.
+    /// misses nothing and repeats nothing. Normal rooms keep activity on the member row,
+    /// hot rooms on the room row: two index-ordered sources merged here.
     public static func list(_ ctx: ReadContext, me: UserID, limit: Int, preview: Int, page: String?) throws -> ConversationPage {
-        var token: PageToken? = nil
+        var token: PageToken
         if let page {
             guard let t = PageToken.decode(page) else { throw SyncError.invalid(field: "page", reason: "not a page token") }
             token = t
+        } else {
+            token = PageToken(asOf: Int64.max, lastActiveAt: Int64.max, lastRoom: Int64.max, returned: [])
         }
-        let after = token ?? PageToken(lastActiveAt: Int64.max, room: RoomID(Int64.max))
-        var rows: [(Room, readSeq: Int64, joinedSeq: Int64, active: Int64)] = []
-        try ctx.db.query("""
-            SELECT r.id, r.kind, r.name, r.last_seq, r.last_active_at, r.member_count, r.created_at,
-                   m.read_seq, m.joined_seq, m.last_active_at
-            FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = ?1 AND (m.last_active_at < ?2 OR (m.last_active_at = ?2 AND m.room_id < ?3))
-            ORDER BY m.last_active_at DESC, m.room_id DESC LIMIT ?4
-            """, [.integer(me.rawValue), .integer(after.lastActiveAt), .integer(after.room.rawValue),
-                  .integer(Int64(limit + 1))]) { row in
-            rows.append((Rooms.rowToRoom(row), row.int64(7), row.int64(8), row.int64(9)))
+        let returned = Set(token.returned)
+        let uid = SQLValue.integer(me.rawValue)
+        func before(_ r: Row) -> Bool {
+            r.activity < token.lastActiveAt || (r.activity == token.lastActiveAt && r.room.id.rawValue < token.lastRoom)
         }
-        let hasMore = rows.count > limit
-        if hasMore { rows.removeLast() }
+        func newerFirst(_ a: Row, _ b: Row) -> Bool {
+            a.activity != b.activity ? a.activity > b.activity : a.room.id > b.room.id
+        }
+
+        // Rooms that moved above the snapshot since the first page and were not listed yet.
+        var moved: [Row] = []
+        if page != nil {
+            moved = try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND r.hot = 0 AND m.last_active_at > ?2",
+                                        [uid, .integer(token.asOf)], row)
+            moved += try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND r.hot = 1 AND r.last_active_at > ?2",
+                                         [uid, .integer(token.asOf)], row)
+            moved = moved.filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
+        }
+        // The keyset range, as of the snapshot: normal rooms through the activity index...
+        let normal = try ctx.db.queryAll(select + """
+             WHERE m.user_id = ?1 AND r.hot = 0 AND m.last_active_at <= ?4
+               AND (m.last_active_at < ?2 OR (m.last_active_at = ?2 AND m.room_id < ?3))
+             ORDER BY m.last_active_at DESC, m.room_id DESC LIMIT ?5
+            """, [uid, .integer(token.lastActiveAt), .integer(token.lastRoom), .integer(token.asOf),
+                  .integer(Int64(limit + 1))], row)
+        // ...and hot rooms (a user is in few), merged by activity.
+        let hot = try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND r.hot = 1 AND r.last_active_at <= ?2",
+                                      [uid, .integer(token.asOf)], row).filter(before)
+        let inRange = (normal + hot).filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
+
+        let candidates = moved + inRange
+        let pageRows = Array(candidates.prefix(limit))
+        let hasMore = candidates.count > limit
+
         var conversations: [Conversation] = []
-        for (room, readSeq, joinedSeq, active) in rows {
+        for r in pageRows {
             conversations.append(Conversation(
-                room: room, peer: try Rooms.peer(ctx.db, room: room, me: me), readSeq: readSeq, lastActiveAt: active,
-                preview: try Messages.latest(ctx.db, room: room.id, joinedSeq: joinedSeq, count: preview)))
+                room: r.room, peer: try Rooms.peer(ctx.db, room: r.room, me: me), readSeq: r.readSeq, lastActiveAt: r.activity,
+                preview: try Messages.latest(ctx.db, room: r.room.id, joinedSeq: r.joinedSeq, count: preview)))
         }
-        let next = hasMore ? rows.last.map { PageToken(lastActiveAt: $0.active, room: $0.0.id).encoded } : nil
+        var next: String? = nil
+        if hasMore {
+            if page == nil { token.asOf = max(ctx.now, pageRows.map(\.activity).max() ?? 0) }
+            if let lastInRange = pageRows.last(where: { r in inRange.contains { $0.room.id == r.room.id } }) {
+                token.lastActiveAt = lastInRange.activity
+                token.lastRoom = lastInRange.room.id.rawValue
+            }
+            token.returned = (token.returned + pageRows.map(\.room.id.rawValue)).sorted()
+            next = token.encoded
+        }
         return ConversationPage(conversations: conversations, nextPage: next, cursor: try Stream.head(ctx.db, user: me))
     }
 

@@ -8,6 +8,7 @@ enum Inbox {
     /// One event for every current member of `room` (two statements, however many members).
     static func appendToMembers(_ ctx: WriteContext, room: RoomID, kind: EventKind, roomSeq: Int64?,
                                 payload: JSONValue?) throws {
+        let pos = try ctx.position()
         try ctx.db.query("""
             UPDATE users SET inbox_seq = inbox_seq + 1
             WHERE id IN (SELECT user_id FROM members WHERE room_id = ?1)
@@ -16,12 +17,12 @@ enum Inbox {
             ctx.wake(UserID(row.int64(0)), at: row.int64(1))
         }
         try ctx.db.run("""
-            INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at)
-            SELECT u.id, u.inbox_seq, ?2, ?1, ?3, ?4, ?5
+            INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
+            SELECT u.id, u.inbox_seq, ?2, ?1, ?3, ?4, ?5, ?6
             FROM members m JOIN users u ON u.id = m.user_id
             WHERE m.room_id = ?1
             """, [.integer(room.rawValue), .text(kind.rawValue), SQLValue(roomSeq),
-                  SQLValue(payload?.serializedString), .integer(ctx.now)])
+                  SQLValue(payload?.serializedString), .integer(ctx.now), .integer(pos)])
     }
 
     /// One event for one user (who may no longer be a member, e.g. after removal).
@@ -32,10 +33,10 @@ enum Inbox {
             throw SyncError.userNotFound(String(user.rawValue))
         }
         try ctx.db.run("""
-            INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, [.integer(user.rawValue), .integer(seq), .text(kind.rawValue), SQLValue(room?.rawValue),
-                  SQLValue(roomSeq), SQLValue(payload?.serializedString), .integer(ctx.now)])
+                  SQLValue(roomSeq), SQLValue(payload?.serializedString), .integer(ctx.now), .integer(try ctx.position())])
         ctx.wake(user, at: seq)
     }
 

@@ -32,17 +32,24 @@ public enum Messages {
         }
 
         _ = try Rooms.requireMember(ctx.db, room: room, user: me.user)
-        guard let seq = try ctx.db.queryOne("""
-            UPDATE rooms SET last_seq = last_seq + 1, last_active_at = ?1 WHERE id = ?2 RETURNING last_seq
-            """, [.integer(ctx.now), .integer(room.rawValue)], { $0.int64(0) }) else { throw SyncError.roomNotFound }
+        guard let (seq, hot) = try ctx.db.queryOne("""
+            UPDATE rooms SET last_seq = last_seq + 1, last_active_at = ?1 WHERE id = ?2 RETURNING last_seq, hot
+            """, [.integer(ctx.now), .integer(room.rawValue)], { ($0.int64(0), $0.bool(1)) }) else { throw SyncError.roomNotFound }
         try ctx.db.run("""
             INSERT INTO messages (room_id, seq, sender_id, sender_device_id, client_msg_id, body, sent_at)
             VALUES (?, ?, ?, ?, ?, ?, ?)
             """, [.integer(room.rawValue), .integer(seq), .integer(me.user.rawValue), .integer(me.device.rawValue),
                   .text(clientMsgID), .text(body), .integer(ctx.now)])
         let id = MessageID(ctx.db.lastInsertRowID)
-        try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil)
-        try ctx.db.run("UPDATE members SET last_active_at = ?1 WHERE room_id = ?2", [.integer(ctx.now), .integer(room.rawValue)])
+        ctx.messageInserted(id.rawValue)
+        if hot {
+            // Read diffusion: stored once; members' pulls merge the room in, and only
+            // members with a parked pull or an open socket are woken.
+            ctx.wakeRoom(room, at: seq)
+        } else {
+            try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil)
+            try ctx.db.run("UPDATE members SET last_active_at = ?1 WHERE room_id = ?2", [.integer(ctx.now), .integer(room.rawValue)])
+        }
         try ctx.db.run("UPDATE members SET read_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND read_seq < ?1",
                        [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
         let message = Message(id: id, room: room, seq: seq, sender: me.userName, senderDevice: me.device,

@@ -28,6 +28,8 @@ public struct Room: Sendable, Equatable {
     public let lastActiveAt: Int64
     public let memberCount: Int
     public let createdAt: Int64
+    /// Read diffusion: messages are stored once and merged at pull time.
+    public let hot: Bool
 }
 
 public struct Member: Sendable, Equatable {

@@ -1,21 +1,35 @@
 import Synchronization
 
-/// Tells waiting pulls (and, later, WebSocket subscribers) that a user's stream grew.
+/// Tells waiting pulls and WebSocket subscribers that a stream grew.
 ///
-/// The writer publishes after each commit; subscribers are callbacks that hop to their
-/// own event loop. The Notifier never carries events, only "user U is now at inbox
-/// seq N", so a lost or coalesced notification never loses data: the woken party
-/// queries the database.
+/// Two kinds of news, both published by the writer after a commit:
+/// - "user U's inbox is now at seq N" (write diffusion), to U's subscribers;
+/// - "hot room R is now at seq S" (read diffusion), to the subscribers that listed R:
+///   only members with a parked pull or an open socket, never every member.
+///
+/// The Notifier never carries events, so a lost or coalesced notification never loses
+/// data: the woken party queries the database.
 public final class Notifier: Sendable {
-    public typealias Callback = @Sendable (_ inboxSeq: Int64) -> Void
+    public enum News: Sendable {
+        case inbox(Int64)
+        case room(RoomID, Int64)
+    }
+
+    public typealias Callback = @Sendable (News) -> Void
 
     public struct Subscription: Hashable, Sendable {
         public let user: UserID
         let id: UInt64
     }
 
+    private struct Entry {
+        var callback: Callback
+        var rooms: Set<RoomID>
+    }
+
     private struct State {
-        var subscribers: [UserID: [UInt64: Callback]] = [:]
+        var byUser: [UserID: [UInt64: Entry]] = [:]
+        var byRoom: [RoomID: [UInt64: UserID]] = [:]
         var nextID: UInt64 = 1
         var count = 0
     }
@@ -25,42 +39,66 @@ public final class Notifier: Sendable {
 
     public init() {}
 
-    /// Registers `callback` for `user` until `unsubscribe`. Register **before** querying,
-    /// so a commit between the query and the registration cannot be missed.
-    public func subscribe(_ user: UserID, _ callback: @escaping Callback) -> Subscription {
+    /// Registers `callback` for `user`'s inbox and the hot `rooms` until `unsubscribe`.
+    /// Register **before** querying, so a commit between the query and the
+    /// registration cannot be missed.
+    public func subscribe(_ user: UserID, rooms: Set<RoomID> = [], _ callback: @escaping Callback) -> Subscription {
         state.withLock { s in
             let id = s.nextID
             s.nextID += 1
-            s.subscribers[user, default: [:]][id] = callback
+            s.byUser[user, default: [:]][id] = Entry(callback: callback, rooms: rooms)
+            for r in rooms { s.byRoom[r, default: [:]][id] = user }
             s.count += 1
             return Subscription(user: user, id: id)
         }
     }
 
+    /// Replaces the hot rooms a subscription listens to (after a join or leave).
+    public func setRooms(_ sub: Subscription, _ rooms: Set<RoomID>) {
+        state.withLock { s in
+            guard let old = s.byUser[sub.user]?[sub.id]?.rooms, old != rooms else { return }
+            for r in old.subtracting(rooms) {
+                s.byRoom[r]?[sub.id] = nil
+                if s.byRoom[r]?.isEmpty == true { s.byRoom[r] = nil }
+            }
+            for r in rooms.subtracting(old) { s.byRoom[r, default: [:]][sub.id] = sub.user }
+            s.byUser[sub.user]?[sub.id]?.rooms = rooms
+        }
+    }
+
     public func unsubscribe(_ sub: Subscription) {
         state.withLock { s in
-            if s.subscribers[sub.user]?.removeValue(forKey: sub.id) != nil {
-                s.count -= 1
-                if s.subscribers[sub.user]?.isEmpty == true { s.subscribers[sub.user] = nil }
+            guard let entry = s.byUser[sub.user]?.removeValue(forKey: sub.id) else { return }
+            s.count -= 1
+            if s.byUser[sub.user]?.isEmpty == true { s.byUser[sub.user] = nil }
+            for r in entry.rooms {
+                s.byRoom[r]?[sub.id] = nil
+                if s.byRoom[r]?.isEmpty == true { s.byRoom[r] = nil }
             }
         }
     }
 
-    /// Wakes every subscriber of each user. Callbacks run outside the lock.
-    public func publish(_ updates: [UserID: Int64]) {
-        guard !updates.isEmpty else { return }
-        var calls: [(Callback, Int64)] = []
+    /// Wakes the subscribers of each user and each hot room. Callbacks run outside the lock.
+    public func publish(users: [UserID: Int64], rooms: [RoomID: Int64] = [:]) {
+        guard !users.isEmpty || !rooms.isEmpty else { return }
+        var calls: [(Callback, News)] = []
         state.withLock { s in
-            for (user, seq) in updates {
-                guard let subs = s.subscribers[user] else { continue }
-                for cb in subs.values { calls.append((cb, seq)) }
+            for (user, seq) in users {
+                guard let subs = s.byUser[user] else { continue }
+                for e in subs.values { calls.append((e.callback, .inbox(seq))) }
+            }
+            for (room, seq) in rooms {
+                guard let subs = s.byRoom[room] else { continue }
+                for (id, user) in subs {
+                    if let e = s.byUser[user]?[id] { calls.append((e.callback, .room(room, seq))) }
+                }
             }
         }
         published.wrappingAdd(calls.count, ordering: .relaxed)
-        for (cb, seq) in calls { cb(seq) }
+        for (cb, news) in calls { cb(news) }
     }
 
     public var subscriberCount: Int { state.withLock { $0.count } }
     public var wakeUps: Int { published.load(ordering: .relaxed) }
-    public func hasSubscribers(_ user: UserID) -> Bool { state.withLock { $0.subscribers[user] != nil } }
+    public func hasSubscribers(_ user: UserID) -> Bool { state.withLock { $0.byUser[user] != nil } }
 }

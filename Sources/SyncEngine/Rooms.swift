@@ -25,14 +25,15 @@ public enum Rooms {
 
     static func load(_ db: Database, _ room: RoomID) throws -> Room {
         guard let r = try db.queryOne("""
-            SELECT id, kind, name, last_seq, last_active_at, member_count, created_at FROM rooms WHERE id = ?
+            SELECT id, kind, name, last_seq, last_active_at, member_count, created_at, hot FROM rooms WHERE id = ?
             """, [.integer(room.rawValue)], rowToRoom) else { throw SyncError.roomNotFound }
         return r
     }
 
     static func rowToRoom(_ row: Row) -> Room {
         Room(id: RoomID(row.int64(0)), kind: RoomKind(rawValue: row.text(1)) ?? .group, name: row.optionalText(2),
-             lastSeq: row.int64(3), lastActiveAt: row.int64(4), memberCount: row.int(5), createdAt: row.int64(6))
+             lastSeq: row.int64(3), lastActiveAt: row.int64(4), memberCount: row.int(5), createdAt: row.int64(6),
+             hot: row.bool(7))
     }
 
     /// The other member's name in a direct room (nil for groups).
@@ -79,6 +80,8 @@ public enum Rooms {
         let room = RoomID(ctx.db.lastInsertRowID)
         try insertMember(ctx, room: room, user: me.user, role: "owner", joinedSeq: 0)
         for u in others { try insertMember(ctx, room: room, user: u.id, role: "member", joinedSeq: 0) }
+        try updateHotness(ctx, room)
+        // Every member must learn of the new room, hot or not: one event each, once.
         try Inbox.appendToMembers(ctx, room: room, kind: .member, roomSeq: nil,
                                   payload: Inbox.memberPayload(action: "created", user: me.userName, by: nil))
         return try load(ctx.db, room)
@@ -97,9 +100,10 @@ public enum Rooms {
             if exists { continue }
             try insertMember(ctx, room: room, user: u.id, role: "member", joinedSeq: r.lastSeq)
             added.append(Member(user: u.id, name: u.name, role: "member", joinedSeq: r.lastSeq, readSeq: r.lastSeq))
-            try Inbox.appendToMembers(ctx, room: room, kind: .member, roomSeq: nil,
-                                      payload: Inbox.memberPayload(action: "added", user: u.name, by: me.userName))
+            try memberEvent(ctx, room: room, hot: r.hot, affected: u.id,
+                            payload: Inbox.memberPayload(action: "added", user: u.name, by: me.userName))
         }
+        try updateHotness(ctx, room)
         return added
     }
 
@@ -114,12 +118,35 @@ public enum Rooms {
         }
         let payload = Inbox.memberPayload(action: target.id == me.user ? "left" : "removed", user: target.name,
                                           by: target.id == me.user ? nil : me.userName)
-        // Everyone who was a member, the leaver included, learns of it.
-        try Inbox.appendToMembers(ctx, room: room, kind: .member, roomSeq: nil, payload: payload)
+        // Everyone who was a member, the leaver included, learns of it (in a hot room only the leaver).
+        try memberEvent(ctx, room: room, hot: r.hot, affected: target.id, payload: payload)
         let removed = try ctx.db.run("DELETE FROM members WHERE room_id = ? AND user_id = ?",
                                      [.integer(room.rawValue), .integer(target.id.rawValue)])
         guard removed == 1 else { throw SyncError.invalid(field: "name", reason: "\(name) is not a member") }
         try ctx.db.run("UPDATE rooms SET member_count = member_count - 1 WHERE id = ?", [.integer(room.rawValue)])
+    }
+
+    /// A membership change: in a normal room every member gets the event; in a hot room
+    /// only the affected user (a join must not cost one inbox row per member of a
+    /// 10,000-member room; the member list is there to read).
+    private static func memberEvent(_ ctx: WriteContext, room: RoomID, hot: Bool, affected: UserID, payload: JSONValue) throws {
+        if hot {
+            try Inbox.append(ctx, user: affected, kind: .member, room: room, roomSeq: nil, payload: payload)
+        } else {
+            try Inbox.appendToMembers(ctx, room: room, kind: .member, roomSeq: nil, payload: payload)
+        }
+    }
+
+    /// A room turns hot when its member count reaches the threshold, and stays hot:
+    /// turning it back would mean copying its recent history into every member's inbox
+    /// (or leaving holes in their streams), and a room that was big tends to stay big;
+    /// never flipping back also keeps a room from flapping around the threshold.
+    /// `hot_since_seq` records where read diffusion starts.
+    static func updateHotness(_ ctx: WriteContext, _ room: RoomID) throws {
+        try ctx.db.run("""
+            UPDATE rooms SET hot = 1, hot_since_seq = last_seq
+            WHERE id = ? AND hot = 0 AND member_count >= ?
+            """, [.integer(room.rawValue), .integer(Int64(ctx.config.hotThreshold))])
     }
 
     private static func insertMember(_ ctx: WriteContext, room: RoomID, user: UserID, role: String, joinedSeq: Int64) throws {

@@ -1,30 +1,73 @@
 import JSON
 import SQLiteStore
 
-/// A user's event stream: pull from a cursor, catch-up with per-room limits, ack.
+/// A user's event stream: the inbox (write diffusion) merged with the user's hot
+/// rooms (read diffusion), in commit order. Pull from a cursor, catch up with per-room
+/// limits, ack.
 public enum Stream {
     static let eventColumns = """
-        i.seq, i.kind, i.room_id, i.payload, \(Messages.columns)
+        i.seq, i.kind, i.room_id, i.payload, i.pos, \(Messages.columns)
         FROM inbox i
         LEFT JOIN messages m ON i.kind = 'message' AND m.room_id = i.room_id AND m.seq = i.room_seq
         LEFT JOIN users su ON su.id = m.sender_id
         """
+
+    /// A hot room the user is in: deliverable messages are those above `floor` (the
+    /// later of the user's join and the room turning hot; below it they came through
+    /// the inbox or are not the user's to see).
+    struct HotMembership {
+        let room: RoomID
+        let floor: Int64
+        let lastSeq: Int64
+    }
+
+    static func hotMemberships(_ db: Database, user: UserID) throws -> [HotMembership] {
+        try db.queryAll("""
+            SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq
+            FROM members m JOIN rooms r ON r.id = m.room_id
+            WHERE m.user_id = ? AND r.hot = 1 ORDER BY r.id
+            """, [.integer(user.rawValue)]) {
+            HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2))
+        }
+    }
+
+    /// The ids of the hot rooms `user` is in (for Notifier subscriptions).
+    public static func hotRooms(_ db: Database, user: UserID) throws -> Set<RoomID> {
+        Set(try hotMemberships(db, user: user).map(\.room))
+    }
 
     /// The newest position of `user`'s stream.
     public static func head(_ db: Database, user: UserID) throws -> Cursor {
         guard let seq = try db.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)], { $0.int64(0) }) else {
             throw SyncError.userNotFound(String(user.rawValue))
         }
-        return Cursor(user: user, inboxSeq: seq)
+        var hot: [RoomID: Int64] = [:]
+        for h in try hotMemberships(db, user: user) { hot[h.room] = max(h.floor, h.lastSeq) }
+        return Cursor(user: user, inboxSeq: seq, hot: hot)
     }
 
-    /// Validates a client's cursor against the user's stream (DESIGN.md "Ordering and cursors").
+    /// Validates a client's cursor against the user's stream (DESIGN.md "Ordering and
+    /// cursors"). Positions of hot rooms the user has left are dropped (leaving stops
+    /// them); a hot room missing from the cursor starts at its join point.
     public static func validate(_ db: Database, cursor text: String, user: UserID) throws -> Cursor {
         guard let cursor = Cursor.decode(text) else { throw SyncError.invalidCursor("cursor does not parse") }
         guard cursor.user == user else { throw SyncError.invalidCursor("cursor belongs to another user") }
-        let head = try head(db, user: user)
-        guard cursor.inboxSeq <= head.inboxSeq else { throw SyncError.invalidCursor("cursor points past the end of the stream") }
-        return cursor
+        guard let inboxHead = try db.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)], { $0.int64(0) }) else {
+            throw SyncError.userNotFound(String(user.rawValue))
+        }
+        guard cursor.inboxSeq <= inboxHead else { throw SyncError.invalidCursor("cursor points past the end of the stream") }
+        var hot: [RoomID: Int64] = [:]
+        for (room, pos) in cursor.hot {
+            guard let (lastSeq, isHot) = try db.queryOne("SELECT last_seq, hot FROM rooms WHERE id = ?", [.integer(room.rawValue)], {
+                ($0.int64(0), $0.bool(1))
+            }), isHot else { throw SyncError.invalidCursor("cursor names a room that is not a hot room") }
+            guard pos <= lastSeq else { throw SyncError.invalidCursor("cursor points past the end of room \(room)") }
+            hot[room] = pos
+        }
+        let memberships = try hotMemberships(db, user: user)
+        let current = Set(memberships.map(\.room))
+        hot = hot.filter { current.contains($0.key) }
+        return Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: hot)
     }
 
     /// Where a pull without a cursor starts: the device's acked cursor.
@@ -35,65 +78,124 @@ public enum Stream {
         return try validate(db, cursor: text, user: user)
     }
 
-    /// Events after `cursor`, at most `limit`. With `perRoomLimit`, a long-offline device
-    /// gets only the newest N messages of each room in the scanned range plus a gap
-    /// marker per room, instead of its whole backlog.
-    public static func pull(_ ctx: ReadContext, user: UserID, after cursor: Cursor, limit: Int, perRoomLimit: Int?) throws -> PullResult {
-        if let perRoomLimit { return try catchUp(ctx, user: user, after: cursor, limit: limit, perRoom: perRoomLimit) }
-        var events: [(Int64, Event)] = []
-        try ctx.db.query("SELECT \(eventColumns) WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
-                         [.integer(user.rawValue), .integer(cursor.inboxSeq), .integer(Int64(limit + 1))]) { row in
-            events.append((row.int64(0), rowToEvent(row)))
-        }
-        let hasMore = events.count > limit
-        if hasMore { events.removeLast() }
-        let next = events.last.map { Cursor(user: user, inboxSeq: $0.0) } ?? cursor
-        return PullResult(events: events.map(\.1), cursor: next, hasMore: hasMore, gaps: [])
+    /// One candidate of a merged pull. `event == nil` marks an inbox row left out by a
+    /// catch-up (it still advances the inbox position).
+    struct Item {
+        let pos: Int64
+        let isMessage: Bool
+        let seq: Int64
+        let hotRoom: RoomID?   // nil: from the inbox
+        let event: Event?
     }
 
-    private static func catchUp(_ ctx: ReadContext, user: UserID, after cursor: Cursor, limit: Int, perRoom: Int) throws -> PullResult {
-        let head = try head(ctx.db, user: user)
-        let upper = min(head.inboxSeq, cursor.inboxSeq + Int64(ctx.config.catchUpScanWindow))
-        var rows: [(seq: Int64, event: Event)] = []
+    /// Events after `cursor`, at most `limit`, in commit order. Each component (the
+    /// inbox, each hot room) advances only as far as it was returned. With
+    /// `perRoomLimit`, a long-offline device gets only the newest N messages of each
+    /// room plus a gap marker per room, instead of its whole backlog.
+    public static func pull(_ ctx: ReadContext, user: UserID, after cursor: Cursor, limit: Int, perRoomLimit: Int?) throws -> PullResult {
+        var items: [Item] = []
+        var gaps: [RoomID: Int64] = [:]
+        var moreBeyondScan = false
+
+        // Inbox candidates.
+        if let perRoom = perRoomLimit {
+            let window = try inboxCatchUp(ctx, user: user, after: cursor.inboxSeq, perRoom: perRoom)
+            items = window.items
+            for (room, before) in window.gaps { gaps[room] = before }
+            moreBeyondScan = window.truncated
+        } else {
+            try ctx.db.query("SELECT \(eventColumns) WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
+                             [.integer(user.rawValue), .integer(cursor.inboxSeq), .integer(Int64(limit + 1))]) { row in
+                let event = rowToEvent(row)
+                items.append(Item(pos: row.int64(4), isMessage: event.kind == .message, seq: row.int64(0), hotRoom: nil, event: event))
+            }
+        }
+
+        // Hot-room candidates, each from its own position (or its floor).
+        var positions: [RoomID: Int64] = [:]
+        for h in try hotMemberships(ctx.db, user: user) {
+            var start = max(cursor.hot[h.room] ?? h.floor, h.floor)
+            if let perRoom = perRoomLimit, h.lastSeq - start > Int64(perRoom) {
+                start = h.lastSeq - Int64(perRoom)
+                gaps[h.room] = start + 1
+            }
+            positions[h.room] = start
+            guard h.lastSeq > start else { continue }
+            try ctx.db.query("""
+                SELECT \(Messages.columns) FROM messages m JOIN users su ON su.id = m.sender_id
+                WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?
+                """, [.integer(h.room.rawValue), .integer(start), .integer(Int64(limit + 1))]) { row in
+                let m = Messages.rowToMessage(row)
+                items.append(Item(pos: m.id.rawValue, isMessage: true, seq: m.seq, hotRoom: h.room,
+                                  event: Event(kind: .message, room: h.room, message: m, payload: nil)))
+            }
+        }
+
+        // Merge in commit order: a message before the non-message events committed after it.
+        items.sort { a, b in
+            if a.pos != b.pos { return a.pos < b.pos }
+            if a.isMessage != b.isMessage { return a.isMessage }
+            return a.seq < b.seq
+        }
+        var events: [Event] = []
+        var inboxSeq = cursor.inboxSeq
+        var hasMore = moreBeyondScan
+        for item in items {
+            if item.event != nil && events.count == limit {
+                hasMore = true
+                break
+            }
+            if let e = item.event { events.append(e) }
+            if let room = item.hotRoom { positions[room] = item.seq } else { inboxSeq = item.seq }
+        }
+        let next = Cursor(user: user, inboxSeq: inboxSeq, hot: positions)
+        return PullResult(events: events, cursor: next, hasMore: hasMore,
+                          gaps: gaps.keys.sorted().map { (room: $0, beforeSeq: gaps[$0]!) })
+    }
+
+    /// The inbox part of a catch-up: scans up to `catchUpScanWindow` entries and keeps
+    /// the newest `perRoom` messages of each room (and every non-message event).
+    private static func inboxCatchUp(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
+        -> (items: [Item], gaps: [RoomID: Int64], truncated: Bool) {
+        let head = try ctx.db.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)], { $0.int64(0) }) ?? after
+        let upper = min(head, after + Int64(ctx.config.catchUpScanWindow))
+        var rows: [(seq: Int64, pos: Int64, event: Event)] = []
         try ctx.db.query("SELECT \(eventColumns) WHERE i.user_id = ? AND i.seq > ? AND i.seq <= ? ORDER BY i.seq",
-                         [.integer(user.rawValue), .integer(cursor.inboxSeq), .integer(upper)]) { row in
-            rows.append((row.int64(0), rowToEvent(row)))
+                         [.integer(user.rawValue), .integer(after), .integer(upper)]) { row in
+            rows.append((row.int64(0), row.int64(4), rowToEvent(row)))
         }
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]
         var dropped = Set<RoomID>()
-        var keep = [Bool](repeating: true, count: rows.count)
-        for i in rows.indices.reversed() {
-            guard rows[i].event.kind == .message, let room = rows[i].event.room, let m = rows[i].event.message else { continue }
-            let n = keptPerRoom[room, default: 0]
-            if n < perRoom {
-                keptPerRoom[room] = n + 1
-                oldestKept[room] = m.seq
-            } else {
-                keep[i] = false
-                dropped.insert(room)
+        var items: [Item] = []
+        items.reserveCapacity(rows.count)
+        for row in rows.reversed() {
+            var keep = true
+            if row.event.kind == .message, let room = row.event.room, let m = row.event.message {
+                let n = keptPerRoom[room, default: 0]
+                if n < perRoom {
+                    keptPerRoom[room] = n + 1
+                    oldestKept[room] = m.seq
+                } else {
+                    keep = false
+                    dropped.insert(room)
+                }
             }
+            items.append(Item(pos: row.pos, isMessage: row.event.kind == .message, seq: row.seq, hotRoom: nil,
+                              event: keep ? row.event : nil))
         }
-        var events: [Event] = []
-        var last = cursor.inboxSeq
-        var truncated = false
-        for (i, row) in rows.enumerated() {
-            if !keep[i] { last = row.seq; continue }
-            if events.count == limit { truncated = true; break }
-            events.append(row.event)
-            last = row.seq
-        }
-        let gaps = dropped.sorted().compactMap { room in oldestKept[room].map { (room: room, beforeSeq: $0) } }
-        return PullResult(events: events, cursor: Cursor(user: user, inboxSeq: last),
-                          hasMore: truncated || upper < head.inboxSeq, gaps: gaps)
+        items.reverse()
+        var gaps: [RoomID: Int64] = [:]
+        for room in dropped { if let s = oldestKept[room] { gaps[room] = s } }
+        return (items, gaps, upper < head)
     }
 
     static func rowToEvent(_ row: Row) -> Event {
         let kind = EventKind(rawValue: row.text(1)) ?? .member
         let room = row.optionalInt64(2).map(RoomID.init)
         let payload = row.optionalText(3).flatMap { try? JSONParser.parse($0) }
-        let message = kind == .message && !row.isNull(4) ? Messages.rowToMessage(row, at: 4) : nil
+        let message = kind == .message && !row.isNull(5) ? Messages.rowToMessage(row, at: 5) : nil
         return Event(kind: kind, room: room, message: message, payload: payload)
     }
 
@@ -106,18 +208,28 @@ public enum Stream {
     }
 
     /// Stores the device's acked cursor; only moves forward (an older cursor is a no-op).
-    /// Returns whether it moved.
+    /// Returns whether it moved. The inbox position decides; at an equal inbox position
+    /// a cursor with further hot-room positions still moves it.
     @discardableResult
     public static func ack(_ ctx: WriteContext, device: DeviceID, user: UserID, cursor text: String) throws -> Bool {
         let cursor = try validate(ctx.db, cursor: text, user: user)
-        let changed = try ctx.db.run("UPDATE devices SET acked_cursor = ?, acked_seq = ?, last_seen_at = ? WHERE id = ? AND acked_seq < ?",
-                                     [.text(cursor.encoded), .integer(cursor.inboxSeq), .integer(ctx.now),
-                                      .integer(device.rawValue), .integer(cursor.inboxSeq)])
-        if changed == 0 {
-            // A device that never acked has acked_seq 0: acking position 0 still records a cursor.
-            try ctx.db.run("UPDATE devices SET acked_cursor = ? WHERE id = ? AND acked_cursor IS NULL",
-                           [.text(cursor.encoded), .integer(device.rawValue)])
+        guard let (ackedSeq, ackedText) = try ctx.db.queryOne("SELECT acked_seq, acked_cursor FROM devices WHERE id = ?",
+                                                              [.integer(device.rawValue)], { ($0.int64(0), $0.optionalText(1)) }) else {
+            throw SyncError.deviceNotFound
         }
-        return changed > 0
+        let older = Cursor.decode(ackedText ?? "")
+        let moves: Bool
+        if ackedText == nil || cursor.inboxSeq > ackedSeq {
+            moves = true
+        } else if cursor.inboxSeq == ackedSeq, let older {
+            moves = cursor.hot.contains { room, pos in pos > (older.hot[room] ?? -1) }
+                && !cursor.hot.contains { room, pos in pos < (older.hot[room] ?? -1) }
+        } else {
+            moves = false
+        }
+        guard moves else { return false }
+        try ctx.db.run("UPDATE devices SET acked_cursor = ?, acked_seq = ?, last_seen_at = ? WHERE id = ?",
+                       [.text(cursor.encoded), .integer(cursor.inboxSeq), .integer(ctx.now), .integer(device.rawValue)])
+        return true
     }
 }

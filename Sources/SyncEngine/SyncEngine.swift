@@ -13,6 +13,8 @@ public struct EngineConfiguration: Sendable {
     public var maxRoomMembersPerRequest = 1000
     /// With `per_room_limit`, how many stream entries one catch-up page may scan.
     public var catchUpScanWindow = 10_000
+    /// Rooms with at least this many members use read diffusion (DESIGN.md).
+    public var hotThreshold = 500
     public init() {}
 }
 
@@ -48,14 +50,15 @@ public final class SyncEngine: Sendable {
                                    completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
         let clock = self.clock
         let notifier = self.notifier
+        let config = self.config
         writer.submit({ db -> Outcome<T> in
-            let ctx = WriteContext(db: db, now: clock())
+            let ctx = WriteContext(db: db, now: clock(), config: config)
             let value = try body(ctx)
-            return Outcome(value: value, wakes: ctx.wakes)
+            return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes)
         }, completion: { result in
             switch result {
             case .success(let outcome):
-                notifier.publish(outcome.wakes)
+                notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes)
                 completion(.success(outcome.value))
             case .failure(let error):
                 completion(.failure(SyncError.from(error)))
@@ -84,6 +87,7 @@ public final class SyncEngine: Sendable {
     struct Outcome<T: Sendable>: Sendable {
         let value: T
         let wakes: [UserID: Int64]
+        let roomWakes: [RoomID: Int64]
     }
 }
 
@@ -93,16 +97,35 @@ public final class SyncEngine: Sendable {
 public final class WriteContext {
     public let db: Database
     public let now: Int64
+    public let config: EngineConfiguration
     var wakes: [UserID: Int64] = [:]
+    var roomWakes: [RoomID: Int64] = [:]
+    private var cachedPos: Int64?
 
-    init(db: Database, now: Int64) {
+    init(db: Database, now: Int64, config: EngineConfiguration) {
         self.db = db
         self.now = now
+        self.config = config
     }
 
     func wake(_ user: UserID, at seq: Int64) {
         wakes[user] = max(seq, wakes[user] ?? 0)
     }
+
+    func wakeRoom(_ room: RoomID, at seq: Int64) {
+        roomWakes[room] = max(seq, roomWakes[room] ?? 0)
+    }
+
+    /// The commit position for non-message inbox events: the highest message id so far
+    /// (message ids are assigned in commit order by the single writer).
+    func position() throws -> Int64 {
+        if let cachedPos { return cachedPos }
+        let p = try db.queryOne("SELECT coalesce(max(id), 0) FROM messages", [], { $0.int64(0) }) ?? 0
+        cachedPos = p
+        return p
+    }
+
+    func messageInserted(_ id: Int64) { cachedPos = id }
 }
 
 /// What a read gets: a read-only connection inside a read transaction.

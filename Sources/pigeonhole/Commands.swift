@@ -17,6 +17,7 @@ let serveFlags: [Flag] = [
     Flag(name: "idle-timeout", env: "PIGEONHOLE_IDLE_TIMEOUT", value: "SECONDS", help: "keep-alive idle time (default 75)"),
     Flag(name: "max-body-bytes", env: "PIGEONHOLE_MAX_BODY_BYTES", value: "N", help: "transport request body limit (default 1048576)"),
     Flag(name: "poll-timeout-max", env: "PIGEONHOLE_POLL_TIMEOUT_MAX", value: "SECONDS", help: "longest long-poll wait (default 55)"),
+    Flag(name: "hot-threshold", env: "PIGEONHOLE_HOT_THRESHOLD", value: "N", help: "members at which a room uses read diffusion (default 500)"),
     Flag(name: "log-level", env: "PIGEONHOLE_LOG_LEVEL", value: "LEVEL", help: "debug, info, warn or error (default info)"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),
 ]
@@ -70,6 +71,7 @@ func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> Pigeonhole
     }
     config.api.maxPollTimeout = try flags.int("poll-timeout-max", default: 55, range: 1...3600)
     config.api.defaultPollTimeout = min(config.api.defaultPollTimeout, config.api.maxPollTimeout)
+    config.api.engine.hotThreshold = try flags.int("hot-threshold", default: 500, range: 2...1_000_000)
     return config
 }
 
