@@ -19,6 +19,7 @@ enum APIRoute: Sendable {
     case send(RoomID)
     case history(RoomID)
     case markRead(RoomID)
+    case receipts(RoomID)
     case sync
     case ack
     case conversations
@@ -50,6 +51,7 @@ enum APIRoute: Sendable {
         r.add(.POST, "/v1/rooms/{id}/messages", bodyLimit: smallBody) { room($0) { .send($0) } }
         r.add(.GET, "/v1/rooms/{id}/messages") { room($0) { .history($0) } }
         r.add(.POST, "/v1/rooms/{id}/read", bodyLimit: smallBody) { room($0) { .markRead($0) } }
+        r.add(.GET, "/v1/rooms/{id}/receipts") { room($0) { .receipts($0) } }
         r.add(.GET, "/v1/sync") { _ in .sync }
         r.add(.POST, "/v1/sync/ack", bodyLimit: smallBody) { _ in .ack }
         r.add(.GET, "/v1/conversations") { _ in .conversations }

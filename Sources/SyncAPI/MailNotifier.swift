@@ -22,7 +22,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var subscription: Notifier.Subscription?
     private let db: Database
     /// News from the writer thread, folded in on the loop.
-    private let news = Mutex<(inbox: Int64, rooms: [RoomID: Int64])>((-1, [:]))
+    private let news = Mutex<(inbox: Int64, rooms: [RoomID: Int64], receipts: Set<RoomID>)>((-1, [:], []))
+    /// Rooms whose read counts changed, still to announce (rate-limited at the source).
+    private var receiptRooms: Set<RoomID> = []
     private let wakeQueued = Atomic<Bool>(false)
     /// The cursor of the newest news, and of the last notification sent.
     private var latest: Cursor
@@ -48,6 +50,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
                 switch item {
                 case .inbox(let seq): n.inbox = max(n.inbox, seq)
                 case .room(let room, let seq): n.rooms[room] = max(n.rooms[room] ?? 0, seq)
+                case .receipts(let room): n.receipts.insert(room)
                 }
             }
             guard !wakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -72,11 +75,13 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     /// Folds the writer's news into `latest`. Inbox news may mean the user joined or
     /// left a hot room: then the subscription's room set is refreshed.
     private func absorbNews() {
-        let n = news.withLock { n -> (inbox: Int64, rooms: [RoomID: Int64]) in
+        let n = news.withLock { n -> (inbox: Int64, rooms: [RoomID: Int64], receipts: Set<RoomID>) in
             let taken = n
             n.rooms.removeAll()
+            n.receipts.removeAll()
             return taken
         }
+        receiptRooms.formUnion(n.receipts)
         var hot = latest.hot
         for (room, seq) in n.rooms where hot[room] != nil { hot[room] = max(hot[room]!, seq) }
         var inbox = latest.inboxSeq
@@ -99,8 +104,10 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     }
 
     private func flush() {
-        guard let ws, ws.isOpen else { return }
-        guard latest != sent, ws.bufferedBytes == 0 else { return }   // drained-callback retries
+        guard let ws, ws.isOpen, ws.bufferedBytes == 0 else { return }   // drained-callback retries
+        for room in receiptRooms.sorted() { ws.send(text: #"{"type":"receipts","room_id":\#(room.rawValue)}"#) }
+        receiptRooms.removeAll()
+        guard latest != sent else { return }
         let now = MonotonicClock.now()
         if now < lastSentAt &+ interval {
             if timer == nil {

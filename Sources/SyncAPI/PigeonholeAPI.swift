@@ -123,6 +123,23 @@ public final class PigeonholeAPI: HTTPHandler {
             write(responder, { try Conversations.markRead($0, me: me, room: id, seq: seq) }) { readSeq in
                 json(.ok) { w in w.object { w in w.field("room_id", id.rawValue); w.field("read_seq", readSeq) } }
             }
+        case .receipts(let id):
+            guard let seq = try input.queryInt("seq", default: nil, range: 1...Int.max) else {
+                throw APIError.invalid("seq", "is required")
+            }
+            let c = try engine.read(db) { try Receipts.count($0, me: me.user, room: id, seq: Int64(seq)) }
+            responder.respond(json(.ok) { w in
+                w.object { w in
+                    w.field("room_id", c.room.rawValue)
+                    w.field("seq", c.seq)
+                    w.field("sender", c.sender)
+                    w.field("read_count", c.readCount)
+                    if let readers = c.readers {
+                        w.key("readers")
+                        w.array { w in for r in readers { w.string(r) } }
+                    }
+                }
+            })
         case .sync:
             try startPull(me, input, responder, db)
         case .ack:

@@ -45,6 +45,7 @@ public final class PigeonholeServer: Sendable {
     public var port: UInt16 { http.port }
 
     public func start() {
+        engine.startBackgroundJobs()
         http.start()
         log.info("listening", ["host": configuration.http.host, "port": http.port, "threads": http.loops.count,
                                "db": configuration.databasePath, "durability": configuration.durability.rawValue.lowercased()])
@@ -54,6 +55,7 @@ public final class PigeonholeServer: Sendable {
     /// checkpoint the WAL, close.
     public func shutdown(grace: Duration = .seconds(5)) {
         http.shutdown(grace: grace)
+        engine.stopBackgroundJobs()
         engine.writer.stop()
         reads.closeAll()
         log.info("stopped")

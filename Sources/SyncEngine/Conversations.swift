@@ -139,6 +139,7 @@ public enum Conversations {
         guard seq > membership.readSeq else { return membership.readSeq }
         try ctx.db.run("UPDATE members SET read_seq = ? WHERE room_id = ? AND user_id = ?",
                        [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
+        try Receipts.readerMoved(ctx, room: room, reader: me.user, from: membership.readSeq, to: seq)
         try Inbox.append(ctx, user: me.user, kind: .read, room: room, roomSeq: seq,
                          payload: .object([("read_seq", .int(seq))]))
         return seq

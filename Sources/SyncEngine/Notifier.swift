@@ -13,6 +13,8 @@ public final class Notifier: Sendable {
     public enum News: Sendable {
         case inbox(Int64)
         case room(RoomID, Int64)
+        /// Read counts of the user's messages in the room changed (already rate-limited).
+        case receipts(RoomID)
     }
 
     public typealias Callback = @Sendable (News) -> Void
@@ -79,13 +81,17 @@ public final class Notifier: Sendable {
     }
 
     /// Wakes the subscribers of each user and each hot room. Callbacks run outside the lock.
-    public func publish(users: [UserID: Int64], rooms: [RoomID: Int64] = [:]) {
-        guard !users.isEmpty || !rooms.isEmpty else { return }
+    public func publish(users: [UserID: Int64], rooms: [RoomID: Int64] = [:], receipts: [UserID: Set<RoomID>] = [:]) {
+        guard !users.isEmpty || !rooms.isEmpty || !receipts.isEmpty else { return }
         var calls: [(Callback, News)] = []
         state.withLock { s in
             for (user, seq) in users {
                 guard let subs = s.byUser[user] else { continue }
                 for e in subs.values { calls.append((e.callback, .inbox(seq))) }
+            }
+            for (user, changed) in receipts {
+                guard let subs = s.byUser[user] else { continue }
+                for e in subs.values { for room in changed { calls.append((e.callback, .receipts(room))) } }
             }
             for (room, seq) in rooms {
                 guard let subs = s.byRoom[room] else { continue }

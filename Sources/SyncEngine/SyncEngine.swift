@@ -1,5 +1,7 @@
+import Dispatch
 import Glibc
 import SQLiteStore
+import Synchronization
 
 public struct EngineConfiguration: Sendable {
     public var maxMessageBodyBytes = 16 * 1024
@@ -15,6 +17,8 @@ public struct EngineConfiguration: Sendable {
     public var catchUpScanWindow = 10_000
     /// Rooms with at least this many members use read diffusion (DESIGN.md).
     public var hotThreshold = 500
+    /// At most one `receipts` event per room per sender per window.
+    public var receiptsWindowMillis: Int64 = 1000
     public init() {}
 }
 
@@ -29,6 +33,9 @@ public final class SyncEngine: Sendable {
     public let notifier: Notifier
     public let config: EngineConfiguration
     let clock: @Sendable () -> Int64
+    /// Set when coalesced receipts wait for their window; the background job flushes them.
+    let receiptsPending = Flag()
+    private let jobs = Mutex<DispatchSourceTimer?>(nil)
 
     public init(writer: Writer, notifier: Notifier = Notifier(), config: EngineConfiguration = EngineConfiguration(),
                 clock: @escaping @Sendable () -> Int64 = SyncEngine.nowMillis) {
@@ -51,19 +58,46 @@ public final class SyncEngine: Sendable {
         let clock = self.clock
         let notifier = self.notifier
         let config = self.config
+        let pendingFlag = self.receiptsPending
         writer.submit({ db -> Outcome<T> in
-            let ctx = WriteContext(db: db, now: clock(), config: config)
+            let ctx = WriteContext(db: db, now: clock(), config: config, receiptsPending: pendingFlag)
             let value = try body(ctx)
-            return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes)
+            return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes)
         }, completion: { result in
             switch result {
             case .success(let outcome):
-                notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes)
+                notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes, receipts: outcome.receiptWakes)
                 completion(.success(outcome.value))
             case .failure(let error):
                 completion(.failure(SyncError.from(error)))
             }
         })
+    }
+
+    /// Starts the periodic duties (flushing coalesced receipts). Idempotent.
+    public func startBackgroundJobs(interval: Duration = .milliseconds(250)) {
+        jobs.withLock { timer in
+            guard timer == nil else { return }
+            let t = DispatchSource.makeTimerSource(queue: .global())
+            let ms = Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
+            t.schedule(deadline: .now() + .milliseconds(ms), repeating: .milliseconds(ms))
+            t.setEventHandler { [self] in
+                guard receiptsPending.take() else { return }
+                write({ try Receipts.flush($0) }) { [self] result in
+                    if case .success(let remaining) = result, remaining == 0 { return }
+                    receiptsPending.set()
+                }
+            }
+            t.resume()
+            timer = t
+        }
+    }
+
+    public func stopBackgroundJobs() {
+        jobs.withLock { timer in
+            timer?.cancel()
+            timer = nil
+        }
     }
 
     /// `write` for callers that can wait (CLI, tests).
@@ -88,6 +122,7 @@ public final class SyncEngine: Sendable {
         let value: T
         let wakes: [UserID: Int64]
         let roomWakes: [RoomID: Int64]
+        let receiptWakes: [UserID: Set<RoomID>]
     }
 }
 
@@ -100,16 +135,23 @@ public final class WriteContext {
     public let config: EngineConfiguration
     var wakes: [UserID: Int64] = [:]
     var roomWakes: [RoomID: Int64] = [:]
+    var receiptWakes: [UserID: Set<RoomID>] = [:]
+    let receiptsPending: Flag
     private var cachedPos: Int64?
 
-    init(db: Database, now: Int64, config: EngineConfiguration) {
+    init(db: Database, now: Int64, config: EngineConfiguration, receiptsPending: Flag) {
         self.db = db
         self.now = now
         self.config = config
+        self.receiptsPending = receiptsPending
     }
 
     func wake(_ user: UserID, at seq: Int64) {
         wakes[user] = max(seq, wakes[user] ?? 0)
+    }
+
+    func wakeReceipts(_ user: UserID, room: RoomID) {
+        receiptWakes[user, default: []].insert(room)
     }
 
     func wakeRoom(_ room: RoomID, at seq: Int64) {
@@ -133,4 +175,12 @@ public struct ReadContext {
     public let db: Database
     public let now: Int64
     public let config: EngineConfiguration
+}
+
+/// A thread-safe boolean for "work may be waiting".
+final class Flag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    /// Returns whether it was set, clearing it.
+    func take() -> Bool { value.exchange(false, ordering: .acquiringAndReleasing) }
 }
