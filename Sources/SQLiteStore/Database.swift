@@ -67,6 +67,10 @@ public final class Database: @unchecked Sendable {
                 throw SQLiteError.misuse("journal_mode is \(journal ?? "nil"), expected wal", sql: "PRAGMA journal_mode = WAL")
             }
             try execute("PRAGMA synchronous = \(options.durability.rawValue)")
+            // Statement journals of the per-command savepoints stay in memory instead of
+            // temp files; a larger page cache keeps hot inbox/member pages resident.
+            try execute("PRAGMA temp_store = MEMORY")
+            try execute("PRAGMA cache_size = -65536")
         case .readOnly:
             // Belt and braces on top of SQLITE_OPEN_READONLY: refuses even writes
             // SQLite would otherwise allow on a read-only handle (e.g. to temp tables).

@@ -38,6 +38,7 @@ let mainUsage = """
       pigeonhole device add USER NAME       create a device; prints its bearer token
       pigeonhole device list USER           list a user's devices
       pigeonhole device revoke ID           revoke a device (its token stops working)
+      pigeonhole loadtest [flags]           send load against a running server (throughput, latency)
       pigeonhole help [COMMAND]             show help
 
     run 'pigeonhole serve --help' for the server's flags.
@@ -134,4 +135,30 @@ enum DataDirectoryCLI {
             prefix += "/"
         }
     }
+}
+
+let loadtestFlags: [Flag] = [
+    Flag(name: "url", env: "PIGEONHOLE_URL", value: "URL", help: "server to load (default http://127.0.0.1:8080)"),
+    Flag(name: "admin-token", env: "PIGEONHOLE_ADMIN_TOKEN", value: "TOKEN", help: "the server's admin token"),
+    Flag(name: "scenario", env: nil, value: "dm|group:N|hot:N", help: "what to send into (default dm)"),
+    Flag(name: "senders", env: nil, value: "N", help: "concurrent senders, one connection each (default 64)"),
+    Flag(name: "duration", env: nil, value: "SECONDS", help: "how long to send (default 10)"),
+    Flag(name: "json", env: nil, value: nil, help: "print one JSON line"),
+    Flag(name: "help", env: nil, value: nil, help: "show this help"),
+]
+
+func loadtest(_ flags: ParsedFlags) throws {
+    let url = flags.string("url") ?? "http://127.0.0.1:8080"
+    guard url.hasPrefix("http://") else { throw UsageError("--url must be http://HOST:PORT") }
+    let hostPort = url.dropFirst(7).split(separator: "/").first.map(String.init) ?? ""
+    let parts = hostPort.split(separator: ":")
+    guard parts.count == 2, let port = UInt16(parts[1]) else { throw UsageError("--url must be http://HOST:PORT") }
+    let host = parts[0] == "localhost" ? "127.0.0.1" : String(parts[0])
+    guard let token = flags.string("admin-token") else { throw UsageError("--admin-token is required") }
+    let name = flags.string("scenario") ?? "dm"
+    guard let scenario = LoadTest.Scenario(name) else { throw UsageError("--scenario must be dm, group:N or hot:N") }
+    let senders = try flags.int("senders", default: 64, range: 1...1024)
+    let duration = try flags.int("duration", default: 10, range: 1...3600)
+    try LoadTest(host: host, port: port, adminToken: token, scenario: scenario, scenarioName: name, senders: senders,
+                 duration: Double(duration), json: flags.string("json") != nil).run()
 }

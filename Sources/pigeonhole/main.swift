@@ -82,6 +82,10 @@ func run(_ args: [String]) -> Int32 {
             default:
                 throw UsageError("usage: pigeonhole device add USER NAME | device list USER | device revoke ID")
             }
+        case "loadtest":
+            let flags = try FlagParser.parse(rest, flags: loadtestFlags, environment: env)
+            if flags.string("help") != nil { out("usage: pigeonhole loadtest [flags]\n\n" + FlagParser.usage(loadtestFlags)); return 0 }
+            try loadtest(flags)
         case "help", "--help", "-h":
             if rest.first == "serve" { out("usage: pigeonhole serve [flags]\n\n" + FlagParser.usage(serveFlags)) } else { out(mainUsage) }
         default:
