@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+/// The `pigeonhole` executable as a user runs it: flags, exit codes, admin commands,
+/// graceful stop. Runs the binary `swift test` built next to the test bundle.
+@Suite(.timeLimit(.minutes(1)))
+struct CLITests {
+    struct Run {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    static var binary: URL {
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return bundle.appendingPathComponent("pigeonhole")
+    }
+
+    static func run(_ args: [String], environment: [String: String] = [:]) throws -> Run {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    static func tempDir() -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ph-cli-\(UUID().uuidString)").path
+        return dir
+    }
+
+    @Test func helpAndUsageErrors() throws {
+        let help = try Self.run(["--help"])
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("pigeonhole serve"))
+        let serveHelp = try Self.run(["serve", "--help"])
+        #expect(serveHelp.status == 0)
+        #expect(serveHelp.stdout.contains("--max-connections"))
+        #expect(serveHelp.stdout.contains("PIGEONHOLE_PORT"))
+        let unknown = try Self.run(["serve", "--no-such-flag"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("unknown flag --no-such-flag"))
+        #expect(unknown.stderr.contains("usage: pigeonhole serve"))
+        #expect(try Self.run(["frobnicate"]).status == 2)
+        #expect(try Self.run(["serve", "--port", "99999"]).status == 2)
+        #expect(try Self.run(["serve", "--durability", "sometimes"]).status == 2)
+    }
+
+    @Test func adminCommandsForScripting() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let add = try Self.run(["user", "add", "alice", "--data-dir", dir])
+        #expect(add.status == 0)
+        #expect(add.stdout.contains("created user alice"))
+        let again = try Self.run(["user", "add", "alice", "--data-dir", dir])
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("already exists"))
+        #expect(try Self.run(["user", "add", "Not Valid", "--data-dir", dir]).status == 1)
+
+        // The token alone on stdout, so `TOKEN=$(pigeonhole device add alice phone)` works.
+        let device = try Self.run(["device", "add", "alice", "phone"], environment: ["PIGEONHOLE_DATA_DIR": dir])
+        #expect(device.status == 0)
+        let token = device.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.hasPrefix("ph_") && token.count > 40 && !token.contains("\n"))
+        let list = try Self.run(["device", "list", "alice", "--data-dir", dir])
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("phone"))
+        #expect(!list.stdout.contains(token))   // the token is shown once, never listed
+        let id = try #require(list.stdout.split(separator: "\n").dropFirst().first?.split(separator: "\t").first)
+        #expect(try Self.run(["device", "revoke", String(id), "--data-dir", dir]).status == 0)
+        #expect(try Self.run(["device", "list", "alice", "--data-dir", dir]).stdout.contains("\tyes"))
+        #expect(try Self.run(["device", "revoke", "999", "--data-dir", dir]).status == 1)
+        #expect(try Self.run(["device", "add", "nobody", "x", "--data-dir", dir]).status == 1)
+    }
+
+    @Test func serveStopsGracefullyOnSIGTERMAndCheckpoints() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Self.run(["migrate", "--data-dir", dir]).status == 0)
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["serve", "--port", "0", "--data-dir", dir, "--log-level", "info"]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        // Wait for "listening", then stop it.
+        var log = ""
+        let deadline = Date().addingTimeInterval(10)
+        while !log.contains("msg=listening") && Date() < deadline {
+            log += String(decoding: err.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(log.contains("msg=listening"))
+        #expect(log.contains("generated admin token"))
+        #expect(!log.contains("pha_"))   // the token itself is never logged
+        let tokenFile = dir + "/admin-token"
+        let attrs = try FileManager.default.attributesOfItem(atPath: tokenFile)
+        #expect((attrs[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        p.terminate()   // SIGTERM
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        log += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("msg=stopped"))
+        let wal = (try? FileManager.default.attributesOfItem(atPath: dir + "/pigeonhole.sqlite-wal")[.size] as? NSNumber)?.intValue ?? 0
+        #expect(wal == 0)   // checkpointed (TRUNCATE) on the way out
+    }
+}
