@@ -14,5 +14,12 @@ public struct APIConfiguration: Sendable {
     /// WebSocket keep-alive ping period; a peer silent for two periods is dropped.
     public var webSocketPingInterval: Duration = .seconds(30)
 
+    /// Sends per device: sustained rate and burst (token bucket). 0 disables.
+    public var sendRatePerSecond: Double = 20
+    public var sendBurst: Double = 40
+    /// Failed authentications per client address before it gets 429s (token bucket).
+    public var authFailureRatePerSecond: Double = 1
+    public var authFailureBurst: Double = 20
+
     public init(adminToken: String) { self.adminToken = adminToken }
 }

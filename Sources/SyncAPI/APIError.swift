@@ -7,6 +7,7 @@ enum APIError: Error {
     case adminUnauthorized
     case badRequest(code: String, message: String)
     case status(HTTPStatus, code: String, message: String)
+    case limited(ms: Int, what: String)
     case domain(SyncError)
 
     static func invalid(_ field: String, _ reason: String) -> APIError {
@@ -25,6 +26,10 @@ enum APIError: Error {
             return .error(.badRequest, code: code, message: message)
         case .status(let status, let code, let message):
             return .error(status, code: code, message: message)
+        case .limited(let ms, let what):
+            return .error(.tooManyRequests, code: "rate_limited", message: "too many \(what); retry later",
+                          headers: [("Retry-After", String(max(1, (ms + 999) / 1000)))],
+                          extra: [("retry_after_ms", String(ms))])
         case .domain(let e):
             return Self.response(for: e)
         }

@@ -30,6 +30,7 @@ enum Encode {
             if r.kind == .direct { w.field("peer", optional: peer) }
             w.field("last_seq", r.lastSeq)
             w.field("member_count", r.memberCount)
+            w.field("hot", r.hot)   // read diffusion (rooms at or above --hot-threshold members)
             w.field("last_active_at", Timestamp.rfc3339(activeAt ?? r.lastActiveAt))
             w.field("created_at", Timestamp.rfc3339(r.createdAt))
             extra(&w)

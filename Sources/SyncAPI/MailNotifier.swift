@@ -140,10 +140,8 @@ extension PigeonholeAPI {
     /// `GET /v1/notify`: authenticate (header, or `access_token` for browsers), then
     /// upgrade. A bad token is a plain 401, never an upgrade.
     func startNotify(_ input: RequestInput, _ responder: Responder, _ db: Database) throws {
-        let token = input.bearerToken ?? input.queryString("access_token")
-        guard let token, let me = try engine.read(db, { try Accounts.authenticate($0.db, token: token) }) else {
-            throw APIError.unauthorized
-        }
+        let me = try authenticate(token: input.bearerToken ?? input.queryString("access_token"),
+                                  address: input.request.remoteAddress, db)
         let acceptKey: String
         switch WebSocketHandshake.validate(input.request.head) {
         case .reject(let response): return responder.respond(response)

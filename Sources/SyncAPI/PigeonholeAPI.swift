@@ -13,11 +13,15 @@ public final class PigeonholeAPI: HTTPHandler {
     let adminTokenHash: [UInt8]
     let log: Logger
     let polls = PollRegistry()
+    let sendLimiter: RateLimiter<DeviceID>
+    let authFailures: RateLimiter<String>
 
     init(engine: SyncEngine, reads: ReadPool, config: APIConfiguration, log: Logger) {
         self.engine = engine
         self.reads = reads
         self.config = config
+        self.sendLimiter = RateLimiter(ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst)
+        self.authFailures = RateLimiter(ratePerSecond: config.authFailureRatePerSecond, burst: config.authFailureBurst)
         self.adminTokenHash = Tokens.hash(config.adminToken)
         self.log = log
     }
@@ -98,6 +102,7 @@ public final class PigeonholeAPI: HTTPHandler {
                 HTTPResponse(status: .noContent)
             }
         case .send(let id):
+            if let ms = sendLimiter.take(me.device) { throw APIError.rateLimited(ms, what: "messages from this device") }
             let body = try input.object()
             let clientMsgID = try RequestInput.string(body, "client_msg_id")
             guard let value = body["body"] else { throw APIError.invalid("body", "is required") }
@@ -173,14 +178,27 @@ public final class PigeonholeAPI: HTTPHandler {
     // MARK: helpers
 
     func authenticate(_ input: RequestInput, _ db: Database) throws -> Principal {
-        guard let token = input.bearerToken else { throw APIError.unauthorized }
-        guard let p = try engine.read(db, { try Accounts.authenticate($0.db, token: token) }) else { throw APIError.unauthorized }
+        try authenticate(token: input.bearerToken, address: input.request.remoteAddress, db)
+    }
+
+    /// Resolves a device token. An address that keeps presenting bad tokens is slowed
+    /// down with 429s (checked before the token, so guessing gains nothing).
+    func authenticate(token: String?, address: String, _ db: Database) throws -> Principal {
+        if let ms = authFailures.check(address) { throw APIError.rateLimited(ms, what: "failed authentications from this address") }
+        guard let token else { throw APIError.unauthorized }
+        guard let p = try engine.read(db, { try Accounts.authenticate($0.db, token: token) }) else {
+            _ = authFailures.take(address)
+            throw APIError.unauthorized
+        }
         return p
     }
 
     private func requireAdmin(_ input: RequestInput) throws(APIError) {
+        let address = input.request.remoteAddress
+        if let ms = authFailures.check(address) { throw APIError.rateLimited(ms, what: "failed authentications from this address") }
         // Hash both sides so the comparison takes the same time whatever the length.
         guard let token = input.bearerToken, Tokens.constantTimeEquals(Tokens.hash(token), adminTokenHash) else {
+            _ = authFailures.take(address)
             throw APIError.adminUnauthorized
         }
     }

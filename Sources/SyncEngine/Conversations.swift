@@ -4,11 +4,12 @@ import SQLiteStore
 /// The first screen (conversation list with unread counters and previews), read
 /// markers and unread totals.
 public enum Conversations {
-    /// The continuation of a conversation list. Pages are keyset pages over activity
-    /// **as of the first page** (`asOf`): a room whose activity changes later moves out
-    /// of the keyset range, so the token also carries the ids already returned; a room
-    /// that moved up is then returned at the top of the next page instead of never.
-    /// Thus no room is listed twice and none is skipped while messages keep arriving.
+    /// The continuation of a conversation list. Pages are keyset pages over activity:
+    /// a room whose activity changes later moves above the keyset position, so the token
+    /// also carries the ids already returned; a room above the position that is not among
+    /// them moved up (or is new) and is returned at the top of the next page instead of
+    /// never. Thus no room is listed twice and none is skipped while messages keep
+    /// arriving. (`asOf`, the first page's time, is kept in the token but not relied on.)
     struct PageToken {
         var asOf: Int64
         var lastActiveAt: Int64
@@ -86,26 +87,29 @@ public enum Conversations {
             a.activity != b.activity ? a.activity > b.activity : a.room.id > b.room.id
         }
 
-        // Rooms that moved above the snapshot since the first page and were not listed yet.
+        // Every room listed so far sits above the keyset position (activity only grows), so
+        // a room above it that was not listed yet is one whose activity moved up since the
+        // first page (or a new room): those come first. Not a comparison with the snapshot
+        // time: a send committed right after the first page's read can carry that very
+        // millisecond (or, in a group commit, an earlier one) and would fall in between.
+        let hotRooms = try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND r.hot = 1", [uid], row)
         var moved: [Row] = []
         if page != nil {
-            moved = try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND r.hot = 0 AND m.last_active_at > ?2",
-                                        [uid, .integer(token.asOf)], row)
-            moved += try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND r.hot = 1 AND r.last_active_at > ?2",
-                                         [uid, .integer(token.asOf)], row)
+            moved = try ctx.db.queryAll(select + """
+                 WHERE m.user_id = ?1 AND r.hot = 0
+                   AND (m.last_active_at > ?2 OR (m.last_active_at = ?2 AND m.room_id >= ?3))
+                """, [uid, .integer(token.lastActiveAt), .integer(token.lastRoom)], row)
+            moved += hotRooms.filter { !before($0) }
             moved = moved.filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
         }
-        // The keyset range, as of the snapshot: normal rooms through the activity index...
+        // The keyset range below that position: normal rooms through the activity index...
         let normal = try ctx.db.queryAll(select + """
-             WHERE m.user_id = ?1 AND r.hot = 0 AND m.last_active_at <= ?4
+             WHERE m.user_id = ?1 AND r.hot = 0
                AND (m.last_active_at < ?2 OR (m.last_active_at = ?2 AND m.room_id < ?3))
-             ORDER BY m.last_active_at DESC, m.room_id DESC LIMIT ?5
-            """, [uid, .integer(token.lastActiveAt), .integer(token.lastRoom), .integer(token.asOf),
-                  .integer(Int64(limit + 1))], row)
+             ORDER BY m.last_active_at DESC, m.room_id DESC LIMIT ?4
+            """, [uid, .integer(token.lastActiveAt), .integer(token.lastRoom), .integer(Int64(limit + 1))], row)
         // ...and hot rooms (a user is in few), merged by activity.
-        let hot = try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND r.hot = 1 AND r.last_active_at <= ?2",
-                                      [uid, .integer(token.asOf)], row).filter(before)
-        let inRange = (normal + hot).filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
+        let inRange = (normal + hotRooms.filter(before)).filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
 
         let candidates = moved + inRange
         let pageRows = Array(candidates.prefix(limit))

@@ -18,6 +18,9 @@ let serveFlags: [Flag] = [
     Flag(name: "max-body-bytes", env: "PIGEONHOLE_MAX_BODY_BYTES", value: "N", help: "transport request body limit (default 1048576)"),
     Flag(name: "poll-timeout-max", env: "PIGEONHOLE_POLL_TIMEOUT_MAX", value: "SECONDS", help: "longest long-poll wait (default 55)"),
     Flag(name: "hot-threshold", env: "PIGEONHOLE_HOT_THRESHOLD", value: "N", help: "members at which a room uses read diffusion (default 500)"),
+    Flag(name: "send-rate", env: "PIGEONHOLE_SEND_RATE", value: "N", help: "sends per second per device, sustained (default 20; 0 = no limit)"),
+    Flag(name: "send-burst", env: "PIGEONHOLE_SEND_BURST", value: "N", help: "sends a device may burst above the rate (default 40)"),
+    Flag(name: "auth-failures-per-minute", env: "PIGEONHOLE_AUTH_FAILURES_PER_MINUTE", value: "N", help: "failed authentications per client address (default 60, burst 20; 0 = no limit)"),
     Flag(name: "log-level", env: "PIGEONHOLE_LOG_LEVEL", value: "LEVEL", help: "debug, info, warn or error (default info)"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),
 ]
@@ -73,6 +76,9 @@ func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> Pigeonhole
     config.api.maxPollTimeout = try flags.int("poll-timeout-max", default: 55, range: 1...3600)
     config.api.defaultPollTimeout = min(config.api.defaultPollTimeout, config.api.maxPollTimeout)
     config.api.engine.hotThreshold = try flags.int("hot-threshold", default: 500, range: 2...1_000_000)
+    config.api.sendRatePerSecond = Double(try flags.int("send-rate", default: 20, range: 0...1_000_000))
+    config.api.sendBurst = Double(try flags.int("send-burst", default: 40, range: 1...1_000_000))
+    config.api.authFailureRatePerSecond = Double(try flags.int("auth-failures-per-minute", default: 60, range: 0...1_000_000)) / 60
     return config
 }
 

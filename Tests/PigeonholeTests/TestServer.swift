@@ -29,6 +29,9 @@ final class TestServer {
         config.http.threads = 2
         config.dataDirectory = directory
         config.durability = durability
+        // Abuse limits off by default: tests send bursts on purpose; RateLimitTests turns them on.
+        config.api.sendRatePerSecond = 0
+        config.api.authFailureRatePerSecond = 0
         configure(&config)
         self.directory = directory
         server = try PigeonholeServer(configuration: config, logger: .silent)

@@ -1,0 +1,70 @@
+import HTTPServer
+import Synchronization
+
+/// Token buckets keyed by device or client address (in memory, per process: limits
+/// are per node behind a load balancer). A bucket holds up to `burst` tokens and
+/// refills at `ratePerSecond`; a request takes one, or learns how long to wait.
+final class RateLimiter<Key: Hashable & Sendable>: Sendable {
+    struct Bucket {
+        var tokens: Double
+        var updated: UInt64
+    }
+
+    let ratePerSecond: Double
+    let burst: Double
+    private let buckets = Mutex<[Key: Bucket]>([:])
+    /// Past this many tracked keys, full (idle) buckets are dropped: they carry no state.
+    private let maxKeys = 100_000
+
+    init(ratePerSecond: Double, burst: Double) {
+        self.ratePerSecond = ratePerSecond
+        self.burst = max(1, burst)
+    }
+
+    var isEnabled: Bool { ratePerSecond > 0 }
+
+    /// Takes a token; nil if allowed, else the milliseconds until one is available.
+    func take(_ key: Key, cost: Double = 1, now: UInt64 = MonotonicClock.now()) -> Int? {
+        guard isEnabled else { return nil }
+        return buckets.withLock { all in
+            var b = refilled(all[key], now: now)
+            defer {
+                all[key] = b
+                if all.count > maxKeys { prune(&all, now: now) }
+            }
+            if b.tokens >= cost {
+                b.tokens -= cost
+                return nil
+            }
+            return Int(((cost - b.tokens) / ratePerSecond * 1000).rounded(.up))
+        }
+    }
+
+    /// Whether a request would be allowed, without taking a token.
+    func check(_ key: Key, now: UInt64 = MonotonicClock.now()) -> Int? {
+        guard isEnabled else { return nil }
+        return buckets.withLock { all in
+            let b = refilled(all[key], now: now)
+            return b.tokens >= 1 ? nil : Int(((1 - b.tokens) / ratePerSecond * 1000).rounded(.up))
+        }
+    }
+
+    private func refilled(_ bucket: Bucket?, now: UInt64) -> Bucket {
+        guard var b = bucket else { return Bucket(tokens: burst, updated: now) }
+        let elapsed = Double(now &- b.updated) / 1e9
+        b.tokens = min(burst, b.tokens + elapsed * ratePerSecond)
+        b.updated = now
+        return b
+    }
+
+    private func prune(_ all: inout [Key: Bucket], now: UInt64) {
+        all = all.filter { refilled($0.value, now: now).tokens < burst }
+    }
+}
+
+extension APIError {
+    /// 429 with `Retry-After` (whole seconds, rounded up) and `retry_after_ms`.
+    static func rateLimited(_ ms: Int, what: String) -> APIError {
+        .limited(ms: ms, what: what)
+    }
+}
