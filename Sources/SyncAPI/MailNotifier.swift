@@ -105,8 +105,11 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     private func flush() {
         guard let ws, ws.isOpen, ws.bufferedBytes == 0 else { return }   // drained-callback retries
-        for room in receiptRooms.sorted() { ws.send(text: #"{"type":"receipts","room_id":\#(room.rawValue)}"#) }
+        // Take the rooms before sending: a send that drains at once re-enters flush()
+        // through webSocketDidDrain, which must find them gone (else endless recursion).
+        let rooms = receiptRooms.sorted()
         receiptRooms.removeAll()
+        for room in rooms { ws.send(text: #"{"type":"receipts","room_id":\#(room.rawValue)}"#) }
         guard latest != sent else { return }
         let now = MonotonicClock.now()
         if now < lastSentAt &+ interval {

@@ -99,6 +99,10 @@ public enum Rooms {
                                              [.integer(room.rawValue), .integer(u.id.rawValue)]) { _ in true } ?? false
             if exists { continue }
             try insertMember(ctx, room: room, user: u.id, role: "member", joinedSeq: r.lastSeq)
+            // A rejoin starts at the new join point; the old departure's range stays
+            // deliverable only until then, so it is simply dropped.
+            try ctx.db.run("DELETE FROM hot_departures WHERE user_id = ? AND room_id = ?",
+                           [.integer(u.id.rawValue), .integer(room.rawValue)])
             added.append(Member(user: u.id, name: u.name, role: "member", joinedSeq: r.lastSeq, readSeq: r.lastSeq))
             try memberEvent(ctx, room: room, hot: r.hot, affected: u.id,
                             payload: Inbox.memberPayload(action: "added", user: u.name, by: me.userName))
@@ -120,6 +124,14 @@ public enum Rooms {
                                           by: target.id == me.user ? nil : me.userName)
         // Everyone who was a member, the leaver included, learns of it (in a hot room only the leaver).
         try memberEvent(ctx, room: room, hot: r.hot, affected: target.id, payload: payload)
+        if r.hot {
+            // Keep what was sent up to the leave deliverable to the leaver's lagging devices.
+            try ctx.db.run("""
+                INSERT OR REPLACE INTO hot_departures (user_id, room_id, floor, left_seq, left_at)
+                SELECT m.user_id, m.room_id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, ?3
+                FROM members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = ?1 AND m.user_id = ?2
+                """, [.integer(room.rawValue), .integer(target.id.rawValue), .integer(ctx.now)])
+        }
         let removed = try ctx.db.run("DELETE FROM members WHERE room_id = ? AND user_id = ?",
                                      [.integer(room.rawValue), .integer(target.id.rawValue)])
         guard removed == 1 else { throw SyncError.invalid(field: "name", reason: "\(name) is not a member") }

@@ -19,16 +19,26 @@ public enum Stream {
         let room: RoomID
         let floor: Int64
         let lastSeq: Int64
+        /// A room the user left: only (floor, lastSeq = left_seq] remains, and only for
+        /// cursors that still name the room.
+        let departed: Bool
     }
 
-    static func hotMemberships(_ db: Database, user: UserID) throws -> [HotMembership] {
-        try db.queryAll("""
+    static func hotMemberships(_ db: Database, user: UserID, includeDepartures: Bool = false) throws -> [HotMembership] {
+        var all = try db.queryAll("""
             SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq
             FROM members m JOIN rooms r ON r.id = m.room_id
             WHERE m.user_id = ? AND r.hot = 1 ORDER BY r.id
             """, [.integer(user.rawValue)]) {
-            HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2))
+            HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: false)
         }
+        if includeDepartures {
+            all += try db.queryAll("SELECT room_id, floor, left_seq FROM hot_departures WHERE user_id = ? ORDER BY room_id",
+                                   [.integer(user.rawValue)]) {
+                HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: true)
+            }
+        }
+        return all
     }
 
     /// The ids of the hot rooms `user` is in (for Notifier subscriptions).
@@ -64,10 +74,14 @@ public enum Stream {
             guard pos <= lastSeq else { throw SyncError.invalidCursor("cursor points past the end of room \(room)") }
             hot[room] = pos
         }
-        let memberships = try hotMemberships(db, user: user)
-        let current = Set(memberships.map(\.room))
-        hot = hot.filter { current.contains($0.key) }
-        return Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: hot)
+        // Rooms the user is no longer in are dropped, unless a departure still has
+        // messages this cursor has not seen.
+        var keep: [RoomID: Int64] = [:]
+        for h in try hotMemberships(db, user: user, includeDepartures: true) {
+            guard let pos = hot[h.room] else { continue }
+            if !h.departed || pos < h.lastSeq { keep[h.room] = pos }
+        }
+        return Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep)
     }
 
     /// Where a pull without a cursor starts: the device's acked cursor.
@@ -113,7 +127,13 @@ public enum Stream {
 
         // Hot-room candidates, each from its own position (or its floor).
         var positions: [RoomID: Int64] = [:]
-        for h in try hotMemberships(ctx.db, user: user) {
+        var departedEnds: [RoomID: Int64] = [:]
+        for h in try hotMemberships(ctx.db, user: user, includeDepartures: true) {
+            if h.departed {
+                // Only for a cursor that still names the room, up to the leave.
+                guard cursor.hot[h.room] != nil, positions[h.room] == nil else { continue }
+                departedEnds[h.room] = h.lastSeq
+            }
             var start = max(cursor.hot[h.room] ?? h.floor, h.floor)
             if let perRoom = perRoomLimit, h.lastSeq - start > Int64(perRoom) {
                 start = h.lastSeq - Int64(perRoom)
@@ -123,8 +143,8 @@ public enum Stream {
             guard h.lastSeq > start else { continue }
             try ctx.db.query("""
                 SELECT \(Messages.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-                WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?
-                """, [.integer(h.room.rawValue), .integer(start), .integer(Int64(limit + 1))]) { row in
+                WHERE m.room_id = ? AND m.seq > ? AND m.seq <= ? ORDER BY m.seq LIMIT ?
+                """, [.integer(h.room.rawValue), .integer(start), .integer(h.lastSeq), .integer(Int64(limit + 1))]) { row in
                 let m = Messages.rowToMessage(row)
                 items.append(Item(pos: m.id.rawValue, isMessage: true, seq: m.seq, hotRoom: h.room,
                                   event: Event(kind: .message, room: h.room, message: m, payload: nil)))
@@ -148,6 +168,8 @@ public enum Stream {
             if let e = item.event { events.append(e) }
             if let room = item.hotRoom { positions[room] = item.seq } else { inboxSeq = item.seq }
         }
+        // A departed room leaves the cursor once its range is delivered.
+        for (room, end) in departedEnds where (positions[room] ?? end) >= end { positions[room] = nil }
         let next = Cursor(user: user, inboxSeq: inboxSeq, hot: positions)
         return PullResult(events: events, cursor: next, hasMore: hasMore,
                           gaps: gaps.keys.sorted().map { (room: $0, beforeSeq: gaps[$0]!) })
