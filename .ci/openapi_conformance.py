@@ -2,10 +2,13 @@
 """Live conformance check: the running server against openapi.yaml.
 
 Starts the already-built binary (default .build/debug/pigeonhole) on a free port
-with a temporary data directory, drives a realistic session over HTTP (admin
-provisioning, direct and group rooms, sends and duplicate sends, long-poll pulls
-with cursors, ack, first screen, read markers, unread, history, membership, and
-the error cases), and checks EVERY response against openapi.yaml:
+with a temporary data directory and `--hot-threshold 3` (so a 3-member group is a
+hot room), drives a realistic session over HTTP (admin provisioning, direct and
+group rooms, sends and duplicate sends, long-poll pulls with cursors, ack, first
+screen, read markers, unread, history, read receipts and `receipts` events, hot
+rooms merged into pulls and conversation pages, membership, the WebSocket
+notifier's `ready`/`mail`/`receipts` frames, and the error cases), and checks EVERY
+response against openapi.yaml:
 
   - the path and method are documented (unknown ones must be 404 not_found /
     405 method_not_allowed with Allow),
@@ -20,7 +23,9 @@ the error cases), and checks EVERY response against openapi.yaml:
     parameters and request bodies.
 
 It also checks the session's expected statuses and a few semantics (long-poll
-wake-up, full wait before an unchanged cursor, clamping, idempotency).
+wake-up, full wait before an unchanged cursor, clamping, idempotency, receipt
+counts and coalescing, hot-room merge order and member-event fan-out, stable
+conversation pages under concurrent sends).
 
 Prints `openapi conformance: N passed, M failed` last; exits 1 on any failure.
 The server is always stopped, even on failure or interruption.
@@ -54,6 +59,8 @@ from referencing.jsonschema import DRAFT202012
 
 SPEC_URI = "urn:pigeonhole:openapi"
 POLL_MAX = 3  # --poll-timeout-max for the test server, so waits stay short
+HOT_THRESHOLD = 3  # --hot-threshold for the test server: groups of 3 or more are hot rooms
+RECEIPTS_WINDOW = 1.2  # a little over the server's 1 s receipts coalescing window
 
 
 # ---------------------------------------------------------------- the spec
@@ -480,45 +487,69 @@ class WebSocketClient:
         self.sock.close()
 
 
-def check_notify(c, r, token, send):
-    """The upgrade, then `ready` and a `mail` after `send()`, each message against NotifyMessage."""
-    spec = c.spec
+def notify_open(c, r, token, label):
+    """Opens /v1/notify and checks the upgrade; the WebSocketClient, or None."""
     try:
         ws = WebSocketClient(c.port, token)
     except OSError as e:
-        r.fail("GET /v1/notify (WebSocket)", ["handshake failed: %r" % e])
+        r.fail("%s: GET /v1/notify (WebSocket)" % label, ["handshake failed: %r" % e])
+        return None
+    problems = check_response(c.spec, "GET", "/v1/notify", ws.status, ws.headers, b"")
+    if ws.status != 101:
+        problems.append("expected 101, got %d" % ws.status)
+    if not ws.accept_ok:
+        problems.append("Sec-WebSocket-Accept does not match the key")
+    if problems:
+        r.fail("%s: GET /v1/notify (upgrade) -> %d" % (label, ws.status), problems)
+        ws.close()
+        return None
+    r.ok()
+    return ws
+
+
+def notify_read(c, r, ws, label, want, timeout=5.0):
+    """Reads text frames until one of type `want`, checking each against NotifyMessage.
+    Returns the frames read (the last one is `want`), or None on failure."""
+    validator = c.spec.schema_validator("/components/schemas/NotifyMessage")
+    frames = []
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            r.fail("%s: notify %s frame" % (label, want), ["none within %.1f s; got %r" % (timeout, frames)])
+            return None
+        ws.sock.settimeout(left)
+        try:
+            text = ws.read_text()
+            msg = json.loads(text)
+        except (OSError, ValueError) as e:
+            r.fail("%s: notify %s frame" % (label, want), ["no valid frame: %r (got %r)" % (e, frames)])
+            return None
+        errs = schema_errors(validator, msg)
+        if errs:
+            r.fail("%s: notify frame %s" % (label, text), errs)
+        else:
+            r.ok()
+        frames.append(msg)
+        if isinstance(msg, dict) and msg.get("type") == want:
+            return frames
+
+
+def check_notify(c, r, token, send, label="notify"):
+    """The upgrade, then `ready` first and a `mail` with a new head after `send()`; every
+    frame against NotifyMessage."""
+    ws = notify_open(c, r, token, label)
+    if ws is None:
         return
     try:
-        problems = check_response(spec, "GET", "/v1/notify", ws.status, ws.headers, b"")
-        if ws.status != 101:
-            problems.append("expected 101, got %d" % ws.status)
-        if not ws.accept_ok:
-            problems.append("Sec-WebSocket-Accept does not match the key")
-        if problems:
-            r.fail("GET /v1/notify (upgrade) -> %d" % ws.status, problems)
+        ready = notify_read(c, r, ws, label, "ready")
+        if not ready:
             return
-        r.ok()
-        validator = spec.schema_validator("/components/schemas/NotifyMessage")
-        messages = []
-        for what, action in (("ready", None), ("mail", send)):
-            if action:
-                action()
-            try:
-                text = ws.read_text()
-                msg = json.loads(text)
-            except (OSError, ValueError) as e:
-                r.fail("notify %s message" % what, ["no valid message: %r" % e])
-                return
-            errs = schema_errors(validator, msg)
-            if msg.get("type") != what:
-                errs.append("expected type %s, got %r" % (what, msg.get("type")))
-            if errs:
-                r.fail("notify %s message %s" % (what, text), errs)
-            else:
-                r.ok()
-            messages.append(msg)
-        if len(messages) == 2:
-            require(r, messages[0]["cursor"] != messages[1]["cursor"], "a mail notification carries the new head")
+        require(r, len(ready) == 1, "%s: ready is the first frame" % label)
+        send()
+        mail = notify_read(c, r, ws, label, "mail")
+        if mail:
+            require(r, mail[-1]["cursor"] != ready[-1]["cursor"], "%s: a mail notification carries the new head" % label)
     finally:
         ws.close()
 
@@ -733,6 +764,140 @@ def session(c, r, admin):
            expect_code="invalid_request", valid_request=False)
     c.call("GET", "/v1/rooms/%d/messages" % secret, carol, expect=403, expect_code="not_member")
 
+    # Read receipts: counts from read markers (readers named in small rooms), and the errors.
+    rm = c.call("POST", "/v1/rooms/%d/messages" % secret, alice, {"client_msg_id": "r-1", "body": "read me"},
+                expect=201).json
+    rc = c.call("GET", "/v1/rooms/%d/receipts" % secret, alice, query={"seq": rm["seq"]}, expect=200).json
+    require(r, rc["sender"] == "alice" and rc["read_count"] == 0 and rc.get("readers") == [],
+            "an unread message has no readers")
+    alice_cursor = c.call("GET", "/v1/conversations", alice, expect=200).json["cursor"]
+    c.call("POST", "/v1/rooms/%d/read" % secret, bob, {"seq": rm["seq"]}, expect=200)
+    rc = c.call("GET", "/v1/rooms/%d/receipts" % secret, bob, query={"seq": rm["seq"]}, expect=200).json
+    require(r, rc["read_count"] == 1 and rc.get("readers") == ["bob"], "a moved read marker counts as a receipt")
+    time.sleep(RECEIPTS_WINDOW)
+    got = c.call("GET", "/v1/sync", alice, query={"cursor": alice_cursor, "timeout": 0, "limit": 1000},
+                 expect=200).json
+    require(r, [e for e in got["events"] if e["type"] == "receipts"] == [{"type": "receipts", "room_id": secret}],
+            "the sender gets a receipts event for the room")
+    alice_cursor = got["cursor"]
+    last = c.call("GET", "/v1/rooms/%d" % secret, bob, expect=200).json["last_seq"]
+    c.call("GET", "/v1/rooms/%d/receipts" % secret, bob, expect=400, expect_code="invalid_request",
+           valid_request=False)
+    c.call("GET", "/v1/rooms/%d/receipts" % secret, bob, query={"seq": 0}, expect=400,
+           expect_code="invalid_request", valid_request=False)
+    c.call("GET", "/v1/rooms/%d/receipts" % secret, bob, query={"seq": "x"}, expect=400,
+           expect_code="invalid_request", valid_request=False)
+    c.call("GET", "/v1/rooms/%d/receipts" % secret, bob, query={"seq": last + 1}, expect=400,
+           expect_code="seq_out_of_range")
+    c.call("GET", "/v1/rooms/%d/receipts" % group, carol, query={"seq": 1}, expect=400,
+           expect_code="seq_out_of_range")  # carol joined the group after seq 5
+    c.call("GET", "/v1/rooms/%d/receipts" % secret, carol, query={"seq": 1}, expect=403, expect_code="not_member")
+    c.call("GET", "/v1/rooms/999999/receipts", carol, query={"seq": 1}, expect=404, expect_code="room_not_found")
+    c.call("GET", "/v1/rooms/%d/receipts" % secret, None, query={"seq": 1}, expect=401, expect_code="unauthorized")
+    c.call("GET", "/v1/rooms/abc/receipts", bob, query={"seq": 1}, expect=400, expect_code="invalid_request",
+           valid_request=False)
+
+    # Hot rooms (this server runs with --hot-threshold 3). Team turned hot when Carol made it
+    # three; Crowd is hot from its creation.
+    require(r, c.call("GET", "/v1/rooms/%d" % group, bob, expect=200).json["hot"] is True,
+            "a room that reached the threshold is hot")
+    require(r, c.call("GET", "/v1/rooms/%d" % secret, bob, expect=200).json["hot"] is False,
+            "a two-member group is not hot")
+    crowd_room = c.call("POST", "/v1/rooms", alice, {"name": "Crowd", "members": ["bob", "carol"]}, expect=201).json
+    require(r, crowd_room["hot"] is True and crowd_room["member_count"] == 3, "a group created at the threshold is hot")
+    crowd = crowd_room["id"]
+    bob_start = c.call("GET", "/v1/conversations", bob, expect=200).json["cursor"]
+
+    # A parked long-poll wakes for a hot-room message.
+    def hot_poll():
+        parked["hot"] = c.call("GET", "/v1/sync", bob, query={"cursor": bob_start, "timeout": POLL_MAX},
+                               expect=200, label="parked long-poll (hot room)")
+
+    t = threading.Thread(target=hot_poll)
+    t.start()
+    time.sleep(0.3)
+    h1 = c.call("POST", "/v1/rooms/%d/messages" % crowd, alice, {"client_msg_id": "h-1", "body": "hot 1"},
+                expect=201).json
+    t.join(POLL_MAX + 10)
+    woke = parked.get("hot")
+    require(r, woke is not None and woke.elapsed < POLL_MAX - 0.5 and woke.json and
+            [e.get("message", {}).get("id") for e in woke.json["events"]] == [h1["id"]],
+            "a parked long-poll answers as soon as a hot-room message commits")
+    hd = c.call("POST", "/v1/rooms/%d/messages" % direct, alice, {"client_msg_id": "h-dm", "body": "between"},
+                expect=201).json
+    h2 = c.call("POST", "/v1/rooms/%d/messages" % crowd, alice, {"client_msg_id": "h-2", "body": "hot 2"},
+                expect=201).json
+
+    # limit=1 paging merges the inbox and the hot room in commit order, each event once.
+    cursor_h, merged, pages = bob_start, [], 0
+    while pages < 20:
+        page = c.call("GET", "/v1/sync", bob, query={"cursor": cursor_h, "limit": 1, "timeout": 0}, expect=200).json
+        merged += page["events"]
+        cursor_h = page["cursor"]
+        pages += 1
+        if not page["has_more"]:
+            break
+    ids = [e["message"]["id"] for e in merged if e["type"] == "message"]
+    require(r, ids == [h1["id"], hd["id"], h2["id"]], "hot-room and inbox messages merge in commit order, once each")
+    idle = c.call("GET", "/v1/sync", bob, query={"cursor": cursor_h, "timeout": 0}, expect=200).json
+    require(r, idle["events"] == [], "nothing after the merged pages")
+
+    # The first screen lists the hot room by its activity, with its unread count.
+    screen = c.call("GET", "/v1/conversations", bob, query={"preview": 2}, expect=200).json
+    top = screen["conversations"][0]
+    require(r, top["id"] == crowd and top["hot"] is True and top["unread"] == 2 and len(top["preview"]) == 2,
+            "the hot room is on top with its unread count and preview")
+    # Pages stay stable while messages arrive between the page requests.
+    bob_rooms = {direct, group, secret, crowd}
+    p = c.call("GET", "/v1/conversations", bob, query={"limit": 1, "preview": 0}, expect=200).json
+    listed, token, n = [x["id"] for x in p["conversations"]], p.get("next_page"), 0
+    while token and n < 10:
+        c.call("POST", "/v1/rooms/%d/messages" % (crowd if n % 2 == 0 else direct), alice,
+               {"client_msg_id": "pg-%d" % n, "body": n}, expect=201)
+        p = c.call("GET", "/v1/conversations", bob, query={"limit": 1, "preview": 0, "page": token}, expect=200).json
+        listed += [x["id"] for x in p["conversations"]]
+        token = p.get("next_page")
+        n += 1
+    require(r, sorted(listed) == sorted(bob_rooms), "conversation pages under concurrent sends list each room once")
+
+    # In a hot room, a membership change reaches only the user concerned.
+    c.call("POST", "/v1/admin/users", A, {"name": "dave"}, expect=201)
+    dave = device("dave", "phone")
+    dave_start = c.call("GET", "/v1/conversations", dave, expect=200).json["cursor"]
+    bob_before = c.call("GET", "/v1/sync", bob, query={"cursor": cursor_h, "timeout": 0, "limit": 1000},
+                        expect=200).json["cursor"]
+    c.call("POST", "/v1/rooms/%d/members" % crowd, alice, {"members": ["dave"]}, expect=200)
+    h3 = c.call("POST", "/v1/rooms/%d/messages" % crowd, alice, {"client_msg_id": "h-3", "body": "welcome dave"},
+                expect=201).json
+    dv = c.call("GET", "/v1/sync", dave, query={"cursor": dave_start, "timeout": 0}, expect=200).json
+    require(r, [(e["type"], e.get("action")) for e in dv["events"]] == [("member", "added"), ("message", None)]
+            and dv["events"][1]["message"]["id"] == h3["id"],
+            "the added user gets the member event, then the hot room's messages from the join")
+    bv = c.call("GET", "/v1/sync", bob, query={"cursor": bob_before, "timeout": 0, "limit": 1000}, expect=200).json
+    require(r, not any(e["type"] == "member" for e in bv["events"]) and
+            any(e["type"] == "message" and e["message"]["id"] == h3["id"] for e in bv["events"]),
+            "other members of a hot room get its messages but not its member events")
+
+    # The WebSocket head covers hot rooms: a hot-room send is `mail` with a new cursor.
+    check_notify(c, r, dave, lambda: c.call("POST", "/v1/rooms/%d/messages" % crowd, alice,
+                                            {"client_msg_id": "h-ws", "body": "ping"}, expect=201),
+                 label="notify (hot room)")
+
+    # Receipts in the hot room: three readers within a second make at most two receipts events.
+    time.sleep(RECEIPTS_WINDOW)
+    alice_now = c.call("GET", "/v1/sync", alice, query={"cursor": alice_cursor, "timeout": 0, "limit": 1000},
+                       expect=200).json["cursor"]
+    seq = c.call("GET", "/v1/rooms/%d" % crowd, alice, expect=200).json["last_seq"]
+    for reader in (bob, carol, dave):
+        c.call("POST", "/v1/rooms/%d/read" % crowd, reader, {"seq": seq}, expect=200)
+    time.sleep(RECEIPTS_WINDOW + 0.3)  # the coalesced rest is flushed when the window ends
+    ra = c.call("GET", "/v1/sync", alice, query={"cursor": alice_now, "timeout": 0, "limit": 1000}, expect=200).json
+    n_receipts = len([e for e in ra["events"] if e["type"] == "receipts" and e["room_id"] == crowd])
+    require(r, 1 <= n_receipts <= 2, "reads within one window are coalesced into at most two receipts events")
+    rc = c.call("GET", "/v1/rooms/%d/receipts" % crowd, carol, query={"seq": seq}, expect=200).json
+    require(r, rc["read_count"] == 3 and rc.get("readers") == ["bob", "carol", "dave"],
+            "receipts count every reader but the sender")
+
     # Membership changes.
     c.call("DELETE", "/v1/rooms/%d/members/alice" % group, bob, expect=403, expect_code="forbidden")
     c.call("DELETE", "/v1/rooms/%d/members/bob" % direct, alice, expect=403, expect_code="forbidden")
@@ -766,6 +931,34 @@ def session(c, r, admin):
     c.call("PUT", "/v1/sync", bob, expect=405, expect_code="method_not_allowed", valid_request=False)
     c.call("DELETE", "/v1/rooms/%d" % group, bob, expect=405, expect_code="method_not_allowed", valid_request=False)
 
+    # Last, because a server that mishandles it may not survive it: the WebSocket `receipts`
+    # frame. Alice listens and sends; Bob reads (the receipts window for the room has passed).
+    time.sleep(RECEIPTS_WINDOW)
+    ws = notify_open(c, r, alice, "notify receipts")
+    if ws is not None:
+        try:
+            if notify_read(c, r, ws, "notify receipts", "ready"):
+                m = c.call("POST", "/v1/rooms/%d/messages" % secret, alice, {"client_msg_id": "r-ws", "body": "and me"},
+                           expect=201).json
+                c.call("POST", "/v1/rooms/%d/read" % secret, bob, {"seq": m["seq"]}, expect=200)
+                frames = notify_read(c, r, ws, "notify receipts", "receipts")
+                require(r, bool(frames) and frames[-1] == {"type": "receipts", "room_id": secret},
+                        "a reader's marker sends the sender a receipts frame")
+                # One room changed once: exactly one receipts frame for it, and the server still answers.
+                ws.sock.settimeout(0.5)
+                extra = []
+                try:
+                    while True:
+                        extra.append(json.loads(ws.read_text()))
+                except (OSError, ValueError):
+                    pass
+                require(r, not any(f.get("type") == "receipts" for f in extra),
+                        "one receipts frame per change (got %d more)" % len(
+                            [f for f in extra if f.get("type") == "receipts"]))
+        finally:
+            ws.close()
+    c.call("GET", "/healthz", expect=200, label="GET /healthz (after the receipts frame)")
+
 
 # ---------------------------------------------------------------- the server
 
@@ -790,7 +983,8 @@ class Server:
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
                 [self.binary, "serve", "--port", str(self.port), "--data-dir", os.path.join(self.workdir, "data"),
-                 "--admin-token", self.admin, "--poll-timeout-max", str(POLL_MAX), "--log-level", "warn"],
+                 "--admin-token", self.admin, "--poll-timeout-max", str(POLL_MAX),
+                 "--hot-threshold", str(HOT_THRESHOLD), "--log-level", "warn"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
             log.close()
             deadline = time.monotonic() + 30

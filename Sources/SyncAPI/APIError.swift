@@ -64,7 +64,8 @@ enum APIError: Error {
         case .bodyTooLarge(let limit):
             return .error(.payloadTooLarge, code: "payload_too_large", message: "message body over \(limit) bytes")
         case .seqOutOfRange(let last):
-            return .error(.badRequest, code: "seq_out_of_range", message: "seq must be between 0 and the room's last_seq (\(last))")
+            return .error(.badRequest, code: "seq_out_of_range",
+                          message: "seq is outside the messages of this room you can see (its last_seq is \(last))")
         case .storageUnavailable:
             return .error(.serviceUnavailable, code: "storage_unavailable", message: "storage is temporarily unavailable; retry",
                           headers: [("Retry-After", "1")])

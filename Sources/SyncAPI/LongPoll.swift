@@ -113,6 +113,36 @@ extension PigeonholeAPI {
         let requested = try input.queryInt("timeout", default: config.defaultPollTimeout, range: 0...Int(Int32.max))!
         let timeout = Duration.seconds(min(requested, config.maxPollTimeout))
         let from: Cursor
+        do {
+            from = try resolveStart(me, input, db)
+        } catch SyncError.cursorExpired {
+            return responder.respond(try cursorExpired(me, db))
+        }
+        LongPoll(api: self, responder: responder, db: db, me: me, from: from, limit: limit,
+                 perRoomLimit: perRoom, timeout: timeout).start()
+    }
+
+    /// 410 `cursor_expired` whose body already carries the first screen (as
+    /// `GET /v1/conversations` returns it) with a fresh cursor: recovery in one round trip.
+    func cursorExpired(_ me: Principal, _ db: Database) throws -> HTTPResponse {
+        let page = try engine.read(db) {
+            try Conversations.list($0, me: me.user, limit: engine.config.defaultConversationLimit, preview: 3, page: nil)
+        }
+        return json(.gone) { w in
+            w.object { w in
+                w.key("error")
+                w.object { w in
+                    w.field("code", "cursor_expired")
+                    w.field("message", "events after this cursor were pruned; start again from first_screen.cursor")
+                }
+                w.key("first_screen")
+                Encode.conversations(page, &w)
+            }
+        }
+    }
+
+    private func resolveStart(_ me: Principal, _ input: RequestInput, _ db: Database) throws -> Cursor {
+        let from: Cursor
         if let text = input.queryString("cursor") {
             let (cursor, advance) = try engine.read(db) { ctx in
                 let c = try Stream.validate(ctx.db, cursor: text, user: me.user)
@@ -125,7 +155,6 @@ extension PigeonholeAPI {
         } else {
             from = try engine.read(db) { try Stream.ackedCursor($0.db, device: me.device, user: me.user) }
         }
-        LongPoll(api: self, responder: responder, db: db, me: me, from: from, limit: limit,
-                 perRoomLimit: perRoom, timeout: timeout).start()
+        return from
     }
 }

@@ -11,6 +11,10 @@ public final class PigeonholeServer: Sendable {
         public var http = HTTPServerConfiguration()
         public var dataDirectory = "./data"
         public var durability: Database.Durability = .full
+        /// How long a connection waits for a lock held by another process (e.g. a
+        /// backup or the sqlite3 shell) before the request fails with 503
+        /// `storage_unavailable`. Tests shorten it.
+        public var busyTimeoutMilliseconds: Int32 = Database.Options().busyTimeoutMilliseconds
         public var api: APIConfiguration
         public var databaseFileName = "pigeonhole.sqlite"
 
@@ -30,7 +34,8 @@ public final class PigeonholeServer: Sendable {
         self.configuration = configuration
         self.log = logger
         try DataDirectory.create(configuration.dataDirectory)
-        let dbOptions = Database.Options(durability: configuration.durability)
+        let dbOptions = Database.Options(durability: configuration.durability,
+                                         busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
         let log = logger
         let writer = try Writer(path: configuration.databasePath, options: Writer.Options(database: dbOptions)) { db in
             let applied = try MigrationRunner.apply(Schema.migrations, to: db)

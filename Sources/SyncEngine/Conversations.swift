@@ -128,7 +128,11 @@ public enum Conversations {
                 token.lastActiveAt = lastInRange.activity
                 token.lastRoom = lastInRange.room.id.rawValue
             }
-            token.returned = (token.returned + pageRows.map(\.room.id.rawValue)).sorted()
+            // Tracking is bounded so the token stays small: past 2,000 listed rooms a room
+            // that moves up may be listed again (clients de-duplicate by room id anyway).
+            if token.returned.count + pageRows.count <= 2000 {
+                token.returned = (token.returned + pageRows.map(\.room.id.rawValue)).sorted()
+            }
             next = token.encoded
         }
         return ConversationPage(conversations: conversations, nextPage: next, cursor: try Stream.head(ctx.db, user: me))
@@ -155,7 +159,8 @@ public enum Conversations {
         var total: Int64 = 0
         try ctx.db.query("""
             SELECT r.id, r.last_seq - m.read_seq FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = ? AND r.last_seq > m.read_seq ORDER BY m.last_active_at DESC, r.id DESC
+            WHERE m.user_id = ? AND r.last_seq > m.read_seq
+            ORDER BY (CASE WHEN r.hot = 1 THEN r.last_active_at ELSE m.last_active_at END) DESC, r.id DESC
             """, [.integer(me.rawValue)]) { row in
             rooms.append((RoomID(row.int64(0)), row.int64(1)))
             total += row.int64(1)

@@ -31,7 +31,7 @@ public enum Messages {
             return SendResult(message: original, duplicate: true)
         }
 
-        _ = try Rooms.requireMember(ctx.db, room: room, user: me.user)
+        let membership = try Rooms.requireMember(ctx.db, room: room, user: me.user)
         guard let (seq, hot) = try ctx.db.queryOne("""
             UPDATE rooms SET last_seq = last_seq + 1, last_active_at = ?1 WHERE id = ?2 RETURNING last_seq, hot
             """, [.integer(ctx.now), .integer(room.rawValue)], { ($0.int64(0), $0.bool(1)) }) else { throw SyncError.roomNotFound }
@@ -52,6 +52,10 @@ public enum Messages {
         }
         try ctx.db.run("UPDATE members SET read_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND read_seq < ?1",
                        [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
+        // Sending reads what came before: the senders of those messages see new counts.
+        if membership.readSeq < seq - 1 {
+            try Receipts.readerMoved(ctx, room: room, reader: me.user, from: membership.readSeq, to: seq - 1)
+        }
         let message = Message(id: id, room: room, seq: seq, sender: me.userName, senderDevice: me.device,
                               clientMsgID: clientMsgID, body: body, sentAt: ctx.now)
         return SendResult(message: message, duplicate: false)

@@ -62,16 +62,21 @@ public enum Stream {
     public static func validate(_ db: Database, cursor text: String, user: UserID) throws -> Cursor {
         guard let cursor = Cursor.decode(text) else { throw SyncError.invalidCursor("cursor does not parse") }
         guard cursor.user == user else { throw SyncError.invalidCursor("cursor belongs to another user") }
-        guard let inboxHead = try db.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)], { $0.int64(0) }) else {
+        guard let (inboxHead, inboxFloor) = try db.queryOne("SELECT inbox_seq, inbox_floor FROM users WHERE id = ?",
+                                                            [.integer(user.rawValue)], { ($0.int64(0), $0.int64(1)) }) else {
             throw SyncError.userNotFound(String(user.rawValue))
         }
         guard cursor.inboxSeq <= inboxHead else { throw SyncError.invalidCursor("cursor points past the end of the stream") }
+        // Events after the cursor were pruned (offline retention): the device must bootstrap.
+        guard cursor.inboxSeq >= inboxFloor else { throw SyncError.cursorExpired }
         var hot: [RoomID: Int64] = [:]
         for (room, pos) in cursor.hot {
-            guard let (lastSeq, isHot) = try db.queryOne("SELECT last_seq, hot FROM rooms WHERE id = ?", [.integer(room.rawValue)], {
-                ($0.int64(0), $0.bool(1))
+            guard let (lastSeq, isHot, historyFloor) = try db.queryOne("SELECT last_seq, hot, history_floor FROM rooms WHERE id = ?",
+                                                                       [.integer(room.rawValue)], {
+                ($0.int64(0), $0.bool(1), $0.int64(2))
             }), isHot else { throw SyncError.invalidCursor("cursor names a room that is not a hot room") }
             guard pos <= lastSeq else { throw SyncError.invalidCursor("cursor points past the end of room \(room)") }
+            guard pos >= historyFloor else { throw SyncError.cursorExpired }
             hot[room] = pos
         }
         // Rooms the user is no longer in are dropped, unless a departure still has
@@ -121,7 +126,11 @@ public enum Stream {
             try ctx.db.query("SELECT \(eventColumns) WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
                              [.integer(user.rawValue), .integer(cursor.inboxSeq), .integer(Int64(limit + 1))]) { row in
                 let event = rowToEvent(row)
-                items.append(Item(pos: row.int64(4), isMessage: event.kind == .message, seq: row.int64(0), hotRoom: nil, event: event))
+                // A message pruned by history retention leaves nothing to deliver (only
+                // possible when the offline retention is the longer one).
+                let deliverable = event.kind != .message || event.message != nil
+                items.append(Item(pos: row.int64(4), isMessage: event.kind == .message, seq: row.int64(0), hotRoom: nil,
+                                  event: deliverable ? event : nil))
             }
         }
 

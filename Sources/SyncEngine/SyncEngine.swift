@@ -19,6 +19,13 @@ public struct EngineConfiguration: Sendable {
     public var hotThreshold = 500
     /// At most one `receipts` event per room per sender per window.
     public var receiptsWindowMillis: Int64 = 1000
+    /// Inbox rows (what offline devices have not pulled) are kept this long; a cursor
+    /// older than what remains is expired (410). 0 keeps them forever.
+    public var offlineRetentionMillis: Int64 = 7 * 86_400_000
+    /// Messages (history) are kept this long. 0 keeps them forever.
+    public var historyRetentionMillis: Int64 = 180 * 86_400_000
+    /// How often the background job looks for data to prune.
+    public var retentionInterval: Duration = .seconds(60)
     public init() {}
 }
 
@@ -35,7 +42,8 @@ public final class SyncEngine: Sendable {
     let clock: @Sendable () -> Int64
     /// Set when coalesced receipts wait for their window; the background job flushes them.
     let receiptsPending = Flag()
-    private let jobs = Mutex<DispatchSourceTimer?>(nil)
+    let retentionPosition = Retention.Position()
+    private let jobs = Mutex<[DispatchSourceTimer]>([])
 
     public init(writer: Writer, notifier: Notifier = Notifier(), config: EngineConfiguration = EngineConfiguration(),
                 clock: @escaping @Sendable () -> Int64 = SyncEngine.nowMillis) {
@@ -59,8 +67,9 @@ public final class SyncEngine: Sendable {
         let notifier = self.notifier
         let config = self.config
         let pendingFlag = self.receiptsPending
+        let position = self.retentionPosition
         writer.submit({ db -> Outcome<T> in
-            let ctx = WriteContext(db: db, now: clock(), config: config, receiptsPending: pendingFlag)
+            let ctx = WriteContext(db: db, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
             let value = try body(ctx)
             return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes)
         }, completion: { result in
@@ -74,29 +83,46 @@ public final class SyncEngine: Sendable {
         })
     }
 
-    /// Starts the periodic duties (flushing coalesced receipts). Idempotent.
+    /// Starts the periodic duties: flushing coalesced receipts, and retention (in small
+    /// batches, repeated while there is more). Idempotent.
     public func startBackgroundJobs(interval: Duration = .milliseconds(250)) {
-        jobs.withLock { timer in
-            guard timer == nil else { return }
-            let t = DispatchSource.makeTimerSource(queue: .global())
-            let ms = Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000)
-            t.schedule(deadline: .now() + .milliseconds(ms), repeating: .milliseconds(ms))
-            t.setEventHandler { [self] in
+        jobs.withLock { timers in
+            guard timers.isEmpty else { return }
+            timers.append(Self.timer(every: interval) { [self] in
                 guard receiptsPending.take() else { return }
                 write({ try Receipts.flush($0) }) { [self] result in
                     if case .success(let remaining) = result, remaining == 0 { return }
                     receiptsPending.set()
                 }
-            }
-            t.resume()
-            timer = t
+            })
+            let busy = Flag()
+            timers.append(Self.timer(every: config.retentionInterval) { [self] in
+                guard busy.trySet() else { return }   // the previous round is still running
+                pruneRound { _ = busy.take() }
+            })
         }
     }
 
+    /// Prunes batch after batch until nothing old remains, then calls `done`.
+    public func pruneRound(_ done: @escaping @Sendable () -> Void) {
+        write({ try Retention.prune($0) }) { [self] result in
+            if case .success(let r) = result, r.more { pruneRound(done) } else { done() }
+        }
+    }
+
+    private static func timer(every interval: Duration, _ handler: @escaping @Sendable () -> Void) -> DispatchSourceTimer {
+        let t = DispatchSource.makeTimerSource(queue: .global())
+        let ms = max(1, Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000))
+        t.schedule(deadline: .now() + .milliseconds(ms), repeating: .milliseconds(ms))
+        t.setEventHandler(handler: handler)
+        t.resume()
+        return t
+    }
+
     public func stopBackgroundJobs() {
-        jobs.withLock { timer in
-            timer?.cancel()
-            timer = nil
+        jobs.withLock { timers in
+            for t in timers { t.cancel() }
+            timers.removeAll()
         }
     }
 
@@ -137,13 +163,15 @@ public final class WriteContext {
     var roomWakes: [RoomID: Int64] = [:]
     var receiptWakes: [UserID: Set<RoomID>] = [:]
     let receiptsPending: Flag
+    let retentionPosition: Retention.Position
     private var cachedPos: Int64?
 
-    init(db: Database, now: Int64, config: EngineConfiguration, receiptsPending: Flag) {
+    init(db: Database, now: Int64, config: EngineConfiguration, receiptsPending: Flag, retentionPosition: Retention.Position) {
         self.db = db
         self.now = now
         self.config = config
         self.receiptsPending = receiptsPending
+        self.retentionPosition = retentionPosition
     }
 
     func wake(_ user: UserID, at seq: Int64) {
@@ -183,4 +211,6 @@ final class Flag: Sendable {
     func set() { value.store(true, ordering: .releasing) }
     /// Returns whether it was set, clearing it.
     func take() -> Bool { value.exchange(false, ordering: .acquiringAndReleasing) }
+    /// Sets it; false if it was already set.
+    func trySet() -> Bool { !value.exchange(true, ordering: .acquiringAndReleasing) }
 }

@@ -18,6 +18,8 @@ let serveFlags: [Flag] = [
     Flag(name: "max-body-bytes", env: "PIGEONHOLE_MAX_BODY_BYTES", value: "N", help: "transport request body limit (default 1048576)"),
     Flag(name: "poll-timeout-max", env: "PIGEONHOLE_POLL_TIMEOUT_MAX", value: "SECONDS", help: "longest long-poll wait (default 55)"),
     Flag(name: "hot-threshold", env: "PIGEONHOLE_HOT_THRESHOLD", value: "N", help: "members at which a room uses read diffusion (default 500)"),
+    Flag(name: "offline-retention", env: "PIGEONHOLE_OFFLINE_RETENTION", value: "DURATION", help: "keep undelivered inbox events (default 7d; 0 = forever)"),
+    Flag(name: "history-retention", env: "PIGEONHOLE_HISTORY_RETENTION", value: "DURATION", help: "keep messages (default 180d; 0 = forever)"),
     Flag(name: "send-rate", env: "PIGEONHOLE_SEND_RATE", value: "N", help: "sends per second per device, sustained (default 20; 0 = no limit)"),
     Flag(name: "send-burst", env: "PIGEONHOLE_SEND_BURST", value: "N", help: "sends a device may burst above the rate (default 40)"),
     Flag(name: "auth-failures-per-minute", env: "PIGEONHOLE_AUTH_FAILURES_PER_MINUTE", value: "N", help: "failed authentications per client address (default 60, burst 20; 0 = no limit)"),
@@ -76,6 +78,8 @@ func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> Pigeonhole
     config.api.maxPollTimeout = try flags.int("poll-timeout-max", default: 55, range: 1...3600)
     config.api.defaultPollTimeout = min(config.api.defaultPollTimeout, config.api.maxPollTimeout)
     config.api.engine.hotThreshold = try flags.int("hot-threshold", default: 500, range: 2...1_000_000)
+    config.api.engine.offlineRetentionMillis = try durationMillis(flags.string("offline-retention") ?? "7d", flag: "offline-retention")
+    config.api.engine.historyRetentionMillis = try durationMillis(flags.string("history-retention") ?? "180d", flag: "history-retention")
     config.api.sendRatePerSecond = Double(try flags.int("send-rate", default: 20, range: 0...1_000_000))
     config.api.sendBurst = Double(try flags.int("send-burst", default: 40, range: 1...1_000_000))
     config.api.authFailureRatePerSecond = Double(try flags.int("auth-failures-per-minute", default: 60, range: 0...1_000_000)) / 60
@@ -167,4 +171,18 @@ func loadtest(_ flags: ParsedFlags) throws {
     let duration = try flags.int("duration", default: 10, range: 1...3600)
     try LoadTest(host: host, port: port, adminToken: token, scenario: scenario, scenarioName: name, senders: senders,
                  duration: Double(duration), json: flags.string("json") != nil).run()
+}
+
+/// `7d`, `12h`, `30m`, `45s`, `500ms` or `0` as milliseconds.
+func durationMillis(_ text: String, flag: String) throws -> Int64 {
+    if text == "0" { return 0 }
+    let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+        let number = text.dropLast(suffix.count)
+        // "ms" must not be read as minutes followed by "s": try the longest suffix first.
+        if suffix == "s" && text.hasSuffix("ms") { continue }
+        if suffix == "m" && text.hasSuffix("ms") { continue }
+        if let n = Int64(number), n >= 0, n <= Int64.max / scale { return n * scale }
+    }
+    throw UsageError("--\(flag) must be a duration like 7d, 12h, 30m, 45s, 500ms or 0, got '\(text)'")
 }

@@ -61,6 +61,11 @@ struct LoadTest {
     }
 
     func run() throws {
+        var senders = self.senders
+        if case .group(let n) = scenario, senders > n {
+            log("only members can send: using \(n) senders instead of \(senders)")
+            senders = n
+        }
         LoadTestTarget.host = host
         LoadTestTarget.port = port
         let prefix = "lt\(SyncEngine.nowMillis() % 100_000_000)"

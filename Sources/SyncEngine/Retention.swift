@@ -1,0 +1,83 @@
+import SQLiteStore
+import Synchronization
+
+/// Pruning of old data in small batches, so the single writer is never held for long:
+/// inbox rows older than the offline retention (per user, oldest first, moving the
+/// user's `inbox_floor`), and messages older than the history retention (oldest ids
+/// first, moving each room's `history_floor`). Unread counters do not depend on
+/// either (room.last_seq - member.read_seq), so they stay right.
+public enum Retention {
+    public struct Result: Sendable, Equatable {
+        public var inboxRows = 0
+        public var messages = 0
+        /// More old rows may remain: run again soon.
+        public var more = false
+    }
+
+    /// Where the round-robin over users stopped (the writer thread only touches it).
+    final class Position: Sendable {
+        let lastUser = Atomic<Int64>(0)
+    }
+
+    /// One bounded batch: at most `batch` inbox rows over at most `users` users, and at
+    /// most `batch` messages.
+    public static func prune(_ ctx: WriteContext, batch: Int = 500, users: Int = 100) throws -> Result {
+        var result = Result()
+        try pruneInbox(ctx, batch: batch, users: users, into: &result)
+        try pruneHistory(ctx, batch: batch, into: &result)
+        return result
+    }
+
+    private static func pruneInbox(_ ctx: WriteContext, batch: Int, users maxUsers: Int, into result: inout Result) throws {
+        guard ctx.config.offlineRetentionMillis > 0 else { return }
+        let cutoff = ctx.now - ctx.config.offlineRetentionMillis
+        let start = ctx.retentionPosition.lastUser.load(ordering: .relaxed)
+        let users = try ctx.db.queryAll("SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?",
+                                        [.integer(start), .integer(Int64(maxUsers))]) { $0.int64(0) }
+        for user in users {
+            // The user's oldest rows are first in (user_id, seq) order; look at a bounded prefix.
+            guard let boundary = try ctx.db.queryOne("""
+                SELECT max(seq) FROM (SELECT seq, created_at FROM inbox WHERE user_id = ?1 ORDER BY seq LIMIT ?2)
+                WHERE created_at < ?3
+                """, [.integer(user), .integer(Int64(batch - result.inboxRows)), .integer(cutoff)], { $0.optionalInt64(0) }),
+                  let boundary else { continue }
+            result.inboxRows += try ctx.db.run("DELETE FROM inbox WHERE user_id = ? AND seq <= ?", [.integer(user), .integer(boundary)])
+            try ctx.db.run("UPDATE users SET inbox_floor = max(inbox_floor, ?) WHERE id = ?", [.integer(boundary), .integer(user)])
+            if result.inboxRows >= batch {
+                result.more = true
+                ctx.retentionPosition.lastUser.store(user - 1, ordering: .relaxed)   // this user may have more
+                return
+            }
+        }
+        // Wrapped around the user table: start over next time; there may be more if we stopped early.
+        if users.count == maxUsers {
+            ctx.retentionPosition.lastUser.store(users.last!, ordering: .relaxed)
+            result.more = true
+        } else {
+            ctx.retentionPosition.lastUser.store(0, ordering: .relaxed)
+        }
+    }
+
+    private static func pruneHistory(_ ctx: WriteContext, batch: Int, into result: inout Result) throws {
+        guard ctx.config.historyRetentionMillis > 0 else { return }
+        let cutoff = ctx.now - ctx.config.historyRetentionMillis
+        // Message ids follow commit order, so the oldest messages are the lowest ids.
+        let oldest = try ctx.db.queryAll("SELECT id, room_id, seq, sent_at FROM messages ORDER BY id LIMIT ?",
+                                         [.integer(Int64(batch))]) { ($0.int64(0), $0.int64(1), $0.int64(2), $0.int64(3)) }
+        let expired = oldest.prefix { $0.3 < cutoff }
+        guard let last = expired.last else { return }
+        result.messages += try ctx.db.run("DELETE FROM messages WHERE id <= ?", [.integer(last.0)])
+        var floors: [Int64: Int64] = [:]
+        for m in expired { floors[m.1] = max(floors[m.1] ?? 0, m.2) }
+        for (room, seq) in floors {
+            try ctx.db.run("UPDATE rooms SET history_floor = max(history_floor, ?) WHERE id = ?", [.integer(seq), .integer(room)])
+        }
+        // Inbox rows that pointed at pruned messages carry nothing any more.
+        if ctx.config.offlineRetentionMillis > ctx.config.historyRetentionMillis {
+            for (room, seq) in floors {
+                try ctx.db.run("DELETE FROM inbox WHERE kind = 'message' AND room_id = ? AND room_seq <= ?", [.integer(room), .integer(seq)])
+            }
+        }
+        if expired.count == oldest.count && oldest.count == batch { result.more = true }
+    }
+}
