@@ -21,5 +21,11 @@ public struct APIConfiguration: Sendable {
     public var authFailureRatePerSecond: Double = 1
     public var authFailureBurst: Double = 20
 
+    /// Offline pushes go to this `http://` URL (nil: no pushes are queued).
+    public var pushWebhook: String?
+    /// How often the dispatcher looks for due pushes when idle, and its HTTP timeout.
+    public var pushPollInterval: Duration = .milliseconds(250)
+    public var pushTimeout: Duration = .seconds(10)
+
     public init(adminToken: String) { self.adminToken = adminToken }
 }

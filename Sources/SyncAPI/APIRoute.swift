@@ -10,6 +10,7 @@ enum APIRoute: Sendable {
     case adminListDevices(user: String)
     case adminCreateDevice(user: String)
     case adminRevokeDevice(DeviceID)
+    case adminPushes
     case direct(user: String)
     case createRoom
     case getRoom(RoomID)
@@ -42,6 +43,7 @@ enum APIRoute: Sendable {
             guard let id = Int64(p[0]), id > 0 else { return .badID("device id") }
             return .adminRevokeDevice(DeviceID(id))
         }
+        r.add(.GET, "/v1/admin/pushes") { _ in .adminPushes }
         r.add(.POST, "/v1/direct/{name}", bodyLimit: smallBody) { .direct(user: $0[0]) }
         r.add(.POST, "/v1/rooms", bodyLimit: smallBody) { _ in .createRoom }
         r.add(.GET, "/v1/rooms/{id}") { room($0) { .getRoom($0) } }

@@ -26,6 +26,27 @@ extension PigeonholeAPI {
             }
         case .adminRevokeDevice(let id):
             write(responder, { try Accounts.revokeDevice($0, id: id) }) { _ in HTTPResponse(status: .noContent) }
+        case .adminPushes:
+            let (pending, dead) = try engine.read(db) { (try PushOutbox.depth($0.db), try PushOutbox.dead($0.db, limit: 1000)) }
+            responder.respond(json(.ok) { w in
+                w.object { w in
+                    w.field("pending", pending)
+                    w.key("dead")
+                    w.array { w in
+                        for d in dead {
+                            w.object { w in
+                                w.field("id", d.pushID)
+                                w.field("user", d.user)
+                                w.field("room_id", d.roomID.rawValue)
+                                w.field("message_id", d.messageID.rawValue)
+                                w.field("attempts", d.attempts)
+                                w.field("last_error", optional: d.lastError)
+                                w.field("created_at", Timestamp.rfc3339(d.createdAt))
+                            }
+                        }
+                    }
+                }
+            })
         default:
             preconditionFailure("not an admin route: \(route)")
         }

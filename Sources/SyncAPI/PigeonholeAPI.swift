@@ -55,7 +55,7 @@ public final class PigeonholeAPI: HTTPHandler {
         case .limits: return responder.respond(limits())
         case .badID(let what): throw APIError.badRequest(code: "invalid_request", message: "\(what) must be a positive integer")
         case .notify: return try startNotify(input, responder, db)
-        case .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice:
+        case .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice, .adminPushes:
             try requireAdmin(input)
             return try admin(route, input, responder, db)
         default:
@@ -170,7 +170,8 @@ public final class PigeonholeAPI: HTTPHandler {
                     }
                 }
             })
-        case .healthz, .limits, .badID, .notify, .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice:
+        case .healthz, .limits, .badID, .notify, .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice,
+             .adminPushes:
             break   // answered above
         }
     }

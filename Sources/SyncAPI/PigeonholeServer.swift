@@ -29,6 +29,7 @@ public final class PigeonholeServer: Sendable {
     let api: PigeonholeAPI
     let reads: ReadPool
     let log: Logger
+    let pushes: PushDispatcher?
 
     public init(configuration: Configuration, logger: Logger = Logger()) throws {
         self.configuration = configuration
@@ -41,7 +42,21 @@ public final class PigeonholeServer: Sendable {
             let applied = try MigrationRunner.apply(Schema.migrations, to: db)
             for m in applied { log.info("applied migration", ["version": m.version, "name": m.name]) }
         }
-        engine = SyncEngine(writer: writer, config: configuration.api.engine)
+        var engineConfig = configuration.api.engine
+        var webhook: HTTPClient.URLParts? = nil
+        if let url = configuration.api.pushWebhook {
+            webhook = try HTTPClient.parse(url)
+            engineConfig.pushEnabled = true
+        }
+        engine = SyncEngine(writer: writer, config: engineConfig)
+        if let webhook {
+            pushes = PushDispatcher(engine: engine, webhook: webhook,
+                                    db: try Database(path: configuration.databasePath, mode: .readOnly, options: dbOptions),
+                                    pollInterval: configuration.api.pushPollInterval, timeout: configuration.api.pushTimeout,
+                                    log: logger)
+        } else {
+            pushes = nil
+        }
         reads = try ReadPool(path: configuration.databasePath, count: max(1, configuration.http.threads), options: dbOptions)
         api = PigeonholeAPI(engine: engine, reads: reads, config: configuration.api, log: logger)
         http = try HTTPServer(configuration: configuration.http, handler: api, logger: logger)
@@ -51,6 +66,7 @@ public final class PigeonholeServer: Sendable {
 
     public func start() {
         engine.startBackgroundJobs()
+        pushes?.start()
         http.start()
         log.info("listening", ["host": configuration.http.host, "port": http.port, "threads": http.loops.count,
                                "db": configuration.databasePath, "durability": configuration.durability.rawValue.lowercased()])
@@ -60,6 +76,7 @@ public final class PigeonholeServer: Sendable {
     /// checkpoint the WAL, close.
     public func shutdown(grace: Duration = .seconds(5)) {
         http.shutdown(grace: grace)
+        pushes?.stop()
         engine.stopBackgroundJobs()
         engine.writer.stop()
         reads.closeAll()

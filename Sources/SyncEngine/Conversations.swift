@@ -36,7 +36,8 @@ public enum Conversations {
             var ids: [Int64] = []
             var previous: Int64 = 0
             for _ in 0..<count {
-                guard let d = reader.next(), d > 0 else { return nil }
+                // A hostile token must not trap: each delta keeps the running id within Int64.
+                guard let d = reader.next(), d > 0, d <= UInt64(Int64.max - previous) else { return nil }
                 previous += Int64(d)
                 ids.append(previous)
             }

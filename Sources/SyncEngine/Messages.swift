@@ -49,6 +49,7 @@ public enum Messages {
         } else {
             try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil)
             try ctx.db.run("UPDATE members SET last_active_at = ?1 WHERE room_id = ?2", [.integer(ctx.now), .integer(room.rawValue)])
+            try PushOutbox.enqueue(ctx, room: room, message: id, sender: me.user)
         }
         try ctx.db.run("UPDATE members SET read_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND read_seq < ?1",
                        [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])

@@ -26,6 +26,11 @@ public struct EngineConfiguration: Sendable {
     public var historyRetentionMillis: Int64 = 180 * 86_400_000
     /// How often the background job looks for data to prune.
     public var retentionInterval: Duration = .seconds(60)
+    /// Queue offline pushes (set when a push webhook is configured).
+    public var pushEnabled = false
+    public var pushMaxAttempts = 8
+    public var pushBackoffBaseMillis: Int64 = 1000
+    public var pushBackoffMaxMillis: Int64 = 300_000
     public init() {}
 }
 
@@ -70,6 +75,7 @@ public final class SyncEngine: Sendable {
         let position = self.retentionPosition
         writer.submit({ db -> Outcome<T> in
             let ctx = WriteContext(db: db, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
+            if config.pushEnabled { ctx.isOnline = { notifier.hasSubscribers($0) } }
             let value = try body(ctx)
             return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes)
         }, completion: { result in
@@ -164,6 +170,8 @@ public final class WriteContext {
     var receiptWakes: [UserID: Set<RoomID>] = [:]
     let receiptsPending: Flag
     let retentionPosition: Retention.Position
+    /// Whether a user has a live connection (parked pull or socket); set when pushes are on.
+    var isOnline: ((UserID) -> Bool)?
     private var cachedPos: Int64?
 
     init(db: Database, now: Int64, config: EngineConfiguration, receiptsPending: Flag, retentionPosition: Retention.Position) {

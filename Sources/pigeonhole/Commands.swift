@@ -20,6 +20,8 @@ let serveFlags: [Flag] = [
     Flag(name: "hot-threshold", env: "PIGEONHOLE_HOT_THRESHOLD", value: "N", help: "members at which a room uses read diffusion (default 500)"),
     Flag(name: "offline-retention", env: "PIGEONHOLE_OFFLINE_RETENTION", value: "DURATION", help: "keep undelivered inbox events (default 7d; 0 = forever)"),
     Flag(name: "history-retention", env: "PIGEONHOLE_HISTORY_RETENTION", value: "DURATION", help: "keep messages (default 180d; 0 = forever)"),
+    Flag(name: "push-webhook", env: "PIGEONHOLE_PUSH_WEBHOOK", value: "URL", help: "POST offline pushes to this http:// URL (default: none)"),
+    Flag(name: "push-max-attempts", env: "PIGEONHOLE_PUSH_MAX_ATTEMPTS", value: "N", help: "attempts before a push is dead (default 8)"),
     Flag(name: "send-rate", env: "PIGEONHOLE_SEND_RATE", value: "N", help: "sends per second per device, sustained (default 20; 0 = no limit)"),
     Flag(name: "send-burst", env: "PIGEONHOLE_SEND_BURST", value: "N", help: "sends a device may burst above the rate (default 40)"),
     Flag(name: "auth-failures-per-minute", env: "PIGEONHOLE_AUTH_FAILURES_PER_MINUTE", value: "N", help: "failed authentications per client address (default 60, burst 20; 0 = no limit)"),
@@ -80,6 +82,11 @@ func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> Pigeonhole
     config.api.engine.hotThreshold = try flags.int("hot-threshold", default: 500, range: 2...1_000_000)
     config.api.engine.offlineRetentionMillis = try durationMillis(flags.string("offline-retention") ?? "7d", flag: "offline-retention")
     config.api.engine.historyRetentionMillis = try durationMillis(flags.string("history-retention") ?? "180d", flag: "history-retention")
+    if let url = flags.string("push-webhook") {
+        do { _ = try HTTPClient.parse(url) } catch { throw UsageError("--push-webhook must be http://HOST[:PORT][/PATH]") }
+        config.api.pushWebhook = url
+    }
+    config.api.engine.pushMaxAttempts = try flags.int("push-max-attempts", default: 8, range: 1...100)
     config.api.sendRatePerSecond = Double(try flags.int("send-rate", default: 20, range: 0...1_000_000))
     config.api.sendBurst = Double(try flags.int("send-burst", default: 40, range: 1...1_000_000))
     config.api.authFailureRatePerSecond = Double(try flags.int("auth-failures-per-minute", default: 60, range: 0...1_000_000)) / 60
