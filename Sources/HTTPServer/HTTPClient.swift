@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// A minimal blocking HTTP/1.1 client for server-side callers (the push webhook):
