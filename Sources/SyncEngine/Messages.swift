@@ -54,7 +54,9 @@ public enum Messages {
         try ctx.db.run("UPDATE members SET read_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND read_seq < ?1",
                        [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
         // Sending reads what came before: the senders of those messages see new counts.
-        if membership.readSeq < seq - 1 {
+        // Not in hot rooms, where the messages since the sender's last one may come from
+        // dozens of senders: there only explicit reads (POST /read) announce receipts.
+        if !hot && membership.readSeq < seq - 1 {
             try Receipts.readerMoved(ctx, room: room, reader: me.user, from: membership.readSeq, to: seq - 1)
         }
         let message = Message(id: id, room: room, seq: seq, sender: me.userName, senderDevice: me.device,
