@@ -10,6 +10,10 @@ extension Connection {
             + "Sec-WebSocket-Accept: \(acceptKey)\r\n\r\n").utf8)
         cancelHandlers.removeAll()
         context.requestFinished()
+        if let head = currentHead {
+            currentHead = nil
+            context.handler.requestCompleted(head, status: 101, nanos: MonotonicClock.now() &- dispatchedAt)
+        }
         context.stats.webSockets.wrappingAdd(1, ordering: .relaxed)
         let session = WebSocketSession(config: config, delegate: delegate)
         let ws = WebSocket(loop: context.loop, connection: self)

@@ -40,6 +40,9 @@ final class Connection: LoopRegistrant {
     private var peerClosed = false
     var serial: UInt64 = 0
     var cancelHandlers: [() -> Void] = []
+    /// The request being answered and when it was dispatched (for `requestCompleted`).
+    var currentHead: HTTPRequestHead?
+    var dispatchedAt: UInt64 = 0
     /// Monotonic deadline of the current phase (header read, body read or keep-alive idle).
     /// Set once the connection is upgraded (RFC 6455).
     var webSocketSession: WebSocketSession?
@@ -255,6 +258,8 @@ final class Connection: LoopRegistrant {
             r.closeConnection = true
             return deliver(r, serial: serial)
         }
+        currentHead = head
+        dispatchedAt = MonotonicClock.now()
         let request = HTTPRequest(head: head, body: body, remoteAddress: peer)
         context.handler.handle(request, responder)
     }
@@ -267,6 +272,10 @@ final class Connection: LoopRegistrant {
         context.encoder.encode(response, ctx, into: &output)
         cancelHandlers.removeAll()
         context.requestFinished()
+        if let head = currentHead {
+            currentHead = nil
+            context.handler.requestCompleted(head, status: response.status.code, nanos: MonotonicClock.now() &- dispatchedAt)
+        }
         if ctx.keepAlive {
             state = .readingHead
             parser.reset()

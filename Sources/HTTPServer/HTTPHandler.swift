@@ -12,11 +12,16 @@ public protocol HTTPHandler: Sendable {
 
     /// The server is shutting down: answer parked requests now if you can.
     func shutdownRequested()
+
+    /// A response went out (or a WebSocket upgrade, status 101): for metrics. Runs on
+    /// the connection's loop; keep it cheap.
+    func requestCompleted(_ head: HTTPRequestHead, status: Int, nanos: UInt64)
 }
 
 extension HTTPHandler {
     public func bodyLimit(for head: HTTPRequestHead) -> Int? { nil }
     public func shutdownRequested() {}
+    public func requestCompleted(_ head: HTTPRequestHead, status: Int, nanos: UInt64) {}
 }
 
 /// The answer channel of one request.

@@ -17,6 +17,7 @@ public struct Router<Route: Sendable>: Sendable {
         @usableFromInline let segments: [Segment]
         @usableFromInline let bodyLimit: Int?
         @usableFromInline let make: @Sendable ([String]) -> Route
+        @usableFromInline let pattern: String
     }
 
     public enum Match: Sendable {
@@ -37,7 +38,7 @@ public struct Router<Route: Sendable>: Sendable {
         let segments: [Segment] = pattern.split(separator: "/").map {
             $0.hasPrefix("{") && $0.hasSuffix("}") ? .capture : .literal(String($0))
         }
-        entries.append(Entry(method: method, segments: segments, bodyLimit: bodyLimit, make: make))
+        entries.append(Entry(method: method, segments: segments, bodyLimit: bodyLimit, make: make, pattern: pattern))
     }
 
     /// Inlinable so the route type is specialized in the caller's module: this runs
@@ -71,6 +72,19 @@ public struct Router<Route: Sendable>: Sendable {
         if allowed.contains(.GET) && !allowed.contains(.HEAD) { allowed.append(.HEAD) }
         allowed.append(.OPTIONS)
         return .methodNotAllowed(allow: allowed)
+    }
+
+    /// The pattern (e.g. `/v1/rooms/{id}`) a path matches, for metrics labels; nil if none.
+    public func pattern(for path: String) -> String? {
+        let raw = path.split(separator: "/", omittingEmptySubsequences: true)
+        for entry in entries where entry.segments.count == raw.count {
+            var ok = true
+            for i in 0..<raw.count {
+                if case .literal(let lit) = entry.segments[i], raw[i] != lit { ok = false; break }
+            }
+            if ok { return entry.pattern }
+        }
+        return nil
     }
 
     /// The methods a path supports (for OPTIONS and 405), or nil when the path is unknown.

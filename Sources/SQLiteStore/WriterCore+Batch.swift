@@ -45,6 +45,7 @@ extension WriterCore {
     /// on SQLITE_FULL, IOERR, NOMEM: https://www.sqlite.org/lang_transaction.html);
     /// those have not run, so they get a fresh transaction instead of a false error.
     func runTransaction(_ jobs: ArraySlice<Job>, on db: Database) -> ArraySlice<Job> {
+        let started = WriterStats.monotonicNanos()
         do {
             try db.begin(.immediate)
         } catch {
@@ -89,7 +90,7 @@ extension WriterCore {
             abort(ran, with: error, on: db)
             return []
         }
-        stats.recordCommit()
+        stats.recordCommit(nanos: WriterStats.monotonicNanos() - started)
         stats.recordCompleted(commands: ran.count, failed: ran.count { $0.error != nil })
         for outcome in ran { outcome.complete(nil) }
         return []

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// Counters of the writer thread, readable from any thread at any time (for
@@ -15,6 +16,10 @@ public final class WriterStats: Sendable {
     private let histogram = Mutex<[Int]>(Array(repeating: 0, count: WriterStats.bucketCount))
 
     static let bucketCount = 16
+    /// Upper bounds (seconds) of the commit latency histogram (BEGIN to COMMIT, fsync included).
+    public static let commitBuckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1]
+    private let commitCounts = Mutex<[Int]>(Array(repeating: 0, count: WriterStats.commitBuckets.count + 1))
+    private let commitSumNanos = Atomic<Int>(0)
 
     init() {}
 
@@ -43,7 +48,24 @@ public final class WriterStats: Sendable {
         histogram.withLock { $0[bucket] += 1 }
     }
 
-    func recordCommit() { committed.add(1, ordering: .relaxed) }
+    /// Commit latency: counts per bucket of `commitBuckets` (last: above all), and the sum.
+    public var commitLatency: (counts: [Int], sumSeconds: Double) {
+        (commitCounts.withLock { $0 }, Double(commitSumNanos.load(ordering: .relaxed)) / 1e9)
+    }
+
+    func recordCommit(nanos: UInt64) {
+        committed.add(1, ordering: .relaxed)
+        commitSumNanos.add(Int(nanos), ordering: .relaxed)
+        let seconds = Double(nanos) / 1e9
+        let bucket = Self.commitBuckets.firstIndex { seconds <= $0 } ?? Self.commitBuckets.count
+        commitCounts.withLock { $0[bucket] += 1 }
+    }
+
+    static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
     func recordFailedTransaction() { failedTransactions.add(1, ordering: .relaxed) }
 
     func recordCompleted(commands: Int, failed: Int) {

@@ -11,6 +11,7 @@ enum APIRoute: Sendable {
     case adminCreateDevice(user: String)
     case adminRevokeDevice(DeviceID)
     case adminPushes
+    case metrics
     case direct(user: String)
     case createRoom
     case getRoom(RoomID)
@@ -44,6 +45,7 @@ enum APIRoute: Sendable {
             return .adminRevokeDevice(DeviceID(id))
         }
         r.add(.GET, "/v1/admin/pushes") { _ in .adminPushes }
+        r.add(.GET, "/metrics") { _ in .metrics }
         r.add(.POST, "/v1/direct/{name}", bodyLimit: smallBody) { .direct(user: $0[0]) }
         r.add(.POST, "/v1/rooms", bodyLimit: smallBody) { _ in .createRoom }
         r.add(.GET, "/v1/rooms/{id}") { room($0) { .getRoom($0) } }

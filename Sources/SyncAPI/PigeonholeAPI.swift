@@ -1,5 +1,6 @@
 import HTTPServer
 import JSON
+import Synchronization
 import SyncEngine
 
 /// The HTTP face of the engine: authenticates, decodes, calls the engine, encodes.
@@ -13,6 +14,9 @@ public final class PigeonholeAPI: HTTPHandler {
     let adminTokenHash: [UInt8]
     let log: Logger
     let polls = PollRegistry()
+    let metrics = Metrics()
+    /// Gauges only the server (which owns the HTTP server) can read; set once it exists.
+    let gauges = Mutex<(@Sendable () -> Metrics.Gauges)?>(nil)
     let sendLimiter: RateLimiter<DeviceID>
     let authFailures: RateLimiter<String>
 
@@ -29,6 +33,10 @@ public final class PigeonholeAPI: HTTPHandler {
     public func bodyLimit(for head: HTTPRequestHead) -> Int? { router.bodyLimit(for: head) }
 
     public func shutdownRequested() { polls.finishAll() }
+
+    public func requestCompleted(_ head: HTTPRequestHead, status: Int, nanos: UInt64) {
+        metrics.observe(route: router.pattern(for: head.path) ?? "unmatched", method: head.method.rawValue, status: status, nanos: nanos)
+    }
 
     public func handle(_ request: HTTPRequest, _ responder: Responder) {
         let route: APIRoute
@@ -55,6 +63,13 @@ public final class PigeonholeAPI: HTTPHandler {
         case .limits: return responder.respond(limits())
         case .badID(let what): throw APIError.badRequest(code: "invalid_request", message: "\(what) must be a positive integer")
         case .notify: return try startNotify(input, responder, db)
+        case .metrics:
+            try requireAdmin(input)
+            var g = gauges.withLock { $0 }?() ?? Metrics.Gauges()
+            g.parkedPolls = polls.count
+            if config.pushWebhook != nil { g.outboxDepth = try engine.read(db) { try PushOutbox.depth($0.db) } }
+            return responder.respond(HTTPResponse(status: .ok, body: Array(metrics.render(engine: engine, gauges: g).utf8),
+                                                  contentType: "text/plain; version=0.0.4; charset=utf-8"))
         case .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice, .adminPushes:
             try requireAdmin(input)
             return try admin(route, input, responder, db)
@@ -170,8 +185,8 @@ public final class PigeonholeAPI: HTTPHandler {
                     }
                 }
             })
-        case .healthz, .limits, .badID, .notify, .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice,
-             .adminPushes:
+        case .healthz, .limits, .badID, .notify, .metrics, .adminCreateUser, .adminListDevices, .adminCreateDevice,
+             .adminRevokeDevice, .adminPushes:
             break   // answered above
         }
     }

@@ -60,6 +60,8 @@ public final class PigeonholeServer: Sendable {
         reads = try ReadPool(path: configuration.databasePath, count: max(1, configuration.http.threads), options: dbOptions)
         api = PigeonholeAPI(engine: engine, reads: reads, config: configuration.api, log: logger)
         http = try HTTPServer(configuration: configuration.http, handler: api, logger: logger)
+        let http = self.http
+        api.gauges.withLock { $0 = { Metrics.Gauges(connections: http.openConnections, webSockets: http.openWebSockets) } }
     }
 
     public var port: UInt16 { http.port }

@@ -16,7 +16,7 @@ enum Inbox {
             """, [.integer(room.rawValue)]) { row in
             ctx.wake(UserID(row.int64(0)), at: row.int64(1))
         }
-        try ctx.db.run("""
+        ctx.inboxRows += try ctx.db.run("""
             INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
             SELECT u.id, u.inbox_seq, ?2, ?1, ?3, ?4, ?5, ?6
             FROM members m JOIN users u ON u.id = m.user_id
@@ -32,7 +32,7 @@ enum Inbox {
                                             [.integer(user.rawValue)], { $0.int64(0) }) else {
             throw SyncError.userNotFound(String(user.rawValue))
         }
-        try ctx.db.run("""
+        ctx.inboxRows += try ctx.db.run("""
             INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, [.integer(user.rawValue), .integer(seq), .text(kind.rawValue), SQLValue(room?.rawValue),

@@ -47,6 +47,8 @@ public final class SyncEngine: Sendable {
     let clock: @Sendable () -> Int64
     /// Set when coalesced receipts wait for their window; the background job flushes them.
     let receiptsPending = Flag()
+    /// Inbox rows written by committed commands (write diffusion), for metrics.
+    public let inboxRowsWritten = Counter()
     let retentionPosition = Retention.Position()
     private let jobs = Mutex<[DispatchSourceTimer]>([])
 
@@ -73,14 +75,17 @@ public final class SyncEngine: Sendable {
         let config = self.config
         let pendingFlag = self.receiptsPending
         let position = self.retentionPosition
+        let counter = self.inboxRowsWritten
         writer.submit({ db -> Outcome<T> in
             let ctx = WriteContext(db: db, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
             if config.pushEnabled { ctx.isOnline = { notifier.hasSubscribers($0) } }
             let value = try body(ctx)
-            return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes)
+            return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes,
+                           inboxRows: ctx.inboxRows)
         }, completion: { result in
             switch result {
             case .success(let outcome):
+                counter.add(outcome.inboxRows)
                 notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes, receipts: outcome.receiptWakes)
                 completion(.success(outcome.value))
             case .failure(let error):
@@ -155,6 +160,7 @@ public final class SyncEngine: Sendable {
         let wakes: [UserID: Int64]
         let roomWakes: [RoomID: Int64]
         let receiptWakes: [UserID: Set<RoomID>]
+        let inboxRows: Int
     }
 }
 
@@ -168,6 +174,7 @@ public final class WriteContext {
     var wakes: [UserID: Int64] = [:]
     var roomWakes: [RoomID: Int64] = [:]
     var receiptWakes: [UserID: Set<RoomID>] = [:]
+    var inboxRows = 0
     let receiptsPending: Flag
     let retentionPosition: Retention.Position
     /// Whether a user has a live connection (parked pull or socket); set when pushes are on.
@@ -221,4 +228,12 @@ final class Flag: Sendable {
     func take() -> Bool { value.exchange(false, ordering: .acquiringAndReleasing) }
     /// Sets it; false if it was already set.
     func trySet() -> Bool { !value.exchange(true, ordering: .acquiringAndReleasing) }
+}
+
+/// A monotonically increasing count, readable from any thread.
+public final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    public init() {}
+    public func add(_ n: Int) { value.wrappingAdd(n, ordering: .relaxed) }
+    public var count: Int { value.load(ordering: .relaxed) }
 }

@@ -1,0 +1,136 @@
+import Glibc
+import HTTPServer
+import Synchronization
+import SyncEngine
+
+/// Request counters and latency histograms by route, and the Prometheus text
+/// exposition (format 0.0.4) of everything the server can report about itself.
+final class Metrics: Sendable {
+    static let latencyBuckets: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
+    private struct Histogram {
+        var counts = [Int](repeating: 0, count: Metrics.latencyBuckets.count + 1)
+        var sum = 0.0
+    }
+
+    private struct State {
+        var requests: [String: Int] = [:]          // "route\u{0}method\u{0}status"
+        var latency: [String: Histogram] = [:]     // by route
+    }
+
+    private let state = Mutex(State())
+
+    func observe(route: String, method: String, status: Int, nanos: UInt64) {
+        let seconds = Double(nanos) / 1e9
+        let bucket = Self.latencyBuckets.firstIndex { seconds <= $0 } ?? Self.latencyBuckets.count
+        state.withLock { s in
+            s.requests["\(route)\u{0}\(method)\u{0}\(status)", default: 0] += 1
+            s.latency[route, default: Histogram()].counts[bucket] += 1
+            s.latency[route, default: Histogram()].sum += seconds
+        }
+    }
+
+    struct Gauges {
+        var connections = 0
+        var webSockets = 0
+        var parkedPolls = 0
+        var outboxDepth: Int?
+    }
+
+    func render(engine: SyncEngine, gauges: Gauges) -> String {
+        var out = ""
+        func header(_ name: String, _ type: String, _ help: String) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+        }
+        func line(_ name: String, _ labels: String, _ value: String) {
+            out += labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
+        }
+        let s = state.withLock { $0 }
+        header("pigeonhole_http_requests_total", "counter", "Requests answered, by route, method and status.")
+        for (key, n) in s.requests.sorted(by: { $0.key < $1.key }) {
+            let p = key.split(separator: "\u{0}", omittingEmptySubsequences: false)
+            line("pigeonhole_http_requests_total", #"route="\#(p[0])",method="\#(p[1])",status="\#(p[2])""#, "\(n)")
+        }
+        header("pigeonhole_http_request_duration_seconds", "histogram", "Time from a complete request to its response (long-polls included).")
+        for (route, h) in s.latency.sorted(by: { $0.key < $1.key }) {
+            var cumulative = 0
+            for (i, le) in Self.latencyBuckets.enumerated() {
+                cumulative += h.counts[i]
+                line("pigeonhole_http_request_duration_seconds_bucket", #"route="\#(route)",le="\#(le)""#, "\(cumulative)")
+            }
+            cumulative += h.counts[Self.latencyBuckets.count]
+            line("pigeonhole_http_request_duration_seconds_bucket", #"route="\#(route)",le="+Inf""#, "\(cumulative)")
+            line("pigeonhole_http_request_duration_seconds_sum", #"route="\#(route)""#, "\(h.sum)")
+            line("pigeonhole_http_request_duration_seconds_count", #"route="\#(route)""#, "\(cumulative)")
+        }
+        header("pigeonhole_connections_open", "gauge", "Open client connections (WebSockets included).")
+        line("pigeonhole_connections_open", "", "\(gauges.connections)")
+        header("pigeonhole_websockets_open", "gauge", "Open /v1/notify WebSockets.")
+        line("pigeonhole_websockets_open", "", "\(gauges.webSockets)")
+        header("pigeonhole_long_polls_parked", "gauge", "GET /v1/sync requests waiting for news.")
+        line("pigeonhole_long_polls_parked", "", "\(gauges.parkedPolls)")
+
+        let w = engine.writer.stats
+        header("pigeonhole_writer_transactions_total", "counter", "Group-commit transactions committed.")
+        line("pigeonhole_writer_transactions_total", "", "\(w.transactionsCommitted)")
+        header("pigeonhole_writer_transactions_failed_total", "counter", "Transactions rolled back by a storage error.")
+        line("pigeonhole_writer_transactions_failed_total", "", "\(w.transactionsFailed)")
+        header("pigeonhole_writer_commands_total", "counter", "Write commands completed (each in its own savepoint).")
+        line("pigeonhole_writer_commands_total", "", "\(w.commandsCompleted)")
+        header("pigeonhole_writer_batch_size", "histogram", "Commands per group commit.")
+        var cumulative = 0
+        let hist = w.batchSizeHistogram
+        for (i, n) in hist.enumerated() {
+            cumulative += n
+            let le = i == hist.count - 1 ? "+Inf" : "\(1 << i)"
+            line("pigeonhole_writer_batch_size_bucket", #"le="\#(le)""#, "\(cumulative)")
+        }
+        line("pigeonhole_writer_batch_size_count", "", "\(cumulative)")
+        header("pigeonhole_writer_commit_seconds", "histogram", "BEGIN to durable COMMIT of one batch.")
+        let (counts, sum) = w.commitLatency
+        cumulative = 0
+        for (i, n) in counts.enumerated() {
+            cumulative += n
+            let le = i < WriterStats.commitBuckets.count ? "\(WriterStats.commitBuckets[i])" : "+Inf"
+            line("pigeonhole_writer_commit_seconds_bucket", #"le="\#(le)""#, "\(cumulative)")
+        }
+        line("pigeonhole_writer_commit_seconds_sum", "", "\(sum)")
+        line("pigeonhole_writer_commit_seconds_count", "", "\(cumulative)")
+        header("pigeonhole_inbox_rows_written_total", "counter", "Inbox rows written (write diffusion).")
+        line("pigeonhole_inbox_rows_written_total", "", "\(engine.inboxRowsWritten.count)")
+        header("pigeonhole_notifier_wakeups_total", "counter", "Callbacks the Notifier made (pulls and sockets woken).")
+        line("pigeonhole_notifier_wakeups_total", "", "\(engine.notifier.wakeUps)")
+        if let depth = gauges.outboxDepth {
+            header("pigeonhole_push_outbox_depth", "gauge", "Pushes waiting for delivery (dead ones excluded).")
+            line("pigeonhole_push_outbox_depth", "", "\(depth)")
+        }
+        header("pigeonhole_process_resident_memory_bytes", "gauge", "Resident set size.")
+        line("pigeonhole_process_resident_memory_bytes", "", "\(Self.residentBytes())")
+        header("pigeonhole_process_open_fds", "gauge", "Open file descriptors.")
+        line("pigeonhole_process_open_fds", "", "\(Self.openFDs())")
+        return out
+    }
+
+    /// VmRSS from /proc/self/status.
+    static func residentBytes() -> Int {
+        guard let f = fopen("/proc/self/status", "r") else { return 0 }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let s = line.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            if s.hasPrefix("VmRSS:") {
+                let digits = s.filter { $0.isNumber }
+                return (Int(digits) ?? 0) * 1024
+            }
+        }
+        return 0
+    }
+
+    static func openFDs() -> Int {
+        guard let dir = opendir("/proc/self/fd") else { return 0 }
+        defer { closedir(dir) }
+        var n = 0
+        while readdir(dir) != nil { n += 1 }
+        return max(0, n - 3)   // ".", ".." and the directory's own fd
+    }
+}

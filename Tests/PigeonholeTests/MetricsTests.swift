@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+/// `GET /metrics`: Prometheus text, admin token only, counting what actually happened.
+@Suite(.timeLimit(.minutes(1)))
+struct MetricsTests {
+    static func value(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    @Test func countsRequestsWritesAndGauges() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            _ = try server.createUser("bob", device: "phone")
+            let room = try alice.directRoom(with: "bob")
+            for i in 0..<3 { try alice.sendOK(room, "m\(i)", "hi") }
+            #expect(try alice.get("/v1/rooms/\(room)/messages").status == 200)
+            #expect(try alice.get("/v1/nope").status == 404)
+
+            #expect(try alice.get("/metrics").status == 401)   // a device token is not enough
+            let r = try server.admin.get("/metrics", token: TestServer.adminToken)
+            #expect(r.status == 200)
+            #expect(r.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+            let text = r.text
+            #expect(Self.value(text, #"pigeonhole_http_requests_total{route="/v1/rooms/{id}/messages",method="POST",status="201"}"#) == 3)
+            #expect(Self.value(text, #"pigeonhole_http_requests_total{route="/v1/rooms/{id}/messages",method="GET",status="200"}"#) == 1)
+            #expect(Self.value(text, #"pigeonhole_http_requests_total{route="unmatched",method="GET",status="404"}"#) == 1)
+            #expect(Self.value(text, #"pigeonhole_http_request_duration_seconds_count{route="/v1/rooms/{id}/messages"}"#) == 4)
+            // 3 messages x 2 members, plus the direct room's two "created" events.
+            #expect(Self.value(text, "pigeonhole_inbox_rows_written_total") == 8)
+            let commits = try #require(Self.value(text, "pigeonhole_writer_transactions_total"))
+            #expect(commits >= 1 && Self.value(text, "pigeonhole_writer_commit_seconds_count") == commits)
+            #expect((Self.value(text, "pigeonhole_connections_open") ?? 0) >= 2)
+            #expect(Self.value(text, "pigeonhole_websockets_open") == 0)
+            #expect(Self.value(text, "pigeonhole_long_polls_parked") == 0)
+            #expect((Self.value(text, "pigeonhole_process_resident_memory_bytes") ?? 0) > 1_000_000)
+            #expect((Self.value(text, "pigeonhole_process_open_fds") ?? 0) > 3)
+        }
+    }
+}
