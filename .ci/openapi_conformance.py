@@ -2,13 +2,25 @@
 """Live conformance check: the running server against openapi.yaml.
 
 Starts the already-built binary (default .build/debug/pigeonhole) on a free port
-with a temporary data directory and `--hot-threshold 3` (so a 3-member group is a
-hot room), drives a realistic session over HTTP (admin provisioning, direct and
-group rooms, sends and duplicate sends, long-poll pulls with cursors, ack, first
-screen, read markers, unread, history, read receipts and `receipts` events, hot
-rooms merged into pulls and conversation pages, membership, the WebSocket
-notifier's `ready`/`mail`/`receipts` frames, and the error cases), and checks EVERY
-response against openapi.yaml:
+with a temporary data directory, `--hot-threshold 3` (so a 3-member group is a
+hot room) and `--push-webhook` pointing at a local receiver (Python http.server)
+that fails its first request, drives a realistic session over HTTP (admin
+provisioning, direct and group rooms, sends and duplicate sends, long-poll pulls
+with cursors, ack, first screen, read markers, unread, history, read receipts and
+`receipts` events, hot rooms merged into pulls and conversation pages, membership,
+the WebSocket notifier's `ready`/`mail`/`receipts` frames, offline pushes and
+`GET /v1/admin/pushes`, and the error cases), and checks EVERY response against
+openapi.yaml.
+
+Then a second, short-lived server with small abuse limits (`--send-rate 1
+--send-burst 3 --auth-failures-per-minute 1`) and a webhook that always fails
+(`--push-max-attempts 2`) checks the `429 rate_limited` answers (Retry-After and
+`retry_after_ms`) and dead pushes. The failed-authentication limit is per client
+address and everything here comes from 127.0.0.1, so it is triggered last, on that
+second server only. `410 cursor_expired` is not reached live (retention runs once a
+minute); the Swift tests (RetentionTests) cover it.
+
+Every response is checked:
 
   - the path and method are documented (unknown ones must be 404 not_found /
     405 method_not_allowed with Allow),
@@ -20,15 +32,18 @@ response against openapi.yaml:
   - required response headers (WWW-Authenticate, Allow, Retry-After) are present
     and valid,
   - the session's own requests (except deliberate bad ones) match the documented
-    parameters and request bodies.
+    parameters and request bodies,
+  - every batch the webhook receives matches the `PushBatch` schema.
 
 It also checks the session's expected statuses and a few semantics (long-poll
 wake-up, full wait before an unchanged cursor, clamping, idempotency, receipt
 counts and coalescing, hot-room merge order and member-event fan-out, stable
-conversation pages under concurrent sends).
+conversation pages under concurrent sends, pushes only for members without a live
+connection and never for hot rooms, stable push ids across retries, 429 before the
+token is looked at).
 
 Prints `openapi conformance: N passed, M failed` last; exits 1 on any failure.
-The server is always stopped, even on failure or interruption.
+The servers are always stopped, even on failure or interruption.
 
 Needs PyYAML and jsonschema (both come with openapi-spec-validator).
 Uses only the standard library for HTTP.
@@ -39,6 +54,7 @@ import base64
 import copy
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import re
@@ -61,6 +77,7 @@ SPEC_URI = "urn:pigeonhole:openapi"
 POLL_MAX = 3  # --poll-timeout-max for the test server, so waits stay short
 HOT_THRESHOLD = 3  # --hot-threshold for the test server: groups of 3 or more are hot rooms
 RECEIPTS_WINDOW = 1.2  # a little over the server's 1 s receipts coalescing window
+AUTH_FAILURE_BURST = 20  # failed authentications an address may make at once (fixed in the server)
 
 
 # ---------------------------------------------------------------- the spec
@@ -554,9 +571,112 @@ def check_notify(c, r, token, send, label="notify"):
         ws.close()
 
 
+# ---------------------------------------------------------------- the push webhook
+
+class WebhookReceiver:
+    """A local push webhook (http.server on a free port): answers `fail_status` to its
+    first `fail_first` requests (or to all of them with `always_fail`), then 200, and
+    records every request as (path, headers, raw body, status answered)."""
+
+    def __init__(self, fail_first=0, always_fail=False, fail_status=500):
+        self.requests = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(n)
+                with receiver.lock:
+                    fail = always_fail or len(receiver.requests) < fail_first
+                    status = fail_status if fail else 200
+                    receiver.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, raw, status))
+                body = b'{"ok":true}' if status == 200 else b'{"error":"try again"}'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/push" % self.port
+
+    def count(self):
+        with self.lock:
+            return len(self.requests)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.requests)
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def wait_for_outbox(c, admin, done, timeout=20.0):
+    """Polls GET /v1/admin/pushes (unchecked) until `done(body)`; the body, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            reply = c.raw_request("GET", "/v1/admin/pushes", {"Authorization": "Bearer " + admin}, None)
+            if reply.status == 200 and isinstance(reply.json, dict) and done(reply.json):
+                return reply.json
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.2)
+    return None
+
+
+def check_push_batches(c, r, hook, path, label):
+    """Every request the webhook got, against PushBatch; [(status answered, body)]."""
+    validator = c.spec.schema_validator("/components/schemas/PushBatch")
+    batches = []
+    for i, (got_path, headers, raw, status) in enumerate(hook.snapshot()):
+        what = "%s: webhook request %d" % (label, i + 1)
+        problems = []
+        if got_path != path:
+            problems.append("posted to %r, not %r" % (got_path, path))
+        if not headers.get("content-type", "").startswith("application/json"):
+            problems.append("Content-Type is %r" % headers.get("content-type"))
+        try:
+            body = json.loads(raw)
+        except ValueError as e:
+            r.fail(what, problems + ["body is not JSON (%s): %r" % (e, raw[:200])])
+            continue
+        problems += schema_errors(validator, body)
+        if problems:
+            r.fail(what, problems)
+        else:
+            r.ok()
+        batches.append((status, body if isinstance(body, dict) else {}))
+    return batches
+
+
+def check_retry_after(r, reply, max_ms, label):
+    """A 429's Retry-After is its retry_after_ms in whole seconds, rounded up (at least 1)."""
+    err = reply.json.get("error", {}) if isinstance(reply.json, dict) else {}
+    ms = err.get("retry_after_ms") if isinstance(err, dict) else None
+    header = reply.headers.get("retry-after", "")
+    ok = isinstance(ms, int) and 0 < ms <= max_ms and header.isdigit() and int(header) == max(1, -(-ms // 1000))
+    require(r, ok, "%s: 0 < retry_after_ms (%r) <= %d and Retry-After (%r) is it in seconds, rounded up"
+            % (label, ms, max_ms, header))
+    return ms if isinstance(ms, int) and ms > 0 else 1000
+
+
 # ---------------------------------------------------------------- the session
 
-def session(c, r, admin):
+def session(c, r, admin, hook):
     A = admin
 
     c.call("GET", "/healthz", expect=200)
@@ -666,6 +786,11 @@ def session(c, r, admin):
     c.call("POST", "/v1/rooms/%d/messages" % group, carol, {"client_msg_id": "c-hello", "body": "hello all"},
            expect=201)
     c.call("GET", "/v1/rooms/%d/members" % group, carol, expect=200)
+
+    # Sends read what came before them, so Alice's and Bob's group sends moved each
+    # other's read markers: the coalesced rest of those `receipts` events is flushed when
+    # the window ends. Let it land before paging, so the idle checks below see a quiet stream.
+    time.sleep(RECEIPTS_WINDOW + 0.3)
 
     # Pull Bob's stream in pages with has_more, from the first-screen cursor.
     cursor, events, pages = cursor0, [], 0
@@ -931,6 +1056,33 @@ def session(c, r, admin):
     c.call("PUT", "/v1/sync", bob, expect=405, expect_code="method_not_allowed", valid_request=False)
     c.call("DELETE", "/v1/rooms/%d" % group, bob, expect=405, expect_code="method_not_allowed", valid_request=False)
 
+    # Offline pushes: the receiver failed its first batch; everything is delivered in the end.
+    c.call("GET", "/v1/admin/pushes", bob, expect=401, expect_code="unauthorized")
+    c.call("GET", "/v1/admin/pushes", A, expect=200)
+    outbox = wait_for_outbox(c, A, lambda o: o["pending"] == 0 and hook.count() >= 2)
+    final = c.call("GET", "/v1/admin/pushes", A, expect=200, label="GET /v1/admin/pushes (drained)").json
+    require(r, outbox is not None and final["pending"] == 0 and final["dead"] == [],
+            "the outbox drains after the webhook's first failure; nothing is dead")
+    batches = check_push_batches(c, r, hook, "/push", "main webhook")
+    pushes = [(status, p) for status, body in batches for p in body.get("pushes", [])]
+    failed_ids = {p["id"] for p in batches[0][1].get("pushes", [])} if batches else set()
+    delivered = {p["id"]: p for status, p in pushes if status == 200}
+    require(r, bool(batches) and batches[0][0] != 200 and failed_ids and
+            all(i in delivered and delivered[i]["attempt"] >= 2 for i in failed_ids),
+            "a failed batch is retried with the same push ids and a higher attempt")
+    require(r, all(p["attempt"] == 1 for i, p in delivered.items() if i not in failed_ids),
+            "pushes that never failed are delivered at their first attempt")
+
+    def pushed(user, client_msg_id):
+        return any(p["user"] == user and p["message"]["client_msg_id"] == client_msg_id for _, p in pushes)
+
+    require(r, pushed("bob", "g-0") and pushed("bob", "h-dm"),
+            "a member without a live connection gets a push for a normal room's message")
+    require(r, not pushed("bob", "m-1"), "no push while the member has a parked long-poll")
+    require(r, not pushed("bob", "ws-1"), "no push while the member has an open WebSocket")
+    require(r, not any(p["room_id"] == crowd for _, p in pushes), "hot rooms never queue pushes")
+    require(r, all(p["user"] != p["message"]["sender"] for _, p in pushes), "the sender gets no push")
+
     # Last, because a server that mishandles it may not survive it: the WebSocket `receipts`
     # frame. Alice listens and sends; Bob reads (the receipts window for the room has passed).
     time.sleep(RECEIPTS_WINDOW)
@@ -960,6 +1112,87 @@ def session(c, r, admin):
     c.call("GET", "/healthz", expect=200, label="GET /healthz (after the receipts frame)")
 
 
+LIMITS_SEND_RATE = 1
+LIMITS_SEND_BURST = 3
+LIMITS_PUSH_ATTEMPTS = 2
+
+
+def limits_session(c, r, admin, hook):
+    """On a server with small limits: the send bucket, dead pushes, and last (it locks
+    127.0.0.1 out of this server for a minute) the failed-authentication bucket."""
+    A = admin
+    c.call("GET", "/healthz", expect=200)
+    for name in ("xena", "yuri"):
+        c.call("POST", "/v1/admin/users", A, {"name": name}, expect=201)
+    phone = c.call("POST", "/v1/admin/users/xena/devices", A, {"name": "phone"}, expect=201).json["token"]
+    tablet = c.call("POST", "/v1/admin/users/xena/devices", A, {"name": "tablet"}, expect=201).json["token"]
+    room = c.call("POST", "/v1/direct/yuri", phone, expect=201).json["id"]
+    path = "/v1/rooms/%d/messages" % room
+
+    # The device's bucket: `--send-burst` sends at once, then 429 until it refills.
+    statuses, ids = [], []
+    for i in range(LIMITS_SEND_BURST + 5):
+        reply = c.call("POST", path, phone, {"client_msg_id": "burst-%d" % i, "body": i},
+                       label="send %d of a burst" % (i + 1))
+        statuses.append(reply.status)
+        if reply.status == 201:
+            ids.append(reply.json["id"])
+        if reply.status != 201:
+            break
+    over = reply
+    require(r, statuses[:LIMITS_SEND_BURST] == [201] * LIMITS_SEND_BURST and statuses[-1] == 429 and
+            over.code == "rate_limited", "sends over the device's burst get 429 rate_limited (got %s)" % statuses)
+    ms = check_retry_after(r, over, 1000 // LIMITS_SEND_RATE, "send limit") if over.status == 429 else 1000
+    other = c.call("POST", path, tablet, {"client_msg_id": "tablet-1", "body": "y"}, expect=201,
+                   label="a send from the user's other device (its own bucket)").json
+    ids.append(other["id"])
+    time.sleep(ms / 1000 + 0.05)
+    again = c.call("POST", path, phone, {"client_msg_id": "burst-%d" % (len(statuses) - 1),
+                                         "body": len(statuses) - 1},
+                   expect=201, label="the limited send again after retry_after_ms").json
+    require(r, again["duplicate"] is False, "a 429 stored nothing: its retry is the first copy")
+    ids.append(again["id"])
+
+    # Yuri has no live connection: every message queued a push; this webhook always
+    # answers 503, so each dies after --push-max-attempts.
+    outbox = wait_for_outbox(c, A, lambda o: o["pending"] == 0 and len(o["dead"]) >= len(ids))
+    final = c.call("GET", "/v1/admin/pushes", A, expect=200, label="GET /v1/admin/pushes (dead pushes)").json
+    dead = final.get("dead", [])
+    require(r, outbox is not None and final["pending"] == 0 and
+            sorted(d["message_id"] for d in dead) == sorted(ids) and
+            all(d["user"] == "yuri" and d["room_id"] == room and d["attempts"] == LIMITS_PUSH_ATTEMPTS and
+                d["last_error"] == "webhook answered 503" for d in dead),
+            "pushes the webhook keeps failing are dead after --push-max-attempts, with the last error")
+    batches = check_push_batches(c, r, hook, "/push", "failing webhook")
+    attempts = {}
+    for _, body in batches:
+        for p in body.get("pushes", []):
+            attempts.setdefault(p["id"], []).append(p["attempt"])
+    require(r, sorted(attempts) == sorted(d["id"] for d in dead) and
+            all(sorted(a) == list(range(1, LIMITS_PUSH_ATTEMPTS + 1)) for a in attempts.values()),
+            "each dead push was tried --push-max-attempts times under one id")
+
+    # Failed authentication from this address: device and admin guesses share one bucket.
+    for i in range(AUTH_FAILURE_BURST):
+        if i % 2:
+            c.call("GET", "/v1/me", "ph_wrong_%d" % i, expect=401, expect_code="unauthorized")
+        else:
+            c.call("GET", "/v1/admin/pushes", "pha_wrong_%d" % i, expect=401, expect_code="unauthorized")
+    limited = c.call("GET", "/v1/me", phone, expect=429, expect_code="rate_limited",
+                     label="GET /v1/me with a right token from a limited address")
+    if limited.status == 429:
+        check_retry_after(r, limited, 60000, "auth limit")
+    c.call("GET", "/v1/admin/pushes", A, expect=429, expect_code="rate_limited",
+           label="GET /v1/admin/pushes with the right admin token from a limited address")
+    c.call("POST", path, tablet, {"client_msg_id": "tablet-2", "body": "z"}, expect=429,
+           expect_code="rate_limited", label="a send from a limited address")
+    c.call("GET", "/v1/sync", tablet, query={"timeout": 0}, expect=429, expect_code="rate_limited")
+    c.call("GET", "/v1/notify", tablet, expect=429, expect_code="rate_limited", valid_request=False,
+           label="GET /v1/notify from a limited address")
+    c.call("GET", "/healthz", expect=200, label="GET /healthz (no token: never limited)")
+    c.call("GET", "/v1/limits", expect=200, label="GET /v1/limits (no token: never limited)")
+
+
 # ---------------------------------------------------------------- the server
 
 def free_port():
@@ -969,22 +1202,25 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, name="server", extra_args=()):
         self.binary = binary
         self.workdir = workdir
+        self.name = name
+        self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
         self.admin = "pha_conformance_" + os.urandom(12).hex()
-        self.log_path = os.path.join(workdir, "server.log")
+        self.log_path = os.path.join(workdir, name + ".log")
 
     def start(self):
         for _ in range(3):
             self.port = free_port()
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
-                [self.binary, "serve", "--port", str(self.port), "--data-dir", os.path.join(self.workdir, "data"),
+                [self.binary, "serve", "--port", str(self.port),
+                 "--data-dir", os.path.join(self.workdir, "data-" + self.name),
                  "--admin-token", self.admin, "--poll-timeout-max", str(POLL_MAX),
-                 "--hot-threshold", str(HOT_THRESHOLD), "--log-level", "warn"],
+                 "--hot-threshold", str(HOT_THRESHOLD), "--log-level", "warn"] + self.extra_args,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
             log.close()
             deadline = time.monotonic() + 30
@@ -1002,7 +1238,7 @@ class Server:
                     pass
                 time.sleep(0.05)
             self.stop()
-        raise RuntimeError("the server did not become healthy; log:\n" + self.log_tail())
+        raise RuntimeError("the %s server did not become healthy; log:\n%s" % (self.name, self.log_tail()))
 
     def stop(self):
         if self.proc is None or self.proc.poll() is not None:
@@ -1022,6 +1258,25 @@ class Server:
             return "(no log)"
 
 
+def run(server, spec, result, what, body):
+    """Starts `server`, runs `body(client)`, stops the server; failures are counted."""
+    try:
+        server.start()
+        client = Client(spec, result, server.port)
+        try:
+            body(client)
+        except SessionError as e:
+            print("%s stopped after a failed request: %s" % (what, e), file=sys.stderr)
+        except Exception as e:  # a broken assumption in the session itself is a failure too
+            import traceback
+            traceback.print_exc()
+            result.fail(what, ["%s: %s" % (type(e).__name__, e)])
+    except RuntimeError as e:
+        result.fail("%s: server start" % what, [str(e)])
+    finally:
+        server.stop()
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(here)
@@ -1036,31 +1291,33 @@ def main():
     spec = Spec(args.spec)
     result = Result()
     workdir = tempfile.mkdtemp(prefix="pigeonhole-conformance-")
-    server = Server(args.binary, workdir)
+    hook = WebhookReceiver(fail_first=1)
+    failing_hook = WebhookReceiver(always_fail=True, fail_status=503)
+    server = Server(args.binary, workdir, "main", ["--push-webhook", hook.url])
+    limits = Server(args.binary, workdir, "limits", [
+        "--send-rate", str(LIMITS_SEND_RATE), "--send-burst", str(LIMITS_SEND_BURST),
+        "--auth-failures-per-minute", "1",
+        "--push-webhook", failing_hook.url, "--push-max-attempts", str(LIMITS_PUSH_ATTEMPTS)])
+    servers = (server, limits)
 
     def on_signal(signum, _frame):
-        server.stop()
+        for s in servers:
+            s.stop()
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        server.start()
-        client = Client(spec, result, server.port)
-        try:
-            session(client, result, server.admin)
-        except SessionError as e:
-            print("session stopped after a failed request: %s" % e, file=sys.stderr)
-        except Exception as e:  # a broken assumption in the session itself is a failure too
-            import traceback
-            traceback.print_exc()
-            result.fail("session", ["%s: %s" % (type(e).__name__, e)])
-    except RuntimeError as e:
-        result.fail("server start", [str(e)])
+        run(server, spec, result, "session", lambda c: session(c, result, server.admin, hook))
+        run(limits, spec, result, "limits session", lambda c: limits_session(c, result, limits.admin, failing_hook))
     finally:
-        server.stop()
+        for s in servers:
+            s.stop()
+        hook.stop()
+        failing_hook.stop()
         if result.failed:
-            print("--- server log (tail) ---\n" + server.log_tail(), file=sys.stderr)
+            for s in servers:
+                print("--- %s server log (tail) ---\n%s" % (s.name, s.log_tail()), file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
     print("openapi conformance: %d passed, %d failed" % (result.passed, result.failed))
     return 0 if result.failed == 0 else 1

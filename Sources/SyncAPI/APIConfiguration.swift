@@ -25,7 +25,8 @@ public struct APIConfiguration: Sendable {
     public var pushWebhook: String?
     /// How often the dispatcher looks for due pushes when idle, and its HTTP timeout.
     public var pushPollInterval: Duration = .milliseconds(250)
-    public var pushTimeout: Duration = .seconds(10)
+    /// Short enough that a shutdown waiting for an in-flight delivery stays within its grace.
+    public var pushTimeout: Duration = .seconds(3)
 
     public init(adminToken: String) { self.adminToken = adminToken }
 }

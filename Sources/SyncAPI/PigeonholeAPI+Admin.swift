@@ -27,10 +27,13 @@ extension PigeonholeAPI {
         case .adminRevokeDevice(let id):
             write(responder, { try Accounts.revokeDevice($0, id: id) }) { _ in HTTPResponse(status: .noContent) }
         case .adminPushes:
-            let (pending, dead) = try engine.read(db) { (try PushOutbox.depth($0.db), try PushOutbox.dead($0.db, limit: 1000)) }
+            let (pending, deadTotal, dead) = try engine.read(db) {
+                (try PushOutbox.depth($0.db), try PushOutbox.deadCount($0.db), try PushOutbox.dead($0.db, limit: 1000))
+            }
             responder.respond(json(.ok) { w in
                 w.object { w in
                     w.field("pending", pending)
+                    w.field("dead_total", deadTotal)   // the list below shows the oldest 1,000
                     w.key("dead")
                     w.array { w in
                         for d in dead {

@@ -212,9 +212,10 @@ public final class PigeonholeAPI: HTTPHandler {
     private func requireAdmin(_ input: RequestInput) throws(APIError) {
         let address = input.request.remoteAddress
         if let ms = authFailures.check(address) { throw APIError.rateLimited(ms, what: "failed authentications from this address") }
+        guard let token = input.bearerToken else { throw APIError.adminUnauthorized }
         // Hash both sides so the comparison takes the same time whatever the length.
-        guard let token = input.bearerToken, Tokens.constantTimeEquals(Tokens.hash(token), adminTokenHash) else {
-            _ = authFailures.take(address)
+        guard Tokens.constantTimeEquals(Tokens.hash(token), adminTokenHash) else {
+            _ = authFailures.take(address)   // only a presented, wrong token counts as a guess
             throw APIError.adminUnauthorized
         }
     }
@@ -264,6 +265,8 @@ public final class PigeonholeAPI: HTTPHandler {
                 w.field("request_body_max_bytes", APIRoute.smallBody)
                 w.field("client_msg_id_max_chars", 64)
                 w.field("members_per_request_max", e.maxRoomMembersPerRequest)
+                w.field("send_rate_per_second", Int64(config.sendRatePerSecond))
+                w.field("send_burst", Int64(config.sendBurst))
             }
         }
     }

@@ -90,6 +90,10 @@ public enum PushOutbox {
         }
     }
 
+    public static func deadCount(_ db: Database) throws -> Int {
+        try db.queryOne("SELECT count(*) FROM push_outbox WHERE dead = 1", [], { $0.int(0) }) ?? 0
+    }
+
     public static func depth(_ db: Database) throws -> Int {
         try db.queryOne("SELECT count(*) FROM push_outbox WHERE dead = 0", [], { $0.int(0) }) ?? 0
     }

@@ -67,6 +67,8 @@ public enum Retention {
         let expired = oldest.prefix { $0.3 < cutoff }
         guard let last = expired.last else { return }
         result.messages += try ctx.db.run("DELETE FROM messages WHERE id <= ?", [.integer(last.0)])
+        // A push for a message that no longer exists can never be delivered.
+        try ctx.db.run("DELETE FROM push_outbox WHERE message_id <= ?", [.integer(last.0)])
         var floors: [Int64: Int64] = [:]
         for m in expired { floors[m.1] = max(floors[m.1] ?? 0, m.2) }
         for (room, seq) in floors {

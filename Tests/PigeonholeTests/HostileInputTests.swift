@@ -1,0 +1,587 @@
+import Foundation
+import Glibc
+import Testing
+import JSON
+import SyncAPI
+@testable import HTTPServer
+@testable import SyncEngine
+
+// Hostile input, second half (the first is Tests/HTTPServerTests/FuzzRegressionTests.swift):
+//  - unit level: JSON bodies, stream cursors and conversation page tokens get thousands
+//    of mutated and random inputs from a seeded PRNG; each gives a value or nil/a typed
+//    error, and the fuzz/ invariants hold (JSON round-trips through its serialization,
+//    decoded tokens re-encode to themselves);
+//  - a regression corpus of named cases, including the page-token overflow libFuzzer found;
+//  - live: the real server gets a few hundred hostile requests over raw sockets; each
+//    must get an HTTP response (the parser's own 4xx/5xx when the head is bad) or a close,
+//    never a hang, and the server must still answer /healthz afterwards.
+
+// MARK: - Deterministic randomness and mutation
+
+/// SplitMix64: one fixed sequence per seed, so every run sends the same inputs.
+private struct RNG {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
+    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
+}
+
+private enum Mutate {
+    static let specials: [[UInt8]] = [[13], [10], [13, 10], [0], [0xFF], [0x20], [0x2C], [0x3A], [0x22], [0x5C], [0x5B], [0x7B], [0x2E]]
+    static let hugeNumbers = ["99999999999999999999", "ffffffffffffffffff", "18446744073709551616", "9223372036854775808",
+                              "9223372036854775807", "-1", "1e999", "-0.0e-0", "000001"]
+    static let invalidUTF8: [[UInt8]] = [[0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF8, 0x88, 0x80, 0x80, 0x80], [0xFE], [0xE2, 0x82], [0x80]]
+
+    /// Bit flips, truncation, duplication, insertion of CR/LF/NUL/0xFF, huge numbers,
+    /// invalid UTF-8, random bytes and long runs; 1 to `maxOps` of them.
+    static func bytes(_ input: [UInt8], _ rng: inout RNG, maxOps: Int = 3) -> [UInt8] {
+        var b = input
+        for _ in 0..<(1 + rng.below(maxOps)) {
+            let at = rng.below(b.count + 1)
+            switch rng.below(10) {
+            case 0: if !b.isEmpty { b[rng.below(b.count)] ^= UInt8(1) << UInt8(rng.below(8)) }
+            case 1: b = Array(b.prefix(at))
+            case 2:
+                if !b.isEmpty {
+                    let s = rng.below(b.count)
+                    b.insert(contentsOf: Array(b[s..<min(b.count, s + 1 + rng.below(64))]), at: at)
+                }
+            case 3: b.insert(contentsOf: rng.pick(specials), at: at)
+            case 4: b.insert(contentsOf: Array(rng.pick(hugeNumbers).utf8), at: at)
+            case 5:
+                if !b.isEmpty {
+                    let s = rng.below(b.count)
+                    b.removeSubrange(s..<min(b.count, s + 1 + rng.below(16)))
+                }
+            case 6: if !b.isEmpty { b[rng.below(b.count)] = UInt8(truncatingIfNeeded: rng.next()) }
+            case 7: b.insert(contentsOf: rng.bytes(1 + rng.below(16)), at: at)
+            case 8: b.insert(contentsOf: rng.pick(invalidUTF8), at: at)
+            default:
+                let unit = b.isEmpty ? UInt8(ascii: "a") : b[rng.below(b.count)]
+                b.insert(contentsOf: [UInt8](repeating: unit, count: 100 + rng.below(2000)), at: at)
+            }
+        }
+        return b
+    }
+}
+
+/// Invariant violations; the first few are recorded with the input in base64.
+private struct Violations {
+    private(set) var count = 0
+
+    mutating func check(_ ok: Bool, _ what: @autoclosure () -> String, _ input: [UInt8],
+                        sourceLocation: SourceLocation = #_sourceLocation) {
+        guard !ok else { return }
+        count += 1
+        if count <= 10 {
+            Issue.record(Comment(rawValue: "\(what()); input (base64): \(Data(input).base64EncodedString())"),
+                         sourceLocation: sourceLocation)
+        }
+    }
+}
+
+// MARK: - Oracles (the invariants of fuzz/json.swift and fuzz/cursor.swift)
+
+private enum JSONOracle {
+    static func depth(_ v: JSONValue) -> Int {
+        switch v {
+        case .array(let items): return 1 + (items.map(depth).max() ?? 0)
+        case .object(let members): return 1 + (members.map { depth($0.1) }.max() ?? 0)
+        default: return 0
+        }
+    }
+
+    /// Parses with the server's settings; on success checks the serialization round trip.
+    @discardableResult
+    static func check(_ bytes: [UInt8], _ v: inout Violations) -> Result<JSONValue, JSONError> {
+        let first: JSONValue
+        do {
+            first = try JSONParser.parse(bytes)
+        } catch {
+            v.check(error.offset >= 0 && error.offset <= bytes.count, "error offset \(error.offset) outside the input", bytes)
+            return .failure(error)
+        }
+        v.check(depth(first) <= 64, "nesting deeper than 64 accepted", bytes)
+        let s1 = first.serialized()
+        v.check(String(validating: s1, as: UTF8.self) != nil, "serialization is not UTF-8", bytes)
+        v.check(!s1.contains { $0 < 0x20 }, "raw control byte in the serialization", bytes)
+        do {
+            let second = try JSONParser.parse(s1)
+            v.check(second == first, "parse(serialize(parse(x))) != parse(x)", bytes)
+            v.check(second.serialized() == s1, "serialization is not a fixed point", bytes)
+        } catch {
+            v.check(false, "serialization does not parse: \(error)", bytes)
+        }
+        return .success(first)
+    }
+}
+
+private enum TokenOracle {
+    @discardableResult
+    static func cursor(_ text: String, _ v: inout Violations) -> Cursor? {
+        let bytes = Array(text.utf8)
+        if let b = Base64URL.decode(text) { v.check(Base64URL.encode(b) == text, "base64url has a second spelling", bytes) }
+        guard let c = Cursor.decode(text) else { return nil }
+        v.check(c.user.rawValue > 0 && c.inboxSeq >= 0, "cursor fields out of range", bytes)
+        v.check(c.hot.allSatisfy { $0.key.rawValue > 0 && $0.value >= 0 }, "hot entry out of range", bytes)
+        v.check(c.encoded == text, "cursor has a second spelling: \(c.encoded)", bytes)
+        v.check(Cursor.decode(c.encoded) == c, "cursor does not round-trip", bytes)
+        return c
+    }
+
+    @discardableResult
+    static func pageToken(_ text: String, _ v: inout Violations) -> Conversations.PageToken? {
+        let bytes = Array(text.utf8)
+        guard let t = Conversations.PageToken.decode(text) else { return nil }
+        v.check(t.returned.count <= 10_000, "too many ids", bytes)
+        v.check(zip([0] + t.returned, t.returned).allSatisfy { $0 < $1 }, "ids not ascending and positive", bytes)
+        let u = Conversations.PageToken.decode(t.encoded)
+        v.check(u?.asOf == t.asOf && u?.lastActiveAt == t.lastActiveAt && u?.lastRoom == t.lastRoom && u?.returned == t.returned,
+                "page token does not round-trip", bytes)
+        return t
+    }
+}
+
+// MARK: - Unit level
+
+struct HostileInputTests {
+    static let jsonSeeds: [String] = [
+        #"{"client_msg_id":"m-1","body":{"text":"h\u00e9llo \ud83d\ude00","n":[1,-0.5,2e10,true,false,null]}}"#,
+        #"{"name":"room","members":["bob","carol"]}"#,
+        #"{"cursor":"djEuNDIuMTAwMA","seq":9223372036854775807}"#,
+        #"[[[{"a":{},"b":[]}]]]"#,
+        #""\u0000\"\\\/\b\f\n\r\t é""#,
+        #"  -0.0e+1  "#,
+    ]
+
+    @Test func jsonBodiesFromMutatedAndRandomInput() {
+        var rng = RNG(seed: 0x5EED_1001)
+        var v = Violations()
+        var ok = 0, failed = 0
+        let seeds = Self.jsonSeeds.map { Array($0.utf8) }
+        for i in 0..<4000 {
+            let input = i % 10 == 9 ? rng.bytes(rng.below(200)) : Mutate.bytes(rng.pick(seeds), &rng)
+            switch JSONOracle.check(input, &v) {
+            case .success: ok += 1
+            case .failure: failed += 1
+            }
+        }
+        #expect(v.count == 0)
+        #expect(ok > 200 && failed > 200, "ok \(ok), failed \(failed)")
+    }
+
+    static let deepNesting: [String: String] = [
+        "100,000 [": String(repeating: "[", count: 100_000),
+        "100,000 [ then ]": String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
+        "100,000 {\"a\":": String(repeating: #"{"a":"#, count: 100_000),
+        "65 nested arrays": String(repeating: "[", count: 65) + String(repeating: "]", count: 65),
+        "65 nested objects in a message body": #"{"body":"# + String(repeating: #"{"a":"#, count: 64) + "1" + String(repeating: "}", count: 65),
+    ]
+
+    @Test(arguments: deepNesting.keys.sorted())
+    func deepNestingIsRefusedNotRecursed(_ name: String) {
+        let text = Self.deepNesting[name]!
+        #expect(throws: JSONError.self, "\(name)") { try JSONParser.parse(text) }
+        do { _ = try JSONParser.parse(text) } catch { #expect(error.reason == .tooDeep, "\(name)") }
+    }
+
+    @Test func nestingUpToTheLimitIsAccepted() throws {
+        let v = try JSONParser.parse(String(repeating: "[", count: 64) + String(repeating: "]", count: 64))
+        #expect(JSONOracle.depth(v) == 64)
+    }
+
+    @Test(arguments: [
+        ("invalid UTF-8 in a string", [0x22, 0xC0, 0xAF, 0x22], JSONError.Reason.invalidUTF8),
+        ("UTF-16 surrogate encoded as UTF-8", [0x22, 0xED, 0xA0, 0x80, 0x22], .invalidUTF8),
+        ("0xFF outside a string", [0x5B, 0xFF, 0x5D], .unexpectedByte),
+        ("lone low surrogate escape", Array(#""\udc00""#.utf8), .invalidEscape),
+        ("high surrogate without its pair", Array(#""\ud83dx""#.utf8), .invalidEscape),
+        ("NUL byte in a string", [0x22, 0x00, 0x22], .controlCharacter),
+        ("number of 257 digits", Array(String(repeating: "9", count: 257).utf8), .invalidNumber),
+        ("leading zero", Array("01".utf8), .invalidNumber),
+        ("huge exponent is text, not a trap", Array("1e99999999999999999999 x".utf8), .trailingData),
+        ("duplicate key", Array(#"{"a":1,"a":2}"#.utf8), .duplicateKey),
+        ("duplicate key, canonically equivalent", Array("{\"\u{E9}\":1,\"e\u{301}\":2}".utf8), .duplicateKey),
+        ("empty input", [], .unexpectedEnd),
+        ("truncated literal", Array("tru".utf8), .unexpectedEnd),
+    ] as [(String, [UInt8], JSONError.Reason)])
+    func jsonCorpus(_ name: String, _ bytes: [UInt8], _ reason: JSONError.Reason) {
+        var v = Violations()
+        switch JSONOracle.check(bytes, &v) {
+        case .success(let value): Issue.record("\(name): accepted as \(value.serializedString)")
+        case .failure(let e): #expect(e.reason == reason, "\(name)")
+        }
+        #expect(v.count == 0)
+    }
+
+    @Test func longStringsAndNumbersRoundTrip() {
+        var v = Violations()
+        let long = "\"" + String(repeating: "a\\n\\u00e9", count: 20_000) + "\""
+        let string = JSONOracle.check(Array(long.utf8), &v)
+        let number = JSONOracle.check(Array(String(repeating: "9", count: 256).utf8), &v)
+        #expect((try? string.get()) != nil)
+        #expect((try? number.get()) != nil)
+        #expect(v.count == 0)
+    }
+
+    static let cursorSeeds: [Cursor] = [
+        Cursor(user: UserID(1), inboxSeq: 0),
+        Cursor(user: UserID(42), inboxSeq: 1000, hot: [RoomID(3): 17, RoomID(9): 0]),
+        Cursor(user: UserID(Int64.max), inboxSeq: Int64.max, hot: [RoomID(Int64.max): Int64.max]),
+    ]
+
+    @Test func cursorsFromMutatedAndRandomText() {
+        var rng = RNG(seed: 0x5EED_1002)
+        var v = Violations()
+        var decoded = 0
+        for c in Self.cursorSeeds {
+            let decoded = TokenOracle.cursor(c.encoded, &v)
+            #expect(decoded == c)
+        }
+        let texts = Self.cursorSeeds.map { Array($0.encoded.utf8) }
+        let plains = Self.cursorSeeds.map { Base64URL.decode($0.encoded)! }
+        for i in 0..<2500 {
+            let text: String
+            switch i % 4 {
+            case 0: text = String(decoding: Mutate.bytes(rng.pick(texts), &rng), as: UTF8.self)   // the token text
+            case 1, 2: text = Base64URL.encode(Mutate.bytes(rng.pick(plains), &rng))              // the plaintext behind it
+            default: text = String(decoding: rng.bytes(rng.below(64)), as: UTF8.self)
+            }
+            if TokenOracle.cursor(text, &v) != nil { decoded += 1 }
+        }
+        #expect(v.count == 0)
+        #expect(decoded > 20, "only \(decoded) mutated cursors decoded")
+    }
+
+    @Test func pageTokensFromMutatedAndRandomInput() {
+        var rng = RNG(seed: 0x5EED_1003)
+        var v = Violations()
+        var decoded = 0
+        let seeds = [
+            Conversations.PageToken(asOf: 1_700_000_000_000, lastActiveAt: 1_699_999_999_999, lastRoom: 12, returned: [5, 7, 40]),
+            Conversations.PageToken(asOf: Int64.max, lastActiveAt: Int64.min, lastRoom: -1, returned: []),
+            Conversations.PageToken(asOf: 1, lastActiveAt: 2, lastRoom: 3, returned: [Int64.max - 1, Int64.max]),
+        ]
+        let payloads = seeds.map { Array(Base64URL.decode($0.encoded)!.dropFirst(2)) }
+        for i in 0..<4000 {
+            let text: String
+            switch i % 4 {
+            case 0: text = String(decoding: Mutate.bytes(Array(rng.pick(seeds).encoded.utf8), &rng), as: UTF8.self)
+            case 1, 2: text = Base64URL.encode([0x70, 0x32] + Mutate.bytes(rng.pick(payloads), &rng))
+            default: text = Base64URL.encode([0x70, 0x32] + rng.bytes(rng.below(40)))
+            }
+            if TokenOracle.pageToken(text, &v) != nil { decoded += 1 }
+        }
+        #expect(v.count == 0)
+        #expect(decoded > 100, "only \(decoded) mutated page tokens decoded")
+    }
+
+    /// Token texts as a client sends them (base64url), and whether they must decode.
+    @Test(arguments: [
+        // Found by fuzz/cursor.swift: a varint delta above Int64.max trapped in Int64(d) (fixed).
+        ("page token: delta above Int64.max (libFuzzer finding)", "cDITVEF2____________QQ", false),
+        ("page token: delta of exactly 2^63", "cDIBAgMBgICAgICAgICAAQ", false),
+        ("page token: ids overflow Int64 when summed", "cDIBAgMC__________9_AQ", false),
+        ("page token: id of Int64.max", "cDIBAgMB__________9_", true),
+        ("page token: zero delta (repeated id)", "cDIBAgMCBQA", false),
+        ("page token: 10,001 ids claimed", "cDIBAgORTg", false),
+        ("page token: trailing byte", "cDIBAgMAAA", false),
+        ("page token: 11-byte varint", "cDL_____________AQIDAA", false),
+        ("page token: asOf of -1 (bit pattern)", "cDL___________8BAgMA", true),
+    ])
+    func pageTokenCorpus(_ name: String, _ text: String, _ decodes: Bool) {
+        var v = Violations()
+        let decoded = TokenOracle.pageToken(text, &v) != nil
+        #expect(decoded == decodes, "\(name)")
+        #expect(v.count == 0)
+    }
+
+    @Test(arguments: [
+        ("v1", "djEuNDIuMTAwMA", true),
+        ("v2 with two hot rooms", "djIuNDIuMTAwMC4zOjE3LDk6MA", true),
+        ("v1 with Int64.max", "djEuOTIyMzM3MjAzNjg1NDc3NTgwNy45MjIzMzcyMDM2ODU0Nzc1ODA3", true),
+        ("v1 with Int64.max + 1", "djEuMS45MjIzMzcyMDM2ODU0Nzc1ODA4", false),
+        ("v1 with a leading zero", "djEuMDQyLjE", false),
+        ("v1 with a negative user", "djEuLTEuMQ", false),
+        ("v1 with a plus sign", "djEuKzEuMQ", false),
+        ("v1 with user 0", "djEuMC4x", false),
+        ("v1 with an extra part", "djEuMS4xLg", false),
+        ("v1 with invalid UTF-8", "djEuMS4x_w", false),
+        ("v1 with NUL", "djEuMQAuMQ", false),
+        ("v1 with a space", "djEuIDEuMQ", false),
+        ("v1 with a full-width digit", "djEu77yRLjE", false),
+        ("v2 with rooms out of order", "djIuMS4xLjk6MCwzOjE3", false),
+        ("v2 with a room twice", "djIuMS4xLjM6MSwzOjE", false),
+        ("v2 without rooms", "djIuMS4xLg", false),
+        ("v2 with room 0", "djIuMS4xLjA6MQ", false),
+        ("v3", "djMuMS4x", false),
+        ("padding", "djEuNDIuMTAwMA==", false),
+        ("non-canonical trailing bits", "djEuNDIuMTAwMB", false),
+        ("standard base64 alphabet", "djEuMS4x+w", false),
+        ("empty", "", false),
+        ("8,193 characters", String(repeating: "A", count: 8193), false),
+    ])
+    func cursorCorpus(_ name: String, _ text: String, _ decodes: Bool) {
+        var v = Violations()
+        let decoded = TokenOracle.cursor(text, &v) != nil
+        #expect(decoded == decodes, "\(name)")
+        #expect(v.count == 0)
+    }
+}
+
+// MARK: - Live server
+
+/// What a raw connection got back after sending its bytes and half-closing.
+private enum Reply: Equatable {
+    case response(status: Int)
+    case closed      // EOF without a byte
+    case reset       // ECONNRESET (the server closed with our bytes unread)
+    case hang        // nothing within the receive timeout
+    case malformed(String)
+}
+
+/// One connection: send everything, shut down the write side (so a partial request is
+/// known to be final), read to EOF under SO_RCVTIMEO/SO_SNDTIMEO.
+private func probe(port: UInt16, _ bytes: [UInt8], timeout: Int = 3) -> (Reply, [UInt8]) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = port.bigEndian
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else { return (.malformed("connect failed: errno \(errno)"), []) }
+    var tv = timeval(tv_sec: timeout, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var off = 0
+    while off < bytes.count {
+        let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+        if n > 0 { off += n; continue }
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return (.hang, []) }   // the server stopped reading
+        break   // EPIPE/ECONNRESET: the server already answered and closed
+    }
+    shutdown(fd, Int32(SHUT_WR))
+    var got: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+    var end: Reply? = nil
+    while end == nil {
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n > 0 { got += chunk[0..<n]; continue }
+        if n == 0 { end = .closed; break }
+        switch errno {
+        case EINTR: continue
+        case EAGAIN, EWOULDBLOCK: end = .hang
+        case ECONNRESET: end = .reset
+        default: end = .malformed("recv errno \(errno)")
+        }
+    }
+    if end == .hang || got.isEmpty { return (end!, got) }
+    return (firstFinalStatus(got).map { .response(status: $0) } ?? .malformed(String(decoding: got.prefix(80), as: UTF8.self)), got)
+}
+
+/// The status of the first non-100 response in `bytes` (101 counts: it is final for HTTP).
+private func firstFinalStatus(_ bytes: [UInt8]) -> Int? {
+    var rest = bytes[...]
+    while true {
+        guard rest.count >= 12, rest.starts(with: Array("HTTP/1.1 ".utf8)),
+              let status = Int(String(decoding: rest.dropFirst(9).prefix(3), as: UTF8.self)), (100...599).contains(status) else { return nil }
+        if status != 100 { return status }
+        guard let end = rest.firstRange(of: [13, 10, 13, 10]) else { return nil }
+        rest = rest[end.upperBound...]
+    }
+}
+
+/// What the server's own parser makes of `bytes`: the status of the parse/framing error
+/// the server must answer with, or nil when the head is fine or incomplete.
+private func parserVerdict(_ bytes: [UInt8]) -> (status: Int?, complete: Bool) {
+    var parser = RequestHeadParser(maxHeaderBytes: HTTPServerConfiguration().maxHeaderBytes)
+    do {
+        guard case .head(let head, _) = try bytes.withUnsafeBufferPointer({ try parser.parse($0) }) else { return (nil, false) }
+        _ = try BodyFraming.of(head)
+        if let expect = head.headers["expect"], expect.trimmedOWS().lowercased() != "100-continue" {
+            return (HTTPParseError.unsupportedExpectation.status.code, true)
+        }
+        return (nil, true)
+    } catch let e as HTTPParseError {
+        return (e.status.code, true)
+    } catch {
+        return (nil, false)
+    }
+}
+
+extension HostileInputTests {
+    @Test func hostileRequestsGetAnErrorOrACloseAndTheServerSurvives() throws {
+        // Rate limits off: hostile requests with broken tokens must not turn every later
+        // request into a 429 before it reaches the code under test.
+        try TestServer.with(configure: {
+            $0.api.sendRatePerSecond = 0
+            $0.api.authFailureRatePerSecond = 1_000_000
+            $0.api.authFailureBurst = 1_000_000
+        }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            try server.createUser("bob")
+            let room = try alice.createGroup("g", members: ["bob"])
+            try alice.sendOK(room, "seed-1", "hello")
+            let cursor = try alice.conversationsCursor()
+            let me = try alice.userID()
+            let page = Conversations.PageToken(asOf: Int64.max, lastActiveAt: Int64.max, lastRoom: Int64.max, returned: [room]).encoded
+            let auth = "Authorization: Bearer \(alice.token)\r\n"
+
+            func request(_ method: String, _ target: String, _ headers: String = "", body: [UInt8]? = nil, chunked: Bool = false) -> [UInt8] {
+                var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers
+                guard let body else { return Array((head + "\r\n").utf8) }
+                if chunked {
+                    head += "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    return Array(head.utf8) + Array(String(body.count, radix: 16).utf8) + [13, 10] + body + Array("\r\n0\r\n\r\n".utf8)
+                }
+                head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+                return Array(head.utf8) + body
+            }
+            func json(_ s: String) -> [UInt8] { Array(s.utf8) }
+            let m = FuzzFrames.masked
+
+            // 1. Named hostile requests with the answer each must get (nil: any response or a close).
+            let send = "/v1/rooms/\(room)/messages"
+            let named: [(String, [UInt8], Int?)] = [
+                ("page token whose delta overflows (libFuzzer finding)", request("GET", "/v1/conversations?page=cDITVEF2____________QQ", auth), 400),
+                ("page token whose ids overflow when summed", request("GET", "/v1/conversations?page=cDIBAgMC__________9_AQ", auth), 400),
+                ("cursor past the end of the stream",
+                 request("GET", "/v1/sync?timeout=0&cursor=" + Cursor(user: UserID(me), inboxSeq: Int64.max).encoded, auth), 400),
+                ("cursor of Int64.max + 1", request("GET", "/v1/sync?timeout=0&cursor=djEuMS45MjIzMzcyMDM2ODU0Nzc1ODA4", auth), 400),
+                ("garbage cursor", request("GET", "/v1/sync?timeout=0&cursor=%FF%FE", auth), 400),
+                ("Content-Length of 20 nines", Array("POST \(send) HTTP/1.1\r\nHost: a\r\n\(auth)Content-Length: 99999999999999999999\r\n\r\n{}".utf8), 400),
+                ("Content-Length over the route's limit", Array("POST \(send) HTTP/1.1\r\nHost: a\r\n\(auth)Content-Length: 2000000\r\n\r\n".utf8), 413),
+                ("chunk size ffffffffffffffffff", Array("POST \(send) HTTP/1.1\r\nHost: a\r\n\(auth)Transfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n".utf8), 400),
+                ("chunk size over the route's limit", Array("POST \(send) HTTP/1.1\r\nHost: a\r\n\(auth)Transfer-Encoding: chunked\r\n\r\nfffffffffffffff\r\n".utf8), 413),
+                ("100,000 [ as a message body", request("POST", send, auth, body: json(String(repeating: "[", count: 100_000))), 413),
+                ("60,000 [ as a message body", request("POST", send, auth, body: json(String(repeating: "[", count: 60_000))), 400),
+                ("message body nested 65 deep", request("POST", send, auth, body: json(#"{"client_msg_id":"d","body":"# + String(repeating: "[", count: 64) + String(repeating: "]", count: 64) + "}")), 400),
+                ("invalid UTF-8 in a JSON string", request("POST", send, auth, body: [0x7B, 0x22, 0xC0, 0xAF, 0x22, 0x3A, 0x31, 0x7D]), 400),
+                ("invalid UTF-8 in a path segment", request("GET", "/v1/rooms/%FF/messages", auth), 400),
+                ("invalid UTF-8 in the query", request("GET", "/v1/sync?cursor=%C0%AF", auth), 400),
+                ("huge limit", request("GET", "/v1/rooms/\(room)/messages?limit=99999999999999999999&before=-1", auth), 400),
+                ("header line of 20,000 bytes", request("GET", "/healthz", "X: " + String(repeating: "a", count: 20_000) + "\r\n"), 431),
+                ("101 header fields", request("GET", "/healthz", String(repeating: "X: y\r\n", count: 101)), 431),
+                ("NUL in the request line", Array("GET /heal\0thz HTTP/1.1\r\nHost: a\r\n\r\n".utf8), 400),
+                ("bare LF", Array("GET /healthz HTTP/1.1\nHost: a\n\n".utf8), 400),
+                ("HTTP/2.0", Array("GET /healthz HTTP/2.0\r\nHost: a\r\n\r\n".utf8), 505),
+                ("Transfer-Encoding gzip", Array("POST \(send) HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".utf8), 501),
+                ("Expect 200-ok", Array("POST \(send) HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 2\r\n\r\n{}".utf8), 417),
+                ("CL and TE together", Array("POST \(send) HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}".utf8), 400),
+                ("WebSocket: then the SWIFT-NOTES G16 frame",
+                 request("GET", "/v1/notify", auth + FuzzFrames.upgradeHeaders) + Array(Data(base64Encoded: "//////+ysrKy//////8=")!), 101),
+                ("WebSocket: then a 2^62-byte frame header",
+                 request("GET", "/v1/notify", auth + FuzzFrames.upgradeHeaders) + [0x82, 0xFF, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4], 101),
+                ("WebSocket: then invalid UTF-8 text", request("GET", "/v1/notify", auth + FuzzFrames.upgradeHeaders) + m(0x81, [0xED, 0xA0, 0x80]), 101),
+                ("only random bytes", { var r = RNG(seed: 7); return r.bytes(512) }(), nil),
+                ("empty request", [], nil),
+            ]
+            for (name, bytes, expected) in named {
+                let (reply, got) = probe(port: server.port, bytes)
+                #expect(reply != .hang, "\(name): no answer and no close")
+                if let expected {
+                    #expect(reply == .response(status: expected) || (reply == .reset && expected >= 400), "\(name): \(reply)")
+                }
+                if expected == 101, case .response = reply {
+                    // After the 101, the server's close frame: 1002 for framing violations, 1009 for size, 1007 for UTF-8.
+                    let frames = got.firstRange(of: [13, 10, 13, 10]).map { Array(got[$0.upperBound...]) } ?? []
+                    let code = FuzzFrames.closeCode(inServerFrames: frames)
+                    #expect(code.map { [1002, 1009, 1007].contains($0) } == true, "\(name): close code \(String(describing: code))")
+                }
+            }
+
+            // 2. Mutated valid requests (bit flips, truncation, duplication, CR/LF/NUL/0xFF,
+            //    huge numbers, invalid UTF-8, long runs) and random bytes.
+            let seeds: [[UInt8]] = [
+                request("GET", "/healthz"),
+                request("GET", "/v1/me", auth),
+                request("POST", send, auth, body: json(#"{"client_msg_id":"x","body":{"text":"hi"}}"#)),
+                request("POST", send, auth, body: json(#"{"client_msg_id":"y","body":[1,2.5e3,"\u00e9"]}"#), chunked: true),
+                request("GET", "/v1/sync?cursor=\(cursor)&timeout=0&limit=5", auth),
+                request("GET", "/v1/conversations?limit=2&preview=1&page=\(page)", auth),
+                request("POST", "/v1/sync/ack", auth, body: json(#"{"cursor":"\#(cursor)"}"#)),
+                request("POST", "/v1/rooms/\(room)/read", auth, body: json(#"{"seq":1}"#)),
+                request("GET", "/v1/rooms/\(room)/messages?before=5&limit=3", auth),
+                request("POST", "/v1/rooms", auth, body: json(#"{"name":"x","members":["bob"]}"#)),
+                request("GET", "/v1/notify", auth + FuzzFrames.upgradeHeaders) + m(0x81, Array("hi".utf8)) + m(0x88, [0x03, 0xE8]),
+            ]
+            var rng = RNG(seed: 0x5EED_1004)
+            var tally: [String: Int] = [:]
+            for i in 0..<300 {
+                let bytes = i % 10 == 9 ? rng.bytes(rng.below(400)) : Mutate.bytes(rng.pick(seeds), &rng)
+                let (reply, _) = probe(port: server.port, bytes)
+                let verdict = parserVerdict(bytes)
+                let b64 = Data(bytes).base64EncodedString()
+                switch reply {
+                case .hang:
+                    Issue.record("no answer and no close; input (base64): \(b64)")
+                case .malformed(let what):
+                    Issue.record("malformed reply \(what.debugDescription); input (base64): \(b64)")
+                case .response(let status):
+                    tally["\(status / 100)xx", default: 0] += 1
+                    if let expected = verdict.status { #expect(status == expected, "got \(status), parser says \(expected); input (base64): \(b64)") }
+                    if !verdict.complete { Issue.record("response \(status) to an incomplete head; input (base64): \(b64)") }
+                case .closed, .reset:
+                    tally["\(reply)", default: 0] += 1
+                    if verdict.status != nil && reply == .closed {
+                        Issue.record("closed without the parser's \(verdict.status!); input (base64): \(b64)")
+                    }
+                }
+            }
+            #expect(tally["4xx", default: 0] > 50, "\(tally)")
+
+            // 3. Still alive and still serving.
+            let fresh = try server.connect()
+            #expect(try fresh.get("/healthz").status == 200)
+            #expect(try fresh.get("/v1/me", token: alice.token).status == 200)
+        }
+    }
+}
+
+private enum FuzzFrames {
+    static let upgradeHeaders = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+
+    /// The code of the first close frame in a run of (unmasked) server frames.
+    static func closeCode(inServerFrames bytes: [UInt8]) -> Int? {
+        var i = 0
+        while i + 2 <= bytes.count {
+            var len = Int(bytes[i + 1] & 0x7F), header = 2
+            if len == 126 {
+                guard i + 4 <= bytes.count else { return nil }
+                len = Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+                header = 4
+            } else if len == 127 {
+                return nil   // the server never sends 64-bit lengths here
+            }
+            guard i + header + len <= bytes.count else { return nil }
+            if bytes[i] & 0x0F == 0x8 {
+                return len >= 2 ? Int(bytes[i + header]) << 8 | Int(bytes[i + header + 1]) : nil
+            }
+            i += header + len
+        }
+        return nil
+    }
+
+    /// A masked client frame.
+    static func masked(_ b0: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        let mask: [UInt8] = [0x37, 0xFA, 0x21, 0x3D]
+        var out: [UInt8] = [b0, 0x80 | UInt8(payload.count)]   // < 126 bytes here
+        out += mask
+        for (i, b) in payload.enumerated() { out.append(b ^ mask[i & 3]) }
+        return out
+    }
+}
