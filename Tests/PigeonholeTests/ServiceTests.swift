@@ -35,11 +35,13 @@ struct ServiceTests {
                 ("preview_max", 20),
                 ("message_body_max_bytes", 16384), ("request_body_max_bytes", 65536),
                 ("client_msg_id_max_chars", 64), ("members_per_request_max", 1000),
+                // The fixture turns the send limit off (0); the burst stays at its default.
+                ("send_rate_per_second", 0), ("send_burst", 40),
             ]
             for (key, value) in expected { #expect(r.json[key]?.int64Value == value, "\(key)") }
-            // Room for more limits later, but every one is a positive integer.
+            // Room for more limits later, but every one is a non-negative integer.
             guard case .object(let fields) = r.json else { Issue.record("not an object: \(r.text)"); return }
-            #expect(fields.allSatisfy { ($0.1.int64Value ?? 0) > 0 }, "\(r.text)")
+            #expect(fields.allSatisfy { ($0.1.int64Value ?? -1) >= 0 }, "\(r.text)")
         }
     }
 
