@@ -45,6 +45,17 @@ final class Metrics: Sendable {
         func line(_ name: String, _ labels: String, _ value: String) {
             out += labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n"
         }
+        /// Cumulative `_bucket` lines (`counts` has one more entry than `bounds`: +Inf), `_sum`, `_count`.
+        func histogram(_ name: String, _ labels: String, bounds: [String], counts: [Int], sum: Double?) {
+            let prefix = labels.isEmpty ? "" : labels + ","
+            var cumulative = 0
+            for (i, n) in counts.enumerated() {
+                cumulative += n
+                line(name + "_bucket", prefix + #"le="\#(i < bounds.count ? bounds[i] : "+Inf")""#, "\(cumulative)")
+            }
+            if let sum { line(name + "_sum", labels, "\(sum)") }
+            line(name + "_count", labels, "\(cumulative)")
+        }
         let s = state.withLock { $0 }
         header("pigeonhole_http_requests_total", "counter", "Requests answered, by route, method and status.")
         for (key, n) in s.requests.sorted(by: { $0.key < $1.key }) {
@@ -53,15 +64,8 @@ final class Metrics: Sendable {
         }
         header("pigeonhole_http_request_duration_seconds", "histogram", "Time from a complete request to its response (long-polls included).")
         for (route, h) in s.latency.sorted(by: { $0.key < $1.key }) {
-            var cumulative = 0
-            for (i, le) in Self.latencyBuckets.enumerated() {
-                cumulative += h.counts[i]
-                line("pigeonhole_http_request_duration_seconds_bucket", #"route="\#(route)",le="\#(le)""#, "\(cumulative)")
-            }
-            cumulative += h.counts[Self.latencyBuckets.count]
-            line("pigeonhole_http_request_duration_seconds_bucket", #"route="\#(route)",le="+Inf""#, "\(cumulative)")
-            line("pigeonhole_http_request_duration_seconds_sum", #"route="\#(route)""#, "\(h.sum)")
-            line("pigeonhole_http_request_duration_seconds_count", #"route="\#(route)""#, "\(cumulative)")
+            histogram("pigeonhole_http_request_duration_seconds", #"route="\#(route)""#,
+                      bounds: Self.latencyBuckets.map { "\($0)" }, counts: h.counts, sum: h.sum)
         }
         header("pigeonhole_connections_open", "gauge", "Open client connections (WebSockets included).")
         line("pigeonhole_connections_open", "", "\(gauges.connections)")
@@ -78,24 +82,11 @@ final class Metrics: Sendable {
         header("pigeonhole_writer_commands_total", "counter", "Write commands completed (each in its own savepoint).")
         line("pigeonhole_writer_commands_total", "", "\(w.commandsCompleted)")
         header("pigeonhole_writer_batch_size", "histogram", "Commands per group commit.")
-        var cumulative = 0
-        let hist = w.batchSizeHistogram
-        for (i, n) in hist.enumerated() {
-            cumulative += n
-            let le = i == hist.count - 1 ? "+Inf" : "\(1 << i)"
-            line("pigeonhole_writer_batch_size_bucket", #"le="\#(le)""#, "\(cumulative)")
-        }
-        line("pigeonhole_writer_batch_size_count", "", "\(cumulative)")
+        let sizes = w.batchSizeHistogram
+        histogram("pigeonhole_writer_batch_size", "", bounds: (0..<(sizes.count - 1)).map { "\(1 << $0)" }, counts: sizes, sum: nil)
         header("pigeonhole_writer_commit_seconds", "histogram", "BEGIN to durable COMMIT of one batch.")
         let (counts, sum) = w.commitLatency
-        cumulative = 0
-        for (i, n) in counts.enumerated() {
-            cumulative += n
-            let le = i < WriterStats.commitBuckets.count ? "\(WriterStats.commitBuckets[i])" : "+Inf"
-            line("pigeonhole_writer_commit_seconds_bucket", #"le="\#(le)""#, "\(cumulative)")
-        }
-        line("pigeonhole_writer_commit_seconds_sum", "", "\(sum)")
-        line("pigeonhole_writer_commit_seconds_count", "", "\(cumulative)")
+        histogram("pigeonhole_writer_commit_seconds", "", bounds: WriterStats.commitBuckets.map { "\($0)" }, counts: counts, sum: sum)
         header("pigeonhole_inbox_rows_written_total", "counter", "Inbox rows written (write diffusion).")
         line("pigeonhole_inbox_rows_written_total", "", "\(engine.inboxRowsWritten.count)")
         header("pigeonhole_notifier_wakeups_total", "counter", "Callbacks the Notifier made (pulls and sockets woken).")

@@ -86,9 +86,9 @@ public final class PigeonholeServer: Sendable {
     }
 }
 
-enum DataDirectory {
+public enum DataDirectory {
     /// Creates the directory (and parents) with mode 0700 if missing.
-    static func create(_ path: String) throws {
+    public static func create(_ path: String) throws {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for part in path.split(separator: "/") {
             prefix += part

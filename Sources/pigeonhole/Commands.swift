@@ -67,7 +67,7 @@ func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> Pigeonhole
     http.headerTimeout = .seconds(try flags.int("header-timeout", default: 10, range: 1...3600))
     http.idleTimeout = .seconds(try flags.int("idle-timeout", default: 75, range: 1...86400))
     http.maxBodyBytes = try flags.int("max-body-bytes", default: http.maxBodyBytes, range: 1024...(64 << 20))
-    try DataDirectoryCLI.create(dataDir)
+    try DataDirectory.create(dataDir)
     let token = try AdminToken.resolve(explicit: flags.string("admin-token"), dataDirectory: dataDir, log: log)
     var config = PigeonholeServer.Configuration(adminToken: token)
     config.http = http
@@ -118,7 +118,7 @@ func serve(_ flags: ParsedFlags) throws {
 func withEngine<T>(_ flags: ParsedFlags, _ body: (SyncEngine, String) throws -> T) throws -> T {
     let log = try logger(flags)
     let dataDir = flags.string("data-dir") ?? "./data"
-    try DataDirectoryCLI.create(dataDir)
+    try DataDirectory.create(dataDir)
     let path = dataDir + "/pigeonhole.sqlite"
     let writer = try Writer(path: path) { db in
         for m in try MigrationRunner.apply(Schema.migrations, to: db) {
@@ -141,18 +141,6 @@ func runWrite<T: Sendable>(_ engine: SyncEngine, _ body: @escaping @Sendable (Wr
     return try result.withLock { $0! }.get()
 }
 
-enum DataDirectoryCLI {
-    static func create(_ path: String) throws {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for part in path.split(separator: "/") {
-            prefix += part
-            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
-                throw UsageError("cannot create \(prefix): \(String(cString: strerror(errno)))")
-            }
-            prefix += "/"
-        }
-    }
-}
 
 let loadtestFlags: [Flag] = [
     Flag(name: "url", env: "PIGEONHOLE_URL", value: "URL", help: "server to load (default http://127.0.0.1:8080)"),
