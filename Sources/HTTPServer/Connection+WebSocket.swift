@@ -12,7 +12,7 @@ extension Connection {
         context.requestFinished()
         if let head = currentHead {
             currentHead = nil
-            context.handler.requestCompleted(head, status: 101, nanos: MonotonicClock.now() &- dispatchedAt)
+            context.handler.requestCompleted(head, label: currentLabel, status: 101, nanos: MonotonicClock.now() &- dispatchedAt)
         }
         context.stats.webSockets.wrappingAdd(1, ordering: .relaxed)
         let session = WebSocketSession(config: config, delegate: delegate)

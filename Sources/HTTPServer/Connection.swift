@@ -42,6 +42,7 @@ final class Connection: LoopRegistrant {
     var cancelHandlers: [() -> Void] = []
     /// The request being answered and when it was dispatched (for `requestCompleted`).
     var currentHead: HTTPRequestHead?
+    var currentLabel: String?
     var dispatchedAt: UInt64 = 0
     /// Monotonic deadline of the current phase (header read, body read or keep-alive idle).
     /// Set once the connection is upgraded (RFC 6455).
@@ -222,7 +223,8 @@ final class Connection: LoopRegistrant {
             guard expect.trimmedOWS().lowercased() == "100-continue" else { return fail(.unsupportedExpectation) }
             expectContinue = head.version == .http1_1 && framing != .none
         }
-        let limit = context.handler.bodyLimit(for: head) ?? context.config.maxBodyBytes
+        // Only requests with a body need the route's limit (saves a route match per GET).
+        let limit = framing == .none ? 0 : context.handler.bodyLimit(for: head) ?? context.config.maxBodyBytes
         // RFC 9110 §10.1.1: send 100 Continue only if the body is not already on its way.
         let bodyBuffered = inputStart < input.count
         switch framing {
@@ -259,6 +261,7 @@ final class Connection: LoopRegistrant {
             return deliver(r, serial: serial)
         }
         currentHead = head
+        currentLabel = nil
         dispatchedAt = MonotonicClock.now()
         let request = HTTPRequest(head: head, body: body, remoteAddress: peer)
         context.handler.handle(request, responder)
@@ -274,7 +277,8 @@ final class Connection: LoopRegistrant {
         context.requestFinished()
         if let head = currentHead {
             currentHead = nil
-            context.handler.requestCompleted(head, status: response.status.code, nanos: MonotonicClock.now() &- dispatchedAt)
+            context.handler.requestCompleted(head, label: currentLabel, status: response.status.code,
+                                             nanos: MonotonicClock.now() &- dispatchedAt)
         }
         if ctx.keepAlive {
             state = .readingHead

@@ -15,13 +15,14 @@ public protocol HTTPHandler: Sendable {
 
     /// A response went out (or a WebSocket upgrade, status 101): for metrics. Runs on
     /// the connection's loop; keep it cheap.
-    func requestCompleted(_ head: HTTPRequestHead, status: Int, nanos: UInt64)
+    /// `label` is what the handler gave `Responder.setLabel` (e.g. the route pattern).
+    func requestCompleted(_ head: HTTPRequestHead, label: String?, status: Int, nanos: UInt64)
 }
 
 extension HTTPHandler {
     public func bodyLimit(for head: HTTPRequestHead) -> Int? { nil }
     public func shutdownRequested() {}
-    public func requestCompleted(_ head: HTTPRequestHead, status: Int, nanos: UInt64) {}
+    public func requestCompleted(_ head: HTTPRequestHead, label: String?, status: Int, nanos: UInt64) {}
 }
 
 /// The answer channel of one request.
@@ -60,6 +61,11 @@ public final class Responder: @unchecked Sendable {
     public func upgradeToWebSocket(acceptKey: String, delegate: WebSocketDelegate,
                                    configuration: WebSocketConfiguration = WebSocketConfiguration()) -> WebSocket? {
         connection.upgrade(serial: serial, acceptKey: acceptKey, delegate: delegate, config: configuration)
+    }
+
+    /// Labels this request for `HTTPHandler.requestCompleted` (metrics). Loop thread only.
+    public func setLabel(_ label: String) {
+        if connection.isAwaiting(serial: serial) { connection.currentLabel = label }
     }
 
     /// False once the client has gone away. Loop thread only.

@@ -21,8 +21,8 @@ public struct Router<Route: Sendable>: Sendable {
     }
 
     public enum Match: Sendable {
-        /// `bodyLimit` nil means the server's transport default.
-        case found(Route, bodyLimit: Int?)
+        /// `bodyLimit` nil means the server's transport default; `pattern` labels metrics.
+        case found(Route, bodyLimit: Int?, pattern: String)
         case methodNotAllowed(allow: [HTTPMethod])
         case notFound
         /// A capture or the path was not valid percent-encoded UTF-8.
@@ -66,25 +66,12 @@ public struct Router<Route: Sendable>: Sendable {
                 guard let decoded = URLEncoding.percentDecode(raw[i]), !decoded.isEmpty else { return .badPath }
                 captures.append(decoded)
             }
-            return .found(entry.make(captures), bodyLimit: entry.bodyLimit)
+            return .found(entry.make(captures), bodyLimit: entry.bodyLimit, pattern: entry.pattern)
         }
         if allowed.isEmpty { return .notFound }
         if allowed.contains(.GET) && !allowed.contains(.HEAD) { allowed.append(.HEAD) }
         allowed.append(.OPTIONS)
         return .methodNotAllowed(allow: allowed)
-    }
-
-    /// The pattern (e.g. `/v1/rooms/{id}`) a path matches, for metrics labels; nil if none.
-    public func pattern(for path: String) -> String? {
-        let raw = path.split(separator: "/", omittingEmptySubsequences: true)
-        for entry in entries where entry.segments.count == raw.count {
-            var ok = true
-            for i in 0..<raw.count {
-                if case .literal(let lit) = entry.segments[i], raw[i] != lit { ok = false; break }
-            }
-            if ok { return entry.pattern }
-        }
-        return nil
     }
 
     /// The methods a path supports (for OPTIONS and 405), or nil when the path is unknown.
@@ -104,41 +91,46 @@ extension Router {
 
     /// Routes a request head, answering what routing alone can answer.
     @inlinable
-    public func resolve(_ head: HTTPRequestHead) -> Resolution {
+    public func resolve(_ head: HTTPRequestHead) -> Resolution { resolveLabeled(head).resolution }
+
+    /// `resolve`, plus the matched route's pattern (e.g. `/v1/rooms/{id}`) as a label for
+    /// metrics, nil when routing answered by itself.
+    @inlinable
+    public func resolveLabeled(_ head: HTTPRequestHead) -> (resolution: Resolution, label: String?) {
         if let q = head.query, URLEncoding.parseQuery(q) == nil {
-            return .response(.error(.badRequest, code: "malformed_query", message: "query string is not valid percent-encoded UTF-8"))
+            return (.response(.error(.badRequest, code: "malformed_query", message: "query string is not valid percent-encoded UTF-8")), nil)
         }
         if head.method == .OPTIONS {
             if head.path == "*" {
                 let all = Set(entries.map(\.method)).map(\.rawValue).sorted() + ["HEAD", "OPTIONS"]
-                return .response(HTTPResponse(status: .noContent, headers: [("Allow", all.joined(separator: ", "))]))
+                return (.response(HTTPResponse(status: .noContent, headers: [("Allow", all.joined(separator: ", "))])), nil)
             }
             if case .found = match(.OPTIONS, head.path) {} else {
                 guard let allow = allowedMethods(head.path) else {
-                    return .response(.error(.notFound, code: "not_found", message: "no such resource"))
+                    return (.response(.error(.notFound, code: "not_found", message: "no such resource")), nil)
                 }
-                return .response(HTTPResponse(status: .noContent,
-                                              headers: [("Allow", allow.map(\.rawValue).joined(separator: ", "))]))
+                return (.response(HTTPResponse(status: .noContent,
+                                              headers: [("Allow", allow.map(\.rawValue).joined(separator: ", "))])), nil)
             }
         }
         switch match(head.method, head.path) {
-        case .found(let route, _):
-            return .route(route)
+        case .found(let route, _, let pattern):
+            return (.route(route), pattern)
         case .methodNotAllowed(let allow):
-            return .response(.error(.methodNotAllowed, code: "method_not_allowed",
+            return (.response(.error(.methodNotAllowed, code: "method_not_allowed",
                                     message: "\(head.method) is not allowed here",
-                                    headers: [("Allow", allow.map(\.rawValue).joined(separator: ", "))]))
+                                    headers: [("Allow", allow.map(\.rawValue).joined(separator: ", "))])), nil)
         case .notFound:
-            return .response(.error(.notFound, code: "not_found", message: "no such resource"))
+            return (.response(.error(.notFound, code: "not_found", message: "no such resource")), nil)
         case .badPath:
-            return .response(.error(.badRequest, code: "malformed_path", message: "path is not valid percent-encoded UTF-8"))
+            return (.response(.error(.badRequest, code: "malformed_path", message: "path is not valid percent-encoded UTF-8")), nil)
         }
     }
 
     /// The body limit of the route a head resolves to (nil: the server default).
     @inlinable
     public func bodyLimit(for head: HTTPRequestHead) -> Int? {
-        if case .found(_, let limit) = match(head.method, head.path) { return limit }
+        if case .found(_, let limit, _) = match(head.method, head.path) { return limit }
         return nil
     }
 }

@@ -13,8 +13,14 @@ final class Metrics: Sendable {
         var sum = 0.0
     }
 
+    private struct Key: Hashable {
+        let route: String
+        let method: String
+        let status: Int
+    }
+
     private struct State {
-        var requests: [String: Int] = [:]          // "route\u{0}method\u{0}status"
+        var requests: [Key: Int] = [:]
         var latency: [String: Histogram] = [:]     // by route
     }
 
@@ -24,7 +30,7 @@ final class Metrics: Sendable {
         let seconds = Double(nanos) / 1e9
         let bucket = Self.latencyBuckets.firstIndex { seconds <= $0 } ?? Self.latencyBuckets.count
         state.withLock { s in
-            s.requests["\(route)\u{0}\(method)\u{0}\(status)", default: 0] += 1
+            s.requests[Key(route: route, method: method, status: status), default: 0] += 1
             s.latency[route, default: Histogram()].counts[bucket] += 1
             s.latency[route, default: Histogram()].sum += seconds
         }
@@ -58,9 +64,11 @@ final class Metrics: Sendable {
         }
         let s = state.withLock { $0 }
         header("pigeonhole_http_requests_total", "counter", "Requests answered, by route, method and status.")
-        for (key, n) in s.requests.sorted(by: { $0.key < $1.key }) {
-            let p = key.split(separator: "\u{0}", omittingEmptySubsequences: false)
-            line("pigeonhole_http_requests_total", #"route="\#(p[0])",method="\#(p[1])",status="\#(p[2])""#, "\(n)")
+        let ordered = s.requests.sorted { a, b in
+            (a.key.route, a.key.method, a.key.status) < (b.key.route, b.key.method, b.key.status)
+        }
+        for (key, n) in ordered {
+            line("pigeonhole_http_requests_total", #"route="\#(key.route)",method="\#(key.method)",status="\#(key.status)""#, "\(n)")
         }
         header("pigeonhole_http_request_duration_seconds", "histogram", "Time from a complete request to its response (long-polls included).")
         for (route, h) in s.latency.sorted(by: { $0.key < $1.key }) {

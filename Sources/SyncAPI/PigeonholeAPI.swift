@@ -34,13 +34,15 @@ public final class PigeonholeAPI: HTTPHandler {
 
     public func shutdownRequested() { polls.finishAll() }
 
-    public func requestCompleted(_ head: HTTPRequestHead, status: Int, nanos: UInt64) {
-        metrics.observe(route: router.pattern(for: head.path) ?? "unmatched", method: head.method.rawValue, status: status, nanos: nanos)
+    public func requestCompleted(_ head: HTTPRequestHead, label: String?, status: Int, nanos: UInt64) {
+        metrics.observe(route: label ?? "unmatched", method: head.method.rawValue, status: status, nanos: nanos)
     }
 
     public func handle(_ request: HTTPRequest, _ responder: Responder) {
         let route: APIRoute
-        switch router.resolve(request.head) {
+        let (resolution, label) = router.resolveLabeled(request.head)
+        if let label { responder.setLabel(label) }
+        switch resolution {
         case .response(let r): return responder.respond(r)
         case .route(let r): route = r
         }
