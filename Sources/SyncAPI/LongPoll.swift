@@ -42,7 +42,12 @@ final class LongPoll: @unchecked Sendable {
         if timeout > .zero {
             // Hot rooms wake us too: listen to the ones the user is in (read on this loop's connection).
             let rooms = (try? api.engine.read(db) { try Stream.hotRooms($0.db, user: me.user) }) ?? []
-            subscription = api.engine.notifier.subscribe(me.user, rooms: rooms) { [self] _ in
+            subscription = api.engine.notifier.subscribe(me.user, rooms: rooms) { [self] news in
+                if case .revoked(let d) = news {
+                    // This device lost its token while parked: answer 401 now.
+                    if d == me.device { loop.execute { [self] in finish(APIError.unauthorized.response) } }
+                    return
+                }
                 guard !wakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }   // coalesce
                 loop.execute { [self] in
                     wakeQueued.store(false, ordering: .releasing)
@@ -78,6 +83,7 @@ final class LongPoll: @unchecked Sendable {
     func finishNow() { attempt(final: true) }
 
     private func finish(_ response: HTTPResponse) {
+        guard !finished else { return }
         cleanup()
         responder.respond(response)
     }

@@ -15,6 +15,7 @@ import SyncEngine
 /// the Notifier callback on the writer thread).
 final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private let user: UserID
+    private let device: DeviceID
     private let notifier: Notifier
     private let interval: UInt64
     private let loop: EventLoop
@@ -32,8 +33,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var lastSentAt: UInt64 = 0
     private var timer: TimerToken?
 
-    init(user: UserID, notifier: Notifier, loop: EventLoop, db: Database, interval: Duration) {
+    init(user: UserID, device: DeviceID, notifier: Notifier, loop: EventLoop, db: Database, interval: Duration) {
         self.user = user
+        self.device = device
         self.notifier = notifier
         self.loop = loop
         self.db = db
@@ -51,6 +53,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
                 case .inbox(let seq): n.inbox = max(n.inbox, seq)
                 case .room(let room, let seq): n.rooms[room] = max(n.rooms[room] ?? 0, seq)
                 case .receipts(let room): n.receipts.insert(room)
+                case .revoked(let d):
+                    // This socket's device lost its token: end the socket (1008, policy).
+                    if d == device { loop.execute { [self] in ws?.close(.policyViolation) } }
                 }
             }
             guard !wakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }
@@ -150,7 +155,7 @@ extension PigeonholeAPI {
         case .reject(let response): return responder.respond(response)
         case .accept(let key): acceptKey = key
         }
-        let mail = MailNotifier(user: me.user, notifier: engine.notifier, loop: responder.loop, db: db,
+        let mail = MailNotifier(user: me.user, device: me.device, notifier: engine.notifier, loop: responder.loop, db: db,
                                 interval: config.notifyCoalesceInterval)
         var wsConfig = WebSocketConfiguration()
         wsConfig.pingInterval = config.webSocketPingInterval

@@ -30,13 +30,14 @@ public enum Accounts {
     }
 
     /// Revokes a device: its token stops authenticating at once (the next request is 401).
+    /// Its open WebSockets are closed and its parked pulls answered 401 (after the commit).
     public static func revokeDevice(_ ctx: WriteContext, id: DeviceID) throws {
+        guard let user = try ctx.db.queryOne("SELECT user_id FROM devices WHERE id = ?", [.integer(id.rawValue)], {
+            UserID($0.int64(0))
+        }) else { throw SyncError.deviceNotFound }
         let changed = try ctx.db.run("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                      [.integer(ctx.now), .integer(id.rawValue)])
-        if changed == 0 {
-            let exists = try ctx.db.queryOne("SELECT 1 FROM devices WHERE id = ?", [.integer(id.rawValue)]) { _ in true } ?? false
-            if !exists { throw SyncError.deviceNotFound }
-        }
+        if changed > 0 { ctx.revoked[user, default: []].append(id) }
     }
 
     public static func user(_ db: Database, named name: String) throws -> User? {

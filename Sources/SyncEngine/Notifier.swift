@@ -15,6 +15,8 @@ public final class Notifier: Sendable {
         case room(RoomID, Int64)
         /// Read counts of the user's messages in the room changed (already rate-limited).
         case receipts(RoomID)
+        /// One of the user's devices was revoked: its open sockets and parked pulls end.
+        case revoked(DeviceID)
     }
 
     public typealias Callback = @Sendable (News) -> Void
@@ -81,13 +83,18 @@ public final class Notifier: Sendable {
     }
 
     /// Wakes the subscribers of each user and each hot room. Callbacks run outside the lock.
-    public func publish(users: [UserID: Int64], rooms: [RoomID: Int64] = [:], receipts: [UserID: Set<RoomID>] = [:]) {
-        guard !users.isEmpty || !rooms.isEmpty || !receipts.isEmpty else { return }
+    public func publish(users: [UserID: Int64], rooms: [RoomID: Int64] = [:], receipts: [UserID: Set<RoomID>] = [:],
+                        revoked: [UserID: [DeviceID]] = [:]) {
+        guard !users.isEmpty || !rooms.isEmpty || !receipts.isEmpty || !revoked.isEmpty else { return }
         var calls: [(Callback, News)] = []
         state.withLock { s in
             for (user, seq) in users {
                 guard let subs = s.byUser[user] else { continue }
                 for e in subs.values { calls.append((e.callback, .inbox(seq))) }
+            }
+            for (user, devices) in revoked {
+                guard let subs = s.byUser[user] else { continue }
+                for e in subs.values { for d in devices { calls.append((e.callback, .revoked(d))) } }
             }
             for (user, changed) in receipts {
                 guard let subs = s.byUser[user] else { continue }

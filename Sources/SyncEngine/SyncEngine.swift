@@ -81,12 +81,13 @@ public final class SyncEngine: Sendable {
             if config.pushEnabled { ctx.isOnline = { notifier.hasSubscribers($0) } }
             let value = try body(ctx)
             return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes,
-                           inboxRows: ctx.inboxRows)
+                           revoked: ctx.revoked, inboxRows: ctx.inboxRows)
         }, completion: { result in
             switch result {
             case .success(let outcome):
                 counter.add(outcome.inboxRows)
-                notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes, receipts: outcome.receiptWakes)
+                notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes, receipts: outcome.receiptWakes,
+                                 revoked: outcome.revoked)
                 completion(.success(outcome.value))
             case .failure(let error):
                 completion(.failure(SyncError.from(error)))
@@ -160,6 +161,7 @@ public final class SyncEngine: Sendable {
         let wakes: [UserID: Int64]
         let roomWakes: [RoomID: Int64]
         let receiptWakes: [UserID: Set<RoomID>]
+        let revoked: [UserID: [DeviceID]]
         let inboxRows: Int
     }
 }
@@ -174,6 +176,7 @@ public final class WriteContext {
     var wakes: [UserID: Int64] = [:]
     var roomWakes: [RoomID: Int64] = [:]
     var receiptWakes: [UserID: Set<RoomID>] = [:]
+    var revoked: [UserID: [DeviceID]] = [:]
     var inboxRows = 0
     let receiptsPending: Flag
     let retentionPosition: Retention.Position

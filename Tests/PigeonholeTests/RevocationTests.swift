@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+
+/// Revoking a device ends what it already holds open, not only its next request.
+@Suite(.timeLimit(.minutes(1)))
+struct RevocationTests {
+    @Test func revokingADeviceClosesItsSocketAndAnswersItsParkedPull() throws {
+        try TestServer.with { server in
+            let phone = try server.createUser("alice", device: "phone")
+            let laptop = try server.createDevice("alice", "laptop")
+            let (phoneSocket, _) = try WebSocketTestClient.openReady(server, token: phone.token)
+            let (laptopSocket, _) = try WebSocketTestClient.openReady(server, token: laptop.token)
+            let cursor = try #require(phone.get("/v1/conversations").json["cursor"]?.stringValue)
+            let poller = try server.connect()
+            let answer = Locked<HTTPTestResponse?>(nil)
+            let token = phone.token
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                let r = try? poller.get("/v1/sync?cursor=\(cursor)&timeout=20", token: token)
+                answer.withLock { $0 = r }
+                done.signal()
+            }
+            #expect(eventually { server.parkedPolls == 1 })
+            let started = Date()
+            #expect(try server.admin.delete("/v1/admin/devices/\(phone.id)", token: TestServer.adminToken).status == 204)
+
+            // The parked pull ends at once with 401, not at its 20 s timeout.
+            #expect(done.wait(timeout: .now() + 3) == .success)
+            #expect(Date().timeIntervalSince(started) < 2)
+            #expect(answer.withLock { $0?.status } == 401)
+            // The phone's socket gets a policy close (1008); the laptop's stays open.
+            let close = try phoneSocket.readFrame(timeout: 2)
+            #expect(close.opcode == WebSocketTestClient.Frame.close)
+            #expect(close.payload.prefix(2) == [0x03, 0xF0])
+            #expect(laptopSocket.staysSilent(for: 0.2))
+            #expect(server.server.http.openWebSockets >= 1)
+        }
+    }
+}
