@@ -45,7 +45,7 @@ let mainUsage = """
       pigeonhole device add USER NAME       create a device; prints its bearer token
       pigeonhole device list USER           list a user's devices
       pigeonhole device revoke ID           revoke a device (its token stops working)
-      pigeonhole loadtest [flags]           send load against a running server (throughput, latency)
+      pigeonhole loadtest [flags]           send load against a running server, verify multi-device sync
       pigeonhole help [COMMAND]             show help
 
     run 'pigeonhole serve --help' for the server's flags.
@@ -147,6 +147,8 @@ let loadtestFlags: [Flag] = [
     Flag(name: "admin-token", env: "PIGEONHOLE_ADMIN_TOKEN", value: "TOKEN", help: "the server's admin token"),
     Flag(name: "scenario", env: nil, value: "dm|group:N|hot:N", help: "what to send into (default dm)"),
     Flag(name: "senders", env: nil, value: "N", help: "concurrent senders, one connection each (default 64)"),
+    Flag(name: "devices-per-user", env: nil, value: "N", help: "syncing devices per receiving member (default 1)"),
+    Flag(name: "receivers", env: nil, value: "K", help: "group/hot: members whose devices sync and are verified (default 50)"),
     Flag(name: "duration", env: nil, value: "SECONDS", help: "how long to send (default 10)"),
     Flag(name: "json", env: nil, value: nil, help: "print one JSON line"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),
@@ -163,9 +165,11 @@ func loadtest(_ flags: ParsedFlags) throws {
     let name = flags.string("scenario") ?? "dm"
     guard let scenario = LoadTest.Scenario(name) else { throw UsageError("--scenario must be dm, group:N or hot:N") }
     let senders = try flags.int("senders", default: 64, range: 1...1024)
+    let perUser = try flags.int("devices-per-user", default: 1, range: 1...64)
+    let receivers = try flags.int("receivers", default: 50, range: 0...1_000_000)
     let duration = try flags.int("duration", default: 10, range: 1...3600)
     try LoadTest(host: host, port: port, adminToken: token, scenario: scenario, scenarioName: name, senders: senders,
-                 duration: Double(duration), json: flags.string("json") != nil).run()
+                 devicesPerUser: perUser, receivers: receivers, duration: Double(duration), json: flags.string("json") != nil).run()
 }
 
 /// `7d`, `12h`, `30m`, `45s`, `500ms` or `0` as milliseconds.

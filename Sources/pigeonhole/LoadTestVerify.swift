@@ -1,0 +1,88 @@
+/// What the load test records and how it checks delivery (kept free of I/O so it can
+/// be tested on hand-made logs).
+enum Delivery {
+    /// One acknowledged send (a 201) or one received message event.
+    struct Record: Sendable {
+        let room: Int64
+        let seq: Int64
+        let id: Int64
+        let at: Double   // MonoTime seconds: when the 201 arrived / when the sync response was read
+    }
+
+    /// Everything one syncing device received, in the order it received it.
+    struct DeviceLog: Sendable {
+        let name: String
+        let rooms: Set<Int64>
+        var received: [Record]
+        var complete: Bool
+        var note: String?
+    }
+
+    /// Every device must hold every acknowledged message of its rooms exactly once, in
+    /// per-room seq order, and nothing from other rooms. Seqs that were sent but never
+    /// acknowledged (a failed send may still have committed) are neither required nor
+    /// rejected. Returns one line per violation.
+    static func verify(sent: [Record], devices: [DeviceLog]) -> [String] {
+        var acked: [Int64: [Int64: Int64]] = [:]   // room -> seq -> message id
+        for s in sent { acked[s.room, default: [:]][s.seq] = s.id }
+        var out: [String] = []
+        for d in devices {
+            if !d.complete { out.append("device \(d.name): incomplete (\(d.note ?? "sync did not finish"))") }
+            var last: [Int64: Int64] = [:]
+            var seen: [Int64: Set<Int64>] = [:]
+            var foreign: [Int64: [Int64]] = [:]
+            var dup: [Int64: [Int64]] = [:]
+            var disorder: [Int64: [String]] = [:]
+            var wrongID: [Int64: [Int64]] = [:]
+            for r in d.received {
+                guard d.rooms.contains(r.room) else { foreign[r.room, default: []].append(r.seq); continue }
+                if let id = acked[r.room]?[r.seq], id != r.id { wrongID[r.room, default: []].append(r.seq) }
+                if !seen[r.room, default: []].insert(r.seq).inserted { dup[r.room, default: []].append(r.seq); continue }
+                if let l = last[r.room], r.seq < l { disorder[r.room, default: []].append("\(r.seq) after \(l)") }
+                last[r.room] = max(last[r.room] ?? r.seq, r.seq)
+            }
+            for room in foreign.keys.sorted() {
+                out.append("device \(d.name) room \(room): messages from a room it is not in: seqs \(ranges(foreign[room]!))")
+            }
+            for room in d.rooms.sorted() {
+                if let s = dup[room] { out.append("device \(d.name) room \(room): duplicates: seqs \(ranges(s))") }
+                if let s = disorder[room] {
+                    out.append("device \(d.name) room \(room): out of order: \(s.prefix(5).joined(separator: ", "))"
+                        + (s.count > 5 ? " (+\(s.count - 5) more)" : ""))
+                }
+                if let s = wrongID[room] { out.append("device \(d.name) room \(room): wrong message id at seqs \(ranges(s))") }
+                let got = seen[room] ?? []
+                let missing = (acked[room] ?? [:]).keys.filter { !got.contains($0) }
+                if !missing.isEmpty {
+                    out.append("device \(d.name) room \(room): missing \(missing.count) acknowledged: seqs \(ranges(missing))")
+                }
+            }
+        }
+        return out
+    }
+
+    /// `3-7,9,12-13` (at most 8 runs, then `...`).
+    static func ranges(_ seqs: [Int64]) -> String {
+        let s = Array(Set(seqs)).sorted()
+        var runs: [String] = []
+        var i = 0
+        while i < s.count {
+            var j = i
+            while j + 1 < s.count && s[j + 1] == s[j] + 1 { j += 1 }
+            if runs.count == 8 { runs.append("..."); break }
+            runs.append(i == j ? "\(s[i])" : "\(s[i])-\(s[j])")
+            i = j + 1
+        }
+        return runs.joined(separator: ",")
+    }
+
+    /// The q-quantile of sorted values.
+    static func quantile(_ sorted: [Double], _ q: Double) -> Double {
+        sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
+    }
+}
+
+/// A load test whose verification found violations (exit status 1).
+struct LoadTestFailure: Error, CustomStringConvertible {
+    let description: String
+}
