@@ -157,7 +157,7 @@ extension PigeonholeAPI {
             from = cursor
             // Presenting C proves the device stored everything before C: ack it, off the
             // request's path (a lost ack only means a later resume repeats a little).
-            if advance { engine.write({ try Stream.ack($0, device: me.device, user: me.user, cursor: text) }) { _ in } }
+            if advance { engine.ackLater(device: me.device, user: me.user, cursor: cursor) }
         } else {
             from = try engine.read(db) { try Stream.ackedCursor($0.db, device: me.device, user: me.user) }
         }

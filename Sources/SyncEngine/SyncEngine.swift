@@ -50,6 +50,7 @@ public final class SyncEngine: Sendable {
     /// Inbox rows written by committed commands (write diffusion), for metrics.
     public let inboxRowsWritten = Counter()
     let retentionPosition = Retention.Position()
+    let pullAcks = AckCoalescer()
     private let jobs = Mutex<[DispatchSourceTimer]>([])
 
     public init(writer: Writer, notifier: Notifier = Notifier(), config: EngineConfiguration = EngineConfiguration(),
@@ -100,6 +101,7 @@ public final class SyncEngine: Sendable {
     public func startBackgroundJobs(interval: Duration = .milliseconds(250)) {
         jobs.withLock { timers in
             guard timers.isEmpty else { return }
+            timers.append(Self.timer(every: interval) { [self] in flushPullAcks() })
             timers.append(Self.timer(every: interval) { [self] in
                 guard receiptsPending.take() else { return }
                 write({ try Receipts.flush($0) }) { [self] result in
@@ -131,11 +133,15 @@ public final class SyncEngine: Sendable {
         return t
     }
 
+    /// Stops the timers and writes what they would have written (the pulls' acks).
     public func stopBackgroundJobs() {
         jobs.withLock { timers in
             for t in timers { t.cancel() }
             timers.removeAll()
         }
+        let done = DispatchSemaphore(value: 0)
+        flushPullAcks { done.signal() }
+        done.wait()
     }
 
     /// `write` for callers that can wait (CLI, tests).
