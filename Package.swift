@@ -18,7 +18,7 @@ let package = Package(
         // Header-only: epoll, eventfd, accept4 (Glibc's Swift module exports none of them).
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
-        .target(name: "HTTPServer", dependencies: ["CLinux", "CZlib"]),
+        .target(name: "HTTPServer", dependencies: ["CLinux", "CZlib", "JSON"]),
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
         // A strict JSON value type, parser and writer (no Foundation JSON on the hot path).
         .target(name: "JSON"),
@@ -33,7 +33,7 @@ let package = Package(
         .plugin(name: "EmbedMigrationsPlugin", capability: .buildTool(),
                 dependencies: ["MigrationEmbedder"], path: "Sources/EmbedMigrationsPlugin"),
 
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "JSON"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SyncEngine"]),
         .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "HTTPServer", "SQLiteStore", "JSON"]),
     ],

@@ -68,6 +68,4 @@ public final class Responder: @unchecked Sendable {
         if connection.isAwaiting(serial: serial) { connection.currentLabel = label }
     }
 
-    /// False once the client has gone away. Loop thread only.
-    public var isActive: Bool { connection.isAwaiting(serial: serial) }
 }

@@ -1,3 +1,5 @@
+import JSON
+
 /// An HTTP status code with its reason phrase.
 public struct HTTPStatus: Hashable, Sendable {
     public let code: Int
@@ -64,12 +66,12 @@ public struct HTTPResponse: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(64 + message.utf8.count)
         out.append(contentsOf: #"{"error":{"code":"#.utf8)
-        JSONString.append(code, to: &out)
+        JSONValue.appendString(code, to: &out)
         out.append(contentsOf: #","message":"#.utf8)
-        JSONString.append(message, to: &out)
+        JSONValue.appendString(message, to: &out)
         for (key, rawJSON) in extra {
             out.append(UInt8(ascii: ","))
-            JSONString.append(key, to: &out)
+            JSONValue.appendString(key, to: &out)
             out.append(UInt8(ascii: ":"))
             out.append(contentsOf: rawJSON.utf8)
         }
@@ -80,28 +82,5 @@ public struct HTTPResponse: Sendable {
     public func header(_ name: String) -> String? {
         let lower = name.lowercased()
         return headers.first { $0.name.lowercased() == lower }?.value
-    }
-}
-
-/// Minimal JSON string escaping (RFC 8259 §7) shared by the HTTP layer's own error bodies.
-public enum JSONString {
-    public static func append(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): out.append(contentsOf: #"\\"#.utf8)
-            case 0x0A: out.append(contentsOf: #"\n"#.utf8)
-            case 0x0D: out.append(contentsOf: #"\r"#.utf8)
-            case 0x09: out.append(contentsOf: #"\t"#.utf8)
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(b >> 4)])
-                out.append(hex[Int(b & 0xF)])
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }

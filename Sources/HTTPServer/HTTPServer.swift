@@ -64,7 +64,6 @@ public final class HTTPServer: Sendable {
     public var openConnections: Int { stats.connections.load(ordering: .relaxed) }
     /// Requests being handled right now (parked long-polls included).
     public var inFlightRequests: Int { stats.inFlight.load(ordering: .relaxed) }
-    public var totalRequests: Int { stats.requests.load(ordering: .relaxed) }
     /// Open WebSocket connections (a subset of `openConnections`).
     public var openWebSockets: Int { stats.webSockets.load(ordering: .relaxed) }
 
@@ -99,7 +98,6 @@ final class ServerStats: Sendable {
     let connections = Atomic<Int>(0)
     let refusing = Atomic<Int>(0)
     let inFlight = Atomic<Int>(0)
-    let requests = Atomic<Int>(0)
     let webSockets = Atomic<Int>(0)
 }
 
@@ -185,7 +183,6 @@ final class LoopContext: LoopRegistrant, @unchecked Sendable {
 
     func requestStarted() {
         stats.inFlight.wrappingAdd(1, ordering: .relaxed)
-        stats.requests.wrappingAdd(1, ordering: .relaxed)
     }
 
     func requestFinished() { stats.inFlight.wrappingAdd(-1, ordering: .relaxed) }

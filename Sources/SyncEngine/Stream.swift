@@ -231,34 +231,35 @@ public enum Stream {
     }
 
     /// Whether acking `cursor` would move the device's stored position (so a pull that
-    /// presents an already-acked cursor costs no write).
+    /// presents an already-acked cursor costs no write). The same rule `ack` applies.
     public static func ackWouldAdvance(_ db: Database, device: DeviceID, cursor: Cursor) throws -> Bool {
-        guard let row = try db.queryOne("SELECT acked_seq, acked_cursor FROM devices WHERE id = ?",
-                                        [.integer(device.rawValue)], { ($0.int64(0), $0.optionalText(1)) }) else { return false }
-        return cursor.inboxSeq > row.0 || (row.1 == nil) || (cursor.inboxSeq == row.0 && row.1 != cursor.encoded)
+        guard let (seq, text) = try storedAck(db, device: device) else { return false }
+        return ackMoves(from: seq, text, to: cursor)
     }
 
-    /// Stores the device's acked cursor; only moves forward (an older cursor is a no-op).
-    /// Returns whether it moved. The inbox position decides; at an equal inbox position
-    /// a cursor with further hot-room positions still moves it.
+    private static func storedAck(_ db: Database, device: DeviceID) throws -> (Int64, String?)? {
+        try db.queryOne("SELECT acked_seq, acked_cursor FROM devices WHERE id = ?", [.integer(device.rawValue)]) {
+            ($0.int64(0), $0.optionalText(1))
+        }
+    }
+
+    /// Acks only move forward: the inbox position decides; at an equal inbox position a
+    /// cursor with further hot-room positions (and none behind) still moves it.
+    static func ackMoves(from ackedSeq: Int64, _ ackedText: String?, to cursor: Cursor) -> Bool {
+        guard let ackedText else { return true }
+        if cursor.inboxSeq != ackedSeq { return cursor.inboxSeq > ackedSeq }
+        guard let older = Cursor.decode(ackedText) else { return true }
+        return cursor.hot.contains { room, pos in pos > (older.hot[room] ?? -1) }
+            && !cursor.hot.contains { room, pos in pos < (older.hot[room] ?? -1) }
+    }
+
+    /// Stores the device's acked cursor; only moves forward (an older cursor is a no-op,
+    /// see `ackMoves`). Returns whether it moved.
     @discardableResult
     public static func ack(_ ctx: WriteContext, device: DeviceID, user: UserID, cursor text: String) throws -> Bool {
         let cursor = try validate(ctx.db, cursor: text, user: user)
-        guard let (ackedSeq, ackedText) = try ctx.db.queryOne("SELECT acked_seq, acked_cursor FROM devices WHERE id = ?",
-                                                              [.integer(device.rawValue)], { ($0.int64(0), $0.optionalText(1)) }) else {
-            throw SyncError.deviceNotFound
-        }
-        let older = Cursor.decode(ackedText ?? "")
-        let moves: Bool
-        if ackedText == nil || cursor.inboxSeq > ackedSeq {
-            moves = true
-        } else if cursor.inboxSeq == ackedSeq, let older {
-            moves = cursor.hot.contains { room, pos in pos > (older.hot[room] ?? -1) }
-                && !cursor.hot.contains { room, pos in pos < (older.hot[room] ?? -1) }
-        } else {
-            moves = false
-        }
-        guard moves else { return false }
+        guard let (ackedSeq, ackedText) = try storedAck(ctx.db, device: device) else { throw SyncError.deviceNotFound }
+        guard ackMoves(from: ackedSeq, ackedText, to: cursor) else { return false }
         try ctx.db.run("UPDATE devices SET acked_cursor = ?, acked_seq = ?, last_seen_at = ? WHERE id = ?",
                        [.text(cursor.encoded), .integer(cursor.inboxSeq), .integer(ctx.now), .integer(device.rawValue)])
         return true

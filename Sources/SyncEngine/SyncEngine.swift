@@ -144,14 +144,6 @@ public final class SyncEngine: Sendable {
         done.wait()
     }
 
-    /// `write` for callers that can wait (CLI, tests).
-    public func write<T: Sendable>(_ body: @escaping @Sendable (WriteContext) throws -> T) async throws(SyncError) -> T {
-        let result: Result<T, SyncError> = await withCheckedContinuation { cont in
-            write(body) { cont.resume(returning: $0) }
-        }
-        return try result.get()
-    }
-
     /// A read against `db` (the caller's read-only connection) in one read transaction,
     /// so everything it returns is one consistent snapshot.
     public func read<T>(_ db: Database, _ body: (ReadContext) throws -> T) throws(SyncError) -> T {

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Synchronization
 @testable import HTTPServer
 
@@ -52,7 +53,7 @@ final class TestHandler: HTTPHandler {
             responder.onCancel { [self] in self.cancelled.wrappingAdd(1, ordering: .relaxed) }
         case .route(.item(let id)):
             var out: [UInt8] = Array(#"{"id":"#.utf8)
-            JSONString.append(id, to: &out)
+            JSONValue.appendString(id, to: &out)
             out.append(UInt8(ascii: "}"))
             responder.respond(.json(.ok, out))
         case .route(.deleteItem):

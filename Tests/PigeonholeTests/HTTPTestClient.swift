@@ -89,18 +89,19 @@ final class HTTPTestClient: @unchecked Sendable {
 
     /// One request and its response on this connection.
     func request(_ method: String, _ path: String, token: String? = nil, body: [UInt8]? = nil,
-                 headers: [(String, String)] = []) throws -> HTTPTestResponse {
-        send(method, path, token: token, body: body, headers: headers)
+                 headers: [(String, String)] = [], contentType: String = "application/json") throws -> HTTPTestResponse {
+        send(method, path, token: token, body: body, headers: headers, contentType: contentType)
         return try readResponse(isHead: method == "HEAD")
     }
 
     /// Writes a request without waiting for the answer (a parked long-poll).
-    func send(_ method: String, _ path: String, token: String? = nil, body: [UInt8]? = nil, headers: [(String, String)] = []) {
+    func send(_ method: String, _ path: String, token: String? = nil, body: [UInt8]? = nil, headers: [(String, String)] = [],
+              contentType: String = "application/json") {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         if let token { head += "Authorization: Bearer \(token)\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if let body {
-            head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+            head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
         }
         head += "\r\n"
         write(Array(head.utf8) + (body ?? []))
