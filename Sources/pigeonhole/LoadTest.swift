@@ -36,15 +36,16 @@ struct LoadTest {
     let duration: Double
     let json: Bool
 
-    /// Runs `count` jobs on `threads` threads.
-    static func parallel(_ count: Int, threads: Int, _ job: @escaping @Sendable (Int, BlockingHTTPClient) throws -> Void) throws {
+    /// Runs `count` jobs on `threads` threads, each with its own connection to the server.
+    func parallel(_ count: Int, threads: Int, _ job: @escaping @Sendable (Int, BlockingHTTPClient) throws -> Void) throws {
+        let (host, port) = (self.host, self.port)
         let next = Atomic<Int>(0)
         let failure = Mutex<String?>(nil)
         let group = DispatchGroup()
         for _ in 0..<max(1, min(threads, count)) {
             group.enter()
             Thread.detach {
-                let client = BlockingHTTPClient(host: LoadTestTarget.host, port: LoadTestTarget.port)
+                let client = BlockingHTTPClient(host: host, port: port)
                 while true {
                     let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                     if i >= count { break }
@@ -70,8 +71,6 @@ struct LoadTest {
             log("only members can send: using \(n) senders instead of \(senders)")
             senders = n
         }
-        LoadTestTarget.host = host
-        LoadTestTarget.port = port
         let prefix = "lt\(SyncEngine.nowMillis() % 100_000_000)"
         let admin = adminToken
         let memberCount: Int
@@ -90,7 +89,7 @@ struct LoadTest {
         let receiving = Set(receiverUsers)
         let perUser = devicesPerUser
         log("provisioning \(userCount) users")
-        try Self.parallel(userCount, threads: 16) { i, c in
+        try parallel(userCount, threads: 16) { i, c in
             let r = try c.request("POST", "/v1/admin/users", token: admin, body: ["name": .string("\(prefix)-u\(i)")])
             guard r.status == 201 else { throw UsageError("create user: HTTP \(r.status)") }
         }
@@ -98,7 +97,7 @@ struct LoadTest {
         let needDevices = (0..<userCount).filter { receiving.contains($0) || $0 < senders }
         log("provisioning devices for \(needDevices.count) users (\(receiverUsers.count) x \(perUser) syncing)")
         let tokens = Mutex<[Int: [String]]>([:])
-        try Self.parallel(needDevices.count, threads: 16) { k, c in
+        try parallel(needDevices.count, threads: 16) { k, c in
             let i = needDevices[k]
             var mine: [String] = []
             for d in 0..<(receiving.contains(i) ? perUser : 1) {
@@ -150,7 +149,7 @@ struct LoadTest {
         let devices = syncDevices
         log("taking first-screen cursors for \(devices.count) devices")
         let cursors = Mutex<[Int: String]>([:])
-        try Self.parallel(devices.count, threads: 16) { k, c in
+        try parallel(devices.count, threads: 16) { k, c in
             let r = try c.request("GET", "/v1/conversations?limit=1", token: devices[k].token)
             guard r.status == 200, let cur = r.json?["cursor"]?.stringValue else { throw UsageError("conversations: HTTP \(r.status)") }
             cursors.withLock { $0[k] = cur }
@@ -352,12 +351,6 @@ struct LoadTest {
         let bytes = Array(("loadtest: " + s + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
-}
-
-/// Where provisioning threads connect (set once before they start).
-enum LoadTestTarget {
-    nonisolated(unsafe) static var host = "127.0.0.1"
-    nonisolated(unsafe) static var port: UInt16 = 8080
 }
 
 enum MonoTime {
