@@ -27,6 +27,7 @@ struct RetentionTests {
             let bob = try server.createUser("bob", device: "phone")
             let room = try alice.directRoom(with: "bob")
             let start = try #require(bob.get("/v1/conversations").json["cursor"]?.stringValue)
+            #expect(try bob.post("/v1/sync/ack", ["cursor": .string(start)]).status == 204)
             for i in 1...5 { try alice.sendOK(room, "old\(i)", "old \(i)") }
             usleep(400_000)
             for i in 1...3 { try alice.sendOK(room, "new\(i)", "new \(i)") }
@@ -50,7 +51,11 @@ struct RetentionTests {
             // A cursor within the retained window still works and sees only what is kept.
             let ok = try bob.get("/v1/conversations")
             #expect(ok.json["conversations"]?.arrayValue?.first?["unread"]?.intValue == 8)
-            // Pulling without a cursor from an acked position that expired: also 410.
+            // Pulling without a cursor from an acked position that expired: also 410, with
+            // the first screen; once the fresh cursor is acked, the same pull works.
+            let noCursor = try bob.get("/v1/sync?timeout=0")
+            #expect(noCursor.status == 410)
+            #expect(noCursor.json["first_screen"]?["cursor"]?.stringValue == fresh)
             #expect(try bob.post("/v1/sync/ack", ["cursor": .string(fresh)]).status == 204)
             #expect(try bob.get("/v1/sync?timeout=0").status == 200)
         }
