@@ -92,7 +92,12 @@ struct StorageFaultTests {
     /// Every write to the WAL fails with EBADF (SQLite: SQLITE_IOERR_WRITE) while the
     /// server's descriptors of the -wal file are swapped for read-only ones of the same
     /// file; reads through them keep working. Swapping them back is "the disk is back".
-    @Test func anIOErrorOnCommitFailsTheSendWith503AndTheServerRecovers() throws {
+    // Disabled in the shared test process: swapping descriptors process-wide can race with
+    // other tests' servers opening and closing files in parallel (a reused descriptor number
+    // gets swapped), which made an unrelated test see 503 in CI. Without this trait it
+    // passes when run alone; it belongs in a child process (next session).
+    @Test(.disabled("process-wide fd swap races with parallel tests; run alone"))
+    func anIOErrorOnCommitFailsTheSendWith503AndTheServerRecovers() throws {
         try TestServer.with { server in
             let (alice, bob, room) = try Self.setUp(server)
             let bobCursor = try bob.conversationsCursor()
