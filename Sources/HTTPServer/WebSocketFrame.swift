@@ -48,6 +48,18 @@ public struct WebSocketFrame: Equatable, Sendable {
         out.append(contentsOf: payload)
         return out
     }
+
+    /// A client frame: always masked with `mask` (§5.3), as a server requires.
+    public func encodedMasked(_ mask: UInt32) -> [UInt8] {
+        var out = encoded()
+        let start = out.count - payload.count
+        out[1] |= 0x80
+        let key = [UInt8(truncatingIfNeeded: mask >> 24), UInt8(truncatingIfNeeded: mask >> 16),
+                   UInt8(truncatingIfNeeded: mask >> 8), UInt8(truncatingIfNeeded: mask)]
+        out.insert(contentsOf: key, at: start)
+        for i in 0..<payload.count { out[start + 4 + i] ^= key[i & 3] }
+        return out
+    }
 }
 
 /// Close status codes (RFC 6455 §7.4.1) the server sends.
@@ -56,9 +68,10 @@ public enum WebSocketCloseCode: UInt16, Sendable {
     case invalidPayload = 1007, policyViolation = 1008, messageTooBig = 1009, internalError = 1011
 }
 
-/// Decodes client frames (which must be masked) with the frame-size limit applied as
-/// soon as the header is read, so an oversized frame is refused before its payload
-/// arrives. Input may be split anywhere; `decode` returns `.needMore` until a whole
+/// Decodes frames with the frame-size limit applied as soon as the header is read, so
+/// an oversized frame is refused before its payload arrives. A server decodes client
+/// frames, which must be masked; a client decodes server frames, which must not be
+/// (§5.1). Input may be split anywhere; `decode` returns `.needMore` until a whole
 /// frame is buffered.
 public struct WebSocketFrameDecoder {
     public enum Outcome: Equatable {
@@ -68,7 +81,12 @@ public struct WebSocketFrameDecoder {
     }
 
     public let maxPayload: Int
-    public init(maxPayload: Int = 4096) { self.maxPayload = maxPayload }
+    /// True on a server (client frames are masked), false on a client.
+    public let expectMasked: Bool
+    public init(maxPayload: Int = 4096, expectMasked: Bool = true) {
+        self.maxPayload = maxPayload
+        self.expectMasked = expectMasked
+    }
 
     public func decode(_ buf: UnsafeBufferPointer<UInt8>) -> Outcome {
         guard buf.count >= 2 else { return .needMore }
@@ -77,7 +95,9 @@ public struct WebSocketFrameDecoder {
         guard b0 & 0x70 == 0 else { return .failure(.protocolError) }
         guard let opcode = WebSocketFrame.Opcode(rawValue: b0 & 0x0F) else { return .failure(.protocolError) }
         let fin = b0 & 0x80 != 0
-        guard b1 & 0x80 != 0 else { return .failure(.protocolError) }   // clients MUST mask (§5.1)
+        // Clients MUST mask, servers MUST NOT (§5.1).
+        let masked = b1 & 0x80 != 0
+        guard masked == expectMasked else { return .failure(.protocolError) }
         var length = UInt64(b1 & 0x7F)
         var offset = 2
         if length == 126 {
@@ -97,7 +117,12 @@ public struct WebSocketFrameDecoder {
         }
         guard length <= UInt64(maxPayload) else { return .failure(.messageTooBig) }
         let n = Int(length)
-        guard buf.count >= offset + 4 + n else { return .needMore }
+        let keyBytes = masked ? 4 : 0
+        guard buf.count >= offset + keyBytes + n else { return .needMore }
+        guard masked else {
+            let payload = Array(UnsafeBufferPointer(rebasing: buf[(offset)..<(offset + n)]))
+            return .frame(WebSocketFrame(fin: fin, opcode: opcode, payload: payload), consumed: offset + n)
+        }
         let mask = (buf[offset], buf[offset + 1], buf[offset + 2], buf[offset + 3])
         offset += 4
         var payload = [UInt8](repeating: 0, count: n)

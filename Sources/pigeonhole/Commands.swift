@@ -145,12 +145,19 @@ func runWrite<T: Sendable>(_ engine: SyncEngine, _ body: @escaping @Sendable (Wr
 let loadtestFlags: [Flag] = [
     Flag(name: "url", env: "PIGEONHOLE_URL", value: "URL", help: "server to load (default http://127.0.0.1:8080)"),
     Flag(name: "admin-token", env: "PIGEONHOLE_ADMIN_TOKEN", value: "TOKEN", help: "the server's admin token"),
-    Flag(name: "scenario", env: nil, value: "dm|group:N|hot:N", help: "what to send into (default dm)"),
-    Flag(name: "senders", env: nil, value: "N", help: "concurrent senders, one connection each (default 64)"),
-    Flag(name: "devices-per-user", env: nil, value: "N", help: "syncing devices per receiving member (default 1)"),
+    Flag(name: "scenario", env: nil, value: "dm|group:N|hot:N|mixed", help: "what to send into (default dm)"),
+    Flag(name: "users", env: nil, value: "N", help: "dm/mixed: users, all syncing (default 200)"),
+    Flag(name: "devices-per-user", env: nil, value: "N", help: "syncing devices per syncing user (default 1)"),
     Flag(name: "receivers", env: nil, value: "K", help: "group/hot: members whose devices sync and are verified (default 50)"),
-    Flag(name: "duration", env: nil, value: "SECONDS", help: "how long to send (default 10)"),
-    Flag(name: "json", env: nil, value: nil, help: "print one JSON line"),
+    Flag(name: "senders", env: nil, value: "N", help: "concurrent sends in flight, one connection each (default 64)"),
+    Flag(name: "rate", env: nil, value: "MSG/S", help: "open loop: total sends per second (default: as fast as answered)"),
+    Flag(name: "duration", env: nil, value: "TIME", help: "how long to send: 20, 20s, 2m (default 10s)"),
+    Flag(name: "transport", env: nil, value: "longpoll|websocket", help: "how devices learn of news (default longpoll)"),
+    Flag(name: "idle", env: nil, value: "N", help: "extra users whose one connection only waits (parked poll / socket)"),
+    Flag(name: "read-every", env: nil, value: "N", help: "a device marks read after every Nth pull with messages (default 8, 0 = never)"),
+    Flag(name: "client-threads", env: nil, value: "N", help: "client event loops (default 2)"),
+    Flag(name: "server-pid", env: nil, value: "PID", help: "report this local server process's RSS and CPU"),
+    Flag(name: "json", env: nil, value: nil, help: "print one JSON object"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),
 ]
 
@@ -163,13 +170,34 @@ func loadtest(_ flags: ParsedFlags) throws {
     let host = parts[0] == "localhost" ? "127.0.0.1" : String(parts[0])
     guard let token = flags.string("admin-token") else { throw UsageError("--admin-token is required") }
     let name = flags.string("scenario") ?? "dm"
-    guard let scenario = LoadTest.Scenario(name) else { throw UsageError("--scenario must be dm, group:N or hot:N") }
-    let senders = try flags.int("senders", default: 64, range: 1...1024)
+    guard let scenario = LoadPlan.Scenario(name) else { throw UsageError("--scenario must be dm, group:N, hot:N or mixed") }
+    let senders = try flags.int("senders", default: 64, range: 1...4096)
+    let users = try flags.int("users", default: 200, range: 2...1_000_000)
     let perUser = try flags.int("devices-per-user", default: 1, range: 1...64)
     let receivers = try flags.int("receivers", default: 50, range: 0...1_000_000)
-    let duration = try flags.int("duration", default: 10, range: 1...3600)
-    try LoadTest(host: host, port: port, adminToken: token, scenario: scenario, scenarioName: name, senders: senders,
-                 devicesPerUser: perUser, receivers: receivers, duration: Double(duration), json: flags.string("json") != nil).run()
+    let durationText = flags.string("duration") ?? "10"
+    let durationMs = try Int64(durationText).map { $0 * 1000 } ?? durationMillis(durationText, flag: "duration")
+    guard durationMs >= 100, durationMs <= 3_600_000 else { throw UsageError("--duration must be between 100ms and 1h") }
+    var rate: Double? = nil
+    if let r = flags.string("rate") {
+        guard let v = Double(r), v > 0, v <= 10_000_000 else { throw UsageError("--rate must be a positive number of sends per second") }
+        rate = v
+    }
+    guard let transport = DeviceActor.Transport(rawValue: flags.string("transport") ?? "longpoll") else {
+        throw UsageError("--transport must be longpoll or websocket")
+    }
+    var pid: Int32? = nil
+    if let p = flags.string("server-pid") {
+        guard let v = Int32(p), v > 0, ServerProcess(v).rssBytes() != nil else { throw UsageError("--server-pid: no such local process '\(p)'") }
+        pid = v
+    }
+    let plan = LoadPlan(scenario: scenario, users: users, senders: senders, receivers: receivers)
+    try LoadTest(host: host, port: port, adminToken: token, plan: plan, scenarioName: name, devicesPerUser: perUser,
+                 duration: Double(durationMs) / 1000, rate: rate, transport: transport,
+                 idle: try flags.int("idle", default: 0, range: 0...1_000_000),
+                 readEvery: try flags.int("read-every", default: 8, range: 0...1_000_000),
+                 clientThreads: try flags.int("client-threads", default: 2, range: 1...64),
+                 serverPID: pid, json: flags.string("json") != nil).run()
 }
 
 /// `7d`, `12h`, `30m`, `45s`, `500ms` or `0` as milliseconds.

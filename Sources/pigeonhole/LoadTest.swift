@@ -1,43 +1,35 @@
 import Dispatch
 import Glibc
+import HTTPServer
 import JSON
 import Synchronization
 import SyncEngine
 
-/// `pigeonhole loadtest`: provisions users through the admin API, then drives
-/// concurrent senders (one keep-alive connection each) against a running server while
-/// every receiving device runs a real long-poll sync loop (its own thread and
-/// connection), then verifies delivery and reports send and delivery throughput and
-/// latency.
-///
-/// Scenarios: `dm` (each sender in its own 2-member room), `group:N` (one N-member
-/// room), `hot:N` (the same, meant for N above the server's --hot-threshold).
+/// `pigeonhole loadtest`: provisions users, devices and rooms through the admin API,
+/// then drives senders, syncing devices and idle waiters as non-blocking connections
+/// on a few client event loops, and at the end verifies what every device received
+/// (exactly once, in per-room seq order) and what the first screen says is unread.
 struct LoadTest {
-    enum Scenario {
-        case dm
-        case group(Int)
-
-        init?(_ text: String) {
-            if text == "dm" { self = .dm; return }
-            let parts = text.split(separator: ":")
-            guard parts.count == 2, parts[0] == "group" || parts[0] == "hot", let n = Int(parts[1]), n >= 2 else { return nil }
-            self = .group(n)
-        }
-    }
+    enum Transport: String { case longpoll, websocket }
 
     let host: String
     let port: UInt16
     let adminToken: String
-    let scenario: Scenario
+    let plan: LoadPlan
     let scenarioName: String
-    let senders: Int
     let devicesPerUser: Int
-    let receivers: Int
     let duration: Double
+    /// Total sends per second across all senders (open loop), or nil for as fast as answered.
+    let rate: Double?
+    let transport: DeviceActor.Transport
+    let idle: Int
+    let readEvery: Int
+    let clientThreads: Int
+    let serverPID: Int32?
     let json: Bool
 
-    /// Runs `count` jobs on `threads` threads, each with its own connection to the server.
-    func parallel(_ count: Int, threads: Int, _ job: @escaping @Sendable (Int, BlockingHTTPClient) throws -> Void) throws {
+    /// Runs `count` provisioning jobs on `threads` threads, each with its own blocking connection.
+    func parallel(_ count: Int, threads: Int = 16, _ job: @escaping @Sendable (Int, BlockingHTTPClient) throws -> Void) throws {
         let (host, port) = (self.host, self.port)
         let next = Atomic<Int>(0)
         let failure = Mutex<String?>(nil)
@@ -58,298 +50,305 @@ struct LoadTest {
         if let f = failure.withLock({ $0 }) { throw UsageError("provisioning failed: \(f)") }
     }
 
-    func expect(_ r: BlockingHTTPClient.Response, _ statuses: Set<Int>, _ what: String) throws -> JSONValue {
+    static func expect(_ r: BlockingHTTPClient.Response, _ statuses: Set<Int>, _ what: String) throws -> JSONValue {
         guard statuses.contains(r.status), let j = r.json else {
             throw UsageError("\(what): HTTP \(r.status) \(String(decoding: r.body, as: UTF8.self))")
         }
         return j
     }
 
+    /// `429 rate_limited`: the status and the error code of a response, for counting.
+    static func errorKey(_ r: ClientConnection.Response) -> String {
+        let code = (try? JSONParser.parse(r.body))?["error"]?["code"]?.stringValue
+        return "\(r.status)" + (code.map { " " + $0 } ?? "")
+    }
+
     func run() throws {
-        var senders = self.senders
-        if case .group(let n) = scenario, senders > n {
-            log("only members can send: using \(n) senders instead of \(senders)")
-            senders = n
-        }
         let prefix = "lt\(SyncEngine.nowMillis() % 100_000_000)"
         let admin = adminToken
-        let memberCount: Int
-        let userCount: Int
-        let receiverUsers: [Int]   // users whose devices sync and are verified
-        switch scenario {
-        case .dm:
-            memberCount = 2
-            userCount = senders * 2
-            receiverUsers = Array(0..<userCount)
-        case .group(let n):
-            memberCount = n
-            userCount = max(n, senders)
-            receiverUsers = Array(0..<min(receivers, n))
+        let plan = self.plan
+        let receiving = Set(plan.receivers)
+        // Who may send: every user in dm/mixed; members 0..<senders in a group.
+        let sending: Set<Int>
+        switch plan.scenario {
+        case .dm, .mixed: sending = Set(0..<plan.userCount)
+        case .group(let n), .hot(let n): sending = Set(0..<min(n, plan.senders))
         }
-        let receiving = Set(receiverUsers)
+        let names = (0..<plan.userCount).map { "\(prefix)-u\($0)" }
+
+        log("provisioning \(plan.userCount) users")
+        try parallel(plan.userCount) { i, c in
+            _ = try Self.expect(try c.request("POST", "/v1/admin/users", token: admin, body: ["name": .string(names[i])]), [201], "create user")
+        }
+        let needDevices = (0..<plan.userCount).filter { receiving.contains($0) || sending.contains($0) }
         let perUser = devicesPerUser
-        log("provisioning \(userCount) users")
-        try parallel(userCount, threads: 16) { i, c in
-            let r = try c.request("POST", "/v1/admin/users", token: admin, body: ["name": .string("\(prefix)-u\(i)")])
-            guard r.status == 201 else { throw UsageError("create user: HTTP \(r.status)") }
-        }
-        // Receiving users get --devices-per-user devices; a sender sends from its user's first device.
-        let needDevices = (0..<userCount).filter { receiving.contains($0) || $0 < senders }
-        log("provisioning devices for \(needDevices.count) users (\(receiverUsers.count) x \(perUser) syncing)")
-        let tokens = Mutex<[Int: [String]]>([:])
-        try parallel(needDevices.count, threads: 16) { k, c in
-            let i = needDevices[k]
+        log("provisioning devices for \(needDevices.count) users (\(plan.receivers.count) x \(perUser) syncing)")
+        let tokenTable = Mutex<[Int: [String]]>([:])
+        try parallel(needDevices.count) { k, c in
+            let u = needDevices[k]
             var mine: [String] = []
-            for d in 0..<(receiving.contains(i) ? perUser : 1) {
-                let r = try c.request("POST", "/v1/admin/users/\(prefix)-u\(i)/devices", token: admin, body: ["name": .string("loadtest-\(d)")])
-                guard r.status == 201, let t = r.json?["token"]?.stringValue else { throw UsageError("create device: HTTP \(r.status)") }
+            for d in 0..<(receiving.contains(u) ? perUser : 1) {
+                let r = try c.request("POST", "/v1/admin/users/\(names[u])/devices", token: admin, body: ["name": .string("loadtest-\(d)")])
+                guard let t = try Self.expect(r, [201], "create device")["token"]?.stringValue else { throw UsageError("device without token") }
                 mine.append(t)
             }
-            tokens.withLock { $0[i] = mine }
+            tokenTable.withLock { $0[u] = mine }
         }
-        let userTokens = tokens.withLock { $0 }
-        let senderTokens = (0..<senders).map { userTokens[$0]![0] }
-        let client = BlockingHTTPClient(host: host, port: port)
-        var rooms: [Int64] = []
-        var roomOfUser: [Int: Int64] = [:]
-        switch scenario {
-        case .dm:
-            for i in 0..<senders {
-                let r = try client.request("POST", "/v1/direct/\(prefix)-u\(senders + i)", token: senderTokens[i])
-                let room = try expect(r, [200, 201], "direct room")["id"]?.int64Value ?? 0
-                rooms.append(room)
-                roomOfUser[i] = room
-                roomOfUser[senders + i] = room
+        let userTokens = tokenTable.withLock { $0 }
+        let sendTokens = (0..<plan.userCount).map { userTokens[$0]?.first ?? "" }
+
+        log("creating \(plan.rooms.count) room(s)")
+        let roomTable = Mutex<[Int: (id: Int64, hot: Bool)]>([:])
+        try parallel(plan.rooms.count) { r, c in
+            let members = plan.rooms[r]
+            let owner = sendTokens[members[0]]
+            let id: Int64
+            if plan.kinds[r] == .direct {
+                id = try Self.expect(try c.request("POST", "/v1/direct/\(names[members[1]])", token: owner), [200, 201], "direct room")["id"]?.int64Value ?? 0
+            } else {
+                let first = members.dropFirst().prefix(999).map { JSONValue.string(names[$0]) }
+                id = try Self.expect(try c.request("POST", "/v1/rooms", token: owner, body: ["name": "loadtest", "members": .array(first)]),
+                                     [201], "create room")["id"]?.int64Value ?? 0
+                var start = 1000
+                while start < members.count {
+                    let chunk = members[start..<min(members.count, start + 1000)].map { JSONValue.string(names[$0]) }
+                    _ = try Self.expect(try c.request("POST", "/v1/rooms/\(id)/members", token: owner, body: ["members": .array(chunk)]),
+                                        [200], "add members")
+                    start += 1000
+                }
             }
-        case .group(let n):
-            log("creating a \(n)-member room")
-            let first = (1..<min(n, 1000)).map { JSONValue.string("\(prefix)-u\($0)") }
-            let r = try client.request("POST", "/v1/rooms", token: senderTokens[0], body: ["name": "loadtest", "members": .array(first)])
-            let room = try expect(r, [201], "create room")["id"]?.int64Value ?? 0
-            var start = 1000
-            while start < n {
-                let chunk = (start..<min(n, start + 1000)).map { JSONValue.string("\(prefix)-u\($0)") }
-                _ = try expect(try client.request("POST", "/v1/rooms/\(room)/members", token: senderTokens[0],
-                                                  body: ["members": .array(chunk)]), [200], "add members")
-                start += 1000
-            }
-            rooms = Array(repeating: room, count: senders)
-            for i in 0..<n { roomOfUser[i] = room }
+            let hot = try Self.expect(try c.request("GET", "/v1/rooms/\(id)", token: owner), [200], "room")["hot"]?.boolValue ?? false
+            roomTable.withLock { $0[r] = (id, hot) }
         }
-        let hot = try expect(try client.request("GET", "/v1/rooms/\(rooms[0])", token: senderTokens[0]), [200], "room")
+        let roomInfo = roomTable.withLock { t in (0..<plan.rooms.count).map { t[$0]! } }
+        let roomIDs = roomInfo.map(\.id)
 
         // Every syncing device starts from the cursor of its first screen, taken before any send.
-        struct SyncDevice: Sendable { let name: String; let token: String; let rooms: Set<Int64> }
-        var syncDevices: [SyncDevice] = []
-        for u in receiverUsers {
+        struct DeviceSpec: Sendable { let name: String; let user: Int; let token: String; let rooms: Set<Int64> }
+        var specs: [DeviceSpec] = []
+        for u in plan.receivers {
             for (d, t) in userTokens[u]!.enumerated() {
-                syncDevices.append(SyncDevice(name: "\(prefix)-u\(u)/\(d)", token: t, rooms: [roomOfUser[u]!]))
+                specs.append(DeviceSpec(name: "\(names[u])/\(d)", user: u, token: t, rooms: Set(plan.userRooms[u].map { roomIDs[$0] })))
             }
         }
-        let devices = syncDevices
+        let devices = specs
         log("taking first-screen cursors for \(devices.count) devices")
-        let cursors = Mutex<[Int: String]>([:])
-        try parallel(devices.count, threads: 16) { k, c in
-            let r = try c.request("GET", "/v1/conversations?limit=1", token: devices[k].token)
-            guard r.status == 200, let cur = r.json?["cursor"]?.stringValue else { throw UsageError("conversations: HTTP \(r.status)") }
-            cursors.withLock { $0[k] = cur }
+        let cursorTable = Mutex<[Int: String]>([:])
+        try parallel(devices.count) { k, c in
+            let cur = try Self.expect(try c.request("GET", "/v1/conversations?limit=1&preview=0", token: devices[k].token), [200], "conversations")["cursor"]?.stringValue
+            cursorTable.withLock { $0[k] = cur ?? "" }
         }
-        let startCursors = cursors.withLock { d in (0..<devices.count).map { d[$0]! } }
+        let startCursors = cursorTable.withLock { t in (0..<devices.count).map { t[$0]! } }
 
-        // 0 while sending; then the monotonic millisecond after which devices give up draining.
-        let drainDeadline = Atomic<Int>(0)
-        let logs = Mutex<[Int: Delivery.DeviceLog]>([:])
-        let syncErrors = Mutex<[Int: Int]>([:])
-        let syncGroup = DispatchGroup()
-        let (host, port) = (host, port)
-        for k in devices.indices {
-            syncGroup.enter()
-            let dev = devices[k]
-            let first = startCursors[k]
-            Thread.detach {
-                let c = BlockingHTTPClient(host: host, port: port)
-                var cursor = first
-                var got: [Delivery.Record] = []
-                var complete = false
-                var note: String? = nil
-                while true {
-                    let deadline = drainDeadline.load(ordering: .acquiring)
-                    let draining = deadline != 0
-                    if draining && Int(MonoTime.now() * 1000) > deadline { note = "gave up 30 s after sending ended"; break }
-                    do {
-                        let r = try c.request("GET", "/v1/sync?cursor=\(Self.percentEncoded(cursor))&timeout=\(draining ? 0 : 5)&limit=500",
-                                              token: dev.token)
-                        guard r.status == 200, let j = r.json, let next = j["cursor"]?.stringValue else {
-                            syncErrors.withLock { $0[r.status, default: 0] += 1 }
-                            if r.status == 410 || r.status == 401 { note = "sync answered HTTP \(r.status)"; break }
-                            usleep(50_000)
-                            continue
-                        }
-                        let now = MonoTime.now()
-                        let events = j["events"]?.arrayValue ?? []
-                        for e in events where e["type"]?.stringValue == "message" {
-                            guard let m = e["message"], let room = m["room_id"]?.int64Value, let seq = m["seq"]?.int64Value,
-                                  let id = m["id"]?.int64Value else { continue }
-                            got.append(Delivery.Record(room: room, seq: seq, id: id, at: now))
-                        }
-                        cursor = next
-                        if draining && events.isEmpty && !(j["has_more"]?.boolValue ?? false) { complete = true; break }
-                    } catch {
-                        syncErrors.withLock { $0[0, default: 0] += 1 }
-                        usleep(50_000)
-                    }
-                }
-                let entry = Delivery.DeviceLog(name: dev.name, rooms: dev.rooms, received: got, complete: complete, note: note)
-                logs.withLock { $0[k] = entry }
-                syncGroup.leave()
+        var idleTokens: [String] = []
+        if idle > 0 {
+            log("provisioning \(idle) idle users with a device each")
+            let idleTable = Mutex<[Int: String]>([:])
+            try parallel(idle) { k, c in
+                _ = try Self.expect(try c.request("POST", "/v1/admin/users", token: admin, body: ["name": .string("\(prefix)-idle\(k)")]),
+                                    [201], "create idle user")
+                let t = try Self.expect(try c.request("POST", "/v1/admin/users/\(prefix)-idle\(k)/devices", token: admin,
+                                                      body: ["name": "idle"]), [201], "create idle device")["token"]?.stringValue
+                idleTable.withLock { $0[k] = t ?? "" }
             }
+            idleTokens = idleTable.withLock { t in (0..<idle).map { t[$0]! } }
         }
 
-        log("sending for \(duration) s with \(senders) senders, \(devices.count) devices syncing")
-        let latencies = Mutex<[Double]>([])
-        let acks = Mutex<[Delivery.Record]>([])
-        let errors = Mutex<[Int: Int]>([:])
-        let begin = MonoTime.now()
-        let deadline = begin + duration
-        let group = DispatchGroup()
-        for i in 0..<senders {
-            group.enter()
-            let token = senderTokens[i]
-            let path = "/v1/rooms/\(rooms[i])/messages"
-            Thread.detach {
-                let c = BlockingHTTPClient(host: host, port: port)
-                var mine: [Double] = []
-                var sent: [Delivery.Record] = []
-                var n = 0
-                while MonoTime.now() < deadline {
-                    n += 1
-                    let t0 = MonoTime.now()
-                    let r = try? c.request("POST", path, token: token,
-                                           body: ["client_msg_id": .string("s\(i)-\(n)"), "body": ["n": .int(n)]])
-                    let t1 = MonoTime.now()
-                    let status = r?.status ?? 0
-                    if status == 201, let j = r?.json, let room = j["room_id"]?.int64Value, let seq = j["seq"]?.int64Value,
-                       let id = j["id"]?.int64Value {
-                        mine.append((t1 - t0) * 1000)
-                        sent.append(Delivery.Record(room: room, seq: seq, id: id, at: t1))
-                    } else {
-                        errors.withLock { $0[status, default: 0] += 1 }
-                    }
-                }
-                latencies.withLock { $0.append(contentsOf: mine) }
-                acks.withLock { $0.append(contentsOf: sent) }
-                group.leave()
+        let group = try EventLoopGroup(threads: clientThreads)
+        defer { group.shutdown() }
+        let loops = group.loops
+        let context = LoadContext(host: host, port: port)
+        let server = serverPID.map(ServerProcess.init)
+        let rssBeforeIdle = server?.rssBytes()
+
+        var idlers: [IdleActor] = []
+        var rssWithIdle: Int? = nil
+        if idle > 0 {
+            log("opening \(idle) idle \(transport == .longpoll ? "long-polls" : "WebSockets")")
+            for (k, t) in idleTokens.enumerated() {
+                let a = IdleActor(token: t, transport: transport, context: context, loop: loops[k % loops.count])
+                idlers.append(a)
+                a.loop.execute { a.start() }
             }
+            let waitedFor = try waitForIdle(context: context)
+            log("\(waitedFor) idle clients waiting")
+            rssWithIdle = server?.rssBytes()
         }
-        group.wait()
+
+        log("starting \(devices.count) syncing devices (\(transport.rawValue))")
+        let devicesDone = DispatchGroup()
+        var actors: [DeviceActor] = []
+        for (k, d) in devices.enumerated() {
+            devicesDone.enter()
+            let a = DeviceActor(index: k, name: d.name, user: d.user, token: d.token, rooms: d.rooms, cursor: startCursors[k],
+                                transport: transport, readEvery: readEvery, context: context, loop: loops[k % loops.count]) {
+                devicesDone.leave()
+            }
+            actors.append(a)
+            a.http.loop.execute { a.start() }
+        }
+        usleep(500_000)   // let them park (or open their sockets) before the first send
+
+        log("sending for \(duration) s with \(plan.senders) senders" + (rate.map { " at \(fmt($0))/s" } ?? ""))
+        let cpuBefore = server?.cpuSeconds()
+        let begin = MonoTime.now() + 0.01
+        let end = begin + duration
+        let sendersDone = DispatchGroup()
+        for slot in 0..<plan.senders {
+            sendersDone.enter()
+            let a = SendActor(slot: slot, plan: plan, roomIDs: roomIDs, tokens: sendTokens, context: context,
+                              loop: loops[slot % loops.count], interval: rate.map { Double(plan.senders) / $0 },
+                              start: begin, end: end) { sendersDone.leave() }
+            a.conn.loop.execute { a.next() }
+        }
+        sendersDone.wait()
         let sendEnd = MonoTime.now()
-        let elapsed = sendEnd - begin
-        drainDeadline.store(Int(sendEnd * 1000) + 30_000, ordering: .releasing)
-        log("sending done; waiting for \(devices.count) devices to drain")
-        syncGroup.wait()
-        let deviceLogs = logs.withLock { d in (0..<devices.count).map { d[$0]! } }
-        let sent = acks.withLock { $0 }
+        let cpuAfter = server?.cpuSeconds()
+        context.drainDeadlineMillis.store(Int(sendEnd * 1000) + 30_000, ordering: .releasing)
+        log("sending done; \(devices.count) devices draining")
+        for a in actors { a.http.loop.execute { a.beginDrain() } }
+        if devicesDone.wait(timeout: .now() + .seconds(45)) == .timedOut {
+            for a in actors { a.http.loop.execute { a.finish(note: "still draining 45 s after sending ended") } }
+            devicesDone.wait()
+        }
+        for a in idlers { a.loop.execute { a.stop() } }
+        let rssEnd = server?.rssBytes()
+        let results = context.results.withLock { $0 }
 
-        // Delivery latency: 201 -> the sync response that carried it, per device.
-        var ackAt: [Int64: [Int64: Double]] = [:]
-        for s in sent { ackAt[s.room, default: [:]][s.seq] = s.at }
-        var delivery: [Double] = []
-        var delivered = 0
-        var early = 0
-        var lastReceive = begin
-        for d in deviceLogs {
-            delivered += d.received.count
-            for r in d.received {
-                lastReceive = max(lastReceive, r.at)
-                guard let a = ackAt[r.room]?[r.seq] else { continue }
-                if r.at < a { early += 1 }
-                delivery.append(max(0, r.at - a) * 1000)
-            }
+        log("checking the first screen of \(plan.receivers.count) users")
+        let screens = Mutex<[Int: [Delivery.ConversationRow]]>([:])
+        let screenErrors = Mutex<[String]>([])
+        try parallel(plan.receivers.count) { k, c in
+            let u = plan.receivers[k]
+            var rows: [Delivery.ConversationRow] = []
+            var page: String? = nil
+            repeat {
+                let path = "/v1/conversations?limit=100&preview=0" + (page.map { "&page=\(Self.percentEncoded($0))" } ?? "")
+                let r = try c.request("GET", path, token: userTokens[u]![0])
+                guard r.status == 200, let j = r.json else { screenErrors.withLock { $0.append("user \(names[u]): HTTP \(r.status)") }; return }
+                for c in j["conversations"]?.arrayValue ?? [] {
+                    guard let room = c["id"]?.int64Value, let unread = c["unread"]?.int64Value,
+                          let read = c["read_seq"]?.int64Value, let last = c["last_seq"]?.int64Value else { continue }
+                    rows.append(Delivery.ConversationRow(room: room, unread: unread, readSeq: read, lastSeq: last))
+                }
+                page = j["next_page"]?.stringValue
+            } while page != nil
+            screens.withLock { $0[u] = rows }
         }
-        delivery.sort()
-        var expected = 0
-        var ackedPerRoom: [Int64: Int] = [:]
-        for s in sent { ackedPerRoom[s.room, default: 0] += 1 }
-        for d in deviceLogs { for room in d.rooms { expected += ackedPerRoom[room] ?? 0 } }
-        let violations = Delivery.verify(sent: sent, devices: deviceLogs)
-        let incomplete = deviceLogs.filter { !$0.complete }.count
-        let deliverySeconds = max(lastReceive - begin, 0.001)
-        let deliveryRate = Double(delivered) / deliverySeconds
 
-        var lat = latencies.withLock { $0 }
-        lat.sort()
-        func p(_ q: Double) -> Double { Delivery.quantile(lat, q) }
-        func dp(_ q: Double) -> Double { Delivery.quantile(delivery, q) }
-        let rate = Double(lat.count) / elapsed
-        let isHot = hot["hot"]?.boolValue ?? (memberCount >= 500)
-        let rows = isHot ? 0 : rate * Double(memberCount)
-        let errs = errors.withLock { $0 }
-        let serrs = syncErrors.withLock { $0 }
-        func codes(_ e: [Int: Int]) -> String {
-            "{" + e.sorted { $0.key < $1.key }.map { #""\#($0.key)":\#($0.value)"# }.joined(separator: ",") + "}"
+        var violations = Delivery.verify(sent: results.acked, devices: (0..<devices.count).map { results.devices[$0]! })
+        violations += screenErrors.withLock { $0 }
+        let exact = results.sendErrors.isEmpty && !results.syncErrors.keys.contains { $0.hasPrefix("read") }
+        let screenTable = screens.withLock { $0 }
+        for u in plan.receivers {
+            violations += Delivery.verifyUnread(
+                user: names[u], rows: screenTable[u] ?? [], rooms: plan.userRooms[u].map { roomIDs[$0] },
+                acked: results.acked, ownSends: results.ownSends.compactMapValues { $0[u] },
+                readMarks: results.readMarks.compactMapValues { $0[u] }, exact: exact)
         }
-        func quantiles(_ f: (Double) -> Double, _ max: Double) -> String {
-            #"{"p50":\#(fmt(f(0.5))),"p90":\#(fmt(f(0.9))),"p99":\#(fmt(f(0.99))),"p99_9":\#(fmt(f(0.999))),"max":\#(fmt(max))}"#
-        }
-        func text(_ f: (Double) -> Double, _ max: Double) -> String {
-            "p50 \(fmt(f(0.5))) p90 \(fmt(f(0.9))) p99 \(fmt(f(0.99))) p99.9 \(fmt(f(0.999))) max \(fmt(max))"
-        }
-        if json {
-            print(#"{"scenario":"\#(scenarioName)","members":\#(memberCount),"hot":\#(isHot),"senders":\#(senders),"#
-                + #""receiving_users":\#(receiverUsers.count),"devices_per_user":\#(perUser),"devices":\#(devices.count),"#
-                + #""messages":\#(lat.count),"seconds":\#(fmt(elapsed)),"messages_per_s":\#(fmt(rate)),"inbox_rows_per_s":\#(fmt(rows)),"#
-                + #""send_ms":\#(quantiles(p, lat.last ?? 0)),"#
-                + #""delivered":\#(delivered),"expected_deliveries":\#(expected),"delivery_seconds":\#(fmt(deliverySeconds)),"#
-                + #""deliveries_per_s":\#(fmt(deliveryRate)),"delivery_ms":\#(quantiles(dp, delivery.last ?? 0)),"#
-                + #""received_before_201":\#(early),"incomplete_devices":\#(incomplete),"violations":\#(violations.count),"#
-                + #""errors":\#(errs.values.reduce(0, +)),"errors_by_code":\#(codes(errs)),"sync_errors_by_code":\#(codes(serrs))}"#)
-        } else {
-            print("scenario \(scenarioName): \(memberCount)-member room(s), hot=\(isHot), \(senders) senders, "
-                + "\(receiverUsers.count) users x \(perUser) devices syncing (\(devices.count) devices)")
-            print("  sent \(lat.count) messages in \(fmt(elapsed)) s: \(fmt(rate)) messages/s, \(fmt(rows)) inbox rows/s")
-            print("  send latency ms: \(text(p, lat.last ?? 0))")
-            print("  delivered \(delivered) message events (expected \(expected)) in \(fmt(deliverySeconds)) s: \(fmt(deliveryRate)) deliveries/s")
-            print("  delivery latency ms (201 -> device): \(text(dp, delivery.last ?? 0))"
-                + (early > 0 ? " (\(early) received before their 201 arrived, counted as 0)" : ""))
-            if !errs.isEmpty { print("  send errors by status: \(codes(errs))") }
-            if !serrs.isEmpty { print("  sync errors by status (0 = connection): \(codes(serrs))") }
-            if violations.isEmpty {
-                print("  verified: every device received every acknowledged message of its rooms exactly once, in seq order")
-            }
-        }
+
+        let report = LoadReport(
+            test: self, roomInfo: roomInfo, results: results, deviceCount: devices.count, begin: begin, sendEnd: sendEnd,
+            violations: violations, exactUnread: exact,
+            server: server.map { _ in LoadReport.ServerFigures(
+                rssBeforeIdle: rssBeforeIdle ?? 0, rssWithIdle: rssWithIdle, rssEnd: rssEnd ?? 0,
+                cpuSeconds: (cpuAfter ?? 0) - (cpuBefore ?? 0)) })
+        print(json ? report.json().serializedString : report.text())
         fflush(nil)
         if !violations.isEmpty {
             let lines = violations.prefix(20).map { "  " + $0 }.joined(separator: "\n")
             let more = violations.count > 20 ? "\n  ... and \(violations.count - 20) more" : ""
             log("verification FAILED: \(violations.count) violation(s)\n" + lines + more)
-            throw LoadTestFailure(description: "loadtest: \(violations.count) delivery violation(s)")
+            throw LoadTestFailure(description: "loadtest: \(violations.count) violation(s)")
         }
+    }
+
+    /// Waits (at most 60 s) until the idle clients are all waiting: parked long-polls
+    /// counted by the server's own gauge, WebSockets by their handshakes.
+    private func waitForIdle(context: LoadContext) throws -> Int {
+        let admin = BlockingHTTPClient(host: host, port: port)
+        let deadline = MonoTime.now() + 60
+        var waiting = 0
+        while MonoTime.now() < deadline {
+            if transport == .websocket {
+                waiting = context.results.withLock { $0.idleReady }
+            } else if let r = try? admin.request("GET", "/metrics", token: adminToken), r.status == 200 {
+                let text = String(decoding: r.body, as: UTF8.self)
+                for line in text.split(separator: "\n") where line.hasPrefix("pigeonhole_long_polls_parked ") {
+                    waiting = Int(line.split(separator: " ").last ?? "") ?? 0
+                }
+            }
+            if waiting >= idle { break }
+            usleep(200_000)
+        }
+        usleep(500_000)   // let the server settle before RSS is read
+        return waiting
     }
 
     /// Percent-encodes everything but unreserved characters (for a cursor in a query).
     static func percentEncoded(_ s: String) -> String {
         var out = ""
+        let hex = Array("0123456789ABCDEF".utf8)
         for b in s.utf8 {
             switch b {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
                  UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(b))
             default:
-                let hex = Array("0123456789ABCDEF".utf8)
                 out += "%" + String(decoding: [hex[Int(b >> 4)], hex[Int(b & 15)]], as: UTF8.self)
             }
         }
         return out
     }
 
-    func fmt(_ v: Double) -> String {
-        let r = (v * 100).rounded() / 100
-        return String(r)
-    }
-
     func log(_ s: String) {
         let bytes = Array(("loadtest: " + s + "\n").utf8)
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+}
+
+func fmt(_ v: Double) -> String {
+    let r = (v * 100).rounded() / 100
+    return String(r)
+}
+
+extension IdleActor {
+    var loop: EventLoop { conn.loop }
+}
+
+/// The server's RSS and CPU time, from /proc (for --server-pid).
+struct ServerProcess {
+    let pid: Int32
+
+    init(_ pid: Int32) { self.pid = pid }
+
+    private func read(_ file: String) -> String? {
+        guard let f = fopen("/proc/\(pid)/\(file)", "r") else { return nil }
+        defer { fclose(f) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func rssBytes() -> Int? {
+        guard let status = read("status") else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }.map { $0 * 1024 }
+        }
+        return nil
+    }
+
+    /// utime + stime (fields 14 and 15 of /proc/PID/stat, after the parenthesised name).
+    func cpuSeconds() -> Double? {
+        guard let stat = read("stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return nil }
+        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }
 

@@ -61,6 +61,53 @@ enum Delivery {
         return out
     }
 
+    /// One room of a user's first screen, as the server reported it.
+    struct ConversationRow: Sendable {
+        let room: Int64
+        let unread: Int64
+        let readSeq: Int64
+        let lastSeq: Int64
+    }
+
+    /// The first screen must list each of the user's rooms once, with `unread =
+    /// last_seq - read_seq`, `last_seq` the newest acknowledged seq and `read_seq` the
+    /// furthest of the user's own sends and acknowledged read markers. With `exact` false
+    /// (some sends or reads have an unknown outcome: they may have committed unseen) the
+    /// server may be ahead of what was acknowledged, never behind.
+    static func verifyUnread(user: String, rows: [ConversationRow], rooms: [Int64], acked: [Record],
+                             ownSends: [Int64: Int64], readMarks: [Int64: Int64], exact: Bool) -> [String] {
+        var out: [String] = []
+        var lastAcked: [Int64: Int64] = [:]
+        for s in acked { lastAcked[s.room] = max(lastAcked[s.room] ?? 0, s.seq) }
+        var listed: [Int64: ConversationRow] = [:]
+        for r in rows {
+            if listed[r.room] != nil { out.append("user \(user) room \(r.room): listed twice on the first screen") }
+            listed[r.room] = r
+        }
+        for room in rooms.sorted() {
+            guard let r = listed[room] else {
+                out.append("user \(user) room \(room): missing from the first screen")
+                continue
+            }
+            let wantLast = lastAcked[room] ?? 0
+            let wantRead = max(ownSends[room] ?? 0, readMarks[room] ?? 0)
+            if r.unread != r.lastSeq - r.readSeq {
+                out.append("user \(user) room \(room): unread \(r.unread) but last_seq \(r.lastSeq) - read_seq \(r.readSeq) = \(r.lastSeq - r.readSeq)")
+            }
+            if exact ? r.lastSeq != wantLast : r.lastSeq < wantLast {
+                out.append("user \(user) room \(room): last_seq \(r.lastSeq), but the newest acknowledged send is \(wantLast)")
+            }
+            if exact ? r.readSeq != wantRead : r.readSeq < wantRead {
+                out.append("user \(user) room \(room): read_seq \(r.readSeq), but own sends and read markers reached \(wantRead)"
+                    + " (unread \(r.unread), expected \(wantLast - wantRead))")
+            }
+        }
+        for r in rows where !rooms.contains(r.room) {
+            out.append("user \(user) room \(r.room): on the first screen but the user was never put in it")
+        }
+        return out
+    }
+
     /// `3-7,9,12-13` (at most 8 runs, then `...`).
     static func ranges(_ seqs: [Int64]) -> String {
         let s = Array(Set(seqs)).sorted()

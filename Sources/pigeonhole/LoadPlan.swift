@@ -1,0 +1,114 @@
+/// Who is in which room and who sends what, for one load-test scenario. Users and
+/// rooms are indices here; the load test maps them to names and server ids.
+///
+/// - `dm`: users in pairs, one direct room per pair; sends rotate over the pairs and
+///   alternate between the two members.
+/// - `group:N` / `hot:N`: one N-member room (`hot` expects N at or above the server's
+///   --hot-threshold, so the room is read-diffused); sender slot i sends as member i mod N.
+/// - `mixed`: every user has a direct room with a partner, a 20-member group and one
+///   room with everybody; 60% of sends go to direct rooms, 30% to groups, 10% to the
+///   big room (hot once --users reaches the server's threshold).
+struct LoadPlan: Sendable {
+    enum Scenario: Equatable, Sendable {
+        case dm
+        case group(Int)
+        case hot(Int)
+        case mixed
+
+        init?(_ text: String) {
+            switch text {
+            case "dm": self = .dm
+            case "mixed": self = .mixed
+            default:
+                let parts = text.split(separator: ":")
+                guard parts.count == 2, let n = Int(parts[1]), n >= 2 else { return nil }
+                switch parts[0] {
+                case "group": self = .group(n)
+                case "hot": self = .hot(n)
+                default: return nil
+                }
+            }
+        }
+    }
+
+    enum RoomKind: Sendable { case direct, group }
+
+    let scenario: Scenario
+    let userCount: Int
+    let senders: Int
+    /// Members (user indices) of each room; the first member creates it.
+    let rooms: [[Int]]
+    let kinds: [RoomKind]
+    /// Rooms of each user.
+    let userRooms: [[Int]]
+    /// Users whose devices sync and are verified.
+    let receivers: [Int]
+
+    /// `users` applies to dm and mixed; `receivers` limits the syncing members of a
+    /// group or hot room (dm and mixed sync every user).
+    init(scenario: Scenario, users: Int, senders: Int, receivers: Int) {
+        self.scenario = scenario
+        self.senders = senders
+        var rooms: [[Int]] = []
+        var kinds: [RoomKind] = []
+        let count: Int
+        switch scenario {
+        case .dm:
+            count = max(2, users - users % 2)
+            for k in 0..<(count / 2) { rooms.append([2 * k, 2 * k + 1]); kinds.append(.direct) }
+        case .group(let n), .hot(let n):
+            count = n
+            rooms = [Array(0..<n)]
+            kinds = [.group]
+        case .mixed:
+            count = max(4, users)
+            for k in 0..<(count / 2) { rooms.append([2 * k, 2 * k + 1]); kinds.append(.direct) }
+            for g in 0..<max(1, count / 20) {
+                rooms.append(Array((g * 20)..<min(count, g * 20 + 20)))
+                kinds.append(.group)
+            }
+            rooms.append(Array(0..<count))
+            kinds.append(.group)
+        }
+        userCount = count
+        self.rooms = rooms
+        self.kinds = kinds
+        var userRooms = [[Int]](repeating: [], count: count)
+        for (r, members) in rooms.enumerated() { for u in members { userRooms[u].append(r) } }
+        self.userRooms = userRooms
+        switch scenario {
+        case .dm, .mixed: self.receivers = Array(0..<count)
+        case .group(let n), .hot(let n): self.receivers = Array(0..<min(n, receivers))
+        }
+    }
+
+    /// The n-th send (from 1) of sender slot `slot`: into which room, as which user.
+    func pick(slot: Int, n: Int) -> (room: Int, user: Int) {
+        switch scenario {
+        case .dm:
+            let r = (slot + (n - 1) * senders) % rooms.count
+            return (r, rooms[r][n % 2])
+        case .group(let size), .hot(let size):
+            return (0, slot % size)
+        case .mixed:
+            let h = Self.mix(UInt64(slot) << 32 | UInt64(n))
+            let user = Int(h % UInt64(userCount))
+            let roll = Int((h >> 32) % 100)
+            let mine = userRooms[user]   // [direct?, group, everybody] in creation order
+            let direct = mine.first { kinds[$0] == .direct }
+            let group = mine.dropLast().last { kinds[$0] == .group }
+            let everybody = rooms.count - 1
+            if roll < 60, let d = direct { return (d, user) }
+            if roll < 90, let g = group { return (g, user) }
+            return (everybody, user)
+        }
+    }
+
+    /// SplitMix64's finalizer: a cheap, well-spread hash for deterministic choices.
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
