@@ -35,6 +35,8 @@ let package = Package(
 
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "JSON"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SyncEngine"]),
+        // The load generator's verifier and scenario plans (in the executable target).
+        .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),
         .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "HTTPServer", "SQLiteStore", "JSON"]),
     ],
     swiftLanguageModes: [.v6]

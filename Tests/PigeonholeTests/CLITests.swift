@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Testing
 
 /// The `pigeonhole` executable as a user runs it: flags, exit codes, admin commands,
@@ -111,5 +112,28 @@ struct CLITests {
         #expect(log.contains("msg=stopped"))
         let wal = (try? FileManager.default.attributesOfItem(atPath: dir + "/pigeonhole.sqlite-wal")[.size] as? NSNumber)?.intValue ?? 0
         #expect(wal == 0)   // checkpointed (TRUNCATE) on the way out
+    }
+
+    /// `pigeonhole loadtest` against a real server: every scenario shape and both
+    /// transports finish with zero violations, and the JSON report carries the figures.
+    @Test(arguments: [
+        ["--scenario", "dm", "--users", "8", "--devices-per-user", "2"],
+        ["--scenario", "mixed", "--users", "24", "--transport", "websocket", "--idle", "20"],
+        ["--scenario", "hot:12", "--receivers", "6", "--idle", "20", "--rate", "200"],
+    ])
+    func loadtestVerifiesARealRun(_ args: [String]) throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 10 }) { server in
+            let run = try Self.run(["loadtest", "--url", "http://127.0.0.1:\(server.port)", "--admin-token", TestServer.adminToken,
+                                    "--senders", "4", "--duration", "700ms", "--json", "--server-pid", "\(getpid())"] + args)
+            #expect(run.status == 0, "\(run.stderr)")
+            let report = try JSONParser.parse(run.stdout)
+            #expect(report["violations"]?.intValue == 0)
+            #expect((report["messages"]?.intValue ?? 0) > 0)
+            #expect(report["delivered"] == report["expected_deliveries"])
+            #expect(report["errors"]?.intValue == 0)
+            #expect(report["unread_check"]?.stringValue == "exact")
+            #expect((report["server"]?["rss_bytes_end"]?.intValue ?? 0) > 0)
+            if args.contains("hot:12") { #expect(report["hot_rooms"]?.intValue == 1) }
+        }
     }
 }
