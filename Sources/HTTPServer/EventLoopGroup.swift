@@ -4,6 +4,7 @@ public final class EventLoopGroup: Sendable {
     public let loops: [EventLoop]
 
     public init(threads: Int) throws {
+        Socket.raiseOpenFileLimit()   // each outbound connection is one fd
         loops = try (0..<max(1, threads)).map { try EventLoop(index: $0) }
         for loop in loops { loop.start(name: "client-\(loop.index)") }
     }

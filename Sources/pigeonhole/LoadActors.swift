@@ -11,7 +11,8 @@ final class LoadContext: Sendable {
     /// 0 while sending; then the MonoTime millisecond after which draining devices give up.
     let drainDeadlineMillis = Atomic<Int>(0)
     let results = Mutex<LoadResults>(LoadResults())
-    let finished = Atomic<Int>(0)
+    /// Devices that have caught up once (their next long-poll parks): sending waits for all.
+    let settled = Atomic<Int>(0)
 
     init(host: String, port: UInt16) {
         self.host = host
@@ -153,6 +154,7 @@ final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     private var pullsWithMessages = 0
     private var drainPullStarted = false
     private var finished = false
+    private var caughtUp = false
     private let done: @Sendable () -> Void
 
     init(index: Int, name: String, user: Int, token: String, rooms: Set<Int64>, cursor: String, transport: Transport,
@@ -256,6 +258,10 @@ final class DeviceActor: @unchecked Sendable {   // confined to `loop`
             }
             cursor = next
             let hasMore = j["has_more"]?.boolValue ?? false
+            if !hasMore && !caughtUp {
+                caughtUp = true
+                context.settled.wrappingAdd(1, ordering: .relaxed)
+            }
             if drainPullStarted && events.isEmpty && !hasMore && !pullAgain { return finish(note: nil) }
             if let newest, readEvery > 0 {
                 pullsWithMessages += 1

@@ -187,7 +187,11 @@ struct LoadTest {
             actors.append(a)
             a.http.loop.execute { a.start() }
         }
-        usleep(500_000)   // let them park (or open their sockets) before the first send
+        // Sending starts once every device has caught up (its backlog of room-creation
+        // events pulled) and parked again, so the first messages meet a quiet server.
+        let settleBy = MonoTime.now() + 60
+        while context.settled.load(ordering: .relaxed) < devices.count && MonoTime.now() < settleBy { usleep(20_000) }
+        usleep(200_000)
 
         log("sending for \(duration) s with \(plan.senders) senders" + (rate.map { " at \(fmt($0))/s" } ?? ""))
         let cpuBefore = server?.cpuSeconds()
