@@ -21,15 +21,51 @@ public enum URLEncoding {
 
     /// `a=1&b=x%20y&flag` -> [("a","1"), ("b","x y"), ("flag","")]; nil if any part is malformed.
     public static func parseQuery(_ query: String) -> [(name: String, value: String)]? {
+        var q = query
+        return q.withUTF8 { parseQuery($0) }
+    }
+
+    static func parseQuery(_ buf: UnsafeBufferPointer<UInt8>) -> [(name: String, value: String)]? {
         var items: [(name: String, value: String)] = []
-        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = percentDecode(kv[0], plusAsSpace: true) else { return nil }
-            let value = kv.count > 1 ? percentDecode(kv[1], plusAsSpace: true) : ""
-            guard let value else { return nil }
-            items.append((name, value))
+        let amp = UInt8(ascii: "&"), eq = UInt8(ascii: "=")
+        var i = 0
+        while i < buf.count {
+            var end = i
+            while end < buf.count && buf[end] != amp { end += 1 }
+            if end > i {
+                var split = i
+                while split < end && buf[split] != eq { split += 1 }
+                guard let name = formDecode(UnsafeBufferPointer(rebasing: buf[i..<split])) else { return nil }
+                let value = split < end ? formDecode(UnsafeBufferPointer(rebasing: buf[(split + 1)..<end])) : ""
+                guard let value else { return nil }
+                items.append((name, value))
+            }
+            i = end + 1
         }
         return items
+    }
+
+    /// One query name or value: `+` is a space, `%XX` a byte, and the result must be UTF-8.
+    private static func formDecode(_ part: UnsafeBufferPointer<UInt8>) -> String? {
+        // Most names and values (cursors, numbers) need no decoding: validate and copy once.
+        if !part.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) {
+            return String(validating: part, as: UTF8.self)
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(part.count)
+        var i = 0
+        while i < part.count {
+            let b = part[i]
+            if b == UInt8(ascii: "%") {
+                guard i + 2 < part.count, let hv = hexValue(part[i + 1]), let lv = hexValue(part[i + 2]) else { return nil }
+                bytes.append(hv << 4 | lv)
+                i += 3
+                continue
+            }
+            bytes.append(b == UInt8(ascii: "+") ? UInt8(ascii: " ") : b)
+            i += 1
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     static func hexValue(_ c: UInt8) -> UInt8? {

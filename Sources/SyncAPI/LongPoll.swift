@@ -19,13 +19,15 @@ final class LongPoll: @unchecked Sendable {
     private let limit: Int
     private let perRoomLimit: Int?
     private let timeout: Duration
+    /// The user's hot rooms, read with the token (they wake this poll too).
+    private let hotRooms: Set<RoomID>
     private var subscription: Notifier.Subscription?
     private var timer: TimerToken?
     private var finished = false
     private let wakeQueued = Atomic<Bool>(false)
 
     init(api: PigeonholeAPI, responder: Responder, db: Database, me: Principal, from: Cursor, limit: Int,
-         perRoomLimit: Int?, timeout: Duration) {
+         perRoomLimit: Int?, timeout: Duration, hotRooms: Set<RoomID>) {
         self.api = api
         self.responder = responder
         self.db = db
@@ -34,15 +36,14 @@ final class LongPoll: @unchecked Sendable {
         self.limit = limit
         self.perRoomLimit = perRoomLimit
         self.timeout = timeout
+        self.hotRooms = hotRooms
     }
 
     var loop: EventLoop { responder.loop }
 
     func start() {
         if timeout > .zero {
-            // Hot rooms wake us too: listen to the ones the user is in (read on this loop's connection).
-            let rooms = (try? api.engine.read(db) { try Stream.hotRooms($0.db, user: me.user) }) ?? []
-            subscription = api.engine.notifier.subscribe(me.user, rooms: rooms) { [self] news in
+            subscription = api.engine.notifier.subscribe(me.user, rooms: hotRooms) { [self] news in
                 if case .revoked(let d) = news {
                     // This device lost its token while parked: answer 401 now.
                     if d == me.device { loop.execute { [self] in finish(APIError.unauthorized.response) } }
@@ -112,20 +113,49 @@ final class PollRegistry: Sendable {
 
 extension PigeonholeAPI {
     /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`
-    func startPull(_ me: Principal, _ input: RequestInput, _ responder: Responder, _ db: Database) throws {
+    func startPull(_ input: RequestInput, _ responder: Responder, _ db: Database) throws {
+        // One read transaction for what comes before the wait: the token, the cursor (or
+        // the acked one) and the hot rooms to listen to. The pull itself reads again
+        // after subscribing, so nothing committed in between is missed.
+        let address = input.request.remoteAddress
+        try checkAuthAllowed(address)
+        guard let token = input.bearerToken else { throw APIError.unauthorized }
+        let cursorText = input.queryString("cursor")
+        let mayWait = (input.queryString("timeout").flatMap { Int($0) } ?? config.defaultPollTimeout) > 0
+        typealias Start = (me: Principal, from: Result<(Cursor, advance: Bool), SyncError>, hot: Set<RoomID>)
+        let start: Start? = try engine.read(db) { ctx -> Start? in
+            guard let me = try Accounts.authenticate(ctx.db, token: token) else { return nil }
+            let from: Result<(Cursor, advance: Bool), SyncError>
+            do {
+                if let cursorText {
+                    let c = try Stream.validate(ctx.db, cursor: cursorText, user: me.user)
+                    from = .success((c, try Stream.ackWouldAdvance(ctx.db, device: me.device, cursor: c)))
+                } else {
+                    from = .success((try Stream.ackedCursor(ctx.db, device: me.device, user: me.user), false))
+                }
+            } catch let e as SyncError {
+                from = .failure(e)
+            }
+            return (me, from, mayWait ? try Stream.hotRooms(ctx.db, user: me.user) : [])
+        }
+        let me = try authenticated(start?.me, address: address)
         let limit = try input.queryInt("limit", default: engine.config.defaultPullLimit, range: 1...engine.config.maxPullLimit)!
         let perRoom = try input.queryInt("per_room_limit", default: nil, range: 1...1000)
         // Over the maximum is clamped, not rejected: clients may ask for "as long as you can".
         let requested = try input.queryInt("timeout", default: config.defaultPollTimeout, range: 0...Int(Int32.max))!
         let timeout = Duration.seconds(min(requested, config.maxPollTimeout))
         let from: Cursor
-        do {
-            from = try resolveStart(me, input, db)
-        } catch SyncError.cursorExpired {
-            return responder.respond(try cursorExpired(me, db))
+        switch start!.from {
+        case .failure(.cursorExpired): return responder.respond(try cursorExpired(me, db))
+        case .failure(let e): throw e
+        case .success(let (cursor, advance)):
+            from = cursor
+            // Presenting C proves the device stored everything before C: ack it, off the
+            // request's path (a lost ack only means a later resume repeats a little).
+            if advance { engine.ackLater(device: me.device, user: me.user, cursor: cursor) }
         }
         LongPoll(api: self, responder: responder, db: db, me: me, from: from, limit: limit,
-                 perRoomLimit: perRoom, timeout: timeout).start()
+                 perRoomLimit: perRoom, timeout: timeout, hotRooms: start!.hot).start()
     }
 
     /// 410 `cursor_expired` whose body already carries the first screen (as
@@ -145,22 +175,5 @@ extension PigeonholeAPI {
                 Encode.conversations(page, &w)
             }
         }
-    }
-
-    private func resolveStart(_ me: Principal, _ input: RequestInput, _ db: Database) throws -> Cursor {
-        let from: Cursor
-        if let text = input.queryString("cursor") {
-            let (cursor, advance) = try engine.read(db) { ctx in
-                let c = try Stream.validate(ctx.db, cursor: text, user: me.user)
-                return (c, try Stream.ackWouldAdvance(ctx.db, device: me.device, cursor: c))
-            }
-            from = cursor
-            // Presenting C proves the device stored everything before C: ack it, off the
-            // request's path (a lost ack only means a later resume repeats a little).
-            if advance { engine.ackLater(device: me.device, user: me.user, cursor: cursor) }
-        } else {
-            from = try engine.read(db) { try Stream.ackedCursor($0.db, device: me.device, user: me.user) }
-        }
-        return from
     }
 }

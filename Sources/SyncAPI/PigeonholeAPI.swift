@@ -18,6 +18,9 @@ public final class PigeonholeAPI: HTTPHandler {
     /// Gauges only the server (which owns the HTTP server) can read; set once it exists.
     let gauges = Mutex<(@Sendable () -> Metrics.Gauges)?>(nil)
     let sendLimiter: RateLimiter<DeviceID>
+    /// When /healthz last read the database successfully (MonotonicClock ns).
+    let lastHealthyAt = Atomic<UInt64>(0)
+    static let healthInterval: UInt64 = 100_000_000
     let authFailures: RateLimiter<String>
 
     init(engine: SyncEngine, reads: ReadPool, config: APIConfiguration, log: Logger) {
@@ -62,6 +65,7 @@ public final class PigeonholeAPI: HTTPHandler {
     private func dispatch(_ route: APIRoute, _ input: RequestInput, _ responder: Responder, _ db: Database) throws {
         switch route {
         case .healthz: return responder.respond(health(db))
+        case .sync: return try startPull(input, responder, db)   // authenticates in its own first read
         case .limits: return responder.respond(limits())
         case .badID(let what): throw APIError.badRequest(code: "invalid_request", message: "\(what) must be a positive integer")
         case .notify: return try startNotify(input, responder, db)
@@ -163,7 +167,7 @@ public final class PigeonholeAPI: HTTPHandler {
                 }
             })
         case .sync:
-            try startPull(me, input, responder, db)
+            break   // answered above
         case .ack:
             let cursor = try RequestInput.string(try input.object(), "cursor")
             write(responder, { try Stream.ack($0, device: me.device, user: me.user, cursor: cursor) }) { _ in
@@ -202,13 +206,24 @@ public final class PigeonholeAPI: HTTPHandler {
     /// Resolves a device token. An address that keeps presenting bad tokens is slowed
     /// down with 429s (checked before the token, so guessing gains nothing).
     func authenticate(token: String?, address: String, _ db: Database) throws -> Principal {
-        if let ms = authFailures.check(address) { throw APIError.rateLimited(ms, what: "failed authentications from this address") }
+        try checkAuthAllowed(address)
         guard let token else { throw APIError.unauthorized }
-        guard let p = try engine.read(db, { try Accounts.authenticate($0.db, token: token) }) else {
+        return try authenticated(try engine.read(db) { try Accounts.authenticate($0.db, token: token) }, address: address)
+    }
+
+    /// Before the token is looked up: an address over its failed-authentication limit is
+    /// refused without a lookup (guessing gains nothing).
+    func checkAuthAllowed(_ address: String) throws(APIError) {
+        if let ms = authFailures.check(address) { throw APIError.rateLimited(ms, what: "failed authentications from this address") }
+    }
+
+    /// The outcome of a token lookup: a principal, or 401 and one failure charged.
+    func authenticated(_ principal: Principal?, address: String) throws(APIError) -> Principal {
+        guard let principal else {
             _ = authFailures.take(address)
             throw APIError.unauthorized
         }
-        return p
+        return principal
     }
 
     private func requireAdmin(_ input: RequestInput) throws(APIError) {
@@ -241,9 +256,18 @@ public final class PigeonholeAPI: HTTPHandler {
         }
     }
 
+    /// Liveness with a database round trip, made at most once per `healthInterval`: an
+    /// unauthenticated endpoint must not turn a flood of requests into a flood of read
+    /// transactions (each takes the WAL read locks, fcntl calls). A failure is never
+    /// reused: the next request checks again.
     private func health(_ db: Database) -> HTTPResponse {
+        let now = MonotonicClock.now()
+        if now &- lastHealthyAt.load(ordering: .relaxed) < Self.healthInterval {
+            return json(.ok) { w in w.object { w in w.field("status", "ok") } }
+        }
         do {
             _ = try db.queryOne("SELECT count(*) FROM schema_migrations") { $0.int(0) }
+            lastHealthyAt.store(now, ordering: .relaxed)
             return json(.ok) { w in w.object { w in w.field("status", "ok") } }
         } catch {
             return .error(.serviceUnavailable, code: "storage_unavailable", message: "the database cannot be read")

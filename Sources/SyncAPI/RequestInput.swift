@@ -5,6 +5,14 @@ import SyncEngine
 /// Typed access to a request's JSON body and query, with one clear 400 per mistake.
 struct RequestInput {
     let request: HTTPRequest
+    /// Decoded once: a handler reads several parameters (the router has already
+    /// refused a malformed query with 400).
+    let queryItems: [(name: String, value: String)]
+
+    init(request: HTTPRequest) {
+        self.request = request
+        queryItems = request.queryItems
+    }
 
     /// The body as a JSON object. An empty body counts as `{}` for routes with only
     /// optional fields.
@@ -54,14 +62,18 @@ struct RequestInput {
 
     /// An integer query parameter within `range`, or `default` when absent.
     func queryInt(_ name: String, default def: Int?, range: ClosedRange<Int>) throws(APIError) -> Int? {
-        guard let text = request.query(name) else { return def }
+        guard let text = queryString(name) else { return def }
         guard let v = Int(text), range.contains(v) else {
             throw APIError.invalid(name, "must be an integer in \(range.lowerBound)...\(range.upperBound)")
         }
         return v
     }
 
-    func queryString(_ name: String) -> String? { request.query(name) }
+    /// The first value of a query parameter.
+    func queryString(_ name: String) -> String? {
+        for item in queryItems where item.name == name { return item.value }
+        return nil
+    }
 
     /// The bearer token of `Authorization: Bearer <token>`.
     var bearerToken: String? {
