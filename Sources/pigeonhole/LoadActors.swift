@@ -26,6 +26,8 @@ final class LoadContext: Sendable {
 struct LoadResults: Sendable {
     var sendLatencies: [Double] = []
     var acked: [Delivery.Record] = []
+    /// room id -> seq -> when its send request started (MonoTime seconds).
+    var sendStarts: [Int64: [Int64: Double]] = [:]
     /// (room id, user index) -> highest seq that user sent and got a 201 for.
     var ownSends: [Int64: [Int: Int64]] = [:]
     var sendErrors: [String: Int] = [:]
@@ -53,6 +55,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
     private var n = 0
     private var latencies: [Double] = []
     private var acked: [Delivery.Record] = []
+    private var starts: [(room: Int64, seq: Int64, at: Double)] = []
     private var own: [Int64: [Int: Int64]] = [:]
     private var errors: [String: Int] = [:]
     private let done: @Sendable () -> Void
@@ -93,7 +96,8 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
         let (r, user) = plan.pick(slot: slot, n: n)
         let room = roomIDs[r]
         let body: JSONValue = ["client_msg_id": .string("s\(slot)-\(n)"), "body": ["n": .int(n), "slot": .int(slot)]]
-        let t0 = interval == nil ? MonoTime.now() : intended
+        let started = MonoTime.now()
+        let t0 = interval == nil ? started : intended
         conn.request("POST", "/v1/rooms/\(room)/messages",
                      headers: [("Authorization", "Bearer \(tokens[user])"), ("Content-Type", "application/json")],
                      body: body.serialized(), timeout: .seconds(30)) { [self] result in
@@ -103,6 +107,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
                 if let j = try? JSONParser.parse(r.body), let seq = j["seq"]?.int64Value, let id = j["id"]?.int64Value {
                     latencies.append((t1 - t0) * 1000)
                     acked.append(Delivery.Record(room: room, seq: seq, id: id, at: t1))
+                    starts.append((room, seq, started))
                     own[room, default: [:]][user] = max(own[room]?[user] ?? 0, seq)
                 } else {
                     errors["201 unreadable", default: 0] += 1
@@ -120,6 +125,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
         context.results.withLock { res in
             res.sendLatencies.append(contentsOf: latencies)
             res.acked.append(contentsOf: acked)
+            for s in starts { res.sendStarts[s.room, default: [:]][s.seq] = s.at }
             for (room, users) in own { for (u, s) in users { res.ownSends[room, default: [:]][u] = max(res.ownSends[room]?[u] ?? 0, s) } }
             for (k, v) in errors { res.sendErrors[k, default: 0] += v }
         }

@@ -48,6 +48,8 @@ struct LoadReport {
     let delivery: Quantiles
     /// Per message: 201 -> the last of its devices has it.
     let fanout: Quantiles
+    /// The same from the start of the send request (includes the send's own commit).
+    let fanoutFromSend: Quantiles
     let sendErrors: [String: Int]
     let syncErrors: [String: Int]
     let idleErrors: [String: Int]
@@ -94,6 +96,15 @@ struct LoadReport {
         delivered = count
         delivery = Quantiles(delays)
         fanout = Quantiles(last.values.flatMap(\.values))
+        var fromSend: [Double] = []
+        var lastAt: [Int64: [Int64: Double]] = [:]
+        for d in results.devices.values {
+            for r in d.received { lastAt[r.room, default: [:]][r.seq] = Swift.max(lastAt[r.room]?[r.seq] ?? 0, r.at) }
+        }
+        for (room, seqs) in lastAt {
+            for (seq, at) in seqs { if let start = results.sendStarts[room]?[seq] { fromSend.append((at - start) * 1000) } }
+        }
+        fanoutFromSend = Quantiles(fromSend)
         deliverySeconds = Swift.max(lastReceive - begin, 0.001)
         var perRoom: [Int64: Int] = [:]
         for s in results.acked { perRoom[s.room, default: 0] += 1 }
@@ -126,7 +137,7 @@ struct LoadReport {
             ("inbox_rows_per_s", .number(fmt(Double(inboxRows) / Swift.max(seconds, 0.001)))),
             ("send_ms", send.json), ("delivered", .int(delivered)), ("expected_deliveries", .int(expected)),
             ("deliveries_per_s", .number(fmt(Double(delivered) / deliverySeconds))),
-            ("delivery_ms", delivery.json), ("fanout_ms", fanout.json),
+            ("delivery_ms", delivery.json), ("fanout_ms", fanout.json), ("fanout_from_send_ms", fanoutFromSend.json),
             ("errors", .int(sendErrors.values.reduce(0, +))), ("errors_by_code", Self.codes(sendErrors)),
             ("sync_errors_by_code", Self.codes(syncErrors)), ("idle_errors_by_code", Self.codes(idleErrors)),
             ("unread_check", .string(exactUnread ? "exact" : "bounds")),
@@ -155,6 +166,7 @@ struct LoadReport {
         lines.append("  delivered \(delivered) message events (expected \(expected)): \(fmt(Double(delivered) / deliverySeconds)) deliveries/s")
         lines.append("  delivery latency ms (201 -> device): \(delivery.text)")
         lines.append("  fan-out ms (201 -> last device of the room): \(fanout.text)")
+        lines.append("  fan-out ms (send start -> last device of the room): \(fanoutFromSend.text)")
         if !sendErrors.isEmpty { lines.append("  send errors: \(Self.codesText(sendErrors))") }
         if !syncErrors.isEmpty { lines.append("  sync errors: \(Self.codesText(syncErrors))") }
         if !idleErrors.isEmpty { lines.append("  idle client errors: \(Self.codesText(idleErrors))") }
