@@ -99,6 +99,9 @@ public final class Database: @unchecked Sendable {
 
     /// Rowid of the last successful INSERT on this connection.
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(connection) }
+    /// Rows changed by every INSERT/UPDATE/DELETE on this connection since it opened
+    /// (statements that failed and were undone do not count).
+    var totalChanges: Int64 { sqlite3_total_changes64(connection) }
     /// Rows changed by the last INSERT/UPDATE/DELETE on this connection.
     public var changes: Int { Int(sqlite3_changes64(connection)) }
     /// False in autocommit mode; true inside BEGIN...COMMIT or a SAVEPOINT.

@@ -14,7 +14,9 @@ public enum WriterError: Error, Sendable, Equatable {
 ///
 /// Commands queue up while the previous batch commits. The thread then takes the
 /// whole queue (up to `maxBatchSize`) as one batch, in one `BEGIN IMMEDIATE ...
-/// COMMIT`, each command in its own SAVEPOINT so a failing command is undone alone.
+/// COMMIT`; a failing command is undone alone (see `WriterCore.runTransaction`: a
+/// command that fails after writing gets the batch replayed with a SAVEPOINT per
+/// command).
 /// One fsync covers the whole batch: under load, throughput grows with batch size
 /// instead of being capped at one commit per disk flush.
 ///
@@ -30,10 +32,16 @@ public final class Writer: Sendable {
         /// Most commands in one transaction. Bounds how long a batch holds the write
         /// lock and how much a failed COMMIT takes down with it.
         public var maxBatchSize: Int
+        /// WAL size in pages at which a background thread checkpoints it (see
+        /// `Checkpointer`); nil leaves checkpoints to SQLite, inside the COMMIT that
+        /// crosses `wal_autocheckpoint` (1000 pages).
+        public var backgroundCheckpointPages: Int?
 
-        public init(database: Database.Options = Database.Options(), maxBatchSize: Int = 1024) {
+        public init(database: Database.Options = Database.Options(), maxBatchSize: Int = 1024,
+                    backgroundCheckpointPages: Int? = 1000) {
             self.database = database
             self.maxBatchSize = max(1, maxBatchSize)
+            self.backgroundCheckpointPages = backgroundCheckpointPages
         }
     }
 
@@ -75,6 +83,10 @@ public final class Writer: Sendable {
     /// The command runs inside the batch's transaction: it must not BEGIN/COMMIT
     /// (`db.transaction` traps; `db.savepoint` nests fine) and must not keep `db`.
     /// Its return value reaches the completion only if the batch commits.
+    /// A command may be run more than once: when a neighbour in its batch fails after
+    /// writing, the transaction is rolled back and the batch replayed. Only the run
+    /// that commits is reported, so a command must keep its effects in `db` (or make
+    /// outside effects harmless to repeat) and must not wait for other commands.
     public func submit<T: Sendable>(_ command: @escaping @Sendable (Database) throws -> T,
                                     completion: @escaping @Sendable (Result<T, any Error>) -> Void) {
         let job = WriterCore.Job(command, completion: completion)

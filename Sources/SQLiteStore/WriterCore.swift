@@ -52,9 +52,14 @@ final class WriterCore: Sendable {
 
     private func main() {
         let db: Database
+        var checkpointer: Checkpointer?
         do {
             db = try Database(path: path, mode: .readWrite, options: options.database)
             try setup(db)
+            if let pages = options.backgroundCheckpointPages, !path.isEmpty, path != ":memory:" {
+                checkpointer = try Checkpointer(path: path, options: options.database, thresholdPages: pages)
+                checkpointer?.attach(to: db)
+            }
         } catch {
             queue.withLock { $0.phase = .failed(error) }
             queue.broadcast()
@@ -73,6 +78,10 @@ final class WriterCore: Sendable {
         // Clean shutdown: fold the WAL back into the database file and truncate it,
         // so the next start (or a file copy for backup) does not depend on the -wal.
         // A failure here loses nothing: the WAL is replayed on the next open.
+        if let checkpointer {
+            checkpointer.stop()
+            checkpointer.detach(from: db)
+        }
         _ = try? db.checkpoint(truncate: true)
         db.close()
     }

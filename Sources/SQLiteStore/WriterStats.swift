@@ -9,6 +9,7 @@ public final class WriterStats: Sendable {
     private let failedTransactions = Atomic<Int>(0)
     private let completed = Atomic<Int>(0)
     private let failedCommands = Atomic<Int>(0)
+    private let replays = Atomic<Int>(0)
     private let lastBatch = Atomic<Int>(0)
     private let maxBatch = Atomic<Int>(0)
     /// Bucket i counts batches of size in (2^(i-1), 2^i]: 1, 2, 3-4, 5-8, ... The
@@ -31,6 +32,9 @@ public final class WriterStats: Sendable {
     public var commandsCompleted: Int { completed.load(ordering: .relaxed) }
     /// Commands completed with an error (their own, or their transaction's).
     public var commandsFailed: Int { failedCommands.load(ordering: .relaxed) }
+    /// Batches rolled back and run again with a savepoint per command, because a
+    /// command failed after changing rows (see `WriterCore.runTransaction`).
+    public var transactionsReplayed: Int { replays.load(ordering: .relaxed) }
     /// Commands taken off the queue together in the most recent batch.
     public var lastBatchSize: Int { lastBatch.load(ordering: .relaxed) }
     public var maxBatchSize: Int { maxBatch.load(ordering: .relaxed) }
@@ -66,6 +70,7 @@ public final class WriterStats: Sendable {
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
+    func recordReplay() { replays.add(1, ordering: .relaxed) }
     func recordFailedTransaction() { failedTransactions.add(1, ordering: .relaxed) }
 
     func recordCompleted(commands: Int, failed: Int) {

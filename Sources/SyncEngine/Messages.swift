@@ -31,10 +31,34 @@ public enum Messages {
             return SendResult(message: original, duplicate: true)
         }
 
-        let membership = try Rooms.requireMember(ctx.db, room: room, user: me.user)
-        guard let (seq, hot) = try ctx.db.queryOne("""
-            UPDATE rooms SET last_seq = last_seq + 1, last_active_at = ?1 WHERE id = ?2 RETURNING last_seq, hot
-            """, [.integer(ctx.now), .integer(room.rawValue)], { ($0.int64(0), $0.bool(1)) }) else { throw SyncError.roomNotFound }
+        // Only single-row statements by key below (plus one indexed member read): no
+        // RETURNING and no IN-subquery, whose ephemeral tables and statement journals
+        // dominated the writer's time per send.
+        guard let (lastSeq, hot) = try ctx.db.queryOne("SELECT last_seq, hot FROM rooms WHERE id = ?",
+                                                       [.integer(room.rawValue)], { ($0.int64(0), $0.bool(1)) }) else {
+            throw SyncError.roomNotFound
+        }
+        let membership: Rooms.Membership
+        var recipients: [Inbox.Recipient] = []
+        if hot {
+            membership = try Rooms.requireMember(ctx.db, room: room, user: me.user)
+        } else {
+            // A normal room's members are read once: membership check and fan-out.
+            var mine: Rooms.Membership?
+            try ctx.db.query("""
+                SELECT m.user_id, u.inbox_seq, m.joined_seq, m.read_seq, m.role
+                FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?
+                """, [.integer(room.rawValue)]) { row in
+                let user = UserID(row.int64(0))
+                recipients.append(Inbox.Recipient(user: user, inboxSeq: row.int64(1)))
+                if user == me.user { mine = Rooms.Membership(joinedSeq: row.int64(2), readSeq: row.int64(3), role: row.text(4)) }
+            }
+            guard let mine else { throw SyncError.notMember }
+            membership = mine
+        }
+        let seq = lastSeq + 1
+        try ctx.db.run("UPDATE rooms SET last_seq = ?1, last_active_at = ?2 WHERE id = ?3",
+                       [.integer(seq), .integer(ctx.now), .integer(room.rawValue)])
         try ctx.db.run("""
             INSERT INTO messages (room_id, seq, sender_id, sender_device_id, client_msg_id, body, sent_at)
             VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -46,13 +70,18 @@ public enum Messages {
             // Read diffusion: stored once; members' pulls merge the room in, and only
             // members with a parked pull or an open socket are woken.
             ctx.wakeRoom(room, at: seq)
+            try ctx.db.run("UPDATE members SET read_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND read_seq < ?1",
+                           [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
         } else {
-            try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil)
-            try ctx.db.run("UPDATE members SET last_active_at = ?1 WHERE room_id = ?2", [.integer(ctx.now), .integer(room.rawValue)])
-            try PushOutbox.enqueue(ctx, room: room, message: id, sender: me.user)
+            try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil, recipients: recipients)
+            // Activity for everyone; the sender's own read marker moves to their message.
+            // OR FAIL: no statement journal (see Inbox.appendToMembers).
+            try ctx.db.run("UPDATE OR FAIL members SET last_active_at = ?1 WHERE room_id = ?2 AND user_id != ?3",
+                           [.integer(ctx.now), .integer(room.rawValue), .integer(me.user.rawValue)])
+            try ctx.db.run("UPDATE members SET last_active_at = ?1, read_seq = max(read_seq, ?2) WHERE room_id = ?3 AND user_id = ?4",
+                           [.integer(ctx.now), .integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
+            try PushOutbox.enqueue(ctx, room: room, message: id, sender: me.user, members: recipients.map(\.user))
         }
-        try ctx.db.run("UPDATE members SET read_seq = ?1 WHERE room_id = ?2 AND user_id = ?3 AND read_seq < ?1",
-                       [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
         // Sending reads what came before: the senders of those messages see new counts.
         // Not in hot rooms, where the messages since the sender's last one may come from
         // dozens of senders: there only explicit reads (POST /read) announce receipts.

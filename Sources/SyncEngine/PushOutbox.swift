@@ -25,11 +25,12 @@ public enum PushOutbox {
 
     /// Called by `Messages.send` inside the send's savepoint (normal rooms only: a hot
     /// room would turn every message into thousands of pushes; big rooms are muted).
-    static func enqueue(_ ctx: WriteContext, room: RoomID, message: MessageID, sender: UserID) throws {
+    /// `members`: the room's current members, if the caller already read them.
+    static func enqueue(_ ctx: WriteContext, room: RoomID, message: MessageID, sender: UserID, members: [UserID]? = nil) throws {
         guard ctx.config.pushEnabled, let isOnline = ctx.isOnline else { return }
-        let members = try ctx.db.queryAll("SELECT user_id FROM members WHERE room_id = ? AND user_id != ?",
-                                          [.integer(room.rawValue), .integer(sender.rawValue)]) { UserID($0.int64(0)) }
-        for user in members where !isOnline(user) {
+        let members = try members ?? ctx.db.queryAll("SELECT user_id FROM members WHERE room_id = ?",
+                                                     [.integer(room.rawValue)]) { UserID($0.int64(0)) }
+        for user in members where user != sender && !isOnline(user) {
             try ctx.db.run("""
                 INSERT OR IGNORE INTO push_outbox (push_id, user_id, room_id, message_id, created_at, next_attempt_at)
                 VALUES (?, ?, ?, ?, ?, ?)

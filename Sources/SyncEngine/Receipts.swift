@@ -44,16 +44,15 @@ public enum Receipts {
     /// After `reader` moved its marker in `room` from `from` to `to`: the senders of
     /// the messages in (from, to] have new read counts.
     static func readerMoved(_ ctx: WriteContext, room: RoomID, reader: UserID, from: Int64, to: Int64) throws {
-        let senders = try ctx.db.queryAll("""
-            SELECT DISTINCT sender_id FROM messages WHERE room_id = ? AND seq > ? AND seq <= ? AND sender_id != ?
-            """, [.integer(room.rawValue), .integer(from), .integer(to), .integer(reader.rawValue)]) { UserID($0.int64(0)) }
-        for sender in senders {
-            try ctx.db.run("""
-                INSERT INTO receipt_marks (room_id, sender_id, emitted_at, pending) VALUES (?, ?, 0, 1)
-                ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = 1
-                """, [.integer(room.rawValue), .integer(sender.rawValue)])
-        }
-        if !senders.isEmpty, try flush(ctx, room: room) > 0 { ctx.receiptsPending.set() }
+        // One statement for all senders in the range (a group reader passes dozens).
+        // Every sender's row is inserted or updated, so the change count is non-zero
+        // exactly when some other member sent in (from, to].
+        let marked = try ctx.db.run("""
+            INSERT OR FAIL INTO receipt_marks (room_id, sender_id, emitted_at, pending)
+            SELECT DISTINCT ?1, sender_id, 0, 1 FROM messages WHERE room_id = ?1 AND seq > ?2 AND seq <= ?3 AND sender_id != ?4
+            ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = 1
+            """, [.integer(room.rawValue), .integer(from), .integer(to), .integer(reader.rawValue)])
+        if marked > 0, try flush(ctx, room: room) > 0 { ctx.receiptsPending.set() }
     }
 
     /// Emits the pending marks whose window has passed (all rooms, or one). Returns how

@@ -1,3 +1,4 @@
+import Glibc
 import Dispatch
 import SQLiteStore
 import Synchronization
@@ -84,6 +85,60 @@ import Testing
             // b's first insert was undone with it; a's and c's were not.
             let values = try await writer.perform { db in try db.queryAll("SELECT v FROM t ORDER BY id") { $0.text(0) } }
             #expect(values == ["taken", "a", "c"])
+            // b failed after writing: the batch was replayed with a savepoint per command.
+            #expect(writer.stats.transactionsReplayed == 1)
+        }
+    }
+
+    @Test func commandFailingBeforeWritingNeedsNoReplay() async throws {
+        try await withTempDir { dir async throws in
+            let writer = try makeWriter(dir)
+            defer { writer.stop() }
+            let gate = Gate()
+            gate.block(writer)
+            let done = DispatchGroup()
+            let results = Mutex<[Int: Bool]>([:])
+            struct Refused: Error {}
+            for i in 0..<3 {
+                done.enter()
+                writer.submit({ db in
+                    if i == 1 { throw Refused() }   // validation error: nothing written
+                    return try db.run("INSERT INTO t (v) VALUES (?1)", [.init(i)])
+                }, completion: { result in
+                    results.withLock { $0[i] = (try? result.get()) != nil }
+                    done.leave()
+                })
+            }
+            gate.open()
+            done.wait()
+            #expect(results.withLock { $0 } == [0: true, 1: false, 2: true])
+            #expect(writer.stats.transactionsReplayed == 0)
+            #expect(try await writer.perform { db in try count(db, "t") } == 2)
+        }
+    }
+
+    @Test func walIsCheckpointedInTheBackground() async throws {
+        try await withTempDir { dir async throws in
+            let writer = try Writer(path: dir + "/w.sqlite", options: .init(backgroundCheckpointPages: 16)) { db in
+                try db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB NOT NULL)")
+            }
+            defer { writer.stop() }
+            func fileSize(_ path: String) -> Int {
+                var st = stat()
+                return stat(path, &st) == 0 ? Int(st.st_size) : 0
+            }
+            let before = fileSize(dir + "/w.sqlite")
+            for _ in 0..<8 {
+                _ = try await writer.perform { db in
+                    for _ in 0..<8 { try db.run("INSERT INTO t (v) VALUES (?1)", [.blob([UInt8](repeating: 7, count: 4000))]) }
+                }
+            }
+            // No explicit checkpoint and the writer's own is off: the pages reach the
+            // database file only through the checkpointer thread. Not necessarily all of
+            // them: after a complete checkpoint the WAL restarts, and the last commits
+            // may stay below the threshold. More than half of the rows is proof enough.
+            try await waitUntil { fileSize(dir + "/w.sqlite") > before + 32 * 4000 }
+            #expect(try await writer.perform { db in try count(db, "t") } == 64)
         }
     }
 
