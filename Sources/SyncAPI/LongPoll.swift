@@ -21,13 +21,16 @@ final class LongPoll: @unchecked Sendable {
     private let timeout: Duration
     /// The user's hot rooms, read with the token (they wake this poll too).
     private let hotRooms: Set<RoomID>
+    /// Set when the start's read found the cursor at the head of the stream (no hot
+    /// rooms): the Notifier's publication count read before that read.
+    private let caughtUpAt: Int?
     private var subscription: Notifier.Subscription?
     private var timer: TimerToken?
     private var finished = false
     private let wakeQueued = Atomic<Bool>(false)
 
     init(api: PigeonholeAPI, responder: Responder, db: Database, me: Principal, from: Cursor, limit: Int,
-         perRoomLimit: Int?, timeout: Duration, hotRooms: Set<RoomID>) {
+         perRoomLimit: Int?, timeout: Duration, hotRooms: Set<RoomID>, caughtUpAt: Int? = nil) {
         self.api = api
         self.responder = responder
         self.db = db
@@ -37,6 +40,7 @@ final class LongPoll: @unchecked Sendable {
         self.perRoomLimit = perRoomLimit
         self.timeout = timeout
         self.hotRooms = hotRooms
+        self.caughtUpAt = caughtUpAt
     }
 
     var loop: EventLoop { responder.loop }
@@ -56,7 +60,13 @@ final class LongPoll: @unchecked Sendable {
                 }
             }
         }
-        attempt(final: timeout == .zero)
+        // The usual first query, unless the start already saw the head and nothing was
+        // published since (then any commit after that read wakes this subscription).
+        if let seen = caughtUpAt, timeout > .zero, api.engine.notifier.publications == seen {
+            // caught up: wait
+        } else {
+            attempt(final: timeout == .zero)
+        }
         guard !finished else { return }
         api.polls.add(self)
         timer = loop.schedule(after: timeout) { [self] in attempt(final: true) }
@@ -122,21 +132,25 @@ extension PigeonholeAPI {
         guard let token = input.bearerToken else { throw APIError.unauthorized }
         let cursorText = input.queryString("cursor")
         let mayWait = (input.queryString("timeout").flatMap { Int($0) } ?? config.defaultPollTimeout) > 0
-        typealias Start = (me: Principal, from: Result<(Cursor, advance: Bool), SyncError>, hot: Set<RoomID>)
+        typealias Start = (me: Principal, from: Result<(Cursor, advance: Bool), SyncError>, hot: Set<RoomID>, caughtUp: Bool)
+        let publications = engine.notifier.publications   // before the snapshot: see LongPoll.start
         let start: Start? = try engine.read(db) { ctx -> Start? in
             guard let me = try Accounts.authenticate(ctx.db, token: token) else { return nil }
             let from: Result<(Cursor, advance: Bool), SyncError>
+            var caughtUp = false
             do {
                 if let cursorText {
-                    let c = try Stream.validate(ctx.db, cursor: cursorText, user: me.user)
+                    let (c, head) = try Stream.validateWithHead(ctx.db, cursor: cursorText, user: me.user)
                     from = .success((c, try Stream.ackWouldAdvance(ctx.db, device: me.device, cursor: c)))
+                    caughtUp = c.hot.isEmpty && c.inboxSeq == head
                 } else {
                     from = .success((try Stream.ackedCursor(ctx.db, device: me.device, user: me.user), false))
                 }
             } catch let e as SyncError {
                 from = .failure(e)
             }
-            return (me, from, mayWait ? try Stream.hotRooms(ctx.db, user: me.user) : [])
+            let hot = mayWait ? try Stream.hotRooms(ctx.db, user: me.user) : []
+            return (me, from, hot, caughtUp && hot.isEmpty)
         }
         let me = try authenticated(start?.me, address: address)
         let limit = try input.queryInt("limit", default: engine.config.defaultPullLimit, range: 1...engine.config.maxPullLimit)!
@@ -152,10 +166,10 @@ extension PigeonholeAPI {
             from = cursor
             // Presenting C proves the device stored everything before C: ack it, off the
             // request's path (a lost ack only means a later resume repeats a little).
-            if advance { engine.ackLater(device: me.device, user: me.user, cursor: cursor) }
+            if advance { engine.ackLater(device: me.device, cursor: cursor) }
         }
-        LongPoll(api: self, responder: responder, db: db, me: me, from: from, limit: limit,
-                 perRoomLimit: perRoom, timeout: timeout, hotRooms: start!.hot).start()
+        LongPoll(api: self, responder: responder, db: db, me: me, from: from, limit: limit, perRoomLimit: perRoom,
+                 timeout: timeout, hotRooms: start!.hot, caughtUpAt: start!.caughtUp ? publications : nil).start()
     }
 
     /// 410 `cursor_expired` whose body already carries the first screen (as

@@ -5,39 +5,40 @@ import Synchronization
 /// pull. Losing them in a crash only means a resume without a cursor repeats a little;
 /// the explicit `POST /v1/sync/ack` stays a synchronous, durable write.
 final class AckCoalescer: Sendable {
-    private let pending = Mutex<[DeviceID: (user: UserID, cursor: String, seq: Int64)]>([:])
+    private let pending = Mutex<[DeviceID: Cursor]>([:])
 
-    /// Keeps the furthest cursor per device.
-    func add(device: DeviceID, user: UserID, cursor: Cursor) {
+    /// Keeps the furthest cursor per device (the pull validated it).
+    func add(device: DeviceID, cursor: Cursor) {
         pending.withLock { p in
-            if let existing = p[device], existing.seq > cursor.inboxSeq { return }
-            p[device] = (user, cursor.encoded, cursor.inboxSeq)
+            if let existing = p[device], existing.inboxSeq > cursor.inboxSeq { return }
+            p[device] = cursor
         }
     }
 
-    func take() -> [(DeviceID, UserID, String)] {
+    func take() -> [(DeviceID, Cursor)] {
         pending.withLock { p in
             defer { p.removeAll(keepingCapacity: true) }
-            return p.map { ($0.key, $0.value.user, $0.value.cursor) }
+            return p.map { ($0.key, $0.value) }
         }
     }
 }
 
 extension SyncEngine {
     /// Records a pull's implicit ack; written by the next background flush (every 250 ms).
-    public func ackLater(device: DeviceID, user: UserID, cursor: Cursor) {
-        pullAcks.add(device: device, user: user, cursor: cursor)
+    /// `cursor` must have been validated for the device's user (the pull did).
+    public func ackLater(device: DeviceID, cursor: Cursor) {
+        pullAcks.add(device: device, cursor: cursor)
     }
 
-    /// Writes the gathered implicit acks now, as one command (each ack in its own
-    /// savepoint, so a cursor that became invalid does not lose the others).
+    /// Writes the gathered implicit acks now, as one command: per device one read of
+    /// its stored ack and, if the new one moves it forward, one UPDATE. The pulls
+    /// validated these cursors, so they are not validated again (a cursor that expired
+    /// meanwhile is stored anyway; resuming from it answers 410, as it should).
     public func flushPullAcks(_ done: @escaping @Sendable () -> Void = {}) {
         let acks = pullAcks.take()
         guard !acks.isEmpty else { return done() }
         write({ ctx in
-            for (device, user, cursor) in acks {
-                _ = try? ctx.db.savepoint("ack") { _ in try Stream.ack(ctx, device: device, user: user, cursor: cursor) }
-            }
+            for (device, cursor) in acks { _ = try? Stream.storeAck(ctx, device: device, cursor: cursor) }
         }) { _ in done() }
     }
 }

@@ -19,41 +19,87 @@ public struct Cursor: Sendable, Equatable {
     }
 
     public var encoded: String {
-        var text = hot.isEmpty ? "v1.\(user.rawValue).\(inboxSeq)" : "v2.\(user.rawValue).\(inboxSeq)."
+        // Built as bytes: every pull answers with one and every pull start decodes one.
+        var text: [UInt8] = []
+        text.reserveCapacity(24 + hot.count * 16)
+        text.append(contentsOf: hot.isEmpty ? "v1.".utf8 : "v2.".utf8)
+        Self.appendInt(user.rawValue, to: &text)
+        text.append(Self.dot)
+        Self.appendInt(inboxSeq, to: &text)
         if !hot.isEmpty {
-            text += hot.keys.sorted().map { "\($0.rawValue):\(hot[$0]!)" }.joined(separator: ",")
+            text.append(Self.dot)
+            for (k, room) in hot.keys.sorted().enumerated() {
+                if k > 0 { text.append(Self.comma) }
+                Self.appendInt(room.rawValue, to: &text)
+                text.append(Self.colon)
+                Self.appendInt(hot[room]!, to: &text)
+            }
         }
-        return Base64URL.encode(Array(text.utf8))
+        return Base64URL.encode(text)
     }
 
     /// Parses a cursor string; nil when it is not one we issued.
     public static func decode(_ text: String) -> Cursor? {
-        guard !text.isEmpty, text.utf8.count <= 8192, let bytes = Base64URL.decode(text),
-              let plain = String(validating: bytes, as: UTF8.self) else { return nil }
-        let parts = plain.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count >= 3, let user = canonicalInt(parts[1]), user > 0, let seq = canonicalInt(parts[2]) else { return nil }
-        switch (parts[0], parts.count) {
-        case ("v1", 3):
-            return Cursor(user: UserID(user), inboxSeq: seq)
-        case ("v2", 4):
-            var hot: [RoomID: Int64] = [:]
-            var previous: Int64 = 0
-            for entry in parts[3].split(separator: ",", omittingEmptySubsequences: false) {
-                let kv = entry.split(separator: ":", omittingEmptySubsequences: false)
-                guard kv.count == 2, let room = canonicalInt(kv[0]), room > previous, let pos = canonicalInt(kv[1]) else { return nil }
-                hot[RoomID(room)] = pos
-                previous = room
-            }
-            return hot.isEmpty ? nil : Cursor(user: UserID(user), inboxSeq: seq, hot: hot)
-        default:
-            return nil
+        guard !text.isEmpty, text.utf8.count <= 8192, let b = Base64URL.decode(text) else { return nil }
+        guard b.count >= 3, b[0] == UInt8(ascii: "v"), b[2] == dot else { return nil }
+        let version = b[1]
+        var i = 3
+        guard let user = readInt(b, &i), user > 0, i < b.count, b[i] == dot else { return nil }
+        i += 1
+        guard let seq = readInt(b, &i) else { return nil }
+        if version == UInt8(ascii: "1") {
+            return i == b.count ? Cursor(user: UserID(user), inboxSeq: seq) : nil
         }
+        guard version == UInt8(ascii: "2"), i < b.count, b[i] == dot else { return nil }
+        i += 1
+        var hot: [RoomID: Int64] = [:]
+        var previous: Int64 = 0
+        while true {
+            guard let room = readInt(b, &i), room > previous, i < b.count, b[i] == colon else { return nil }
+            i += 1
+            guard let pos = readInt(b, &i) else { return nil }
+            hot[RoomID(room)] = pos
+            previous = room
+            if i == b.count { break }
+            guard b[i] == comma else { return nil }
+            i += 1
+        }
+        return Cursor(user: UserID(user), inboxSeq: seq, hot: hot)
     }
 
-    /// A non-negative integer in its one canonical spelling (no sign, no leading zeros),
-    /// so each position has exactly one cursor text.
-    private static func canonicalInt(_ s: Substring) -> Int64? {
-        guard let v = Int64(s), v >= 0, String(v) == s else { return nil }
+    private static let dot = UInt8(ascii: "."), colon = UInt8(ascii: ":"), comma = UInt8(ascii: ",")
+
+    /// A non-negative integer at `i` in its one canonical spelling (digits, no sign, no
+    /// leading zeros, within Int64), so each position has exactly one cursor text.
+    private static func readInt(_ b: [UInt8], _ i: inout Int) -> Int64? {
+        let start = i
+        var v: Int64 = 0
+        while i < b.count, b[i] >= UInt8(ascii: "0"), b[i] <= UInt8(ascii: "9") {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(b[i] - UInt8(ascii: "0")))
+            if o1 || o2 { return nil }
+            v = a
+            i += 1
+        }
+        let length = i - start
+        if length == 0 || (length > 1 && b[start] == UInt8(ascii: "0")) { return nil }
         return v
+    }
+
+    private static func appendInt(_ v: Int64, to out: inout [UInt8]) {
+        if v == 0 { return out.append(UInt8(ascii: "0")) }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var n = 0
+        var x = v.magnitude
+        withUnsafeMutableBytes(of: &digits) { d in
+            while x > 0 {
+                d[n] = UInt8(ascii: "0") + UInt8(x % 10)
+                x /= 10
+                n += 1
+            }
+            for k in stride(from: n - 1, through: 0, by: -1) { out.append(d[k]) }
+        }
     }
 }

@@ -40,6 +40,7 @@ public final class Notifier: Sendable {
 
     private let state = Mutex(State())
     private let published = Atomic<Int>(0)
+    private let publishCalls = Atomic<Int>(0)
 
     public init() {}
 
@@ -86,6 +87,8 @@ public final class Notifier: Sendable {
     public func publish(users: [UserID: Int64], rooms: [RoomID: Int64] = [:], receipts: [UserID: Set<RoomID>] = [:],
                         revoked: [UserID: [DeviceID]] = [:]) {
         guard !users.isEmpty || !rooms.isEmpty || !receipts.isEmpty || !revoked.isEmpty else { return }
+        // Counted before the subscribers are collected: see `publications`.
+        publishCalls.wrappingAdd(1, ordering: .sequentiallyConsistent)
         var calls: [(Callback, News)] = []
         state.withLock { s in
             for (user, seq) in users {
@@ -110,6 +113,13 @@ public final class Notifier: Sendable {
         published.wrappingAdd(calls.count, ordering: .relaxed)
         for (cb, news) in calls { cb(news) }
     }
+
+    /// How many times news was published. Lets a waiter skip its first query safely:
+    /// read this before the read transaction that found nothing new, subscribe, read it
+    /// again. Unchanged means no commit was published in between; a commit the read did
+    /// not see publishes after the first reading, so it either changed the count or
+    /// finds the new subscription.
+    public var publications: Int { publishCalls.load(ordering: .sequentiallyConsistent) }
 
     public var subscriberCount: Int { state.withLock { $0.count } }
     public var wakeUps: Int { published.load(ordering: .relaxed) }

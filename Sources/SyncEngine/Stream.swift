@@ -60,6 +60,11 @@ public enum Stream {
     /// cursors"). Positions of hot rooms the user has left are dropped (leaving stops
     /// them); a hot room missing from the cursor starts at its join point.
     public static func validate(_ db: Database, cursor text: String, user: UserID) throws -> Cursor {
+        try validateWithHead(db, cursor: text, user: user).cursor
+    }
+
+    /// `validate`, also returning the user's inbox head read in the same statement.
+    public static func validateWithHead(_ db: Database, cursor text: String, user: UserID) throws -> (cursor: Cursor, inboxHead: Int64) {
         guard let cursor = Cursor.decode(text) else { throw SyncError.invalidCursor("cursor does not parse") }
         guard cursor.user == user else { throw SyncError.invalidCursor("cursor belongs to another user") }
         guard let (inboxHead, inboxFloor) = try db.queryOne("SELECT inbox_seq, inbox_floor FROM users WHERE id = ?",
@@ -79,6 +84,7 @@ public enum Stream {
             guard pos >= historyFloor else { throw SyncError.cursorExpired }
             hot[room] = pos
         }
+        if hot.isEmpty { return (Cursor(user: user, inboxSeq: cursor.inboxSeq), inboxHead) }
         // Rooms the user is no longer in are dropped, unless a departure still has
         // messages this cursor has not seen.
         var keep: [RoomID: Int64] = [:]
@@ -86,7 +92,7 @@ public enum Stream {
             guard let pos = hot[h.room] else { continue }
             if !h.departed || pos < h.lastSeq { keep[h.room] = pos }
         }
-        return Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep)
+        return (Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep), inboxHead)
     }
 
     /// Where a pull without a cursor starts: the device's acked cursor.
@@ -258,6 +264,14 @@ public enum Stream {
     @discardableResult
     public static func ack(_ ctx: WriteContext, device: DeviceID, user: UserID, cursor text: String) throws -> Bool {
         let cursor = try validate(ctx.db, cursor: text, user: user)
+        guard try storeAck(ctx, device: device, cursor: cursor) else { return false }
+        return true
+    }
+
+    /// Stores an already validated cursor as the device's ack if it moves it forward.
+    /// Throws `deviceNotFound` for a device that no longer exists.
+    @discardableResult
+    static func storeAck(_ ctx: WriteContext, device: DeviceID, cursor: Cursor) throws -> Bool {
         guard let (ackedSeq, ackedText) = try storedAck(ctx.db, device: device) else { throw SyncError.deviceNotFound }
         guard ackMoves(from: ackedSeq, ackedText, to: cursor) else { return false }
         try ctx.db.run("UPDATE devices SET acked_cursor = ?, acked_seq = ?, last_seen_at = ? WHERE id = ?",

@@ -155,7 +155,7 @@ let loadtestFlags: [Flag] = [
     Flag(name: "transport", env: nil, value: "longpoll|websocket", help: "how devices learn of news (default longpoll)"),
     Flag(name: "idle", env: nil, value: "N", help: "extra users whose one connection only waits (parked poll / socket)"),
     Flag(name: "read-every", env: nil, value: "N", help: "a device marks read after every Nth pull with messages (default 8, 0 = never)"),
-    Flag(name: "client-threads", env: nil, value: "N", help: "client event loops (default 2)"),
+    Flag(name: "client-threads", env: nil, value: "N", help: "client event loops for devices (default 2; senders get one more)"),
     Flag(name: "server-pid", env: nil, value: "PID", help: "report this local server process's RSS and CPU"),
     Flag(name: "json", env: nil, value: nil, help: "print one JSON object"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),

@@ -154,9 +154,12 @@ struct LoadTest {
             idleTokens = idleTable.withLock { t in (0..<idle).map { t[$0]! } }
         }
 
-        let group = try EventLoopGroup(threads: clientThreads)
+        // Senders get a loop of their own, so their timing is not skewed by devices
+        // busy reading a fan-out; devices and idle clients share the others.
+        let group = try EventLoopGroup(threads: clientThreads + 1)
         defer { group.shutdown() }
-        let loops = group.loops
+        let senderLoop = group.loops[0]
+        let loops = Array(group.loops.dropFirst())
         let context = LoadContext(host: host, port: port)
         let server = serverPID.map(ServerProcess.init)
         let rssBeforeIdle = server?.rssBytes()
@@ -201,7 +204,7 @@ struct LoadTest {
         for slot in 0..<plan.senders {
             sendersDone.enter()
             let a = SendActor(slot: slot, plan: plan, roomIDs: roomIDs, tokens: sendTokens, context: context,
-                              loop: loops[slot % loops.count], interval: rate.map { Double(plan.senders) / $0 },
+                              loop: senderLoop, interval: rate.map { Double(plan.senders) / $0 },
                               start: begin, end: end) { sendersDone.leave() }
             a.conn.loop.execute { a.next() }
         }
