@@ -95,6 +95,13 @@ public struct JSONWriter {
         bytes.append(contentsOf: json.utf8)
     }
 
+    /// Inserts bytes that `write` appends, which must be one valid JSON value (e.g. a
+    /// timestamp string written without an intermediate String).
+    public mutating func raw(_ write: (inout [UInt8]) -> Void) {
+        separator()
+        write(&bytes)
+    }
+
     public mutating func value(_ v: JSONValue) {
         separator()
         v.append(to: &bytes)

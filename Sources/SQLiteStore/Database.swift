@@ -13,7 +13,7 @@ public final class Database: @unchecked Sendable {
     public let path: String
     public let mode: Mode
     private(set) var handle: OpaquePointer?
-    private var statements: [String: Statement] = [:]
+    private var statements: [SQLKey: Statement] = [:]
     private let statementCacheLimit: Int
 
     /// Opens (for `.readWrite`, creating if `options.create`) and configures a connection.
@@ -126,14 +126,15 @@ public final class Database: @unchecked Sendable {
     /// The cached statement for `sql`, prepared on first use. If the cached one is
     /// busy in an enclosing `query`, a private one is prepared for this use only.
     func statement(_ sql: String) throws(SQLiteError) -> Statement {
-        if let cached = statements[sql] {
+        let key = SQLKey(sql)
+        if let cached = statements[key] {
             return cached.inUse ? try Statement(db: self, sql: sql) : cached
         }
         let statement = try Statement(db: self, sql: sql)
         if statements.count >= statementCacheLimit {
             statements = statements.filter { $0.value.inUse }
         }
-        statements[sql] = statement
+        statements[key] = statement
         return statement
     }
 
@@ -144,4 +145,30 @@ public final class Database: @unchecked Sendable {
         guard try statement.step() else { return nil }
         return Row(handle: statement.handle).optionalText(0)
     }
+}
+
+/// A statement-cache key: SQL text hashed by its length and a few of its bytes rather
+/// than all of them (every query looks its statement up; texts run to hundreds of
+/// bytes). Equality still compares the whole text, so collisions only cost a compare.
+struct SQLKey: Hashable {
+    let sql: String
+
+    init(_ sql: String) { self.sql = sql }
+
+    func hash(into hasher: inout Hasher) {
+        var s = sql
+        s.withUTF8 { b in
+            hasher.combine(b.count)
+            guard b.count > 0 else { return }
+            // Statements differ mostly in their middle and tail (table, WHERE): sample across.
+            var sample: UInt64 = 0
+            for k in 0..<8 { sample = sample << 8 | UInt64(b[(b.count - 1) * k / 7]) }
+            hasher.combine(sample)
+            var tail: UInt64 = 0
+            for k in 0..<min(8, b.count) { tail = tail << 8 | UInt64(b[b.count - 1 - k]) }
+            hasher.combine(tail)
+        }
+    }
+
+    static func == (a: SQLKey, b: SQLKey) -> Bool { a.sql == b.sql }
 }

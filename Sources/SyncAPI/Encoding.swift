@@ -14,7 +14,7 @@ enum Encode {
             if let d = m.senderDevice { w.int(d.rawValue) } else { w.null() }
             w.field("client_msg_id", m.clientMsgID)
             w.key("body"); w.raw(m.body)
-            w.field("sent_at", Timestamp.rfc3339(m.sentAt))
+            w.key("sent_at"); w.raw { Timestamp.appendJSON(m.sentAt, to: &$0) }
             extra(&w)
         }
     }
@@ -31,8 +31,8 @@ enum Encode {
             w.field("last_seq", r.lastSeq)
             w.field("member_count", r.memberCount)
             w.field("hot", r.hot)   // read diffusion (rooms at or above --hot-threshold members)
-            w.field("last_active_at", Timestamp.rfc3339(activeAt ?? r.lastActiveAt))
-            w.field("created_at", Timestamp.rfc3339(r.createdAt))
+            w.key("last_active_at"); w.raw { Timestamp.appendJSON(activeAt ?? r.lastActiveAt, to: &$0) }
+            w.key("created_at"); w.raw { Timestamp.appendJSON(r.createdAt, to: &$0) }
             extra(&w)
         }
     }

@@ -135,16 +135,19 @@ extension PigeonholeAPI {
         typealias Start = (me: Principal, from: Result<(Cursor, advance: Bool), SyncError>, hot: Set<RoomID>, caughtUp: Bool)
         let publications = engine.notifier.publications   // before the snapshot: see LongPoll.start
         let start: Start? = try engine.read(db) { ctx -> Start? in
-            guard let me = try Accounts.authenticate(ctx.db, token: token) else { return nil }
+            guard let (me, state) = try Accounts.authenticateForPull(ctx.db, token: token) else { return nil }
+            let bounds = (head: state.inboxHead, floor: state.inboxFloor)
             let from: Result<(Cursor, advance: Bool), SyncError>
             var caughtUp = false
             do {
                 if let cursorText {
-                    let (c, head) = try Stream.validateWithHead(ctx.db, cursor: cursorText, user: me.user)
-                    from = .success((c, try Stream.ackWouldAdvance(ctx.db, device: me.device, cursor: c)))
-                    caughtUp = c.hot.isEmpty && c.inboxSeq == head
+                    let c = try Stream.validateWithHead(ctx.db, cursor: cursorText, user: me.user, bounds: bounds).cursor
+                    from = .success((c, Stream.ackMoves(from: state.ackedSeq, state.ackedCursor, to: c)))
+                    caughtUp = c.hot.isEmpty && c.inboxSeq == state.inboxHead
                 } else {
-                    from = .success((try Stream.ackedCursor(ctx.db, device: me.device, user: me.user), false))
+                    // Without a cursor: from the device's acked one.
+                    guard let acked = state.ackedCursor else { throw SyncError.cursorRequired }
+                    from = .success((try Stream.validateWithHead(ctx.db, cursor: acked, user: me.user, bounds: bounds).cursor, false))
                 }
             } catch let e as SyncError {
                 from = .failure(e)

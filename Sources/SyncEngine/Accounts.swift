@@ -58,6 +58,27 @@ public enum Accounts {
     }
 
     /// The principal of a bearer token, or nil (unknown or revoked).
+    /// A device's stream bookkeeping, read with its token by a pull start.
+    public struct StreamState: Sendable {
+        public let inboxHead: Int64
+        public let inboxFloor: Int64
+        public let ackedSeq: Int64
+        public let ackedCursor: String?
+    }
+
+    /// `authenticate` plus what a pull checks its cursor against, in one statement.
+    public static func authenticateForPull(_ db: Database, token: String) throws -> (Principal, StreamState)? {
+        guard token.utf8.count <= 256 else { return nil }
+        return try db.queryOne("""
+            SELECT d.id, d.name, u.id, u.name, u.inbox_seq, u.inbox_floor, d.acked_seq, d.acked_cursor
+            FROM devices d JOIN users u ON u.id = d.user_id
+            WHERE d.token_hash = ? AND d.revoked_at IS NULL
+            """, [.blob(Tokens.hash(token))]) {
+            (Principal(user: UserID($0.int64(2)), userName: $0.text(3), device: DeviceID($0.int64(0)), deviceName: $0.text(1)),
+             StreamState(inboxHead: $0.int64(4), inboxFloor: $0.int64(5), ackedSeq: $0.int64(6), ackedCursor: $0.optionalText(7)))
+        }
+    }
+
     public static func authenticate(_ db: Database, token: String) throws -> Principal? {
         guard token.utf8.count <= 256 else { return nil }
         return try db.queryOne("""

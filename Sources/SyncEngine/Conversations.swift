@@ -93,7 +93,7 @@ public enum Conversations {
         // first page (or a new room): those come first. Not a comparison with the snapshot
         // time: a send committed right after the first page's read can carry that very
         // millisecond (or, in a group commit, an earlier one) and would fall in between.
-        let hotRooms = try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND r.hot = 1", [uid], row)
+        let hotRooms = try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND m.hot = 1", [uid], row)
         var moved: [Row] = []
         if page != nil {
             moved = try ctx.db.queryAll(select + """

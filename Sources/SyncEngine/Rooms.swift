@@ -155,17 +155,19 @@ public enum Rooms {
     /// never flipping back also keeps a room from flapping around the threshold.
     /// `hot_since_seq` records where read diffusion starts.
     static func updateHotness(_ ctx: WriteContext, _ room: RoomID) throws {
-        try ctx.db.run("""
+        let flipped = try ctx.db.run("""
             UPDATE rooms SET hot = 1, hot_since_seq = last_seq
             WHERE id = ? AND hot = 0 AND member_count >= ?
             """, [.integer(room.rawValue), .integer(Int64(ctx.config.hotThreshold))])
+        // members.hot mirrors rooms.hot (migration 0006): once per room, for every member.
+        if flipped > 0 { try ctx.db.run("UPDATE members SET hot = 1 WHERE room_id = ?", [.integer(room.rawValue)]) }
     }
 
     private static func insertMember(_ ctx: WriteContext, room: RoomID, user: UserID, role: String, joinedSeq: Int64) throws {
         try ctx.db.run("""
-            INSERT INTO members (room_id, user_id, joined_seq, read_seq, last_active_at, role) VALUES (?, ?, ?, ?, ?, ?)
-            """, [.integer(room.rawValue), .integer(user.rawValue), .integer(joinedSeq), .integer(joinedSeq),
-                  .integer(ctx.now), .text(role)])
+            INSERT INTO members (room_id, user_id, joined_seq, read_seq, last_active_at, role, hot)
+            VALUES (?1, ?2, ?3, ?3, ?4, ?5, (SELECT hot FROM rooms WHERE id = ?1))
+            """, [.integer(room.rawValue), .integer(user.rawValue), .integer(joinedSeq), .integer(ctx.now), .text(role)])
         try ctx.db.run("UPDATE rooms SET member_count = member_count + 1 WHERE id = ?", [.integer(room.rawValue)])
     }
 

@@ -5,6 +5,13 @@ import SQLiteStore
 /// rooms (read diffusion), in commit order. Pull from a cursor, catch up with per-room
 /// limits, ack.
 public enum Stream {
+    // Built once: a statement is looked up by its text on every pull.
+    static let inboxAfterSQL = "SELECT \(eventColumns) WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?"
+    static let hotRoomRangeSQL = """
+        SELECT \(Messages.columns) FROM messages m JOIN users su ON su.id = m.sender_id
+        WHERE m.room_id = ? AND m.seq > ? AND m.seq <= ? ORDER BY m.seq LIMIT ?
+        """
+
     static let eventColumns = """
         i.seq, i.kind, i.room_id, i.payload, i.pos, \(Messages.columns)
         FROM inbox i
@@ -28,7 +35,7 @@ public enum Stream {
         var all = try db.queryAll("""
             SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq
             FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = ? AND r.hot = 1 ORDER BY r.id
+            WHERE m.user_id = ? AND m.hot = 1 ORDER BY m.room_id
             """, [.integer(user.rawValue)]) {
             HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: false)
         }
@@ -63,14 +70,15 @@ public enum Stream {
         try validateWithHead(db, cursor: text, user: user).cursor
     }
 
-    /// `validate`, also returning the user's inbox head read in the same statement.
-    public static func validateWithHead(_ db: Database, cursor text: String, user: UserID) throws -> (cursor: Cursor, inboxHead: Int64) {
+    /// `validate`, also returning the user's inbox head. `bounds` (the user's inbox head
+    /// and floor) may come from a read the caller already made in this transaction.
+    public static func validateWithHead(_ db: Database, cursor text: String, user: UserID,
+                                        bounds: (head: Int64, floor: Int64)? = nil) throws -> (cursor: Cursor, inboxHead: Int64) {
         guard let cursor = Cursor.decode(text) else { throw SyncError.invalidCursor("cursor does not parse") }
         guard cursor.user == user else { throw SyncError.invalidCursor("cursor belongs to another user") }
-        guard let (inboxHead, inboxFloor) = try db.queryOne("SELECT inbox_seq, inbox_floor FROM users WHERE id = ?",
-                                                            [.integer(user.rawValue)], { ($0.int64(0), $0.int64(1)) }) else {
-            throw SyncError.userNotFound(String(user.rawValue))
-        }
+        let read = try bounds ?? db.queryOne("SELECT inbox_seq, inbox_floor FROM users WHERE id = ?",
+                                             [.integer(user.rawValue)], { ($0.int64(0), $0.int64(1)) })
+        guard let (inboxHead, inboxFloor) = read else { throw SyncError.userNotFound(String(user.rawValue)) }
         guard cursor.inboxSeq <= inboxHead else { throw SyncError.invalidCursor("cursor points past the end of the stream") }
         // Events after the cursor were pruned (offline retention): the device must bootstrap.
         guard cursor.inboxSeq >= inboxFloor else { throw SyncError.cursorExpired }
@@ -129,7 +137,7 @@ public enum Stream {
             for (room, before) in window.gaps { gaps[room] = before }
             moreBeyondScan = window.truncated
         } else {
-            try ctx.db.query("SELECT \(eventColumns) WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?",
+            try ctx.db.query(Self.inboxAfterSQL,
                              [.integer(user.rawValue), .integer(cursor.inboxSeq), .integer(Int64(limit + 1))]) { row in
                 let event = rowToEvent(row)
                 // A message pruned by history retention leaves nothing to deliver (only
@@ -156,10 +164,7 @@ public enum Stream {
             }
             positions[h.room] = start
             guard h.lastSeq > start else { continue }
-            try ctx.db.query("""
-                SELECT \(Messages.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-                WHERE m.room_id = ? AND m.seq > ? AND m.seq <= ? ORDER BY m.seq LIMIT ?
-                """, [.integer(h.room.rawValue), .integer(start), .integer(h.lastSeq), .integer(Int64(limit + 1))]) { row in
+            try ctx.db.query(Self.hotRoomRangeSQL, [.integer(h.room.rawValue), .integer(start), .integer(h.lastSeq), .integer(Int64(limit + 1))]) { row in
                 let m = Messages.rowToMessage(row)
                 items.append(Item(pos: m.id.rawValue, isMessage: true, seq: m.seq, hotRoom: h.room,
                                   event: Event(kind: .message, room: h.room, message: m, payload: nil)))
@@ -251,7 +256,7 @@ public enum Stream {
 
     /// Acks only move forward: the inbox position decides; at an equal inbox position a
     /// cursor with further hot-room positions (and none behind) still moves it.
-    static func ackMoves(from ackedSeq: Int64, _ ackedText: String?, to cursor: Cursor) -> Bool {
+    public static func ackMoves(from ackedSeq: Int64, _ ackedText: String?, to cursor: Cursor) -> Bool {
         guard let ackedText else { return true }
         if cursor.inboxSeq != ackedSeq { return cursor.inboxSeq > ackedSeq }
         guard let older = Cursor.decode(ackedText) else { return true }

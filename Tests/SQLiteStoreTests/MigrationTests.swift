@@ -30,6 +30,28 @@ import Testing
         }
     }
 
+    /// Upgrading a database with data: 0005 rebuilds the inbox keeping every row, and
+    /// 0006 marks the memberships of rooms that were already hot.
+    @Test func upgradesKeepInboxRowsAndMarkHotMemberships() throws {
+        try withDatabase { db, _ throws in
+            let upTo4 = Schema.migrations.filter { $0.version <= 4 }
+            try MigrationRunner.apply(upTo4, to: db)
+            try db.execute("""
+                INSERT INTO users (id, name, created_at) VALUES (1, 'a', 0), (2, 'b', 0);
+                INSERT INTO rooms (id, kind, name, last_seq, last_active_at, member_count, hot, created_at)
+                    VALUES (10, 'group', 'big', 0, 0, 2, 1, 0), (11, 'group', 'small', 0, 0, 2, 0, 0);
+                INSERT INTO members (room_id, user_id, joined_seq, read_seq, last_active_at, role)
+                    VALUES (10, 1, 0, 0, 0, 'owner'), (10, 2, 0, 0, 0, 'member'), (11, 1, 0, 0, 0, 'owner'), (11, 2, 0, 0, 0, 'member');
+                INSERT INTO inbox (user_id, seq, kind, room_id, payload, created_at) VALUES (1, 1, 'member', 11, '{}', 0), (2, 1, 'member', 11, '{}', 0);
+                """)
+            try MigrationRunner.apply(Schema.migrations, to: db)
+            #expect(try db.queryAll("SELECT user_id, seq, kind FROM inbox ORDER BY user_id") { "\($0.int(0)):\($0.int(1)):\($0.text(2))" }
+                == ["1:1:member", "2:1:member"])
+            #expect(try db.queryAll("SELECT room_id, user_id FROM members WHERE hot = 1 ORDER BY user_id") { "\($0.int(0))/\($0.int(1))" }
+                == ["10/1", "10/2"])
+        }
+    }
+
     @Test func failingMigrationKeepsEarlierVersionsOnly() throws {
         let migrations = [
             Migration(version: 1, name: "a", sql: "CREATE TABLE a (x INTEGER);"),
