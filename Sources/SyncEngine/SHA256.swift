@@ -15,20 +15,18 @@ public struct SHA256 {
     public static func hash(_ message: [UInt8]) -> [UInt8] {
         var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
             (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
-        var data = message
-        let bitLength = UInt64(message.count) &* 8
-        data.append(0x80)
-        let padded = (data.count + 8 + 63) / 64 * 64
-        data.append(contentsOf: repeatElement(0, count: padded - 8 - data.count))
-        for i in (0..<8).reversed() { data.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
-
-        // Every token is hashed on every authenticated request: unchecked buffers, no
-        // allocation in the rounds.
-        var w = [UInt32](repeating: 0, count: 64)
-        k.withUnsafeBufferPointer { k in
-            w.withUnsafeMutableBufferPointer { w in
-                data.withUnsafeBufferPointer { data in
-                    for chunk in stride(from: 0, to: data.count, by: 64) {
+        // Every token is hashed on every authenticated request: the padded message and
+        // the schedule live in stack buffers, and the rounds index without checks.
+        let padded = (message.count + 1 + 8 + 63) / 64 * 64
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: padded) { data in
+            _ = data.initialize(fromContentsOf: message)
+            data[message.count] = 0x80
+            for i in (message.count + 1)..<padded { data[i] = 0 }
+            let bitLength = UInt64(message.count) &* 8
+            for i in 0..<8 { data[padded - 1 - i] = UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8)) }
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+                k.withUnsafeBufferPointer { k in
+                    for chunk in stride(from: 0, to: padded, by: 64) {
                         for i in 0..<16 {
                             let b = chunk + i * 4
                             w[i] = UInt32(data[b]) << 24 | UInt32(data[b + 1]) << 16 | UInt32(data[b + 2]) << 8 | UInt32(data[b + 3])
@@ -53,14 +51,9 @@ public struct SHA256 {
                 }
             }
         }
-        var out = [UInt8](repeating: 0, count: 32)
-        for (i, v) in [h.0, h.1, h.2, h.3, h.4, h.5, h.6, h.7].enumerated() {
-            out[i * 4] = UInt8(v >> 24)
-            out[i * 4 + 1] = UInt8(v >> 16 & 0xff)
-            out[i * 4 + 2] = UInt8(v >> 8 & 0xff)
-            out[i * 4 + 3] = UInt8(v & 0xff)
-        }
-        return out
+        var digest = (h.0.bigEndian, h.1.bigEndian, h.2.bigEndian, h.3.bigEndian,
+                      h.4.bigEndian, h.5.bigEndian, h.6.bigEndian, h.7.bigEndian)
+        return withUnsafeBytes(of: &digest) { Array($0) }
     }
 
     public static func hex(_ message: [UInt8]) -> String {
