@@ -151,7 +151,8 @@ public enum Stream {
         // Hot-room candidates, each from its own position (or its floor).
         var positions: [RoomID: Int64] = [:]
         var departedEnds: [RoomID: Int64] = [:]
-        for h in try hotMemberships(ctx.db, user: user, includeDepartures: true) {
+        // Departures matter only to a cursor that still names a hot room.
+        for h in try hotMemberships(ctx.db, user: user, includeDepartures: !cursor.hot.isEmpty) {
             if h.departed {
                 // Only for a cursor that still names the room, up to the leave.
                 guard cursor.hot[h.room] != nil, positions[h.room] == nil else { continue }
