@@ -87,9 +87,11 @@ public final class SyncEngine: Sendable {
             switch result {
             case .success(let outcome):
                 counter.add(outcome.inboxRows)
+                // The durable ack first: it is one task on one loop, while a fan-out can be
+                // a thousand; published first, they would all run before the sender's 201.
+                completion(.success(outcome.value))
                 notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes, receipts: outcome.receiptWakes,
                                  revoked: outcome.revoked)
-                completion(.success(outcome.value))
             case .failure(let error):
                 completion(.failure(SyncError.from(error)))
             }
