@@ -148,7 +148,7 @@ let loadtestFlags: [Flag] = [
     Flag(name: "scenario", env: nil, value: "dm|group:N|hot:N|mixed", help: "what to send into (default dm)"),
     Flag(name: "users", env: nil, value: "N", help: "dm/mixed: users, all syncing (default 200)"),
     Flag(name: "devices-per-user", env: nil, value: "N", help: "syncing devices per syncing user (default 1)"),
-    Flag(name: "receivers", env: nil, value: "K", help: "group/hot: members whose devices sync and are verified (default 50)"),
+    Flag(name: "receivers", env: nil, value: "K", help: "the first K users sync and are verified (default: all in dm/mixed, 50 in group/hot)"),
     Flag(name: "senders", env: nil, value: "N", help: "concurrent sends in flight, one connection each (default 64)"),
     Flag(name: "rate", env: nil, value: "MSG/S", help: "open loop: total sends per second (default: as fast as answered)"),
     Flag(name: "duration", env: nil, value: "TIME", help: "how long to send: 20, 20s, 2m (default 10s)"),
@@ -174,7 +174,7 @@ func loadtest(_ flags: ParsedFlags) throws {
     let senders = try flags.int("senders", default: 64, range: 1...4096)
     let users = try flags.int("users", default: 200, range: 2...1_000_000)
     let perUser = try flags.int("devices-per-user", default: 1, range: 1...64)
-    let receivers = try flags.int("receivers", default: 50, range: 0...1_000_000)
+    let receivers = flags.string("receivers") == nil ? nil : try flags.int("receivers", default: 0, range: 0...1_000_000)
     let durationText = flags.string("duration") ?? "10"
     let durationMs = try Int64(durationText).map { $0 * 1000 } ?? durationMillis(durationText, flag: "duration")
     guard durationMs >= 100, durationMs <= 3_600_000 else { throw UsageError("--duration must be between 100ms and 1h") }

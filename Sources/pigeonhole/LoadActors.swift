@@ -242,9 +242,11 @@ final class DeviceActor: @unchecked Sendable {   // confined to `loop`
             pulling = false
             parked = false
             let now = MonoTime.now()
-            guard case .success(let r) = result, r.status == 200, let j = try? JSONParser.parse(r.body),
-                  let next = j["cursor"]?.stringValue else {
+            guard case .success(let r) = result, r.status == 200, let page = SyncPageScanner.scan(r.body),
+                  let next = page.cursor else {
                 switch result {
+                case .success(let r) where r.status == 200:
+                    errors["200 unreadable sync page", default: 0] += 1
                 case .success(let r):
                     errors[LoadTest.errorKey(r), default: 0] += 1
                     if r.status == 410 || r.status == 401 { return finish(note: "sync answered HTTP \(r.status)") }
@@ -254,21 +256,19 @@ final class DeviceActor: @unchecked Sendable {   // confined to `loop`
                 http.loop.schedule(after: .milliseconds(20)) { [self] in pull() }
                 return
             }
-            let events = j["events"]?.arrayValue ?? []
             var newest: (room: Int64, seq: Int64)? = nil
-            for e in events where e["type"]?.stringValue == "message" {
-                guard let m = e["message"], let room = m["room_id"]?.int64Value, let seq = m["seq"]?.int64Value,
-                      let id = m["id"]?.int64Value else { continue }
-                received.append(Delivery.Record(room: room, seq: seq, id: id, at: now))
-                newest = (room, seq)
+            for m in page.messages {
+                received.append(Delivery.Record(room: m.room, seq: m.seq, id: m.id, at: now))
+                newest = (m.room, m.seq)
             }
+            let eventsEmpty = page.eventCount == 0
             cursor = next
-            let hasMore = j["has_more"]?.boolValue ?? false
+            let hasMore = page.hasMore
             if !hasMore && !caughtUp {
                 caughtUp = true
                 context.settled.wrappingAdd(1, ordering: .relaxed)
             }
-            if drainPullStarted && events.isEmpty && !hasMore && !pullAgain { return finish(note: nil) }
+            if drainPullStarted && eventsEmpty && !hasMore && !pullAgain { return finish(note: nil) }
             if let newest, readEvery > 0 {
                 pullsWithMessages += 1
                 if pullsWithMessages % readEvery == 0 { return markRead(newest.room, newest.seq) }

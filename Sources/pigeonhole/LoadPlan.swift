@@ -44,9 +44,9 @@ struct LoadPlan: Sendable {
     /// Users whose devices sync and are verified.
     let receivers: [Int]
 
-    /// `users` applies to dm and mixed; `receivers` limits the syncing members of a
-    /// group or hot room (dm and mixed sync every user).
-    init(scenario: Scenario, users: Int, senders: Int, receivers: Int) {
+    /// `users` applies to dm and mixed. `receivers`: the first K users sync (default:
+    /// every user in dm and mixed, 50 members of a group or hot room; 0 measures sends alone).
+    init(scenario: Scenario, users: Int, senders: Int, receivers: Int?) {
         self.scenario = scenario
         self.senders = senders
         var rooms: [[Int]] = []
@@ -77,8 +77,8 @@ struct LoadPlan: Sendable {
         for (r, members) in rooms.enumerated() { for u in members { userRooms[u].append(r) } }
         self.userRooms = userRooms
         switch scenario {
-        case .dm, .mixed: self.receivers = Array(0..<count)
-        case .group(let n), .hot(let n): self.receivers = Array(0..<min(n, receivers))
+        case .dm, .mixed: self.receivers = Array(0..<min(count, receivers ?? count))
+        case .group(let n), .hot(let n): self.receivers = Array(0..<min(n, receivers ?? 50))
         }
     }
 

@@ -107,11 +107,13 @@ import Testing
     }
 
     @Test func scenarioShapes() throws {
-        let dm = LoadPlan(scenario: .dm, users: 200, senders: 64, receivers: 0)
+        let dm = LoadPlan(scenario: .dm, users: 200, senders: 64, receivers: nil)
         #expect(dm.rooms.count == 100 && dm.receivers.count == 200)
+        #expect(LoadPlan(scenario: .dm, users: 200, senders: 64, receivers: 0).receivers.isEmpty)   // sends alone
+        #expect(LoadPlan(scenario: .group(300), users: 2, senders: 64, receivers: nil).receivers == Array(0..<50))
         let hot = LoadPlan(scenario: .hot(10_000), users: 5, senders: 64, receivers: 50)
         #expect(hot.userCount == 10_000 && hot.rooms == [Array(0..<10_000)] && hot.receivers == Array(0..<50))
-        let mixed = LoadPlan(scenario: .mixed, users: 200, senders: 64, receivers: 0)
+        let mixed = LoadPlan(scenario: .mixed, users: 200, senders: 64, receivers: nil)
         #expect(mixed.rooms.count == 100 + 10 + 1)
         #expect(mixed.userRooms.allSatisfy { $0.count == 3 })
         #expect(LoadPlan.Scenario("group:1") == nil && LoadPlan.Scenario("hot") == nil && LoadPlan.Scenario("mixed") == .mixed)
