@@ -113,7 +113,9 @@ public final class ClientConnection: LoopRegistrant {
                 handlers.ended(f)
             case .success(let r) where r.status == 101:
                 guard r.header("sec-websocket-accept") == expected else {
-                    fail(.malformed("Sec-WebSocket-Accept does not match the key"))
+                    upgrade = nil
+                    close()
+                    handlers.ended(.malformed("Sec-WebSocket-Accept does not match the key"))
                     return
                 }
                 state = .webSocket
@@ -204,9 +206,10 @@ public final class ClientConnection: LoopRegistrant {
     }
 
     private func readResponse() {
-        guard pending != nil, input.count >= 4 else { return }
+        let from = max(0, scanned - 3)
+        guard pending != nil, input.count >= 4, from <= input.count - 4 else { return }
         var end = -1
-        for i in max(0, scanned - 3)...(input.count - 4)
+        for i in from...(input.count - 4)
         where input[i] == 13 && input[i + 1] == 10 && input[i + 2] == 13 && input[i + 3] == 10 {
             end = i
             break

@@ -36,7 +36,7 @@ final class Checkpointer: Sendable {
     /// opened it first) and starts the thread.
     init(path: String, options: Database.Options, thresholdPages: Int) throws(SQLiteError) {
         self.thresholdPages = Int32(clamping: max(1, thresholdPages))
-        self.writerFallbackPages = Int32(clamping: max(1, thresholdPages) * 8)
+        self.writerFallbackPages = Int32(clamping: min(max(1, thresholdPages), Int(Int32.max) / 8) * 8)
         var connectionOptions = options
         connectionOptions.create = false
         // A checkpoint writes the database file, so the connection must be read-write;

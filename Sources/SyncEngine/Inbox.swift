@@ -50,7 +50,10 @@ enum Inbox {
                 WHERE m.room_id = ?1
                 """, [.integer(room.rawValue), .text(kind.rawValue), roomSeqValue, payloadValue,
                       .integer(ctx.now), .integer(pos)])
-            assert(inserted == targets.count, "fan-out wrote \(inserted) rows for \(targets.count) members")
+            // The member list read earlier in this command must be the one fanned out to
+            // (wakes go to `targets`); anything else fails the command, which the writer
+            // then undoes alone.
+            guard inserted == targets.count else { throw SyncError.storageUnavailable }
             for r in targets { ctx.wake(r.user, at: r.inboxSeq + 1) }
         } else {
             for r in targets {

@@ -120,6 +120,12 @@ public enum Rooms {
         guard target.id == me.user || mine.role == "owner" else {
             throw SyncError.forbidden("only the room owner can remove other members")
         }
+        // Checked before anything is written: a command that fails after writing costs
+        // its whole batch a replay (see WriterCore.runTransaction).
+        guard try ctx.db.queryOne("SELECT 1 FROM members WHERE room_id = ? AND user_id = ?",
+                                  [.integer(room.rawValue), .integer(target.id.rawValue)], { $0.int(0) }) != nil else {
+            throw SyncError.invalid(field: "name", reason: "\(name) is not a member")
+        }
         let payload = Inbox.memberPayload(action: target.id == me.user ? "left" : "removed", user: target.name,
                                           by: target.id == me.user ? nil : me.userName)
         // Everyone who was a member, the leaver included, learns of it (in a hot room only the leaver).

@@ -50,6 +50,9 @@ struct LoadReport {
     let fanout: Quantiles
     /// The same from the start of the send request (includes the send's own commit).
     let fanoutFromSend: Quantiles
+    /// Deliveries more than a second after their 201: a lost wake-up shows up here
+    /// (long-polls re-poll every 5 s, so the verifier alone would still pass).
+    let late: Int
     let sendErrors: [String: Int]
     let syncErrors: [String: Int]
     let idleErrors: [String: Int]
@@ -94,6 +97,7 @@ struct LoadReport {
             }
         }
         delivered = count
+        late = delays.filter { $0 > 1000 }.count
         delivery = Quantiles(delays)
         fanout = Quantiles(last.values.flatMap(\.values))
         var fromSend: [Double] = []
@@ -137,7 +141,7 @@ struct LoadReport {
             ("inbox_rows_per_s", .number(fmt(Double(inboxRows) / Swift.max(seconds, 0.001)))),
             ("send_ms", send.json), ("delivered", .int(delivered)), ("expected_deliveries", .int(expected)),
             ("deliveries_per_s", .number(fmt(Double(delivered) / deliverySeconds))),
-            ("delivery_ms", delivery.json), ("fanout_ms", fanout.json), ("fanout_from_send_ms", fanoutFromSend.json),
+            ("delivery_ms", delivery.json), ("late_deliveries", .int(late)), ("fanout_ms", fanout.json), ("fanout_from_send_ms", fanoutFromSend.json),
             ("errors", .int(sendErrors.values.reduce(0, +))), ("errors_by_code", Self.codes(sendErrors)),
             ("sync_errors_by_code", Self.codes(syncErrors)), ("idle_errors_by_code", Self.codes(idleErrors)),
             ("unread_check", .string(exactUnread ? "exact" : "bounds")),
@@ -164,7 +168,8 @@ struct LoadReport {
             + ", \(fmt(Double(inboxRows) / Swift.max(seconds, 0.001))) inbox rows/s")
         lines.append("  send latency ms" + (targetRate == nil ? "" : " (from the scheduled start)") + ": \(send.text)")
         lines.append("  delivered \(delivered) message events (expected \(expected)): \(fmt(Double(delivered) / deliverySeconds)) deliveries/s")
-        lines.append("  delivery latency ms (201 -> device): \(delivery.text)")
+        lines.append("  delivery latency ms (201 -> device): \(delivery.text)"
+            + (late > 0 ? "; \(late) more than 1 s late" : ""))
         lines.append("  fan-out ms (201 -> last device of the room): \(fanout.text)")
         lines.append("  fan-out ms (send start -> last device of the room): \(fanoutFromSend.text)")
         if !sendErrors.isEmpty { lines.append("  send errors: \(Self.codesText(sendErrors))") }

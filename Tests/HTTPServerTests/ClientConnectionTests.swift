@@ -86,3 +86,39 @@ struct ClientConnectionTests {
         }
     }
 }
+
+/// A server that dies half-way through a response head must fail the request, not
+/// the client (a partial head followed by EOF once trapped on an empty range).
+@Suite(.timeLimit(.minutes(1)))
+struct ClientConnectionAbortTests {
+    @Test func halfAHeadThenEOFIsAFailure() throws {
+        let listener = try Socket.listen(host: "127.0.0.1", port: 0)
+        defer { close(listener.fd) }
+        let fd = listener.fd
+        Thread.detachNewThread {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&pfd, 1, 5000)
+            let c = accept(fd, nil, nil)
+            guard c >= 0 else { return }
+            var buf = [UInt8](repeating: 0, count: 1024)
+            _ = recv(c, &buf, buf.count, 0)
+            let partial = Array("HTTP/1.1 200 OK\r\nContent-Le".utf8)
+            _ = partial.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            usleep(50_000)   // the client reads the partial head first, then the EOF
+            close(c)
+        }
+        let group = try EventLoopGroup(threads: 1)
+        defer { group.shutdown() }
+        let outcome = Mutex<String?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let port = listener.port
+        group.loops[0].execute {
+            ClientConnection(loop: group.loops[0], host: "127.0.0.1", port: port).request("GET", "/") { r in
+                outcome.withLock { $0 = (try? r.get()) == nil ? "failed" : "answered" }
+                done.signal()
+            }
+        }
+        _ = done.wait(timeout: .now() + 10)
+        #expect(outcome.withLock { $0 } == "failed")
+    }
+}
