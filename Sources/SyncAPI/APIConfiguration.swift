@@ -10,7 +10,7 @@ public struct APIConfiguration: Sendable {
     public var adminToken: String
     public var engine = EngineConfiguration()
     /// Minimum gap between two `mail` notifications on one WebSocket (coalescing).
-    public var notifyCoalesceInterval: Duration = .milliseconds(25)
+    public var notifyCoalesceInterval: Duration = .milliseconds(10)
     /// WebSocket keep-alive ping period; a peer silent for two periods is dropped.
     public var webSocketPingInterval: Duration = .seconds(30)
 

@@ -67,7 +67,7 @@ struct NotifyTests {
                 #expect(ReceivedMessage.from(pull.json["events"]?.array ?? []).map(\.clientMsgID) == ["wake-\(round)"])
                 #expect(pull.json["cursor"]?.stringValue == mail.cursor)
                 previous = try #require(mail.cursor)
-                usleep(30_000)   // past the 25 ms coalescing gap, so every round is a fresh wake-up
+                usleep(30_000)   // past the 10 ms coalescing gap, so every round is a fresh wake-up
             }
             print("notify wake after the 201 (ms): \(latencies.sorted())")
         }
@@ -117,10 +117,10 @@ struct NotifyTests {
             // Never stale, never repeated: each mail is newer than the one before.
             let positions = mails.map { Self.position($0.cursor) ?? -1 }
             #expect(positions == positions.sorted() && Set(positions).count == positions.count, "\(positions)")
-            // The coalescing gap (25 ms) holds over the burst: no more frames than the span
+            // The coalescing gap (10 ms) holds over the burst: no more frames than the span
             // allows (the slack absorbs a frame delayed on its way to this reader).
             if let first = mails.first, let last = mails.last {
-                let allowed = Int((last.receivedAt - first.receivedAt).milliseconds / 25) + 3
+                let allowed = Int((last.receivedAt - first.receivedAt).milliseconds / 10) + 3
                 #expect(mails.count <= allowed, "\(mails.count) mails over \((last.receivedAt - first.receivedAt).milliseconds) ms")
             }
             // And the last one carries the final cursor.
