@@ -38,7 +38,13 @@ extension SyncEngine {
         let acks = pullAcks.take()
         guard !acks.isEmpty else { return done() }
         write({ ctx in
-            for (device, cursor) in acks { _ = try? Stream.storeAck(ctx, device: device, cursor: cursor) }
+            for (device, cursor) in acks {
+                // A device deleted since its pull is skipped. Any other error ends the flush:
+                // after a storage error SQLite may have rolled the transaction back, and
+                // the remaining updates must not run outside it. Lost acks only mean a
+                // resume repeats a little.
+                do { try Stream.storeAck(ctx, device: device, cursor: cursor) } catch SyncError.deviceNotFound { continue }
+            }
         }) { _ in done() }
     }
 }
