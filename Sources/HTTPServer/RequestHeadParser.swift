@@ -95,10 +95,18 @@ struct RequestHeadParser {
 
         let method = HTTPMethod(String(decoding: methodBytes, as: UTF8.self))
         let target = String(decoding: targetBytes, as: UTF8.self)
+        if targetBytes.first == UInt8(ascii: "/") {
+            // origin-form, the usual case: split path and query on the bytes (walking the
+            // String by Characters cost more than the rest of the request line).
+            let question = targetBytes.firstIndex(of: UInt8(ascii: "?"))
+            var pathBytes = targetBytes[..<(question ?? targetBytes.endIndex)]
+            if let hash = pathBytes.firstIndex(of: UInt8(ascii: "#")) { pathBytes = pathBytes[..<hash] }
+            let query = question.map { String(decoding: targetBytes[($0 + 1)...], as: UTF8.self) }
+            return HTTPRequestHead(method: method, target: target, path: String(decoding: pathBytes, as: UTF8.self),
+                                   query: query, version: version, headers: HTTPHeaders())
+        }
         var path: Substring
-        if target.hasPrefix("/") {
-            path = Substring(target)
-        } else if target == "*" && method == .OPTIONS {
+        if target == "*" && method == .OPTIONS {
             path = "*"
         } else if let absolute = absoluteFormPath(target) {
             // absolute-form (RFC 9112 §3.2.2): use its path; Host is still required.

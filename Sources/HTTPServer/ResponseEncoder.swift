@@ -57,12 +57,17 @@ struct ResponseEncoder {
             out.append(UInt8(ascii: "0"))
             return
         }
-        var digits: [UInt8] = []
-        var v = value
-        while v > 0 {
-            digits.append(UInt8(ascii: "0") + UInt8(v % 10))
-            v /= 10
+        // Digits into a stack buffer, then in order: no temporary array per response.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        var v = value.magnitude
+        var n = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while v > 0 && n < d.count {
+                d[n] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                n += 1
+            }
+            for i in stride(from: n - 1, through: 0, by: -1) { out.append(d[i]) }
         }
-        out.append(contentsOf: digits.reversed())
     }
 }

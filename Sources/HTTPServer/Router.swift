@@ -46,12 +46,13 @@ public struct Router<Route: Sendable>: Sendable {
     /// metadata lookups.
     @inlinable
     public func match(_ method: HTTPMethod, _ path: String) -> Match {
-        let raw = path.split(separator: "/", omittingEmptySubsequences: true)
+        // Split on bytes: splitting the String walks it by Characters.
+        let raw = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true)
         var allowed: [HTTPMethod] = []
         for entry in entries where entry.segments.count == raw.count {
             var literalsMatch = true
             for i in 0..<raw.count {
-                if case .literal(let lit) = entry.segments[i], raw[i] != lit {
+                if case .literal(let lit) = entry.segments[i], !raw[i].elementsEqual(lit.utf8) {
                     literalsMatch = false
                     break
                 }
@@ -63,7 +64,7 @@ public struct Router<Route: Sendable>: Sendable {
             }
             var captures: [String] = []
             for i in 0..<raw.count where entry.segments[i] == .capture {
-                guard let decoded = URLEncoding.percentDecode(raw[i]), !decoded.isEmpty else { return .badPath }
+                guard let decoded = URLEncoding.percentDecode(Substring(raw[i])), !decoded.isEmpty else { return .badPath }
                 captures.append(decoded)
             }
             return .found(entry.make(captures), bodyLimit: entry.bodyLimit, pattern: entry.pattern)
