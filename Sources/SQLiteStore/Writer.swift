@@ -76,6 +76,22 @@ public final class Writer: Sendable {
         shutdown()
     }
 
+    /// Work that belongs to a whole batch rather than to one command: `began` runs on
+    /// the writer thread after every BEGIN (a replay's too, so state gathered by the
+    /// discarded run can be dropped), `beforeCommit` just before COMMIT, inside the
+    /// transaction. If `beforeCommit` throws, the batch fails as a failed COMMIT does.
+    public struct BatchHooks: Sendable {
+        public var began: @Sendable () -> Void
+        public var beforeCommit: @Sendable (Database) throws -> Void
+        public init(began: @escaping @Sendable () -> Void, beforeCommit: @escaping @Sendable (Database) throws -> Void) {
+            self.began = began
+            self.beforeCommit = beforeCommit
+        }
+    }
+
+    /// Installs the batch hooks (one set; the next transaction picks them up).
+    public func setBatchHooks(_ hooks: BatchHooks?) { core.batchHooks.withLock { $0 = hooks } }
+
     /// Queues `command` for the next batch. `completion` is called exactly once: on
     /// the writer thread after the batch committed (or failed), or at once on the
     /// calling thread with `WriterError.stopped` if the writer is stopping.

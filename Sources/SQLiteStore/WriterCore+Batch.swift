@@ -64,8 +64,10 @@ extension WriterCore {
     /// those have not run, so they get a fresh transaction instead of a false error.
     func runTransaction(_ jobs: ArraySlice<Job>, on db: Database) -> ArraySlice<Job> {
         let started = WriterStats.monotonicNanos()
+        let hooks = batchHooks.withLock { $0 }
         do {
             try db.begin(.immediate)
+            hooks?.began()
         } catch {
             stats.recordFailedTransaction()
             stats.recordCompleted(commands: jobs.count, failed: jobs.count)
@@ -116,6 +118,7 @@ extension WriterCore {
                 stats.recordReplay()
                 do {
                     try db.begin(.immediate)
+                    hooks?.began()
                 } catch {
                     stats.recordFailedTransaction()
                     stats.recordCompleted(commands: jobs.count, failed: jobs.count)
@@ -132,6 +135,7 @@ extension WriterCore {
             index += 1
         }
         do {
+            try hooks?.beforeCommit(db)
             try db.commit()
         } catch {
             abort(ran, with: error, on: db)

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,6 +29,7 @@ final class WriterCore: Sendable {
     let stats = WriterStats()
     private let path: String
     private let options: Writer.Options
+    let batchHooks = Mutex<Writer.BatchHooks?>(nil)
     private let setup: @Sendable (Database) throws -> Void
 
     init(path: String, options: Writer.Options, setup: @escaping @Sendable (Database) throws -> Void) {

@@ -74,10 +74,9 @@ public enum Messages {
                            [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
         } else {
             try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil, recipients: recipients)
-            // Activity for everyone; the sender's own read marker moves to their message.
-            // OR FAIL: no statement journal (see Inbox.appendToMembers).
-            try ctx.db.run("UPDATE OR FAIL members SET last_active_at = ?1 WHERE room_id = ?2 AND user_id != ?3",
-                           [.integer(ctx.now), .integer(room.rawValue), .integer(me.user.rawValue)])
+            // Activity for everyone, once per room per batch (RoomActivity); the sender's
+            // own read marker moves to their message now.
+            ctx.roomActive(room)
             try ctx.db.run("UPDATE members SET last_active_at = ?1, read_seq = max(read_seq, ?2) WHERE room_id = ?3 AND user_id = ?4",
                            [.integer(ctx.now), .integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
             try PushOutbox.enqueue(ctx, room: room, message: id, sender: me.user, members: recipients.map(\.user))

@@ -51,6 +51,7 @@ public final class SyncEngine: Sendable {
     public let inboxRowsWritten = Counter()
     let retentionPosition = Retention.Position()
     let pullAcks = AckCoalescer()
+    let activity = RoomActivity()
     private let jobs = Mutex<[DispatchSourceTimer]>([])
 
     public init(writer: Writer, notifier: Notifier = Notifier(), config: EngineConfiguration = EngineConfiguration(),
@@ -59,6 +60,8 @@ public final class SyncEngine: Sendable {
         self.notifier = notifier
         self.config = config
         self.clock = clock
+        let activity = self.activity
+        writer.setBatchHooks(Writer.BatchHooks(began: { activity.reset() }, beforeCommit: { try activity.flush($0) }))
     }
 
     public static let nowMillis: @Sendable () -> Int64 = {
@@ -76,11 +79,13 @@ public final class SyncEngine: Sendable {
         let config = self.config
         let pendingFlag = self.receiptsPending
         let position = self.retentionPosition
+        let activity = self.activity
         let counter = self.inboxRowsWritten
         writer.submit({ db -> Outcome<T> in
             let ctx = WriteContext(db: db, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
             if config.pushEnabled { ctx.isOnline = { notifier.hasSubscribers($0) } }
             let value = try body(ctx)
+            activity.add(ctx.activeRooms)   // only commands that succeeded
             return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes,
                            revoked: ctx.revoked, inboxRows: ctx.inboxRows)
         }, completion: { result in
@@ -178,6 +183,9 @@ public final class WriteContext {
     var receiptWakes: [UserID: Set<RoomID>] = [:]
     var revoked: [UserID: [DeviceID]] = [:]
     var inboxRows = 0
+    /// Normal rooms that had a message: every member's activity moves to `now`, once
+    /// per room per batch (see `RoomActivity`).
+    var activeRooms: [RoomID: Int64] = [:]
     let receiptsPending: Flag
     let retentionPosition: Retention.Position
     /// Whether a user has a live connection (parked pull or socket); set when pushes are on.
@@ -198,6 +206,11 @@ public final class WriteContext {
 
     func wakeReceipts(_ user: UserID, room: RoomID) {
         receiptWakes[user, default: []].insert(room)
+    }
+
+    /// The members of `room` (a normal room) were active now: written before the batch commits.
+    func roomActive(_ room: RoomID) {
+        activeRooms[room] = max(now, activeRooms[room] ?? 0)
     }
 
     func wakeRoom(_ room: RoomID, at seq: Int64) {
@@ -239,4 +252,31 @@ public final class Counter: Sendable {
     public init() {}
     public func add(_ n: Int) { value.wrappingAdd(n, ordering: .relaxed) }
     public var count: Int { value.load(ordering: .relaxed) }
+}
+
+/// Member activity of normal rooms, gathered over one batch and written once per room
+/// just before COMMIT. A 200-member room used to rewrite its 199 other member rows
+/// (and their activity index entries) for every message; a batch of 60 sends into it
+/// now rewrites them once. `max()` keeps a later join time, so a member who joined
+/// after the message in the same batch keeps their own. Reset at every BEGIN (a
+/// replay gathers again). Confined to the writer thread (Writer.BatchHooks and the
+/// commands all run there), hence `@unchecked Sendable`.
+final class RoomActivity: @unchecked Sendable {
+    private var rooms: [RoomID: Int64] = [:]
+
+    func reset() { rooms.removeAll(keepingCapacity: true) }
+
+    func add(_ active: [RoomID: Int64]) {
+        for (room, at) in active { rooms[room] = max(at, rooms[room] ?? 0) }
+    }
+
+    func flush(_ db: Database) throws {
+        for (room, at) in rooms {
+            // OR FAIL: no statement journal (see Inbox.appendToMembers); a failure here
+            // fails the whole batch, as a failed COMMIT does.
+            try db.run("UPDATE OR FAIL members SET last_active_at = max(last_active_at, ?1) WHERE room_id = ?2",
+                       [.integer(at), .integer(room.rawValue)])
+        }
+        rooms.removeAll(keepingCapacity: true)
+    }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import JSON
 import Testing
 
@@ -68,6 +69,43 @@ struct FirstScreenTests {
             #expect(after.json["total"]?.int64Value == 2)
             #expect(after.json["rooms"]?.array.count == 1)
             #expect(after.json["rooms"]?[0]?["room_id"]?.int64Value == group)
+        }
+    }
+
+    /// A message moves its room to the top of every member's list, with the message's
+    /// time as the room's activity (written once per room per group commit), including
+    /// when several rooms get messages in the same commit.
+    @Test func aMessageMovesItsRoomUpForEveryMember() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let carol = try server.createUser("carol", device: "phone")
+            let first = try bob.createGroup("first", members: ["alice", "carol"])
+            let second = try carol.createGroup("second", members: ["alice", "bob"])
+            func order() throws -> [Int64] {
+                try alice.get("/v1/conversations").json["conversations"]?.array.compactMap { $0["id"]?.int64Value } ?? []
+            }
+            #expect(try order() == [second, first])
+            let sent = try bob.send(first, "m1", "hello").json
+            let list = try alice.get("/v1/conversations").json["conversations"]?.array ?? []
+            #expect(list.compactMap { $0["id"]?.int64Value } == [first, second])
+            #expect(list.first?["last_active_at"] == sent["sent_at"])
+            // Both rooms in flight at once (likely one commit): each lands at its message's time.
+            let group = DispatchGroup()
+            for (device, room) in [(bob, first), (carol, second)] {
+                group.enter()
+                DispatchQueue.global().async {
+                    _ = try? device.send(room, "m2-\(room)", "again")
+                    group.leave()
+                }
+            }
+            group.wait()
+            let after = try carol.get("/v1/conversations").json["conversations"]?.array ?? []
+            for room in after {
+                let id = room["id"]?.int64Value ?? 0
+                let newest = try carol.get("/v1/rooms/\(id)/messages?limit=1").json["messages"]?.array.last
+                #expect(room["last_active_at"] == newest?["sent_at"], "room \(id)")
+            }
         }
     }
 
