@@ -65,15 +65,7 @@ extension WriterCore {
     func runTransaction(_ jobs: ArraySlice<Job>, on db: Database) -> ArraySlice<Job> {
         let started = WriterStats.monotonicNanos()
         let hooks = batchHooks.withLock { $0 }
-        do {
-            try db.begin(.immediate)
-            hooks?.began()
-        } catch {
-            stats.recordFailedTransaction()
-            stats.recordCompleted(commands: jobs.count, failed: jobs.count)
-            for job in jobs { job.fail(error) }
-            return []
-        }
+        guard begin(jobs, hooks, on: db) else { return [] }
         var isolating = false
         var ran: [Outcome] = []
         ran.reserveCapacity(jobs.count)
@@ -116,15 +108,7 @@ extension WriterCore {
                 // dropped unreported; their effects go with the rollback.
                 db.rollback()
                 stats.recordReplay()
-                do {
-                    try db.begin(.immediate)
-                    hooks?.began()
-                } catch {
-                    stats.recordFailedTransaction()
-                    stats.recordCompleted(commands: jobs.count, failed: jobs.count)
-                    for job in jobs { job.fail(error) }
-                    return []
-                }
+                guard begin(jobs, hooks, on: db) else { return [] }
                 isolating = true
                 ran.removeAll(keepingCapacity: true)
                 index = jobs.startIndex
@@ -145,6 +129,20 @@ extension WriterCore {
         stats.recordCompleted(commands: ran.count, failed: ran.count { $0.error != nil })
         for outcome in ran { outcome.complete(nil) }
         return []
+    }
+
+    /// BEGIN IMMEDIATE plus the batch hook; on failure every job fails with the error.
+    private func begin(_ jobs: ArraySlice<Job>, _ hooks: Writer.BatchHooks?, on db: Database) -> Bool {
+        do {
+            try db.begin(.immediate)
+            hooks?.began()
+            return true
+        } catch {
+            stats.recordFailedTransaction()
+            stats.recordCompleted(commands: jobs.count, failed: jobs.count)
+            for job in jobs { job.fail(error) }
+            return false
+        }
     }
 
     /// Rolls the transaction back and completes every command in it with `error`.
