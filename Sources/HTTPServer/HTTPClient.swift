@@ -16,7 +16,8 @@ public struct HTTPClient: Sendable {
         case connect(String)
         case timeout
         case io(String)
-        case malformedResponse
+        /// The answer is not HTTP/1.x we can act on; the reason says which part.
+        case malformedResponse(String)
 
         public var description: String {
             switch self {
@@ -25,7 +26,7 @@ public struct HTTPClient: Sendable {
             case .connect(let e): return "connect: \(e)"
             case .timeout: return "timed out"
             case .io(let e): return "I/O: \(e)"
-            case .malformedResponse: return "malformed response"
+            case .malformedResponse(let why): return "malformed response: \(why)"
             }
         }
     }
@@ -39,6 +40,9 @@ public struct HTTPClient: Sendable {
     public let timeout: Duration
 
     public init(timeout: Duration = .seconds(10)) { self.timeout = timeout }
+
+    /// A webhook has no business answering more than this (head or body).
+    public static let maxResponseBytes = 1 << 20
 
     /// `http://host[:port][/path]`.
     public static func parse(_ url: String) throws(ClientError) -> URLParts {
@@ -79,28 +83,12 @@ public struct HTTPClient: Sendable {
             if n < 0 { throw errno == EAGAIN ? .timeout : .io(String(cString: strerror(errno))) }
             if n == 0 { break }
             data.append(contentsOf: chunk[0..<n])
-            if data.count > 1 << 20 { break }   // a webhook has no business answering more
-            if let r = Self.complete(data) { return r }
+            if let r = try Self.parseResponse(data) { return r }
         }
-        guard let r = Self.complete(data, eof: true) else { throw .malformedResponse }
+        guard let r = try Self.parseResponse(data, eof: true) else {
+            throw .malformedResponse("connection closed before the response was complete")
+        }
         return r
-    }
-
-    /// A full response in `data` (status line, headers, Content-Length body), or nil.
-    static func complete(_ data: [UInt8], eof: Bool = false) -> Response? {
-        guard let end = data.indices.dropLast(3).first(where: {
-            data[$0] == 13 && data[$0 + 1] == 10 && data[$0 + 2] == 13 && data[$0 + 3] == 10
-        }) else { return nil }
-        let head = String(decoding: data[0..<end], as: UTF8.self)
-        let lines = head.split(separator: "\r\n")
-        let status = lines.first?.split(separator: " ").dropFirst().first.flatMap { Int($0) }
-        guard let status else { return nil }
-        let bodyStart = end + 4
-        for line in lines.dropFirst() where line.lowercased().hasPrefix("content-length:") {
-            guard let n = Int(line.dropFirst(15).trimmedOWS()) else { return nil }
-            return data.count - bodyStart >= n ? Response(status: status, body: Array(data[bodyStart..<(bodyStart + n)])) : nil
-        }
-        return eof ? Response(status: status, body: Array(data[bodyStart...])) : nil
     }
 
     private func connect(_ url: URLParts) throws(ClientError) -> Int32 {

@@ -67,8 +67,12 @@ final class WebhookReceiver {
 @Suite(.timeLimit(.minutes(1)))
 struct PushOutboxTests {
     static func configure(_ hook: WebhookReceiver, attempts: Int = 8) -> (inout PigeonholeServer.Configuration) -> Void {
+        configure(url: hook.url, attempts: attempts)
+    }
+
+    static func configure(url: String, attempts: Int = 8) -> (inout PigeonholeServer.Configuration) -> Void {
         { c in
-            c.api.pushWebhook = hook.url
+            c.api.pushWebhook = url
             c.api.pushPollInterval = .milliseconds(20)
             c.api.pushTimeout = .milliseconds(300)
             c.api.engine.pushBackoffBaseMillis = 20
