@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
         // A strict JSON value type, parser and writer (no Foundation JSON on the hot path).
         .target(name: "JSON"),
-        .target(name: "SyncEngine", dependencies: ["SQLiteStore", "JSON"],
+        .target(name: "SyncEngine", dependencies: ["SQLiteStore", "JSON", "CLinux"],
                 plugins: ["EmbedMigrationsPlugin"]),
         .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine", "JSON"]),
         .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI"]),

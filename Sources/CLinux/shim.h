@@ -7,6 +7,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+// getrandom(2): the kernel CSPRNG without a file descriptor (works when fds run out).
+#include <sys/random.h>
 
 #ifndef __USE_GNU
 extern int accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags);

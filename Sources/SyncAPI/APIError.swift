@@ -69,6 +69,9 @@ enum APIError: Error {
         case .storageUnavailable:
             return .error(.serviceUnavailable, code: "storage_unavailable", message: "storage is temporarily unavailable; retry",
                           headers: [("Retry-After", "1")])
+        case .randomUnavailable:
+            return .error(.serviceUnavailable, code: "unavailable", message: "the server cannot make a token right now; retry",
+                          headers: [("Retry-After", "1")])
         case .shuttingDown:
             return .error(.serviceUnavailable, code: "shutting_down", message: "the server is shutting down; retry",
                           headers: [("Retry-After", "1")])

@@ -21,7 +21,7 @@ public enum Accounts {
             throw SyncError.invalid(field: "name", reason: "1-64 characters, no control characters")
         }
         guard let user = try user(ctx.db, named: userName) else { throw SyncError.userNotFound(userName) }
-        let token = Tokens.newDeviceToken()
+        let token = try Tokens.newDeviceToken()
         try ctx.db.run("INSERT INTO devices (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
                        [.integer(user.id.rawValue), .text(deviceName), .blob(Tokens.hash(token)), .integer(ctx.now)])
         let device = Device(id: DeviceID(ctx.db.lastInsertRowID), user: user.id, name: deviceName, createdAt: ctx.now,

@@ -17,6 +17,8 @@ public enum SyncError: Error, Sendable, Equatable {
     case bodyTooLarge(limit: Int)
     case seqOutOfRange(lastSeq: Int64)
     case storageUnavailable
+    /// The kernel gave no random bytes (a token cannot be made now).
+    case randomUnavailable
     case shuttingDown
 
     /// Classifies an error thrown inside a writer command or a read.

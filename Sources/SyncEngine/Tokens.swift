@@ -1,25 +1,25 @@
+import CLinux
 import Glibc
 
 /// Bearer tokens: 32 bytes from the kernel's CSPRNG, base64url without
 /// padding, prefixed so a leaked token is recognisable in logs and scanners. Only the
 /// SHA-256 of a token is stored.
 public enum Tokens {
-    public static func randomBytes(_ count: Int) -> [UInt8] {
-        // /dev/urandom is the kernel CSPRNG (getrandom(2) is not exported by Glibc's Swift module).
+    /// `count` bytes from getrandom(2): no file descriptor, so it works when the
+    /// process has none left (opening /dev/urandom then failed and trapped). A
+    /// failure is thrown (the request gets 503), never a trap.
+    public static func randomBytes(_ count: Int) throws(SyncError) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
-        let fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-        precondition(fd >= 0, "cannot open /dev/urandom: errno \(errno)")
-        defer { close(fd) }
         var filled = 0
         while filled < count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, count - filled) }
-            if n > 0 { filled += n } else if n < 0 && errno == EINTR { continue } else { preconditionFailure("read /dev/urandom failed") }
+            let n = bytes.withUnsafeMutableBytes { getrandom($0.baseAddress! + filled, count - filled, 0) }
+            if n > 0 { filled += n } else if n < 0 && errno == EINTR { continue } else { throw .randomUnavailable }
         }
         return bytes
     }
 
-    public static func newDeviceToken() -> String { "ph_" + Base64URL.encode(randomBytes(32)) }
-    public static func newAdminToken() -> String { "pha_" + Base64URL.encode(randomBytes(32)) }
+    public static func newDeviceToken() throws(SyncError) -> String { "ph_" + Base64URL.encode(try randomBytes(32)) }
+    public static func newAdminToken() throws(SyncError) -> String { "pha_" + Base64URL.encode(try randomBytes(32)) }
 
     public static func hash(_ token: String) -> [UInt8] { SHA256.hash(Array(token.utf8)) }
 

@@ -12,7 +12,7 @@ enum AdminToken {
         if let existing = readFile(path)?.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).first, !existing.isEmpty {
             return String(existing)
         }
-        let token = Tokens.newAdminToken()
+        let token = try Tokens.newAdminToken()
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw UsageError("cannot create \(path): \(String(cString: strerror(errno)))") }
         let line = Array((token + "\n").utf8)

@@ -92,12 +92,18 @@ struct StorageFaultTests {
     /// Every write to the WAL fails with EBADF (SQLite: SQLITE_IOERR_WRITE) while the
     /// server's descriptors of the -wal file are swapped for read-only ones of the same
     /// file; reads through them keep working. Swapping them back is "the disk is back".
-    // Disabled in the shared test process: swapping descriptors process-wide can race with
-    // other tests' servers opening and closing files in parallel (a reused descriptor number
-    // gets swapped), which made an unrelated test see 503 in CI. Without this trait it
-    // passes when run alone; it belongs in a child process (next session).
-    @Test(.disabled("process-wide fd swap races with parallel tests; run alone"))
-    func anIOErrorOnCommitFailsTheSendWith503AndTheServerRecovers() throws {
+    ///
+    /// Swapping descriptors is process-wide, so it would race with the other tests'
+    /// servers opening and closing files in parallel: the test runs itself again in a
+    /// child process of the test binary, alone, and the parent asserts that it passed.
+    @Test func anIOErrorOnCommitFailsTheSendWith503AndTheServerRecovers() throws {
+        let name = "anIOErrorOnCommitFailsTheSendWith503AndTheServerRecovers"
+        if ProcessInfo.processInfo.environment["PIGEONHOLE_TEST_CHILD"] != name {
+            let child = try TestChild.run(filter: "StorageFaultTests/\(name)", marker: name)
+            #expect(child.status == 0, "child test run failed:\n\(child.output)")
+            #expect(child.output.contains("Test run with 1 test"), "the child ran no test:\n\(child.output)")
+            return
+        }
         try TestServer.with { server in
             let (alice, bob, room) = try Self.setUp(server)
             let bobCursor = try bob.conversationsCursor()
