@@ -26,7 +26,13 @@ final class Metrics: Sendable {
 
     private let state = Mutex(State())
 
-    func observe(route: String, method: String, status: Int, nanos: UInt64) {
+    /// Methods that get their own label; any other token a client invents is "other",
+    /// so the label set (and `/metrics`) stays bounded whatever clients send. Routes are
+    /// bounded already: a matched pattern, or "unmatched".
+    static let labelledMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"]
+
+    func observe(route: String, method rawMethod: String, status: Int, nanos: UInt64) {
+        let method = Self.labelledMethods.contains(rawMethod) ? rawMethod : "other"
         let seconds = Double(nanos) / 1e9
         let bucket = Self.latencyBuckets.firstIndex { seconds <= $0 } ?? Self.latencyBuckets.count
         state.withLock { s in

@@ -11,6 +11,24 @@ struct MetricsTests {
         return nil
     }
 
+    /// Issue 13, item 6: requests with invented methods grew the metrics table (and
+    /// `/metrics`, to 81 MB) forever. Every unknown method is one label, every
+    /// unmatched path another.
+    @Test func inventedMethodsAndPathsAreOneLabelEach() throws {
+        try TestServer.with { server in
+            let c = try server.connect()
+            for i in 0..<2000 {
+                c.send("M\(i)X", "/no/such/path/\(i)")
+                #expect(try c.readResponse().status == 404)
+            }
+            let text = try server.admin.get("/metrics", token: TestServer.adminToken).text
+            #expect(Self.value(text, #"pigeonhole_http_requests_total{route="unmatched",method="other",status="404"}"#) == 2000)
+            let series = text.split(separator: "\n").filter { $0.hasPrefix("pigeonhole_http_requests_total{") }
+            #expect(series.count <= 3, "\(series)")   // this one, plus the admin calls of the fixture
+            #expect(text.utf8.count < 64 * 1024)
+        }
+    }
+
     @Test func countsRequestsWritesAndGauges() throws {
         try TestServer.with { server in
             let alice = try server.createUser("alice", device: "phone")
