@@ -82,26 +82,32 @@ public enum Stream {
         guard cursor.inboxSeq <= inboxHead else { throw SyncError.invalidCursor("cursor points past the end of the stream") }
         // Events after the cursor were pruned (offline retention): the device must bootstrap.
         guard cursor.inboxSeq >= inboxFloor else { throw SyncError.cursorExpired }
-        var hot: [RoomID: Int64] = [:]
-        for (room, pos) in cursor.hot {
-            guard let (lastSeq, isHot, historyFloor) = try db.queryOne("SELECT last_seq, hot, history_floor FROM rooms WHERE id = ?",
-                                                                       [.integer(room.rawValue)], {
-                ($0.int64(0), $0.bool(1), $0.int64(2))
-            }), isHot else { throw SyncError.invalidCursor("cursor names a room that is not a hot room") }
-            guard pos <= lastSeq else { throw SyncError.invalidCursor("cursor points past the end of room \(room)") }
-            guard pos >= historyFloor else { throw SyncError.cursorExpired }
-            hot[room] = pos
+        if cursor.hot.isEmpty { return (Cursor(user: user, inboxSeq: cursor.inboxSeq), inboxHead) }
+        // Membership first, before anything about the room itself is looked at: a
+        // cursor naming a room the user is not in (or never was) gets one answer,
+        // whether that room exists, is hot or how far it is, so a hand-made cursor
+        // reveals nothing about other users' rooms.
+        var memberships: [RoomID: HotMembership] = [:]
+        for h in try hotMemberships(db, user: user, includeDepartures: true) where memberships[h.room]?.departed != false {
+            memberships[h.room] = h   // a current membership wins over an older departure
         }
-        if hot.isEmpty { return (Cursor(user: user, inboxSeq: cursor.inboxSeq), inboxHead) }
-        // Rooms the user is no longer in are dropped, unless a departure still has
-        // messages this cursor has not seen.
         var keep: [RoomID: Int64] = [:]
-        for h in try hotMemberships(db, user: user, includeDepartures: true) {
-            guard let pos = hot[h.room] else { continue }
-            if !h.departed || pos < h.lastSeq { keep[h.room] = pos }
+        for (room, pos) in cursor.hot {
+            guard let h = memberships[room] else { throw SyncError.invalidCursor(Self.notYourRoom) }
+            // A departed room's stream ends at the leave: nothing after it is the user's.
+            guard pos <= h.lastSeq else { throw SyncError.invalidCursor("cursor points past the end of room \(room)") }
+            let historyFloor = try db.queryOne("SELECT history_floor FROM rooms WHERE id = ?", [.integer(room.rawValue)]) {
+                $0.int64(0)
+            } ?? 0
+            guard pos >= historyFloor else { throw SyncError.cursorExpired }
+            // Rooms the user has left are dropped once their range is delivered.
+            if !h.departed || pos < h.lastSeq { keep[room] = pos }
         }
         return (Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep), inboxHead)
     }
+
+    /// The one answer for a cursor naming a room that is not one of the user's hot rooms.
+    static let notYourRoom = "cursor names a room that is not one of your hot rooms"
 
     /// Where a pull without a cursor starts: the device's acked cursor.
     public static func ackedCursor(_ db: Database, device: DeviceID, user: UserID) throws -> Cursor {
