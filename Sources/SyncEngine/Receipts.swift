@@ -44,12 +44,15 @@ public enum Receipts {
     /// After `reader` moved its marker in `room` from `from` to `to`: the senders of
     /// the messages in (from, to] have new read counts.
     static func readerMoved(_ ctx: WriteContext, room: RoomID, reader: UserID, from: Int64, to: Int64) throws {
-        // One statement for all senders in the range (a group reader passes dozens).
+        // One statement for all senders in the range (a group reader passes dozens),
+        // current members only: a sender who left gets no receipts for the room.
         // Every sender's row is inserted or updated, so the change count is non-zero
         // exactly when some other member sent in (from, to].
         let marked = try ctx.db.run("""
             INSERT OR FAIL INTO receipt_marks (room_id, sender_id, emitted_at, pending)
-            SELECT DISTINCT ?1, sender_id, 0, 1 FROM messages WHERE room_id = ?1 AND seq > ?2 AND seq <= ?3 AND sender_id != ?4
+            SELECT DISTINCT ?1, sender_id, 0, 1 FROM messages
+            WHERE room_id = ?1 AND seq > ?2 AND seq <= ?3 AND sender_id != ?4
+              AND sender_id IN (SELECT user_id FROM members WHERE room_id = ?1)
             ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = 1
             """, [.integer(room.rawValue), .integer(from), .integer(to), .integer(reader.rawValue)])
         if marked > 0, try flush(ctx, room: room) > 0 { ctx.receiptsPending.set() }

@@ -141,6 +141,9 @@ public enum Rooms {
         let removed = try ctx.db.run("DELETE FROM members WHERE room_id = ? AND user_id = ?",
                                      [.integer(room.rawValue), .integer(target.id.rawValue)])
         guard removed == 1 else { throw SyncError.invalid(field: "name", reason: "\(name) is not a member") }
+        // Receipts are for members: a mark still pending for the leaver is dropped.
+        try ctx.db.run("DELETE FROM receipt_marks WHERE room_id = ? AND sender_id = ?",
+                       [.integer(room.rawValue), .integer(target.id.rawValue)])
         try ctx.db.run("UPDATE rooms SET member_count = member_count - 1 WHERE id = ?", [.integer(room.rawValue)])
     }
 
