@@ -21,10 +21,9 @@ struct RequestInput {
             if allowEmpty { return .object([]) }
             throw APIError.badRequest(code: "invalid_json", message: "a JSON object body is required")
         }
-        if let ct = request.headers["content-type"]?.lowercased(), !ct.hasPrefix("application/json"), !ct.hasPrefix("text/plain"),
-           !ct.hasPrefix("application/x-www-form-urlencoded") {
+        if let ct = request.headers["content-type"], !Self.acceptedMediaTypes.contains(Self.mediaType(ct)) {
             // curl -d sends x-www-form-urlencoded by default: accepted (and parsed as JSON) so
-            // shell scripts need no -H; anything else (multipart, XML) is refused.
+            // shell scripts need no -H; anything else (multipart, XML, application/jsonx) is refused.
             throw APIError.status(.unsupportedMediaType, code: "unsupported_media_type", message: "send the body as application/json")
         }
         let value: JSONValue
@@ -35,6 +34,15 @@ struct RequestInput {
         }
         guard case .object = value else { throw APIError.badRequest(code: "invalid_json", message: "body must be a JSON object") }
         return value
+    }
+
+    static let acceptedMediaTypes: Set<String> = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+
+    /// The `type/subtype` of a Content-Type (RFC 9110 §8.3.1: parameters after `;`,
+    /// case-insensitive, optional whitespace), compared exactly, never by prefix.
+    static func mediaType(_ contentType: String) -> String {
+        let type = contentType.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return String(type.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed()).lowercased()
     }
 
     static func string(_ obj: JSONValue, _ key: String) throws(APIError) -> String {

@@ -27,7 +27,11 @@ public enum Messages {
             SELECT \(columns) FROM messages m JOIN users su ON su.id = m.sender_id
             WHERE m.sender_id = ? AND m.client_msg_id = ?
             """, [.integer(me.user.rawValue), .text(clientMsgID)], { rowToMessage($0) }) {
-            guard original.room == room, original.body == body else { throw SyncError.idempotencyConflict }
+            // Bytes, not String ==: Swift compares Strings by canonical equivalence, so a
+            // different body (NFC vs NFD) would have been taken for the same message.
+            guard original.room == room, original.body.utf8.elementsEqual(body.utf8) else {
+                throw SyncError.idempotencyConflict
+            }
             return SendResult(message: original, duplicate: true)
         }
 

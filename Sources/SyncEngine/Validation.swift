@@ -7,10 +7,28 @@ public enum Validation {
         return u.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
     }
 
-    /// Device names and room names are display text: 1-64 (devices) / 1-128 (rooms) chars, no control characters.
+    /// Device names (max 64) and room names (max 128) are display text: 1...max Unicode
+    /// code points (what JSON Schema's `maxLength` counts, not grapheme clusters: one
+    /// `e` with 20,000 combining accents is one Character and 20,001 code points) and
+    /// at most 4 * max UTF-8 bytes, with no C0 or C1 control character, no DEL and no
+    /// bidirectional embedding, override or isolate (U+202A-U+202E, U+2066-U+2069), which
+    /// would let a name reorder the text displayed after it.
     public static func isValidDisplayName(_ name: String, max: Int) -> Bool {
-        guard !name.isEmpty, name.count <= max else { return false }
-        return !name.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        guard !name.isEmpty, name.utf8.count <= 4 * max else { return false }
+        var count = 0
+        for scalar in name.unicodeScalars {
+            count += 1
+            guard count <= max, !isForbiddenInNames(scalar) else { return false }
+        }
+        return true
+    }
+
+    static func isForbiddenInNames(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F: return true        // C0, DEL, C1
+        case 0x202A...0x202E, 0x2066...0x2069: return true  // bidi embeddings, overrides, isolates
+        default: return false
+        }
     }
 
     /// `client_msg_id`: 1-64 bytes of printable ASCII.
