@@ -27,12 +27,17 @@ struct ChunkedDecoder {
     private var size = 0
     private var digits = 0
     private var trailerBytes = 0
+    private var extensionBytes = 0
     let maxBodyBytes: Int
     let maxTrailerBytes: Int
+    /// Chunk extensions of the whole body, together (we act on none; without a cap a
+    /// client could send unbounded bytes for a one-byte body).
+    let maxExtensionBytes: Int
 
-    init(maxBodyBytes: Int, maxTrailerBytes: Int = 16 * 1024) {
+    init(maxBodyBytes: Int, maxTrailerBytes: Int = 16 * 1024, maxExtensionBytes: Int = 4096) {
         self.maxBodyBytes = maxBodyBytes
         self.maxTrailerBytes = maxTrailerBytes
+        self.maxExtensionBytes = maxExtensionBytes
     }
 
     var isDone: Bool { state == .done }
@@ -69,6 +74,8 @@ struct ChunkedDecoder {
                 }
             case .extension_:
                 if b == cr { state = .sizeLF } else if b == lf || b == 0 { throw .invalidChunkFraming }
+                extensionBytes += 1
+                guard extensionBytes <= maxExtensionBytes else { throw .chunkExtensionsTooLong }
             case .sizeLF:
                 guard b == lf else { throw .invalidChunkFraming }
                 if size == 0 {

@@ -30,6 +30,8 @@ extension Connection {
     }
 
     var pendingOutputBytes: Int { output.count - outputOffset }
+    /// A pong is queued only while less than this is waiting to be sent.
+    static var pongQueueBytes: Int { 4096 }
 
     var webSocketIsOpen: Bool {
         if case .webSocket = state, let s = webSocketSession { return s.proto.state == .open }
@@ -38,7 +40,8 @@ extension Connection {
 
     func processWebSocketInput() {
         guard let session = webSocketSession else { return }
-        while inputStart < input.count {
+        // While output is backed up, frames wait (and reading stops at the input bound).
+        while inputStart < input.count && output.count - outputOffset < Self.maxPendingOutput {
             guard case .webSocket = state else { break }
             let start = inputStart
             let outcome = input.withUnsafeBufferPointer { session.decoder.decode(UnsafeBufferPointer(rebasing: $0[start...])) }
@@ -55,7 +58,19 @@ extension Connection {
                 return
             }
         }
+        _ = queuePendingPong(session)
         compactInput()
+    }
+
+    /// Queues the pong owed for the latest ping once the peer has taken what was sent
+    /// (RFC 6455 §5.5.3: a flood of pings gets one pong, for the last). Pongs never
+    /// eat the buffer that `mail` frames need. True if one was queued.
+    func queuePendingPong(_ session: WebSocketSession) -> Bool {
+        guard let pong = session.pendingPong, case .webSocket = state, session.proto.state == .open,
+              pendingOutputBytes <= Self.pongQueueBytes else { return false }
+        session.pendingPong = nil
+        output.append(contentsOf: pong.encoded())
+        return true
     }
 
     func webSocketSend(_ frame: WebSocketFrame) {
@@ -82,6 +97,8 @@ extension Connection {
     private func apply(_ actions: [WebSocketProtocol.Action], _ session: WebSocketSession) {
         for action in actions {
             switch action {
+            case .send(let frame) where frame.opcode == .pong:
+                session.pendingPong = frame   // replaces an unsent one; queued by queuePendingPong
             case .send(let frame):
                 output.append(contentsOf: frame.encoded())
             case .deliverText(let text):

@@ -10,7 +10,15 @@ import Glibc
 ///          └──── bad bytes / limits / timeouts ──> 4xx, closing ───┴── client gone ──> closed
 ///
 /// Pipelined requests wait in `input` while one is `awaiting`, so responses go out in order.
+///
+/// Memory is bounded in every state: reading stops while `input` holds
+/// `maxBufferedInput` unparsed bytes or `output` holds `maxPendingOutput` unsent ones,
+/// and resumes when the request is answered or the client drains its responses.
+/// Output that does not move for the write timeout closes the connection.
 final class Connection: LoopRegistrant {
+    /// Why an accepted connection only gets a 503 and is closed.
+    enum Refusal { case serverFull, addressFull }
+
     enum State {
         case readingHead
         case readingBody(HTTPRequestHead, remaining: Int, body: [UInt8])
@@ -25,8 +33,9 @@ final class Connection: LoopRegistrant {
     let peer: String
     var token: UInt64 = 0
     unowned let context: LoopContext
-    /// Over the connection cap: answer the first request with 503 and close.
-    let refused: Bool
+    /// Over a connection cap: answer the first request with 503 and close.
+    let refusal: Refusal?
+    var refused: Bool { refusal != nil }
 
     var state: State = .readingHead
     var input: [UInt8] = []
@@ -36,8 +45,16 @@ final class Connection: LoopRegistrant {
     var outputOffset = 0
     private var writeInterest = false
     var processing = false
+    /// Reading stopped at a buffer bound; the socket may hold more (edge-triggered: no
+    /// new edge comes for it), so `resumeReading` reads on when there is room again.
     private var readPaused = false
     private var peerClosed = false
+    /// EPOLLRDHUP was seen: read to EOF, since no further edge will announce it.
+    private var peerHalfClosed = false
+    private var reading = false
+    private var rereadRequested = false
+    /// When queued output last stopped moving (the socket would block); 0 when none is stuck.
+    private(set) var writeStalledSince: UInt64 = 0
     var serial: UInt64 = 0
     var cancelHandlers: [() -> Void] = []
     /// The request being answered and when it was dispatched (for `requestCompleted`).
@@ -52,14 +69,18 @@ final class Connection: LoopRegistrant {
 
     enum DeadlineKind { case header, body, idle, none }
 
-    private static let maxBufferedWhileAwaiting = 256 * 1024
-    private static let maxPendingOutput = 1 << 20
+    /// Unparsed input held before reading stops (a head is at most `maxHeaderBytes`,
+    /// a WebSocket frame a few KiB; one read can add up to the loop's 64 KiB buffer).
+    static let maxBufferedInput = 64 * 1024
+    /// Unsent output queued before reading and processing stop (one response may be
+    /// larger; it is never cut, only nothing more is produced until it drains).
+    static let maxPendingOutput = 1 << 20
 
-    init(fd: Int32, peer: String, context: LoopContext, refused: Bool) {
+    init(fd: Int32, peer: String, context: LoopContext, refusal: Refusal?) {
         self.fd = fd
         self.peer = peer
         self.context = context
-        self.refused = refused
+        self.refusal = refusal
         self.parser = RequestHeadParser(maxHeaderBytes: context.config.maxHeaderBytes)
         // A new connection must deliver its first head within the header timeout.
         self.deadline = MonotonicClock.now() &+ context.config.headerTimeout.nanoseconds
@@ -88,56 +109,77 @@ final class Connection: LoopRegistrant {
             close()
             return
         }
-        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 {
-            readAvailable(peerHalfClosed: events & EPOLLRDHUP.rawValue != 0)
-        }
+        if events & EPOLLRDHUP.rawValue != 0 { peerHalfClosed = true }
+        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 { readAvailable() }
         if events & EPOLLOUT.rawValue != 0 { flush() }
     }
 
-    /// Reads what the socket has. With `peerHalfClosed` (EPOLLRDHUP) it reads on to the
-    /// EOF, since no further edge will announce it.
-    private func readAvailable(peerHalfClosed: Bool = false) {
+    /// Whether the buffers are at their bounds, so reading must wait.
+    var mustStopReading: Bool {
+        input.count - inputStart >= Self.maxBufferedInput || output.count - outputOffset >= Self.maxPendingOutput
+    }
+
+    /// Reads what the socket has (up to the buffer bounds), processes it and flushes;
+    /// repeats while processing or flushing made room for more. Never re-entered: a
+    /// request to read during a read is a `rereadRequested` for its next round.
+    private func readAvailable() {
         guard !isClosed else { return }
-        var progressed = false
-        while !readPaused {
+        if reading { rereadRequested = true; return }
+        reading = true
+        defer { reading = false }
+        repeat {
+            rereadRequested = false
+            readSocket()
+            processInput()
+            if peerClosed { handlePeerClosed() }
+            if readPaused && !mustStopReading && !peerClosed { rereadRequested = true }
+            flush()
+        } while rereadRequested && !isClosed && !peerClosed
+    }
+
+    private func readSocket() {
+        readPaused = false
+        while true {
+            if mustStopReading { readPaused = true; return }
             let n = context.loop.readBuffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 input.append(contentsOf: context.loop.readBuffer[0..<n])
-                progressed = true
-                if case .awaiting = state, input.count - inputStart > Self.maxBufferedWhileAwaiting { readPaused = true }
                 // A short read drained the socket: bytes arriving later raise a new edge, so
                 // the extra read(2) that would only return EAGAIN is skipped.
-                if n < context.loop.readBuffer.count && !peerHalfClosed { break }
+                if n < context.loop.readBuffer.count && !peerHalfClosed { return }
             } else if n == 0 {
                 peerClosed = true
-                break
+                return
             } else if errno == EINTR {
                 continue
             } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                break
+                return
             } else {
                 close()
                 return
             }
         }
-        if progressed, case .readingBody = state { touchBodyDeadline() }
-        if progressed, case .readingChunked = state { touchBodyDeadline() }
-        processInput()
-        if peerClosed {
-            switch state {
-            case .awaiting, .webSocket:
-                // The client is gone while we hold its request (e.g. a parked long-poll),
-                // or a WebSocket peer half-closed without a close frame.
-                close()
-            case .readingHead where inputStart == input.count:
-                closeAfterFlush()
-            case .readingHead, .readingBody, .readingChunked:
-                close()   // a partial request will never complete
-            case .closing, .closed:
-                break
-            }
+    }
+
+    private func handlePeerClosed() {
+        switch state {
+        case .awaiting, .webSocket:
+            // The client is gone while we hold its request (e.g. a parked long-poll),
+            // or a WebSocket peer half-closed without a close frame.
+            close()
+        case .readingHead where inputStart == input.count:
+            closeAfterFlush()
+        case .readingHead, .readingBody, .readingChunked:
+            close()   // a partial request will never complete
+        case .closing, .closed:
+            break
         }
-        flush()
+    }
+
+    /// Reads on after a pause, once the request was answered or the client drained.
+    func resumeReading() {
+        guard readPaused, !mustStopReading, !isClosed else { return }
+        readAvailable()
     }
 
     // MARK: parsing
@@ -254,9 +296,11 @@ final class Connection: LoopRegistrant {
         context.requestStarted()
         let responder = Responder(loop: context.loop, connection: self, serial: serial)
         if refused {
+            let message = refusal == .addressFull
+                ? "too many connections from your address; close some and retry"
+                : "the server is at its connection limit; retry shortly"
             var r = HTTPResponse.error(.serviceUnavailable, code: "too_many_connections",
-                                       message: "the server is at its connection limit; retry shortly",
-                                       headers: [("Retry-After", "1")])
+                                       message: message, headers: [("Retry-After", "1")])
             r.closeConnection = true
             return deliver(r, serial: serial)
         }
@@ -284,11 +328,8 @@ final class Connection: LoopRegistrant {
             state = .readingHead
             parser.reset()
             setDeadline(.idle, context.config.idleTimeout)
-            if readPaused {
-                readPaused = false
-                if !processing { readAvailable() }
-            }
             if !processing { processInput() }
+            if !processing { resumeReading() }
         } else {
             state = .closing
         }
@@ -309,15 +350,19 @@ final class Connection: LoopRegistrant {
     /// Writes what is buffered; registers for EPOLLOUT only if bytes are left behind.
     func flush() {
         if isClosed { return }
+        var wrote = false
         while outputOffset < output.count {
             let n = output.withUnsafeBytes {
                 Glibc.send(fd, $0.baseAddress! + outputOffset, $0.count - outputOffset, Int32(MSG_NOSIGNAL))
             }
             if n > 0 {
                 outputOffset += n
+                wrote = true
             } else if n < 0 && errno == EINTR {
                 continue
             } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                // The write timeout counts from the last time output moved.
+                if wrote || writeStalledSince == 0 { writeStalledSince = MonotonicClock.now() }
                 setWriteInterest(true)
                 return
             } else {
@@ -327,16 +372,19 @@ final class Connection: LoopRegistrant {
         }
         output.removeAll(keepingCapacity: output.capacity <= 64 * 1024)
         outputOffset = 0
+        writeStalledSince = 0
         setWriteInterest(false)
         if case .closing = state { return close() }
-        if case .webSocket = state, let session = webSocketSession, let ws = session.handle {
-            session.delegate?.webSocketDidDrain(ws)
+        if case .webSocket = state, let session = webSocketSession {
+            if queuePendingPong(session) { return flush() }
+            if let ws = session.handle { session.delegate?.webSocketDidDrain(ws) }
         }
-        // A slow reader may have paused pipelined processing; resume it.
+        // A slow reader paused pipelined processing (and reading); resume both.
         if case .readingHead = state, inputStart < input.count, !processing {
             processInput()
-            if outputOffset < output.count { flush() }
+            if outputOffset < output.count { return flush() }
         }
+        if !processing { resumeReading() }
     }
 
     private func setWriteInterest(_ on: Bool) {
@@ -354,10 +402,13 @@ final class Connection: LoopRegistrant {
         deadline = kind == .none ? 0 : MonotonicClock.now() &+ after.nanoseconds
     }
 
-    private func touchBodyDeadline() { setDeadline(.body, context.config.bodyTimeout) }
-
     /// Called by the loop's sweep timer.
     func checkTimeout(now: UInt64) {
+        if writeStalledSince != 0, now &- writeStalledSince >= context.config.writeTimeout.nanoseconds {
+            // The client has not taken a byte of its answer for the write timeout.
+            context.log.debug("write timeout", ["peer": peer])
+            return close()
+        }
         guard deadlineKind != .none, now >= deadline else { return }
         switch deadlineKind {
         case .header, .body:

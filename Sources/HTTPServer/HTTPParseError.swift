@@ -18,6 +18,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
     case unsupportedTransferEncoding
     case invalidChunkSize
     case invalidChunkFraming
+    case chunkExtensionsTooLong
     case bodyTooLarge
     case unsupportedExpectation
 
@@ -60,6 +61,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
         case .unsupportedTransferEncoding: return "only Transfer-Encoding: chunked is supported"
         case .invalidChunkSize: return "invalid chunk size"
         case .invalidChunkFraming: return "invalid chunked framing"
+        case .chunkExtensionsTooLong: return "chunk extensions longer than 4096 bytes in all"
         case .bodyTooLarge: return "request body too large"
         case .unsupportedExpectation: return "only Expect: 100-continue is supported"
         }

@@ -9,15 +9,37 @@ public struct HTTPServerConfiguration: Sendable {
     /// Event loops (threads). Default: one per core.
     public var threads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     public var maxConnections = 10_000
+    /// Open connections from one client address; over it a connection gets a 503.
+    /// 0 = no limit (behind a load balancer every client shares its address).
+    public var maxConnectionsPerAddress = 1_000
     public var maxHeaderBytes = 16 * 1024
     public var maxBodyBytes = 1 << 20
     public var headerTimeout: Duration = .seconds(10)
-    /// Inactivity allowed while a request body is arriving.
+    /// Total time a request body has to arrive, counted from the end of its head
+    /// (not reset per byte: a trickle of one byte per second is still cut off).
     public var bodyTimeout: Duration = .seconds(30)
+    /// Queued output that does not move for this long closes the connection (a client
+    /// that never reads its answers).
+    public var writeTimeout: Duration = .seconds(30)
     public var idleTimeout: Duration = .seconds(75)
     public var gzipMinBytes = 1024
 
     public init() {}
+}
+
+/// A bound, listening socket, taken before anything else at start-up so a taken port
+/// fails before a data directory or database is touched. Handed to `HTTPServer`,
+/// which owns (and closes) it; `close()` it if the server is never built.
+public struct HTTPListener: Sendable {
+    public let fd: Int32
+    public let port: UInt16
+
+    public static func bind(host: String, port: UInt16) throws -> HTTPListener {
+        let (fd, bound) = try Socket.listen(host: host, port: port)
+        return HTTPListener(fd: fd, port: bound)
+    }
+
+    public func close() { Glibc.close(fd) }
 }
 
 /// An HTTP/1.1 server: one epoll loop per thread. All loops watch the one listening
@@ -33,17 +55,21 @@ public final class HTTPServer: Sendable {
     let stats = ServerStats()
     private let listenFD: Int32
 
-    public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger = Logger()) throws {
+    /// Binds `configuration.host:port` unless a `listener` bound earlier is given.
+    public init(configuration: HTTPServerConfiguration, handler: any HTTPHandler, logger: Logger = Logger(),
+                listener: HTTPListener? = nil) throws {
         self.configuration = configuration
         self.handler = handler
         self.logger = logger
         Socket.raiseOpenFileLimit()
         var loops: [EventLoop] = []
         var contexts: [LoopContext] = []
-        let (fd, port) = try Socket.listen(host: configuration.host, port: configuration.port)
+        let bound = try listener ?? HTTPListener.bind(host: configuration.host, port: configuration.port)
+        let (fd, port) = (bound.fd, bound.port)
         self.listenFD = fd
         for i in 0..<max(1, configuration.threads) {
-            let loop = try EventLoop(index: i)
+            let loop: EventLoop
+            do { loop = try EventLoop(index: i) } catch { if listener == nil { bound.close() }; throw error }
             loops.append(loop)
             contexts.append(LoopContext(loop: loop, listenFD: fd, config: configuration, handler: handler,
                                         stats: stats, log: logger))
@@ -99,6 +125,27 @@ final class ServerStats: Sendable {
     let refusing = Atomic<Int>(0)
     let inFlight = Atomic<Int>(0)
     let webSockets = Atomic<Int>(0)
+    /// Open (admitted) connections per client address, for the per-address cap.
+    private let perAddress = Mutex<[String: Int]>([:])
+
+    /// Counts a new connection from `address` unless that would pass `limit` (0 = none).
+    func admitAddress(_ address: String, limit: Int) -> Bool {
+        guard limit > 0 else { return true }
+        return perAddress.withLock { counts in
+            let n = counts[address, default: 0]
+            guard n < limit else { return false }
+            counts[address] = n + 1
+            return true
+        }
+    }
+
+    func releaseAddress(_ address: String, limit: Int) {
+        guard limit > 0 else { return }
+        perAddress.withLock { counts in
+            let n = counts[address, default: 0]
+            if n <= 1 { counts[address] = nil } else { counts[address] = n - 1 }
+        }
+    }
 }
 
 /// Everything one loop needs to serve its connections. Loop thread only (see EventLoop).
@@ -146,19 +193,23 @@ final class LoopContext: LoopRegistrant, @unchecked Sendable {
                 return
             }
             let open = stats.connections.load(ordering: .relaxed)
-            var refused = false
+            var refusal: Connection.Refusal? = nil
             if open >= config.maxConnections {
-                // Over the cap: answer politely with 503, but never let refusals pile up.
+                refusal = .serverFull
+            } else if !stats.admitAddress(peer, limit: config.maxConnectionsPerAddress) {
+                refusal = .addressFull
+            }
+            if refusal != nil {
+                // Over a cap: answer politely with 503, but never let refusals pile up.
                 if stats.refusing.load(ordering: .relaxed) >= 256 {
                     Glibc.close(fd)
                     continue
                 }
-                refused = true
                 stats.refusing.wrappingAdd(1, ordering: .relaxed)
             } else {
                 stats.connections.wrappingAdd(1, ordering: .relaxed)
             }
-            let conn = Connection(fd: fd, peer: peer, context: self, refused: refused)
+            let conn = Connection(fd: fd, peer: peer, context: self, refusal: refusal)
             conn.token = loop.register(fd: fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, conn)
             connections[conn.token] = conn
         }
@@ -178,6 +229,7 @@ final class LoopContext: LoopRegistrant, @unchecked Sendable {
             stats.refusing.wrappingAdd(-1, ordering: .relaxed)
         } else {
             stats.connections.wrappingAdd(-1, ordering: .relaxed)
+            stats.releaseAddress(conn.peer, limit: config.maxConnectionsPerAddress)
         }
     }
 
@@ -190,7 +242,7 @@ final class LoopContext: LoopRegistrant, @unchecked Sendable {
     /// Connection timeouts are checked by a periodic sweep (cheap: a comparison per
     /// connection) instead of one heap timer per connection per request.
     private func scheduleSweep() {
-        let shortest = min(config.headerTimeout, config.idleTimeout, config.bodyTimeout)
+        let shortest = min(config.headerTimeout, config.idleTimeout, config.bodyTimeout, config.writeTimeout)
         let interval = max(min(shortest / 4, .seconds(1)), .milliseconds(10))
         loop.schedule(after: interval) { [self] in
             let now = MonotonicClock.now()

@@ -70,6 +70,8 @@ final class WebSocketSession {
     var handle: WebSocket?
     let config: WebSocketConfiguration
     var heardSinceLastPing = true
+    /// The pong for the latest ping, while output is backed up (at most one is held).
+    var pendingPong: WebSocketFrame?
     var pingTimer: TimerToken?
 
     init(config: WebSocketConfiguration, delegate: WebSocketDelegate) {

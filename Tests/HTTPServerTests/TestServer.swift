@@ -5,7 +5,7 @@ import Synchronization
 
 /// The routes the transport tests talk to.
 enum TestRoute: Sendable {
-    case hello, echo, small, big, later(ms: Int), park, item(String), deleteItem(String), ws
+    case hello, echo, small, big, blob(kib: Int), later(ms: Int), park, item(String), deleteItem(String), ws
 }
 
 final class TestHandler: HTTPHandler {
@@ -13,6 +13,8 @@ final class TestHandler: HTTPHandler {
     let cancelled = Atomic<Int>(0)
     let parked = Atomic<Int>(0)
     let wsClosed = Atomic<Int>(0)
+    /// Requests of `/blob/{kib}` answered (a measure of how far the server read).
+    let blobs = Atomic<Int>(0)
     let wsPingInterval: Duration
 
     init(wsPingInterval: Duration = .seconds(30)) {
@@ -23,6 +25,7 @@ final class TestHandler: HTTPHandler {
         r.add(.POST, "/echo") { _ in .echo }
         r.add(.POST, "/small", bodyLimit: 16) { _ in .small }
         r.add(.GET, "/big") { _ in .big }
+        r.add(.GET, "/blob/{kib}") { .blob(kib: min(Int($0[0]) ?? 1, 64 * 1024)) }
         r.add(.GET, "/later/{ms}") { .later(ms: Int($0[0]) ?? 0) }
         r.add(.GET, "/park") { _ in .park }
         r.add(.GET, "/items/{id}") { .item($0[0]) }
@@ -43,6 +46,10 @@ final class TestHandler: HTTPHandler {
         case .route(.big):
             let body = "[" + (0..<200).map { #"{"n":\#($0),"text":"aaaaaaaaaaaa"}"# }.joined(separator: ",") + "]"
             responder.respond(.json(.ok, Array(body.utf8)))
+        case .route(.blob(let kib)):
+            blobs.wrappingAdd(1, ordering: .relaxed)
+            responder.respond(HTTPResponse(status: .ok, body: [UInt8](repeating: UInt8(ascii: "a"), count: kib * 1024),
+                                           contentType: "application/octet-stream"))
         case .route(.later(let ms)):
             // Answer later from the loop's timer: the connection stays parked meanwhile.
             responder.loop.schedule(after: .milliseconds(ms)) {
