@@ -694,6 +694,8 @@ class CrashTest:
             extra += ["--send-rate", "0"]          # this test sends as fast as it can on purpose
         if "--auth-failures-per-minute" in help_text:
             extra += ["--auth-failures-per-minute", "0"]
+        if "--room-rate" in help_text:
+            extra += ["--room-rate", "0", "--member-rate", "0"]   # provisioning makes rooms in a burst
         self.args.hot = "--hot-threshold" in help_text
         if self.args.hot:
             extra += ["--hot-threshold", str(self.args.users)]   # the group of everyone is hot

@@ -1115,6 +1115,8 @@ def session(c, r, admin, hook):
 LIMITS_SEND_RATE = 1
 LIMITS_SEND_BURST = 3
 LIMITS_PUSH_ATTEMPTS = 2
+LIMITS_ROOM_RATE = 1
+LIMITS_ROOM_BURST = 2
 
 
 def limits_session(c, r, admin, hook):
@@ -1152,6 +1154,18 @@ def limits_session(c, r, admin, hook):
                    expect=201, label="the limited send again after retry_after_ms").json
     require(r, again["duplicate"] is False, "a 429 stored nothing: its retry is the first copy")
     ids.append(again["id"])
+
+    # The device's room bucket (`--room-burst 2`): two groups, then 429 that created nothing.
+    for i in range(LIMITS_ROOM_BURST):
+        c.call("POST", "/v1/rooms", tablet, {"name": "g%d" % i}, expect=201, label="room %d of a burst" % (i + 1))
+    over = c.call("POST", "/v1/rooms", tablet, {"name": "over"}, expect=429, expect_code="rate_limited",
+                  label="a room over the device's room burst")
+    if over.status == 429:
+        check_retry_after(r, over, 1000 // LIMITS_ROOM_RATE, "room limit")
+    listed = c.call("GET", "/v1/conversations", tablet, query={"limit": 100, "preview": 0}, expect=200,
+                    label="conversations after a limited room creation").json
+    require(r, sorted(x["name"] for x in listed["conversations"] if x.get("kind") == "group") == ["g0", "g1"],
+            "a room creation answered 429 created nothing")
 
     # Yuri has no live connection: every message queued a push; this webhook always
     # answers 503, so each dies after --push-max-attempts.
@@ -1297,6 +1311,7 @@ def main():
     limits = Server(args.binary, workdir, "limits", [
         "--send-rate", str(LIMITS_SEND_RATE), "--send-burst", str(LIMITS_SEND_BURST),
         "--auth-failures-per-minute", "1",
+        "--room-rate", str(LIMITS_ROOM_RATE), "--room-burst", str(LIMITS_ROOM_BURST),
         "--push-webhook", failing_hook.url, "--push-max-attempts", str(LIMITS_PUSH_ATTEMPTS)])
     servers = (server, limits)
 

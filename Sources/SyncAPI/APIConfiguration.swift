@@ -17,6 +17,13 @@ public struct APIConfiguration: Sendable {
     /// Sends per device: sustained rate and burst (token bucket). 0 disables.
     public var sendRatePerSecond: Double = 20
     public var sendBurst: Double = 40
+    /// Rooms created (groups and direct rooms) per device: rate and burst. 0 disables.
+    public var roomRatePerSecond: Double = 1
+    public var roomBurst: Double = 20
+    /// Members added per device, counting those named when a group is created: rate
+    /// and burst (at least `members_per_request_max`, so one full request fits). 0 disables.
+    public var memberRatePerSecond: Double = 100
+    public var memberBurst: Double = 10_000
     /// Failed authentications per client address before it gets 429s (token bucket).
     public var authFailureRatePerSecond: Double = 1
     public var authFailureBurst: Double = 20

@@ -22,6 +22,10 @@ public final class PigeonholeAPI: HTTPHandler {
     let lastHealthyAt = Atomic<UInt64>(0)
     static let healthInterval: UInt64 = 100_000_000
     let authFailures: RateLimiter<String>
+    /// Room creations and member adds per device (one device filled every victim's
+    /// conversation list with 365 rooms of 400 members in five seconds).
+    let roomLimiter: RateLimiter<DeviceID>
+    let memberLimiter: RateLimiter<DeviceID>
 
     init(engine: SyncEngine, reads: ReadPool, config: APIConfiguration, log: Logger) {
         self.engine = engine
@@ -29,6 +33,8 @@ public final class PigeonholeAPI: HTTPHandler {
         self.config = config
         self.sendLimiter = RateLimiter(ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst)
         self.authFailures = RateLimiter(ratePerSecond: config.authFailureRatePerSecond, burst: config.authFailureBurst)
+        self.roomLimiter = RateLimiter(ratePerSecond: config.roomRatePerSecond, burst: config.roomBurst)
+        self.memberLimiter = RateLimiter(ratePerSecond: config.memberRatePerSecond, burst: config.memberBurst)
         self.adminTokenHash = Tokens.hash(config.adminToken)
         self.log = log
     }
@@ -92,6 +98,7 @@ public final class PigeonholeAPI: HTTPHandler {
                 }
             })
         case .direct(let other):
+            try takeRoomWrite(me.device, rooms: 1, members: 0)
             write(responder, { try Rooms.direct($0, me: me, otherName: other) }) { room, created in
                 json(created ? .created : .ok) { Encode.room(room, peer: other, &$0) }
             }
@@ -100,6 +107,7 @@ public final class PigeonholeAPI: HTTPHandler {
             let name = try RequestInput.string(body, "name")
             let members = try RequestInput.optionalStringArray(body, "members")
             try checkMemberCount(members)
+            try takeRoomWrite(me.device, rooms: 1, members: members.count)
             write(responder, { try Rooms.createGroup($0, me: me, name: name, memberNames: members) }) { room in
                 json(.created) { Encode.room(room, peer: nil, &$0) }
             }
@@ -115,6 +123,7 @@ public final class PigeonholeAPI: HTTPHandler {
             let names = try RequestInput.optionalStringArray(try input.object(), "members")
             guard !names.isEmpty else { throw APIError.invalid("members", "must name at least one user") }
             try checkMemberCount(names)
+            try takeRoomWrite(me.device, rooms: 0, members: names.count)
             write(responder, { try Rooms.addMembers($0, me: me, room: id, names: names) }) { added in
                 json(.ok) { w in w.object { w in w.key("added"); w.array { w in for m in added { Encode.member(m, &w) } } } }
             }
@@ -198,6 +207,21 @@ public final class PigeonholeAPI: HTTPHandler {
     }
 
     // MARK: helpers
+
+    /// Takes from the device's room and member buckets, both or neither: a limited
+    /// request stores nothing and costs nothing, and is resent after `Retry-After`.
+    /// Taken before the write (like sends), so refused and repeated requests count too.
+    private func takeRoomWrite(_ device: DeviceID, rooms: Int, members: Int) throws(APIError) {
+        if rooms > 0, let ms = roomLimiter.check(device, cost: Double(rooms)) {
+            throw APIError.rateLimited(ms, what: "rooms created from this device")
+        }
+        if members > 0, let ms = memberLimiter.take(device, cost: Double(members)) {
+            throw APIError.rateLimited(ms, what: "members added from this device")
+        }
+        if rooms > 0, let ms = roomLimiter.take(device, cost: Double(rooms)) {
+            throw APIError.rateLimited(ms, what: "rooms created from this device")
+        }
+    }
 
     func authenticate(_ input: RequestInput, _ db: Database) throws -> Principal {
         try authenticate(token: input.bearerToken, address: input.request.remoteAddress, db)
@@ -293,6 +317,10 @@ public final class PigeonholeAPI: HTTPHandler {
                 w.field("members_per_request_max", e.maxRoomMembersPerRequest)
                 w.field("send_rate_per_second", Int64(config.sendRatePerSecond))
                 w.field("send_burst", Int64(config.sendBurst))
+                w.field("room_rate_per_second", Int64(config.roomRatePerSecond))
+                w.field("room_burst", Int64(config.roomBurst))
+                w.field("member_rate_per_second", Int64(config.memberRatePerSecond))
+                w.field("member_burst", Int64(config.memberBurst))
             }
         }
     }

@@ -31,7 +31,19 @@ public final class PigeonholeServer: Sendable {
     let log: Logger
     let pushes: PushDispatcher?
 
-    public init(configuration: Configuration, logger: Logger = Logger()) throws {
+    /// Binds first (unless `listener` was bound by the caller), so a taken port fails
+    /// before the data directory or the database is touched.
+    public convenience init(configuration: Configuration, logger: Logger = Logger(), listener: HTTPListener? = nil) throws {
+        let listener = try listener ?? HTTPListener.bind(host: configuration.http.host, port: configuration.http.port)
+        do {
+            try self.init(bound: configuration, logger: logger, listener: listener)
+        } catch {
+            listener.close()
+            throw error
+        }
+    }
+
+    private init(bound configuration: Configuration, logger: Logger, listener: HTTPListener) throws {
         self.configuration = configuration
         self.log = logger
         try DataDirectory.create(configuration.dataDirectory)
@@ -59,7 +71,7 @@ public final class PigeonholeServer: Sendable {
         }
         reads = try ReadPool(path: configuration.databasePath, count: max(1, configuration.http.threads), options: dbOptions)
         api = PigeonholeAPI(engine: engine, reads: reads, config: configuration.api, log: logger)
-        http = try HTTPServer(configuration: configuration.http, handler: api, logger: logger)
+        http = try HTTPServer(configuration: configuration.http, handler: api, logger: logger, listener: listener)
         let http = self.http
         api.gauges.withLock { $0 = { Metrics.Gauges(connections: http.openConnections, webSockets: http.openWebSockets) } }
     }

@@ -40,12 +40,12 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// Whether a request would be allowed, without taking a token.
-    func check(_ key: Key, now: UInt64 = MonotonicClock.now()) -> Int? {
+    /// Whether a request costing `cost` would be allowed, without taking anything.
+    func check(_ key: Key, cost: Double = 1, now: UInt64 = MonotonicClock.now()) -> Int? {
         guard isEnabled else { return nil }
         return buckets.withLock { all in
             let b = refilled(all[key], now: now)
-            return b.tokens >= 1 ? nil : Int(((1 - b.tokens) / ratePerSecond * 1000).rounded(.up))
+            return b.tokens >= cost ? nil : Int(((cost - b.tokens) / ratePerSecond * 1000).rounded(.up))
         }
     }
 

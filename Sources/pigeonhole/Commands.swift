@@ -11,10 +11,13 @@ let serveFlags: [Flag] = [
     Flag(name: "data-dir", env: "PIGEONHOLE_DATA_DIR", value: "DIR", help: "where the database lives (default ./data)"),
     Flag(name: "threads", env: "PIGEONHOLE_THREADS", value: "N", help: "event loops (default: one per core)"),
     Flag(name: "max-connections", env: "PIGEONHOLE_MAX_CONNECTIONS", value: "N", help: "open connections before 503 (default 10000)"),
+    Flag(name: "max-connections-per-address", env: "PIGEONHOLE_MAX_CONNECTIONS_PER_ADDRESS", value: "N", help: "open connections from one client address before 503 (default 1000; 0 = no limit, e.g. behind a load balancer)"),
     Flag(name: "durability", env: "PIGEONHOLE_DURABILITY", value: "full|normal", help: "SQLite synchronous mode (default full)"),
     Flag(name: "admin-token", env: "PIGEONHOLE_ADMIN_TOKEN", value: "TOKEN", help: "admin token (default: generated into DIR/admin-token)"),
     Flag(name: "header-timeout", env: "PIGEONHOLE_HEADER_TIMEOUT", value: "SECONDS", help: "time to send request headers (default 10)"),
     Flag(name: "idle-timeout", env: "PIGEONHOLE_IDLE_TIMEOUT", value: "SECONDS", help: "keep-alive idle time (default 75)"),
+    Flag(name: "body-timeout", env: "PIGEONHOLE_BODY_TIMEOUT", value: "SECONDS", help: "total time to send a request body (default 30)"),
+    Flag(name: "write-timeout", env: "PIGEONHOLE_WRITE_TIMEOUT", value: "SECONDS", help: "close a connection whose unsent output has not moved for this long (default 30)"),
     Flag(name: "max-body-bytes", env: "PIGEONHOLE_MAX_BODY_BYTES", value: "N", help: "transport request body limit (default 1048576)"),
     Flag(name: "poll-timeout-max", env: "PIGEONHOLE_POLL_TIMEOUT_MAX", value: "SECONDS", help: "longest long-poll wait (default 55)"),
     Flag(name: "hot-threshold", env: "PIGEONHOLE_HOT_THRESHOLD", value: "N", help: "members at which a room uses read diffusion (default 500)"),
@@ -24,6 +27,10 @@ let serveFlags: [Flag] = [
     Flag(name: "push-max-attempts", env: "PIGEONHOLE_PUSH_MAX_ATTEMPTS", value: "N", help: "attempts before a push is dead (default 8)"),
     Flag(name: "send-rate", env: "PIGEONHOLE_SEND_RATE", value: "N", help: "sends per second per device, sustained (default 20; 0 = no limit)"),
     Flag(name: "send-burst", env: "PIGEONHOLE_SEND_BURST", value: "N", help: "sends a device may burst above the rate (default 40)"),
+    Flag(name: "room-rate", env: "PIGEONHOLE_ROOM_RATE", value: "N", help: "rooms (groups and direct) created per second per device, sustained (default 1; 0 = no limit)"),
+    Flag(name: "room-burst", env: "PIGEONHOLE_ROOM_BURST", value: "N", help: "rooms a device may create at once above the rate (default 20)"),
+    Flag(name: "member-rate", env: "PIGEONHOLE_MEMBER_RATE", value: "N", help: "members added per second per device, room creation included (default 100; 0 = no limit)"),
+    Flag(name: "member-burst", env: "PIGEONHOLE_MEMBER_BURST", value: "N", help: "members a device may add at once above the rate (default 10000, at least 1000)"),
     Flag(name: "auth-failures-per-minute", env: "PIGEONHOLE_AUTH_FAILURES_PER_MINUTE", value: "N", help: "failed authentications per client address (default 60, burst 20; 0 = no limit)"),
     Flag(name: "log-level", env: "PIGEONHOLE_LOG_LEVEL", value: "LEVEL", help: "debug, info, warn or error (default info)"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),
@@ -57,19 +64,25 @@ func logger(_ flags: ParsedFlags) throws -> Logger {
     return Logger(level: level)
 }
 
-func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> PigeonholeServer.Configuration {
+/// The server's configuration from flags and environment, with no side effect: every
+/// flag is validated here, before anything is bound or written. The admin token is
+/// the explicit one, or empty until `AdminToken.resolve` fills it in.
+func serverConfiguration(_ flags: ParsedFlags) throws -> PigeonholeServer.Configuration {
     let dataDir = flags.string("data-dir") ?? "./data"
     var http = HTTPServerConfiguration()
     http.host = flags.string("host") ?? "127.0.0.1"
     http.port = UInt16(try flags.int("port", default: 8080, range: 0...65535))
     http.threads = try flags.int("threads", default: http.threads, range: 1...256)
     http.maxConnections = try flags.int("max-connections", default: http.maxConnections, range: 1...1_000_000)
+    http.maxConnectionsPerAddress = try flags.int("max-connections-per-address", default: http.maxConnectionsPerAddress,
+                                                  range: 0...1_000_000)
     http.headerTimeout = .seconds(try flags.int("header-timeout", default: 10, range: 1...3600))
     http.idleTimeout = .seconds(try flags.int("idle-timeout", default: 75, range: 1...86400))
+    http.bodyTimeout = .seconds(try flags.int("body-timeout", default: 30, range: 1...3600))
+    http.writeTimeout = .seconds(try flags.int("write-timeout", default: 30, range: 1...3600))
     http.maxBodyBytes = try flags.int("max-body-bytes", default: http.maxBodyBytes, range: 1024...(64 << 20))
-    try DataDirectory.create(dataDir)
-    let token = try AdminToken.resolve(explicit: flags.string("admin-token"), dataDirectory: dataDir, log: log)
-    var config = PigeonholeServer.Configuration(adminToken: token)
+    _ = try logger(flags)
+    var config = PigeonholeServer.Configuration(adminToken: flags.string("admin-token") ?? "")
     config.http = http
     config.dataDirectory = dataDir
     switch flags.string("durability") ?? "full" {
@@ -89,6 +102,11 @@ func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> Pigeonhole
     config.api.engine.pushMaxAttempts = try flags.int("push-max-attempts", default: 8, range: 1...100)
     config.api.sendRatePerSecond = Double(try flags.int("send-rate", default: 20, range: 0...1_000_000))
     config.api.sendBurst = Double(try flags.int("send-burst", default: 40, range: 1...1_000_000))
+    config.api.roomRatePerSecond = Double(try flags.int("room-rate", default: 1, range: 0...1_000_000))
+    config.api.roomBurst = Double(try flags.int("room-burst", default: 20, range: 1...1_000_000))
+    config.api.memberRatePerSecond = Double(try flags.int("member-rate", default: 100, range: 0...1_000_000))
+    // A burst below one full request (members_per_request_max) would refuse it forever.
+    config.api.memberBurst = Double(try flags.int("member-burst", default: 10_000, range: 1000...10_000_000))
     config.api.authFailureRatePerSecond = Double(try flags.int("auth-failures-per-minute", default: 60, range: 0...1_000_000)) / 60
     return config
 }
@@ -96,8 +114,20 @@ func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> Pigeonhole
 /// `pigeonhole serve`: runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
 func serve(_ flags: ParsedFlags) throws {
     let log = try logger(flags)
-    let config = try serverConfiguration(flags, log: log)
-    let server = try PigeonholeServer(configuration: config, logger: log)
+    var config = try serverConfiguration(flags)
+    // Validate, then bind, then touch the data directory: a bad flag or a taken port
+    // leaves no admin token or database behind.
+    let listener = try HTTPListener.bind(host: config.http.host, port: config.http.port)
+    let server: PigeonholeServer
+    do {
+        try DataDirectory.create(config.dataDirectory)
+        config.api.adminToken = try AdminToken.resolve(explicit: flags.string("admin-token"),
+                                                        dataDirectory: config.dataDirectory, log: log)
+        server = try PigeonholeServer(configuration: config, logger: log, listener: listener)
+    } catch {
+        listener.close()
+        throw error
+    }
     let stop = DispatchSemaphore(value: 0)
     var sources: [DispatchSourceSignal] = []
     for sig in [SIGINT, SIGTERM] {

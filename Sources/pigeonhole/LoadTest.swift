@@ -47,12 +47,23 @@ struct LoadTest {
             }
         }
         group.wait()
-        if let f = failure.withLock({ $0 }) { throw UsageError("provisioning failed: \(f)") }
+        if let f = failure.withLock({ $0 }) { throw CommandFailure("provisioning failed: \(f)") }
+    }
+
+    /// Provisioning through the device API meets the per-device room and member limits
+    /// (`429` with `retry_after_ms`): wait them out, as a client should.
+    static func patiently(_ send: () throws -> BlockingHTTPClient.Response) throws -> BlockingHTTPClient.Response {
+        while true {
+            let r = try send()
+            guard r.status == 429 else { return r }
+            let ms = r.json?["error"]?["retry_after_ms"]?.int64Value ?? 1000
+            usleep(UInt32(min(max(ms, 10), 10_000)) * 1000)
+        }
     }
 
     static func expect(_ r: BlockingHTTPClient.Response, _ statuses: Set<Int>, _ what: String) throws -> JSONValue {
         guard statuses.contains(r.status), let j = r.json else {
-            throw UsageError("\(what): HTTP \(r.status) \(String(decoding: r.body, as: UTF8.self))")
+            throw CommandFailure("\(what): HTTP \(r.status) \(String(decoding: r.body, as: UTF8.self))")
         }
         return j
     }
@@ -89,7 +100,7 @@ struct LoadTest {
             var mine: [String] = []
             for d in 0..<(receiving.contains(u) ? perUser : 1) {
                 let r = try c.request("POST", "/v1/admin/users/\(names[u])/devices", token: admin, body: ["name": .string("loadtest-\(d)")])
-                guard let t = try Self.expect(r, [201], "create device")["token"]?.stringValue else { throw UsageError("device without token") }
+                guard let t = try Self.expect(r, [201], "create device")["token"]?.stringValue else { throw CommandFailure("device without token") }
                 mine.append(t)
             }
             tokenTable.withLock { $0[u] = mine }
@@ -104,15 +115,15 @@ struct LoadTest {
             let owner = sendTokens[members[0]]
             let id: Int64
             if plan.kinds[r] == .direct {
-                id = try Self.expect(try c.request("POST", "/v1/direct/\(names[members[1]])", token: owner), [200, 201], "direct room")["id"]?.int64Value ?? 0
+                id = try Self.expect(try Self.patiently { try c.request("POST", "/v1/direct/\(names[members[1]])", token: owner) }, [200, 201], "direct room")["id"]?.int64Value ?? 0
             } else {
                 let first = members.dropFirst().prefix(999).map { JSONValue.string(names[$0]) }
-                id = try Self.expect(try c.request("POST", "/v1/rooms", token: owner, body: ["name": "loadtest", "members": .array(first)]),
+                id = try Self.expect(try Self.patiently { try c.request("POST", "/v1/rooms", token: owner, body: ["name": "loadtest", "members": .array(first)]) },
                                      [201], "create room")["id"]?.int64Value ?? 0
                 var start = 1000
                 while start < members.count {
                     let chunk = members[start..<min(members.count, start + 1000)].map { JSONValue.string(names[$0]) }
-                    _ = try Self.expect(try c.request("POST", "/v1/rooms/\(id)/members", token: owner, body: ["members": .array(chunk)]),
+                    _ = try Self.expect(try Self.patiently { try c.request("POST", "/v1/rooms/\(id)/members", token: owner, body: ["members": .array(chunk)]) },
                                         [200], "add members")
                     start += 1000
                 }

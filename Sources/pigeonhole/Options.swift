@@ -30,6 +30,13 @@ struct UsageError: Error, CustomStringConvertible {
     init(_ message: String) { description = message }
 }
 
+/// A command that was used right but failed at run time (a refused admin token, an
+/// unwritable file): one line on stderr and exit code 1, no usage text.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
 enum FlagParser {
     static func parse(_ args: [String], flags: [Flag], environment: [String: String]) throws -> ParsedFlags {
         var parsed = ParsedFlags()

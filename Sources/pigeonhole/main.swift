@@ -96,6 +96,9 @@ func run(_ args: [String]) -> Int32 {
         err("pigeonhole: \(e.description)\n")
         err(command == "serve" ? "usage: pigeonhole serve [flags]\n\n" + FlagParser.usage(serveFlags) : mainUsage)
         return 2
+    } catch let e as CommandFailure {
+        err("pigeonhole: \(e.description)")
+        return 1
     } catch {
         err("pigeonhole: \(describe(error))")
         return 1

@@ -56,6 +56,49 @@ struct CLITests {
         #expect(try Self.run(["serve", "--durability", "sometimes"]).status == 2)
     }
 
+    /// Flags are validated, then the port is bound, and only then is the data
+    /// directory touched: a bad flag or a taken port leaves nothing behind.
+    @Test func aBadFlagOrATakenPortLeavesNoDataBehind() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bogus = try Self.run(["serve", "--durability", "bogus", "--data-dir", dir])
+        #expect(bogus.status == 2)
+        #expect(bogus.stderr.contains("--durability"))
+        #expect(!FileManager.default.fileExists(atPath: dir))
+
+        // A port in use: one line, exit 1, and no admin token or database created.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, len) } }
+        #expect(listen(holder, 1) == 0)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(holder, $0, &len) } }
+        let port = UInt16(bigEndian: addr.sin_port)
+        let taken = try Self.run(["serve", "--port", "\(port)", "--data-dir", dir])
+        #expect(taken.status == 1)
+        #expect(taken.stderr.contains("Address already in use"))
+        #expect(!taken.stderr.contains("usage:"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/admin-token"))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/pigeonhole.sqlite"))
+    }
+
+    /// A runtime failure of `loadtest` (the server refuses the admin token) is one
+    /// clear line and exit code 1, not the usage text.
+    @Test func loadtestWithAWrongAdminTokenFailsInOneLine() throws {
+        try TestServer.with { server in
+            let run = try Self.run(["loadtest", "--url", "http://127.0.0.1:\(server.port)", "--admin-token", "pha_wrong",
+                                    "--duration", "200ms", "--users", "2"])
+            #expect(run.status == 1)
+            #expect(!run.stderr.contains("usage:"))
+            let lines = run.stderr.split(separator: "\n").filter { $0.hasPrefix("pigeonhole:") }
+            #expect(lines.count == 1)
+            #expect(lines.first?.contains("401") == true)
+        }
+    }
+
     @Test func adminCommandsForScripting() throws {
         let dir = Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -29,6 +29,46 @@ struct RateLimitTests {
         }
     }
 
+    /// Issue 13 item 7: room creation (groups and direct rooms) and member adds are
+    /// limited per device; a limited request changes nothing and takes nothing.
+    @Test func roomCreationAndMemberAddsOverTheDeviceBucketsGet429() throws {
+        try TestServer.with(configure: {
+            // Slow refills, so a slow machine cannot refill a bucket between two requests.
+            $0.api.roomRatePerSecond = 0.5; $0.api.roomBurst = 3
+            $0.api.memberRatePerSecond = 0.01; $0.api.memberBurst = 6
+        }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let tablet = try server.createDevice("alice", "tablet")
+            for name in ["bob", "carol", "dave", "erin", "frank", "gina", "hal"] { _ = try server.createUser(name, device: "phone") }
+            // Rooms: a direct room and two groups fill the burst of 3; the next is refused.
+            _ = try alice.directRoom(with: "bob")
+            let g1 = try alice.createGroup("one", members: ["carol"])
+            _ = try alice.createGroup("two", members: ["dave"])
+            let limited = try alice.post("/v1/rooms", ["name": "three", "members": ["erin"]])
+            #expect(limited.status == 429)
+            #expect(limited.json["error"]?["code"]?.stringValue == "rate_limited")
+            #expect(limited.header("Retry-After") != nil)
+            let ms = try #require(limited.json["error"]?["retry_after_ms"]?.intValue)
+            #expect(ms > 0 && ms <= 2000)
+            #expect(try alice.post("/v1/direct/erin", raw: "").status == 429)
+            // Nothing was created by the refused requests.
+            let rooms = try alice.get("/v1/conversations?limit=50&preview=0").json["conversations"]?.arrayValue ?? []
+            #expect(rooms.count == 3)
+            // Another device of the same user has buckets of its own.
+            #expect(try tablet.post("/v1/rooms", ["name": "three", "members": ["erin"]]).status == 201)
+
+            // Members: 2 were named above (carol, dave), 4 remain of 6. Adding 5 is refused
+            // whole, and costs nothing: adding 4 then passes.
+            let five = try alice.post("/v1/rooms/\(g1)/members", ["members": ["erin", "frank", "gina", "hal", "dave"]])
+            #expect(five.status == 429)
+            #expect(five.json["error"]?["message"]?.stringValue?.contains("members") == true)
+            let members = try alice.get("/v1/rooms/\(g1)/members").json["members"]?.arrayValue ?? []
+            #expect(members.count == 2)
+            #expect(try alice.post("/v1/rooms/\(g1)/members", ["members": ["erin", "frank", "gina", "hal"]]).status == 200)
+            #expect(try alice.post("/v1/rooms/\(g1)/members", ["members": ["dave"]]).status == 429)
+        }
+    }
+
     @Test func failedAuthenticationsFromOneAddressAreSlowedDown() throws {
         try TestServer.with(configure: { $0.api.authFailureRatePerSecond = 1; $0.api.authFailureBurst = 5 }) { server in
             let alice = try server.createUser("alice", device: "phone")

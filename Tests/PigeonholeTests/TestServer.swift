@@ -31,6 +31,8 @@ final class TestServer {
         config.durability = durability
         // Abuse limits off by default: tests send bursts on purpose; RateLimitTests turns them on.
         config.api.sendRatePerSecond = 0
+        config.api.roomRatePerSecond = 0
+        config.api.memberRatePerSecond = 0
         config.api.authFailureRatePerSecond = 0
         configure(&config)
         self.directory = directory
