@@ -293,6 +293,7 @@ public final class PigeonholeAPI: HTTPHandler {
                 w.field("members_per_request_max", e.maxRoomMembersPerRequest)
                 w.field("send_rate_per_second", Int64(config.sendRatePerSecond))
                 w.field("send_burst", Int64(config.sendBurst))
+                w.field("page_max_bytes", e.maxPageBytes)
             }
         }
     }
