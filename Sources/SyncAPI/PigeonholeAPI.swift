@@ -321,6 +321,7 @@ public final class PigeonholeAPI: HTTPHandler {
                 w.field("room_burst", Int64(config.roomBurst))
                 w.field("member_rate_per_second", Int64(config.memberRatePerSecond))
                 w.field("member_burst", Int64(config.memberBurst))
+                w.field("page_max_bytes", e.maxPageBytes)
             }
         }
     }

@@ -113,14 +113,26 @@ public enum Conversations {
         let inRange = (normal + hotRooms.filter(before)).filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
 
         let candidates = moved + inRange
-        let pageRows = Array(candidates.prefix(limit))
-        let hasMore = candidates.count > limit
+        var pageRows = Array(candidates.prefix(limit))
+        var hasMore = candidates.count > limit
 
+        // At most about `maxPageBytes` (previews of large messages add up): the page ends
+        // before the first conversation that would pass it (never before the first one),
+        // and the token below continues from the last one listed, as after a smaller limit.
         var conversations: [Conversation] = []
+        var bytes = 0
         for r in pageRows {
-            conversations.append(Conversation(
+            let c = Conversation(
                 room: r.room, peer: try Rooms.peer(ctx.db, room: r.room, me: me), readSeq: r.readSeq, lastActiveAt: r.activity,
-                preview: try Messages.latest(ctx.db, room: r.room.id, joinedSeq: r.joinedSeq, count: preview)))
+                preview: try Messages.latest(ctx.db, room: r.room.id, joinedSeq: r.joinedSeq, count: preview))
+            let size = estimatedBytes(c)
+            if !conversations.isEmpty && bytes + size > ctx.config.maxPageBytes {
+                pageRows.removeLast(pageRows.count - conversations.count)
+                hasMore = true
+                break
+            }
+            conversations.append(c)
+            bytes += size
         }
         var next: String? = nil
         if hasMore {
@@ -137,6 +149,12 @@ public enum Conversations {
             next = token.encoded
         }
         return ConversationPage(conversations: conversations, nextPage: next, cursor: try Stream.head(ctx.db, user: me))
+    }
+
+    /// About what a conversation adds to a page's JSON: its names and previews plus a
+    /// fixed allowance for the room's other fields.
+    static func estimatedBytes(_ c: Conversation) -> Int {
+        c.preview.reduce(320 + (c.room.name?.utf8.count ?? 0) + (c.peer?.utf8.count ?? 0)) { $0 + Messages.estimatedBytes($1) }
     }
 
     /// Moves the caller's read marker forward (never back) and tells their other

@@ -96,19 +96,37 @@ public enum Messages {
         return SendResult(message: message, duplicate: false)
     }
 
+    /// About what a message adds to a page's JSON (see `EngineConfiguration.maxPageBytes`):
+    /// its body (stored as the JSON text it is sent as), sender and client_msg_id, plus a
+    /// fixed allowance for keys, ids and the timestamp.
+    static func estimatedBytes(_ m: Message) -> Int {
+        160 + m.body.utf8.count + m.sender.utf8.count + m.clientMsgID.utf8.count
+    }
+
     /// A page of history, newest first in the query and returned oldest first, strictly
-    /// below `before` and never below the caller's join point.
+    /// below `before` and never below the caller's join point. At most `limit` messages
+    /// and about `maxPageBytes` of them (at least one): a page cut short still has a
+    /// `nextBefore`, its oldest message's seq.
     public static func history(_ ctx: ReadContext, me: UserID, room: RoomID, before: Int64?, limit: Int) throws -> HistoryPage {
         let membership = try Rooms.requireMember(ctx.db, room: room, user: me)
         let upper = before ?? Int64.max
-        var rows = try ctx.db.queryAll("""
+        var rows: [Message] = []
+        var hasMore = false
+        var bytes = 0
+        try ctx.db.query("""
             SELECT \(columns) FROM messages m JOIN users su ON su.id = m.sender_id
             WHERE m.room_id = ? AND m.seq < ? AND m.seq > ? ORDER BY m.seq DESC LIMIT ?
             """, [.integer(room.rawValue), .integer(upper), .integer(membership.joinedSeq), .integer(Int64(limit + 1))]) {
-            rowToMessage($0)
+            guard !hasMore else { return }
+            let m = rowToMessage($0)
+            let size = estimatedBytes(m)
+            if rows.count == limit || (!rows.isEmpty && bytes + size > ctx.config.maxPageBytes) {
+                hasMore = true
+                return
+            }
+            rows.append(m)
+            bytes += size
         }
-        let hasMore = rows.count > limit
-        if hasMore { rows.removeLast() }
         rows.reverse()
         return HistoryPage(messages: rows, nextBefore: hasMore ? rows.first?.seq : nil)
     }

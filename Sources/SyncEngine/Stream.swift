@@ -6,17 +6,17 @@ import SQLiteStore
 /// limits, ack.
 public enum Stream {
     // Built once: a statement is looked up by its text on every pull.
-    static let inboxAfterSQL = "SELECT \(eventColumns) WHERE i.user_id = ? AND i.seq > ? ORDER BY i.seq LIMIT ?"
-    static let hotRoomRangeSQL = """
-        SELECT \(Messages.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-        WHERE m.room_id = ? AND m.seq > ? AND m.seq <= ? ORDER BY m.seq LIMIT ?
-        """
-
-    static let eventColumns = """
-        i.seq, i.kind, i.room_id, i.payload, i.pos, \(Messages.columns)
-        FROM inbox i
-        LEFT JOIN messages m ON i.kind = 'message' AND m.room_id = i.room_id AND m.seq = i.room_seq
-        LEFT JOIN users su ON su.id = m.sender_id
+    //
+    // A pull selects keys first (inbox rows without message bodies, hot-room seqs from
+    // the (room_id, seq) index alone), decides what the page keeps, and only then fetches
+    // the bodies of the messages it keeps, one indexed lookup each: a catch-up over
+    // thousands of large messages reads the bodies of one page, not of its whole window.
+    static let inboxKeysColumns = "seq, kind, room_id, room_seq, pos, payload FROM inbox"
+    static let inboxAfterSQL = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+    static let inboxWindowSQL = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
+    static let hotRoomKeysSQL = "SELECT id, seq FROM messages WHERE room_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+    static let messageSQL = """
+        SELECT \(Messages.columns) FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ? AND m.seq = ?
         """
 
     /// A hot room the user is in: deliverable messages are those above `floor` (the
@@ -117,26 +117,40 @@ public enum Stream {
         return try validate(db, cursor: text, user: user)
     }
 
-    /// One candidate of a merged pull. `event == nil` marks an inbox row left out by a
-    /// catch-up (it still advances the inbox position).
+    /// One candidate of a merged pull, as keys: the message body is fetched only once
+    /// the page keeps it (`resolve`).
     struct Item {
         let pos: Int64
-        let isMessage: Bool
-        let seq: Int64
-        let hotRoom: RoomID?   // nil: from the inbox
-        let event: Event?
+        let seq: Int64          // inbox seq, or room seq for a hot room
+        let hotRoom: RoomID?    // nil: from the inbox
+        let kind: EventKind
+        let room: RoomID?
+        let roomSeq: Int64?
+        /// Extra fields of a non-message event, as stored (parsed only if delivered).
+        let payload: String?
+        /// False: an inbox row left out by a catch-up (it still advances the inbox position).
+        var deliver = true
+        var isMessage: Bool { kind == .message }
+
+        static func inbox(_ row: Row) -> Item {
+            Item(pos: row.int64(4), seq: row.int64(0), hotRoom: nil, kind: EventKind(rawValue: row.text(1)) ?? .member,
+                 room: row.optionalInt64(2).map(RoomID.init), roomSeq: row.optionalInt64(3), payload: row.optionalText(5))
+        }
     }
 
-    /// Events after `cursor`, at most `limit`, in commit order. Each component (the
-    /// inbox, each hot room) advances only as far as it was returned. With
-    /// `perRoomLimit`, a long-offline device gets only the newest N messages of each
-    /// room plus a gap marker per room, instead of its whole backlog.
+    /// Events after `cursor`, at most `limit` and at most about `maxPageBytes` of JSON
+    /// (always at least one event), in commit order. Each component (the inbox, each hot
+    /// room) advances only as far as it was returned, so a page cut short by either
+    /// bound continues exactly after its last event. With `perRoomLimit`, a long-offline
+    /// device gets only the newest N messages of each room plus a gap marker per room,
+    /// instead of its whole backlog.
     public static func pull(_ ctx: ReadContext, user: UserID, after cursor: Cursor, limit: Int, perRoomLimit: Int?) throws -> PullResult {
         var items: [Item] = []
         var gaps: [RoomID: Int64] = [:]
         var moreBeyondScan = false
+        var inboxRows = 0
 
-        // Inbox candidates.
+        // Inbox candidates (keys only).
         if let perRoom = perRoomLimit {
             let window = try inboxCatchUp(ctx, user: user, after: cursor.inboxSeq, perRoom: perRoom)
             items = window.items
@@ -145,16 +159,13 @@ public enum Stream {
         } else {
             try ctx.db.query(Self.inboxAfterSQL,
                              [.integer(user.rawValue), .integer(cursor.inboxSeq), .integer(Int64(limit + 1))]) { row in
-                let event = rowToEvent(row)
-                // A message pruned by history retention leaves nothing to deliver (only
-                // possible when the offline retention is the longer one).
-                let deliverable = event.kind != .message || event.message != nil
-                items.append(Item(pos: row.int64(4), isMessage: event.kind == .message, seq: row.int64(0), hotRoom: nil,
-                                  event: deliverable ? event : nil))
+                items.append(.inbox(row))
             }
+            inboxRows = items.count
         }
 
-        // Hot-room candidates, each from its own position (or its floor).
+        // Hot-room candidates, each from its own position (or its floor): seqs from the
+        // (room_id, seq) index alone.
         var positions: [RoomID: Int64] = [:]
         var departedEnds: [RoomID: Int64] = [:]
         // Departures matter only to a cursor that still names a hot room.
@@ -171,10 +182,9 @@ public enum Stream {
             }
             positions[h.room] = start
             guard h.lastSeq > start else { continue }
-            try ctx.db.query(Self.hotRoomRangeSQL, [.integer(h.room.rawValue), .integer(start), .integer(h.lastSeq), .integer(Int64(limit + 1))]) { row in
-                let m = Messages.rowToMessage(row)
-                items.append(Item(pos: m.id.rawValue, isMessage: true, seq: m.seq, hotRoom: h.room,
-                                  event: Event(kind: .message, room: h.room, message: m, payload: nil)))
+            try ctx.db.query(Self.hotRoomKeysSQL, [.integer(h.room.rawValue), .integer(start), .integer(h.lastSeq), .integer(Int64(limit + 1))]) { row in
+                let seq = row.int64(1)
+                items.append(Item(pos: row.int64(0), seq: seq, hotRoom: h.room, kind: .message, room: h.room, roomSeq: seq, payload: nil))
             }
         }
 
@@ -184,17 +194,36 @@ public enum Stream {
             if a.isMessage != b.isMessage { return a.isMessage }
             return a.seq < b.seq
         }
+        // Take events in that order until `limit` or the byte budget; bodies are fetched
+        // here, for what the page keeps (plus the one event that ends it).
         var events: [Event] = []
+        var bytes = 0
         var inboxSeq = cursor.inboxSeq
         var hasMore = moreBeyondScan
+        var consumedInbox = 0
         for item in items {
-            if item.event != nil && events.count == limit {
-                hasMore = true
-                break
+            if item.deliver {
+                if events.count == limit {
+                    hasMore = true
+                    break
+                }
+                if let e = try resolve(ctx.db, item) {
+                    let size = estimatedBytes(e, storedPayload: item.payload)
+                    if !events.isEmpty && bytes + size > ctx.config.maxPageBytes {
+                        hasMore = true
+                        break
+                    }
+                    events.append(e)
+                    bytes += size
+                }
+                // else: a message pruned by history retention leaves nothing to deliver
+                // (only possible when the offline retention is the longer one).
             }
-            if let e = item.event { events.append(e) }
-            if let room = item.hotRoom { positions[room] = item.seq } else { inboxSeq = item.seq }
+            if let room = item.hotRoom { positions[room] = item.seq } else { inboxSeq = item.seq; consumedInbox += 1 }
         }
+        // Every inbox row read was consumed (some delivered nothing) but the read was
+        // capped at limit + 1: the inbox may go on.
+        if !hasMore && inboxRows > limit && consumedInbox == inboxRows { hasMore = true }
         // A departed room leaves the cursor once its range is delivered.
         for (room, end) in departedEnds where (positions[room] ?? end) >= end { positions[room] = nil }
         let next = Cursor(user: user, inboxSeq: inboxSeq, hot: positions)
@@ -202,50 +231,56 @@ public enum Stream {
                           gaps: gaps.keys.sorted().map { (room: $0, beforeSeq: gaps[$0]!) })
     }
 
-    /// The inbox part of a catch-up: scans up to `catchUpScanWindow` entries and keeps
-    /// the newest `perRoom` messages of each room (and every non-message event).
+    /// The event of a kept item: a message is fetched by (room, seq) through the unique
+    /// index; nil when it was pruned.
+    static func resolve(_ db: Database, _ item: Item) throws -> Event? {
+        guard item.kind == .message else {
+            return Event(kind: item.kind, room: item.room, message: nil, payload: item.payload.flatMap { try? JSONParser.parse($0) })
+        }
+        guard let room = item.room, let seq = item.roomSeq,
+              let m = try db.queryOne(Self.messageSQL, [.integer(room.rawValue), .integer(seq)], { Messages.rowToMessage($0) })
+        else { return nil }
+        return Event(kind: .message, room: room, message: m, payload: nil)
+    }
+
+    /// About what an event adds to a page's JSON, without encoding it: the variable parts
+    /// (a message's body is stored as the JSON text it is sent as) plus a fixed allowance
+    /// for keys, ids and the timestamp. A budget, not an exact count.
+    static func estimatedBytes(_ e: Event, storedPayload: String?) -> Int {
+        if let m = e.message { return Messages.estimatedBytes(m) + 48 }
+        return 96 + (storedPayload?.utf8.count ?? 0)
+    }
+
+    /// The inbox part of a catch-up: scans the keys of up to `catchUpScanWindow` entries
+    /// and marks all but the newest `perRoom` messages of each room as left out (every
+    /// non-message event stays). No body is read here.
     private static func inboxCatchUp(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
         -> (items: [Item], gaps: [RoomID: Int64], truncated: Bool) {
         let head = try ctx.db.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)], { $0.int64(0) }) ?? after
         let upper = min(head, after + Int64(ctx.config.catchUpScanWindow))
-        var rows: [(seq: Int64, pos: Int64, event: Event)] = []
-        try ctx.db.query("SELECT \(eventColumns) WHERE i.user_id = ? AND i.seq > ? AND i.seq <= ? ORDER BY i.seq",
-                         [.integer(user.rawValue), .integer(after), .integer(upper)]) { row in
-            rows.append((row.int64(0), row.int64(4), rowToEvent(row)))
+        var items: [Item] = []
+        items.reserveCapacity(Int(max(0, min(upper - after, 100_000))))
+        try ctx.db.query(Self.inboxWindowSQL, [.integer(user.rawValue), .integer(after), .integer(upper)]) { row in
+            items.append(.inbox(row))
         }
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]
         var dropped = Set<RoomID>()
-        var items: [Item] = []
-        items.reserveCapacity(rows.count)
-        for row in rows.reversed() {
-            var keep = true
-            if row.event.kind == .message, let room = row.event.room, let m = row.event.message {
-                let n = keptPerRoom[room, default: 0]
-                if n < perRoom {
-                    keptPerRoom[room] = n + 1
-                    oldestKept[room] = m.seq
-                } else {
-                    keep = false
-                    dropped.insert(room)
-                }
+        for i in items.indices.reversed() where items[i].isMessage {
+            guard let room = items[i].room, let seq = items[i].roomSeq else { continue }
+            let n = keptPerRoom[room, default: 0]
+            if n < perRoom {
+                keptPerRoom[room] = n + 1
+                oldestKept[room] = seq
+            } else {
+                items[i].deliver = false
+                dropped.insert(room)
             }
-            items.append(Item(pos: row.pos, isMessage: row.event.kind == .message, seq: row.seq, hotRoom: nil,
-                              event: keep ? row.event : nil))
         }
-        items.reverse()
         var gaps: [RoomID: Int64] = [:]
         for room in dropped { if let s = oldestKept[room] { gaps[room] = s } }
         return (items, gaps, upper < head)
-    }
-
-    static func rowToEvent(_ row: Row) -> Event {
-        let kind = EventKind(rawValue: row.text(1)) ?? .member
-        let room = row.optionalInt64(2).map(RoomID.init)
-        let payload = row.optionalText(3).flatMap { try? JSONParser.parse($0) }
-        let message = kind == .message && !row.isNull(5) ? Messages.rowToMessage(row, at: 5) : nil
-        return Event(kind: kind, room: room, message: message, payload: payload)
     }
 
     /// Whether acking `cursor` would move the device's stored position (so a pull that

@@ -13,6 +13,14 @@ public struct EngineConfiguration: Sendable {
     public var defaultConversationLimit = 20
     public var maxPreview = 20
     public var maxRoomMembersPerRequest = 1000
+    /// About how many bytes of JSON one page (sync, conversations, history) may carry,
+    /// counted on what it carries (message bodies, sender, client_msg_id, previews) plus
+    /// a fixed allowance per item, never by encoding twice. A page always carries at
+    /// least one item, and one that stops early says so (`has_more`, `next_page`,
+    /// `next_before`) and continues right after its last item. 1 MiB: 64 messages at the
+    /// largest body (16 KiB), while small messages still fill `limit` (1,000 events of
+    /// ~300 bytes are ~300 KB); a client that never reads holds ~1 MiB, not 16-33 MB.
+    public var maxPageBytes = 1 << 20
     /// With `per_room_limit`, how many stream entries one catch-up page may scan.
     public var catchUpScanWindow = 10_000
     /// Rooms with at least this many members use read diffusion (DESIGN.md).

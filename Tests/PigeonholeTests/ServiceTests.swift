@@ -36,7 +36,7 @@ struct ServiceTests {
                 ("message_body_max_bytes", 16384), ("request_body_max_bytes", 65536),
                 ("client_msg_id_max_chars", 64), ("members_per_request_max", 1000),
                 // The fixture turns the send limit off (0); the burst stays at its default.
-                ("send_rate_per_second", 0), ("send_burst", 40),
+                ("send_rate_per_second", 0), ("send_burst", 40), ("page_max_bytes", 1_048_576),
             ]
             for (key, value) in expected { #expect(r.json[key]?.int64Value == value, "\(key)") }
             // Room for more limits later, but every one is a non-negative integer.
