@@ -19,16 +19,31 @@ final class RawClient {
     }
 
     init(port: UInt16, timeout: Double = 5) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = try Self.connect(port: port)
+        setTimeout(timeout)
+    }
+
+    /// A blocking socket connected to 127.0.0.1:`port`; with `buffers`, its kernel send
+    /// and receive buffers are set that small before connecting.
+    static func connect(port: UInt16, buffers: Int32? = nil) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = buffers {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard rc == 0 else { throw SocketError.system(call: "connect", errno: errno) }
-        setTimeout(timeout)
+        guard rc == 0 else {
+            let e = errno
+            Glibc.close(fd)
+            throw SocketError.system(call: "connect", errno: e)
+        }
+        return fd
     }
 
     func setTimeout(_ seconds: Double) {
