@@ -92,7 +92,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         var inbox = latest.inboxSeq
         if n.inbox > inbox {
             inbox = n.inbox
-            if let current = try? Stream.head(db, user: user) {
+            if let current = try? Stream.head(SQLiteReader(db), user: user) {
                 if let subscription, Set(current.hot.keys) != Set(hot.keys) {
                     notifier.setRooms(subscription, Set(current.hot.keys))
                 }

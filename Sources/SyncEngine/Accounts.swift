@@ -40,13 +40,13 @@ public enum Accounts {
         if changed > 0 { ctx.revoked[user, default: []].append(id) }
     }
 
-    public static func user(_ db: Database, named name: String) throws -> User? {
+    public static func user(_ db: any StoreReader, named name: String) throws -> User? {
         try db.queryOne("SELECT id, name, created_at FROM users WHERE name = ?", [.text(name)]) {
             User(id: UserID($0.int64(0)), name: $0.text(1), createdAt: $0.int64(2))
         }
     }
 
-    public static func devices(_ db: Database, userName: String) throws -> [Device] {
+    public static func devices(_ db: any StoreReader, userName: String) throws -> [Device] {
         guard let user = try user(db, named: userName) else { throw SyncError.userNotFound(userName) }
         return try db.queryAll("""
             SELECT id, name, created_at, last_seen_at, revoked_at IS NOT NULL, acked_cursor
@@ -67,7 +67,7 @@ public enum Accounts {
     }
 
     /// `authenticate` plus what a pull checks its cursor against, in one statement.
-    public static func authenticateForPull(_ db: Database, token: String) throws -> (Principal, StreamState)? {
+    public static func authenticateForPull(_ db: any StoreReader, token: String) throws -> (Principal, StreamState)? {
         guard token.utf8.count <= 256 else { return nil }
         return try db.queryOne("""
             SELECT d.id, d.name, u.id, u.name, u.inbox_seq, u.inbox_floor, d.acked_seq, d.acked_cursor
@@ -79,7 +79,7 @@ public enum Accounts {
         }
     }
 
-    public static func authenticate(_ db: Database, token: String) throws -> Principal? {
+    public static func authenticate(_ db: any StoreReader, token: String) throws -> Principal? {
         guard token.utf8.count <= 256 else { return nil }
         return try db.queryOne("""
             SELECT d.id, d.name, u.id, u.name FROM devices d JOIN users u ON u.id = d.user_id

@@ -13,7 +13,7 @@ enum Inbox {
     }
 
     /// The current members of `room` with their inbox positions, in one indexed read.
-    static func members(_ db: Database, room: RoomID) throws -> [Recipient] {
+    static func members(_ db: any StoreReader, room: RoomID) throws -> [Recipient] {
         try db.queryAll("""
             SELECT m.user_id, u.inbox_seq FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ?
             """, [.integer(room.rawValue)]) { Recipient(user: UserID($0.int64(0)), inboxSeq: $0.int64(1)) }

@@ -132,7 +132,7 @@ public enum Messages {
     }
 
     /// The newest `count` messages of a room visible to a member who joined at `joinedSeq`.
-    static func latest(_ db: Database, room: RoomID, joinedSeq: Int64, count: Int) throws -> [Message] {
+    static func latest(_ db: any StoreReader, room: RoomID, joinedSeq: Int64, count: Int) throws -> [Message] {
         guard count > 0 else { return [] }
         let rows = try db.queryAll("""
             SELECT \(columns) FROM messages m JOIN users su ON su.id = m.sender_id

@@ -40,7 +40,7 @@ public enum PushOutbox {
     }
 
     /// Pushes due now, oldest first.
-    public static func due(_ db: Database, now: Int64, limit: Int) throws -> [Push] {
+    public static func due(_ db: any StoreReader, now: Int64, limit: Int) throws -> [Push] {
         try db.queryAll("""
             SELECT p.id, p.push_id, u.name, p.attempts, \(Messages.columns)
             FROM push_outbox p
@@ -55,7 +55,7 @@ public enum PushOutbox {
     }
 
     /// The earliest pending attempt time, or nil when nothing is pending.
-    public static func nextAttempt(_ db: Database) throws -> Int64? {
+    public static func nextAttempt(_ db: any StoreReader) throws -> Int64? {
         try db.queryOne("SELECT min(next_attempt_at) FROM push_outbox WHERE dead = 0", [], { $0.optionalInt64(0) }) ?? nil
     }
 
@@ -81,7 +81,7 @@ public enum PushOutbox {
         }
     }
 
-    public static func dead(_ db: Database, limit: Int) throws -> [DeadPush] {
+    public static func dead(_ db: any StoreReader, limit: Int) throws -> [DeadPush] {
         try db.queryAll("""
             SELECT p.push_id, u.name, p.room_id, p.message_id, p.attempts, p.last_error, p.created_at
             FROM push_outbox p JOIN users u ON u.id = p.user_id WHERE p.dead = 1 ORDER BY p.id LIMIT ?
@@ -91,11 +91,11 @@ public enum PushOutbox {
         }
     }
 
-    public static func deadCount(_ db: Database) throws -> Int {
+    public static func deadCount(_ db: any StoreReader) throws -> Int {
         try db.queryOne("SELECT count(*) FROM push_outbox WHERE dead = 1", [], { $0.int(0) }) ?? 0
     }
 
-    public static func depth(_ db: Database) throws -> Int {
+    public static func depth(_ db: any StoreReader) throws -> Int {
         try db.queryOne("SELECT count(*) FROM push_outbox WHERE dead = 0", [], { $0.int(0) }) ?? 0
     }
 }

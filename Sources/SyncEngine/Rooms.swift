@@ -12,7 +12,7 @@ public enum Rooms {
 
     /// The caller's membership of `room`: 404 if the room does not exist, 403 if the
     /// caller is not (or no longer) a member.
-    static func requireMember(_ db: Database, room: RoomID, user: UserID) throws -> Membership {
+    static func requireMember(_ db: any StoreReader, room: RoomID, user: UserID) throws -> Membership {
         if let m = try db.queryOne("SELECT joined_seq, read_seq, role FROM members WHERE room_id = ? AND user_id = ?",
                                    [.integer(room.rawValue), .integer(user.rawValue)], {
             Membership(joinedSeq: $0.int64(0), readSeq: $0.int64(1), role: $0.text(2))
@@ -23,7 +23,7 @@ public enum Rooms {
         throw exists ? SyncError.notMember : SyncError.roomNotFound
     }
 
-    static func load(_ db: Database, _ room: RoomID) throws -> Room {
+    static func load(_ db: any StoreReader, _ room: RoomID) throws -> Room {
         guard let r = try db.queryOne("""
             SELECT id, kind, name, last_seq, last_active_at, member_count, created_at, hot FROM rooms WHERE id = ?
             """, [.integer(room.rawValue)], rowToRoom) else { throw SyncError.roomNotFound }
@@ -37,7 +37,7 @@ public enum Rooms {
     }
 
     /// The other member's name in a direct room (nil for groups).
-    static func peer(_ db: Database, room: Room, me: UserID) throws -> String? {
+    static func peer(_ db: any StoreReader, room: Room, me: UserID) throws -> String? {
         guard room.kind == .direct else { return nil }
         return try db.queryOne("""
             SELECT u.name FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ? AND m.user_id != ?
@@ -180,7 +180,7 @@ public enum Rooms {
         try ctx.db.run("UPDATE rooms SET member_count = member_count + 1 WHERE id = ?", [.integer(room.rawValue)])
     }
 
-    private static func resolveUsers(_ db: Database, _ names: [String]) throws -> [User] {
+    private static func resolveUsers(_ db: any StoreReader, _ names: [String]) throws -> [User] {
         var seen = Set<String>()
         var users: [User] = []
         for name in names where seen.insert(name).inserted {

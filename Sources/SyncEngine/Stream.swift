@@ -31,7 +31,7 @@ public enum Stream {
         let departed: Bool
     }
 
-    static func hotMemberships(_ db: Database, user: UserID, includeDepartures: Bool = false) throws -> [HotMembership] {
+    static func hotMemberships(_ db: any StoreReader, user: UserID, includeDepartures: Bool = false) throws -> [HotMembership] {
         var all = try db.queryAll("""
             SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq
             FROM members m JOIN rooms r ON r.id = m.room_id
@@ -49,12 +49,12 @@ public enum Stream {
     }
 
     /// The ids of the hot rooms `user` is in (for Notifier subscriptions).
-    public static func hotRooms(_ db: Database, user: UserID) throws -> Set<RoomID> {
+    public static func hotRooms(_ db: any StoreReader, user: UserID) throws -> Set<RoomID> {
         Set(try hotMemberships(db, user: user).map(\.room))
     }
 
     /// The newest position of `user`'s stream.
-    public static func head(_ db: Database, user: UserID) throws -> Cursor {
+    public static func head(_ db: any StoreReader, user: UserID) throws -> Cursor {
         guard let seq = try db.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)], { $0.int64(0) }) else {
             throw SyncError.userNotFound(String(user.rawValue))
         }
@@ -66,13 +66,13 @@ public enum Stream {
     /// Validates a client's cursor against the user's stream (DESIGN.md "Ordering and
     /// cursors"). Positions of hot rooms the user has left are dropped (leaving stops
     /// them); a hot room missing from the cursor starts at its join point.
-    public static func validate(_ db: Database, cursor text: String, user: UserID) throws -> Cursor {
+    public static func validate(_ db: any StoreReader, cursor text: String, user: UserID) throws -> Cursor {
         try validateWithHead(db, cursor: text, user: user).cursor
     }
 
     /// `validate`, also returning the user's inbox head. `bounds` (the user's inbox head
     /// and floor) may come from a read the caller already made in this transaction.
-    public static func validateWithHead(_ db: Database, cursor text: String, user: UserID,
+    public static func validateWithHead(_ db: any StoreReader, cursor text: String, user: UserID,
                                         bounds: (head: Int64, floor: Int64)? = nil) throws -> (cursor: Cursor, inboxHead: Int64) {
         guard let cursor = Cursor.decode(text) else { throw SyncError.invalidCursor("cursor does not parse") }
         guard cursor.user == user else { throw SyncError.invalidCursor("cursor belongs to another user") }
@@ -110,7 +110,7 @@ public enum Stream {
     static let notYourRoom = "cursor names a room that is not one of your hot rooms"
 
     /// Where a pull without a cursor starts: the device's acked cursor.
-    public static func ackedCursor(_ db: Database, device: DeviceID, user: UserID) throws -> Cursor {
+    public static func ackedCursor(_ db: any StoreReader, device: DeviceID, user: UserID) throws -> Cursor {
         guard let text = try db.queryOne("SELECT acked_cursor FROM devices WHERE id = ?", [.integer(device.rawValue)], {
             $0.optionalText(0)
         }), let text else { throw SyncError.cursorRequired }
@@ -233,7 +233,7 @@ public enum Stream {
 
     /// The event of a kept item: a message is fetched by (room, seq) through the unique
     /// index; nil when it was pruned.
-    static func resolve(_ db: Database, _ item: Item) throws -> Event? {
+    static func resolve(_ db: any StoreReader, _ item: Item) throws -> Event? {
         guard item.kind == .message else {
             return Event(kind: item.kind, room: item.room, message: nil, payload: item.payload.flatMap { try? JSONParser.parse($0) })
         }
@@ -285,12 +285,12 @@ public enum Stream {
 
     /// Whether acking `cursor` would move the device's stored position (so a pull that
     /// presents an already-acked cursor costs no write). The same rule `ack` applies.
-    public static func ackWouldAdvance(_ db: Database, device: DeviceID, cursor: Cursor) throws -> Bool {
+    public static func ackWouldAdvance(_ db: any StoreReader, device: DeviceID, cursor: Cursor) throws -> Bool {
         guard let (seq, text) = try storedAck(db, device: device) else { return false }
         return ackMoves(from: seq, text, to: cursor)
     }
 
-    private static func storedAck(_ db: Database, device: DeviceID) throws -> (Int64, String?)? {
+    private static func storedAck(_ db: any StoreReader, device: DeviceID) throws -> (Int64, String?)? {
         try db.queryOne("SELECT acked_seq, acked_cursor FROM devices WHERE id = ?", [.integer(device.rawValue)]) {
             ($0.int64(0), $0.optionalText(1))
         }

@@ -90,7 +90,7 @@ public final class SyncEngine: Sendable {
         let activity = self.activity
         let counter = self.inboxRowsWritten
         writer.submit({ db -> Outcome<T> in
-            let ctx = WriteContext(db: db, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
+            let ctx = WriteContext(db: SQLiteWriter(db), now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
             if config.pushEnabled { ctx.isOnline = { notifier.hasSubscribers($0) } }
             let value = try body(ctx)
             activity.add(ctx.activeRooms)   // only commands that succeeded
@@ -163,7 +163,7 @@ public final class SyncEngine: Sendable {
     /// so everything it returns is one consistent snapshot.
     public func read<T>(_ db: Database, _ body: (ReadContext) throws -> T) throws(SyncError) -> T {
         do {
-            return try db.transaction(.deferred) { db in try body(ReadContext(db: db, now: clock(), config: config)) }
+            return try db.transaction(.deferred) { db in try body(ReadContext(db: SQLiteReader(db), now: clock(), config: config)) }
         } catch {
             throw SyncError.from(error)
         }
@@ -183,7 +183,7 @@ public final class SyncEngine: Sendable {
 /// and the list of inboxes to wake once the batch is durable.
 /// Confined to the writer thread for the duration of one command.
 public final class WriteContext {
-    public let db: Database
+    public let db: any StoreWriter
     public let now: Int64
     public let config: EngineConfiguration
     var wakes: [UserID: Int64] = [:]
@@ -200,7 +200,7 @@ public final class WriteContext {
     var isOnline: ((UserID) -> Bool)?
     private var cachedPos: Int64?
 
-    init(db: Database, now: Int64, config: EngineConfiguration, receiptsPending: Flag, retentionPosition: Retention.Position) {
+    init(db: any StoreWriter, now: Int64, config: EngineConfiguration, receiptsPending: Flag, retentionPosition: Retention.Position) {
         self.db = db
         self.now = now
         self.config = config
@@ -239,7 +239,7 @@ public final class WriteContext {
 
 /// What a read gets: a read-only connection inside a read transaction.
 public struct ReadContext {
-    public let db: Database
+    public let db: any StoreReader
     public let now: Int64
     public let config: EngineConfiguration
 }
