@@ -13,7 +13,7 @@ import SyncEngine
 final class LongPoll: @unchecked Sendable {
     private let api: PigeonholeAPI
     private let responder: Responder
-    private let db: Database
+    private let db: any StoreReadConnection
     private let me: Principal
     private let from: Cursor
     private let limit: Int
@@ -29,7 +29,7 @@ final class LongPoll: @unchecked Sendable {
     private var finished = false
     private let wakeQueued = Atomic<Bool>(false)
 
-    init(api: PigeonholeAPI, responder: Responder, db: Database, me: Principal, from: Cursor, limit: Int,
+    init(api: PigeonholeAPI, responder: Responder, db: any StoreReadConnection, me: Principal, from: Cursor, limit: Int,
          perRoomLimit: Int?, timeout: Duration, hotRooms: Set<RoomID>, caughtUpAt: Int? = nil) {
         self.api = api
         self.responder = responder
@@ -123,7 +123,7 @@ final class PollRegistry: Sendable {
 
 extension PigeonholeAPI {
     /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`
-    func startPull(_ input: RequestInput, _ responder: Responder, _ db: Database) throws {
+    func startPull(_ input: RequestInput, _ responder: Responder, _ db: any StoreReadConnection) throws {
         // One read transaction for what comes before the wait: the token, the cursor (or
         // the acked one) and the hot rooms to listen to. The pull itself reads again
         // after subscribing, so nothing committed in between is missed.
@@ -177,7 +177,7 @@ extension PigeonholeAPI {
 
     /// 410 `cursor_expired` whose body already carries the first screen (as
     /// `GET /v1/conversations` returns it) with a fresh cursor: recovery in one round trip.
-    func cursorExpired(_ me: Principal, _ db: Database) throws -> HTTPResponse {
+    func cursorExpired(_ me: Principal, _ db: any StoreReadConnection) throws -> HTTPResponse {
         let page = try engine.read(db) {
             try Conversations.list($0, me: me.user, limit: engine.config.defaultConversationLimit, preview: 3, page: nil)
         }

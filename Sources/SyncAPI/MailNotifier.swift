@@ -21,7 +21,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private let loop: EventLoop
     private var ws: WebSocket?
     private var subscription: Notifier.Subscription?
-    private let db: Database
+    private let db: any StoreReadConnection
     /// News from the writer thread, folded in on the loop.
     private let news = Mutex<(inbox: Int64, rooms: [RoomID: Int64], receipts: Set<RoomID>)>((-1, [:], []))
     /// Rooms whose read counts changed, still to announce (rate-limited at the source).
@@ -33,7 +33,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var lastSentAt: UInt64 = 0
     private var timer: TimerToken?
 
-    init(user: UserID, device: DeviceID, notifier: Notifier, loop: EventLoop, db: Database, interval: Duration) {
+    init(user: UserID, device: DeviceID, notifier: Notifier, loop: EventLoop, db: any StoreReadConnection, interval: Duration) {
         self.user = user
         self.device = device
         self.notifier = notifier
@@ -92,7 +92,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         var inbox = latest.inboxSeq
         if n.inbox > inbox {
             inbox = n.inbox
-            if let current = try? Stream.head(SQLiteReader(db), user: user) {
+            if let current = try? db.snapshot({ try Stream.head($0, user: user) }) {
                 if let subscription, Set(current.hot.keys) != Set(hot.keys) {
                     notifier.setRooms(subscription, Set(current.hot.keys))
                 }
@@ -147,7 +147,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 extension PigeonholeAPI {
     /// `GET /v1/notify`: authenticate (header, or `access_token` for browsers), then
     /// upgrade. A bad token is a plain 401, never an upgrade.
-    func startNotify(_ input: RequestInput, _ responder: Responder, _ db: Database) throws {
+    func startNotify(_ input: RequestInput, _ responder: Responder, _ db: any StoreReadConnection) throws {
         let me = try authenticate(token: input.bearerToken ?? input.queryString("access_token"),
                                   address: input.request.remoteAddress, db)
         let acceptKey: String

@@ -88,19 +88,19 @@ final class Metrics: Sendable {
         header("pigeonhole_long_polls_parked", "gauge", "GET /v1/sync requests waiting for news.")
         line("pigeonhole_long_polls_parked", "", "\(gauges.parkedPolls)")
 
-        let w = engine.writer.stats
+        let w = engine.store.stats
         header("pigeonhole_writer_transactions_total", "counter", "Group-commit transactions committed.")
         line("pigeonhole_writer_transactions_total", "", "\(w.transactionsCommitted)")
         header("pigeonhole_writer_transactions_failed_total", "counter", "Transactions rolled back by a storage error.")
         line("pigeonhole_writer_transactions_failed_total", "", "\(w.transactionsFailed)")
-        header("pigeonhole_writer_commands_total", "counter", "Write commands completed (each in its own savepoint).")
-        line("pigeonhole_writer_commands_total", "", "\(w.commandsCompleted)")
+        header("pigeonhole_writer_commands_total", "counter", "Write commands (units of work) completed.")
+        line("pigeonhole_writer_commands_total", "", "\(w.unitsCompleted)")
         header("pigeonhole_writer_batch_size", "histogram", "Commands per group commit.")
         let sizes = w.batchSizeHistogram
         histogram("pigeonhole_writer_batch_size", "", bounds: (0..<(sizes.count - 1)).map { "\(1 << $0)" }, counts: sizes, sum: nil)
         header("pigeonhole_writer_commit_seconds", "histogram", "BEGIN to durable COMMIT of one batch.")
-        let (counts, sum) = w.commitLatency
-        histogram("pigeonhole_writer_commit_seconds", "", bounds: WriterStats.commitBuckets.map { "\($0)" }, counts: counts, sum: sum)
+        histogram("pigeonhole_writer_commit_seconds", "", bounds: w.commitBuckets.map { "\($0)" },
+                  counts: w.commitLatencyCounts, sum: w.commitLatencySum)
         header("pigeonhole_inbox_rows_written_total", "counter", "Inbox rows written (write diffusion).")
         line("pigeonhole_inbox_rows_written_total", "", "\(engine.inboxRowsWritten.count)")
         header("pigeonhole_notifier_wakeups_total", "counter", "Callbacks the Notifier made (pulls and sockets woken).")

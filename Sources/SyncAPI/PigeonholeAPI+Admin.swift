@@ -4,7 +4,7 @@ import SyncEngine
 
 extension PigeonholeAPI {
     /// `/v1/admin/...`: provisioning with the admin token.
-    func admin(_ route: APIRoute, _ input: RequestInput, _ responder: Responder, _ db: Database) throws {
+    func admin(_ route: APIRoute, _ input: RequestInput, _ responder: Responder, _ db: any StoreReadConnection) throws {
         switch route {
         case .adminCreateUser:
             let name = try RequestInput.string(try input.object(), "name")

@@ -2,25 +2,16 @@ import Glibc
 import HTTPServer
 import SyncEngine
 
-/// Everything `pigeonhole serve` runs, wired in one place: the writer (which applies
-/// migrations on its own connection before taking commands), the engine, one read
-/// connection per loop, the API and the HTTP server. Tests start the same thing on
-/// port 0.
+/// Everything `pigeonhole serve` runs, wired in one place: the engine over a store
+/// (which the caller opens: the embedded SQLite one today), one read connection per
+/// loop, the API, the push dispatcher and the HTTP server. Tests start the same thing
+/// on port 0.
 public final class PigeonholeServer: Sendable {
     public struct Configuration: Sendable {
         public var http = HTTPServerConfiguration()
-        public var dataDirectory = "./data"
-        public var durability: Database.Durability = .full
-        /// How long a connection waits for a lock held by another process (e.g. a
-        /// backup or the sqlite3 shell) before the request fails with 503
-        /// `storage_unavailable`. Tests shorten it.
-        public var busyTimeoutMilliseconds: Int32 = Database.Options().busyTimeoutMilliseconds
         public var api: APIConfiguration
-        public var databaseFileName = "pigeonhole.sqlite"
 
         public init(adminToken: String) { api = APIConfiguration(adminToken: adminToken) }
-
-        public var databasePath: String { dataDirectory + "/" + databaseFileName }
     }
 
     public let configuration: Configuration
@@ -32,44 +23,46 @@ public final class PigeonholeServer: Sendable {
     let pushes: PushDispatcher?
 
     /// Binds first (unless `listener` was bound by the caller), so a taken port fails
-    /// before the data directory or the database is touched.
-    public convenience init(configuration: Configuration, logger: Logger = Logger(), listener: HTTPListener? = nil) throws {
-        let listener = try listener ?? HTTPListener.bind(host: configuration.http.host, port: configuration.http.port)
+    /// before anything else is done. The server owns `store` from here on (its
+    /// `shutdown` stops it; so does a failed init).
+    public convenience init(configuration: Configuration, store: any SyncStore, logger: Logger = Logger(),
+                            clock: @escaping @Sendable () -> Int64 = SyncEngine.nowMillis,
+                            listener: HTTPListener? = nil) throws {
+        let bound: HTTPListener
         do {
-            try self.init(bound: configuration, logger: logger, listener: listener)
+            bound = try listener ?? HTTPListener.bind(host: configuration.http.host, port: configuration.http.port)
         } catch {
-            listener.close()
+            store.stop()
+            throw error
+        }
+        do {
+            try self.init(bound: configuration, store: store, logger: logger, clock: clock, listener: bound)
+        } catch {
+            bound.close()
+            store.stop()
             throw error
         }
     }
 
-    private init(bound configuration: Configuration, logger: Logger, listener: HTTPListener) throws {
+    private init(bound configuration: Configuration, store: any SyncStore, logger: Logger,
+                 clock: @escaping @Sendable () -> Int64, listener: HTTPListener) throws {
         self.configuration = configuration
         self.log = logger
-        try DataDirectory.create(configuration.dataDirectory)
-        let dbOptions = Database.Options(durability: configuration.durability,
-                                         busyTimeoutMilliseconds: configuration.busyTimeoutMilliseconds)
-        let log = logger
-        let writer = try Writer(path: configuration.databasePath, options: Writer.Options(database: dbOptions)) { db in
-            let applied = try MigrationRunner.apply(Schema.migrations, to: db)
-            for m in applied { log.info("applied migration", ["version": m.version, "name": m.name]) }
-        }
         var engineConfig = configuration.api.engine
         var webhook: HTTPClient.URLParts? = nil
         if let url = configuration.api.pushWebhook {
             webhook = try HTTPClient.parse(url)
             engineConfig.pushEnabled = true
         }
-        engine = SyncEngine(writer: writer, config: engineConfig)
+        engine = SyncEngine(store: store, config: engineConfig, clock: clock)
         if let webhook {
-            pushes = PushDispatcher(engine: engine, webhook: webhook,
-                                    db: try Database(path: configuration.databasePath, mode: .readOnly, options: dbOptions),
+            pushes = PushDispatcher(engine: engine, webhook: webhook, db: try store.openReader(),
                                     pollInterval: configuration.api.pushPollInterval, timeout: configuration.api.pushTimeout,
                                     log: logger)
         } else {
             pushes = nil
         }
-        reads = try ReadPool(path: configuration.databasePath, count: max(1, configuration.http.threads), options: dbOptions)
+        reads = try ReadPool(store: store, count: max(1, configuration.http.threads))
         api = PigeonholeAPI(engine: engine, reads: reads, config: configuration.api, log: logger)
         http = try HTTPServer(configuration: configuration.http, handler: api, logger: logger, listener: listener)
         let http = self.http
@@ -82,17 +75,16 @@ public final class PigeonholeServer: Sendable {
         engine.startBackgroundJobs()
         pushes?.start()
         http.start()
-        log.info("listening", ["host": configuration.http.host, "port": http.port, "threads": http.loops.count,
-                               "db": configuration.databasePath, "durability": configuration.durability.rawValue.lowercased()])
+        log.info("listening", ["host": configuration.http.host, "port": http.port, "threads": http.loops.count])
     }
 
-    /// Stop accepting, answer parked polls, finish in-flight requests, drain the writer,
-    /// checkpoint the WAL, close.
+    /// Stop accepting, answer parked polls, finish in-flight requests, drain the
+    /// store's write queue and close it (SQLite: checkpoint the WAL).
     public func shutdown(grace: Duration = .seconds(5)) {
         http.shutdown(grace: grace)
         pushes?.stop()
         engine.stopBackgroundJobs()
-        engine.writer.stop()
+        engine.store.stop()
         reads.closeAll()
         log.info("stopped")
     }

@@ -15,7 +15,7 @@ final class PushDispatcher: @unchecked Sendable {
     private let engine: SyncEngine
     private let url: HTTPClient.URLParts
     private let client: HTTPClient
-    private let db: Database
+    private let db: any StoreReadConnection
     private let queue = DispatchQueue(label: "pigeonhole.push")
     private let pollInterval: Duration
     private let batchSize: Int
@@ -24,7 +24,7 @@ final class PushDispatcher: @unchecked Sendable {
     let deliveredCount = Atomic<Int>(0)
     let failedAttempts = Atomic<Int>(0)
 
-    init(engine: SyncEngine, webhook: HTTPClient.URLParts, db: Database, pollInterval: Duration, timeout: Duration,
+    init(engine: SyncEngine, webhook: HTTPClient.URLParts, db: any StoreReadConnection, pollInterval: Duration, timeout: Duration,
          batchSize: Int = 100, log: Logger) {
         self.engine = engine
         self.url = webhook
@@ -46,7 +46,7 @@ final class PushDispatcher: @unchecked Sendable {
 
     private func tick() {
         guard !stopped.load(ordering: .acquiring) else { return }
-        let due = (try? engine.read(db) { try PushOutbox.due($0.db, now: SyncEngine.nowMillis(), limit: batchSize) }) ?? []
+        let due = (try? engine.read(db) { try PushOutbox.due($0.db, now: $0.now, limit: batchSize) }) ?? []
         if due.isEmpty {
             let ms = Int(pollInterval.components.seconds * 1000 + pollInterval.components.attoseconds / 1_000_000_000_000_000)
             queue.asyncAfter(deadline: .now() + .milliseconds(max(1, ms))) { [self] in tick() }

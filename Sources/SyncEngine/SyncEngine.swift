@@ -44,13 +44,17 @@ public struct EngineConfiguration: Sendable {
 
 /// The domain: accounts, rooms, messages, inboxes, cursors, pull, ack, unread.
 ///
-/// Writes go to the single writer as one closure each (one savepoint in a group
-/// commit); their completion runs on the writer thread after the commit is durable,
-/// after the Notifier was told which inboxes grew. Reads run on the caller's own
-/// read-only connection (one per event loop). The engine knows nothing of HTTP.
+/// Writes go to the store as one unit of work each (group-committed by the store);
+/// their completion runs after the commit is durable, before the Notifier is told
+/// which inboxes grew. Reads run on the caller's own read connection (one per event
+/// loop), one snapshot per `read`. The engine knows nothing of HTTP or of which
+/// database it runs on (ARCHITECTURE.md, "The store seam").
 public final class SyncEngine: Sendable {
-    public let writer: Writer
+    public let store: any SyncStore
     public let notifier: Notifier
+    /// "Does this user have a live connection?", asked when a send decides on offline
+    /// pushes: this process's Notifier by default (see `Presence`).
+    public let presence: any Presence
     public let config: EngineConfiguration
     let clock: @Sendable () -> Int64
     /// Set when coalesced receipts wait for their window; the background job flushes them.
@@ -62,15 +66,22 @@ public final class SyncEngine: Sendable {
     let activity = RoomActivity()
     private let jobs = Mutex<[DispatchSourceTimer]>([])
 
-    public init(writer: Writer, notifier: Notifier = Notifier(), config: EngineConfiguration = EngineConfiguration(),
+    /// `clock` is the wall clock in milliseconds since the epoch (timestamps, retention,
+    /// receipts windows): tests pass a fake one to age data without sleeping.
+    public init(store: any SyncStore, notifier: Notifier = Notifier(), presence: (any Presence)? = nil,
+                config: EngineConfiguration = EngineConfiguration(),
                 clock: @escaping @Sendable () -> Int64 = SyncEngine.nowMillis) {
-        self.writer = writer
+        self.store = store
         self.notifier = notifier
+        self.presence = presence ?? notifier
         self.config = config
         self.clock = clock
         let activity = self.activity
-        writer.setBatchHooks(Writer.BatchHooks(began: { activity.reset() }, beforeCommit: { try activity.flush($0) }))
+        store.setBatchHooks(StoreBatchHooks(began: { activity.reset() }, beforeCommit: { try activity.flush($0.sqlite) }))
     }
+
+    /// The wall clock this engine runs on (milliseconds since the epoch).
+    public var now: Int64 { clock() }
 
     public static let nowMillis: @Sendable () -> Int64 = {
         var ts = timespec()
@@ -89,9 +100,10 @@ public final class SyncEngine: Sendable {
         let position = self.retentionPosition
         let activity = self.activity
         let counter = self.inboxRowsWritten
-        writer.submit({ db -> Outcome<T> in
-            let ctx = WriteContext(db: SQLiteWriter(db), now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
-            if config.pushEnabled { ctx.isOnline = { notifier.hasSubscribers($0) } }
+        let presence = self.presence
+        store.submit({ store -> Outcome<T> in
+            let ctx = WriteContext(db: store, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
+            if config.pushEnabled { ctx.isOnline = { presence.isOnline($0) } }
             let value = try body(ctx)
             activity.add(ctx.activeRooms)   // only commands that succeeded
             return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes,
@@ -106,7 +118,7 @@ public final class SyncEngine: Sendable {
                 notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes, receipts: outcome.receiptWakes,
                                  revoked: outcome.revoked)
             case .failure(let error):
-                completion(.failure(SyncError.from(error)))
+                completion(.failure(error))
             }
         })
     }
@@ -159,14 +171,12 @@ public final class SyncEngine: Sendable {
         done.wait()
     }
 
-    /// A read against `db` (the caller's read-only connection) in one read transaction,
-    /// so everything it returns is one consistent snapshot.
-    public func read<T>(_ db: Database, _ body: (ReadContext) throws -> T) throws(SyncError) -> T {
-        do {
-            return try db.transaction(.deferred) { db in try body(ReadContext(db: SQLiteReader(db), now: clock(), config: config)) }
-        } catch {
-            throw SyncError.from(error)
-        }
+    /// A read on `connection` (the caller's own), in one snapshot: everything it
+    /// returns is consistent.
+    public func read<T>(_ connection: any StoreReadConnection, _ body: (ReadContext) throws -> T) throws(SyncError) -> T {
+        let now = clock()
+        let config = self.config
+        return try connection.snapshot { store in try body(ReadContext(db: store, now: now, config: config)) }
     }
 
     struct Outcome<T: Sendable>: Sendable {

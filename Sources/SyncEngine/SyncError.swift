@@ -1,5 +1,3 @@
-import SQLiteStore
-
 /// The domain's errors. The API layer maps each case to one HTTP status and one
 /// stable public code; SQL text and paths never leave the server.
 public enum SyncError: Error, Sendable, Equatable {
@@ -21,10 +19,11 @@ public enum SyncError: Error, Sendable, Equatable {
     case randomUnavailable
     case shuttingDown
 
-    /// Classifies an error thrown inside a writer command or a read.
+    /// Classifies an error thrown inside a unit of work or a read: the store turns its
+    /// own failures into `storageUnavailable`/`shuttingDown`, so anything else unknown
+    /// is a storage failure too.
     public static func from(_ error: any Error) -> SyncError {
         if let e = error as? SyncError { return e }
-        if error is WriterError { return .shuttingDown }
         return .storageUnavailable
     }
 }

@@ -2,6 +2,7 @@ import Dispatch
 import Glibc
 import HTTPServer
 import Synchronization
+import SQLiteStore
 import SyncAPI
 import SyncEngine
 
@@ -67,7 +68,7 @@ func logger(_ flags: ParsedFlags) throws -> Logger {
 /// The server's configuration from flags and environment, with no side effect: every
 /// flag is validated here, before anything is bound or written. The admin token is
 /// the explicit one, or empty until `AdminToken.resolve` fills it in.
-func serverConfiguration(_ flags: ParsedFlags) throws -> PigeonholeServer.Configuration {
+func serverConfiguration(_ flags: ParsedFlags) throws -> ServeConfiguration {
     let dataDir = flags.string("data-dir") ?? "./data"
     var http = HTTPServerConfiguration()
     http.host = flags.string("host") ?? "127.0.0.1"
@@ -84,10 +85,10 @@ func serverConfiguration(_ flags: ParsedFlags) throws -> PigeonholeServer.Config
     _ = try logger(flags)
     var config = PigeonholeServer.Configuration(adminToken: flags.string("admin-token") ?? "")
     config.http = http
-    config.dataDirectory = dataDir
+    let durability: Database.Durability
     switch flags.string("durability") ?? "full" {
-    case "full": config.durability = .full
-    case "normal": config.durability = .normal
+    case "full": durability = .full
+    case "normal": durability = .normal
     default: throw UsageError("--durability must be full or normal")
     }
     config.api.maxPollTimeout = try flags.int("poll-timeout-max", default: 55, range: 1...3600)
@@ -108,7 +109,23 @@ func serverConfiguration(_ flags: ParsedFlags) throws -> PigeonholeServer.Config
     // A burst below one full request (members_per_request_max) would refuse it forever.
     config.api.memberBurst = Double(try flags.int("member-burst", default: 10_000, range: 1000...10_000_000))
     config.api.authFailureRatePerSecond = Double(try flags.int("auth-failures-per-minute", default: 60, range: 0...1_000_000)) / 60
-    return config
+    return ServeConfiguration(server: config, dataDirectory: dataDir, durability: durability)
+}
+
+/// `serve`'s settings: the server's, and where and how the embedded store keeps data.
+struct ServeConfiguration {
+    var server: PigeonholeServer.Configuration
+    var dataDirectory: String
+    var durability: Database.Durability
+
+    var store: SQLiteSyncStore.Options {
+        SQLiteSyncStore.Options(path: dataDirectory + "/pigeonhole.sqlite", database: Database.Options(durability: durability))
+    }
+}
+
+/// Opens the embedded SQLite store, applying migrations (each one logged).
+func openStore(_ options: SQLiteSyncStore.Options, log: Logger) throws -> SQLiteSyncStore {
+    try SQLiteSyncStore(options) { m in log.info("applied migration", ["version": m.version, "name": m.name]) }
 }
 
 /// `pigeonhole serve`: runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
@@ -117,13 +134,15 @@ func serve(_ flags: ParsedFlags) throws {
     var config = try serverConfiguration(flags)
     // Validate, then bind, then touch the data directory: a bad flag or a taken port
     // leaves no admin token or database behind.
-    let listener = try HTTPListener.bind(host: config.http.host, port: config.http.port)
+    let listener = try HTTPListener.bind(host: config.server.http.host, port: config.server.http.port)
     let server: PigeonholeServer
     do {
         try DataDirectory.create(config.dataDirectory)
-        config.api.adminToken = try AdminToken.resolve(explicit: flags.string("admin-token"),
-                                                        dataDirectory: config.dataDirectory, log: log)
-        server = try PigeonholeServer(configuration: config, logger: log, listener: listener)
+        config.server.api.adminToken = try AdminToken.resolve(explicit: flags.string("admin-token"),
+                                                               dataDirectory: config.dataDirectory, log: log)
+        let store = try openStore(config.store, log: log)
+        server = try PigeonholeServer(configuration: config.server, store: store, logger: log, listener: listener)
+        log.info("database", ["path": config.store.path, "durability": config.durability.rawValue.lowercased()])
     } catch {
         listener.close()
         throw error
@@ -150,13 +169,9 @@ func withEngine<T>(_ flags: ParsedFlags, _ body: (SyncEngine, String) throws -> 
     let dataDir = flags.string("data-dir") ?? "./data"
     try DataDirectory.create(dataDir)
     let path = dataDir + "/pigeonhole.sqlite"
-    let writer = try Writer(path: path) { db in
-        for m in try MigrationRunner.apply(Schema.migrations, to: db) {
-            log.info("applied migration", ["version": m.version, "name": m.name])
-        }
-    }
-    defer { writer.stop() }
-    return try body(SyncEngine(writer: writer), path)
+    let store = try openStore(SQLiteSyncStore.Options(path: path), log: log)
+    defer { store.stop() }
+    return try body(SyncEngine(store: store), path)
 }
 
 /// Runs one write and waits for its durable result.

@@ -66,10 +66,10 @@ func run(_ args: [String]) -> Int32 {
                 err("created device \(device.id) '\(device.name)' for \(user); its token (shown once):")
                 out(token)
             case ("list", 2):
-                let devices = try withEngine(flags) { engine, path in
-                    let db = try Database(path: path, mode: .readOnly)
-                    defer { db.close() }
-                    return try engine.read(db) { try Accounts.devices($0.db, userName: p[1]) }
+                let devices = try withEngine(flags) { engine, _ in
+                    let reader = try engine.store.openReader()
+                    defer { reader.close() }
+                    return try engine.read(reader) { try Accounts.devices($0.db, userName: p[1]) }
                 }
                 out("ID\tNAME\tCREATED\tLAST SEEN\tREVOKED")
                 for d in devices {

@@ -27,7 +27,7 @@ struct ConcurrentSendTests {
                 room = try devices[0].createGroup("everyone", members: (1..<Self.senders).map { "user\($0)" })
                 let groupRoom = room
 
-                let commitsBefore = server.engine.writer.stats.transactionsCommitted
+                let commitsBefore = server.writer.stats.transactionsCommitted
                 let results = Locked<[(sender: Int, status: Int, clientMsgID: String, id: Int64?, seq: Int64?)]>([])
                 onThreads(Self.senders) { i in
                     let device = senders[i]
@@ -39,11 +39,11 @@ struct ConcurrentSendTests {
                         }
                     }
                 }
-                let commits = server.engine.writer.stats.transactionsCommitted - commitsBefore
+                let commits = server.writer.stats.transactionsCommitted - commitsBefore
                 let all = results.value
                 print("group commit: \(total) messages from \(Self.senders) concurrent senders in \(commits) transactions "
-                      + "(max batch \(server.engine.writer.stats.maxBatchSize), "
-                      + "total transactions since start \(server.engine.writer.stats.transactionsCommitted))")
+                      + "(max batch \(server.writer.stats.maxBatchSize), "
+                      + "total transactions since start \(server.writer.stats.transactionsCommitted))")
 
                 #expect(all.count == total)
                 #expect(all.filter { $0.status != 201 }.isEmpty, "non-201 responses: \(all.filter { $0.status != 201 }.prefix(5))")

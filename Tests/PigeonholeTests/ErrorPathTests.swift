@@ -25,7 +25,7 @@ struct ErrorPathTests {
     @Test func aWriteAfterTheWriterStoppedIsShuttingDown() throws {
         try TestServer.with { server in
             _ = try server.createUser("alice", device: "phone")
-            server.engine.writer.stop()
+            server.writer.stop()
             let done = DispatchSemaphore(value: 0)
             let outcome = Locked<Result<User, SyncError>?>(nil)
             server.engine.write({ try Accounts.createUser($0, name: "late") }) { r in

@@ -1,3 +1,4 @@
+import SQLiteStore
 import Foundation
 import JSON
 import SyncEngine
@@ -16,7 +17,7 @@ struct RetentionTests {
     }
 
     static func count(_ server: TestServer, _ sql: String) throws -> Int {
-        let db = try Database(path: server.server.configuration.databasePath, mode: .readOnly)
+        let db = try Database(path: server.databasePath, mode: .readOnly)
         defer { db.close() }
         return try db.queryOne(sql) { $0.int(0) } ?? -1
     }

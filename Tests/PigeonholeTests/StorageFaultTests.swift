@@ -59,14 +59,14 @@ struct StorageFaultTests {
     // MARK: locked
 
     @Test func aDatabaseLockedByAnotherProcessFailsSendsWith503UntilReleased() throws {
-        try TestServer.with(configure: { $0.busyTimeoutMilliseconds = 100 }) { server in
+        try TestServer.with(storage: { $0.database.busyTimeoutMilliseconds = 100 }) { server in
             let (alice, bob, room) = try Self.setUp(server)
             let bobCursor = try bob.conversationsCursor()
             try alice.sendOK(room, "warm-1", "before the lock")
 
             // Another connection (as the sqlite3 shell or a backup tool would) takes the
             // write lock and keeps it well past the server's busy timeout.
-            let other = try Database(path: server.server.configuration.databasePath, mode: .readWrite,
+            let other = try Database(path: server.databasePath, mode: .readWrite,
                                      options: Database.Options(busyTimeoutMilliseconds: 2000))
             defer { other.close() }
             try other.execute("BEGIN EXCLUSIVE")
@@ -110,7 +110,7 @@ struct StorageFaultTests {
             try alice.sendOK(room, "warm-1", "before the I/O errors")
             let before = try StoredState(server, room: room)
 
-            let wal = try Self.canonicalPath(server.server.configuration.databasePath) + "-wal"
+            let wal = try Self.canonicalPath(server.databasePath) + "-wal"
             let broken = try ReadOnlyDescriptors(of: wal)
             #expect(broken.count >= 1, "no open descriptor of \(wal)")
             let r = try alice.send(room, "ioerr-1", "while the disk fails")
@@ -141,7 +141,7 @@ struct StorageFaultTests {
     static func onWriter<T: Sendable>(_ server: TestServer, _ body: @escaping @Sendable (Database) throws -> T) throws -> T {
         let result = Locked<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        server.engine.writer.submit(body) { r in
+        server.writer.submit(body) { r in
             result.withLock { $0 = r }
             done.signal()
         }

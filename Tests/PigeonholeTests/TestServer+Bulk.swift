@@ -40,7 +40,7 @@ extension TestServer {
     /// A read-only connection to the server's database file (WAL: sees every commit),
     /// for counting stored rows. Confined to the calling thread.
     func openDatabase() throws -> Database {
-        try Database(path: server.configuration.databasePath, mode: .readOnly)
+        try Database(path: databasePath, mode: .readOnly)
     }
 
     /// `SELECT count(*) ...` (or any single integer) on a fresh read-only connection.

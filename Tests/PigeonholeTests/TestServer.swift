@@ -1,5 +1,6 @@
 import HTTPServer
 import JSON
+import SQLiteStore
 @testable import SyncAPI
 import SyncEngine
 
@@ -10,11 +11,15 @@ final class TestServer {
 
     let server: PigeonholeServer
     let directory: String
+    /// The database file of the embedded store.
+    let databasePath: String
     /// A keep-alive connection for provisioning through the admin API.
     let admin: HTTPTestClient
 
     var port: UInt16 { server.port }
     var engine: SyncEngine { server.engine }
+    /// The embedded store's single writer (fault injection, batch statistics).
+    var writer: Writer { (server.engine.store as! SQLiteSyncStore).writer }
     /// Long-polls currently parked (subscribed and waiting), for tests that must know
     /// a request is really parked before they act.
     var parkedPolls: Int { server.api.polls.count }
@@ -22,13 +27,12 @@ final class TestServer {
     /// `configure` runs last, so a test may change any setting (e.g. a short WebSocket
     /// ping interval) on top of the defaults above it.
     init(directory: String, durability: Database.Durability,
-         configure: (inout PigeonholeServer.Configuration) -> Void = { _ in }) throws {
+         configure: (inout PigeonholeServer.Configuration) -> Void = { _ in },
+         storage: (inout SQLiteSyncStore.Options) -> Void = { _ in }) throws {
         var config = PigeonholeServer.Configuration(adminToken: Self.adminToken)
         config.http.host = "127.0.0.1"
         config.http.port = 0
         config.http.threads = 2
-        config.dataDirectory = directory
-        config.durability = durability
         // Abuse limits off by default: tests send bursts on purpose; RateLimitTests turns them on.
         config.api.sendRatePerSecond = 0
         config.api.roomRatePerSecond = 0
@@ -36,7 +40,10 @@ final class TestServer {
         config.api.authFailureRatePerSecond = 0
         configure(&config)
         self.directory = directory
-        server = try PigeonholeServer(configuration: config, logger: .silent)
+        var options = SQLiteSyncStore.Options(path: directory + "/pigeonhole.sqlite", database: Database.Options(durability: durability))
+        storage(&options)
+        databasePath = options.path
+        server = try PigeonholeServer(configuration: config, store: try SQLiteSyncStore(options), logger: .silent)
         server.start()
         admin = try HTTPTestClient(port: server.port)
     }
@@ -57,9 +64,11 @@ final class TestServer {
     }
 
     /// Like `with(durability:_:)`, with `configure` applied to the server's configuration.
-    static func with<T>(configure: (inout PigeonholeServer.Configuration) -> Void, _ body: (TestServer) throws -> T) throws -> T {
+    static func with<T>(configure: (inout PigeonholeServer.Configuration) -> Void = { _ in },
+                        storage: (inout SQLiteSyncStore.Options) -> Void = { _ in },
+                        _ body: (TestServer) throws -> T) throws -> T {
         try TemporaryDirectory.with { dir in
-            let s = try TestServer(directory: dir, durability: .normal, configure: configure)
+            let s = try TestServer(directory: dir, durability: .normal, configure: configure, storage: storage)
             defer { s.shutdown() }
             return try body(s)
         }

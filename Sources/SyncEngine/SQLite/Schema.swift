@@ -1,4 +1,4 @@
-@_exported import SQLiteStore
+import SQLiteStore
 
 /// The database schema: top-level `migrations/*.sql`, embedded at build time by
 /// EmbedMigrationsPlugin so the binary carries it wherever it runs.

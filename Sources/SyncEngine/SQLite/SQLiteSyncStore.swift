@@ -1,0 +1,93 @@
+import SQLiteStore
+
+/// The embedded SQLite backend: one writer thread with group commit (`Writer`), WAL
+/// read connections, migrations applied at open. A single writer makes every unit of
+/// work serial, so its sequences are trivially assigned under the write lock.
+public final class SQLiteSyncStore: SyncStore {
+    public struct Options: Sendable {
+        public var path: String
+        public var database: Database.Options
+        public init(path: String, database: Database.Options = Database.Options()) {
+            self.path = path
+            self.database = database
+        }
+    }
+
+    public let options: Options
+    /// The single writer (tests reach it for fault injection).
+    public let writer: Writer
+
+    /// Opens (creating if missing) the database and applies the embedded migrations
+    /// before taking units; `applied` is told each migration it applied.
+    public init(_ options: Options, applied: @escaping @Sendable (Migration) -> Void = { _ in }) throws {
+        self.options = options
+        writer = try Writer(path: options.path, options: Writer.Options(database: options.database)) { db in
+            for m in try MigrationRunner.apply(Schema.migrations, to: db) { applied(m) }
+        }
+    }
+
+    public func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T,
+                                    completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        writer.submit({ db in try unit(SQLiteWriter(db)) }) { result in
+            completion(result.mapError(Self.classify))
+        }
+    }
+
+    public func setBatchHooks(_ hooks: StoreBatchHooks?) {
+        writer.setBatchHooks(hooks.map { h in
+            Writer.BatchHooks(began: h.began, beforeCommit: { try h.beforeCommit(SQLiteWriter($0)) })
+        })
+    }
+
+    public func openReader() throws(SyncError) -> any StoreReadConnection {
+        do {
+            return SQLiteReadConnection(try Database(path: options.path, mode: .readOnly, options: options.database))
+        } catch {
+            throw .storageUnavailable
+        }
+    }
+
+    public var stats: StoreStats {
+        let w = writer.stats
+        var s = StoreStats()
+        s.transactionsCommitted = w.transactionsCommitted
+        s.transactionsFailed = w.transactionsFailed
+        s.unitsCompleted = w.commandsCompleted
+        s.batchSizeHistogram = w.batchSizeHistogram
+        (s.commitLatencyCounts, s.commitLatencySum) = w.commitLatency
+        s.commitBuckets = WriterStats.commitBuckets
+        return s
+    }
+
+    public func stop() { writer.stop() }
+
+    static func classify(_ error: any Error) -> SyncError {
+        if let e = error as? SyncError { return e }
+        if error is WriterError { return .shuttingDown }
+        return .storageUnavailable
+    }
+}
+
+/// A read-only WAL connection; each snapshot is a deferred read transaction.
+final class SQLiteReadConnection: StoreReadConnection {
+    let db: Database
+    init(_ db: Database) { self.db = db }
+
+    func snapshot<T>(_ body: (any StoreReader) throws -> T) throws(SyncError) -> T {
+        do {
+            return try db.transaction(.deferred) { db in try body(SQLiteReader(db)) }
+        } catch {
+            throw SQLiteSyncStore.classify(error)
+        }
+    }
+
+    func ping() throws(SyncError) {
+        do {
+            _ = try db.queryOne("SELECT count(*) FROM schema_migrations") { $0.int(0) }
+        } catch {
+            throw .storageUnavailable
+        }
+    }
+
+    func close() { db.close() }
+}

@@ -1,0 +1,71 @@
+/// A storage backend as the engine sees it: a queue of units of work (group-committed
+/// however the backend likes) and read connections whose every use is one snapshot.
+///
+/// What every backend must guarantee (the conformance suite checks each):
+/// - **Durability before completion.** A unit of work's completion runs only after its
+///   effects are durably committed; a failed unit leaves no effect.
+/// - **Snapshots.** Everything one `StoreReadConnection.snapshot` call reads is one
+///   consistent snapshot of committed data.
+/// - **Per-room seq**: gapless and strictly increasing per room, assigned by the store
+///   under the room row's lock (`UPDATE ... RETURNING`), never read-then-write.
+/// - **Per-user inbox seq**: strictly increasing per user, assigned under the user
+///   row's lock; rows locked in a fixed order (user id) so concurrent units cannot
+///   deadlock.
+/// - **Commit position**: non-decreasing within a unit; a cursor's per-stream positions
+///   (inbox seq, each hot room's seq) are the correctness guarantee, so units committing
+///   out of position order may change the interleaving of a page, never skip or repeat.
+/// - **Idempotency**: `(sender, client_msg_id)` is unique; of two concurrent sends with
+///   the same key exactly one message is stored and the other returns it.
+/// - **Errors**: a unit or read that fails for storage reasons surfaces as
+///   `SyncError.storageUnavailable` (or `.shuttingDown` once `stop` began), never as
+///   a backend error type; `SyncError`s thrown by the domain pass through unchanged.
+public protocol SyncStore: AnyObject, Sendable {
+    /// Queues `unit` for the next commit. `completion` is called exactly once, after the
+    /// commit is durable (or the unit failed); quickly, and without blocking.
+    func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T,
+                             completion: @escaping @Sendable (Result<T, SyncError>) -> Void)
+    /// Work that belongs to a whole commit rather than to one unit (see `StoreBatchHooks`).
+    func setBatchHooks(_ hooks: StoreBatchHooks?)
+    /// A read connection for one thread (an event loop, a background job).
+    func openReader() throws(SyncError) -> any StoreReadConnection
+    /// Counters for /metrics.
+    var stats: StoreStats { get }
+    /// Stops taking units, commits what is queued, and closes. Idempotent.
+    func stop()
+}
+
+/// `began` runs at the start of every commit's transaction (again if the backend
+/// retries it: state gathered by the discarded run is dropped), `beforeCommit` just
+/// before it commits, inside it. If `beforeCommit` throws, the commit fails whole.
+public struct StoreBatchHooks: Sendable {
+    public var began: @Sendable () -> Void
+    public var beforeCommit: @Sendable (any StoreWriter) throws -> Void
+    public init(began: @escaping @Sendable () -> Void, beforeCommit: @escaping @Sendable (any StoreWriter) throws -> Void) {
+        self.began = began
+        self.beforeCommit = beforeCommit
+    }
+}
+
+/// One thread's connection for reads. Not shared between threads.
+public protocol StoreReadConnection: AnyObject {
+    /// Runs `body` in one snapshot (a read transaction).
+    func snapshot<T>(_ body: (any StoreReader) throws -> T) throws(SyncError) -> T
+    /// A cheap round trip to the database (health checks).
+    func ping() throws(SyncError)
+    func close()
+}
+
+/// What the write path has done, for /metrics.
+public struct StoreStats: Sendable {
+    public var transactionsCommitted = 0
+    public var transactionsFailed = 0
+    public var unitsCompleted = 0
+    /// Units per commit: counts per power-of-two bucket (1, 2, 4, ...).
+    public var batchSizeHistogram: [Int] = []
+    /// Begin-to-durable-commit latency: counts per bucket of `commitBuckets` (last: above
+    /// all), and the sum in seconds.
+    public var commitLatencyCounts: [Int] = []
+    public var commitLatencySum: Double = 0
+    public var commitBuckets: [Double] = []
+    public init() {}
+}
