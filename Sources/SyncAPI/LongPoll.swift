@@ -14,40 +14,33 @@ final class LongPoll: @unchecked Sendable {
     private let api: PigeonholeAPI
     private let responder: Responder
     private let db: any StoreReadConnection
-    private let me: Principal
-    private let from: Cursor
+    /// What the engine's start decided: who, from where, which hot rooms wake it.
+    private let pull: PullStart
+    private var me: Principal { pull.me }
     private let limit: Int
     private let perRoomLimit: Int?
     private let timeout: Duration
-    /// The user's hot rooms, read with the token (they wake this poll too).
-    private let hotRooms: Set<RoomID>
-    /// Set when the start's read found the cursor at the head of the stream (no hot
-    /// rooms): the Notifier's publication count read before that read.
-    private let caughtUpAt: Int?
     private var subscription: Notifier.Subscription?
     private var timer: TimerToken?
     private var finished = false
     private let wakeQueued = Atomic<Bool>(false)
 
-    init(api: PigeonholeAPI, responder: Responder, db: any StoreReadConnection, me: Principal, from: Cursor, limit: Int,
-         perRoomLimit: Int?, timeout: Duration, hotRooms: Set<RoomID>, caughtUpAt: Int? = nil) {
+    init(api: PigeonholeAPI, responder: Responder, db: any StoreReadConnection, pull: PullStart, limit: Int,
+         perRoomLimit: Int?, timeout: Duration) {
         self.api = api
         self.responder = responder
         self.db = db
-        self.me = me
-        self.from = from
+        self.pull = pull
         self.limit = limit
         self.perRoomLimit = perRoomLimit
         self.timeout = timeout
-        self.hotRooms = hotRooms
-        self.caughtUpAt = caughtUpAt
     }
 
     var loop: EventLoop { responder.loop }
 
     func start() {
         if timeout > .zero {
-            subscription = api.engine.notifier.subscribe(me.user, rooms: hotRooms) { [self] news in
+            subscription = api.engine.notifier.subscribe(me.user, rooms: pull.hotRooms) { [self] news in
                 if case .revoked(let d) = news {
                     // This device lost its token while parked: answer 401 now.
                     if d == me.device { loop.execute { [self] in finish(APIError.unauthorized.response) } }
@@ -62,7 +55,7 @@ final class LongPoll: @unchecked Sendable {
         }
         // The usual first query, unless the start already saw the head and nothing was
         // published since (then any commit after that read wakes this subscription).
-        if let seen = caughtUpAt, timeout > .zero, api.engine.notifier.publications == seen {
+        if let seen = pull.caughtUpAt, timeout > .zero, api.engine.notifier.publications == seen {
             // caught up: wait
         } else {
             attempt(final: timeout == .zero)
@@ -78,9 +71,7 @@ final class LongPoll: @unchecked Sendable {
         guard !finished else { return }
         let result: PullResult
         do {
-            result = try api.engine.read(db) {
-                try Stream.pull($0, user: me.user, after: from, limit: limit, perRoomLimit: perRoomLimit)
-            }
+            result = try api.engine.pull(db, pull, limit: limit, perRoomLimit: perRoomLimit)
         } catch {
             return finish(APIError.response(for: error))
         }
@@ -122,66 +113,35 @@ final class PollRegistry: Sendable {
 }
 
 extension PigeonholeAPI {
-    /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`
+    /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`: parameters first (a bad
+    /// one costs no database read), then the engine's start, then park.
     func startPull(_ input: RequestInput, _ responder: Responder, _ db: any StoreReadConnection) throws {
-        // One read transaction for what comes before the wait: the token, the cursor (or
-        // the acked one) and the hot rooms to listen to. The pull itself reads again
-        // after subscribing, so nothing committed in between is missed.
         let address = input.request.remoteAddress
         try checkAuthAllowed(address)
-        guard let token = input.bearerToken else { throw APIError.unauthorized }
-        let cursorText = input.queryString("cursor")
-        let mayWait = (input.queryString("timeout").flatMap { Int($0) } ?? config.defaultPollTimeout) > 0
-        typealias Start = (me: Principal, from: Result<(Cursor, advance: Bool), SyncError>, hot: Set<RoomID>, caughtUp: Bool)
-        let publications = engine.notifier.publications   // before the snapshot: see LongPoll.start
-        let start: Start? = try engine.read(db) { ctx -> Start? in
-            guard let (me, state) = try Accounts.authenticateForPull(ctx.db, token: token) else { return nil }
-            let bounds = (head: state.inboxHead, floor: state.inboxFloor)
-            let from: Result<(Cursor, advance: Bool), SyncError>
-            var caughtUp = false
-            do {
-                if let cursorText {
-                    let c = try Stream.validateWithHead(ctx.db, cursor: cursorText, user: me.user, bounds: bounds).cursor
-                    from = .success((c, Stream.ackMoves(from: state.ackedSeq, state.ackedCursor, to: c)))
-                    caughtUp = c.hot.isEmpty && c.inboxSeq == state.inboxHead
-                } else {
-                    // Without a cursor: from the device's acked one.
-                    guard let acked = state.ackedCursor else { throw SyncError.cursorRequired }
-                    from = .success((try Stream.validateWithHead(ctx.db, cursor: acked, user: me.user, bounds: bounds).cursor, false))
-                }
-            } catch let e as SyncError {
-                from = .failure(e)
-            }
-            let hot = mayWait ? try Stream.hotRooms(ctx.db, user: me.user) : []
-            return (me, from, hot, caughtUp && hot.isEmpty)
-        }
-        let me = try authenticated(start?.me, address: address)
         let limit = try input.queryInt("limit", default: engine.config.defaultPullLimit, range: 1...engine.config.maxPullLimit)!
         let perRoom = try input.queryInt("per_room_limit", default: nil, range: 1...1000)
         // Over the maximum is clamped, not rejected: clients may ask for "as long as you can".
         let requested = try input.queryInt("timeout", default: config.defaultPollTimeout, range: 0...Int(Int32.max))!
         let timeout = Duration.seconds(min(requested, config.maxPollTimeout))
-        let from: Cursor
-        switch start!.from {
-        case .failure(.cursorExpired): return responder.respond(try cursorExpired(me, db))
-        case .failure(let e): throw e
-        case .success(let (cursor, advance)):
-            from = cursor
-            // Presenting C proves the device stored everything before C: ack it, off the
-            // request's path (a lost ack only means a later resume repeats a little).
-            if advance { engine.ackLater(device: me.device, cursor: cursor) }
+        guard let token = input.bearerToken else { throw APIError.unauthorized }
+        let outcome = try engine.startPull(db, token: token, cursor: input.queryString("cursor"), mayWait: requested > 0)
+        switch outcome {
+        case nil:
+            _ = try authenticated(nil, address: address)   // counts the failure; throws 401
+        case .expired(let me, let page)?:
+            _ = try authenticated(me, address: address)
+            responder.respond(cursorExpired(page))
+        case .started(let start)?:
+            _ = try authenticated(start.me, address: address)
+            LongPoll(api: self, responder: responder, db: db, pull: start, limit: limit, perRoomLimit: perRoom,
+                     timeout: timeout).start()
         }
-        LongPoll(api: self, responder: responder, db: db, me: me, from: from, limit: limit, perRoomLimit: perRoom,
-                 timeout: timeout, hotRooms: start!.hot, caughtUpAt: start!.caughtUp ? publications : nil).start()
     }
 
     /// 410 `cursor_expired` whose body already carries the first screen (as
     /// `GET /v1/conversations` returns it) with a fresh cursor: recovery in one round trip.
-    func cursorExpired(_ me: Principal, _ db: any StoreReadConnection) throws -> HTTPResponse {
-        let page = try engine.read(db) {
-            try Conversations.list($0, me: me.user, limit: engine.config.defaultConversationLimit, preview: 3, page: nil)
-        }
-        return json(.gone) { w in
+    func cursorExpired(_ page: ConversationPage) -> HTTPResponse {
+        json(.gone) { w in
             w.object { w in
                 w.key("error")
                 w.object { w in

@@ -159,11 +159,9 @@ extension PigeonholeAPI {
                                 interval: config.notifyCoalesceInterval)
         var wsConfig = WebSocketConfiguration()
         wsConfig.pingInterval = config.webSocketPingInterval
-        let rooms = try engine.read(db) { try Stream.hotRooms($0.db, user: me.user) }
-        mail.subscribe(rooms: rooms)
         let head: Cursor
         do {
-            head = try engine.read(db) { try Stream.head($0.db, user: me.user) }
+            head = try engine.startNotify(db, user: me.user) { rooms in mail.subscribe(rooms: rooms) }.head
         } catch {
             mail.cancel()
             throw error
