@@ -69,7 +69,7 @@ public final class SyncEngine: Sendable {
         self.config = config
         self.clock = clock
         let activity = self.activity
-        writer.setBatchHooks(Writer.BatchHooks(began: { activity.reset() }, beforeCommit: { try activity.flush($0) }))
+        writer.setBatchHooks(Writer.BatchHooks(began: { activity.reset() }, beforeCommit: { try activity.flush(SQLiteWriter($0)) }))
     }
 
     public static let nowMillis: @Sendable () -> Int64 = {
@@ -278,13 +278,9 @@ final class RoomActivity: @unchecked Sendable {
         for (room, at) in active { rooms[room] = max(at, rooms[room] ?? 0) }
     }
 
-    func flush(_ db: Database) throws {
-        for (room, at) in rooms {
-            // OR FAIL: no statement journal (see Inbox.appendToMembers); a failure here
-            // fails the whole batch, as a failed COMMIT does.
-            try db.run("UPDATE OR FAIL members SET last_active_at = max(last_active_at, ?1) WHERE room_id = ?2",
-                       [.integer(at), .integer(room.rawValue)])
-        }
+    func flush(_ db: any StoreWriter) throws {
+        // A failure here fails the whole batch, as a failed COMMIT does.
+        for (room, at) in rooms { try db.touchMembers(room: room, at: at) }
         rooms.removeAll(keepingCapacity: true)
     }
 }
