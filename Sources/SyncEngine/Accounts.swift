@@ -1,17 +1,11 @@
-import SQLiteStore
-
 /// Users and devices: provisioning (admin) and token authentication.
 public enum Accounts {
     public static func createUser(_ ctx: WriteContext, name: String) throws -> User {
         guard Validation.isValidName(name) else {
             throw SyncError.invalid(field: "name", reason: "1-64 characters of a-z, 0-9, '.', '_' or '-'")
         }
-        do {
-            try ctx.db.run("INSERT INTO users (name, created_at) VALUES (?, ?)", [.text(name), .integer(ctx.now)])
-        } catch let e where e.isConstraintUnique {
-            throw SyncError.userExists(name)
-        }
-        return User(id: UserID(ctx.db.lastInsertRowID), name: name, createdAt: ctx.now)
+        guard let id = try ctx.db.insertUser(name: name, createdAt: ctx.now) else { throw SyncError.userExists(name) }
+        return User(id: id, name: name, createdAt: ctx.now)
     }
 
     /// Creates a device and returns its bearer token: the only time the token exists
@@ -22,9 +16,8 @@ public enum Accounts {
         }
         guard let user = try user(ctx.db, named: userName) else { throw SyncError.userNotFound(userName) }
         let token = try Tokens.newDeviceToken()
-        try ctx.db.run("INSERT INTO devices (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
-                       [.integer(user.id.rawValue), .text(deviceName), .blob(Tokens.hash(token)), .integer(ctx.now)])
-        let device = Device(id: DeviceID(ctx.db.lastInsertRowID), user: user.id, name: deviceName, createdAt: ctx.now,
+        let id = try ctx.db.insertDevice(user: user.id, name: deviceName, tokenHash: Tokens.hash(token), createdAt: ctx.now)
+        let device = Device(id: id, user: user.id, name: deviceName, createdAt: ctx.now,
                             lastSeenAt: nil, revoked: false, ackedCursor: nil)
         return (device, token)
     }
@@ -32,32 +25,19 @@ public enum Accounts {
     /// Revokes a device: its token stops authenticating at once (the next request is 401).
     /// Its open WebSockets are closed and its parked pulls answered 401 (after the commit).
     public static func revokeDevice(_ ctx: WriteContext, id: DeviceID) throws {
-        guard let user = try ctx.db.queryOne("SELECT user_id FROM devices WHERE id = ?", [.integer(id.rawValue)], {
-            UserID($0.int64(0))
-        }) else { throw SyncError.deviceNotFound }
-        let changed = try ctx.db.run("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                                     [.integer(ctx.now), .integer(id.rawValue)])
-        if changed > 0 { ctx.revoked[user, default: []].append(id) }
+        guard let user = try ctx.db.deviceOwner(id) else { throw SyncError.deviceNotFound }
+        if try ctx.db.revokeDevice(id, at: ctx.now) { ctx.revoked[user, default: []].append(id) }
     }
 
     public static func user(_ db: any StoreReader, named name: String) throws -> User? {
-        try db.queryOne("SELECT id, name, created_at FROM users WHERE name = ?", [.text(name)]) {
-            User(id: UserID($0.int64(0)), name: $0.text(1), createdAt: $0.int64(2))
-        }
+        try db.user(named: name)
     }
 
     public static func devices(_ db: any StoreReader, userName: String) throws -> [Device] {
         guard let user = try user(db, named: userName) else { throw SyncError.userNotFound(userName) }
-        return try db.queryAll("""
-            SELECT id, name, created_at, last_seen_at, revoked_at IS NOT NULL, acked_cursor
-            FROM devices WHERE user_id = ? ORDER BY id
-            """, [.integer(user.id.rawValue)]) {
-            Device(id: DeviceID($0.int64(0)), user: user.id, name: $0.text(1), createdAt: $0.int64(2),
-                   lastSeenAt: $0.optionalInt64(3), revoked: $0.bool(4), ackedCursor: $0.optionalText(5))
-        }
+        return try db.devices(of: user.id)
     }
 
-    /// The principal of a bearer token, or nil (unknown or revoked).
     /// A device's stream bookkeeping, read with its token by a pull start.
     public struct StreamState: Sendable {
         public let inboxHead: Int64
@@ -66,26 +46,15 @@ public enum Accounts {
         public let ackedCursor: String?
     }
 
-    /// `authenticate` plus what a pull checks its cursor against, in one statement.
+    /// `authenticate` plus what a pull checks its cursor against, in one lookup.
     public static func authenticateForPull(_ db: any StoreReader, token: String) throws -> (Principal, StreamState)? {
         guard token.utf8.count <= 256 else { return nil }
-        return try db.queryOne("""
-            SELECT d.id, d.name, u.id, u.name, u.inbox_seq, u.inbox_floor, d.acked_seq, d.acked_cursor
-            FROM devices d JOIN users u ON u.id = d.user_id
-            WHERE d.token_hash = ? AND d.revoked_at IS NULL
-            """, [.blob(Tokens.hash(token))]) {
-            (Principal(user: UserID($0.int64(2)), userName: $0.text(3), device: DeviceID($0.int64(0)), deviceName: $0.text(1)),
-             StreamState(inboxHead: $0.int64(4), inboxFloor: $0.int64(5), ackedSeq: $0.int64(6), ackedCursor: $0.optionalText(7)))
-        }
+        return try db.principalForPull(tokenHash: Tokens.hash(token))
     }
 
+    /// The principal of a bearer token, or nil (unknown or revoked).
     public static func authenticate(_ db: any StoreReader, token: String) throws -> Principal? {
         guard token.utf8.count <= 256 else { return nil }
-        return try db.queryOne("""
-            SELECT d.id, d.name, u.id, u.name FROM devices d JOIN users u ON u.id = d.user_id
-            WHERE d.token_hash = ? AND d.revoked_at IS NULL
-            """, [.blob(Tokens.hash(token))]) {
-            Principal(user: UserID($0.int64(2)), userName: $0.text(3), device: DeviceID($0.int64(0)), deviceName: $0.text(1))
-        }
+        return try db.principal(tokenHash: Tokens.hash(token))
     }
 }

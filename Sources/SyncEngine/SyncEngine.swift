@@ -77,7 +77,7 @@ public final class SyncEngine: Sendable {
         self.config = config
         self.clock = clock
         let activity = self.activity
-        store.setBatchHooks(StoreBatchHooks(began: { activity.reset() }, beforeCommit: { try activity.flush($0.sqlite) }))
+        store.setBatchHooks(StoreBatchHooks(began: { activity.reset() }, beforeCommit: { try activity.flush($0) }))
     }
 
     /// The wall clock this engine runs on (milliseconds since the epoch).
@@ -288,13 +288,9 @@ final class RoomActivity: @unchecked Sendable {
         for (room, at) in active { rooms[room] = max(at, rooms[room] ?? 0) }
     }
 
-    func flush(_ db: Database) throws {
-        for (room, at) in rooms {
-            // OR FAIL: no statement journal (see Inbox.appendToMembers); a failure here
-            // fails the whole batch, as a failed COMMIT does.
-            try db.run("UPDATE OR FAIL members SET last_active_at = max(last_active_at, ?1) WHERE room_id = ?2",
-                       [.integer(at), .integer(room.rawValue)])
-        }
+    func flush(_ db: any StoreWriter) throws {
+        // A failure here fails the whole batch, as a failed COMMIT does.
+        for (room, at) in rooms { try db.touchMembers(room: room, at: at) }
         rooms.removeAll(keepingCapacity: true)
     }
 }

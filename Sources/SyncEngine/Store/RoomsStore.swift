@@ -1,5 +1,65 @@
 // Rooms and memberships.
-// Requirements are added here as the area moves behind the seam (see Store.swift).
 
-public protocol RoomsReads {}
-public protocol RoomsWrites {}
+public protocol RoomsReads {
+    /// The room, or nil if it does not exist.
+    func room(_ room: RoomID) throws -> Room?
+
+    /// Whether the room exists.
+    func roomExists(_ room: RoomID) throws -> Bool
+
+    /// The direct room with this `direct_key` ("dm:<smaller id>:<larger id>"), or nil.
+    func directRoom(key: String) throws -> RoomID?
+
+    /// `user`'s membership of `room`, or nil if they are not (or no longer) a member.
+    func membership(room: RoomID, user: UserID) throws -> Rooms.Membership?
+
+    /// Whether `user` is a member of `room`.
+    func isMember(room: RoomID, user: UserID) throws -> Bool
+
+    /// The name of a member of `room` other than `user` (the peer of a direct room), or nil.
+    func otherMemberName(room: RoomID, excluding user: UserID) throws -> String?
+
+    /// The members of `room` ordered by user name.
+    func members(of room: RoomID) throws -> [Member]
+}
+
+public protocol RoomsWrites {
+    /// Creates a direct room (no members yet, `last_seq` 0, not hot) and returns its id,
+    /// or nil if a room with `key` already exists: `direct_key` is unique in the store,
+    /// so of two concurrent creations of one pair's room exactly one succeeds and the
+    /// other finds it with `directRoom(key:)`.
+    func insertDirectRoom(key: String, createdBy: UserID, at: Int64) throws -> RoomID?
+
+    /// Creates a group room (no members yet, `last_seq` 0, not hot) and returns its id.
+    func insertGroupRoom(name: String, createdBy: UserID, at: Int64) throws -> RoomID
+
+    /// Makes `user` a member of `room` (read marker at `joinedSeq`, active at `at`,
+    /// hot as the room is) and counts them in the room's `member_count`, together.
+    /// The user must not already be a member.
+    func insertMember(room: RoomID, user: UserID, role: String, joinedSeq: Int64, at: Int64) throws
+
+    /// Removes `user` from `room` and, if they were a member, uncounts them from
+    /// `member_count`, together; false if they were not a member (nothing changed).
+    func deleteMember(room: RoomID, user: UserID) throws -> Bool
+
+    /// Turns `room` hot if it is not yet and has at least `threshold` members, recording
+    /// its current `last_seq` as where read diffusion starts, and marks every membership
+    /// of it hot too; true if it turned hot now. A hot room never turns back.
+    func makeHotIfReached(room: RoomID, threshold: Int) throws -> Bool
+
+    /// Records that `user` left hot `room` at `at`: what was sent up to now from their
+    /// join (or from the room turning hot, if later) stays deliverable to their lagging
+    /// devices. Replaces an earlier departure from the same room. Runs before the
+    /// membership is deleted.
+    func recordHotDeparture(user: UserID, room: RoomID, at: Int64) throws
+
+    /// Forgets `user`'s departure from `room` (they rejoined).
+    func clearHotDeparture(user: UserID, room: RoomID) throws
+
+    /// Drops the receipt marks still pending for `sender`'s messages in `room`.
+    func dropReceiptMarks(room: RoomID, sender: UserID) throws
+
+    /// Moves every member's `last_active_at` of `room` to `at` (never backwards).
+    /// Called once per room per batch, just before the commit.
+    func touchMembers(room: RoomID, at: Int64) throws
+}

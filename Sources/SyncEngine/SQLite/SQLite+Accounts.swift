@@ -1,0 +1,69 @@
+import SQLiteStore
+
+// Accounts on SQLite: users, devices, token lookups.
+
+extension SQLiteReader: AccountsReads {
+    public func user(named name: String) throws -> User? {
+        try sqlite.queryOne("SELECT id, name, created_at FROM users WHERE name = ?", [.text(name)]) {
+            User(id: UserID($0.int64(0)), name: $0.text(1), createdAt: $0.int64(2))
+        }
+    }
+
+    public func devices(of user: UserID) throws -> [Device] {
+        try sqlite.queryAll("""
+            SELECT id, name, created_at, last_seen_at, revoked_at IS NOT NULL, acked_cursor
+            FROM devices WHERE user_id = ? ORDER BY id
+            """, [.integer(user.rawValue)]) {
+            Device(id: DeviceID($0.int64(0)), user: user, name: $0.text(1), createdAt: $0.int64(2),
+                   lastSeenAt: $0.optionalInt64(3), revoked: $0.bool(4), ackedCursor: $0.optionalText(5))
+        }
+    }
+
+    public func deviceOwner(_ device: DeviceID) throws -> UserID? {
+        try sqlite.queryOne("SELECT user_id FROM devices WHERE id = ?", [.integer(device.rawValue)]) { UserID($0.int64(0)) }
+    }
+
+    public func principal(tokenHash: [UInt8]) throws -> Principal? {
+        try sqlite.queryOne("""
+            SELECT d.id, d.name, u.id, u.name FROM devices d JOIN users u ON u.id = d.user_id
+            WHERE d.token_hash = ? AND d.revoked_at IS NULL
+            """, [.blob(tokenHash)]) {
+            Principal(user: UserID($0.int64(2)), userName: $0.text(3), device: DeviceID($0.int64(0)), deviceName: $0.text(1))
+        }
+    }
+
+    public func principalForPull(tokenHash: [UInt8]) throws -> (Principal, Accounts.StreamState)? {
+        try sqlite.queryOne("""
+            SELECT d.id, d.name, u.id, u.name, u.inbox_seq, u.inbox_floor, d.acked_seq, d.acked_cursor
+            FROM devices d JOIN users u ON u.id = d.user_id
+            WHERE d.token_hash = ? AND d.revoked_at IS NULL
+            """, [.blob(tokenHash)]) {
+            (Principal(user: UserID($0.int64(2)), userName: $0.text(3), device: DeviceID($0.int64(0)), deviceName: $0.text(1)),
+             Accounts.StreamState(inboxHead: $0.int64(4), inboxFloor: $0.int64(5), ackedSeq: $0.int64(6),
+                                  ackedCursor: $0.optionalText(7)))
+        }
+    }
+}
+
+extension SQLiteWriter: AccountsWrites {
+    public func insertUser(name: String, createdAt: Int64) throws -> UserID? {
+        do {
+            try sqlite.run("INSERT INTO users (name, created_at) VALUES (?, ?)", [.text(name), .integer(createdAt)])
+        } catch let e where e.isConstraintUnique {
+            // A failed INSERT (ON CONFLICT ABORT) undoes only itself: the command goes on.
+            return nil
+        }
+        return UserID(sqlite.lastInsertRowID)
+    }
+
+    public func insertDevice(user: UserID, name: String, tokenHash: [UInt8], createdAt: Int64) throws -> DeviceID {
+        try sqlite.run("INSERT INTO devices (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+                       [.integer(user.rawValue), .text(name), .blob(tokenHash), .integer(createdAt)])
+        return DeviceID(sqlite.lastInsertRowID)
+    }
+
+    public func revokeDevice(_ device: DeviceID, at: Int64) throws -> Bool {
+        try sqlite.run("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                       [.integer(at), .integer(device.rawValue)]) > 0
+    }
+}

@@ -1,0 +1,132 @@
+import SQLiteStore
+
+// Rooms and memberships on SQLite.
+
+extension Rooms {
+    /// Maps `SELECT id, kind, name, last_seq, last_active_at, member_count, created_at, hot`.
+    /// TRANSITION: Conversations still calls it from its domain file; it belongs to the
+    /// SQLite store (its callers move here with their SQL).
+    static func rowToRoom(_ row: Row) -> Room {
+        Room(id: RoomID(row.int64(0)), kind: RoomKind(rawValue: row.text(1)) ?? .group, name: row.optionalText(2),
+             lastSeq: row.int64(3), lastActiveAt: row.int64(4), memberCount: row.int(5), createdAt: row.int64(6),
+             hot: row.bool(7))
+    }
+}
+
+extension SQLiteReader: RoomsReads {
+    public func room(_ room: RoomID) throws -> Room? {
+        try sqlite.queryOne("""
+            SELECT id, kind, name, last_seq, last_active_at, member_count, created_at, hot FROM rooms WHERE id = ?
+            """, [.integer(room.rawValue)], Rooms.rowToRoom)
+    }
+
+    public func roomExists(_ room: RoomID) throws -> Bool {
+        try sqlite.queryOne("SELECT 1 FROM rooms WHERE id = ?", [.integer(room.rawValue)]) { _ in true } ?? false
+    }
+
+    public func directRoom(key: String) throws -> RoomID? {
+        try sqlite.queryOne("SELECT id FROM rooms WHERE direct_key = ?", [.text(key)]) { RoomID($0.int64(0)) }
+    }
+
+    public func membership(room: RoomID, user: UserID) throws -> Rooms.Membership? {
+        try sqlite.queryOne("SELECT joined_seq, read_seq, role FROM members WHERE room_id = ? AND user_id = ?",
+                            [.integer(room.rawValue), .integer(user.rawValue)]) {
+            Rooms.Membership(joinedSeq: $0.int64(0), readSeq: $0.int64(1), role: $0.text(2))
+        }
+    }
+
+    public func isMember(room: RoomID, user: UserID) throws -> Bool {
+        try sqlite.queryOne("SELECT 1 FROM members WHERE room_id = ? AND user_id = ?",
+                            [.integer(room.rawValue), .integer(user.rawValue)]) { _ in true } ?? false
+    }
+
+    public func otherMemberName(room: RoomID, excluding user: UserID) throws -> String? {
+        try sqlite.queryOne("""
+            SELECT u.name FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ? AND m.user_id != ?
+            """, [.integer(room.rawValue), .integer(user.rawValue)]) { $0.text(0) }
+    }
+
+    public func members(of room: RoomID) throws -> [Member] {
+        try sqlite.queryAll("""
+            SELECT m.user_id, u.name, m.role, m.joined_seq, m.read_seq
+            FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ? ORDER BY u.name
+            """, [.integer(room.rawValue)]) {
+            Member(user: UserID($0.int64(0)), name: $0.text(1), role: $0.text(2), joinedSeq: $0.int64(3), readSeq: $0.int64(4))
+        }
+    }
+}
+
+extension SQLiteWriter: RoomsWrites {
+    public func insertDirectRoom(key: String, createdBy: UserID, at: Int64) throws -> RoomID? {
+        do {
+            try sqlite.run("""
+                INSERT INTO rooms (kind, direct_key, last_active_at, member_count, created_by, created_at)
+                VALUES ('direct', ?, ?, 0, ?, ?)
+                """, [.text(key), .integer(at), .integer(createdBy.rawValue), .integer(at)])
+        } catch let e where e.isConstraintUnique {
+            // Cannot happen under the single writer (the caller looked first, in this
+            // command); kept for the contract. A failed INSERT undoes only itself.
+            return nil
+        }
+        return RoomID(sqlite.lastInsertRowID)
+    }
+
+    public func insertGroupRoom(name: String, createdBy: UserID, at: Int64) throws -> RoomID {
+        try sqlite.run("""
+            INSERT INTO rooms (kind, name, last_active_at, member_count, created_by, created_at)
+            VALUES ('group', ?, ?, 0, ?, ?)
+            """, [.text(name), .integer(at), .integer(createdBy.rawValue), .integer(at)])
+        return RoomID(sqlite.lastInsertRowID)
+    }
+
+    public func insertMember(room: RoomID, user: UserID, role: String, joinedSeq: Int64, at: Int64) throws {
+        try sqlite.run("""
+            INSERT INTO members (room_id, user_id, joined_seq, read_seq, last_active_at, role, hot)
+            VALUES (?1, ?2, ?3, ?3, ?4, ?5, (SELECT hot FROM rooms WHERE id = ?1))
+            """, [.integer(room.rawValue), .integer(user.rawValue), .integer(joinedSeq), .integer(at), .text(role)])
+        try sqlite.run("UPDATE rooms SET member_count = member_count + 1 WHERE id = ?", [.integer(room.rawValue)])
+    }
+
+    public func deleteMember(room: RoomID, user: UserID) throws -> Bool {
+        let removed = try sqlite.run("DELETE FROM members WHERE room_id = ? AND user_id = ?",
+                                     [.integer(room.rawValue), .integer(user.rawValue)])
+        guard removed == 1 else { return false }
+        try sqlite.run("UPDATE rooms SET member_count = member_count - 1 WHERE id = ?", [.integer(room.rawValue)])
+        return true
+    }
+
+    public func makeHotIfReached(room: RoomID, threshold: Int) throws -> Bool {
+        let flipped = try sqlite.run("""
+            UPDATE rooms SET hot = 1, hot_since_seq = last_seq
+            WHERE id = ? AND hot = 0 AND member_count >= ?
+            """, [.integer(room.rawValue), .integer(Int64(threshold))])
+        // members.hot mirrors rooms.hot (migration 0006): once per room, for every member.
+        if flipped > 0 { try sqlite.run("UPDATE members SET hot = 1 WHERE room_id = ?", [.integer(room.rawValue)]) }
+        return flipped > 0
+    }
+
+    public func recordHotDeparture(user: UserID, room: RoomID, at: Int64) throws {
+        try sqlite.run("""
+            INSERT OR REPLACE INTO hot_departures (user_id, room_id, floor, left_seq, left_at)
+            SELECT m.user_id, m.room_id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, ?3
+            FROM members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = ?1 AND m.user_id = ?2
+            """, [.integer(room.rawValue), .integer(user.rawValue), .integer(at)])
+    }
+
+    public func clearHotDeparture(user: UserID, room: RoomID) throws {
+        try sqlite.run("DELETE FROM hot_departures WHERE user_id = ? AND room_id = ?",
+                       [.integer(user.rawValue), .integer(room.rawValue)])
+    }
+
+    public func dropReceiptMarks(room: RoomID, sender: UserID) throws {
+        try sqlite.run("DELETE FROM receipt_marks WHERE room_id = ? AND sender_id = ?",
+                       [.integer(room.rawValue), .integer(sender.rawValue)])
+    }
+
+    public func touchMembers(room: RoomID, at: Int64) throws {
+        // OR FAIL: no statement journal (see appendToMembers in SQLite+Inbox.swift); a
+        // failure here fails the whole batch, as a failed COMMIT does.
+        try sqlite.run("UPDATE OR FAIL members SET last_active_at = max(last_active_at, ?1) WHERE room_id = ?2",
+                       [.integer(at), .integer(room.rawValue)])
+    }
+}
