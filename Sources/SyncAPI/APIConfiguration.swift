@@ -35,5 +35,8 @@ public struct APIConfiguration: Sendable {
     /// Short enough that a shutdown waiting for an in-flight delivery stays within its grace.
     public var pushTimeout: Duration = .seconds(3)
 
+    /// The wall and monotonic clocks the engine and the rate limits run on.
+    public var clocks = Clocks.system
+
     public init(adminToken: String) { self.adminToken = adminToken }
 }

@@ -31,10 +31,11 @@ public final class PigeonholeAPI: HTTPHandler {
         self.engine = engine
         self.reads = reads
         self.config = config
-        self.sendLimiter = RateLimiter(ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst)
-        self.authFailures = RateLimiter(ratePerSecond: config.authFailureRatePerSecond, burst: config.authFailureBurst)
-        self.roomLimiter = RateLimiter(ratePerSecond: config.roomRatePerSecond, burst: config.roomBurst)
-        self.memberLimiter = RateLimiter(ratePerSecond: config.memberRatePerSecond, burst: config.memberBurst)
+        let clock = config.clocks.monotonicNanos
+        self.sendLimiter = RateLimiter(ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst, clock: clock)
+        self.authFailures = RateLimiter(ratePerSecond: config.authFailureRatePerSecond, burst: config.authFailureBurst, clock: clock)
+        self.roomLimiter = RateLimiter(ratePerSecond: config.roomRatePerSecond, burst: config.roomBurst, clock: clock)
+        self.memberLimiter = RateLimiter(ratePerSecond: config.memberRatePerSecond, burst: config.memberBurst, clock: clock)
         self.adminTokenHash = Tokens.hash(config.adminToken)
         self.log = log
     }

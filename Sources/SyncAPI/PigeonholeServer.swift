@@ -26,7 +26,6 @@ public final class PigeonholeServer: Sendable {
     /// before anything else is done. The server owns `store` from here on (its
     /// `shutdown` stops it; so does a failed init).
     public convenience init(configuration: Configuration, store: any SyncStore, logger: Logger = Logger(),
-                            clock: @escaping @Sendable () -> Int64 = SyncEngine.nowMillis,
                             listener: HTTPListener? = nil) throws {
         let bound: HTTPListener
         do {
@@ -36,7 +35,7 @@ public final class PigeonholeServer: Sendable {
             throw error
         }
         do {
-            try self.init(bound: configuration, store: store, logger: logger, clock: clock, listener: bound)
+            try self.init(bound: configuration, store: store, logger: logger, listener: bound)
         } catch {
             bound.close()
             store.stop()
@@ -44,8 +43,7 @@ public final class PigeonholeServer: Sendable {
         }
     }
 
-    private init(bound configuration: Configuration, store: any SyncStore, logger: Logger,
-                 clock: @escaping @Sendable () -> Int64, listener: HTTPListener) throws {
+    private init(bound configuration: Configuration, store: any SyncStore, logger: Logger, listener: HTTPListener) throws {
         self.configuration = configuration
         self.log = logger
         var engineConfig = configuration.api.engine
@@ -54,7 +52,7 @@ public final class PigeonholeServer: Sendable {
             webhook = try HTTPClient.parse(url)
             engineConfig.pushEnabled = true
         }
-        engine = SyncEngine(store: store, config: engineConfig, clock: clock)
+        engine = SyncEngine(store: store, config: engineConfig, clock: configuration.api.clocks.wallMillis)
         if let webhook {
             pushes = PushDispatcher(engine: engine, webhook: webhook, db: try store.openReader(),
                                     pollInterval: configuration.api.pushPollInterval, timeout: configuration.api.pushTimeout,

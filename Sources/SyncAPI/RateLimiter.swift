@@ -15,17 +15,21 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     private let buckets = Mutex<[Key: Bucket]>([:])
     /// Past this many tracked keys, full (idle) buckets are dropped: they carry no state.
     private let maxKeys = 100_000
+    /// Monotonic nanoseconds (injected: tests refill buckets without sleeping).
+    private let clock: @Sendable () -> UInt64
 
-    init(ratePerSecond: Double, burst: Double) {
+    init(ratePerSecond: Double, burst: Double, clock: @escaping @Sendable () -> UInt64 = MonotonicClock.now) {
         self.ratePerSecond = ratePerSecond
         self.burst = max(1, burst)
+        self.clock = clock
     }
 
     var isEnabled: Bool { ratePerSecond > 0 }
 
     /// Takes a token; nil if allowed, else the milliseconds until one is available.
-    func take(_ key: Key, cost: Double = 1, now: UInt64 = MonotonicClock.now()) -> Int? {
+    func take(_ key: Key, cost: Double = 1, now: UInt64? = nil) -> Int? {
         guard isEnabled else { return nil }
+        let now = now ?? clock()
         return buckets.withLock { all in
             var b = refilled(all[key], now: now)
             defer {
@@ -41,8 +45,9 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
     }
 
     /// Whether a request costing `cost` would be allowed, without taking anything.
-    func check(_ key: Key, cost: Double = 1, now: UInt64 = MonotonicClock.now()) -> Int? {
+    func check(_ key: Key, cost: Double = 1, now: UInt64? = nil) -> Int? {
         guard isEnabled else { return nil }
+        let now = now ?? clock()
         return buckets.withLock { all in
             let b = refilled(all[key], now: now)
             return b.tokens >= cost ? nil : Int(((cost - b.tokens) / ratePerSecond * 1000).rounded(.up))

@@ -7,7 +7,8 @@ import Testing
 @Suite(.timeLimit(.minutes(1)))
 struct RateLimitTests {
     @Test func sendsOverTheDeviceBucketGet429ThenRecover() throws {
-        try TestServer.with(configure: { $0.api.sendRatePerSecond = 5; $0.api.sendBurst = 10 }) { server in
+        let time = FakeClocks()
+        try TestServer.with(configure: { $0.api.sendRatePerSecond = 5; $0.api.sendBurst = 10; $0.api.clocks = time.clocks }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let bob = try server.createUser("bob", device: "phone")
             let room = try alice.directRoom(with: "bob")
@@ -19,12 +20,12 @@ struct RateLimitTests {
             let err = try #require(limited.json["error"])
             #expect(err["code"]?.stringValue == "rate_limited")
             let ms = try #require(err["retry_after_ms"]?.intValue)
-            #expect(ms > 0 && ms <= 200)
+            #expect(ms == 200)   // the clock stood still: exactly one token's time
             #expect(limited.header("Retry-After") == "1")
             // Another device is not affected.
             #expect(try bob.send(room, "b1", "hi").status == 201)
             // After waiting as told, the same send goes through (once).
-            usleep(UInt32(ms + 20) * 1000)
+            time.advance(milliseconds: Int64(ms))
             #expect(try alice.send(room, "over", "x").status == 201)
         }
     }
@@ -32,10 +33,11 @@ struct RateLimitTests {
     /// Issue 13 item 7: room creation (groups and direct rooms) and member adds are
     /// limited per device; a limited request changes nothing and takes nothing.
     @Test func roomCreationAndMemberAddsOverTheDeviceBucketsGet429() throws {
+        let time = FakeClocks()   // the buckets refill only when the test says so
         try TestServer.with(configure: {
-            // Slow refills, so a slow machine cannot refill a bucket between two requests.
-            $0.api.roomRatePerSecond = 0.5; $0.api.roomBurst = 3
-            $0.api.memberRatePerSecond = 0.01; $0.api.memberBurst = 6
+            $0.api.roomRatePerSecond = 1; $0.api.roomBurst = 3
+            $0.api.memberRatePerSecond = 1; $0.api.memberBurst = 6
+            $0.api.clocks = time.clocks
         }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let tablet = try server.createDevice("alice", "tablet")
@@ -47,9 +49,8 @@ struct RateLimitTests {
             let limited = try alice.post("/v1/rooms", ["name": "three", "members": ["erin"]])
             #expect(limited.status == 429)
             #expect(limited.json["error"]?["code"]?.stringValue == "rate_limited")
-            #expect(limited.header("Retry-After") != nil)
-            let ms = try #require(limited.json["error"]?["retry_after_ms"]?.intValue)
-            #expect(ms > 0 && ms <= 2000)
+            #expect(limited.header("Retry-After") == "1")
+            #expect(limited.json["error"]?["retry_after_ms"]?.intValue == 1000)
             #expect(try alice.post("/v1/direct/erin", raw: "").status == 429)
             // Nothing was created by the refused requests.
             let rooms = try alice.get("/v1/conversations?limit=50&preview=0").json["conversations"]?.arrayValue ?? []
@@ -66,11 +67,18 @@ struct RateLimitTests {
             #expect(members.count == 2)
             #expect(try alice.post("/v1/rooms/\(g1)/members", ["members": ["erin", "frank", "gina", "hal"]]).status == 200)
             #expect(try alice.post("/v1/rooms/\(g1)/members", ["members": ["dave"]]).status == 429)
+            // Once the buckets refilled (a second: one room, one member), both pass again.
+            time.advance(milliseconds: 1000)
+            #expect(try alice.post("/v1/rooms/\(g1)/members", ["members": ["dave"]]).status == 200)
+            #expect(try alice.post("/v1/rooms", ["name": "four", "members": []]).status == 201)
         }
     }
 
     @Test func failedAuthenticationsFromOneAddressAreSlowedDown() throws {
-        try TestServer.with(configure: { $0.api.authFailureRatePerSecond = 1; $0.api.authFailureBurst = 5 }) { server in
+        let time = FakeClocks()
+        try TestServer.with(configure: {
+            $0.api.authFailureRatePerSecond = 1; $0.api.authFailureBurst = 5; $0.api.clocks = time.clocks
+        }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let client = try server.connect()
             for _ in 0..<5 { #expect(try client.get("/v1/me", token: "ph_wrong").status == 401) }
@@ -82,7 +90,7 @@ struct RateLimitTests {
             #expect(try client.get("/v1/me", token: alice.token).status == 429)
             // Admin guesses count too.
             #expect(try client.post("/v1/admin/users", json: ["name": "x"], token: "bad").status == 429)
-            sleep(1)
+            time.advance(milliseconds: 1000)
             #expect(try client.get("/v1/me", token: alice.token).status == 200)
         }
     }

@@ -23,14 +23,15 @@ struct RetentionTests {
     }
 
     @Test func anExpiredCursorGets410WithTheFirstScreen() throws {
-        try TestServer.with(configure: { $0.api.engine.offlineRetentionMillis = 300 }) { server in
+        let time = FakeClocks()
+        try TestServer.with(configure: { $0.api.engine.offlineRetentionMillis = 300; $0.api.clocks = time.clocks }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let bob = try server.createUser("bob", device: "phone")
             let room = try alice.directRoom(with: "bob")
             let start = try #require(bob.get("/v1/conversations").json["cursor"]?.stringValue)
             #expect(try bob.post("/v1/sync/ack", ["cursor": .string(start)]).status == 204)
             for i in 1...5 { try alice.sendOK(room, "old\(i)", "old \(i)") }
-            usleep(400_000)
+            time.advance(milliseconds: 400)
             for i in 1...3 { try alice.sendOK(room, "new\(i)", "new \(i)") }
             let before = try Self.count(server, "SELECT count(*) FROM inbox")
             Self.prune(server)
@@ -63,7 +64,9 @@ struct RetentionTests {
     }
 
     @Test func historyRetentionPrunesMessagesAndExpiresHotCursors() throws {
+        let time = FakeClocks()
         try TestServer.with(configure: {
+            $0.api.clocks = time.clocks
             $0.api.engine.historyRetentionMillis = 300
             $0.api.engine.offlineRetentionMillis = 300
             $0.api.engine.hotThreshold = 3
@@ -74,7 +77,7 @@ struct RetentionTests {
             let room = try alice.createGroup("big", members: ["bob", "carol"])   // hot at 3 members
             let start = try #require(carol.get("/v1/conversations").json["cursor"]?.stringValue)
             for i in 1...4 { try alice.sendOK(room, "a\(i)", "old") }
-            usleep(400_000)
+            time.advance(milliseconds: 400)
             for i in 1...2 { try alice.sendOK(room, "b\(i)", "new") }
             Self.prune(server)
             #expect(try Self.count(server, "SELECT count(*) FROM messages") == 2)

@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import SyncEngine
 import Testing
 
 /// `status` and the stable `error.code` of an error response, in one line per check.
@@ -46,4 +48,22 @@ func isRFC3339Millis(_ text: String?) -> Bool {
     let bytes = Array(text.utf8)
     guard bytes.count == shape.count else { return false }
     return zip(bytes, shape).allSatisfy { b, s in s == UInt8(ascii: "d") ? (0x30...0x39).contains(b) : b == s }
+}
+
+/// Clocks a test moves by hand (`PigeonholeServer.Configuration.api.clocks`), to age
+/// data and refill rate-limit buckets without sleeping. Starts at the real time.
+final class FakeClocks: Sendable {
+    private let wall = Atomic<Int64>(SyncEngine.nowMillis())
+    private let monotonic = Atomic<UInt64>(1_000_000_000)
+
+    var clocks: Clocks {
+        Clocks(wallMillis: { [self] in wall.load(ordering: .acquiring) },
+               monotonicNanos: { [self] in monotonic.load(ordering: .acquiring) })
+    }
+
+    /// Moves both clocks forward.
+    func advance(milliseconds ms: Int64) {
+        wall.wrappingAdd(ms, ordering: .releasing)
+        monotonic.wrappingAdd(UInt64(ms) * 1_000_000, ordering: .releasing)
+    }
 }
