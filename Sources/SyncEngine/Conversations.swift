@@ -1,5 +1,4 @@
 import JSON
-import SQLiteStore
 
 /// The first screen (conversation list with unread counters and previews), read
 /// markers and unread totals.
@@ -47,24 +46,6 @@ public enum Conversations {
         }
     }
 
-    private struct Row {
-        let room: Room
-        let readSeq: Int64
-        let joinedSeq: Int64
-        /// Normal rooms: the member row's activity; hot rooms: the room's.
-        let activity: Int64
-    }
-
-    private static let select = """
-        SELECT r.id, r.kind, r.name, r.last_seq, r.last_active_at, r.member_count, r.created_at, r.hot,
-               m.read_seq, m.joined_seq, m.last_active_at
-        FROM members m JOIN rooms r ON r.id = m.room_id
-        """
-
-    private static func row(_ r: SQLiteStore.Row) -> Row {
-        let room = Rooms.rowToRoom(r)
-        return Row(room: room, readSeq: r.int64(8), joinedSeq: r.int64(9), activity: room.hot ? room.lastActiveAt : r.int64(10))
-    }
 
     /// Rooms by last activity, newest first, exactly `limit` per page (fewer only on the
     /// last page), each with unread, read_seq, last_seq and the newest `preview`
@@ -80,11 +61,10 @@ public enum Conversations {
             token = PageToken(asOf: Int64.max, lastActiveAt: Int64.max, lastRoom: Int64.max, returned: [])
         }
         let returned = Set(token.returned)
-        let uid = SQLValue.integer(me.rawValue)
-        func before(_ r: Row) -> Bool {
+        func before(_ r: Candidate) -> Bool {
             r.activity < token.lastActiveAt || (r.activity == token.lastActiveAt && r.room.id.rawValue < token.lastRoom)
         }
-        func newerFirst(_ a: Row, _ b: Row) -> Bool {
+        func newerFirst(_ a: Candidate, _ b: Candidate) -> Bool {
             a.activity != b.activity ? a.activity > b.activity : a.room.id > b.room.id
         }
 
@@ -93,22 +73,16 @@ public enum Conversations {
         // first page (or a new room): those come first. Not a comparison with the snapshot
         // time: a send committed right after the first page's read can carry that very
         // millisecond (or, in a group commit, an earlier one) and would fall in between.
-        let hotRooms = try ctx.db.queryAll(select + " WHERE m.user_id = ?1 AND m.hot = 1", [uid], row)
-        var moved: [Row] = []
+        let hotRooms = try ctx.db.hotConversations(user: me)
+        var moved: [Candidate] = []
         if page != nil {
-            moved = try ctx.db.queryAll(select + """
-                 WHERE m.user_id = ?1 AND r.hot = 0
-                   AND (m.last_active_at > ?2 OR (m.last_active_at = ?2 AND m.room_id >= ?3))
-                """, [uid, .integer(token.lastActiveAt), .integer(token.lastRoom)], row)
+            moved = try ctx.db.normalConversations(user: me, atOrAbove: token.lastActiveAt, room: RoomID(token.lastRoom))
             moved += hotRooms.filter { !before($0) }
             moved = moved.filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
         }
         // The keyset range below that position: normal rooms through the activity index...
-        let normal = try ctx.db.queryAll(select + """
-             WHERE m.user_id = ?1 AND r.hot = 0
-               AND (m.last_active_at < ?2 OR (m.last_active_at = ?2 AND m.room_id < ?3))
-             ORDER BY m.last_active_at DESC, m.room_id DESC LIMIT ?4
-            """, [uid, .integer(token.lastActiveAt), .integer(token.lastRoom), .integer(Int64(limit + 1))], row)
+        let normal = try ctx.db.normalConversations(user: me, below: token.lastActiveAt, room: RoomID(token.lastRoom),
+                                                    limit: limit + 1)
         // ...and hot rooms (a user is in few), merged by activity.
         let inRange = (normal + hotRooms.filter(before)).filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
 
@@ -164,8 +138,9 @@ public enum Conversations {
         let lastSeq = try Rooms.load(ctx.db, room).lastSeq
         guard seq >= 0, seq <= lastSeq else { throw SyncError.seqOutOfRange(lastSeq: lastSeq) }
         guard seq > membership.readSeq else { return membership.readSeq }
-        try ctx.db.run("UPDATE members SET read_seq = ? WHERE room_id = ? AND user_id = ?",
-                       [.integer(seq), .integer(room.rawValue), .integer(me.user.rawValue)])
+        // Not moved: only with several writers, one of which moved it to seq or beyond
+        // since `membership` was read; that one sends the events.
+        guard try ctx.db.advanceReadMarker(room: room, user: me.user, to: seq) else { return seq }
         try Receipts.readerMoved(ctx, room: room, reader: me.user, from: membership.readSeq, to: seq)
         try Inbox.append(ctx, user: me.user, kind: .read, room: room, roomSeq: seq,
                          payload: .object([("read_seq", .int(seq))]))
@@ -174,16 +149,13 @@ public enum Conversations {
 
     /// Total unread and the rooms that have any.
     public static func unread(_ ctx: ReadContext, me: UserID) throws -> (total: Int64, rooms: [(RoomID, Int64)]) {
-        var rooms: [(RoomID, Int64)] = []
-        var total: Int64 = 0
-        try ctx.db.query("""
-            SELECT r.id, r.last_seq - m.read_seq FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = ? AND r.last_seq > m.read_seq
-            ORDER BY (CASE WHEN r.hot = 1 THEN r.last_active_at ELSE m.last_active_at END) DESC, r.id DESC
-            """, [.integer(me.rawValue)]) { row in
-            rooms.append((RoomID(row.int64(0)), row.int64(1)))
-            total += row.int64(1)
-        }
-        return (total, rooms)
+        let rooms = try ctx.db.unreadRooms(user: me)
+        return (rooms.reduce(0) { $0 + $1.unread }, rooms.map { ($0.room, $0.unread) })
     }
+}
+
+extension Conversations.Candidate {
+    /// What the list is ordered by: normal rooms' activity is the member row's (write
+    /// diffusion), hot rooms' the room's.
+    var activity: Int64 { room.hot ? room.lastActiveAt : memberActiveAt }
 }

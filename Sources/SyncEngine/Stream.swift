@@ -1,50 +1,19 @@
 import JSON
-import SQLiteStore
 
 /// A user's event stream: the inbox (write diffusion) merged with the user's hot
 /// rooms (read diffusion), in commit order. Pull from a cursor, catch up with per-room
 /// limits, ack.
 public enum Stream {
-    // Built once: a statement is looked up by its text on every pull.
-    //
-    // A pull selects keys first (inbox rows without message bodies, hot-room seqs from
-    // the (room_id, seq) index alone), decides what the page keeps, and only then fetches
-    // the bodies of the messages it keeps, one indexed lookup each: a catch-up over
-    // thousands of large messages reads the bodies of one page, not of its whole window.
-    static let inboxKeysColumns = "seq, kind, room_id, room_seq, pos, payload FROM inbox"
-    static let inboxAfterSQL = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-    static let inboxWindowSQL = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
-    static let hotRoomKeysSQL = "SELECT id, seq FROM messages WHERE room_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-    static let messageSQL = """
-        SELECT \(Messages.columns) FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ? AND m.seq = ?
-        """
+    // A pull selects keys first (inbox rows without message bodies, hot-room seqs
+    // without bodies), decides what the page keeps, and only then fetches the bodies of
+    // the messages it keeps, one keyed lookup each: a catch-up over thousands of large
+    // messages reads the bodies of one page, not of its whole window.
 
-    /// A hot room the user is in: deliverable messages are those above `floor` (the
-    /// later of the user's join and the room turning hot; below it they came through
-    /// the inbox or are not the user's to see).
-    struct HotMembership {
-        let room: RoomID
-        let floor: Int64
-        let lastSeq: Int64
-        /// A room the user left: only (floor, lastSeq = left_seq] remains, and only for
-        /// cursors that still name the room.
-        let departed: Bool
-    }
-
+    /// The user's hot rooms (`HotMembership`), current ones first, then (with
+    /// `includeDepartures`) the ones they left, each part by room id.
     static func hotMemberships(_ db: any StoreReader, user: UserID, includeDepartures: Bool = false) throws -> [HotMembership] {
-        var all = try db.queryAll("""
-            SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq
-            FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = ? AND m.hot = 1 ORDER BY m.room_id
-            """, [.integer(user.rawValue)]) {
-            HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: false)
-        }
-        if includeDepartures {
-            all += try db.queryAll("SELECT room_id, floor, left_seq FROM hot_departures WHERE user_id = ? ORDER BY room_id",
-                                   [.integer(user.rawValue)]) {
-                HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: true)
-            }
-        }
+        var all = try db.hotMemberships(user: user)
+        if includeDepartures { all += try db.hotDepartures(user: user) }
         return all
     }
 
@@ -55,7 +24,7 @@ public enum Stream {
 
     /// The newest position of `user`'s stream.
     public static func head(_ db: any StoreReader, user: UserID) throws -> Cursor {
-        guard let seq = try db.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)], { $0.int64(0) }) else {
+        guard let seq = try db.inboxHead(user: user) else {
             throw SyncError.userNotFound(String(user.rawValue))
         }
         var hot: [RoomID: Int64] = [:]
@@ -76,8 +45,7 @@ public enum Stream {
                                         bounds: (head: Int64, floor: Int64)? = nil) throws -> (cursor: Cursor, inboxHead: Int64) {
         guard let cursor = Cursor.decode(text) else { throw SyncError.invalidCursor("cursor does not parse") }
         guard cursor.user == user else { throw SyncError.invalidCursor("cursor belongs to another user") }
-        let read = try bounds ?? db.queryOne("SELECT inbox_seq, inbox_floor FROM users WHERE id = ?",
-                                             [.integer(user.rawValue)], { ($0.int64(0), $0.int64(1)) })
+        let read = try bounds ?? db.inboxBounds(user: user)
         guard let (inboxHead, inboxFloor) = read else { throw SyncError.userNotFound(String(user.rawValue)) }
         guard cursor.inboxSeq <= inboxHead else { throw SyncError.invalidCursor("cursor points past the end of the stream") }
         // Events after the cursor were pruned (offline retention): the device must bootstrap.
@@ -96,9 +64,7 @@ public enum Stream {
             guard let h = memberships[room] else { throw SyncError.invalidCursor(Self.notYourRoom) }
             // A departed room's stream ends at the leave: nothing after it is the user's.
             guard pos <= h.lastSeq else { throw SyncError.invalidCursor("cursor points past the end of room \(room)") }
-            let historyFloor = try db.queryOne("SELECT history_floor FROM rooms WHERE id = ?", [.integer(room.rawValue)]) {
-                $0.int64(0)
-            } ?? 0
+            let historyFloor = try db.historyFloor(room: room) ?? 0
             guard pos >= historyFloor else { throw SyncError.cursorExpired }
             // Rooms the user has left are dropped once their range is delivered.
             if !h.departed || pos < h.lastSeq { keep[room] = pos }
@@ -111,9 +77,7 @@ public enum Stream {
 
     /// Where a pull without a cursor starts: the device's acked cursor.
     public static func ackedCursor(_ db: any StoreReader, device: DeviceID, user: UserID) throws -> Cursor {
-        guard let text = try db.queryOne("SELECT acked_cursor FROM devices WHERE id = ?", [.integer(device.rawValue)], {
-            $0.optionalText(0)
-        }), let text else { throw SyncError.cursorRequired }
+        guard let text = try db.ackedCursorText(device: device) else { throw SyncError.cursorRequired }
         return try validate(db, cursor: text, user: user)
     }
 
@@ -132,9 +96,8 @@ public enum Stream {
         var deliver = true
         var isMessage: Bool { kind == .message }
 
-        static func inbox(_ row: Row) -> Item {
-            Item(pos: row.int64(4), seq: row.int64(0), hotRoom: nil, kind: EventKind(rawValue: row.text(1)) ?? .member,
-                 room: row.optionalInt64(2).map(RoomID.init), roomSeq: row.optionalInt64(3), payload: row.optionalText(5))
+        static func inbox(_ key: InboxKey) -> Item {
+            Item(pos: key.pos, seq: key.seq, hotRoom: nil, kind: key.kind, room: key.room, roomSeq: key.roomSeq, payload: key.payload)
         }
     }
 
@@ -157,15 +120,11 @@ public enum Stream {
             for (room, before) in window.gaps { gaps[room] = before }
             moreBeyondScan = window.truncated
         } else {
-            try ctx.db.query(Self.inboxAfterSQL,
-                             [.integer(user.rawValue), .integer(cursor.inboxSeq), .integer(Int64(limit + 1))]) { row in
-                items.append(.inbox(row))
-            }
+            items = try ctx.db.inboxKeys(user: user, after: cursor.inboxSeq, limit: limit + 1).map(Item.inbox)
             inboxRows = items.count
         }
 
-        // Hot-room candidates, each from its own position (or its floor): seqs from the
-        // (room_id, seq) index alone.
+        // Hot-room candidates, each from its own position (or its floor): seqs only.
         var positions: [RoomID: Int64] = [:]
         var departedEnds: [RoomID: Int64] = [:]
         // Departures matter only to a cursor that still names a hot room.
@@ -182,9 +141,8 @@ public enum Stream {
             }
             positions[h.room] = start
             guard h.lastSeq > start else { continue }
-            try ctx.db.query(Self.hotRoomKeysSQL, [.integer(h.room.rawValue), .integer(start), .integer(h.lastSeq), .integer(Int64(limit + 1))]) { row in
-                let seq = row.int64(1)
-                items.append(Item(pos: row.int64(0), seq: seq, hotRoom: h.room, kind: .message, room: h.room, roomSeq: seq, payload: nil))
+            for key in try ctx.db.hotRoomKeys(room: h.room, after: start, through: h.lastSeq, limit: limit + 1) {
+                items.append(Item(pos: key.pos, seq: key.seq, hotRoom: h.room, kind: .message, room: h.room, roomSeq: key.seq, payload: nil))
             }
         }
 
@@ -231,14 +189,14 @@ public enum Stream {
                           gaps: gaps.keys.sorted().map { (room: $0, beforeSeq: gaps[$0]!) })
     }
 
-    /// The event of a kept item: a message is fetched by (room, seq) through the unique
-    /// index; nil when it was pruned.
+    /// The event of a kept item: a message is fetched by its (room, seq) key; nil when
+    /// it was pruned.
     static func resolve(_ db: any StoreReader, _ item: Item) throws -> Event? {
         guard item.kind == .message else {
             return Event(kind: item.kind, room: item.room, message: nil, payload: item.payload.flatMap { try? JSONParser.parse($0) })
         }
         guard let room = item.room, let seq = item.roomSeq,
-              let m = try db.queryOne(Self.messageSQL, [.integer(room.rawValue), .integer(seq)], { Messages.rowToMessage($0) })
+              let m = try db.streamMessage(room: room, seq: seq)
         else { return nil }
         return Event(kind: .message, room: room, message: m, payload: nil)
     }
@@ -256,13 +214,9 @@ public enum Stream {
     /// non-message event stays). No body is read here.
     private static func inboxCatchUp(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
         -> (items: [Item], gaps: [RoomID: Int64], truncated: Bool) {
-        let head = try ctx.db.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)], { $0.int64(0) }) ?? after
+        let head = try ctx.db.inboxHead(user: user) ?? after
         let upper = min(head, after + Int64(ctx.config.catchUpScanWindow))
-        var items: [Item] = []
-        items.reserveCapacity(Int(max(0, min(upper - after, 100_000))))
-        try ctx.db.query(Self.inboxWindowSQL, [.integer(user.rawValue), .integer(after), .integer(upper)]) { row in
-            items.append(.inbox(row))
-        }
+        var items = try ctx.db.inboxKeys(user: user, after: after, through: upper).map(Item.inbox)
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]
@@ -286,14 +240,8 @@ public enum Stream {
     /// Whether acking `cursor` would move the device's stored position (so a pull that
     /// presents an already-acked cursor costs no write). The same rule `ack` applies.
     public static func ackWouldAdvance(_ db: any StoreReader, device: DeviceID, cursor: Cursor) throws -> Bool {
-        guard let (seq, text) = try storedAck(db, device: device) else { return false }
-        return ackMoves(from: seq, text, to: cursor)
-    }
-
-    private static func storedAck(_ db: any StoreReader, device: DeviceID) throws -> (Int64, String?)? {
-        try db.queryOne("SELECT acked_seq, acked_cursor FROM devices WHERE id = ?", [.integer(device.rawValue)]) {
-            ($0.int64(0), $0.optionalText(1))
-        }
+        guard let acked = try db.storedAck(device: device) else { return false }
+        return ackMoves(from: acked.seq, acked.cursor, to: cursor)
     }
 
     /// Acks only move forward: the inbox position decides; at an equal inbox position a
@@ -319,10 +267,9 @@ public enum Stream {
     /// Throws `deviceNotFound` for a device that no longer exists.
     @discardableResult
     static func storeAck(_ ctx: WriteContext, device: DeviceID, cursor: Cursor) throws -> Bool {
-        guard let (ackedSeq, ackedText) = try storedAck(ctx.db, device: device) else { throw SyncError.deviceNotFound }
-        guard ackMoves(from: ackedSeq, ackedText, to: cursor) else { return false }
-        try ctx.db.run("UPDATE devices SET acked_cursor = ?, acked_seq = ?, last_seen_at = ? WHERE id = ?",
-                       [.text(cursor.encoded), .integer(cursor.inboxSeq), .integer(ctx.now), .integer(device.rawValue)])
+        guard let acked = try ctx.db.storedAck(device: device) else { throw SyncError.deviceNotFound }
+        guard ackMoves(from: acked.seq, acked.cursor, to: cursor) else { return false }
+        try ctx.db.storeAck(device: device, cursor: cursor, now: ctx.now)
         return true
     }
 }

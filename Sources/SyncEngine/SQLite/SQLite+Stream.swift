@@ -1,0 +1,105 @@
+import SQLiteStore
+
+// The stream's statements (see StreamStore.swift). Built once: a statement is looked
+// up by its text on every pull.
+private enum SQL {
+    static let inboxKeysColumns = "seq, kind, room_id, room_seq, pos, payload FROM inbox"
+    static let inboxAfter = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+    static let inboxWindow = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
+    // Seqs from the (room_id, seq) index alone: no body is read.
+    static let hotRoomKeys = "SELECT id, seq FROM messages WHERE room_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+    // The same column list (and so the same mapping) as the Messages statements.
+    static let messageColumns = "m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at"
+    static let messageByKey = """
+        SELECT \(messageColumns) FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ? AND m.seq = ?
+        """
+
+    /// Maps `inboxKeysColumns`.
+    static func toInboxKey(_ row: Row) -> Stream.InboxKey {
+        Stream.InboxKey(seq: row.int64(0), kind: EventKind(rawValue: row.text(1)) ?? .member,
+                        room: row.optionalInt64(2).map(RoomID.init), roomSeq: row.optionalInt64(3),
+                        pos: row.int64(4), payload: row.optionalText(5))
+    }
+
+    /// Maps `messageColumns`.
+    static func toMessage(_ row: Row) -> Message {
+        Message(id: MessageID(row.int64(0)), room: RoomID(row.int64(1)), seq: row.int64(2),
+                sender: row.text(3), senderDevice: row.optionalInt64(4).map(DeviceID.init),
+                clientMsgID: row.text(5), body: row.text(6), sentAt: row.int64(7))
+    }
+}
+
+extension SQLiteReader: StreamReads {
+    public func hotMemberships(user: UserID) throws -> [Stream.HotMembership] {
+        try sqlite.queryAll("""
+            SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq
+            FROM members m JOIN rooms r ON r.id = m.room_id
+            WHERE m.user_id = ? AND m.hot = 1 ORDER BY m.room_id
+            """, [.integer(user.rawValue)]) {
+            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: false)
+        }
+    }
+
+    public func hotDepartures(user: UserID) throws -> [Stream.HotMembership] {
+        try sqlite.queryAll("SELECT room_id, floor, left_seq FROM hot_departures WHERE user_id = ? ORDER BY room_id",
+                            [.integer(user.rawValue)]) {
+            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: true)
+        }
+    }
+
+    public func inboxHead(user: UserID) throws -> Int64? {
+        try sqlite.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)]) { $0.int64(0) }
+    }
+
+    public func inboxBounds(user: UserID) throws -> (head: Int64, floor: Int64)? {
+        try sqlite.queryOne("SELECT inbox_seq, inbox_floor FROM users WHERE id = ?", [.integer(user.rawValue)]) {
+            (head: $0.int64(0), floor: $0.int64(1))
+        }
+    }
+
+    public func historyFloor(room: RoomID) throws -> Int64? {
+        try sqlite.queryOne("SELECT history_floor FROM rooms WHERE id = ?", [.integer(room.rawValue)]) { $0.int64(0) }
+    }
+
+    public func ackedCursorText(device: DeviceID) throws -> String? {
+        try sqlite.queryOne("SELECT acked_cursor FROM devices WHERE id = ?", [.integer(device.rawValue)]) {
+            $0.optionalText(0)
+        } ?? nil
+    }
+
+    public func storedAck(device: DeviceID) throws -> Stream.StoredAck? {
+        try sqlite.queryOne("SELECT acked_seq, acked_cursor FROM devices WHERE id = ?", [.integer(device.rawValue)]) {
+            Stream.StoredAck(seq: $0.int64(0), cursor: $0.optionalText(1))
+        }
+    }
+
+    public func inboxKeys(user: UserID, after: Int64, limit: Int) throws -> [Stream.InboxKey] {
+        try sqlite.queryAll(SQL.inboxAfter, [.integer(user.rawValue), .integer(after), .integer(Int64(limit))], SQL.toInboxKey)
+    }
+
+    public func inboxKeys(user: UserID, after: Int64, through: Int64) throws -> [Stream.InboxKey] {
+        var keys: [Stream.InboxKey] = []
+        keys.reserveCapacity(Int(max(0, min(through - after, 100_000))))
+        try sqlite.query(SQL.inboxWindow, [.integer(user.rawValue), .integer(after), .integer(through)]) { row in
+            keys.append(SQL.toInboxKey(row))
+        }
+        return keys
+    }
+
+    public func hotRoomKeys(room: RoomID, after: Int64, through: Int64, limit: Int) throws -> [Stream.RoomKey] {
+        try sqlite.queryAll(SQL.hotRoomKeys, [.integer(room.rawValue), .integer(after), .integer(through), .integer(Int64(limit))]) {
+            Stream.RoomKey(pos: $0.int64(0), seq: $0.int64(1))
+        }
+    }
+
+    public func streamMessage(room: RoomID, seq: Int64) throws -> Message? {
+        try sqlite.queryOne(SQL.messageByKey, [.integer(room.rawValue), .integer(seq)], SQL.toMessage)
+    }
+}
+
+extension SQLiteWriter: StreamWrites {
+    public func storeAck(device: DeviceID, cursor: Cursor, now: Int64) throws {
+        try sqlite.run("UPDATE devices SET acked_cursor = ?, acked_seq = ?, last_seen_at = ? WHERE id = ?",
+                       [.text(cursor.encoded), .integer(cursor.inboxSeq), .integer(now), .integer(device.rawValue)])
+    }
+}
