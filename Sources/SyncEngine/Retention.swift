@@ -1,4 +1,3 @@
-import SQLiteStore
 import Synchronization
 
 /// Pruning of old data in small batches, so the single writer is never held for long:
@@ -32,26 +31,21 @@ public enum Retention {
         guard ctx.config.offlineRetentionMillis > 0 else { return }
         let cutoff = ctx.now - ctx.config.offlineRetentionMillis
         let start = ctx.retentionPosition.lastUser.load(ordering: .relaxed)
-        let users = try ctx.db.queryAll("SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?",
-                                        [.integer(start), .integer(Int64(maxUsers))]) { $0.int64(0) }
+        let users = try ctx.db.usersInIDOrder(after: UserID(start), limit: maxUsers)
         for user in users {
-            // The user's oldest rows are first in (user_id, seq) order; look at a bounded prefix.
-            guard let boundary = try ctx.db.queryOne("""
-                SELECT max(seq) FROM (SELECT seq, created_at FROM inbox WHERE user_id = ?1 ORDER BY seq LIMIT ?2)
-                WHERE created_at < ?3
-                """, [.integer(user), .integer(Int64(batch - result.inboxRows)), .integer(cutoff)], { $0.optionalInt64(0) }),
-                  let boundary else { continue }
-            result.inboxRows += try ctx.db.run("DELETE FROM inbox WHERE user_id = ? AND seq <= ?", [.integer(user), .integer(boundary)])
-            try ctx.db.run("UPDATE users SET inbox_floor = max(inbox_floor, ?) WHERE id = ?", [.integer(boundary), .integer(user)])
+            // The user's oldest rows come first; look at a bounded prefix.
+            guard let boundary = try ctx.db.inboxPruneBoundary(user: user, scan: batch - result.inboxRows, createdBefore: cutoff)
+            else { continue }
+            result.inboxRows += try ctx.db.pruneInbox(user: user, through: boundary)
             if result.inboxRows >= batch {
                 result.more = true
-                ctx.retentionPosition.lastUser.store(user - 1, ordering: .relaxed)   // this user may have more
+                ctx.retentionPosition.lastUser.store(user.rawValue - 1, ordering: .relaxed)   // this user may have more
                 return
             }
         }
         // Wrapped around the user table: start over next time; there may be more if we stopped early.
         if users.count == maxUsers {
-            ctx.retentionPosition.lastUser.store(users.last!, ordering: .relaxed)
+            ctx.retentionPosition.lastUser.store(users.last!.rawValue, ordering: .relaxed)
             result.more = true
         } else {
             ctx.retentionPosition.lastUser.store(0, ordering: .relaxed)
@@ -62,22 +56,21 @@ public enum Retention {
         guard ctx.config.historyRetentionMillis > 0 else { return }
         let cutoff = ctx.now - ctx.config.historyRetentionMillis
         // Message ids follow commit order, so the oldest messages are the lowest ids.
-        let oldest = try ctx.db.queryAll("SELECT id, room_id, seq, sent_at FROM messages ORDER BY id LIMIT ?",
-                                         [.integer(Int64(batch))]) { ($0.int64(0), $0.int64(1), $0.int64(2), $0.int64(3)) }
-        let expired = oldest.prefix { $0.3 < cutoff }
+        let oldest = try ctx.db.oldestMessages(limit: batch)
+        let expired = oldest.prefix { $0.sentAt < cutoff }
         guard let last = expired.last else { return }
-        result.messages += try ctx.db.run("DELETE FROM messages WHERE id <= ?", [.integer(last.0)])
+        result.messages += try ctx.db.deleteMessages(through: last.id)
         // A push for a message that no longer exists can never be delivered.
-        try ctx.db.run("DELETE FROM push_outbox WHERE message_id <= ?", [.integer(last.0)])
-        var floors: [Int64: Int64] = [:]
-        for m in expired { floors[m.1] = max(floors[m.1] ?? 0, m.2) }
+        try ctx.db.deletePushes(forMessagesThrough: last.id)
+        var floors: [RoomID: Int64] = [:]
+        for m in expired { floors[m.room] = max(floors[m.room] ?? 0, m.seq) }
         for (room, seq) in floors {
-            try ctx.db.run("UPDATE rooms SET history_floor = max(history_floor, ?) WHERE id = ?", [.integer(seq), .integer(room)])
+            try ctx.db.raiseHistoryFloor(room: room, to: seq)
         }
         // Inbox rows that pointed at pruned messages carry nothing any more.
         if ctx.config.offlineRetentionMillis > ctx.config.historyRetentionMillis {
             for (room, seq) in floors {
-                try ctx.db.run("DELETE FROM inbox WHERE kind = 'message' AND room_id = ? AND room_seq <= ?", [.integer(room), .integer(seq)])
+                try ctx.db.deleteMessageEvents(room: room, through: seq)
             }
         }
         if expired.count == oldest.count && oldest.count == batch { result.more = true }

@@ -235,15 +235,16 @@ public final class WriteContext {
         roomWakes[room] = max(seq, roomWakes[room] ?? 0)
     }
 
-    /// The commit position for non-message inbox events: the highest message id so far
-    /// (message ids are assigned in commit order by the single writer).
+    /// The commit position for non-message inbox events (`MessagesWrites.commitPosition`),
+    /// asked of the store once per command and then kept up to date by `messageInserted`.
     func position() throws -> Int64 {
         if let cachedPos { return cachedPos }
-        let p = try db.queryOne("SELECT coalesce(max(id), 0) FROM messages", [], { $0.int64(0) }) ?? 0
+        let p = try db.commitPosition()
         cachedPos = p
         return p
     }
 
+    /// A message was stored in this command: its id is the commit position from now on.
     func messageInserted(_ id: Int64) { cachedPos = id }
 }
 
