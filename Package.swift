@@ -1,10 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependency arrows point one way (see DESIGN.md):
-//   CLinux/CZlib -> HTTPServer ─┐
-//   CSQLite -> SQLiteStore -> SyncEngine -> SyncAPI -> pigeonhole
-// HTTPServer knows nothing of messages; SyncEngine knows nothing of HTTP.
+// Dependency arrows point one way (see ARCHITECTURE.md):
+//   CLinux/CZlib -> HTTPServer ────────────┐
+//   JSON -> SyncEngine (the domain and the store interface) -> SyncAPI -> pigeonhole
+//   CSQLite -> SQLiteStore -> SQLiteBackend (SyncStore on SQLite) ──────┘ (constructed by the executable)
+// HTTPServer knows nothing of messages; SyncEngine knows nothing of HTTP or SQL.
 let package = Package(
     name: "Pigeonhole",
     products: [
@@ -22,22 +23,24 @@ let package = Package(
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
         // A strict JSON value type, parser and writer (no Foundation JSON on the hot path).
         .target(name: "JSON"),
-        .target(name: "SyncEngine", dependencies: ["SQLiteStore", "JSON", "CLinux"],
+        .target(name: "SyncEngine", dependencies: ["JSON", "CLinux"]),
+        // The embedded SQLite backend of the store interface: all SQL lives here.
+        .target(name: "SQLiteBackend", dependencies: ["SyncEngine", "SQLiteStore", "JSON"],
                 plugins: ["EmbedMigrationsPlugin"]),
         .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine", "JSON"]),
-        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI"]),
+        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend"]),
 
-        // Build-time embedding of top-level migrations/*.sql into SyncEngine, so the
+        // Build-time embedding of top-level migrations/*.sql into SQLiteBackend, so the
         // binary carries its schema wherever it runs and migrations/ stays the one source.
         .executableTarget(name: "MigrationEmbedder", path: "Sources/MigrationEmbedder"),
         .plugin(name: "EmbedMigrationsPlugin", capability: .buildTool(),
                 dependencies: ["MigrationEmbedder"], path: "Sources/EmbedMigrationsPlugin"),
 
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "JSON"]),
-        .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SyncEngine"]),
+        .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
         // The load generator's verifier and scenario plans (in the executable target).
         .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),
-        .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "HTTPServer", "SQLiteStore", "JSON"]),
+        .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "HTTPServer", "SQLiteStore", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -12,7 +12,7 @@ extension PigeonholeAPI {
                 json(.created) { Encode.user(user, &$0) }
             }
         case .adminListDevices(let userName):
-            let devices = try engine.read(db) { try Accounts.devices($0.db, userName: userName) }
+            let devices = try engine.read(db) { try Accounts.devices($0.store, userName: userName) }
             responder.respond(json(.ok) { w in
                 w.object { w in
                     w.key("devices")
@@ -28,7 +28,7 @@ extension PigeonholeAPI {
             write(responder, { try Accounts.revokeDevice($0, id: id) }) { _ in HTTPResponse(status: .noContent) }
         case .adminPushes:
             let (pending, deadTotal, dead) = try engine.read(db) {
-                (try PushOutbox.depth($0.db), try PushOutbox.deadCount($0.db), try PushOutbox.dead($0.db, limit: 1000))
+                (try PushOutbox.depth($0.store), try PushOutbox.deadCount($0.store), try PushOutbox.dead($0.store, limit: 1000))
             }
             responder.respond(json(.ok) { w in
                 w.object { w in

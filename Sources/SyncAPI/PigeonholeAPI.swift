@@ -80,7 +80,7 @@ public final class PigeonholeAPI: HTTPHandler {
             try requireAdmin(input)
             var g = gauges.withLock { $0 }?() ?? Metrics.Gauges()
             g.parkedPolls = polls.count
-            if config.pushWebhook != nil { g.outboxDepth = try engine.read(db) { try PushOutbox.depth($0.db) } }
+            if config.pushWebhook != nil { g.outboxDepth = try engine.read(db) { try PushOutbox.depth($0.store) } }
             return responder.respond(HTTPResponse(status: .ok, body: Array(metrics.render(engine: engine, gauges: g).utf8),
                                                   contentType: "text/plain; version=0.0.4; charset=utf-8"))
         case .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice, .adminPushes:
@@ -233,7 +233,7 @@ public final class PigeonholeAPI: HTTPHandler {
     func authenticate(token: String?, address: String, _ db: any StoreReadConnection) throws -> Principal {
         try checkAuthAllowed(address)
         guard let token else { throw APIError.unauthorized }
-        return try authenticated(try engine.read(db) { try Accounts.authenticate($0.db, token: token) }, address: address)
+        return try authenticated(try engine.read(db) { try Accounts.authenticate($0.store, token: token) }, address: address)
     }
 
     /// Before the token is looked up: an address over its failed-authentication limit is

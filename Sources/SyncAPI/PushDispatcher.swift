@@ -46,7 +46,7 @@ final class PushDispatcher: @unchecked Sendable {
 
     private func tick() {
         guard !stopped.load(ordering: .acquiring) else { return }
-        let due = (try? engine.read(db) { try PushOutbox.due($0.db, now: $0.now, limit: batchSize) }) ?? []
+        let due = (try? engine.read(db) { try PushOutbox.due($0.store, now: $0.now, limit: batchSize) }) ?? []
         if due.isEmpty {
             let ms = Int(pollInterval.components.seconds * 1000 + pollInterval.components.attoseconds / 1_000_000_000_000_000)
             queue.asyncAfter(deadline: .now() + .milliseconds(max(1, ms))) { [self] in tick() }

@@ -4,7 +4,7 @@ public enum Accounts {
         guard Validation.isValidName(name) else {
             throw SyncError.invalid(field: "name", reason: "1-64 characters of a-z, 0-9, '.', '_' or '-'")
         }
-        guard let id = try ctx.db.insertUser(name: name, createdAt: ctx.now) else { throw SyncError.userExists(name) }
+        guard let id = try ctx.store.insertUser(name: name, createdAt: ctx.now) else { throw SyncError.userExists(name) }
         return User(id: id, name: name, createdAt: ctx.now)
     }
 
@@ -14,9 +14,9 @@ public enum Accounts {
         guard Validation.isValidDisplayName(deviceName, max: 64) else {
             throw SyncError.invalid(field: "name", reason: "1-64 characters, no control characters")
         }
-        guard let user = try user(ctx.db, named: userName) else { throw SyncError.userNotFound(userName) }
+        guard let user = try user(ctx.store, named: userName) else { throw SyncError.userNotFound(userName) }
         let token = try Tokens.newDeviceToken()
-        let id = try ctx.db.insertDevice(user: user.id, name: deviceName, tokenHash: Tokens.hash(token), createdAt: ctx.now)
+        let id = try ctx.store.insertDevice(user: user.id, name: deviceName, tokenHash: Tokens.hash(token), createdAt: ctx.now)
         let device = Device(id: id, user: user.id, name: deviceName, createdAt: ctx.now,
                             lastSeenAt: nil, revoked: false, ackedCursor: nil)
         return (device, token)
@@ -25,8 +25,8 @@ public enum Accounts {
     /// Revokes a device: its token stops authenticating at once (the next request is 401).
     /// Its open WebSockets are closed and its parked pulls answered 401 (after the commit).
     public static func revokeDevice(_ ctx: WriteContext, id: DeviceID) throws {
-        guard let user = try ctx.db.deviceOwner(id) else { throw SyncError.deviceNotFound }
-        if try ctx.db.revokeDevice(id, at: ctx.now) { ctx.revoked[user, default: []].append(id) }
+        guard let user = try ctx.store.deviceOwner(id) else { throw SyncError.deviceNotFound }
+        if try ctx.store.revokeDevice(id, at: ctx.now) { ctx.revoked[user, default: []].append(id) }
     }
 
     public static func user(_ db: any StoreReader, named name: String) throws -> User? {
@@ -44,6 +44,14 @@ public enum Accounts {
         public let inboxFloor: Int64
         public let ackedSeq: Int64
         public let ackedCursor: String?
+
+        /// Memberwise (public: backends construct it).
+        public init(inboxHead: Int64, inboxFloor: Int64, ackedSeq: Int64, ackedCursor: String?) {
+            self.inboxHead = inboxHead
+            self.inboxFloor = inboxFloor
+            self.ackedSeq = ackedSeq
+            self.ackedCursor = ackedCursor
+        }
     }
 
     /// `authenticate` plus what a pull checks its cursor against, in one lookup.

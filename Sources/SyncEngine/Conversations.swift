@@ -73,15 +73,15 @@ public enum Conversations {
         // first page (or a new room): those come first. Not a comparison with the snapshot
         // time: a send committed right after the first page's read can carry that very
         // millisecond (or, in a group commit, an earlier one) and would fall in between.
-        let hotRooms = try ctx.db.hotConversations(user: me)
+        let hotRooms = try ctx.store.hotConversations(user: me)
         var moved: [Candidate] = []
         if page != nil {
-            moved = try ctx.db.normalConversations(user: me, atOrAbove: token.lastActiveAt, room: RoomID(token.lastRoom))
+            moved = try ctx.store.normalConversations(user: me, atOrAbove: token.lastActiveAt, room: RoomID(token.lastRoom))
             moved += hotRooms.filter { !before($0) }
             moved = moved.filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
         }
         // The keyset range below that position: normal rooms through the activity index...
-        let normal = try ctx.db.normalConversations(user: me, below: token.lastActiveAt, room: RoomID(token.lastRoom),
+        let normal = try ctx.store.normalConversations(user: me, below: token.lastActiveAt, room: RoomID(token.lastRoom),
                                                     limit: limit + 1)
         // ...and hot rooms (a user is in few), merged by activity.
         let inRange = (normal + hotRooms.filter(before)).filter { !returned.contains($0.room.id.rawValue) }.sorted(by: newerFirst)
@@ -97,8 +97,8 @@ public enum Conversations {
         var bytes = 0
         for r in pageRows {
             let c = Conversation(
-                room: r.room, peer: try Rooms.peer(ctx.db, room: r.room, me: me), readSeq: r.readSeq, lastActiveAt: r.activity,
-                preview: try Messages.latest(ctx.db, room: r.room.id, joinedSeq: r.joinedSeq, count: preview))
+                room: r.room, peer: try Rooms.peer(ctx.store, room: r.room, me: me), readSeq: r.readSeq, lastActiveAt: r.activity,
+                preview: try Messages.latest(ctx.store, room: r.room.id, joinedSeq: r.joinedSeq, count: preview))
             let size = estimatedBytes(c)
             if !conversations.isEmpty && bytes + size > ctx.config.maxPageBytes {
                 pageRows.removeLast(pageRows.count - conversations.count)
@@ -122,7 +122,7 @@ public enum Conversations {
             }
             next = token.encoded
         }
-        return ConversationPage(conversations: conversations, nextPage: next, cursor: try Stream.head(ctx.db, user: me))
+        return ConversationPage(conversations: conversations, nextPage: next, cursor: try Stream.head(ctx.store, user: me))
     }
 
     /// About what a conversation adds to a page's JSON: its names and previews plus a
@@ -134,13 +134,13 @@ public enum Conversations {
     /// Moves the caller's read marker forward (never back) and tells their other
     /// devices with a `read` event. A seq beyond the room's last seq is an error.
     public static func markRead(_ ctx: WriteContext, me: Principal, room: RoomID, seq: Int64) throws -> Int64 {
-        let membership = try Rooms.requireMember(ctx.db, room: room, user: me.user)
-        let lastSeq = try Rooms.load(ctx.db, room).lastSeq
+        let membership = try Rooms.requireMember(ctx.store, room: room, user: me.user)
+        let lastSeq = try Rooms.load(ctx.store, room).lastSeq
         guard seq >= 0, seq <= lastSeq else { throw SyncError.seqOutOfRange(lastSeq: lastSeq) }
         guard seq > membership.readSeq else { return membership.readSeq }
         // Not moved: only with several writers, one of which moved it to seq or beyond
         // since `membership` was read; that one sends the events.
-        guard try ctx.db.advanceReadMarker(room: room, user: me.user, to: seq) else { return seq }
+        guard try ctx.store.advanceReadMarker(room: room, user: me.user, to: seq) else { return seq }
         try Receipts.readerMoved(ctx, room: room, reader: me.user, from: membership.readSeq, to: seq)
         try Inbox.append(ctx, user: me.user, kind: .read, room: room, roomSeq: seq,
                          payload: .object([("read_seq", .int(seq))]))
@@ -149,7 +149,7 @@ public enum Conversations {
 
     /// Total unread and the rooms that have any.
     public static func unread(_ ctx: ReadContext, me: UserID) throws -> (total: Int64, rooms: [(RoomID, Int64)]) {
-        let rooms = try ctx.db.unreadRooms(user: me)
+        let rooms = try ctx.store.unreadRooms(user: me)
         return (rooms.reduce(0) { $0 + $1.unread }, rooms.map { ($0.room, $0.unread) })
     }
 }

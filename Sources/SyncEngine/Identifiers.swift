@@ -31,4 +31,12 @@ public struct Principal: Sendable, Equatable {
     public let userName: String
     public let device: DeviceID
     public let deviceName: String
+
+    /// Memberwise (public: backends construct it).
+    public init(user: UserID, userName: String, device: DeviceID, deviceName: String) {
+        self.user = user
+        self.userName = userName
+        self.device = device
+        self.deviceName = deviceName
+    }
 }

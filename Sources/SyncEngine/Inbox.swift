@@ -15,7 +15,7 @@ enum Inbox {
                                 payload: JSONValue?, recipients: [Recipient]? = nil) throws {
         let entry = InboxEntry(kind: kind, room: room, roomSeq: roomSeq, payload: payload, createdAt: ctx.now,
                                position: try ctx.position())
-        let appended = try ctx.db.appendToMembers(room: room, entry, recipients: recipients)
+        let appended = try ctx.store.appendToMembers(room: room, entry, recipients: recipients)
         // The wakes go to the pairs returned: they must be the members the caller read
         // (anything else fails the command, which the writer then undoes alone).
         if let recipients, appended.count != recipients.count { throw SyncError.storageUnavailable }
@@ -28,7 +28,7 @@ enum Inbox {
                        payload: JSONValue?) throws {
         let entry = InboxEntry(kind: kind, room: room, roomSeq: roomSeq, payload: payload, createdAt: ctx.now,
                                position: try ctx.position())
-        guard let seq = try ctx.db.appendToInbox(user: user, entry) else {
+        guard let seq = try ctx.store.appendToInbox(user: user, entry) else {
             throw SyncError.userNotFound(String(user.rawValue))
         }
         ctx.inboxRows += 1

@@ -16,20 +16,20 @@ public enum Messages {
         // devices. This read answers a resend without touching the room; a concurrent
         // send with the same key that it cannot see yet is caught by the store's unique
         // key in `appendMessage`, with the same answer.
-        if let original = try ctx.db.message(sender: me.user, clientMsgID: clientMsgID) {
+        if let original = try ctx.store.message(sender: me.user, clientMsgID: clientMsgID) {
             return try resent(original, room: room, body: body)
         }
 
-        guard let target = try ctx.db.sendTarget(room: room) else { throw SyncError.roomNotFound }
+        guard let target = try ctx.store.sendTarget(room: room) else { throw SyncError.roomNotFound }
         let hot = target.hot
         let membership: Rooms.Membership
         var recipients: [Inbox.Recipient] = []
         if hot {
-            membership = try Rooms.requireMember(ctx.db, room: room, user: me.user)
+            membership = try Rooms.requireMember(ctx.store, room: room, user: me.user)
         } else {
             // A normal room's members are read once: membership check and fan-out.
             var mine: Rooms.Membership?
-            for m in try ctx.db.sendMembers(room: room) {
+            for m in try ctx.store.sendMembers(room: room) {
                 recipients.append(Inbox.Recipient(user: m.user, inboxSeq: m.inboxSeq))
                 if m.user == me.user { mine = Rooms.Membership(joinedSeq: m.joinedSeq, readSeq: m.readSeq, role: m.role) }
             }
@@ -37,7 +37,7 @@ public enum Messages {
             membership = mine
         }
         let id: MessageID, seq: Int64
-        switch try ctx.db.appendMessage(to: target, sender: me.user, device: me.device, clientMsgID: clientMsgID,
+        switch try ctx.store.appendMessage(to: target, sender: me.user, device: me.device, clientMsgID: clientMsgID,
                                         body: body, at: ctx.now) {
         case .appended(let newID, let newSeq): (id, seq) = (newID, newSeq)
         case .duplicate(let original): return try resent(original, room: room, body: body)
@@ -47,13 +47,13 @@ public enum Messages {
             // Read diffusion: stored once; members' pulls merge the room in, and only
             // members with a parked pull or an open socket are woken.
             ctx.wakeRoom(room, at: seq)
-            try ctx.db.senderRead(room: room, user: me.user, seq: seq)
+            try ctx.store.senderRead(room: room, user: me.user, seq: seq)
         } else {
             try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil, recipients: recipients)
             // Activity for everyone, once per room per batch (RoomActivity); the sender's
             // own read marker moves to their message now.
             ctx.roomActive(room)
-            try ctx.db.senderActiveAndRead(room: room, user: me.user, seq: seq, at: ctx.now)
+            try ctx.store.senderActiveAndRead(room: room, user: me.user, seq: seq, at: ctx.now)
             try PushOutbox.enqueue(ctx, room: room, message: id, sender: me.user, members: recipients.map(\.user))
         }
         // Sending reads what came before: the senders of those messages see new counts.
@@ -90,12 +90,12 @@ public enum Messages {
     /// and about `maxPageBytes` of them (at least one): a page cut short still has a
     /// `nextBefore`, its oldest message's seq.
     public static func history(_ ctx: ReadContext, me: UserID, room: RoomID, before: Int64?, limit: Int) throws -> HistoryPage {
-        let membership = try Rooms.requireMember(ctx.db, room: room, user: me)
+        let membership = try Rooms.requireMember(ctx.store, room: room, user: me)
         let upper = before ?? Int64.max
         var rows: [Message] = []
         var hasMore = false
         var bytes = 0
-        try ctx.db.messages(room: room, below: upper, above: membership.joinedSeq, limit: limit + 1) { m in
+        try ctx.store.messages(room: room, below: upper, above: membership.joinedSeq, limit: limit + 1) { m in
             let size = estimatedBytes(m)
             if rows.count == limit || (!rows.isEmpty && bytes + size > ctx.config.maxPageBytes) {
                 hasMore = true

@@ -4,6 +4,13 @@ public struct User: Sendable, Equatable {
     public let id: UserID
     public let name: String
     public let createdAt: Int64
+
+    /// Memberwise (public: backends construct it).
+    public init(id: UserID, name: String, createdAt: Int64) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+    }
 }
 
 public struct Device: Sendable, Equatable {
@@ -14,6 +21,17 @@ public struct Device: Sendable, Equatable {
     public let lastSeenAt: Int64?
     public let revoked: Bool
     public let ackedCursor: String?
+
+    /// Memberwise (public: backends construct it).
+    public init(id: DeviceID, user: UserID, name: String, createdAt: Int64, lastSeenAt: Int64?, revoked: Bool, ackedCursor: String?) {
+        self.id = id
+        self.user = user
+        self.name = name
+        self.createdAt = createdAt
+        self.lastSeenAt = lastSeenAt
+        self.revoked = revoked
+        self.ackedCursor = ackedCursor
+    }
 }
 
 public enum RoomKind: String, Sendable {
@@ -30,6 +48,18 @@ public struct Room: Sendable, Equatable {
     public let createdAt: Int64
     /// Read diffusion: messages are stored once and merged at pull time.
     public let hot: Bool
+
+    /// Memberwise (public: backends construct it).
+    public init(id: RoomID, kind: RoomKind, name: String?, lastSeq: Int64, lastActiveAt: Int64, memberCount: Int, createdAt: Int64, hot: Bool) {
+        self.id = id
+        self.kind = kind
+        self.name = name
+        self.lastSeq = lastSeq
+        self.lastActiveAt = lastActiveAt
+        self.memberCount = memberCount
+        self.createdAt = createdAt
+        self.hot = hot
+    }
 }
 
 public struct Member: Sendable, Equatable {
@@ -38,6 +68,15 @@ public struct Member: Sendable, Equatable {
     public let role: String
     public let joinedSeq: Int64
     public let readSeq: Int64
+
+    /// Memberwise (public: backends construct it).
+    public init(user: UserID, name: String, role: String, joinedSeq: Int64, readSeq: Int64) {
+        self.user = user
+        self.name = name
+        self.role = role
+        self.joinedSeq = joinedSeq
+        self.readSeq = readSeq
+    }
 }
 
 /// One message, in the one shape it has everywhere (send, pull, preview, history).
@@ -51,6 +90,18 @@ public struct Message: Sendable, Equatable {
     /// The client's JSON value, serialized compactly.
     public let body: String
     public let sentAt: Int64
+
+    /// Memberwise (public: backends construct it).
+    public init(id: MessageID, room: RoomID, seq: Int64, sender: String, senderDevice: DeviceID?, clientMsgID: String, body: String, sentAt: Int64) {
+        self.id = id
+        self.room = room
+        self.seq = seq
+        self.sender = sender
+        self.senderDevice = senderDevice
+        self.clientMsgID = clientMsgID
+        self.body = body
+        self.sentAt = sentAt
+    }
 }
 
 public enum EventKind: String, Sendable {

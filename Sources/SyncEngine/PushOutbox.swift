@@ -45,10 +45,10 @@ public enum PushOutbox {
     /// `members`: the room's current members, if the caller already read them.
     static func enqueue(_ ctx: WriteContext, room: RoomID, message: MessageID, sender: UserID, members: [UserID]? = nil) throws {
         guard ctx.config.pushEnabled, let isOnline = ctx.isOnline else { return }
-        let members = try members ?? ctx.db.pushCandidates(room: room)
+        let members = try members ?? ctx.store.pushCandidates(room: room)
         for user in members where user != sender && !isOnline(user) {
             // Stable per (message, user): the receiver de-duplicates on it.
-            try ctx.db.enqueuePush(pushID: "m\(message.rawValue)-u\(user.rawValue)", user: user, room: room,
+            try ctx.store.enqueuePush(pushID: "m\(message.rawValue)-u\(user.rawValue)", user: user, room: room,
                                    message: message, at: ctx.now)
         }
     }
@@ -65,20 +65,20 @@ public enum PushOutbox {
     }
 
     public static func delivered(_ ctx: WriteContext, rowIDs: [Int64]) throws {
-        for id in rowIDs { try ctx.db.pushDelivered(rowID: id) }
+        for id in rowIDs { try ctx.store.pushDelivered(rowID: id) }
     }
 
     /// Records a failed attempt: exponential backoff with full jitter, dead after `maxAttempts`.
     public static func failed(_ ctx: WriteContext, rowIDs: [Int64], error: String, random: @Sendable (Int64) -> Int64) throws {
         for id in rowIDs {
-            guard let attempts = try ctx.db.pushAttempts(rowID: id) else { continue }
+            guard let attempts = try ctx.store.pushAttempts(rowID: id) else { continue }
             let n = attempts + 1
             if n >= Int64(ctx.config.pushMaxAttempts) {
-                try ctx.db.pushFailed(rowID: id, attempts: n, retryAt: nil, error: error)
+                try ctx.store.pushFailed(rowID: id, attempts: n, retryAt: nil, error: error)
             } else {
                 let cap = min(ctx.config.pushBackoffMaxMillis, ctx.config.pushBackoffBaseMillis << min(n - 1, 30))
                 let delay = cap / 2 + random(cap / 2 + 1)   // "equal jitter": at least half the backoff
-                try ctx.db.pushFailed(rowID: id, attempts: n, retryAt: ctx.now + delay, error: error)
+                try ctx.store.pushFailed(rowID: id, attempts: n, retryAt: ctx.now + delay, error: error)
             }
         }
     }

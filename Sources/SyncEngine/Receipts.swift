@@ -17,16 +17,16 @@ public enum Receipts {
     }
 
     public static func count(_ ctx: ReadContext, me: UserID, room: RoomID, seq: Int64) throws -> Count {
-        let membership = try Rooms.requireMember(ctx.db, room: room, user: me)
-        let r = try Rooms.load(ctx.db, room)
+        let membership = try Rooms.requireMember(ctx.store, room: room, user: me)
+        let r = try Rooms.load(ctx.store, room)
         guard seq > membership.joinedSeq, seq <= r.lastSeq else { throw SyncError.seqOutOfRange(lastSeq: r.lastSeq) }
-        guard let (senderID, sender) = try ctx.db.messageSender(room: room, seq: seq) else {
+        guard let (senderID, sender) = try ctx.store.messageSender(room: room, seq: seq) else {
             throw SyncError.invalid(field: "seq", reason: "no message with this seq (it may have been pruned)")
         }
-        let n = try ctx.db.readCount(room: room, seq: seq, excluding: senderID)
+        let n = try ctx.store.readCount(room: room, seq: seq, excluding: senderID)
         var readers: [String]? = nil
         if r.memberCount < 100 {
-            readers = try ctx.db.readerNames(room: room, seq: seq, excluding: senderID)
+            readers = try ctx.store.readerNames(room: room, seq: seq, excluding: senderID)
         }
         return Count(room: room, seq: seq, sender: sender, readCount: n, readers: readers)
     }
@@ -35,7 +35,7 @@ public enum Receipts {
     /// the messages in (from, to] have new read counts.
     static func readerMoved(_ ctx: WriteContext, room: RoomID, reader: UserID, from: Int64, to: Int64) throws {
         // Current members only: a sender who left gets no receipts for the room.
-        let marked = try ctx.db.markReceiptsPending(room: room, reader: reader, from: from, to: to)
+        let marked = try ctx.store.markReceiptsPending(room: room, reader: reader, from: from, to: to)
         if marked, try flush(ctx, room: room) > 0 { ctx.receiptsPending.set() }
     }
 
@@ -44,12 +44,12 @@ public enum Receipts {
     @discardableResult
     public static func flush(_ ctx: WriteContext, room: RoomID? = nil) throws -> Int {
         let due = ctx.now - ctx.config.receiptsWindowMillis
-        let ready = try ctx.db.dueReceiptMarks(emittedBy: due, room: room)
+        let ready = try ctx.store.dueReceiptMarks(emittedBy: due, room: room)
         for (r, sender) in ready {
             try Inbox.append(ctx, user: sender, kind: .receipts, room: r, roomSeq: nil, payload: nil)
             ctx.wakeReceipts(sender, room: r)
-            try ctx.db.receiptMarkEmitted(room: r, sender: sender, at: ctx.now)
+            try ctx.store.receiptMarkEmitted(room: r, sender: sender, at: ctx.now)
         }
-        return try ctx.db.pendingReceiptMarkCount()
+        return try ctx.store.pendingReceiptMarkCount()
     }
 }

@@ -31,12 +31,12 @@ public enum Retention {
         guard ctx.config.offlineRetentionMillis > 0 else { return }
         let cutoff = ctx.now - ctx.config.offlineRetentionMillis
         let start = ctx.retentionPosition.lastUser.load(ordering: .relaxed)
-        let users = try ctx.db.usersInIDOrder(after: UserID(start), limit: maxUsers)
+        let users = try ctx.store.usersInIDOrder(after: UserID(start), limit: maxUsers)
         for user in users {
             // The user's oldest rows come first; look at a bounded prefix.
-            guard let boundary = try ctx.db.inboxPruneBoundary(user: user, scan: batch - result.inboxRows, createdBefore: cutoff)
+            guard let boundary = try ctx.store.inboxPruneBoundary(user: user, scan: batch - result.inboxRows, createdBefore: cutoff)
             else { continue }
-            result.inboxRows += try ctx.db.pruneInbox(user: user, through: boundary)
+            result.inboxRows += try ctx.store.pruneInbox(user: user, through: boundary)
             if result.inboxRows >= batch {
                 result.more = true
                 ctx.retentionPosition.lastUser.store(user.rawValue - 1, ordering: .relaxed)   // this user may have more
@@ -56,21 +56,21 @@ public enum Retention {
         guard ctx.config.historyRetentionMillis > 0 else { return }
         let cutoff = ctx.now - ctx.config.historyRetentionMillis
         // Message ids follow commit order, so the oldest messages are the lowest ids.
-        let oldest = try ctx.db.oldestMessages(limit: batch)
+        let oldest = try ctx.store.oldestMessages(limit: batch)
         let expired = oldest.prefix { $0.sentAt < cutoff }
         guard let last = expired.last else { return }
-        result.messages += try ctx.db.deleteMessages(through: last.id)
+        result.messages += try ctx.store.deleteMessages(through: last.id)
         // A push for a message that no longer exists can never be delivered.
-        try ctx.db.deletePushes(forMessagesThrough: last.id)
+        try ctx.store.deletePushes(forMessagesThrough: last.id)
         var floors: [RoomID: Int64] = [:]
         for m in expired { floors[m.room] = max(floors[m.room] ?? 0, m.seq) }
         for (room, seq) in floors {
-            try ctx.db.raiseHistoryFloor(room: room, to: seq)
+            try ctx.store.raiseHistoryFloor(room: room, to: seq)
         }
         // Inbox rows that pointed at pruned messages carry nothing any more.
         if ctx.config.offlineRetentionMillis > ctx.config.historyRetentionMillis {
             for (room, seq) in floors {
-                try ctx.db.deleteMessageEvents(room: room, through: seq)
+                try ctx.store.deleteMessageEvents(room: room, through: seq)
             }
         }
         if expired.count == oldest.count && oldest.count == batch { result.more = true }

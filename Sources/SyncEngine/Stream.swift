@@ -120,7 +120,7 @@ public enum Stream {
             for (room, before) in window.gaps { gaps[room] = before }
             moreBeyondScan = window.truncated
         } else {
-            items = try ctx.db.inboxKeys(user: user, after: cursor.inboxSeq, limit: limit + 1).map(Item.inbox)
+            items = try ctx.store.inboxKeys(user: user, after: cursor.inboxSeq, limit: limit + 1).map(Item.inbox)
             inboxRows = items.count
         }
 
@@ -128,7 +128,7 @@ public enum Stream {
         var positions: [RoomID: Int64] = [:]
         var departedEnds: [RoomID: Int64] = [:]
         // Departures matter only to a cursor that still names a hot room.
-        for h in try hotMemberships(ctx.db, user: user, includeDepartures: !cursor.hot.isEmpty) {
+        for h in try hotMemberships(ctx.store, user: user, includeDepartures: !cursor.hot.isEmpty) {
             if h.departed {
                 // Only for a cursor that still names the room, up to the leave.
                 guard cursor.hot[h.room] != nil, positions[h.room] == nil else { continue }
@@ -141,7 +141,7 @@ public enum Stream {
             }
             positions[h.room] = start
             guard h.lastSeq > start else { continue }
-            for key in try ctx.db.hotRoomKeys(room: h.room, after: start, through: h.lastSeq, limit: limit + 1) {
+            for key in try ctx.store.hotRoomKeys(room: h.room, after: start, through: h.lastSeq, limit: limit + 1) {
                 items.append(Item(pos: key.pos, seq: key.seq, hotRoom: h.room, kind: .message, room: h.room, roomSeq: key.seq, payload: nil))
             }
         }
@@ -165,7 +165,7 @@ public enum Stream {
                     hasMore = true
                     break
                 }
-                if let e = try resolve(ctx.db, item) {
+                if let e = try resolve(ctx.store, item) {
                     let size = estimatedBytes(e, storedPayload: item.payload)
                     if !events.isEmpty && bytes + size > ctx.config.maxPageBytes {
                         hasMore = true
@@ -214,9 +214,9 @@ public enum Stream {
     /// non-message event stays). No body is read here.
     private static func inboxCatchUp(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
         -> (items: [Item], gaps: [RoomID: Int64], truncated: Bool) {
-        let head = try ctx.db.inboxHead(user: user) ?? after
+        let head = try ctx.store.inboxHead(user: user) ?? after
         let upper = min(head, after + Int64(ctx.config.catchUpScanWindow))
-        var items = try ctx.db.inboxKeys(user: user, after: after, through: upper).map(Item.inbox)
+        var items = try ctx.store.inboxKeys(user: user, after: after, through: upper).map(Item.inbox)
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]
@@ -258,7 +258,7 @@ public enum Stream {
     /// see `ackMoves`). Returns whether it moved.
     @discardableResult
     public static func ack(_ ctx: WriteContext, device: DeviceID, user: UserID, cursor text: String) throws -> Bool {
-        let cursor = try validate(ctx.db, cursor: text, user: user)
+        let cursor = try validate(ctx.store, cursor: text, user: user)
         guard try storeAck(ctx, device: device, cursor: cursor) else { return false }
         return true
     }
@@ -267,9 +267,9 @@ public enum Stream {
     /// Throws `deviceNotFound` for a device that no longer exists.
     @discardableResult
     static func storeAck(_ ctx: WriteContext, device: DeviceID, cursor: Cursor) throws -> Bool {
-        guard let acked = try ctx.db.storedAck(device: device) else { throw SyncError.deviceNotFound }
+        guard let acked = try ctx.store.storedAck(device: device) else { throw SyncError.deviceNotFound }
         guard ackMoves(from: acked.seq, acked.cursor, to: cursor) else { return false }
-        try ctx.db.storeAck(device: device, cursor: cursor, now: ctx.now)
+        try ctx.store.storeAck(device: device, cursor: cursor, now: ctx.now)
         return true
     }
 }

@@ -1,6 +1,6 @@
 import Dispatch
 import Glibc
-import SQLiteStore
+
 import Synchronization
 
 public struct EngineConfiguration: Sendable {
@@ -102,7 +102,7 @@ public final class SyncEngine: Sendable {
         let counter = self.inboxRowsWritten
         let presence = self.presence
         store.submit({ store -> Outcome<T> in
-            let ctx = WriteContext(db: store, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
+            let ctx = WriteContext(store: store, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
             if config.pushEnabled { ctx.isOnline = { presence.isOnline($0) } }
             let value = try body(ctx)
             activity.add(ctx.activeRooms)   // only commands that succeeded
@@ -176,7 +176,7 @@ public final class SyncEngine: Sendable {
     public func read<T>(_ connection: any StoreReadConnection, _ body: (ReadContext) throws -> T) throws(SyncError) -> T {
         let now = clock()
         let config = self.config
-        return try connection.snapshot { store in try body(ReadContext(db: store, now: now, config: config)) }
+        return try connection.snapshot { store in try body(ReadContext(store: store, now: now, config: config)) }
     }
 
     struct Outcome<T: Sendable>: Sendable {
@@ -193,7 +193,7 @@ public final class SyncEngine: Sendable {
 /// and the list of inboxes to wake once the batch is durable.
 /// Confined to the writer thread for the duration of one command.
 public final class WriteContext {
-    public let db: any StoreWriter
+    public let store: any StoreWriter
     public let now: Int64
     public let config: EngineConfiguration
     var wakes: [UserID: Int64] = [:]
@@ -210,8 +210,8 @@ public final class WriteContext {
     var isOnline: ((UserID) -> Bool)?
     private var cachedPos: Int64?
 
-    init(db: any StoreWriter, now: Int64, config: EngineConfiguration, receiptsPending: Flag, retentionPosition: Retention.Position) {
-        self.db = db
+    init(store: any StoreWriter, now: Int64, config: EngineConfiguration, receiptsPending: Flag, retentionPosition: Retention.Position) {
+        self.store = store
         self.now = now
         self.config = config
         self.receiptsPending = receiptsPending
@@ -239,7 +239,7 @@ public final class WriteContext {
     /// asked of the store once per command and then kept up to date by `messageInserted`.
     func position() throws -> Int64 {
         if let cachedPos { return cachedPos }
-        let p = try db.commitPosition()
+        let p = try store.commitPosition()
         cachedPos = p
         return p
     }
@@ -250,7 +250,7 @@ public final class WriteContext {
 
 /// What a read gets: a read-only connection inside a read transaction.
 public struct ReadContext {
-    public let db: any StoreReader
+    public let store: any StoreReader
     public let now: Int64
     public let config: EngineConfiguration
 }

@@ -33,16 +33,16 @@ extension SyncEngine {
         typealias Read = (me: Principal, from: Result<(Cursor, advance: Bool), SyncError>, caughtUp: Bool)
         let publications = notifier.publications   // before the snapshot: see `PullStart.caughtUpAt`
         let read: Read? = try self.read(connection) { ctx -> Read? in
-            guard let (me, state) = try Accounts.authenticateForPull(ctx.db, token: token) else { return nil }
+            guard let (me, state) = try Accounts.authenticateForPull(ctx.store, token: token) else { return nil }
             let bounds = (head: state.inboxHead, floor: state.inboxFloor)
             do {
                 if let text {
-                    let c = try Stream.validateWithHead(ctx.db, cursor: text, user: me.user, bounds: bounds).cursor
+                    let c = try Stream.validateWithHead(ctx.store, cursor: text, user: me.user, bounds: bounds).cursor
                     return (me, .success((c, Stream.ackMoves(from: state.ackedSeq, state.ackedCursor, to: c))),
                             c.hot.isEmpty && c.inboxSeq == state.inboxHead)
                 }
                 guard let acked = state.ackedCursor else { throw SyncError.cursorRequired }
-                let c = try Stream.validateWithHead(ctx.db, cursor: acked, user: me.user, bounds: bounds).cursor
+                let c = try Stream.validateWithHead(ctx.store, cursor: acked, user: me.user, bounds: bounds).cursor
                 return (me, .success((c, false)), false)
             } catch let e as SyncError {
                 return (me, .failure(e), false)
@@ -82,8 +82,8 @@ extension SyncEngine {
     /// must drop the subscription (the error is thrown after `subscribe` ran).
     public func startNotify<S>(_ connection: any StoreReadConnection, user: UserID,
                                subscribe: (Set<RoomID>) -> S) throws(SyncError) -> (subscription: S, head: Cursor) {
-        let rooms = try read(connection) { try Stream.hotRooms($0.db, user: user) }
+        let rooms = try read(connection) { try Stream.hotRooms($0.store, user: user) }
         let subscription = subscribe(rooms)
-        return (subscription, try read(connection) { try Stream.head($0.db, user: user) })
+        return (subscription, try read(connection) { try Stream.head($0.store, user: user) })
     }
 }

@@ -1,3 +1,4 @@
+import SQLiteBackend
 import Glibc
 import HTTPServer
 import SyncAPI
@@ -69,7 +70,7 @@ func run(_ args: [String]) -> Int32 {
                 let devices = try withEngine(flags) { engine, _ in
                     let reader = try engine.store.openReader()
                     defer { reader.close() }
-                    return try engine.read(reader) { try Accounts.devices($0.db, userName: p[1]) }
+                    return try engine.read(reader) { try Accounts.devices($0.store, userName: p[1]) }
                 }
                 out("ID\tNAME\tCREATED\tLAST SEEN\tREVOKED")
                 for d in devices {

@@ -1,3 +1,4 @@
+import SQLiteBackend
 import Dispatch
 import JSON
 import SQLiteStore

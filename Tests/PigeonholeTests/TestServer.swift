@@ -1,3 +1,4 @@
+import SQLiteBackend
 import HTTPServer
 import JSON
 import SQLiteStore

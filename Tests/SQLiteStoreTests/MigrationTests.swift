@@ -1,3 +1,4 @@
+import SQLiteBackend
 import Foundation
 import SQLiteStore
 import SyncEngine

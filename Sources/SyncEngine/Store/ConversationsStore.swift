@@ -42,5 +42,13 @@ extension Conversations {
         public let joinedSeq: Int64
         /// The member row's activity (the room's own is `room.lastActiveAt`).
         public let memberActiveAt: Int64
+
+        /// Memberwise (public: backends construct it).
+        public init(room: Room, readSeq: Int64, joinedSeq: Int64, memberActiveAt: Int64) {
+            self.room = room
+            self.readSeq = readSeq
+            self.joinedSeq = joinedSeq
+            self.memberActiveAt = memberActiveAt
+        }
     }
 }

@@ -23,12 +23,24 @@ public struct InboxEntry {
 public struct InboxRecipient {
     public let user: UserID
     public let inboxSeq: Int64
+
+    /// Memberwise (public: backends construct it).
+    public init(user: UserID, inboxSeq: Int64) {
+        self.user = user
+        self.inboxSeq = inboxSeq
+    }
 }
 
 /// One inbox row written: the user and the inbox seq assigned to it.
 public struct InboxAppend: Sendable {
     public let user: UserID
     public let seq: Int64
+
+    /// Memberwise (public: backends construct it).
+    public init(user: UserID, seq: Int64) {
+        self.user = user
+        self.seq = seq
+    }
 }
 
 public protocol InboxWrites {

@@ -72,6 +72,14 @@ extension Stream {
         /// A room the user left: only (floor, lastSeq = left_seq] remains, and only for
         /// cursors that still name the room.
         public let departed: Bool
+
+        /// Memberwise (public: backends construct it).
+        public init(room: RoomID, floor: Int64, lastSeq: Int64, departed: Bool) {
+            self.room = room
+            self.floor = floor
+            self.lastSeq = lastSeq
+            self.departed = departed
+        }
     }
 
     /// One inbox row without a message body: the key of a pull candidate.
@@ -85,6 +93,16 @@ extension Stream {
         public let pos: Int64
         /// Extra fields of a non-message event, as stored (JSON text).
         public let payload: String?
+
+        /// Memberwise (public: backends construct it).
+        public init(seq: Int64, kind: EventKind, room: RoomID?, roomSeq: Int64?, pos: Int64, payload: String?) {
+            self.seq = seq
+            self.kind = kind
+            self.room = room
+            self.roomSeq = roomSeq
+            self.pos = pos
+            self.payload = payload
+        }
     }
 
     /// One message of a hot room without its body: its commit position (the message
@@ -92,6 +110,12 @@ extension Stream {
     public struct RoomKey: Sendable {
         public let pos: Int64
         public let seq: Int64
+
+        /// Memberwise (public: backends construct it).
+        public init(pos: Int64, seq: Int64) {
+            self.pos = pos
+            self.seq = seq
+        }
     }
 
     /// A device's stored ack: the inbox seq of its acked cursor and the cursor's text
@@ -99,5 +123,11 @@ extension Stream {
     public struct StoredAck: Sendable {
         public let seq: Int64
         public let cursor: String?
+
+        /// Memberwise (public: backends construct it).
+        public init(seq: Int64, cursor: String?) {
+            self.seq = seq
+            self.cursor = cursor
+        }
     }
 }

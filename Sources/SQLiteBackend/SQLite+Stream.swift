@@ -1,3 +1,4 @@
+import SyncEngine
 import SQLiteStore
 
 // The stream's statements (see StreamStore.swift). Built once: a statement is looked
@@ -8,10 +9,8 @@ private enum SQL {
     static let inboxWindow = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
     // Seqs from the (room_id, seq) index alone: no body is read.
     static let hotRoomKeys = "SELECT id, seq FROM messages WHERE room_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-    // The same column list (and so the same mapping) as the Messages statements.
-    static let messageColumns = "m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at"
     static let messageByKey = """
-        SELECT \(messageColumns) FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ? AND m.seq = ?
+        SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ? AND m.seq = ?
         """
 
     /// Maps `inboxKeysColumns`.
@@ -19,13 +18,6 @@ private enum SQL {
         Stream.InboxKey(seq: row.int64(0), kind: EventKind(rawValue: row.text(1)) ?? .member,
                         room: row.optionalInt64(2).map(RoomID.init), roomSeq: row.optionalInt64(3),
                         pos: row.int64(4), payload: row.optionalText(5))
-    }
-
-    /// Maps `messageColumns`.
-    static func toMessage(_ row: Row) -> Message {
-        Message(id: MessageID(row.int64(0)), room: RoomID(row.int64(1)), seq: row.int64(2),
-                sender: row.text(3), senderDevice: row.optionalInt64(4).map(DeviceID.init),
-                clientMsgID: row.text(5), body: row.text(6), sentAt: row.int64(7))
     }
 }
 
@@ -93,7 +85,7 @@ extension SQLiteReader: StreamReads {
     }
 
     public func streamMessage(room: RoomID, seq: Int64) throws -> Message? {
-        try sqlite.queryOne(SQL.messageByKey, [.integer(room.rawValue), .integer(seq)], SQL.toMessage)
+        try sqlite.queryOne(SQL.messageByKey, [.integer(room.rawValue), .integer(seq)], { MessageRows.message($0) })
     }
 }
 

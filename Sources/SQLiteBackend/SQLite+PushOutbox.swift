@@ -1,3 +1,4 @@
+import SyncEngine
 import SQLiteStore
 
 extension SQLiteReader: PushOutboxReads {

@@ -1,3 +1,4 @@
+import SyncEngine
 import SQLiteStore
 
 /// The embedded SQLite backend: one writer thread with group commit (`Writer`), WAL

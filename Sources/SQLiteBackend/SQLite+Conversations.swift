@@ -1,3 +1,4 @@
+import SyncEngine
 import SQLiteStore
 
 // The conversation list's, unread counters' and read markers' statements (see
@@ -11,10 +12,7 @@ private enum SQL {
 
     /// Maps `select`: the room's columns (as the Rooms statements list them), then the member's.
     static func toCandidate(_ r: Row) -> Conversations.Candidate {
-        let room = Room(id: RoomID(r.int64(0)), kind: RoomKind(rawValue: r.text(1)) ?? .group, name: r.optionalText(2),
-                        lastSeq: r.int64(3), lastActiveAt: r.int64(4), memberCount: r.int(5), createdAt: r.int64(6),
-                        hot: r.bool(7))
-        return Conversations.Candidate(room: room, readSeq: r.int64(8), joinedSeq: r.int64(9), memberActiveAt: r.int64(10))
+        Conversations.Candidate(room: RoomRows.room(r), readSeq: r.int64(8), joinedSeq: r.int64(9), memberActiveAt: r.int64(10))
     }
 }
 

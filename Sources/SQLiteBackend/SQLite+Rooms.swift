@@ -1,15 +1,17 @@
+import SyncEngine
 import SQLiteStore
 
 // Rooms and memberships on SQLite.
 
-extension Rooms {
-    /// Maps `SELECT id, kind, name, last_seq, last_active_at, member_count, created_at, hot`.
-    /// TRANSITION: Conversations still calls it from its domain file; it belongs to the
-    /// SQLite store (its callers move here with their SQL).
-    static func rowToRoom(_ row: Row) -> Room {
-        Room(id: RoomID(row.int64(0)), kind: RoomKind(rawValue: row.text(1)) ?? .group, name: row.optionalText(2),
-             lastSeq: row.int64(3), lastActiveAt: row.int64(4), memberCount: row.int(5), createdAt: row.int64(6),
-             hot: row.bool(7))
+/// The columns of a room and their mapping, shared by the areas that return rooms.
+enum RoomRows {
+    static let columns = "id, kind, name, last_seq, last_active_at, member_count, created_at, hot"
+
+    /// Maps `columns` (with any table prefix) starting at `offset`.
+    static func room(_ row: Row, at offset: Int = 0) -> Room {
+        Room(id: RoomID(row.int64(offset)), kind: RoomKind(rawValue: row.text(offset + 1)) ?? .group,
+             name: row.optionalText(offset + 2), lastSeq: row.int64(offset + 3), lastActiveAt: row.int64(offset + 4),
+             memberCount: row.int(offset + 5), createdAt: row.int64(offset + 6), hot: row.bool(offset + 7))
     }
 }
 
@@ -17,7 +19,7 @@ extension SQLiteReader: RoomsReads {
     public func room(_ room: RoomID) throws -> Room? {
         try sqlite.queryOne("""
             SELECT id, kind, name, last_seq, last_active_at, member_count, created_at, hot FROM rooms WHERE id = ?
-            """, [.integer(room.rawValue)], Rooms.rowToRoom)
+            """, [.integer(room.rawValue)], { RoomRows.room($0) })
     }
 
     public func roomExists(_ room: RoomID) throws -> Bool {

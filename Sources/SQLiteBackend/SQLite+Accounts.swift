@@ -1,3 +1,4 @@
+import SyncEngine
 import SQLiteStore
 
 // Accounts on SQLite: users, devices, token lookups.

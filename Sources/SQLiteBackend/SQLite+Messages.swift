@@ -1,3 +1,4 @@
+import SyncEngine
 import SQLiteStore
 
 /// The columns of a message with its sender's name (`messages m JOIN users su`), and
@@ -11,13 +12,6 @@ enum MessageRows {
                 sender: row.text(offset + 3), senderDevice: row.optionalInt64(offset + 4).map(DeviceID.init),
                 clientMsgID: row.text(offset + 5), body: row.text(offset + 6), sentAt: row.int64(offset + 7))
     }
-}
-
-// TRANSITION: Stream.swift and Conversations.swift still build their SQL with these old
-// names; they go when those areas use `MessageRows` (or store methods).
-extension Messages {
-    static var columns: String { MessageRows.columns }
-    static func rowToMessage(_ row: Row, at offset: Int = 0) -> Message { MessageRows.message(row, at: offset) }
 }
 
 extension SQLiteReader: MessagesReads {

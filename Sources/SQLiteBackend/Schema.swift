@@ -1,3 +1,4 @@
+import SyncEngine
 import SQLiteStore
 
 /// The database schema: top-level `migrations/*.sql`, embedded at build time by

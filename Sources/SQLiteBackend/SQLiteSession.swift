@@ -1,3 +1,4 @@
+import SyncEngine
 import SQLiteStore
 
 // The SQLite backend of the store seam: a reader wraps a read connection inside a
