@@ -24,7 +24,8 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "SyncEngine", dependencies: ["SQLiteStore", "JSON", "CLinux"],
                 plugins: ["EmbedMigrationsPlugin"]),
-        .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine", "JSON"]),
+        .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine", "JSON"],
+                plugins: ["EmbedWebClientPlugin"]),
         .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI"]),
 
         // Build-time embedding of top-level migrations/*.sql into SyncEngine, so the
@@ -32,6 +33,10 @@ let package = Package(
         .executableTarget(name: "MigrationEmbedder", path: "Sources/MigrationEmbedder"),
         .plugin(name: "EmbedMigrationsPlugin", capability: .buildTool(),
                 dependencies: ["MigrationEmbedder"], path: "Sources/EmbedMigrationsPlugin"),
+        // The same for the web client: top-level web/*.{html,css,js} into SyncAPI.
+        .executableTarget(name: "WebClientEmbedder", path: "Sources/WebClientEmbedder"),
+        .plugin(name: "EmbedWebClientPlugin", capability: .buildTool(),
+                dependencies: ["WebClientEmbedder"], path: "Sources/EmbedWebClientPlugin"),
 
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "JSON"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SyncEngine"]),

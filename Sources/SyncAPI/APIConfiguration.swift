@@ -28,5 +28,8 @@ public struct APIConfiguration: Sendable {
     /// Short enough that a shutdown waiting for an in-flight delivery stays within its grace.
     public var pushTimeout: Duration = .seconds(3)
 
+    /// Serve the web client at `/` and `/app/` (`--no-web-client` turns it off).
+    public var webClient = true
+
     public init(adminToken: String) { self.adminToken = adminToken }
 }

@@ -26,6 +26,7 @@ let serveFlags: [Flag] = [
     Flag(name: "send-burst", env: "PIGEONHOLE_SEND_BURST", value: "N", help: "sends a device may burst above the rate (default 40)"),
     Flag(name: "auth-failures-per-minute", env: "PIGEONHOLE_AUTH_FAILURES_PER_MINUTE", value: "N", help: "failed authentications per client address (default 60, burst 20; 0 = no limit)"),
     Flag(name: "log-level", env: "PIGEONHOLE_LOG_LEVEL", value: "LEVEL", help: "debug, info, warn or error (default info)"),
+    Flag(name: "no-web-client", env: "PIGEONHOLE_NO_WEB_CLIENT", value: nil, help: "do not serve the web client at / and /app/"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),
 ]
 
@@ -45,6 +46,7 @@ let mainUsage = """
       pigeonhole device add USER NAME       create a device; prints its bearer token
       pigeonhole device list USER           list a user's devices
       pigeonhole device revoke ID           revoke a device (its token stops working)
+      pigeonhole demo [flags]               a server with demo users and history; prints one browser link per device
       pigeonhole loadtest [flags]           send load against a running server, verify multi-device sync
       pigeonhole help [COMMAND]             show help
 
@@ -90,6 +92,7 @@ func serverConfiguration(_ flags: ParsedFlags, log: Logger) throws -> Pigeonhole
     config.api.sendRatePerSecond = Double(try flags.int("send-rate", default: 20, range: 0...1_000_000))
     config.api.sendBurst = Double(try flags.int("send-burst", default: 40, range: 1...1_000_000))
     config.api.authFailureRatePerSecond = Double(try flags.int("auth-failures-per-minute", default: 60, range: 0...1_000_000)) / 60
+    if let v = flags.string("no-web-client"), v != "0", v != "false" { config.api.webClient = false }
     return config
 }
 
