@@ -1,14 +1,18 @@
 import Foundation
 
-// Usage: WebClientEmbedder OUTPUT.swift FILE...
-// Writes a Swift file with each web client file (UTF-8 text) as a raw string literal,
-// keyed by its file name. Invoked by EmbedWebClientPlugin at build time.
+// Usage: WebClientEmbedder OUTPUT.swift WEB_DIR
+// Writes a Swift file with each web client file in WEB_DIR (flat; .html, .css, .js,
+// .mjs, .svg; UTF-8 text) as a raw string literal keyed by its file name, and rewrites
+// it only when something changed. Invoked by EmbedWebClientPlugin at build time.
 let args = CommandLine.arguments.dropFirst()
 guard let output = args.first else {
-    FileHandle.standardError.write(Data("usage: WebClientEmbedder OUTPUT.swift FILE...\n".utf8))
+    FileHandle.standardError.write(Data("usage: WebClientEmbedder OUTPUT.swift WEB_DIR\n".utf8))
     exit(2)
 }
-let inputs = args.dropFirst().sorted { ($0 as NSString).lastPathComponent < ($1 as NSString).lastPathComponent }
+let dir = args.dropFirst().first ?? "web"
+let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+let inputs = names.filter { n in !n.hasPrefix(".") && [".html", ".css", ".js", ".mjs", ".svg"].contains { n.hasSuffix($0) } }
+    .sorted().map { dir + "/" + $0 }
 
 func rawLiteral(_ text: String) -> String {
     // A delimiter that occurs in the text neither as a closing quote nor as an escape.
