@@ -258,21 +258,26 @@ export class PigeonholeClient {
   }
 
   async run() {
+    // Catch up at once (timeout=0) after a start or a failure; then wait for mail on
+    // the socket, or long-poll while there is no socket.
+    let catchUp = true;
     while (this.running) {
       try {
         if (!this.cursor) await this.bootstrap();
         const viaSocket = this.socketReady;
         this.mailPending = false;
-        const r = await this.pull(viaSocket ? 0 : this.pollTimeout);
+        const r = await this.pull(catchUp || viaSocket ? 0 : this.pollTimeout);
         if (!this.running) break;
         this.failures = 0;
-        this.setStatus('live');
         if (r.events.length) this.emit('events', r.events, r);
         this.cursor = r.cursor; // only after the events were handed over
         if (r.has_more) continue;
+        catchUp = false;
+        this.setStatus('live'); // caught up with the server
         if (viaSocket) await this.waitForMail();
       } catch (e) {
         if (!this.running) break;
+        catchUp = true;
         if (e.status === 401) return this.unauthorized();
         if (e.status === 410 && e.code === 'cursor_expired' && e.body?.first_screen) {
           this.restartFrom(e.body.first_screen, true);

@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+"""The web client in a real browser (headless Chromium through Selenium).
+
+Starts the built binary on a free port with a scratch data directory, provisions
+alice (two devices) and bob through the admin API, and opens three browser sessions:
+two as alice's devices, one as bob's. Then checks, in order:
+
+  1. every session signs in from its #token= link and reaches status "live";
+  2. bob's messages (typed in his browser) appear exactly once and in order on both
+     of alice's sessions; both show the unread badge;
+  3. alice reads on one session; the other's badge clears within 2 s (read event);
+  4. a body of <img src=x onerror=alert(1)> shows as text (no element, no alert);
+  5. a page reload keeps the state (signed in, same messages, once each);
+  6. the server is killed (SIGKILL) and restarted on the same port and data: the
+     sessions show they lost it, catch up afterwards with no duplicate, and a
+     message alice typed while the connection was refused stays pending, then is
+     stored exactly once.
+
+Saves docs/screenshot.png (the README's screenshot) from alice's first session.
+Without chromium/chromedriver or selenium it prints SKIPPED and exits 0; it never
+reports a pass it did not run. Exits 1 on any failure.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ADMIN = "browser-test-admin-token"
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def skipped(why):
+    print("browser test: SKIPPED (%s)" % why)
+    sys.exit(0)
+
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import NoAlertPresentException, WebDriverException
+    from selenium.webdriver.common.by import By
+except ImportError:
+    skipped("python selenium is not installed")
+
+
+def find_binary(*names):
+    for n in names:
+        p = shutil.which(n)
+        if p:
+            return p
+    return None
+
+
+class Failure(Exception):
+    pass
+
+
+def wait_for(what, fn, timeout=15.0, interval=0.1):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except WebDriverException as e:  # a stale element while the page re-renders
+            last = e
+        time.sleep(interval)
+    raise Failure("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class Server:
+    def __init__(self, binary, port, data):
+        self.binary, self.port, self.data = binary, port, data
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.binary, "serve", "--port", str(self.port), "--data-dir", self.data,
+             "--admin-token", ADMIN, "--log-level", "warn", "--poll-timeout-max", "20"],
+            stdin=subprocess.DEVNULL)
+        wait_for("the server to answer /healthz", lambda: self.healthy(), timeout=20)
+
+    def healthy(self):
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % self.port, timeout=1) as r:
+                return r.status == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def api(port, method, path, token, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
+                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+            return r.status, (json.loads(raw) if raw else None)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Session:
+    """One browser session = one device (its own profile, so its own localStorage)."""
+
+    def __init__(self, name, chromium, driver_path, width=1100, height=720):
+        o = webdriver.ChromeOptions()
+        o.binary_location = chromium
+        for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                  "--window-size=%d,%d" % (width, height), "--force-device-scale-factor=1"):
+            o.add_argument(a)
+        o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.name = name
+        self.d = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver_path), options=o)
+
+    def q(self, css):
+        return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def status(self):
+        els = self.q("[data-testid=status]")
+        return els[0].text.strip() if els else None
+
+    def wait_live(self, timeout=20):
+        wait_for("%s to be live" % self.name, lambda: self.status() == "live", timeout=timeout)
+
+    def conversation(self, room):
+        els = self.q("[data-testid=conversation][data-room-id='%d']" % room)
+        return els[0] if els else None
+
+    def unread(self, room):
+        c = self.conversation(room)
+        if c is None:
+            return None
+        badges = c.find_elements(By.CSS_SELECTOR, "[data-testid=unread]")
+        return int(badges[0].text) if badges else 0
+
+    def open_room(self, room):
+        wait_for("%s to list room %d" % (self.name, room), lambda: self.conversation(room)).click()
+        wait_for("%s to open room %d" % (self.name, room),
+                 lambda: self.q("[data-testid=composer]") and self.q("[data-testid=composer]")[0].is_displayed())
+
+    def messages(self, room):
+        """[(seq or None if pending, body text)] as shown, top to bottom."""
+        out = []
+        for m in self.q("[data-testid=message][data-room-id='%d']" % room):
+            seq = m.get_attribute("data-seq")
+            body = m.find_element(By.CSS_SELECTOR, "[data-testid=body]").text
+            out.append((int(seq) if seq and m.get_attribute("data-pending") is None else None, body))
+        return out
+
+    def send(self, text):
+        box = self.q("[data-testid=composer]")[0]
+        box.clear()
+        box.send_keys(text)
+        self.q("[data-testid=send]")[0].click()
+
+    def errors(self):
+        """Browser console errors (failed loads of the socket while the server is down are expected)."""
+        try:
+            logs = self.d.get_log("browser")
+        except WebDriverException:
+            return []
+        return [l for l in logs if l.get("level") == "SEVERE" and "net::ERR_CONNECTION_REFUSED" not in l["message"]
+                and "/v1/notify" not in l["message"] and "favicon" not in l["message"]]
+
+    def quit(self):
+        try:
+            self.d.quit()
+        except WebDriverException:
+            pass
+
+
+def expect_history(port, token, room, sessions):
+    """Every session shows the room's stored history exactly: each seq once, in order,
+    nothing pending. The stored history is read again on each try (sends may still be
+    landing)."""
+    def stored():
+        status, page = api(port, "GET", "/v1/rooms/%d/messages?limit=100" % room, token)
+        assert status == 200, status
+        return [(m["seq"], m["body"]["text"] if isinstance(m["body"], dict) else m["body"]) for m in page["messages"]]
+
+    def same(s):
+        want = stored()
+        return want if s.messages(room) == want else False
+    want = None
+    for s in sessions:
+        want = wait_for("%s to show room %d's messages once each, in order" % (s.name, room),
+                        lambda: same(s), timeout=25)
+    return want
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", default=".build/debug/pigeonhole")
+    ap.add_argument("--screenshot", default="docs/screenshot.png")
+    args = ap.parse_args()
+
+    chromium = find_binary("chromium", "chromium-browser", "google-chrome")
+    driver_path = find_binary("chromedriver")
+    if not chromium or not driver_path:
+        skipped("chromium or chromedriver not found; apt-get install chromium chromium-driver")
+
+    data = tempfile.mkdtemp(prefix="pigeonhole-browser-")
+    port = free_port()
+    server = Server(args.binary, port, data)
+    sessions = []
+    checks = 0
+    try:
+        server.start()
+        base = "http://127.0.0.1:%d" % port
+        for name in ("alice", "bob"):
+            assert api(port, "POST", "/v1/admin/users", ADMIN, {"name": name})[0] == 201
+        tokens = {}
+        for user, device in (("alice", "laptop"), ("alice", "phone"), ("bob", "laptop")):
+            status, d = api(port, "POST", "/v1/admin/users/%s/devices" % user, ADMIN, {"name": device})
+            assert status == 201, (status, d)
+            tokens["%s-%s" % (user, device)] = d["token"]
+        bob_token = tokens["bob-laptop"]
+        status, room = api(port, "POST", "/v1/direct/alice", bob_token)
+        assert status == 201, (status, room)
+        room = room["id"]
+        api(port, "POST", "/v1/rooms/%d/messages" % room, bob_token,
+            {"client_msg_id": "hello-0", "body": {"text": "Hi Alice! Open me on two devices."}})
+
+        a1 = Session("alice-laptop", chromium, driver_path)
+        sessions.append(a1)
+        a2 = Session("alice-phone", chromium, driver_path, width=420, height=780)  # phone width
+        sessions.append(a2)
+        b = Session("bob-laptop", chromium, driver_path)
+        sessions.append(b)
+        for s, key in ((a1, "alice-laptop"), (a2, "alice-phone"), (b, "bob-laptop")):
+            s.d.get(base + "/#token=" + tokens[key])
+        for s in sessions:
+            s.wait_live()
+            # The token left the address bar (history.replaceState) and is kept in storage.
+            assert "token=" not in s.d.current_url, s.d.current_url
+        checks += 1
+        print("ok 1 - three sessions signed in from #token= links and are live")
+
+        # 2. bob types five messages; alice's sessions get each once, in order.
+        b.open_room(room)
+        texts = ["message %d from bob" % i for i in range(1, 6)]
+        for t in texts:
+            b.send(t)
+        wait_for("bob's sends to be stored", lambda: len([x for x in b.messages(room) if x[0]]) == 6, timeout=15)
+        expect_history(port, bob_token, room, [b])
+        for s in (a1, a2):
+            wait_for("%s's badge to show 6 unread" % s.name, lambda: s.unread(room) == 6, timeout=10)
+        checks += 1
+        print("ok 2 - both of alice's sessions show 6 unread")
+
+        # 3. alice reads on her laptop; her phone's badge clears within 2 s.
+        a1.open_room(room)
+        want = expect_history(port, bob_token, room, [a1])
+        assert [t for _, t in want[1:]] == texts, want
+        wait_for("alice-laptop's own badge to clear", lambda: a1.unread(room) == 0, timeout=5)
+        t0 = time.time()
+        wait_for("alice-phone's badge to clear within 2 s of the read", lambda: a2.unread(room) == 0, timeout=2.0,
+                 interval=0.05)
+        print("ok 3 - alice read on one session; the other's badge cleared in %.2fs" % (time.time() - t0))
+        checks += 1
+        a2.open_room(room)
+        expect_history(port, bob_token, room, [a2])
+        checks += 1
+        print("ok 4 - bob's messages appear exactly once, in order, on both of alice's sessions")
+
+        # 4. a body that looks like HTML is text.
+        b.send(XSS)
+        expect_history(port, bob_token, room, [a1, a2, b])
+        for s in (a1, a2):
+            assert s.messages(room)[-1][1] == XSS, s.messages(room)[-1]
+            assert not s.q("[data-testid=message] img"), "a message body became an <img> element"
+            try:
+                s.d.switch_to.alert
+                raise Failure("an alert opened on %s" % s.name)
+            except NoAlertPresentException:
+                pass
+        checks += 1
+        print("ok 5 - a body of %s shows as text" % XSS)
+
+        # alice answers, so the screenshot shows both sides and a "read by" mark.
+        a1.send("Got them all, exactly once. Reading here clears the badge on my phone.")
+        b.send("Nice! Try killing the server next.")
+        expect_history(port, bob_token, room, [a1, a2, b])
+        time.sleep(0.5)
+        if args.screenshot:
+            os.makedirs(os.path.dirname(args.screenshot) or ".", exist_ok=True)
+            a1.d.save_screenshot(args.screenshot)
+            print("saved %s" % args.screenshot)
+
+        # 5. a reload keeps the state.
+        a1.d.refresh()
+        a1.wait_live()
+        a1.open_room(room)
+        expect_history(port, bob_token, room, [a1])
+        checks += 1
+        print("ok 6 - a reload keeps the sign-in and shows the same messages once")
+
+        # 6. kill the server; type while it is down; restart; catch up with no duplicate.
+        server.kill()
+        for s in sessions:
+            wait_for("%s to notice the server is gone" % s.name, lambda: s.status() in ("reconnecting", "offline"),
+                     timeout=30)
+        offline_text = "typed while the server was down"
+        a1.send(offline_text)
+        wait_for("the message to be pending", lambda: [x for x in a1.messages(room) if x == (None, offline_text)])
+        time.sleep(1.5)  # some resends meet a refused connection
+        assert [x for x in a1.messages(room) if x == (None, offline_text)], "the pending message vanished"
+        server.start()
+        for s in sessions:
+            s.wait_live(timeout=40)
+        b.send("after the restart")
+        want = expect_history(port, bob_token, room, [a1, a2, b])
+        bodies = [t for _, t in want]
+        assert bodies.count(offline_text) == 1, bodies
+        assert bodies.count("after the restart") == 1, bodies
+        assert not a1.q("[data-testid=message][data-pending]"), "a message is still pending"
+        checks += 1
+        print("ok 7 - after kill -9 and restart: caught up, no duplicates, the pending message stored once")
+
+        for s in sessions:
+            errs = s.errors()
+            if errs:
+                raise Failure("%s console errors: %s" % (s.name, errs[:3]))
+        checks += 1
+        print("ok 8 - no unexpected console errors")
+        print("browser test: %d checks passed" % checks)
+        return 0
+    except (Failure, AssertionError) as e:
+        print("browser test: FAILED after %d checks: %s" % (checks, e))
+        for s in sessions:
+            try:
+                path = os.path.join(data, "failure-%s.png" % s.name)
+                s.d.save_screenshot(path)
+                print("  %s: status=%r, screenshot %s" % (s.name, s.status(), path))
+                for l in s.d.get_log("browser")[-10:]:
+                    print("  console:", l.get("level"), l.get("message")[:300])
+            except WebDriverException:
+                pass
+        return 1
+    finally:
+        for s in sessions:
+            s.quit()
+        server.stop()
+        if os.environ.get("KEEP_BROWSER_TEST_DATA") is None:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
