@@ -75,7 +75,7 @@ async function startSession(token) {
   client.on('events', (events) => applyEvents(events));
   client.on('queued', () => scheduleRender(true));
   client.on('sent', (message) => { addMessage(message); scheduleRender(); });
-  client.on('failed', (item, e) => alertIn('members-error', `Not sent: ${e.message}`));
+  client.on('failed', (item, e) => { alertIn('room-error', `Not sent: ${e.message}`); scheduleRender(); });
   client.on('receiptsHint', (roomId) => refreshMembersSoon(roomId));
   setStatus('connecting');
   // Who am I (for "mine" and read markers); cached, so a reload while offline still renders.
