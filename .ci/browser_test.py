@@ -11,10 +11,14 @@ two as alice's devices, one as bob's. Then checks, in order:
   3. alice reads on one session; the other's badge clears within 2 s (read event);
   4. a body of <img src=x onerror=alert(1)> shows as text (no element, no alert);
   5. a page reload keeps the state (signed in, same messages, once each);
-  6. the server is killed (SIGKILL) and restarted on the same port and data: the
+  6. older pages load through the history loader; a group is made and a member
+     added in the browser, and the other side lists it;
+  7. the server is killed (SIGKILL) and restarted on the same port and data: the
      sessions show they lost it, catch up afterwards with no duplicate, and a
      message alice typed while the connection was refused stays pending, then is
-     stored exactly once.
+     stored exactly once;
+  8. sign-out forgets the token, a pasted token signs in again; the server's log
+     (debug level) holds no device token; no unexpected console errors.
 
 Saves docs/screenshot.png (the README's screenshot) from alice's first session.
 Without chromium/chromedriver or selenium it prints SKIPPED and exits 0; it never
@@ -83,10 +87,12 @@ class Server:
         self.proc = None
 
     def start(self):
+        self.log = open(os.path.join(self.data, "server.log"), "ab")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--port", str(self.port), "--data-dir", self.data,
-             "--admin-token", ADMIN, "--log-level", "warn", "--poll-timeout-max", "20"],
-            stdin=subprocess.DEVNULL)
+             "--admin-token", ADMIN, "--log-level", "debug", "--poll-timeout-max", "20"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        self.log.close()
         wait_for("the server to answer /healthz", lambda: self.healthy(), timeout=20)
 
     def healthy(self):
@@ -400,12 +406,38 @@ def main():
         checks += 1
         print("ok 9 - after kill -9 and restart: caught up, no duplicates, the pending message stored once")
 
+        # Sign-out forgets the token; signing in again by pasting it works.
+        a2.q("#signout")[0].click()
+        wait_for("the sign-in form", lambda: a2.q("[data-testid=token]") and a2.q("[data-testid=token]")[0].is_displayed())
+        stored = a2.d.execute_script("return [localStorage.getItem('pigeonhole:token'), sessionStorage.getItem('pigeonhole:token')]")
+        assert stored == [None, None], stored
+        a2.d.refresh()
+        wait_for("the sign-in form after a reload", lambda: a2.q("[data-testid=token]") and
+                 a2.q("[data-testid=token]")[0].is_displayed())
+        a2.q("[data-testid=token]")[0].send_keys(tokens["alice-phone"])
+        a2.q("#signin-form button")[0].click()
+        a2.wait_live()
+        a2.open_room(room)
+        expect_history(port, bob_token, room, [a2])
+        checks += 1
+        print("ok 10 - sign-out forgets the token; a pasted token signs in again")
+
+        # The server's log (at debug level) never carries a device token, not even the
+        # socket's access_token query.
+        server.stop()
+        with open(os.path.join(data, "server.log"), encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        leaked = [k for k, t in tokens.items() if t in log]
+        assert not leaked, "tokens in the server log: %s" % leaked
+        checks += 1
+        print("ok 11 - no token in the server's log")
+
         for s in sessions:
             errs = s.errors()
             if errs:
                 raise Failure("%s console errors: %s" % (s.name, errs[:3]))
         checks += 1
-        print("ok 10 - no unexpected console errors")
+        print("ok 12 - no unexpected console errors")
         print("browser test: %d checks passed" % checks)
         return 0
     except (Failure, AssertionError, WebDriverException) as e:
