@@ -285,8 +285,17 @@ def main():
             s.wait_live()
             # The token left the address bar (history.replaceState) and is kept in storage.
             assert "token=" not in s.d.current_url, s.d.current_url
+        # Each page listens on the /v1/notify socket (the CSP's connect-src 'self' lets it).
+        def sockets_open():
+            req = urllib.request.Request(base + "/metrics", headers={"Authorization": "Bearer " + ADMIN})
+            with urllib.request.urlopen(req, timeout=5) as r:
+                for line in r.read().decode().splitlines():
+                    if line.startswith("pigeonhole_websockets_open "):
+                        return float(line.split()[1]) >= 3
+            return False
+        wait_for("three open /v1/notify sockets", sockets_open, timeout=10)
         checks += 1
-        print("ok 1 - three sessions signed in from #token= links and are live")
+        print("ok 1 - three sessions signed in from #token= links, are live and hold a /v1/notify socket")
 
         # 2. bob types five messages; alice's sessions get each once, in order.
         b.open_room(room)
