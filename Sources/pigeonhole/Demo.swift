@@ -42,7 +42,7 @@ func demo(_ flags: ParsedFlags) throws {
     server.start()
     let host = config.http.host == "0.0.0.0" ? "127.0.0.1" : config.http.host
     do {
-        let links = try DemoSetup(host: "127.0.0.1", port: server.port, adminToken: config.api.adminToken).run()
+        let links = try DemoSetup(host: host, port: server.port, adminToken: config.api.adminToken).run()
         out("Pigeonhole demo: data in \(config.dataDirectory)")
         out("Open each link in its own browser tab or window (one per device):\n")
         for (who, token) in links { out("  \(who.padding(18))http://\(host):\(server.port)/#token=\(token)") }
