@@ -417,6 +417,12 @@ def main():
         checks += 1
         print("ok 9 - after kill -9 and restart: caught up, no duplicates, the pending message stored once")
 
+        # More rooms than one page of the first screen (20): the list pages on scroll.
+        for i in range(22):
+            assert api(port, "POST", "/v1/rooms", tokens["carol-phone"], {"name": "Group %02d" % i, "members": ["alice"]})[0] == 201
+        status, listing = api(port, "GET", "/v1/conversations?limit=100&preview=0", tokens["alice-phone"])
+        total = len(listing["conversations"])
+
         # Sign-out forgets the token; signing in again by pasting it works.
         a2.q("#signout")[0].click()
         wait_for("the sign-in form", lambda: a2.q("[data-testid=token]") and a2.q("[data-testid=token]")[0].is_displayed())
@@ -428,10 +434,16 @@ def main():
         a2.q("[data-testid=token]")[0].send_keys(tokens["alice-phone"])
         a2.q("#signin-form button")[0].click()
         a2.wait_live()
+        wait_for("the first page of conversations", lambda: len(a2.q("[data-testid=conversation]")) >= 20)
+
+        def all_listed():
+            a2.d.execute_script("const s = document.getElementById('sidebar'); s.scrollTop = s.scrollHeight;")
+            return len(a2.q("[data-testid=conversation]")) == total
+        wait_for("all %d conversations after scrolling (next_page)" % total, all_listed)
         a2.open_room(room)
         expect_history(port, bob_token, room, [a2])
         checks += 1
-        print("ok 10 - sign-out forgets the token; a pasted token signs in again")
+        print("ok 10 - sign-out forgets the token; a pasted token signs in again; %d rooms listed page by page" % total)
 
         # The server's log (at debug level) never carries a device token, not even the
         # socket's access_token query.
