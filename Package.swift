@@ -27,7 +27,8 @@ let package = Package(
         // The embedded SQLite backend of the store interface: all SQL lives here.
         .target(name: "SQLiteBackend", dependencies: ["SyncEngine", "SQLiteStore", "JSON"],
                 plugins: ["EmbedMigrationsPlugin"]),
-        .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine", "JSON"]),
+        .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine", "JSON"],
+                plugins: ["EmbedWebClientPlugin"]),
         .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend"]),
 
         // Build-time embedding of top-level migrations/*.sql into SQLiteBackend, so the
@@ -35,6 +36,10 @@ let package = Package(
         .executableTarget(name: "MigrationEmbedder", path: "Sources/MigrationEmbedder"),
         .plugin(name: "EmbedMigrationsPlugin", capability: .buildTool(),
                 dependencies: ["MigrationEmbedder"], path: "Sources/EmbedMigrationsPlugin"),
+        // The same for the web client: top-level web/*.{html,css,js} into SyncAPI.
+        .executableTarget(name: "WebClientEmbedder", path: "Sources/WebClientEmbedder"),
+        .plugin(name: "EmbedWebClientPlugin", capability: .buildTool(),
+                dependencies: ["WebClientEmbedder"], path: "Sources/EmbedWebClientPlugin"),
 
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "JSON"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),

@@ -222,6 +222,16 @@ def check_response(spec, method, path, status, headers, raw):
     problems = []
     template, op, item = spec.find(method, path)
     body = None
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if raw and media != "application/json" and op is not None:
+        # A non-JSON body (the web client's files) must be one of the media types the
+        # response documents; its bytes are not checked further.
+        pointer = spec.response_pointer(template, method, status)
+        content = (resolve_pointer(spec.doc, "#" + pointer).get("content") or {}) if pointer else {}
+        if pointer and media in content:
+            raw = b""
+            problems += check_headers(spec, resolve_pointer(spec.doc, "#" + pointer), headers)
+            return problems
     if raw:
         ctype = headers.get("content-type", "")
         if not ctype.startswith("application/json"):
@@ -276,6 +286,12 @@ def check_response(spec, method, path, status, headers, raw):
                 code = body.get("error", {}).get("code") if isinstance(body, dict) else None
                 if code not in codes:
                     problems.append("error code %r is not listed for %d (%s)" % (code, status, codes))
+    return problems + check_headers(spec, response, headers)
+
+
+def check_headers(spec, response, headers):
+    """The response's documented headers: required ones present, values valid."""
+    problems = []
     for name, h in (response.get("headers") or {}).items():
         h = spec.deref(h)
         value = headers.get(name.lower())
@@ -389,10 +405,11 @@ class Client:
             conn.close()
 
     def call(self, method, path, token=None, body=None, query=None, expect=None, expect_code=None,
-             valid_request=True, raw_body=None, content_type="application/json", label=None, timeout=30):
+             valid_request=True, raw_body=None, content_type="application/json", label=None, timeout=30,
+             headers=None):
         query = query or {}
         target = path + ("?" + urllib.parse.urlencode(query) if query else "")
-        headers = {}
+        headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = "Bearer " + token
         payload = None
@@ -681,6 +698,22 @@ def session(c, r, admin, hook):
 
     c.call("GET", "/healthz", expect=200)
     limits = c.call("GET", "/v1/limits", expect=200).json
+
+    # The web client: its page and files (documented media types and headers), 304 on
+    # a matching ETag, 404 for an unknown file, gzip like JSON.
+    page = c.call("GET", "/", expect=200)
+    require(r, page.headers.get("content-type", "").startswith("text/html"), "GET / is text/html")
+    for name, media in (("app.js", "text/javascript"), ("pigeonhole-client.js", "text/javascript"),
+                        ("app.css", "text/css")):
+        f = c.call("GET", "/app/" + name, expect=200)
+        require(r, f.headers.get("content-type", "").startswith(media), "/app/%s is %s" % (name, media))
+        c.call("GET", "/app/" + name, headers={"If-None-Match": f.headers.get("etag", "")}, expect=304,
+               label="GET /app/%s (If-None-Match: its ETag)" % name)
+    z = c.call("GET", "/app/pigeonhole-client.js", headers={"Accept-Encoding": "gzip"}, expect=200,
+               label="GET /app/pigeonhole-client.js (gzip)")
+    require(r, z.headers.get("content-encoding") == "gzip", "the web client's files are gzip-compressed on request")
+    c.call("GET", "/app/nope.js", expect=404, expect_code="not_found")
+    c.call("POST", "/", raw_body=b"{}", valid_request=False, expect=405, expect_code="method_not_allowed")
     require(r, limits and limits["poll_timeout_max_s"] == POLL_MAX, "limits report --poll-timeout-max")
 
     # Provisioning.

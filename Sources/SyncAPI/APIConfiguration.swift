@@ -37,6 +37,8 @@ public struct APIConfiguration: Sendable {
 
     /// The wall and monotonic clocks the engine and the rate limits run on.
     public var clocks = Clocks.system
+    /// Serve the web client at `/` and `/app/` (`--no-web-client` turns it off).
+    public var webClient = true
 
     public init(adminToken: String) { self.adminToken = adminToken }
 }

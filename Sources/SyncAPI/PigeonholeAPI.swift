@@ -49,6 +49,10 @@ public final class PigeonholeAPI: HTTPHandler {
     }
 
     public func handle(_ request: HTTPRequest, _ responder: Responder) {
+        if config.webClient, let (response, label) = WebClient.shared.respond(to: request.head) {
+            responder.setLabel(label)
+            return responder.respond(response)
+        }
         let route: APIRoute
         let (resolution, label) = router.resolveLabeled(request.head)
         if let label { responder.setLabel(label) }

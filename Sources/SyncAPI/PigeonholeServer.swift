@@ -24,7 +24,8 @@ public final class PigeonholeServer: Sendable {
 
     /// Binds first (unless `listener` was bound by the caller), so a taken port fails
     /// before anything else is done. The server owns `store` from here on (its
-    /// `shutdown` stops it; so does a failed init).
+    /// `shutdown` stops it; so does a failed init), and the listener once built (a
+    /// failed init leaves a caller's listener open for the caller to close).
     public convenience init(configuration: Configuration, store: any SyncStore, logger: Logger = Logger(),
                             listener: HTTPListener? = nil) throws {
         let bound: HTTPListener
@@ -37,7 +38,7 @@ public final class PigeonholeServer: Sendable {
         do {
             try self.init(bound: configuration, store: store, logger: logger, listener: bound)
         } catch {
-            bound.close()
+            if listener == nil { bound.close() }   // a caller's listener stays the caller's to close
             store.stop()
             throw error
         }

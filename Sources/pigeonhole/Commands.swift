@@ -35,6 +35,7 @@ let serveFlags: [Flag] = [
     Flag(name: "member-burst", env: "PIGEONHOLE_MEMBER_BURST", value: "N", help: "members a device may add at once above the rate (default 10000, at least 1000)"),
     Flag(name: "auth-failures-per-minute", env: "PIGEONHOLE_AUTH_FAILURES_PER_MINUTE", value: "N", help: "failed authentications per client address (default 60, burst 20; 0 = no limit)"),
     Flag(name: "log-level", env: "PIGEONHOLE_LOG_LEVEL", value: "LEVEL", help: "debug, info, warn or error (default info)"),
+    Flag(name: "no-web-client", env: "PIGEONHOLE_NO_WEB_CLIENT", value: nil, help: "do not serve the web client at / and /app/"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),
 ]
 
@@ -54,6 +55,7 @@ let mainUsage = """
       pigeonhole device add USER NAME       create a device; prints its bearer token
       pigeonhole device list USER           list a user's devices
       pigeonhole device revoke ID           revoke a device (its token stops working)
+      pigeonhole demo [flags]               a server with demo users and history; prints one browser link per device
       pigeonhole loadtest [flags]           send load against a running server, verify multi-device sync
       pigeonhole help [COMMAND]             show help
 
@@ -110,6 +112,7 @@ func serverConfiguration(_ flags: ParsedFlags) throws -> ServeConfiguration {
     // A burst below one full request (members_per_request_max) would refuse it forever.
     config.api.memberBurst = Double(try flags.int("member-burst", default: 10_000, range: 1000...10_000_000))
     config.api.authFailureRatePerSecond = Double(try flags.int("auth-failures-per-minute", default: 60, range: 0...1_000_000)) / 60
+    if let v = flags.string("no-web-client"), v != "0", v != "false" { config.api.webClient = false }
     return ServeConfiguration(server: config, dataDirectory: dataDir, durability: durability)
 }
 

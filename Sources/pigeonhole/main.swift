@@ -83,6 +83,11 @@ func run(_ args: [String]) -> Int32 {
             default:
                 throw UsageError("usage: pigeonhole device add USER NAME | device list USER | device revoke ID")
             }
+        case "demo":
+            let flags = try FlagParser.parse(rest, flags: demoFlags, environment: [:])
+            if flags.string("help") != nil { out("usage: pigeonhole demo [flags]\n\n" + FlagParser.usage(demoFlags)); return 0 }
+            guard flags.positional.isEmpty else { throw UsageError("demo takes no arguments") }
+            try demo(flags)
         case "loadtest":
             let flags = try FlagParser.parse(rest, flags: loadtestFlags, environment: env)
             if flags.string("help") != nil { out("usage: pigeonhole loadtest [flags]\n\n" + FlagParser.usage(loadtestFlags)); return 0 }

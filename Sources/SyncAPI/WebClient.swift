@@ -1,0 +1,111 @@
+import HTTPServer
+
+/// The web client (top-level `web/`, embedded at build time by EmbedWebClientPlugin):
+/// `GET /` is `index.html`, `GET /app/{file}` the other files. Off with
+/// `--no-web-client` (`APIConfiguration.webClient`), then both paths are plain 404s.
+///
+/// Every answer carries a strict Content-Security-Policy (no inline script or style,
+/// connections only to this origin), `X-Content-Type-Options: nosniff`, no framing and
+/// no referrer. Files are revalidated (`Cache-Control: no-cache`) with a strong ETag
+/// (a hash of the bytes), so a new binary's client is picked up at once and an
+/// unchanged one costs a `304`. Bodies are gzip-compressed by the server like JSON.
+struct WebClient: Sendable {
+    struct File: Sendable {
+        let body: [UInt8]
+        let contentType: String
+        let etag: String
+    }
+
+    static let shared = WebClient(files: EmbeddedWebClient.files)
+
+    static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        + "connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+    static let securityHeaders: [(name: String, value: String)] = [
+        ("Content-Security-Policy", contentSecurityPolicy),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+
+    static let notModified = HTTPStatus(304, "Not Modified")
+
+    let files: [String: File]
+
+    init(files: [(name: String, text: String)]) {
+        var map: [String: File] = [:]
+        for (name, text) in files {
+            let body = Array(text.utf8)
+            map[name] = File(body: body, contentType: Self.contentType(name), etag: "\"" + Self.fnv1a(body) + "\"")
+        }
+        self.files = map
+    }
+
+    /// The answer for a request under `/` or `/app/`, with its metrics label; nil for
+    /// every other path (the API's router handles those).
+    func respond(to head: HTTPRequestHead) -> (response: HTTPResponse, label: String)? {
+        let name: String
+        let label: String
+        if head.path == "/" {
+            (name, label) = ("index.html", "/")
+        } else if head.path.hasPrefix("/app/") {
+            (name, label) = (String(head.path.dropFirst(5)), "/app/{file}")
+        } else {
+            return nil
+        }
+        switch head.method {
+        case .GET, .HEAD: break
+        case .OPTIONS: return (HTTPResponse(status: .noContent, headers: [("Allow", "GET, HEAD, OPTIONS")]), label)
+        default:
+            return (.error(.methodNotAllowed, code: "method_not_allowed", message: "\(head.method) is not allowed here",
+                           headers: [("Allow", "GET, HEAD, OPTIONS")]), label)
+        }
+        // Only flat names of embedded files: no directories, no percent tricks.
+        guard let file = files[name], name != "index.html" || label == "/" else {
+            return (.error(.notFound, code: "not_found", message: "no such resource"), label)
+        }
+        var headers = Self.securityHeaders
+        headers.append(("Cache-Control", "no-cache"))
+        headers.append(("ETag", file.etag))
+        if let match = head.headers["if-none-match"], Self.matches(match, file.etag) {
+            return (HTTPResponse(status: Self.notModified, headers: headers, contentType: nil), label)
+        }
+        return (HTTPResponse(status: .ok, headers: headers, body: file.body, contentType: file.contentType), label)
+    }
+
+    /// `If-None-Match` (RFC 9110 §13.1.2): `*` or a list of entity tags, weak comparison.
+    static func matches(_ header: String, _ etag: String) -> Bool {
+        for part in header.split(separator: ",") {
+            var tag = Substring(part.trimmedOWSForWeb())
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
+            if tag == etag { return true }
+        }
+        return false
+    }
+
+    static func contentType(_ name: String) -> String {
+        if name.hasSuffix(".html") { return "text/html; charset=utf-8" }
+        if name.hasSuffix(".css") { return "text/css; charset=utf-8" }
+        if name.hasSuffix(".js") || name.hasSuffix(".mjs") { return "text/javascript; charset=utf-8" }
+        if name.hasSuffix(".svg") { return "image/svg+xml" }
+        return "text/plain; charset=utf-8"
+    }
+
+    /// FNV-1a 64 as 16 hex digits: enough to tell two builds' files apart.
+    static func fnv1a(_ bytes: [UInt8]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmedOWSForWeb() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

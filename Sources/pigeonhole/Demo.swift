@@ -1,0 +1,130 @@
+import Dispatch
+import Glibc
+import HTTPServer
+import JSON
+import SyncAPI
+
+let demoFlags: [Flag] = [
+    Flag(name: "host", env: nil, value: "ADDR", help: "IPv4 address to listen on (default 127.0.0.1)"),
+    Flag(name: "port", env: nil, value: "N", help: "TCP port (default 8080; 0 = any free port)"),
+    Flag(name: "data-dir", env: nil, value: "DIR", help: "data directory (default: a new scratch directory under /tmp)"),
+    Flag(name: "log-level", env: nil, value: "LEVEL", help: "debug, info, warn or error (default warn)"),
+    Flag(name: "help", env: nil, value: nil, help: "show this help"),
+]
+
+/// `pigeonhole demo`: a server on a scratch data directory with a few users (alice with
+/// two devices, bob, carol), a direct room and a group with some history, provisioned
+/// through the server's own HTTP API. Prints one web client link per device
+/// (`http://HOST:PORT/#token=...`: the token travels in the fragment, which browsers
+/// never send to a server) and serves until SIGINT/SIGTERM.
+func demo(_ flags: ParsedFlags) throws {
+    var values = flags
+    values.values["log-level"] = flags.string("log-level") ?? "warn"
+    if values.string("data-dir") == nil {
+        var template = Array("/tmp/pigeonhole-demo-XXXXXX".utf8CString)
+        guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw UsageError("cannot create a scratch directory under /tmp")
+        }
+        values.values["data-dir"] = String(cString: dir)
+    }
+    let log = try logger(values)
+    var serve = try serverConfiguration(values)
+    let listener = try HTTPListener.bind(host: serve.server.http.host, port: serve.server.http.port)
+    let server: PigeonholeServer
+    do {
+        try DataDirectory.create(serve.dataDirectory)
+        serve.server.api.adminToken = try AdminToken.resolve(explicit: nil, dataDirectory: serve.dataDirectory, log: log)
+        server = try PigeonholeServer(configuration: serve.server, store: try openStore(serve.store, log: log),
+                                      logger: log, listener: listener)
+    } catch {
+        listener.close()
+        throw error
+    }
+    let config = serve.server
+    let stop = DispatchSemaphore(value: 0)
+    var sources: [DispatchSourceSignal] = []
+    for sig in [SIGINT, SIGTERM] {
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        source.setEventHandler { stop.signal() }
+        source.resume()
+        sources.append(source)
+    }
+    server.start()
+    let host = config.http.host == "0.0.0.0" ? "127.0.0.1" : config.http.host
+    do {
+        let links = try DemoSetup(host: host, port: server.port, adminToken: config.api.adminToken).run()
+        out("Pigeonhole demo: data in \(serve.dataDirectory)")
+        out("Open each link in its own browser tab or window (one per device):\n")
+        for (who, token) in links { out("  \(who.padding(18))http://\(host):\(server.port)/#token=\(token)") }
+        out("\nalice has two devices: read on one and watch the badge clear on the other.")
+        out("Stop with Ctrl-C; start again with --data-dir \(serve.dataDirectory) --port \(server.port) to keep the state.")
+    } catch {
+        server.shutdown(grace: .seconds(1))
+        throw error
+    }
+    stop.wait()
+    server.shutdown(grace: .seconds(5))
+    _ = sources
+}
+
+/// The demo's users, rooms and history, made through the HTTP API like any client.
+struct DemoSetup {
+    let host: String
+    let port: UInt16
+    let adminToken: String
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    /// Returns ("user (device)", token) for each device made.
+    func run() throws -> [(String, String)] {
+        let http = BlockingHTTPClient(host: host, port: port)
+        func call(_ method: String, _ path: String, _ token: String, _ body: JSONValue? = nil, ok: [Int]) throws -> JSONValue {
+            let r = try http.request(method, path, token: token, body: body)
+            guard ok.contains(r.status) else {
+                throw Failure(description: "\(method) \(path): \(r.status) \(String(decoding: r.body, as: UTF8.self))")
+            }
+            return r.json ?? .null
+        }
+        // A second run on the same data directory keeps its users and rooms, and only adds devices.
+        var fresh = true
+        for name in ["alice", "bob", "carol"] {
+            let r = try http.request("POST", "/v1/admin/users", token: adminToken, body: .object([("name", .string(name))]))
+            if r.status == 409 { fresh = false } else if r.status != 201 {
+                throw Failure(description: "create user \(name): \(r.status)")
+            }
+        }
+        var links: [(String, String)] = []
+        var tokens: [String: String] = [:]
+        for (user, device) in [("alice", "laptop"), ("alice", "phone"), ("bob", "laptop"), ("carol", "phone")] {
+            let d = try call("POST", "/v1/admin/users/\(user)/devices", adminToken, .object([("name", .string(device))]), ok: [201])
+            guard let token = d["token"]?.stringValue else { throw Failure(description: "no token for \(user)") }
+            links.append(("\(user) (\(device))", token))
+            if tokens[user] == nil { tokens[user] = token }
+        }
+        guard fresh, let alice = tokens["alice"], let bob = tokens["bob"], let carol = tokens["carol"] else { return links }
+        var n = 0
+        func send(_ token: String, _ room: Int64, _ text: String) throws {
+            n += 1
+            _ = try call("POST", "/v1/rooms/\(room)/messages", token,
+                         .object([("client_msg_id", .string("demo-\(n)")), ("body", .object([("text", .string(text))]))]), ok: [201])
+        }
+        let group = try call("POST", "/v1/rooms", carol,
+                             .object([("name", .string("Weekend trip")), ("members", .array([.string("alice"), .string("bob")]))]), ok: [201])
+        guard let groupID = group["id"]?.int64Value else { throw Failure(description: "no group id") }
+        try send(carol, groupID, "Who's in for the lake on Saturday?")
+        try send(bob, groupID, "Me! I can bring the kayak.")
+        try send(alice, groupID, "Count me in. Leaving at 9?")
+        try send(carol, groupID, "9 it is. I'll book the cabin.")
+        let direct = try call("POST", "/v1/direct/alice", bob, ok: [200, 201])
+        guard let directID = direct["id"]?.int64Value else { throw Failure(description: "no direct room id") }
+        try send(bob, directID, "Hi Alice, got a minute?")
+        try send(alice, directID, "Sure, what's up?")
+        try send(bob, directID, "Did you see the new sync demo? Open it on two devices.")
+        return links
+    }
+}
+
+extension String {
+    fileprivate func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(1, width - count)) }
+}

@@ -1,0 +1,484 @@
+// The Pigeonhole web client: a small chat UI on top of pigeonhole-client.js.
+// Message bodies and every other server string are shown with textContent only,
+// never parsed as HTML.
+import { PigeonholeClient, tokenKey } from './pigeonhole-client.js';
+
+const TOKEN_KEY = 'pigeonhole:token';
+const $ = (id) => document.getElementById(id);
+
+let client = null;
+let me = null; // {user: {id, name}, device: {id, name}}
+const rooms = new Map(); // id -> room record (see upsertRoom)
+let nextPage = null; // conversations continuation
+let listLoaded = false;
+let loadingMore = false;
+let openRoomId = null;
+let renderQueued = false;
+let forceBottom = false;
+
+// ---- sign-in: the token comes from #token=... (never a query string) or storage -------
+function takeToken() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (m) {
+    const token = decodeURIComponent(m[1]);
+    // Per tab (two tabs can be two devices) and remembered for the next visit.
+    sessionStorage.setItem(TOKEN_KEY, token);
+    localStorage.setItem(TOKEN_KEY, token);
+    history.replaceState(null, '', location.pathname); // out of the address bar and history
+    return token;
+  }
+  return sessionStorage.getItem(TOKEN_KEY) ?? localStorage.getItem(TOKEN_KEY);
+}
+
+function showSignIn(message = '') {
+  $('app').hidden = true;
+  $('signout').hidden = true;
+  $('signin').hidden = false;
+  $('who').textContent = '';
+  $('signin-error').textContent = message;
+  setStatus('idle');
+}
+
+function signOut(message = '') {
+  if (client) { client.stop(); client.forget(); client = null; }
+  const token = sessionStorage.getItem(TOKEN_KEY) ?? localStorage.getItem(TOKEN_KEY);
+  if (token) localStorage.removeItem(`pigeonhole:${tokenKey(token)}:me`);
+  sessionStorage.removeItem(TOKEN_KEY);
+  localStorage.removeItem(TOKEN_KEY);
+  me = null;
+  rooms.clear();
+  openRoomId = null;
+  listLoaded = false;
+  showSignIn(message);
+}
+
+function setStatus(s) {
+  const el = $('status');
+  el.textContent = s;
+  el.dataset.state = s;
+}
+
+// ---- session ------------------------------------------------------------------------------
+async function startSession(token) {
+  $('signin').hidden = true;
+  $('app').hidden = false;
+  $('signout').hidden = false;
+  client = new PigeonholeClient({ token, storage: localStorage });
+  const meKey = `pigeonhole:${tokenKey(token)}:me`;
+  try { me = JSON.parse(localStorage.getItem(meKey) ?? 'null'); } catch { me = null; }
+  client.on('status', (s) => {
+    setStatus(s);
+    if (s === 'live' && !listLoaded) loadConversations();
+  });
+  client.on('unauthorized', () => signOut('The server refused this token (revoked or wrong). Sign in again.'));
+  client.on('firstScreen', (page) => { replaceWithFirstScreen(page); });
+  client.on('events', (events) => applyEvents(events));
+  client.on('queued', () => scheduleRender(true));
+  client.on('sent', (message) => { addMessage(message); scheduleRender(); });
+  client.on('failed', (item, e) => { alertIn('room-error', `Not sent: ${e.message}`); scheduleRender(); });
+  client.on('receiptsHint', (roomId) => refreshMembersSoon(roomId));
+  setStatus('connecting');
+  // Who am I (for "mine" and read markers); cached, so a reload while offline still renders.
+  while (!me) {
+    try {
+      me = await client.me();
+    } catch (e) {
+      if (e.status === 401) return signOut('The server refused this token (revoked or wrong).');
+      setStatus('reconnecting');
+      await new Promise((r) => setTimeout(r, 1500));
+      if (!client) return;
+    }
+  }
+  localStorage.setItem(meKey, JSON.stringify(me));
+  $('who').textContent = `${me.user.name} · ${me.device.name}`;
+  client.me().then((fresh) => { me = fresh; localStorage.setItem(meKey, JSON.stringify(me)); }).catch(() => {});
+  // With a stored cursor, show the first screen and sync on from the stored cursor
+  // (events in between are applied again, idempotently); without one, the client
+  // bootstraps from the first screen itself.
+  if (client.cursor) await loadConversations();
+  client.start();
+  scheduleRender();
+}
+
+async function loadConversations() {
+  if (!client) return;
+  try {
+    const page = await client.conversations();
+    replaceWithFirstScreen(page);
+  } catch (e) {
+    if (e.status === 401) signOut('The server refused this token.');
+  }
+}
+
+// ---- the local state: idempotent by (room, seq); read markers only move forward ---------
+function upsertRoom(r) {
+  let room = rooms.get(r.id);
+  if (!room) {
+    room = { id: r.id, kind: 'group', name: null, peer: null, last_seq: 0, read_seq: 0, last_active_at: '',
+      member_count: 0, messages: new Map(), historyLoaded: false, nextBefore: null, members: null, markedSeq: 0 };
+    rooms.set(r.id, room);
+  }
+  for (const k of ['kind', 'name', 'peer', 'member_count', 'hot']) if (k in r) room[k] = r[k];
+  if (typeof r.last_seq === 'number') room.last_seq = Math.max(room.last_seq, r.last_seq);
+  if (typeof r.read_seq === 'number') room.read_seq = Math.max(room.read_seq, r.read_seq);
+  if (r.last_active_at && r.last_active_at > room.last_active_at) room.last_active_at = r.last_active_at;
+  return room;
+}
+
+function addMessage(m) {
+  const room = rooms.get(m.room_id) ?? upsertRoom({ id: m.room_id });
+  room.messages.set(m.seq, m);
+  room.last_seq = Math.max(room.last_seq, m.seq);
+  if (me && m.sender === me.user.name) room.read_seq = Math.max(room.read_seq, m.seq); // sending reads
+  if (m.sent_at > room.last_active_at) room.last_active_at = m.sent_at;
+  if (!room.loaded) fetchRoomInfo(room.id);
+  return room;
+}
+
+function replaceWithFirstScreen(page) {
+  const open = openRoomId;
+  rooms.clear();
+  for (const c of page.conversations) {
+    const room = upsertRoom(c);
+    room.loaded = true;
+    for (const m of c.preview) room.messages.set(m.seq, m);
+  }
+  nextPage = page.next_page ?? null;
+  listLoaded = true;
+  if (open !== null && !rooms.has(open)) fetchRoomInfo(open);
+  if (open !== null) loadNewest(open);
+  scheduleRender();
+}
+
+const fetching = new Set();
+/** A room we learned of from an event (new, or beyond the loaded pages). */
+async function fetchRoomInfo(id) {
+  if (fetching.has(id) || !client) return;
+  fetching.add(id);
+  try {
+    const [info, unread] = await Promise.all([client.room(id), client.unread()]);
+    const n = unread.rooms.find((x) => x.room_id === id)?.unread ?? 0;
+    const room = upsertRoom({ ...info, read_seq: info.last_seq - n });
+    room.loaded = true;
+    scheduleRender();
+  } catch (e) {
+    if (e.status === 403 || e.status === 404) { rooms.delete(id); scheduleRender(); }
+  } finally {
+    fetching.delete(id);
+  }
+}
+
+function applyEvents(events) {
+  for (const ev of events) {
+    switch (ev.type) {
+      case 'message': addMessage(ev.message); break;
+      case 'read': upsertRoom({ id: ev.room_id, read_seq: ev.read_seq }); break;
+      case 'member':
+        if (me && ev.user === me.user.name && (ev.action === 'left' || ev.action === 'removed')) {
+          rooms.delete(ev.room_id);
+          if (openRoomId === ev.room_id) closeRoom();
+        } else {
+          upsertRoom({ id: ev.room_id });
+          fetchRoomInfo(ev.room_id);
+          refreshMembersSoon(ev.room_id);
+        }
+        break;
+      case 'receipts': refreshMembersSoon(ev.room_id); break;
+      default: break; // unknown types are skipped (openapi.yaml: Event)
+    }
+  }
+  scheduleRender();
+}
+
+const memberTimers = new Map();
+function refreshMembersSoon(roomId) {
+  if (roomId !== openRoomId || memberTimers.has(roomId)) return;
+  memberTimers.set(roomId, setTimeout(() => { memberTimers.delete(roomId); loadMembers(roomId); }, 200));
+}
+
+async function loadMembers(roomId) {
+  try {
+    const r = await client.members(roomId);
+    const room = rooms.get(roomId);
+    if (room) { room.members = r.members; room.member_count = r.members.length; scheduleRender(); }
+  } catch { /* shown again on the next refresh */ }
+}
+
+async function loadNewest(roomId) {
+  try {
+    const page = await client.history(roomId, { limit: 30 });
+    const room = rooms.get(roomId);
+    if (!room) return;
+    for (const m of page.messages) addMessage(m);
+    if (!room.historyLoaded) room.nextBefore = page.next_before ?? null;
+    room.historyLoaded = true;
+    forceBottom = true;
+    scheduleRender();
+  } catch { /* retried when the room is opened again */ }
+}
+
+async function loadOlder() {
+  const room = rooms.get(openRoomId);
+  if (!room || room.nextBefore === null || room.loadingOlder) return;
+  room.loadingOlder = true;
+  const box = $('messages');
+  try {
+    const page = await client.history(room.id, { before: room.nextBefore, limit: 30 });
+    const fromBottom = box.scrollHeight - box.scrollTop;
+    for (const m of page.messages) room.messages.set(m.seq, m);
+    room.nextBefore = page.next_before ?? null;
+    render();
+    box.scrollTop = box.scrollHeight - fromBottom; // keep the reader's place
+  } catch { /* the button stays */ } finally {
+    room.loadingOlder = false;
+  }
+}
+
+async function loadMoreConversations() {
+  if (!nextPage || loadingMore) return;
+  loadingMore = true;
+  $('conversations-more').hidden = false;
+  try {
+    const page = await client.conversations({ page: nextPage });
+    for (const c of page.conversations) {
+      const room = upsertRoom(c);
+      room.loaded = true;
+      for (const m of c.preview) room.messages.set(m.seq, m);
+    }
+    nextPage = page.next_page ?? null;
+  } catch { /* try again on the next scroll */ } finally {
+    loadingMore = false;
+    $('conversations-more').hidden = true;
+    scheduleRender();
+  }
+}
+
+// ---- read markers: the bottom of an open room, in a visible page, is read ---------------
+function atBottom() {
+  const box = $('messages');
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+}
+
+function maybeMarkRead() {
+  const room = rooms.get(openRoomId);
+  if (!room || !client || document.visibilityState !== 'visible' || !atBottom()) return;
+  if (room.last_seq <= room.read_seq || room.markedSeq >= room.last_seq) return;
+  const seq = room.last_seq;
+  room.markedSeq = seq;
+  room.read_seq = seq; // this device clears at once; the others through the `read` event
+  client.markRead(room.id, seq).then((r) => upsertRoom({ id: room.id, read_seq: r.read_seq }))
+    .catch(() => { room.markedSeq = 0; });
+  scheduleRender();
+}
+
+// ---- rendering (textContent only) -----------------------------------------------------------
+function scheduleRender(bottom = false) {
+  if (bottom) forceBottom = true;
+  if (renderQueued) return;
+  renderQueued = true;
+  setTimeout(() => { renderQueued = false; render(); }, 0);
+}
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'text') e.textContent = v;
+    else if (k === 'class') e.className = v;
+    else if (k.startsWith('data-')) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) if (c) e.append(c);
+  return e;
+}
+
+function roomTitle(room) {
+  if (room.kind === 'direct') return room.peer ?? 'direct chat';
+  return room.name ?? `room ${room.id}`;
+}
+
+/** A message body is any JSON value: show its `text`, a string as is, else its JSON. */
+function bodyText(body) {
+  if (typeof body === 'string') return body;
+  if (body && typeof body === 'object' && typeof body.text === 'string') return body.text;
+  return JSON.stringify(body);
+}
+
+function shortTime(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const now = new Date();
+  if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return d.toLocaleDateString([], { month: 'short', day: 'numeric' });
+}
+
+function sortedRooms() {
+  return [...rooms.values()].sort((a, b) =>
+    (b.last_active_at > a.last_active_at) - (b.last_active_at < a.last_active_at) || b.id - a.id);
+}
+
+function render() {
+  if (!client) return;
+  renderList();
+  renderRoom();
+  maybeMarkRead();
+  const side = $('sidebar');
+  if (nextPage && side.scrollHeight <= side.clientHeight + 10) loadMoreConversations();
+}
+
+function renderList() {
+  const list = $('conversations');
+  const items = sortedRooms().map((room) => {
+    const last = room.messages.size ? room.messages.get(Math.max(...room.messages.keys())) : null;
+    const unread = Math.max(0, room.last_seq - room.read_seq);
+    const li = el('li', { class: 'conversation' + (room.id === openRoomId ? ' active' : ''),
+      'data-testid': 'conversation', 'data-room-id': String(room.id) },
+    el('span', { class: 'title', text: roomTitle(room) }),
+    el('span', { class: 'time', text: shortTime(room.last_active_at) }),
+    el('span', { class: 'preview', text: last ? `${last.sender}: ${bodyText(last.body)}` : 'No messages yet' }),
+    unread > 0 ? el('span', { class: 'unread', 'data-testid': 'unread', text: String(unread) }) : null);
+    li.addEventListener('click', () => openRoom(room.id));
+    return li;
+  });
+  list.replaceChildren(...items);
+}
+
+function renderRoom() {
+  const room = rooms.get(openRoomId);
+  $('room').hidden = !room;
+  $('empty').hidden = !!room;
+  $('app').classList.toggle('in-room', !!room);
+  if (!room) return;
+  const box = $('messages');
+  const wasAtBottom = atBottom();
+  $('room-title').textContent = roomTitle(room);
+  $('members-toggle').textContent = `${room.members?.length ?? room.member_count ?? ''} members`;
+  $('add-member-form').hidden = room.kind !== 'group';
+  $('member-list').replaceChildren(...(room.members ?? []).map((m) =>
+    el('li', { 'data-testid': 'member', text: m.role === 'owner' ? `${m.user} (owner)` : m.user })));
+  $('older').hidden = !(room.historyLoaded && room.nextBefore !== null);
+  const mine = me?.user.name;
+  const items = [...room.messages.values()].sort((a, b) => a.seq - b.seq).map((m) => {
+    let readBy = null;
+    if (m.sender === mine && room.members) {
+      const n = room.members.filter((x) => x.user !== m.sender && x.read_seq >= m.seq).length;
+      readBy = el('span', { class: 'read-by', 'data-testid': 'read-by', text: `read by ${n}` });
+    }
+    return el('li', { class: 'message' + (m.sender === mine ? ' mine' : ''), 'data-testid': 'message',
+      'data-room-id': String(m.room_id), 'data-seq': String(m.seq), 'data-sender': m.sender },
+    el('div', { class: 'meta' }, el('span', { class: 'sender', text: m.sender }),
+      el('time', { dateTime: m.sent_at, text: shortTime(m.sent_at), title: m.sent_at }), readBy),
+    el('div', { class: 'body', 'data-testid': 'body', text: bodyText(m.body) }));
+  });
+  for (const p of client.outbox.filter((x) => x.room_id === room.id)) {
+    items.push(el('li', { class: 'message mine', 'data-testid': 'message', 'data-room-id': String(room.id),
+      'data-pending': 'true', 'data-client-msg-id': p.client_msg_id },
+    el('div', { class: 'meta' }, el('span', { class: 'sender', text: mine ?? '' }), el('span', { text: 'sending…' })),
+    el('div', { class: 'body', 'data-testid': 'body', text: bodyText(p.body) })));
+  }
+  $('message-list').replaceChildren(...items);
+  if (wasAtBottom || forceBottom) box.scrollTop = box.scrollHeight;
+  forceBottom = false;
+}
+
+function openRoom(id) {
+  openRoomId = id;
+  const room = rooms.get(id);
+  if (room) {
+    room.markedSeq = 0;
+    loadNewest(id);
+    loadMembers(id);
+  }
+  forceBottom = true;
+  render();
+  $('composer').focus();
+}
+
+function closeRoom() {
+  openRoomId = null;
+  scheduleRender();
+}
+
+function alertIn(id, text) {
+  $(id).textContent = text;
+  setTimeout(() => { if ($(id).textContent === text) $(id).textContent = ''; }, 6000);
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+function wire() {
+  $('signin-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = $('token').value.trim();
+    if (!token) return;
+    $('token').value = '';
+    sessionStorage.setItem(TOKEN_KEY, token);
+    localStorage.setItem(TOKEN_KEY, token);
+    startSession(token);
+  });
+  $('signout').addEventListener('click', () => signOut());
+  $('composer-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = $('composer').value;
+    if (!text.trim() || openRoomId === null || !client) return;
+    $('composer').value = '';
+    client.send(openRoomId, { text }).catch(() => {});
+  });
+  $('older').addEventListener('click', loadOlder);
+  $('messages').addEventListener('scroll', () => {
+    if ($('messages').scrollTop < 40) loadOlder();
+    maybeMarkRead();
+  });
+  $('sidebar').addEventListener('scroll', () => {
+    const s = $('sidebar');
+    if (s.scrollHeight - s.scrollTop - s.clientHeight < 80) loadMoreConversations();
+  });
+  $('back').addEventListener('click', closeRoom);
+  $('members-toggle').addEventListener('click', () => { $('members').hidden = !$('members').hidden; });
+  $('new-chat').addEventListener('click', () => { $('new-panel').hidden = !$('new-panel').hidden; });
+  $('direct-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const name = $('direct-name').value.trim();
+    try {
+      const room = await client.direct(name);
+      $('direct-name').value = '';
+      $('new-panel').hidden = true;
+      upsertRoom(room);
+      fetchRoomInfo(room.id);
+      openRoom(room.id);
+    } catch (err) { alertIn('new-error', err.code === 'user_not_found' ? `No user named ${name}` : err.message); }
+  });
+  $('group-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const members = $('group-members').value.split(/[\s,]+/).filter(Boolean);
+    try {
+      const room = await client.createGroup($('group-name').value.trim(), members);
+      $('group-name').value = '';
+      $('group-members').value = '';
+      $('new-panel').hidden = true;
+      upsertRoom(room).loaded = true;
+      openRoom(room.id);
+    } catch (err) { alertIn('new-error', err.message); }
+  });
+  $('add-member-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const name = $('add-member-name').value.trim();
+    try {
+      await client.addMembers(openRoomId, [name]);
+      $('add-member-name').value = '';
+      loadMembers(openRoomId);
+    } catch (err) { alertIn('members-error', err.code === 'user_not_found' ? `No user named ${name}` : err.message); }
+  });
+  document.addEventListener('visibilitychange', maybeMarkRead);
+  window.addEventListener('online', () => client?.reconnectNow());
+  window.addEventListener('hashchange', () => {
+    if (/token=/.test(location.hash)) { if (client) { client.stop(); client = null; } me = null; rooms.clear(); boot(); }
+  });
+}
+
+function boot() {
+  const token = takeToken();
+  if (token) startSession(token);
+  else showSignIn();
+}
+
+wire();
+boot();
