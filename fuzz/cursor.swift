@@ -2,8 +2,8 @@
 // (Cursor.decode), conversation page tokens (Conversations.PageToken.decode, internal)
 // and the base64url layer under both (Base64URL.decode).
 //
-// Compiled by fuzz/run into module SyncEngine (JSON and SQLiteStore as separate
-// modules), so internal API is visible.
+// Compiled by fuzz/run into module SyncEngine (JSON as a separate module), so internal
+// API is visible.
 //
 // Each input is tried three ways, so the fuzzer reaches the text grammar behind the
 // base64 layer: as the token text itself, as the plaintext of a cursor (base64url-encoded
