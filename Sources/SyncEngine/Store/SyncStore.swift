@@ -7,7 +7,10 @@
 /// - **Snapshots.** Everything one `StoreReadConnection.snapshot` call reads is one
 ///   consistent snapshot of committed data.
 /// - **Per-room seq**: gapless and strictly increasing per room, assigned by the store
-///   under the room row's lock (`UPDATE ... RETURNING`), never read-then-write.
+///   under the room row's lock, never computed by the domain. A backend with row locks
+///   does it in one `UPDATE ... RETURNING`; the SQLite backend's single writer holds the
+///   database's write lock from `BEGIN IMMEDIATE` to `COMMIT`, so its read and update
+///   of `last_seq` are one atomic step (and cheaper there than RETURNING).
 /// - **Per-user inbox seq**: strictly increasing per user, assigned under the user
 ///   row's lock; rows locked in a fixed order (user id) so concurrent units cannot
 ///   deadlock.
