@@ -10,7 +10,9 @@ import Testing
 struct ReceiptsAfterLeaveTests {
     @Test(arguments: [false, true])
     func aFormerMemberGetsNoReceiptsForTheRoomItLeft(hot: Bool) throws {
+        let time = FakeClocks()   // the receipts window passes when the test says so
         try TestServer.with(configure: {
+            $0.api.clocks = time.clocks
             $0.api.engine.receiptsWindowMillis = 100
             if hot { $0.api.engine.hotThreshold = 3 }
         }) { server in
@@ -35,7 +37,7 @@ struct ReceiptsAfterLeaveTests {
             // itself (no timer involved): bob gets his receipts event, alice nothing.
             let bobStart = try bob.conversationsCursor()
             try bob.sendOK(room, "b1", "three")
-            usleep(150_000)
+            time.advance(milliseconds: 150)
             try carol.markRead(room, 3)
             let bobs = try HotRoomReceiptTests.awaitReceipts(bob, from: bobStart, timeout: 2)
             #expect(HotRoomTests.keys(bobs.events).contains("receipts:\(room)"), "the room's marks were not flushed")
