@@ -45,6 +45,9 @@ let package = Package(
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
         // The load generator's verifier and scenario plans (in the executable target).
         .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),
+        // The store conformance suite (written against the store interface, run per backend)
+        // and domain tests that drive SyncEngine without HTTP.
+        .testTarget(name: "StoreConformanceTests", dependencies: ["SyncEngine", "SQLiteBackend", "SQLiteStore", "JSON"]),
         .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "HTTPServer", "SQLiteStore", "JSON"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,269 @@
+import Dispatch
+import JSON
+import SyncEngine
+import Testing
+
+/// The domain driven through `SyncEngine` over a factory's store, without HTTP: what
+/// the end-to-end tests check over sockets, here against every backend.
+@Suite(.timeLimit(.minutes(1)))
+struct DomainTests {
+    /// Users, devices, a group and a direct room; sends; a pull followed page by page
+    /// until `hasMore` is false returns every event exactly once, in order, and the
+    /// final cursor is the head.
+    @Test(arguments: allStoreFactories)
+    func sendAndPullExactlyOnceInOrder(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let bobLaptop = try h.device("bob", "laptop")
+            let group = try h.group(alice, "trio", [bob, carol])
+            let dm = try h.direct(bob, alice)
+            #expect(try h.direct(alice, bob) == dm, "a direct room is found again, not created twice")
+            for i in 0..<20 {
+                let (sender, room) = [(alice, group), (bob, dm), (carol, group), (alice, dm)][i % 4]
+                let r = try h.send(sender, room, "m\(i)", "{\"n\":\(i)}").get()
+                #expect(!r.duplicate)
+            }
+            #expect(try h.read { try $0.store.room(group)?.lastSeq } == 10)
+            #expect(try h.read { try $0.store.room(dm)?.lastSeq } == 10)
+
+            for device in [bob, bobLaptop] {
+                let (events, cursor, pages) = try h.pullAll(bob.id, from: Cursor(user: bob.id, inboxSeq: 0), limit: 6)
+                #expect(pages >= 4)
+                expectExactlyOnceInOrder(events, expected: [group: Array(1...10), dm: Array(1...10)])
+                // Both room creations arrive as member events, before any message of the room.
+                let members = events.filter { $0.kind == .member }
+                #expect(members.count == 2)
+                for room in [group, dm] {
+                    let created = try #require(events.firstIndex { $0.kind == .member && $0.room == room })
+                    let firstMessage = try #require(events.firstIndex { $0.message?.room == room })
+                    #expect(created < firstMessage)
+                }
+                // Bodies come back as sent.
+                #expect(events.compactMap(\.message).allSatisfy { m in m.body.hasPrefix("{\"n\":") })
+                // The final cursor is the head of bob's stream; acking it moves the device's ack.
+                let head = try h.read { try Stream.head($0.store, user: bob.id) }
+                #expect(cursor == head)
+                let text = cursor.encoded
+                let device = device.principal.device
+                #expect(try h.write { try Stream.ack($0, device: device, user: bob.id, cursor: text) }.get())
+                #expect(try h.write { try Stream.ack($0, device: device, user: bob.id, cursor: text) }.get() == false)
+                #expect(try h.read { try Stream.ackedCursor($0.store, device: device, user: bob.id) } == cursor)
+            }
+            // A pull through the session API (as GET /v1/sync): the acked cursor is the start.
+            guard case .started(let start)? = try h.engine.startPull(h.reader, token: bob.token, cursor: nil, mayWait: false) else {
+                Issue.record("startPull did not start")
+                return
+            }
+            #expect(try h.engine.pull(h.reader, start, limit: 10, perRoomLimit: nil).events.isEmpty)
+            _ = try h.send(carol, group, "late").get()
+            let page = try h.engine.pull(h.reader, start, limit: 10, perRoomLimit: nil)
+            #expect(page.events.compactMap(\.message).map(\.clientMsgID) == ["late"])
+            #expect(!page.hasMore)
+            // An unknown token starts nothing; a device never acked needs a cursor.
+            #expect(try h.engine.startPull(h.reader, token: "nope", cursor: nil, mayWait: false) == nil)
+            #expect(throws: SyncError.cursorRequired) {
+                _ = try h.engine.startPull(h.reader, token: carol.token, cursor: nil, mayWait: false)
+            }
+            // History pages back through the room.
+            let history = try h.read { try Messages.history($0, me: carol.id, room: group, before: nil, limit: 4) }
+            #expect(history.messages.map(\.seq) == [8, 9, 10, 11])
+            #expect(history.nextBefore == 8)
+        }
+    }
+
+    /// Read markers only move forward, unread is last seq - read seq per room, the
+    /// conversation list agrees, the reader's other devices get a `read` event, and
+    /// the sender's own messages are read.
+    @Test(arguments: allStoreFactories)
+    func readMarkersAndUnread(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let group = try h.group(alice, "trio", [bob, carol])
+            let dm = try h.direct(alice, bob)
+            for i in 1...4 { _ = try h.send(alice, group, "g\(i)").get() }
+            for i in 1...3 { _ = try h.send(alice, dm, "d\(i)").get() }
+
+            func unread(_ u: TestUser) throws -> (total: Int64, rooms: [RoomID: Int64]) {
+                let (total, rooms) = try h.read { try Conversations.unread($0, me: u.id) }
+                return (total, Dictionary(uniqueKeysWithValues: rooms))
+            }
+            #expect(try unread(bob).total == 7)
+            #expect(try unread(bob).rooms == [group: 4, dm: 3])
+            #expect(try unread(carol).rooms == [group: 4])
+            #expect(try unread(alice).total == 0, "the sender has read their own messages")
+
+            let bobHead = try #require(try h.read { try $0.store.inboxHead(user: bob.id) })
+            #expect(try h.write { try Conversations.markRead($0, me: bob.principal, room: group, seq: 2) }.get() == 2)
+            #expect(try h.write { try Conversations.markRead($0, me: bob.principal, room: group, seq: 1) }.get() == 2,
+                    "a read marker never moves back")
+            #expect(h.write { try Conversations.markRead($0, me: bob.principal, room: group, seq: 9) }.map { _ in 0 }
+                    == .failure(.seqOutOfRange(lastSeq: 4)))
+            #expect(h.write { try Conversations.markRead($0, me: bob.principal, room: RoomID(424_242), seq: 1) }.map { _ in 0 }
+                    == .failure(.roomNotFound))
+            #expect(try unread(bob).rooms == [group: 2, dm: 3])
+            #expect(try unread(carol).rooms == [group: 4], "another member's marker is their own")
+
+            // The conversation list carries the same counts.
+            let page = try h.read { try Conversations.list($0, me: bob.id, limit: 10, preview: 2, page: nil) }
+            let listed = Dictionary(uniqueKeysWithValues: page.conversations.map { ($0.room.id, $0.unread) })
+            #expect(listed == [group: 2, dm: 3])
+            #expect(page.conversations.first { $0.room.id == group }?.preview.map(\.seq) == [3, 4])
+
+            // Bob's devices learn of the read: one `read` event with read_seq 2.
+            let (events, _, _) = try h.pullAll(bob.id, from: Cursor(user: bob.id, inboxSeq: bobHead))
+            #expect(events.map(\.kind) == [.read])
+            #expect(events.first?.room == group)
+            #expect(events.first?.payload?["read_seq"]?.int64Value == 2)
+
+            // Receipts count from the markers: seq 2 of the group was read by bob.
+            let receipt = try h.read { try Receipts.count($0, me: alice.id, room: group, seq: 2) }
+            #expect(receipt.readCount == 1)
+            #expect(receipt.readers == ["bob"])
+
+            // Sending reads what came before it.
+            _ = try h.send(bob, group, "reply").get()
+            #expect(try unread(bob).rooms == [dm: 3])
+            #expect(try unread(alice).rooms == [group: 1])
+        }
+    }
+
+    /// A hot room (small `hotThreshold`) is merged into the pull with the normal rooms:
+    /// every message exactly once, per-room order, nothing of it in the inboxes, and the
+    /// cursor carries the room's position. A member added later starts at their join.
+    @Test(arguments: allStoreFactories)
+    func aHotRoomIsMergedIntoThePull(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 3
+        try Harness.with(factory, config: config) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let dave = try h.user("dave")
+            let hot = try h.group(alice, "big", [bob, carol])
+            let dm = try h.direct(alice, bob)
+            #expect(try h.read { try $0.store.room(hot)?.hot } == true)
+            #expect(try h.read { try $0.store.room(dm)?.hot } == false)
+            for i in 0..<15 {
+                let (sender, room) = [(alice, hot), (bob, dm), (carol, hot)][i % 3]
+                _ = try h.send(sender, room, "m\(i)").get()
+            }
+            let bobStart = Cursor(user: bob.id, inboxSeq: 0)
+            let (events, cursor, _) = try h.pullAll(bob.id, from: bobStart, limit: 4)
+            expectExactlyOnceInOrder(events, expected: [hot: Array(1...10), dm: Array(1...5)])
+            #expect(cursor.hot[hot] == 10)
+            // Read diffusion: the hot room's messages are not in bob's inbox.
+            let keys = try h.read { try $0.store.inboxKeys(user: bob.id, after: 0, limit: 1000) }
+            #expect(!keys.contains { $0.kind == .message && $0.room == hot })
+
+            // Dave joins after ten messages: he gets the join and what follows only.
+            _ = try h.write { try Rooms.addMembers($0, me: alice.principal, room: hot, names: ["dave"]) }.get()
+            _ = try h.send(carol, hot, "after-join").get()
+            let (daveEvents, _, _) = try h.pullAll(dave.id, from: Cursor(user: dave.id, inboxSeq: 0))
+            expectExactlyOnceInOrder(daveEvents, expected: [hot: [11]])
+            #expect(daveEvents.contains { $0.kind == .member && $0.room == hot })
+
+            // Bob continues from his cursor: only the new message.
+            let (more, next, _) = try h.pullAll(bob.id, from: cursor)
+            expectExactlyOnceInOrder(more, expected: [hot: [11]])
+            #expect(next.hot[hot] == 11)
+            // Unread works for hot rooms too.
+            let unread = try h.read { try Conversations.unread($0, me: bob.id) }
+            #expect(unread.total == 11, "bob sent every dm message, so only the hot room's are unread")
+        }
+    }
+
+    /// Resending with the same client_msg_id returns the original (any device of the
+    /// sender), a different body or room is a conflict, and no seq is taken.
+    @Test(arguments: allStoreFactories)
+    func anIdempotentResendReturnsTheOriginal(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let aliceLaptop = try h.device("alice", "laptop")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            let other = try h.group(alice, "other", [bob])
+            let first = try h.send(alice, room, "k", "\"hello\"").get()
+            #expect(!first.duplicate)
+            let again = try h.send(aliceLaptop, room, "k", "\"hello\"").get()
+            #expect(again.duplicate)
+            #expect(again.message == first.message)
+            #expect(h.send(alice, room, "k", "\"changed\"").map { _ in 0 } == .failure(.idempotencyConflict))
+            #expect(h.send(alice, other, "k", "\"hello\"").map { _ in 0 } == .failure(.idempotencyConflict))
+            // Another sender may use the same key.
+            #expect(try h.send(bob, room, "k", "\"hello\"").get().message.seq == 2)
+            #expect(try h.read { try $0.store.room(room)?.lastSeq } == 2)
+            let (events, _, _) = try h.pullAll(bob.id, from: Cursor(user: bob.id, inboxSeq: 0))
+            expectExactlyOnceInOrder(events, expected: [room: [1, 2]])
+        }
+    }
+
+    /// With a fake wall clock: inbox rows older than the offline retention are pruned,
+    /// an old cursor then gets `cursorExpired` (startPull answers with a fresh first
+    /// screen), while unread counts stay right and the fresh cursor pulls exactly.
+    @Test(arguments: allStoreFactories)
+    func retentionExpiresOldCursorsAndKeepsUnread(_ factory: any StoreFactory) throws {
+        let clock = FakeClock()
+        var config = EngineConfiguration()
+        config.offlineRetentionMillis = 60_000
+        config.historyRetentionMillis = 0
+        try Harness.with(factory, config: config, clock: clock.function) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let dm = try h.direct(alice, bob)
+            for i in 1...5 { _ = try h.send(alice, dm, "old\(i)").get() }
+            _ = try h.write { try Conversations.markRead($0, me: bob.principal, room: dm, seq: 2) }.get()
+            // Bob's device pulls a little, then goes offline.
+            let firstPage = try h.read { ctx throws in
+                try Stream.pull(ctx, user: bob.id, after: Cursor(user: bob.id, inboxSeq: 0), limit: 3, perRoomLimit: nil)
+            }
+            #expect(firstPage.hasMore)
+            let oldCursor = firstPage.cursor.encoded
+
+            // Nothing is old yet: a prune removes nothing.
+            let early = try h.write { try Retention.prune($0) }.get()
+            #expect(early.inboxRows == 0 && early.messages == 0)
+
+            clock.advance(by: 120_000)
+            for i in 1...2 { _ = try h.send(alice, dm, "new\(i)").get() }
+            let done = DispatchSemaphore(value: 0)
+            h.engine.pruneRound { done.signal() }
+            done.wait()
+
+            let bounds = try #require(try h.read { try $0.store.inboxBounds(user: bob.id) })
+            #expect(bounds.head == 9)   // created, 5 messages, read, 2 messages
+            #expect(bounds.floor == 7, "the rows older than a minute are pruned")
+            #expect(try h.read { try $0.store.inboxKeys(user: bob.id, after: 0, limit: 100) }.map(\.seq) == [8, 9])
+
+            #expect(throws: SyncError.cursorExpired) {
+                try h.read { try Stream.validate($0.store, cursor: oldCursor, user: bob.id) }
+            }
+            guard case .expired(let me, let screen)? = try h.engine.startPull(h.reader, token: bob.token, cursor: oldCursor,
+                                                                              mayWait: false) else {
+                Issue.record("an old cursor did not expire")
+                return
+            }
+            #expect(me == bob.principal)
+            #expect(screen.conversations.map(\.room.id) == [dm])
+            #expect(screen.conversations.first?.unread == 5)
+            #expect(screen.conversations.first?.preview.map(\.clientMsgID) == ["old5", "new1", "new2"])
+
+            // Unread counts do not depend on the pruned rows.
+            #expect(try h.read { try Conversations.unread($0, me: bob.id) }.total == 5)
+            #expect(try h.read { try Conversations.unread($0, me: alice.id) }.total == 0)
+            // History retention is off: all seven messages remain.
+            let history = try h.read { try Messages.history($0, me: bob.id, room: dm, before: nil, limit: 20) }
+            #expect(history.messages.map(\.seq) == Array(1...7))
+
+            // The fresh cursor pulls exactly what comes next.
+            #expect(try h.pullAll(bob.id, from: screen.cursor).events.isEmpty)
+            _ = try h.send(alice, dm, "after").get()
+            let (events, _, _) = try h.pullAll(bob.id, from: screen.cursor)
+            expectExactlyOnceInOrder(events, expected: [dm: [8]])
+            #expect(try h.read { try Conversations.unread($0, me: bob.id) }.total == 6)
+        }
+    }
+}

@@ -1,0 +1,391 @@
+import Dispatch
+import Synchronization
+import SyncEngine
+import Testing
+
+/// The guarantees of `SyncStore` (SyncStore.swift's doc comment), checked through the
+/// store interface and the engine only, against every backend in `allStoreFactories`.
+@Suite(.timeLimit(.minutes(1)))
+struct StoreConformanceTests {
+    // MARK: durability before completion
+
+    /// When a unit's completion runs, a new read connection sees its effects, and so does
+    /// a store opened afresh on the database after the first one stopped.
+    @Test(arguments: allStoreFactories)
+    func aCompletionFindsItsEffectsCommitted(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let store = h.store
+            let seen = Locked<[Bool]>([])
+            let done = DispatchSemaphore(value: 0)
+            for i in 0..<5 {
+                let name = "durable\(i)"
+                store.submit({ w in try w.insertUser(name: name, createdAt: 1) }) { result in
+                    // Inside the completion: a brand-new connection must already see the row.
+                    let visible = (try? store.openReader()).map { conn in
+                        defer { conn.close() }
+                        return (try? conn.snapshot { try $0.user(named: name) }) != nil
+                    } ?? false
+                    let ok = (try? result.get()) != nil
+                    seen.withLock { $0.append(visible && ok) }
+                    done.signal()
+                }
+            }
+            for _ in 0..<5 { done.wait() }
+            #expect(seen.value == Array(repeating: true, count: 5))
+
+            // Still there for a store opened after this one stopped.
+            store.stop()
+            let reopened = try h.database.open()
+            let conn = try reopened.openReader()
+            defer { conn.close() }
+            for i in 0..<5 {
+                #expect(try conn.snapshot { try $0.user(named: "durable\(i)") }?.name == "durable\(i)")
+            }
+        }
+    }
+
+    /// A unit that throws after writing leaves nothing, and the units group-committed
+    /// with it keep theirs.
+    @Test(arguments: allStoreFactories)
+    func aFailedUnitLeavesNothing(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let results = Locked<[String: Result<Bool, SyncError>]>([:])
+            let done = DispatchSemaphore(value: 0)
+            // Queued back to back so that a batching backend commits them together.
+            for name in ["before", "ghost", "after"] {
+                h.engine.write({ ctx -> Bool in
+                    _ = try Accounts.createUser(ctx, name: name)
+                    if name == "ghost" { throw SyncError.forbidden("changed my mind") }
+                    return true
+                }) { r in
+                    results.withLock { $0[name] = r }
+                    done.signal()
+                }
+            }
+            for _ in 0..<3 { done.wait() }
+            #expect(results.value["ghost"] == .failure(.forbidden("changed my mind")))
+            #expect(results.value["before"] == .success(true))
+            #expect(results.value["after"] == .success(true))
+            try h.read { ctx throws in
+                #expect(try ctx.store.user(named: "ghost") == nil)
+                #expect(try ctx.store.user(named: "before") != nil)
+                #expect(try ctx.store.user(named: "after") != nil)
+            }
+
+            // A send that fails after its message was stored: no message, no seq taken,
+            // no inbox rows.
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            let bobHead = try #require(try h.read { try $0.store.inboxHead(user: bob.id) })
+            let failed = h.write { ctx -> Int in
+                _ = try Messages.send(ctx, me: alice.principal, room: room, clientMsgID: "lost", body: "1", maxBodyBytes: 100)
+                throw SyncError.storageUnavailable
+            }
+            #expect(failed == .failure(.storageUnavailable))
+            try h.read { ctx throws in
+                #expect(try ctx.store.room(room)?.lastSeq == 0)
+                #expect(try ctx.store.message(sender: alice.id, clientMsgID: "lost") == nil)
+                #expect(try ctx.store.inboxHead(user: bob.id) == bobHead)
+            }
+            #expect(try h.send(alice, room, "next").get().message.seq == 1, "the failed send took no seq")
+        }
+    }
+
+    // MARK: snapshots
+
+    /// A snapshot does not see what commits while it is open; the next one does.
+    @Test(arguments: allStoreFactories)
+    func aSnapshotDoesNotSeeACommitMadeDuringIt(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            #expect(try h.send(alice, room, "m1").get().message.seq == 1)
+
+            let (before, during, inboxBefore, inboxDuring, ghostDuring) = try h.reader.snapshot { s throws in
+                let before = try s.room(room)?.lastSeq
+                let inboxBefore = try s.inboxHead(user: bob.id)
+                // Commit a send and a new user while this snapshot is open.
+                _ = try h.send(alice, room, "m2").get()
+                _ = try h.write { try Accounts.createUser($0, name: "carol") }.get()
+                let during = try s.room(room)?.lastSeq
+                let inboxDuring = try s.inboxHead(user: bob.id)
+                let ghost = try s.user(named: "carol")
+                return (before, during, inboxBefore, inboxDuring, ghost)
+            }
+            #expect(before == 1)
+            #expect(during == 1, "the snapshot saw a commit made during it")
+            #expect(inboxDuring == inboxBefore)
+            #expect(ghostDuring == nil)
+            try h.reader.snapshot { s throws in
+                #expect(try s.room(room)?.lastSeq == 2)
+                #expect(try s.inboxHead(user: bob.id) == inboxBefore.map { $0 + 1 })
+                #expect(try s.user(named: "carol") != nil)
+                // One snapshot: the room's last seq and its newest message agree.
+                #expect(try s.latestMessages(room: room, above: 0, count: 1).first?.seq == 2)
+            }
+        }
+    }
+
+    // MARK: per-room and per-user sequences
+
+    /// Many threads sending into overlapping rooms through one store: every room's seqs
+    /// are exactly 1...N, every member's inbox seqs exactly 1...M.
+    @Test(arguments: allStoreFactories)
+    func seqsStayGaplessUnderConcurrentSenders(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            try ConcurrentScenario.run(harnesses: [h])
+        }
+    }
+
+    /// The concurrent writers case: two stores on one database, many threads sending
+    /// into the same rooms through both. Seqs stay exact and a pull from the start
+    /// returns every message exactly once, in per-room order.
+    @Test(arguments: allStoreFactories)
+    func twoStoresOnOneDatabaseKeepEverySequenceExact(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 6   // the all-hands room is hot: read diffusion mixed in
+        try Harness.with(factory, config: config) { h in
+            let other = try h.second()
+            defer { other.reader.close() }
+            try ConcurrentScenario.run(harnesses: [h, other])
+        }
+    }
+
+    // MARK: commit position
+
+    /// Within a unit the commit position never goes down and is not below a message
+    /// stored in it; a later unit's is not below any message committed before it.
+    @Test(arguments: allStoreFactories)
+    func theCommitPositionIsNonDecreasing(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            var lastCommitted: Int64 = 0
+            for round in 0..<4 {
+                let (p0, ids, positions) = try h.write { ctx -> (Int64, [Int64], [Int64]) in
+                    let p0 = try ctx.store.commitPosition()
+                    var ids: [Int64] = []
+                    var positions: [Int64] = []
+                    for k in 0..<3 {
+                        let r = try Messages.send(ctx, me: alice.principal, room: room, clientMsgID: "r\(round)-\(k)",
+                                                  body: "1", maxBodyBytes: 100)
+                        ids.append(r.message.id.rawValue)
+                        positions.append(try ctx.store.commitPosition())
+                    }
+                    return (p0, ids, positions)
+                }.get()
+                #expect(p0 >= lastCommitted, "a unit's position is below a message committed before it")
+                #expect(zip([p0] + positions, positions).allSatisfy { $0 <= $1 }, "position went down within a unit")
+                #expect(zip(ids, positions).allSatisfy { $0 <= $1 }, "position below a message of the unit")
+                lastCommitted = ids.max()!
+            }
+            // Inbox rows carry positions in commit order too: bob's are non-decreasing.
+            let keys = try h.read { try $0.store.inboxKeys(user: bob.id, after: 0, limit: 1000) }
+            #expect(keys.map(\.pos) == keys.map(\.pos).sorted())
+        }
+    }
+
+    // MARK: idempotency
+
+    /// Concurrent sends with one (sender, client_msg_id), through two different stores on
+    /// the same database: exactly one message, and every send gets its id.
+    @Test(arguments: allStoreFactories)
+    func concurrentSendsWithOneKeyThroughTwoStoresMakeOneMessage(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let other = try h.second()
+            defer { other.reader.close() }
+            let alice = try h.user("alice")
+            var devices = [alice]
+            for i in 1..<6 { devices.append(try h.device("alice", "device\(i)")) }
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            let senders = devices
+            let harnesses = [h, other]
+            for round in 0..<3 {
+                let results = Locked<[Result<SendResult, SyncError>]>([])
+                onThreads(senders.count * 2) { i in
+                    let r = harnesses[i % 2].send(senders[i / 2], room, "same-key-\(round)", "\"hello\"")
+                    results.withLock { $0.append(r) }
+                }
+                let all = results.value.compactMap { try? $0.get() }
+                #expect(all.count == senders.count * 2, "\(results.value.filter { (try? $0.get()) == nil })")
+                #expect(all.filter { !$0.duplicate }.count == 1)
+                #expect(Set(all.map(\.message.id)).count == 1)
+                #expect(Set(all.map(\.message.seq)) == [Int64(round + 1)])
+            }
+            try h.read { ctx throws in
+                #expect(try ctx.store.room(room)?.lastSeq == 3)
+                var seqs: [Int64] = []
+                try ctx.store.messages(room: room, below: .max, above: 0, limit: 100) { seqs.append($0.seq); return true }
+                #expect(seqs == [3, 2, 1])
+            }
+        }
+    }
+
+    /// The store's own backstop: appending with a key that is taken (as a concurrent send
+    /// that did not see the original would) returns the original and takes no seq.
+    @Test(arguments: allStoreFactories)
+    func anAppendWithATakenKeyReturnsTheOriginal(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            let first = try h.send(alice, room, "k1", "\"hello\"").get().message
+            let device = alice.principal.device
+            let (outcome, lastSeqAfter) = try submitAndWait(h.store) { w -> (MessageAppend, Int64?) in
+                let target = try #require(try w.sendTarget(room: room))
+                let outcome = try w.appendMessage(to: target, sender: alice.id, device: device, clientMsgID: "k1",
+                                                  body: "\"hello\"", at: 1)
+                return (outcome, try w.sendTarget(room: room)?.lastSeq)
+            }.get()
+            guard case .duplicate(let original) = outcome else {
+                Issue.record("expected .duplicate, got \(outcome)")
+                return
+            }
+            #expect(original == first)
+            #expect(lastSeqAfter == 1, "a duplicate takes no seq")
+            #expect(try h.send(alice, room, "k2").get().message.seq == 2)
+        }
+    }
+
+    // MARK: errors
+
+    /// After `stop()`, a unit fails with `.shuttingDown` (its completion still runs once)
+    /// and writes nothing.
+    @Test(arguments: allStoreFactories)
+    func aUnitAfterStopFailsShuttingDown(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            _ = try h.user("alice")
+            h.store.stop()
+            h.store.stop()   // idempotent
+            let calls = Locked(0)
+            let r = submitAndWait(h.store) { w -> UserID? in
+                calls.withLock { $0 += 1 }
+                return try w.insertUser(name: "late", createdAt: 1)
+            }
+            #expect(r.map { _ in 0 } == .failure(.shuttingDown))
+            #expect(calls.value == 0, "a unit ran after stop")
+            let engineResult = h.write { try Accounts.createUser($0, name: "late2") }
+            #expect(engineResult.map { _ in 0 } == .failure(.shuttingDown))
+
+            // Nothing of them was written.
+            let reopened = try h.database.open()
+            let conn = try reopened.openReader()
+            defer { conn.close() }
+            try conn.snapshot { s throws in
+                #expect(try s.user(named: "alice") != nil)
+                #expect(try s.user(named: "late") == nil)
+                #expect(try s.user(named: "late2") == nil)
+            }
+        }
+    }
+
+    /// A `SyncError` thrown by the domain inside a unit or a read arrives unchanged (not
+    /// as a storage error); a foreign error never leaks as anything but a `SyncError`.
+    @Test(arguments: allStoreFactories)
+    func domainErrorsPassThroughUnchanged(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let errors: [SyncError] = [.forbidden("no"), .invalid(field: "f", reason: "r"), .userExists("alice"),
+                                       .roomNotFound, .idempotencyConflict, .seqOutOfRange(lastSeq: 7), .cursorExpired]
+            for e in errors {
+                #expect(h.write { _ -> Int in throw e }.map { _ in 0 } == .failure(e))
+                #expect(submitAndWait(h.store) { _ -> Int in throw e }.map { _ in 0 } == .failure(e))
+                #expect(throws: e) { try h.reader.snapshot { _ -> Int in throw e } }
+            }
+            // Real domain failures, through the store.
+            #expect(h.write { try Accounts.createUser($0, name: "alice") }.map { _ in 0 } == .failure(.userExists("alice")))
+            #expect(h.send(alice, RoomID(999_999), "x").map { _ in 0 } == .failure(.roomNotFound))
+            struct Foreign: Error {}
+            let foreign = h.write { _ -> Int in throw Foreign() }
+            #expect(foreign == .failure(.storageUnavailable))
+            // The store is still usable.
+            #expect((try? h.user("bob")) != nil)
+        }
+    }
+}
+
+/// Users in overlapping rooms (one all-hands room, two partial groups, a direct chat),
+/// many threads sending through the given engines in turn; then every sequence checked.
+enum ConcurrentScenario {
+    static let threads = 8
+    static let sendsPerThread = 12
+
+    static func run(harnesses: [Harness]) throws {
+        let h = harnesses[0]
+        var users: [TestUser] = []
+        for i in 0..<6 { users.append(try h.user("user\(i)")) }
+        let all = try h.group(users[0], "all-hands", Array(users[1...]))
+        let left = try h.group(users[0], "left", [users[1], users[2]])
+        let right = try h.group(users[2], "right", [users[3], users[4], users[5]])
+        let dm = try h.direct(users[0], users[5])
+        let rooms: [(RoomID, [Int])] = [(all, [0, 1, 2, 3, 4, 5]), (left, [0, 1, 2]), (right, [2, 3, 4, 5]), (dm, [0, 5])]
+        let headsBefore = try users.map { u in try #require(try h.read { try $0.store.inboxHead(user: u.id) }) }
+
+        let sent = Locked<[RoomID: [String]]>([:])
+        let failures = Locked<[String]>([])
+        let people = users
+        onThreads(threads) { t in
+            let engine = harnesses[t % harnesses.count]
+            for k in 0..<sendsPerThread {
+                let (room, members) = rooms[(t + k) % rooms.count]
+                let sender = people[members[(t * 7 + k) % members.count]]
+                let key = "t\(t)-\(k)"
+                switch engine.send(sender, room, key, "\"\(key)\"") {
+                case .success(let r) where !r.duplicate: sent.withLock { $0[room, default: []].append(key) }
+                case .success: failures.withLock { $0.append("\(key): duplicate") }
+                case .failure(let e): failures.withLock { $0.append("\(key): \(e)") }
+                }
+            }
+        }
+        #expect(failures.value.isEmpty, "\(failures.value)")
+        let sentByRoom = sent.value
+        #expect(sentByRoom.values.reduce(0) { $0 + $1.count } == threads * sendsPerThread)
+
+        // Read through every store: all of them see the same, exact sequences.
+        for reader in harnesses {
+            try reader.read { ctx throws in
+                for (room, _) in rooms {
+                    let n = Int64(sentByRoom[room]?.count ?? 0)
+                    #expect(try ctx.store.room(room)?.lastSeq == n)
+                    var messages: [Message] = []
+                    try ctx.store.messages(room: room, below: .max, above: 0, limit: 10_000) { messages.append($0); return true }
+                    #expect(Array(messages.map(\.seq).reversed()) == oneThrough(n), "room \(room): seqs not 1...\(n)")
+                    #expect(Set(messages.map(\.clientMsgID)) == Set(sentByRoom[room] ?? []))
+                }
+                for (i, u) in people.enumerated() {
+                    let head = try #require(try ctx.store.inboxHead(user: u.id))
+                    let keys = try ctx.store.inboxKeys(user: u.id, after: 0, limit: 100_000)
+                    #expect(keys.map(\.seq) == oneThrough(head), "user \(u.name): inbox seqs not 1...\(head)")
+                    // One message row per message of each normal room the user is in (besides them,
+                    // receipts events: sending reads what came before).
+                    let normalRooms = try rooms.filter { $0.1.contains(i) }.filter { try ctx.store.room($0.0)?.hot == false }
+                    let expectedRows = normalRooms.reduce(0) { $0 + (sentByRoom[$1.0]?.count ?? 0) }
+                    let messageRows = keys.filter { $0.seq > headsBefore[i] && $0.kind == .message }.count
+                    #expect(messageRows == expectedRows, "user \(u.name)")
+                }
+            }
+        }
+
+        // A pull from the start returns every message of the user's rooms exactly once,
+        // in per-room order.
+        for (i, u) in people.enumerated() {
+            let reader = harnesses[i % harnesses.count]
+            var expected: [RoomID: [Int64]] = [:]
+            for (room, members) in rooms where members.contains(i) {
+                let n = Int64(sentByRoom[room]?.count ?? 0)
+                expected[room] = oneThrough(n)
+            }
+            let (events, cursor, _) = try reader.pullAll(u.id, from: Cursor(user: u.id, inboxSeq: 0), limit: 25)
+            expectExactlyOnceInOrder(events, expected: expected)
+            // Nothing more from the final cursor.
+            #expect(try reader.pullAll(u.id, from: cursor).events.isEmpty)
+        }
+    }
+}
+
+/// 1...n as an array (empty for 0).
+func oneThrough(_ n: Int64) -> [Int64] { n <= 0 ? [] : Array(1...n) }
