@@ -153,6 +153,62 @@ struct StoreConformanceTests {
         }
     }
 
+    /// The unique keys hold across two stores on one database: of concurrent creations
+    /// of one user name exactly one gets an id (the others nil, their units still
+    /// usable); concurrent creations of one pair's direct room all end in the same room
+    /// with two members; racing read markers only move forward.
+    @Test(arguments: allStoreFactories)
+    func uniqueKeysAndForwardOnlyMarkersHoldAcrossStores(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let other = try h.second()
+            defer { other.reader.close() }
+            let harnesses = [h, other]
+            let ids = Locked<[UserID?]>([])
+            let failures = Locked<[SyncError]>([])
+            onThreads(8) { i in
+                let r = submitAndWait(harnesses[i % 2].store) { w -> UserID? in
+                    let id = try w.insertUser(name: "taken", createdAt: 1)
+                    // The unit goes on after a refused name and commits what it does next.
+                    _ = try w.insertUser(name: "side\(i)", createdAt: 1)
+                    return id
+                }
+                switch r {
+                case .success(let id): ids.withLock { $0.append(id) }
+                case .failure(let e): failures.withLock { $0.append(e) }
+                }
+            }
+            #expect(failures.value.isEmpty)
+            #expect(ids.value.count == 8)
+            #expect(ids.value.compactMap { $0 }.count == 1)
+            try h.read { ctx throws in
+                for i in 0..<8 { #expect(try ctx.store.user(named: "side\(i)") != nil) }
+            }
+
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let rooms = Locked<[RoomID]>([])
+            onThreads(6) { i in
+                let (me, peer) = i % 2 == 0 ? (alice, bob) : (bob, alice)
+                if let room = try? harnesses[i % 2].direct(me, peer) { rooms.withLock { $0.append(room) } }
+            }
+            #expect(rooms.value.count == 6)
+            #expect(Set(rooms.value).count == 1)
+            let dm = try #require(rooms.value.first)
+            try h.read { ctx throws in
+                #expect(try ctx.store.room(dm)?.memberCount == 2)
+                #expect(try ctx.store.members(of: dm).map(\.name) == ["alice", "bob"])
+            }
+
+            for i in 1...10 { _ = try h.send(alice, dm, "m\(i)").get() }
+            onThreads(10) { i in
+                let seq = Int64(i + 1)
+                _ = harnesses[i % 2].write { try Conversations.markRead($0, me: bob.principal, room: dm, seq: seq) }
+            }
+            #expect(try h.read { try $0.store.membership(room: dm, user: bob.id)?.readSeq } == 10)
+            #expect(try other.read { try Conversations.unread($0, me: bob.id) }.total == 0)
+        }
+    }
+
     // MARK: commit position
 
     /// Within a unit the commit position never goes down and is not below a message
@@ -311,8 +367,8 @@ struct StoreConformanceTests {
 /// Users in overlapping rooms (one all-hands room, two partial groups, a direct chat),
 /// many threads sending through the given engines in turn; then every sequence checked.
 enum ConcurrentScenario {
-    static let threads = 8
-    static let sendsPerThread = 12
+    static let threads = 10
+    static let sendsPerThread = 20
 
     static func run(harnesses: [Harness]) throws {
         let h = harnesses[0]
