@@ -266,4 +266,65 @@ struct DomainTests {
             #expect(try h.read { try Conversations.unread($0, me: bob.id) }.total == 6)
         }
     }
+
+    /// History retention on a hot room: old messages go, the room's history floor rises,
+    /// a cursor positioned below it is expired, unread stays last seq - read seq, and a
+    /// pull from the start delivers what remains, once.
+    @Test(arguments: allStoreFactories)
+    func historyRetentionExpiresHotRoomPositions(_ factory: any StoreFactory) throws {
+        let clock = FakeClock()
+        var config = EngineConfiguration()
+        config.hotThreshold = 3
+        config.offlineRetentionMillis = 0
+        config.historyRetentionMillis = 60_000
+        try Harness.with(factory, config: config, clock: clock.function) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let hot = try h.group(alice, "big", [bob, carol])
+            for i in 1...4 { _ = try h.send(alice, hot, "old\(i)").get() }
+            let firstPage = try h.read { ctx throws in
+                try Stream.pull(ctx, user: bob.id, after: Cursor(user: bob.id, inboxSeq: 0), limit: 3, perRoomLimit: nil)
+            }
+            #expect(firstPage.cursor.hot[hot] == 2)
+            let oldCursor = firstPage.cursor.encoded
+
+            clock.advance(by: 120_000)
+            for i in 1...2 { _ = try h.send(carol, hot, "new\(i)").get() }
+            let pruned = try h.write { try Retention.prune($0) }.get()
+            #expect(pruned.messages == 4)
+            #expect(try h.read { try $0.store.historyFloor(room: hot) } == 4)
+
+            #expect(throws: SyncError.cursorExpired) {
+                try h.read { try Stream.validate($0.store, cursor: oldCursor, user: bob.id) }
+            }
+            guard case .expired(_, let screen)? = try h.engine.startPull(h.reader, token: bob.token, cursor: oldCursor,
+                                                                         mayWait: false) else {
+                Issue.record("a cursor below the history floor did not expire")
+                return
+            }
+            #expect(screen.conversations.first?.unread == 6)
+            #expect(try h.read { try Conversations.unread($0, me: bob.id) }.total == 6)
+            #expect(try h.read { try Conversations.unread($0, me: carol.id) }.total == 0, "carol sent the newest")
+            // What remains, once each, from the start and from the fresh cursor.
+            let (events, _, _) = try h.pullAll(bob.id, from: Cursor(user: bob.id, inboxSeq: 0), limit: 10)
+            expectExactlyOnceInOrder(events, expected: [hot: [5, 6]])
+            #expect(try h.pullAll(bob.id, from: screen.cursor).events.isEmpty)
+
+            // The same from the start in pages of one. The first page (bob's `member`
+            // event) consumes nothing of the hot room, and Stream.pull hands out the room's
+            // position at its floor (bob's join, 0) although the history floor is 4: the
+            // cursor it just issued is then `cursorExpired`. (Domain bug in Stream.pull,
+            // not the store: a hot room's start should be raised to its history floor.)
+            let page1 = try h.read { ctx throws in
+                try Stream.pull(ctx, user: bob.id, after: Cursor(user: bob.id, inboxSeq: 0), limit: 1, perRoomLimit: nil)
+            }
+            #expect(page1.events.map(\.kind) == [.member])
+            withKnownIssue("Stream.pull issues a hot-room position below the room's history floor") {
+                #expect((page1.cursor.hot[hot] ?? 0) >= 4)
+                let (paged, _, _) = try h.pullAll(bob.id, from: Cursor(user: bob.id, inboxSeq: 0), limit: 1)
+                expectExactlyOnceInOrder(paged, expected: [hot: [5, 6]])
+            }
+        }
+    }
 }
