@@ -135,6 +135,12 @@ public enum Stream {
                 departedEnds[h.room] = h.lastSeq
             }
             var start = max(cursor.hot[h.room] ?? h.floor, h.floor)
+            if cursor.hot[h.room] == nil {
+                // A room the cursor does not name yet starts at the member's floor, or at
+                // the room's history floor if retention pruned past it: a page that ends
+                // before this room's first message must not hand out an expired position.
+                start = max(start, try ctx.store.historyFloor(room: h.room) ?? 0)
+            }
             if let perRoom = perRoomLimit, h.lastSeq - start > Int64(perRoom) {
                 start = h.lastSeq - Int64(perRoom)
                 gaps[h.room] = start + 1
