@@ -39,10 +39,13 @@ public enum Stream {
         try validateWithHead(db, cursor: text, user: user).cursor
     }
 
-    /// `validate`, also returning the user's inbox head. `bounds` (the user's inbox head
-    /// and floor) may come from a read the caller already made in this transaction.
+    /// `validate`, also returning the user's inbox head and, when the validation read
+    /// them (a cursor naming hot rooms), the hot rooms the user is in now. `bounds` (the
+    /// user's inbox head and floor) may come from a read the caller already made in this
+    /// transaction.
     public static func validateWithHead(_ db: any StoreReader, cursor text: String, user: UserID,
-                                        bounds: (head: Int64, floor: Int64)? = nil) throws -> (cursor: Cursor, inboxHead: Int64) {
+                                        bounds: (head: Int64, floor: Int64)? = nil)
+        throws -> (cursor: Cursor, inboxHead: Int64, hotRooms: Set<RoomID>?) {
         guard let cursor = Cursor.decode(text) else { throw SyncError.invalidCursor("cursor does not parse") }
         guard cursor.user == user else { throw SyncError.invalidCursor("cursor belongs to another user") }
         let read = try bounds ?? db.inboxBounds(user: user)
@@ -50,7 +53,7 @@ public enum Stream {
         guard cursor.inboxSeq <= inboxHead else { throw SyncError.invalidCursor("cursor points past the end of the stream") }
         // Events after the cursor were pruned (offline retention): the device must bootstrap.
         guard cursor.inboxSeq >= inboxFloor else { throw SyncError.cursorExpired }
-        if cursor.hot.isEmpty { return (Cursor(user: user, inboxSeq: cursor.inboxSeq), inboxHead) }
+        if cursor.hot.isEmpty { return (Cursor(user: user, inboxSeq: cursor.inboxSeq), inboxHead, nil) }
         // Membership first, before anything about the room itself is looked at: a
         // cursor naming a room the user is not in (or never was) gets one answer,
         // whether that room exists, is hot or how far it is, so a hand-made cursor
@@ -69,7 +72,8 @@ public enum Stream {
             // Rooms the user has left are dropped once their range is delivered.
             if !h.departed || pos < h.lastSeq { keep[room] = pos }
         }
-        return (Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep), inboxHead)
+        let current = Set(memberships.values.filter { !$0.departed }.map(\.room))
+        return (Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep), inboxHead, current)
     }
 
     /// The one answer for a cursor naming a room that is not one of the user's hot rooms.

@@ -6,8 +6,8 @@ public struct PullStart: Sendable {
     public let me: Principal
     /// Where the pull reads from (validated; hot rooms at their positions).
     public let from: Cursor
-    /// The hot rooms whose messages wake this pull while parked (from the validated
-    /// cursor: the hot memberships are read once, by the validation).
+    /// The hot rooms whose messages wake this pull while parked (the user's hot
+    /// memberships, read once per start: by the cursor's validation or just after it).
     public let hotRooms: Set<RoomID>
     /// Set when the start found the cursor at the head of a stream without hot rooms:
     /// the Notifier's publication count read before the snapshot. A parked pull may
@@ -30,22 +30,32 @@ extension SyncEngine {
     /// `invalidCursor`.
     public func startPull(_ connection: any StoreReadConnection, token: String, cursor text: String?,
                           mayWait: Bool) throws(SyncError) -> PullStartOutcome? {
-        typealias Read = (me: Principal, from: Result<(Cursor, advance: Bool), SyncError>, caughtUp: Bool)
+        typealias Read = (me: Principal, from: Result<(Cursor, advance: Bool), SyncError>, hot: Set<RoomID>, caughtUp: Bool)
         let publications = notifier.publications   // before the snapshot: see `PullStart.caughtUpAt`
         let read: Read? = try self.read(connection) { ctx -> Read? in
             guard let (me, state) = try Accounts.authenticateForPull(ctx.store, token: token) else { return nil }
             let bounds = (head: state.inboxHead, floor: state.inboxFloor)
             do {
+                let validated: (cursor: Cursor, inboxHead: Int64, hotRooms: Set<RoomID>?)
+                let advance: Bool
                 if let text {
-                    let c = try Stream.validateWithHead(ctx.store, cursor: text, user: me.user, bounds: bounds).cursor
-                    return (me, .success((c, Stream.ackMoves(from: state.ackedSeq, state.ackedCursor, to: c))),
-                            c.hot.isEmpty && c.inboxSeq == state.inboxHead)
+                    validated = try Stream.validateWithHead(ctx.store, cursor: text, user: me.user, bounds: bounds)
+                    advance = Stream.ackMoves(from: state.ackedSeq, state.ackedCursor, to: validated.cursor)
+                } else {
+                    guard let acked = state.ackedCursor else { throw SyncError.cursorRequired }
+                    validated = try Stream.validateWithHead(ctx.store, cursor: acked, user: me.user, bounds: bounds)
+                    advance = false
                 }
-                guard let acked = state.ackedCursor else { throw SyncError.cursorRequired }
-                let c = try Stream.validateWithHead(ctx.store, cursor: acked, user: me.user, bounds: bounds).cursor
-                return (me, .success((c, false)), false)
+                // The hot rooms that wake a parked pull: those the user is in now (a cursor
+                // may not name one joined since). Read once: by the validation when the
+                // cursor names hot rooms, else here.
+                var hot: Set<RoomID> = []
+                if mayWait { hot = try validated.hotRooms ?? Stream.hotRooms(ctx.store, user: me.user) }
+                let c = validated.cursor
+                let caughtUp = text != nil && hot.isEmpty && c.hot.isEmpty && c.inboxSeq == state.inboxHead
+                return (me, .success((c, advance)), hot, caughtUp)
             } catch let e as SyncError {
-                return (me, .failure(e), false)
+                return (me, .failure(e), [], false)
             }
         }
         guard let read else { return nil }
@@ -56,8 +66,7 @@ extension SyncEngine {
             throw e
         case .success(let (cursor, advance)):
             if advance { ackLater(device: read.me.device, cursor: cursor) }
-            let hot = mayWait ? Set(cursor.hot.keys) : []
-            return .started(PullStart(me: read.me, from: cursor, hotRooms: hot,
+            return .started(PullStart(me: read.me, from: cursor, hotRooms: read.hot,
                                       caughtUpAt: read.caughtUp ? publications : nil))
         }
     }

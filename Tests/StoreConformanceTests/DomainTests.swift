@@ -159,6 +159,17 @@ struct DomainTests {
             let keys = try h.read { try $0.store.inboxKeys(user: bob.id, after: 0, limit: 1000) }
             #expect(!keys.contains { $0.kind == .message && $0.room == hot })
 
+            // A pull that parks listens to every hot room the user is in, also one its
+            // cursor does not name (an inbox-only cursor), and to the ones it names.
+            let inboxOnly = Cursor(user: bob.id, inboxSeq: cursor.inboxSeq).encoded
+            for text in [inboxOnly, cursor.encoded] {
+                guard case .started(let start)? = try h.engine.startPull(h.reader, token: bob.token, cursor: text, mayWait: true) else {
+                    Issue.record("startPull did not start")
+                    return
+                }
+                #expect(start.hotRooms == [hot])
+            }
+
             // Dave joins after ten messages: he gets the join and what follows only.
             _ = try h.write { try Rooms.addMembers($0, me: alice.principal, room: hot, names: ["dave"]) }.get()
             _ = try h.send(carol, hot, "after-join").get()
