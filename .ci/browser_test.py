@@ -117,15 +117,22 @@ class Server:
 
 
 def api(port, method, path, token, body=None):
+    """One API call; a 429 (the server runs with its default per-device limits, e.g.
+    20 rooms at once) is waited out as its retry_after_ms says, as a client should."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
-                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            raw = r.read()
-            return r.status, (json.loads(raw) if raw else None)
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"null")
+    for _ in range(20):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data, method=method,
+                                     headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                raw = r.read()
+                return r.status, (json.loads(raw) if raw else None)
+        except urllib.error.HTTPError as e:
+            answer = json.loads(e.read() or b"null")
+            if e.code != 429:
+                return e.code, answer
+            time.sleep(min(5.0, (answer or {}).get("error", {}).get("retry_after_ms", 1000) / 1000.0))
+    return 429, answer
 
 
 def free_port():

@@ -4,7 +4,7 @@ import CSQLite
 ///
 /// Confinement: a `Database` is used by one thread at a time: the writer thread for
 /// the read-write connection, one event-loop thread for each read-only one
-/// (DESIGN.md "Concurrency"). It is opened with SQLITE_OPEN_NOMUTEX (SQLite's
+/// (ARCHITECTURE.md "Concurrency"). It is opened with SQLITE_OPEN_NOMUTEX (SQLite's
 /// "multi-thread" mode, no per-call mutex), so SQLite itself does not serialize
 /// access; nor does this class. It is `@unchecked Sendable` only so that a
 /// connection opened on one thread can be handed over to the thread that will own
@@ -52,7 +52,7 @@ public final class Database: @unchecked Sendable {
         return handle
     }
 
-    /// Pragmas from DESIGN.md "Concurrency"/"Durability", https://www.sqlite.org/pragma.html.
+    /// Pragmas for ARCHITECTURE.md "Concurrency" (durability included), https://www.sqlite.org/pragma.html.
     private func configure(_ options: Options) throws(SQLiteError) {
         sqlite3_busy_timeout(connection, options.busyTimeoutMilliseconds)
         // Off by default in SQLite for backwards compatibility; our schema relies on it.

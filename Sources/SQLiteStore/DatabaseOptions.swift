@@ -1,7 +1,7 @@
 extension Database {
     /// How a connection opens its file. A process has exactly one `.readWrite`
     /// connection (the `Writer`'s); every other connection is `.readOnly`
-    /// (DESIGN.md "Concurrency").
+    /// (ARCHITECTURE.md "Concurrency").
     public enum Mode: Sendable {
         case readWrite
         case readOnly

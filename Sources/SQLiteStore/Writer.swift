@@ -9,7 +9,7 @@ public enum WriterError: Error, Sendable, Equatable {
     case stopped
 }
 
-/// The single writer (DESIGN.md "Concurrency"): one thread that owns the only
+/// The single writer (ARCHITECTURE.md "Concurrency"): one thread that owns the only
 /// read-write connection and group-commits the commands handed to it.
 ///
 /// Commands queue up while the previous batch commits. The thread then takes the

@@ -32,7 +32,7 @@ public enum Stream {
         return Cursor(user: user, inboxSeq: seq, hot: hot)
     }
 
-    /// Validates a client's cursor against the user's stream (DESIGN.md "Ordering and
+    /// Validates a client's cursor against the user's stream (ARCHITECTURE.md "Ordering,
     /// cursors"). Positions of hot rooms the user has left are dropped (leaving stops
     /// them); a hot room missing from the cursor starts at its join point.
     public static func validate(_ db: any StoreReader, cursor text: String, user: UserID) throws -> Cursor {

@@ -23,7 +23,7 @@ public struct EngineConfiguration: Sendable {
     public var maxPageBytes = 1 << 20
     /// With `per_room_limit`, how many stream entries one catch-up page may scan.
     public var catchUpScanWindow = 10_000
-    /// Rooms with at least this many members use read diffusion (DESIGN.md).
+    /// Rooms with at least this many members use read diffusion (ARCHITECTURE.md, "Ordering, cursors and the invariants").
     public var hotThreshold = 500
     /// At most one `receipts` event per room per sender per window.
     public var receiptsWindowMillis: Int64 = 1000

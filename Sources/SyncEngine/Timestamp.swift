@@ -1,4 +1,4 @@
-/// RFC 3339 UTC with milliseconds, e.g. `2026-11-23T05:17:48.123Z` (DESIGN.md, API conventions).
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-23T05:17:48.123Z` (openapi.yaml, the `Timestamp` schema).
 /// Written byte by byte: every message in every pull carries one.
 public enum Timestamp {
     public static func rfc3339(_ millis: Int64) -> String {

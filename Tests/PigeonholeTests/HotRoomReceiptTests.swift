@@ -93,7 +93,7 @@ struct HotRoomReceiptTests {
         }
     }
 
-    /// Replying reads what came before (DESIGN.md: sending moves your read_seq), so the
+    /// Replying reads what came before (sending moves your read_seq), so the
     /// count goes up; the sender should hear of it like of any other read.
     @Test func aReplyCountsAsReadAndTellsTheSender() throws {
         try TestServer.with { server in

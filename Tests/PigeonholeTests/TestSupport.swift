@@ -41,7 +41,7 @@ extension Duration {
     var milliseconds: Double { seconds * 1000 }
 }
 
-/// `2026-11-23T05:17:48.123Z`: RFC 3339, UTC, milliseconds (DESIGN.md, API conventions).
+/// `2026-11-23T05:17:48.123Z`: RFC 3339, UTC, milliseconds (openapi.yaml, the `Timestamp` schema).
 func isRFC3339Millis(_ text: String?) -> Bool {
     guard let text else { return false }
     let shape = Array("dddd-dd-ddTdd:dd:dd.dddZ".utf8)
