@@ -138,33 +138,48 @@ func serve(_ flags: ParsedFlags) throws {
     var config = try serverConfiguration(flags)
     // Validate, then bind, then touch the data directory: a bad flag or a taken port
     // leaves no admin token or database behind.
-    let listener = try HTTPListener.bind(host: config.server.http.host, port: config.server.http.port)
-    let server: PigeonholeServer
-    do {
-        try DataDirectory.create(config.dataDirectory)
-        config.server.api.adminToken = try AdminToken.resolve(explicit: flags.string("admin-token"),
-                                                               dataDirectory: config.dataDirectory, log: log)
-        let store = try openStore(config.store, log: log)
-        server = try PigeonholeServer(configuration: config.server, store: store, logger: log, listener: listener)
-        log.info("database", ["path": config.store.path, "durability": config.durability.rawValue.lowercased()])
-    } catch {
-        listener.close()
-        throw error
-    }
-    let stop = DispatchSemaphore(value: 0)
-    var sources: [DispatchSourceSignal] = []
-    for sig in [SIGINT, SIGTERM] {
-        signal(sig, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-        source.setEventHandler { stop.signal() }
-        source.resume()
-        sources.append(source)
-    }
+    let server = try openServer(&config, explicitAdminToken: flags.string("admin-token"), log: log)
+    let stop = StopSignal()
     server.start()
     stop.wait()
     log.info("shutting down")
     server.shutdown(grace: .seconds(5))
-    _ = sources
+}
+
+/// Binds the port, then creates the data directory and the admin token and opens the
+/// store (in that order: a taken port leaves nothing behind), and builds the server.
+func openServer(_ config: inout ServeConfiguration, explicitAdminToken: String?, log: Logger) throws -> PigeonholeServer {
+    let listener = try HTTPListener.bind(host: config.server.http.host, port: config.server.http.port)
+    do {
+        try DataDirectory.create(config.dataDirectory)
+        config.server.api.adminToken = try AdminToken.resolve(explicit: explicitAdminToken,
+                                                               dataDirectory: config.dataDirectory, log: log)
+        let store = try openStore(config.store, log: log)
+        let server = try PigeonholeServer(configuration: config.server, store: store, logger: log, listener: listener)
+        log.info("database", ["path": config.store.path, "durability": config.durability.rawValue.lowercased()])
+        return server
+    } catch {
+        listener.close()
+        throw error
+    }
+}
+
+/// SIGINT and SIGTERM, taken over from their default action: `wait()` returns on either.
+final class StopSignal {
+    private let stop = DispatchSemaphore(value: 0)
+    private var sources: [DispatchSourceSignal] = []
+
+    init() {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [stop] in stop.signal() }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func wait() { stop.wait() }
 }
 
 /// Opens the database (applying migrations) for a one-shot admin command.

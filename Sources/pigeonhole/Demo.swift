@@ -29,27 +29,9 @@ func demo(_ flags: ParsedFlags) throws {
     }
     let log = try logger(values)
     var serve = try serverConfiguration(values)
-    let listener = try HTTPListener.bind(host: serve.server.http.host, port: serve.server.http.port)
-    let server: PigeonholeServer
-    do {
-        try DataDirectory.create(serve.dataDirectory)
-        serve.server.api.adminToken = try AdminToken.resolve(explicit: nil, dataDirectory: serve.dataDirectory, log: log)
-        server = try PigeonholeServer(configuration: serve.server, store: try openStore(serve.store, log: log),
-                                      logger: log, listener: listener)
-    } catch {
-        listener.close()
-        throw error
-    }
+    let server = try openServer(&serve, explicitAdminToken: nil, log: log)
     let config = serve.server
-    let stop = DispatchSemaphore(value: 0)
-    var sources: [DispatchSourceSignal] = []
-    for sig in [SIGINT, SIGTERM] {
-        signal(sig, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-        source.setEventHandler { stop.signal() }
-        source.resume()
-        sources.append(source)
-    }
+    let stop = StopSignal()
     server.start()
     let host = config.http.host == "0.0.0.0" ? "127.0.0.1" : config.http.host
     do {
@@ -65,7 +47,6 @@ func demo(_ flags: ParsedFlags) throws {
     }
     stop.wait()
     server.shutdown(grace: .seconds(5))
-    _ = sources
 }
 
 /// The demo's users, rooms and history, made through the HTTP API like any client.
