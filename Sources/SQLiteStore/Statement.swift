@@ -17,28 +17,36 @@ final class Statement {
     private unowned let db: Database
 
     init(db: Database, sql: String) throws(SQLiteError) {
-        var stmt: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let rc = sqlite3_prepare_v3(db.connection, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, &tail)
-        guard rc == SQLITE_OK else {
-            sqlite3_finalize(stmt)
-            throw SQLiteError(code: rc, db: db.connection, sql: sql)
-        }
-        // An empty string or a lone comment prepares to NULL: there is nothing to run.
-        guard let stmt else { throw SQLiteError.misuse("empty statement", sql: sql) }
-        // `run`/`query` take one statement; a script belongs in `execute(_:)`, which
-        // runs all of it. Silently ignoring the rest would lose writes.
-        // Preparing the tail tells "only whitespace/comments left" from a second
-        // statement without guessing at SQL lexing; this runs once per cached SQL.
-        if let tail, tail.pointee != 0 {
-            var next: OpaquePointer?
-            let tailRC = sqlite3_prepare_v2(db.connection, tail, -1, &next, nil)
-            if tailRC != SQLITE_OK || next != nil {
-                sqlite3_finalize(next)
+        // Prepared inside `withCString`: `tail` points into that C string, so it is only
+        // valid in this closure (a Swift String passed straight to C is a temporary that
+        // is gone when the call returns; reading `tail` after it read freed memory and
+        // intermittently failed a good statement as "more than one statement").
+        let prepared: Result<OpaquePointer, SQLiteError> = sql.withCString { cSQL in
+            var stmt: OpaquePointer?
+            var tail: UnsafePointer<CChar>?
+            let rc = sqlite3_prepare_v3(db.connection, cSQL, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &stmt, &tail)
+            guard rc == SQLITE_OK else {
                 sqlite3_finalize(stmt)
-                throw SQLiteError.misuse("more than one statement; use execute(_:) for scripts", sql: sql)
+                return .failure(SQLiteError(code: rc, db: db.connection, sql: sql))
             }
+            // An empty string or a lone comment prepares to NULL: there is nothing to run.
+            guard let stmt else { return .failure(SQLiteError.misuse("empty statement", sql: sql)) }
+            // `run`/`query` take one statement; a script belongs in `execute(_:)`, which
+            // runs all of it. Silently ignoring the rest would lose writes.
+            // Preparing the tail tells "only whitespace/comments left" from a second
+            // statement without guessing at SQL lexing; this runs once per cached SQL.
+            if let tail, tail.pointee != 0 {
+                var next: OpaquePointer?
+                let tailRC = sqlite3_prepare_v2(db.connection, tail, -1, &next, nil)
+                if tailRC != SQLITE_OK || next != nil {
+                    sqlite3_finalize(next)
+                    sqlite3_finalize(stmt)
+                    return .failure(SQLiteError.misuse("more than one statement; use execute(_:) for scripts", sql: sql))
+                }
+            }
+            return .success(stmt)
         }
+        let stmt = try prepared.get()
         self.handle = stmt
         self.sql = sql
         self.db = db
