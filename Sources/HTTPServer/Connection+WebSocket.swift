@@ -29,7 +29,6 @@ extension Connection {
         return ws
     }
 
-    var pendingOutputBytes: Int { output.count - outputOffset }
     /// A pong is queued only while less than this is waiting to be sent.
     static var pongQueueBytes: Int { 4096 }
 
@@ -41,7 +40,7 @@ extension Connection {
     func processWebSocketInput() {
         guard let session = webSocketSession else { return }
         // While output is backed up, frames wait (and reading stops at the input bound).
-        while inputStart < input.count && output.count - outputOffset < Self.maxPendingOutput {
+        while inputStart < input.count && !outputBackedUp {
             guard case .webSocket = state else { break }
             let start = inputStart
             let outcome = input.withUnsafeBufferPointer { session.decoder.decode(UnsafeBufferPointer(rebasing: $0[start...])) }

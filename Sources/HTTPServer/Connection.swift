@@ -114,10 +114,13 @@ final class Connection: LoopRegistrant {
         if events & EPOLLOUT.rawValue != 0 { flush() }
     }
 
+    var pendingOutputBytes: Int { output.count - outputOffset }
+    /// Unsent output at its bound: nothing more is produced (no request parsed, no frame
+    /// processed) until the client takes some.
+    var outputBackedUp: Bool { pendingOutputBytes >= Self.maxPendingOutput }
+
     /// Whether the buffers are at their bounds, so reading must wait.
-    var mustStopReading: Bool {
-        input.count - inputStart >= Self.maxBufferedInput || output.count - outputOffset >= Self.maxPendingOutput
-    }
+    var mustStopReading: Bool { input.count - inputStart >= Self.maxBufferedInput || outputBackedUp }
 
     /// Reads what the socket has (up to the buffer bounds), processes it and flushes;
     /// repeats while processing or flushing made room for more. Never re-entered: a
@@ -195,7 +198,7 @@ final class Connection: LoopRegistrant {
                     compactInput()
                     return
                 }
-                if output.count - outputOffset > Self.maxPendingOutput { return }   // slow reader: stop here
+                if outputBackedUp { return }   // slow reader: stop here
                 let start = inputStart
                 let parsed = input.withUnsafeBufferPointer { buf -> Result<RequestHeadParser.Outcome, HTTPParseError> in
                     do throws(HTTPParseError) {

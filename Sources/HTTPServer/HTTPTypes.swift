@@ -76,7 +76,7 @@ public struct HTTPHeaders: Sendable, Sequence {
 
 extension StringProtocol {
     /// Trims optional whitespace (SP / HTAB), RFC 9110 §5.6.3.
-    func trimmedOWS() -> String {
+    public func trimmedOWS() -> String {
         var s = Substring(self)
         while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
         while let l = s.last, l == " " || l == "\t" { s.removeLast() }

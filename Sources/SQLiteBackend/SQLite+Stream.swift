@@ -53,11 +53,6 @@ extension SQLiteReader: StreamReads {
         try sqlite.queryOne("SELECT history_floor FROM rooms WHERE id = ?", [.integer(room.rawValue)]) { $0.int64(0) }
     }
 
-    public func ackedCursorText(device: DeviceID) throws -> String? {
-        try sqlite.queryOne("SELECT acked_cursor FROM devices WHERE id = ?", [.integer(device.rawValue)]) {
-            $0.optionalText(0)
-        } ?? nil
-    }
 
     public func storedAck(device: DeviceID) throws -> Stream.StoredAck? {
         try sqlite.queryOne("SELECT acked_seq, acked_cursor FROM devices WHERE id = ?", [.integer(device.rawValue)]) {

@@ -127,12 +127,10 @@ extension PigeonholeAPI {
         let outcome = try engine.startPull(db, token: token, cursor: input.queryString("cursor"), mayWait: requested > 0)
         switch outcome {
         case nil:
-            _ = try authenticated(nil, address: address)   // counts the failure; throws 401
-        case .expired(let me, let page)?:
-            _ = try authenticated(me, address: address)
+            throw authenticationFailed(address)
+        case .expired(_, let page)?:
             responder.respond(cursorExpired(page))
         case .started(let start)?:
-            _ = try authenticated(start.me, address: address)
             LongPoll(api: self, responder: responder, db: db, pull: start, limit: limit, perRoomLimit: perRoom,
                      timeout: timeout).start()
         }

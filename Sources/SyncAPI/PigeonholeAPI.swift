@@ -248,11 +248,14 @@ public final class PigeonholeAPI: HTTPHandler {
 
     /// The outcome of a token lookup: a principal, or 401 and one failure charged.
     func authenticated(_ principal: Principal?, address: String) throws(APIError) -> Principal {
-        guard let principal else {
-            _ = authFailures.take(address)
-            throw APIError.unauthorized
-        }
+        guard let principal else { throw authenticationFailed(address) }
         return principal
+    }
+
+    /// A missing, unknown or revoked token: counts against the address's bucket.
+    func authenticationFailed(_ address: String) -> APIError {
+        _ = authFailures.take(address)
+        return .unauthorized
     }
 
     private func requireAdmin(_ input: RequestInput) throws(APIError) {

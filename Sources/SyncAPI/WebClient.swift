@@ -1,4 +1,5 @@
 import HTTPServer
+import SyncEngine
 
 /// The web client (top-level `web/`, embedded at build time by EmbedWebClientPlugin):
 /// `GET /` is `index.html`, `GET /app/{file}` the other files. Off with
@@ -36,7 +37,7 @@ struct WebClient: Sendable {
         var map: [String: File] = [:]
         for (name, text) in files {
             let body = Array(text.utf8)
-            map[name] = File(body: body, contentType: Self.contentType(name), etag: "\"" + Self.fnv1a(body) + "\"")
+            map[name] = File(body: body, contentType: Self.contentType(name), etag: "\"" + String(SHA256.hex(body).prefix(16)) + "\"")
         }
         self.files = map
     }
@@ -76,7 +77,7 @@ struct WebClient: Sendable {
     /// `If-None-Match` (RFC 9110 §13.1.2): `*` or a list of entity tags, weak comparison.
     static func matches(_ header: String, _ etag: String) -> Bool {
         for part in header.split(separator: ",") {
-            var tag = Substring(part.trimmedOWSForWeb())
+            var tag = Substring(part.trimmedOWS())
             if tag == "*" { return true }
             if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
             if tag == etag { return true }
@@ -90,22 +91,5 @@ struct WebClient: Sendable {
         if name.hasSuffix(".js") || name.hasSuffix(".mjs") { return "text/javascript; charset=utf-8" }
         if name.hasSuffix(".svg") { return "image/svg+xml" }
         return "text/plain; charset=utf-8"
-    }
-
-    /// FNV-1a 64 as 16 hex digits: enough to tell two builds' files apart.
-    static func fnv1a(_ bytes: [UInt8]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
-    }
-}
-
-extension StringProtocol {
-    fileprivate func trimmedOWSForWeb() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return String(s)
     }
 }

@@ -79,12 +79,6 @@ public enum Stream {
     /// The one answer for a cursor naming a room that is not one of the user's hot rooms.
     static let notYourRoom = "cursor names a room that is not one of your hot rooms"
 
-    /// Where a pull without a cursor starts: the device's acked cursor.
-    public static func ackedCursor(_ db: any StoreReader, device: DeviceID, user: UserID) throws -> Cursor {
-        guard let text = try db.ackedCursorText(device: device) else { throw SyncError.cursorRequired }
-        return try validate(db, cursor: text, user: user)
-    }
-
     /// One candidate of a merged pull, as keys: the message body is fetched only once
     /// the page keeps it (`resolve`).
     struct Item {
@@ -245,13 +239,6 @@ public enum Stream {
         var gaps: [RoomID: Int64] = [:]
         for room in dropped { if let s = oldestKept[room] { gaps[room] = s } }
         return (items, gaps, upper < head)
-    }
-
-    /// Whether acking `cursor` would move the device's stored position (so a pull that
-    /// presents an already-acked cursor costs no write). The same rule `ack` applies.
-    public static func ackWouldAdvance(_ db: any StoreReader, device: DeviceID, cursor: Cursor) throws -> Bool {
-        guard let acked = try db.storedAck(device: device) else { return false }
-        return ackMoves(from: acked.seq, acked.cursor, to: cursor)
     }
 
     /// Acks only move forward: the inbox position decides; at an equal inbox position a

@@ -19,11 +19,4 @@ public enum SyncError: Error, Sendable, Equatable {
     case randomUnavailable
     case shuttingDown
 
-    /// Classifies an error thrown inside a unit of work or a read: the store turns its
-    /// own failures into `storageUnavailable`/`shuttingDown`, so anything else unknown
-    /// is a storage failure too.
-    public static func from(_ error: any Error) -> SyncError {
-        if let e = error as? SyncError { return e }
-        return .storageUnavailable
-    }
 }

@@ -81,7 +81,10 @@ struct RateLimitTests {
         }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let client = try server.connect()
-            for _ in 0..<5 { #expect(try client.get("/v1/me", token: "ph_wrong").status == 401) }
+            // Failures on every kind of device route count: plain ones and the sync start.
+            for i in 0..<5 {
+                #expect(try client.get(i % 2 == 0 ? "/v1/sync?timeout=0" : "/v1/me", token: "ph_wrong").status == 401)
+            }
             let r = try client.get("/v1/me", token: "ph_wrong")
             #expect(r.status == 429)
             #expect(r.json["error"]?["code"]?.stringValue == "rate_limited")

@@ -29,9 +29,6 @@ public protocol StreamReads {
     /// nil if the room does not exist.
     func historyFloor(room: RoomID) throws -> Int64?
 
-    /// The cursor text the device last acked; nil if it never acked or does not exist.
-    func ackedCursorText(device: DeviceID) throws -> String?
-
     /// The device's stored ack (its inbox seq and cursor text); nil if the device does
     /// not exist.
     func storedAck(device: DeviceID) throws -> Stream.StoredAck?
