@@ -4,7 +4,8 @@ import PackageDescription
 // Dependency arrows point one way (see ARCHITECTURE.md):
 //   CLinux/CZlib -> HTTPServer ────────────┐
 //   JSON -> SyncEngine (the domain and the store interface) -> SyncAPI -> pigeonhole
-//   CSQLite -> SQLiteStore -> SQLiteBackend (SyncStore on SQLite) ──────┘ (constructed by the executable)
+//   CSQLite -> SQLiteStore -> SQLiteBackend (SyncStore on SQLite) ──────┤ (constructed by the executable)
+//   CPQ -> PostgresBackend (SyncStore on PostgreSQL, several nodes) ─────┘
 // HTTPServer knows nothing of messages; SyncEngine knows nothing of HTTP or SQL.
 let package = Package(
     name: "Pigeonhole",
@@ -14,6 +15,8 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPQ", path: "Sources/CPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
         // Header-only: epoll, eventfd, accept4 (Glibc's Swift module exports none of them).
@@ -27,9 +30,12 @@ let package = Package(
         // The embedded SQLite backend of the store interface: all SQL lives here.
         .target(name: "SQLiteBackend", dependencies: ["SyncEngine", "SQLiteStore", "JSON"],
                 plugins: ["EmbedMigrationsPlugin"]),
+        // The PostgreSQL backend (several nodes over one database): all its SQL lives here.
+        .target(name: "PostgresBackend", dependencies: ["SyncEngine", "CPQ", "JSON"],
+                plugins: ["EmbedMigrationsPlugin"]),
         .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine", "JSON"],
                 plugins: ["EmbedWebClientPlugin"]),
-        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend"]),
+        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend", "PostgresBackend"]),
 
         // Build-time embedding of top-level migrations/*.sql into SQLiteBackend, so the
         // binary carries its schema wherever it runs and migrations/ stays the one source.
@@ -47,8 +53,9 @@ let package = Package(
         .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),
         // The store conformance suite (written against the store interface, run per backend)
         // and domain tests that drive SyncEngine without HTTP.
-        .testTarget(name: "StoreConformanceTests", dependencies: ["SyncEngine", "SQLiteBackend", "SQLiteStore", "JSON"]),
-        .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "HTTPServer", "SQLiteStore", "JSON"]),
+        .testTarget(name: "StoreConformanceTests", dependencies: ["SyncEngine", "SQLiteBackend", "SQLiteStore", "PostgresBackend", "JSON"]),
+        .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "PostgresBackend", "HTTPServer",
+                                                            "SQLiteStore", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,20 +2,6 @@ import SyncEngine
 import SQLiteStore
 
 extension SQLiteReader: PushOutboxReads {
-    public func duePushes(now: Int64, limit: Int) throws -> [PushOutbox.Push] {
-        try sqlite.queryAll("""
-            SELECT p.id, p.push_id, u.name, p.attempts, \(MessageRows.columns)
-            FROM push_outbox p
-            JOIN users u ON u.id = p.user_id
-            JOIN messages m ON m.id = p.message_id
-            JOIN users su ON su.id = m.sender_id
-            WHERE p.dead = 0 AND p.next_attempt_at <= ? ORDER BY p.next_attempt_at, p.id LIMIT ?
-            """, [.integer(now), .integer(Int64(limit))]) {
-            PushOutbox.Push(rowID: $0.int64(0), pushID: $0.text(1), user: $0.text(2), attempts: $0.int(3),
-                            message: MessageRows.message($0, at: 4))
-        }
-    }
-
     public func nextPushAttempt() throws -> Int64? {
         try sqlite.queryOne("SELECT min(next_attempt_at) FROM push_outbox WHERE dead = 0", [], { $0.optionalInt64(0) }) ?? nil
     }
@@ -41,6 +27,25 @@ extension SQLiteReader: PushOutboxReads {
 }
 
 extension SQLiteWriter: PushOutboxWrites {
+    public func claimDuePushes(now: Int64, leaseUntil: Int64, limit: Int) throws -> [PushOutbox.Push] {
+        // One dispatcher, one writer: nothing else claims concurrently.
+        let pushes = try sqlite.queryAll("""
+            SELECT p.id, p.push_id, u.name, p.attempts, \(MessageRows.columns)
+            FROM push_outbox p
+            JOIN users u ON u.id = p.user_id
+            JOIN messages m ON m.id = p.message_id
+            JOIN users su ON su.id = m.sender_id
+            WHERE p.dead = 0 AND p.next_attempt_at <= ? ORDER BY p.next_attempt_at, p.id LIMIT ?
+            """, [.integer(now), .integer(Int64(limit))]) {
+            PushOutbox.Push(rowID: $0.int64(0), pushID: $0.text(1), user: $0.text(2), attempts: $0.int(3),
+                            message: MessageRows.message($0, at: 4))
+        }
+        for p in pushes {
+            try sqlite.run("UPDATE push_outbox SET next_attempt_at = ? WHERE id = ?", [.integer(leaseUntil), .integer(p.rowID)])
+        }
+        return pushes
+    }
+
     public func pushCandidates(room: RoomID) throws -> [UserID] {
         try sqlite.queryAll("SELECT user_id FROM members WHERE room_id = ?", [.integer(room.rawValue)]) { UserID($0.int64(0)) }
     }

@@ -2,6 +2,8 @@ import SyncEngine
 import SQLiteStore
 
 extension SQLiteWriter: RetentionWrites {
+    public func claimPruneRound() throws -> Bool { true }   // one process, one writer
+
     public func usersInIDOrder(after: UserID, limit: Int) throws -> [UserID] {
         try sqlite.queryAll("SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?",
                             [.integer(after.rawValue), .integer(Int64(limit))]) { UserID($0.int64(0)) }

@@ -11,4 +11,7 @@ public class SQLiteReader: StoreReader {
     public init(_ db: Database) { sqlite = db }
 }
 
-public final class SQLiteWriter: SQLiteReader, StoreWriter {}
+public final class SQLiteWriter: SQLiteReader, StoreWriter {
+    /// One process: its Notifier hears every commit; there is no other node to tell.
+    public func announce(_ news: StoreNews) throws {}
+}

@@ -62,6 +62,9 @@ public final class SQLiteSyncStore: SyncStore {
 
     public func stop() { writer.stop() }
 
+    /// One process: nothing comes from elsewhere, and this node's presence is all there is.
+    public func joinCluster(local: any Presence, deliver: @escaping @Sendable (RemoteNews) -> Void) -> any Presence { local }
+
     static func classify(_ error: any Error) -> SyncError {
         if let e = error as? SyncError { return e }
         if error is WriterError { return .shuttingDown }

@@ -23,7 +23,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var subscription: Notifier.Subscription?
     private let db: any StoreReadConnection
     /// News from the writer thread, folded in on the loop.
-    private let news = Mutex<(inbox: Int64, rooms: [RoomID: Int64], receipts: Set<RoomID>)>((-1, [:], []))
+    private let news = Mutex<(inbox: Int64, rooms: [RoomID: Int64], receipts: Set<RoomID>, recheck: Bool)>((-1, [:], [], false))
     /// Rooms whose read counts changed, still to announce (rate-limited at the source).
     private var receiptRooms: Set<RoomID> = []
     private let wakeQueued = Atomic<Bool>(false)
@@ -53,6 +53,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
                 case .inbox(let seq): n.inbox = max(n.inbox, seq)
                 case .room(let room, let seq): n.rooms[room] = max(n.rooms[room] ?? 0, seq)
                 case .receipts(let room): n.receipts.insert(room)
+                case .recheck: n.recheck = true
                 case .revoked(let d):
                     // This socket's device lost its token: end the socket (1008, policy).
                     if d == device { loop.execute { [self] in ws?.close(.policyViolation) } }
@@ -80,18 +81,19 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     /// Folds the writer's news into `latest`. Inbox news may mean the user joined or
     /// left a hot room: then the subscription's room set is refreshed.
     private func absorbNews() {
-        let n = news.withLock { n -> (inbox: Int64, rooms: [RoomID: Int64], receipts: Set<RoomID>) in
+        let n = news.withLock { n -> (inbox: Int64, rooms: [RoomID: Int64], receipts: Set<RoomID>, recheck: Bool) in
             let taken = n
             n.rooms.removeAll()
             n.receipts.removeAll()
+            n.recheck = false
             return taken
         }
         receiptRooms.formUnion(n.receipts)
         var hot = latest.hot
         for (room, seq) in n.rooms where hot[room] != nil { hot[room] = max(hot[room]!, seq) }
         var inbox = latest.inboxSeq
-        if n.inbox > inbox {
-            inbox = n.inbox
+        if n.inbox > inbox || n.recheck {
+            inbox = max(inbox, n.inbox)
             if let current = try? db.snapshot({ try Stream.head($0, user: user) }) {
                 if let subscription, Set(current.hot.keys) != Set(hot.keys) {
                     notifier.setRooms(subscription, Set(current.hot.keys))

@@ -55,7 +55,7 @@ public final class PigeonholeServer: Sendable {
         }
         engine = SyncEngine(store: store, config: engineConfig, clock: configuration.api.clocks.wallMillis)
         if let webhook {
-            pushes = PushDispatcher(engine: engine, webhook: webhook, db: try store.openReader(),
+            pushes = PushDispatcher(engine: engine, webhook: webhook,
                                     pollInterval: configuration.api.pushPollInterval, timeout: configuration.api.pushTimeout,
                                     log: logger)
         } else {

@@ -9,13 +9,20 @@ import SyncEngine
 /// dead after the maximum attempts (see `GET /v1/admin/pushes`). Delivery is at least
 /// once: a crash between the webhook's 2xx and the delete repeats the batch.
 ///
-/// Confinement: `db` and `client` are only used on `queue` (a serial queue); the
-/// blocking webhook call therefore never touches an event loop or the writer.
+/// Several nodes may run a dispatcher over one database: each batch is claimed in a unit
+/// of work (`PushOutbox.claimDue`: the rows' next attempt moves forward by a lease), so
+/// a push goes to one dispatcher at a time, and to another only if the first one died
+/// and its lease ran out.
+///
+/// Confinement: `client` is only used on `queue` (a serial queue); the blocking webhook
+/// call therefore never touches an event loop or the writer.
 final class PushDispatcher: @unchecked Sendable {
     private let engine: SyncEngine
     private let url: HTTPClient.URLParts
     private let client: HTTPClient
-    private let db: any StoreReadConnection
+    /// How long a claimed batch is this dispatcher's: beyond the webhook's timeout and
+    /// the recording of the outcome.
+    private let leaseMillis: Int64
     private let queue = DispatchQueue(label: "pigeonhole.push")
     private let pollInterval: Duration
     private let batchSize: Int
@@ -24,12 +31,12 @@ final class PushDispatcher: @unchecked Sendable {
     let deliveredCount = Atomic<Int>(0)
     let failedAttempts = Atomic<Int>(0)
 
-    init(engine: SyncEngine, webhook: HTTPClient.URLParts, db: any StoreReadConnection, pollInterval: Duration, timeout: Duration,
+    init(engine: SyncEngine, webhook: HTTPClient.URLParts, pollInterval: Duration, timeout: Duration,
          batchSize: Int = 100, log: Logger) {
         self.engine = engine
         self.url = webhook
         self.client = HTTPClient(timeout: timeout)
-        self.db = db
+        self.leaseMillis = timeout.components.seconds * 1000 * 4 + 30_000
         self.pollInterval = pollInterval
         self.batchSize = batchSize
         self.log = log
@@ -41,12 +48,11 @@ final class PushDispatcher: @unchecked Sendable {
     func stop() {
         stopped.store(true, ordering: .releasing)
         queue.sync {}
-        db.close()
     }
 
     private func tick() {
         guard !stopped.load(ordering: .acquiring) else { return }
-        let due = (try? engine.read(db) { try PushOutbox.due($0.store, now: $0.now, limit: batchSize) }) ?? []
+        let due = claim()
         if due.isEmpty {
             let ms = Int(pollInterval.components.seconds * 1000 + pollInterval.components.attoseconds / 1_000_000_000_000_000)
             queue.asyncAfter(deadline: .now() + .milliseconds(max(1, ms))) { [self] in tick() }
@@ -54,6 +60,19 @@ final class PushDispatcher: @unchecked Sendable {
         }
         deliver(due)
         queue.async { [self] in tick() }
+    }
+
+    /// Claims up to `batchSize` due pushes (empty when none is due or the store failed).
+    private func claim() -> [PushOutbox.Push] {
+        let claimed = Mutex<[PushOutbox.Push]>([])
+        let done = DispatchSemaphore(value: 0)
+        let (limit, lease) = (batchSize, leaseMillis)
+        engine.write({ try PushOutbox.claimDue($0, limit: limit, leaseMillis: lease) }) { result in
+            if case .success(let pushes) = result { claimed.withLock { $0 = pushes } }
+            done.signal()
+        }
+        done.wait()
+        return claimed.withLock { $0 }
     }
 
     private func deliver(_ pushes: [PushOutbox.Push]) {

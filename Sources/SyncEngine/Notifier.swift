@@ -17,6 +17,9 @@ public final class Notifier: Sendable {
         case receipts(RoomID)
         /// One of the user's devices was revoked: its open sockets and parked pulls end.
         case revoked(DeviceID)
+        /// News may have been missed (another node's broadcast was interrupted): query
+        /// again as if the inbox and every room had grown.
+        case recheck
     }
 
     public typealias Callback = @Sendable (News) -> Void
@@ -113,6 +116,23 @@ public final class Notifier: Sendable {
         published.wrappingAdd(calls.count, ordering: .relaxed)
         for (cb, news) in calls { cb(news) }
     }
+
+    /// Tells every subscriber to query again (`News.recheck`): after this node may have
+    /// missed other nodes' news, so no wake-up is lost.
+    public func recheckAll() {
+        publishCalls.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        let calls = state.withLock { s in s.byUser.values.flatMap { $0.values.map(\.callback) } }
+        published.wrappingAdd(calls.count, ordering: .relaxed)
+        for cb in calls { cb(.recheck) }
+    }
+
+    /// Publishes news that came from another node.
+    public func publish(_ news: StoreNews) {
+        publish(users: news.users, rooms: news.rooms, receipts: news.receipts, revoked: news.revoked)
+    }
+
+    /// The users with at least one subscriber.
+    public func subscribedUsers() -> [UserID] { state.withLock { Array($0.byUser.keys) } }
 
     /// How many times news was published. Lets a waiter skip its first query safely:
     /// read this before the read transaction that found nothing new, subscribe, read it

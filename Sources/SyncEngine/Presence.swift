@@ -4,8 +4,12 @@
 /// cluster needs a source that knows every node's connections.
 public protocol Presence: Sendable {
     func isOnline(_ user: UserID) -> Bool
+    /// Every user with a live connection that this presence knows of (a node publishes
+    /// its own for the others).
+    func onlineUsers() -> [UserID]
 }
 
 extension Notifier: Presence {
     public func isOnline(_ user: UserID) -> Bool { hasSubscribers(user) }
+    public func onlineUsers() -> [UserID] { subscribedUsers() }
 }

@@ -53,10 +53,11 @@ public enum PushOutbox {
         }
     }
 
-    /// Pushes due now, oldest first (see `PushOutboxReads.duePushes` for what several
-    /// dispatchers need of the store).
-    public static func due(_ db: any StoreReader, now: Int64, limit: Int) throws -> [Push] {
-        try db.duePushes(now: now, limit: limit)
+    /// Claims up to `limit` pushes due now, oldest first, for `leaseMillis`: until then
+    /// no other dispatcher (on any node) gets them; the claimer reports each back with
+    /// `delivered` or `failed`, and if it never does, they are due again after the lease.
+    public static func claimDue(_ ctx: WriteContext, limit: Int, leaseMillis: Int64) throws -> [Push] {
+        try ctx.store.claimDuePushes(now: ctx.now, leaseUntil: ctx.now + leaseMillis, limit: limit)
     }
 
     /// The earliest pending attempt time, or nil when nothing is pending.

@@ -22,6 +22,7 @@ public enum Retention {
     /// most `batch` messages.
     public static func prune(_ ctx: WriteContext, batch: Int = 500, users: Int = 100) throws -> Result {
         var result = Result()
+        guard try ctx.store.claimPruneRound() else { return result }   // another node is at it
         try pruneInbox(ctx, batch: batch, users: users, into: &result)
         try pruneHistory(ctx, batch: batch, into: &result)
         return result

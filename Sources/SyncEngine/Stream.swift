@@ -99,6 +99,43 @@ public enum Stream {
         }
     }
 
+    /// Merges the streams' items (the inbox's, each hot room's; each already in its own
+    /// seq order) in commit order: by position, a message before the non-message events
+    /// committed after it. Never reorders within a stream: with several writers (nodes)
+    /// positions are taken before commit, so one stream's positions need not grow with
+    /// its seqs, and a page must still advance each stream in seq order (the cursor keeps
+    /// one position per stream: skipping back or ahead in one would skip or repeat).
+    static func mergeByPosition(_ items: [Item]) -> [Item] {
+        var streams: [[Item]] = []
+        var index: [RoomID?: Int] = [:]
+        for item in items {
+            if let i = index[item.hotRoom] {
+                streams[i].append(item)
+            } else {
+                index[item.hotRoom] = streams.count
+                streams.append([item])
+            }
+        }
+        if streams.count == 1 { return streams[0] }
+        func before(_ a: Item, _ b: Item) -> Bool {
+            if a.pos != b.pos { return a.pos < b.pos }
+            if a.isMessage != b.isMessage { return a.isMessage }
+            return a.seq < b.seq
+        }
+        var heads = Array(repeating: 0, count: streams.count)
+        var merged: [Item] = []
+        merged.reserveCapacity(items.count)
+        while merged.count < items.count {
+            var best = -1
+            for s in streams.indices where heads[s] < streams[s].count {
+                if best < 0 || before(streams[s][heads[s]], streams[best][heads[best]]) { best = s }
+            }
+            merged.append(streams[best][heads[best]])
+            heads[best] += 1
+        }
+        return merged
+    }
+
     /// Events after `cursor`, at most `limit` and at most about `maxPageBytes` of JSON
     /// (always at least one event), in commit order. Each component (the inbox, each hot
     /// room) advances only as far as it was returned, so a page cut short by either
@@ -150,12 +187,7 @@ public enum Stream {
             }
         }
 
-        // Merge in commit order: a message before the non-message events committed after it.
-        items.sort { a, b in
-            if a.pos != b.pos { return a.pos < b.pos }
-            if a.isMessage != b.isMessage { return a.isMessage }
-            return a.seq < b.seq
-        }
+        items = mergeByPosition(items)
         // Take events in that order until `limit` or the byte budget; bodies are fetched
         // here, for what the page keeps (plus the one event that ends it).
         var events: [Event] = []

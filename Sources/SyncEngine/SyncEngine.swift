@@ -73,7 +73,15 @@ public final class SyncEngine: Sendable {
                 clock: @escaping @Sendable () -> Int64 = SyncEngine.nowMillis) {
         self.store = store
         self.notifier = notifier
-        self.presence = presence ?? notifier
+        // A store serving several nodes delivers their news to this node's Notifier and
+        // answers presence for all of them; a single-process store returns `notifier`.
+        let clusterPresence = store.joinCluster(local: notifier) { news in
+            switch news {
+            case .news(let n): notifier.publish(n)
+            case .recheckAll: notifier.recheckAll()
+            }
+        }
+        self.presence = presence ?? clusterPresence
         self.config = config
         self.clock = clock
         let activity = self.activity
@@ -106,6 +114,8 @@ public final class SyncEngine: Sendable {
             if config.pushEnabled { ctx.isOnline = { presence.isOnline($0) } }
             let value = try body(ctx)
             activity.add(ctx.activeRooms)   // only commands that succeeded
+            let news = StoreNews(users: ctx.wakes, rooms: ctx.roomWakes, receipts: ctx.receiptWakes, revoked: ctx.revoked)
+            if !news.isEmpty { try store.announce(news) }
             return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes,
                            revoked: ctx.revoked, inboxRows: ctx.inboxRows)
         }, completion: { result in

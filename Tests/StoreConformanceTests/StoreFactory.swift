@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import PostgresBackend
 import SQLiteBackend
 import Synchronization
 import SyncEngine
@@ -26,7 +27,9 @@ protocol TestDatabase: AnyObject, Sendable {
     func close()
 }
 
-/// Every backend the suite runs against. A PostgreSQL backend adds its factory here.
+/// The backends every machine has; the parameterized tests run against each. PostgreSQL
+/// needs a server: `PostgresConformanceTests.swift` runs the same tests against it, as
+/// suites that report skipped (with the reason) where none is configured.
 let allStoreFactories: [any StoreFactory] = [SQLiteStoreFactory()]
 
 // MARK: SQLite
@@ -58,6 +61,38 @@ final class SQLiteTestDatabase: TestDatabase {
     func close() {
         for s in stores.withLock({ $0 }) { s.stop() }
         try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+// MARK: PostgreSQL
+
+/// PostgreSQL: a fresh database per test on the server named by
+/// `PIGEONHOLE_TEST_DATABASE_URL` (a URL of a database, e.g. `postgres`, on a server
+/// where the tests may create and drop databases); a second store is another node.
+struct PostgresStoreFactory: StoreFactory {
+    var description: String { "PostgreSQL" }
+
+    func freshDatabase() throws -> any TestDatabase {
+        let database = try TestPostgres.createDatabase()
+        return PostgresTestDatabase(database: database)
+    }
+}
+
+final class PostgresTestDatabase: TestDatabase {
+    let database: TestPostgres.Database
+    private let stores = Mutex<[PostgresSyncStore]>([])
+
+    init(database: TestPostgres.Database) { self.database = database }
+
+    func open() throws -> any SyncStore {
+        let store = try PostgresSyncStore(.init(url: database.url, poolSize: 4))
+        stores.withLock { $0.append(store) }
+        return store
+    }
+
+    func close() {
+        for s in stores.withLock({ $0 }) { s.stop() }
+        database.drop()
     }
 }
 

@@ -3,18 +3,6 @@
 // delivery is at least once, and `push_id` is stable so the receiver de-duplicates.
 
 public protocol PushOutboxReads {
-    /// Pushes due at `now` (not dead, next attempt <= now), oldest first (next attempt,
-    /// then queue order), at most `limit`, each with its message and the recipient's name.
-    ///
-    /// One dispatcher per process reads these and reports each push back (`pushDelivered`
-    /// or `pushFailed`). SQLite has one process, hence one dispatcher: a plain read is
-    /// enough. A backend serving several nodes must hand each due push to exactly one
-    /// dispatcher at a time: claim the rows it returns (e.g. `SELECT ... FOR UPDATE SKIP
-    /// LOCKED` in a short transaction that also moves `next_attempt_at` forward by a
-    /// lease, so another node skips them until the lease ends if this one dies), never
-    /// return to two nodes the same push at once.
-    func duePushes(now: Int64, limit: Int) throws -> [PushOutbox.Push]
-
     /// The earliest pending attempt time, or nil when nothing is pending.
     func nextPushAttempt() throws -> Int64?
 
@@ -26,6 +14,14 @@ public protocol PushOutboxReads {
 }
 
 public protocol PushOutboxWrites {
+    /// Claims the pushes due at `now` (not dead, next attempt <= now), oldest first (next
+    /// attempt, then queue order), at most `limit`: their next attempt moves to
+    /// `leaseUntil`, and they are returned, each with its message and the recipient's
+    /// name. Each due push goes to exactly one claimer, whatever runs concurrently on
+    /// other nodes: a backend with concurrent writers skips rows another unit holds
+    /// (`FOR UPDATE SKIP LOCKED`) rather than wait for them or return them twice.
+    func claimDuePushes(now: Int64, leaseUntil: Int64, limit: Int) throws -> [PushOutbox.Push]
+
     /// The current members of `room` (when the send did not read them already).
     func pushCandidates(room: RoomID) throws -> [UserID]
 
@@ -37,7 +33,7 @@ public protocol PushOutboxWrites {
     func pushDelivered(rowID: Int64) throws
 
     /// Attempts made so far on the push, or nil if it is gone (delivered or pruned).
-    /// The push belongs to the dispatcher that got it from `duePushes` (see there), so
+    /// The push belongs to the dispatcher that claimed it (`claimDuePushes`), so
     /// reading then writing its attempts races with no one.
     func pushAttempts(rowID: Int64) throws -> Int64?
 

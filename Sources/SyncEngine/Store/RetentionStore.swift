@@ -18,6 +18,11 @@ public struct MessageAge: Sendable {
 }
 
 public protocol RetentionWrites {
+    /// Whether this unit may prune: false while another node's unit is pruning (a
+    /// backend serving several nodes holds a lock until its commit), so the rounds of
+    /// several nodes never do the same work twice. A single writer always may.
+    func claimPruneRound() throws -> Bool
+
     /// Up to `limit` users with an id above `after`, in id order (a round-robin over
     /// the user table).
     func usersInIDOrder(after: UserID, limit: Int) throws -> [UserID]

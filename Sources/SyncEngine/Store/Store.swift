@@ -14,4 +14,5 @@ public protocol StoreReader: AnyObject, AccountsReads, RoomsReads, MessagesReads
 /// One unit of work of a write: everything it does commits together, durably, before
 /// its completion runs (or not at all). It also sees its own writes.
 public protocol StoreWriter: StoreReader, AccountsWrites, RoomsWrites, MessagesWrites, InboxWrites, StreamWrites,
-                             ConversationsWrites, ReceiptsWrites, RetentionWrites, PushOutboxWrites {}
+                             ConversationsWrites, ReceiptsWrites, RetentionWrites, PushOutboxWrites,
+                             ClusterWrites {}

@@ -33,6 +33,12 @@ public protocol SyncStore: AnyObject, Sendable {
     func openReader() throws(SyncError) -> any StoreReadConnection
     /// Counters for /metrics.
     var stats: StoreStats { get }
+    /// This process's Notifier joins the cluster: a store serving several nodes delivers
+    /// the other nodes' news (`ClusterWrites.announce`) to `deliver`, and returns the
+    /// presence that knows every node's connections (`local` answers for this node).
+    /// A single-process store delivers nothing and returns `local`. Called once, by the
+    /// engine, before any unit is submitted.
+    func joinCluster(local: any Presence, deliver: @escaping @Sendable (RemoteNews) -> Void) -> any Presence
     /// Stops taking units, commits what is queued, and closes. Idempotent.
     func stop()
 }

@@ -1,0 +1,250 @@
+import Dispatch
+import Glibc
+import Synchronization
+import SyncEngine
+
+/// One node's writer: a thread that owns one connection and group-commits the units
+/// submitted to it (see `PostgresSyncStore` for the whole picture).
+///
+/// A batch: BEGIN; for each unit, its statements (the unit's `PGWriter` opens a
+/// savepoint before its first locking statement); a unit that throws is rolled back to
+/// its savepoint and fails alone, or, if it lost a lock wait or a deadlock, is kept for
+/// the next batch; the batch hook; one `pg_notify` per ~7,900 bytes of news; COMMIT.
+/// Completions run after COMMIT returned. A lost connection fails the batch's units
+/// with `storageUnavailable` (a send whose COMMIT got no answer may or may not have
+/// committed: the client's resend with the same client_msg_id finds out) and the next
+/// batch reconnects.
+final class GroupCommitWriter: @unchecked Sendable {
+    /// A unit as queued: runs on the writer thread, then completes once.
+    final class Command: @unchecked Sendable {   // queued under the lock, then the writer thread's alone
+        let run: (PGWriter) throws -> Void
+        let complete: (SyncError?) -> Void
+        var attempts = 0
+        var failure: SyncError?
+        init(run: @escaping (PGWriter) throws -> Void, complete: @escaping (SyncError?) -> Void) {
+            self.run = run
+            self.complete = complete
+        }
+    }
+
+    private let options: PostgresSyncStore.Options
+    private let nodeID: String
+    private var conn: PGConnection?
+    private let queue = Mutex<(commands: [Command], stopping: Bool)>(([], false))
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let hooks = Mutex<StoreBatchHooks?>(nil)
+    private let statsBox = Mutex(StoreStats())
+    static let commitBuckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1]
+    /// Attempts of a unit that keeps losing lock waits before it fails (503).
+    static let maxAttempts = 20
+
+    init(options: PostgresSyncStore.Options, nodeID: String) throws {
+        self.options = options
+        self.nodeID = nodeID
+        conn = try Self.connect(options)
+        var s = StoreStats()
+        s.commitBuckets = Self.commitBuckets
+        s.commitLatencyCounts = Array(repeating: 0, count: Self.commitBuckets.count + 1)
+        s.batchSizeHistogram = Array(repeating: 0, count: 16)
+        statsBox.withLock { $0 = s }
+        let thread = Thread { [self] in run() }
+        thread.start()
+    }
+
+    static func connect(_ options: PostgresSyncStore.Options) throws -> PGConnection {
+        let c = try PGConnection(url: options.url, connectTimeoutSeconds: options.connectTimeoutSeconds,
+                                 applicationName: "pigeonhole-writer")
+        // Durable before the answer, whatever the server's default; waits for a row lock
+        // end after lock_timeout (the unit runs again in the next batch).
+        try c.execute("SET synchronous_commit = on; SET lock_timeout = '\(options.lockTimeoutMillis)ms'")
+        return c
+    }
+
+    func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T,
+                             completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        let box = ResultBox<T>()
+        let command = Command(run: { w in box.value = try unit(w) }) { error in
+            if let error { completion(.failure(error)) } else { completion(.success(box.value!)) }
+        }
+        let accepted = queue.withLock { q -> Bool in
+            guard !q.stopping else { return false }
+            q.commands.append(command)
+            return true
+        }
+        if accepted { wake.signal() } else { completion(.failure(.shuttingDown)) }
+    }
+
+    func setBatchHooks(_ h: StoreBatchHooks?) { hooks.withLock { $0 = h } }
+
+    var stats: StoreStats { statsBox.withLock { $0 } }
+
+    /// Commits what is queued, then ends the thread.
+    func stop() {
+        let first = queue.withLock { q -> Bool in
+            defer { q.stopping = true }
+            return !q.stopping
+        }
+        guard first else { return }
+        wake.signal()
+        finished.wait()
+    }
+
+    // MARK: - The writer thread
+
+    private func run() {
+        var carried: [Command] = []
+        while true {
+            if carried.isEmpty { wake.wait() }
+            let (taken, stopping) = queue.withLock { q -> ([Command], Bool) in
+                let n = min(q.commands.count, max(1, options.maxBatch - carried.count))
+                let taken = Array(q.commands.prefix(n))
+                q.commands.removeFirst(n)
+                return (taken, q.stopping)
+            }
+            let batch = carried + taken
+            carried = []
+            if batch.isEmpty {
+                if stopping && queue.withLock({ $0.commands.isEmpty }) { break }
+                continue
+            }
+            // Every submit signalled once and a batch consumed one signal: commands left
+            // queued still have theirs, so the wait above never sleeps on queued work.
+            carried = runBatch(batch)
+        }
+        conn?.close()
+        finished.signal()
+    }
+
+    /// Runs one transaction over `batch`; returns the units to run again in the next one.
+    private func runBatch(_ batch: [Command]) -> [Command] {
+        let started = MonotonicNanos.now()
+        let conn: PGConnection
+        do {
+            if let c = self.conn, c.isOpen {
+                conn = c
+            } else {
+                self.conn?.close()
+                self.conn = nil
+                conn = try Self.connect(options)
+                self.conn = conn
+            }
+            try conn.execute("BEGIN")
+        } catch {
+            failAll(batch, .storageUnavailable)
+            self.conn?.close()
+            self.conn = nil
+            return []
+        }
+        let hooks = self.hooks.withLock { $0 }
+        hooks?.began()
+        let writer = PGWriter(conn)
+        var done: [Command] = []
+        var again: [Command] = []
+        var news: [StoreNews] = []
+        for command in batch {
+            writer.beginUnit()
+            do {
+                try command.run(writer)
+                done.append(command)
+                news.append(contentsOf: writer.unitNews)
+            } catch {
+                if let pg = error as? PGError, pg.connectionLost {
+                    return connectionLost(batch)
+                }
+                let undone: Bool
+                do {
+                    undone = try writer.undoUnit()
+                } catch {
+                    return connectionLost(batch)
+                }
+                guard undone else {
+                    // The unit failed before its savepoint and its error aborted the whole
+                    // transaction: roll back; it alone is decided now, the rest run again.
+                    try? conn.execute("ROLLBACK")
+                    statsBox.withLock { $0.transactionsFailed += 1 }
+                    if let pg = error as? PGError, pg.isRetryable, command.attempts + 1 < Self.maxAttempts {
+                        command.attempts += 1
+                        return batch
+                    }
+                    failAll([command], PostgresSyncStore.classify(error))
+                    return batch.filter { $0 !== command }
+                }
+                if let pg = error as? PGError, pg.isRetryable {
+                    command.attempts += 1
+                    if command.attempts >= Self.maxAttempts {
+                        command.failure = .storageUnavailable
+                        done.append(command)
+                    } else {
+                        again.append(command)
+                    }
+                } else {
+                    command.failure = PostgresSyncStore.classify(error)
+                    done.append(command)
+                }
+            }
+        }
+        do {
+            writer.endUnit()
+            if let hooks { try hooks.beforeCommit(writer) }
+            for payload in NewsCodec.encode(news, node: nodeID) {
+                try conn.query("SELECT pg_notify($1, $2)", [.text(PostgresSyncStore.channel), .text(payload)])
+            }
+            try conn.execute("COMMIT")
+        } catch {
+            if let pg = error as? PGError, pg.connectionLost { return connectionLost(batch) }
+            try? conn.execute("ROLLBACK")
+            statsBox.withLock { $0.transactionsFailed += 1 }
+            // The batch hook or the commit lost a lock wait: run everything again.
+            if let pg = error as? PGError, pg.isRetryable {
+                var retry: [Command] = []
+                for c in batch {
+                    c.failure = nil
+                    c.attempts += 1
+                    if c.attempts >= Self.maxAttempts { failAll([c], .storageUnavailable) } else { retry.append(c) }
+                }
+                return retry
+            }
+            failAll(batch, PostgresSyncStore.classify(error))
+            return []
+        }
+        let nanos = MonotonicNanos.now() - started
+        statsBox.withLock { s in
+            s.transactionsCommitted += 1
+            s.unitsCompleted += done.count
+            var bucket = 0
+            while bucket < 15 && (1 << bucket) < batch.count { bucket += 1 }
+            s.batchSizeHistogram[bucket] += 1
+            let seconds = Double(nanos) / 1e9
+            s.commitLatencySum += seconds
+            s.commitLatencyCounts[Self.commitBuckets.firstIndex { seconds <= $0 } ?? Self.commitBuckets.count] += 1
+        }
+        for c in done { c.complete(c.failure) }
+        return again
+    }
+
+    private func connectionLost(_ batch: [Command]) -> [Command] {
+        conn?.close()
+        conn = nil
+        statsBox.withLock { $0.transactionsFailed += 1 }
+        failAll(batch, .storageUnavailable)
+        return []
+    }
+
+    private func failAll(_ batch: [Command], _ error: SyncError) {
+        statsBox.withLock { $0.unitsCompleted += batch.count }
+        for c in batch { c.complete(error) }
+    }
+}
+
+final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
+}
+
+enum MonotonicNanos {
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

@@ -1,0 +1,68 @@
+import SyncEngine
+
+// Accounts on PostgreSQL: users, devices, token lookups.
+
+extension PGReader: AccountsReads {
+    public func user(named name: String) throws -> User? {
+        try pg.queryOne("SELECT id, name, created_at FROM users WHERE name = $1", [.text(name)]) {
+            User(id: UserID($0.int64(0)), name: $0.text(1), createdAt: $0.int64(2))
+        }
+    }
+
+    public func devices(of user: UserID) throws -> [Device] {
+        try pg.queryAll("""
+            SELECT id, name, created_at, last_seen_at, revoked_at IS NOT NULL, acked_cursor
+            FROM devices WHERE user_id = $1 ORDER BY id
+            """, [.int(user.rawValue)]) {
+            Device(id: DeviceID($0.int64(0)), user: user, name: $0.text(1), createdAt: $0.int64(2),
+                   lastSeenAt: $0.optionalInt64(3), revoked: $0.bool(4), ackedCursor: $0.optionalText(5))
+        }
+    }
+
+    public func deviceOwner(_ device: DeviceID) throws -> UserID? {
+        try pg.queryOne("SELECT user_id FROM devices WHERE id = $1", [.int(device.rawValue)]) { UserID($0.int64(0)) }
+    }
+
+    public func principal(tokenHash: [UInt8]) throws -> Principal? {
+        try pg.queryOne("""
+            SELECT d.id, d.name, u.id, u.name FROM devices d JOIN users u ON u.id = d.user_id
+            WHERE d.token_hash = $1 AND d.revoked_at IS NULL
+            """, [.bytea(tokenHash)]) {
+            Principal(user: UserID($0.int64(2)), userName: $0.text(3), device: DeviceID($0.int64(0)), deviceName: $0.text(1))
+        }
+    }
+
+    public func principalForPull(tokenHash: [UInt8]) throws -> (Principal, Accounts.StreamState)? {
+        try pg.queryOne("""
+            SELECT d.id, d.name, u.id, u.name, u.inbox_seq, u.inbox_floor, d.acked_seq, d.acked_cursor
+            FROM devices d JOIN users u ON u.id = d.user_id
+            WHERE d.token_hash = $1 AND d.revoked_at IS NULL
+            """, [.bytea(tokenHash)]) {
+            (Principal(user: UserID($0.int64(2)), userName: $0.text(3), device: DeviceID($0.int64(0)), deviceName: $0.text(1)),
+             Accounts.StreamState(inboxHead: $0.int64(4), inboxFloor: $0.int64(5), ackedSeq: $0.int64(6),
+                                  ackedCursor: $0.optionalText(7)))
+        }
+    }
+}
+
+extension PGWriter: AccountsWrites {
+    public func insertUser(name: String, createdAt: Int64) throws -> UserID? {
+        // ON CONFLICT waits for a concurrent insert of the same name to commit or roll back.
+        var id: Int64?
+        try write("INSERT INTO users (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id",
+                  [.text(name), .int(createdAt)]) { id = $0.int64(0) }
+        return id.map(UserID.init)
+    }
+
+    public func insertDevice(user: UserID, name: String, tokenHash: [UInt8], createdAt: Int64) throws -> DeviceID {
+        var id: Int64 = 0
+        try write("INSERT INTO devices (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+                  [.int(user.rawValue), .text(name), .bytea(tokenHash), .int(createdAt)]) { id = $0.int64(0) }
+        return DeviceID(id)
+    }
+
+    public func revokeDevice(_ device: DeviceID, at: Int64) throws -> Bool {
+        try write("UPDATE devices SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                  [.int(at), .int(device.rawValue)]) > 0
+    }
+}

@@ -1,0 +1,51 @@
+import SyncEngine
+
+private enum SQL {
+    static let select = """
+        SELECT r.id, r.kind, r.name, r.last_seq, r.last_active_at, r.member_count, r.created_at, r.hot,
+               m.read_seq, m.joined_seq, m.last_active_at
+        FROM members m JOIN rooms r ON r.id = m.room_id
+        """
+
+    static func toCandidate(_ r: PGRow) -> Conversations.Candidate {
+        Conversations.Candidate(room: RoomRows.room(r), readSeq: r.int64(8), joinedSeq: r.int64(9), memberActiveAt: r.int64(10))
+    }
+}
+
+extension PGReader: ConversationsReads {
+    public func hotConversations(user: UserID) throws -> [Conversations.Candidate] {
+        try pg.queryAll(SQL.select + " WHERE m.user_id = $1 AND m.hot", [.int(user.rawValue)], SQL.toCandidate)
+    }
+
+    public func normalConversations(user: UserID, atOrAbove activity: Int64, room: RoomID) throws -> [Conversations.Candidate] {
+        try pg.queryAll(SQL.select + """
+             WHERE m.user_id = $1 AND NOT r.hot
+               AND (m.last_active_at > $2 OR (m.last_active_at = $2 AND m.room_id >= $3))
+            """, [.int(user.rawValue), .int(activity), .int(room.rawValue)], SQL.toCandidate)
+    }
+
+    public func normalConversations(user: UserID, below activity: Int64, room: RoomID, limit: Int) throws -> [Conversations.Candidate] {
+        try pg.queryAll(SQL.select + """
+             WHERE m.user_id = $1 AND NOT r.hot
+               AND (m.last_active_at < $2 OR (m.last_active_at = $2 AND m.room_id < $3))
+             ORDER BY m.last_active_at DESC, m.room_id DESC LIMIT $4
+            """, [.int(user.rawValue), .int(activity), .int(room.rawValue), .int(Int64(limit))], SQL.toCandidate)
+    }
+
+    public func unreadRooms(user: UserID) throws -> [(room: RoomID, unread: Int64)] {
+        try pg.queryAll("""
+            SELECT r.id, r.last_seq - m.read_seq FROM members m JOIN rooms r ON r.id = m.room_id
+            WHERE m.user_id = $1 AND r.last_seq > m.read_seq
+            ORDER BY (CASE WHEN r.hot THEN r.last_active_at ELSE m.last_active_at END) DESC, r.id DESC
+            """, [.int(user.rawValue)]) { (room: RoomID($0.int64(0)), unread: $0.int64(1)) }
+    }
+}
+
+extension PGWriter: ConversationsWrites {
+    public func advanceReadMarker(room: RoomID, user: UserID, to seq: Int64) throws -> Bool {
+        // Forward only, re-checked on the locked row: with two nodes moving one marker,
+        // the later (higher) one wins whatever the commit order.
+        try write("UPDATE members SET read_seq = $1 WHERE room_id = $2 AND user_id = $3 AND read_seq < $1",
+                  [.int(seq), .int(room.rawValue), .int(user.rawValue)]) > 0
+    }
+}

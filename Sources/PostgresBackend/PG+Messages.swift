@@ -1,0 +1,100 @@
+import SyncEngine
+
+/// The columns of a message with its sender's name (`messages m JOIN users su`), and
+/// their mapping. Shared by the areas that return messages.
+enum MessageRows {
+    static let columns = "m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at"
+
+    static func message(_ row: PGRow, at offset: Int = 0) -> Message {
+        Message(id: MessageID(row.int64(offset)), room: RoomID(row.int64(offset + 1)), seq: row.int64(offset + 2),
+                sender: row.text(offset + 3), senderDevice: row.optionalInt64(offset + 4).map(DeviceID.init),
+                clientMsgID: row.text(offset + 5), body: row.text(offset + 6), sentAt: row.int64(offset + 7))
+    }
+}
+
+extension PGReader: MessagesReads {
+    public func message(sender: UserID, clientMsgID: String) throws -> Message? {
+        try pg.queryOne("""
+            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
+            WHERE m.sender_id = $1 AND m.client_msg_id = $2
+            """, [.int(sender.rawValue), .text(clientMsgID)]) { MessageRows.message($0) }
+    }
+
+    public func messages(room: RoomID, below: Int64, above: Int64, limit: Int, _ each: (Message) throws -> Bool) throws {
+        var more = true
+        try pg.query("""
+            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
+            WHERE m.room_id = $1 AND m.seq < $2 AND m.seq > $3 ORDER BY m.seq DESC LIMIT $4
+            """, [.int(room.rawValue), .int(below), .int(above), .int(Int64(limit))]) {
+            guard more else { return }
+            more = try each(MessageRows.message($0))
+        }
+    }
+
+    public func latestMessages(room: RoomID, above: Int64, count: Int) throws -> [Message] {
+        try pg.queryAll("""
+            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
+            WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq DESC LIMIT $3
+            """, [.int(room.rawValue), .int(above), .int(Int64(count))]) { MessageRows.message($0) }
+    }
+}
+
+// A send takes the room row's lock first (`sendTarget`: SELECT ... FOR UPDATE), so the
+// room's next seq is `last_seq + 1` until COMMIT, whatever other nodes do: two sends in
+// one room commit in seq order, and a reader never sees seq n+1 without n.
+extension PGWriter: MessagesWrites {
+    public func sendTarget(room: RoomID) throws -> SendTarget? {
+        var target: SendTarget?
+        try write("SELECT last_seq, hot FROM rooms WHERE id = $1 FOR UPDATE", [.int(room.rawValue)]) {
+            target = SendTarget(room: room, hot: $0.bool(1), lastSeq: $0.int64(0))
+        }
+        return target
+    }
+
+    public func sendMembers(room: RoomID) throws -> [SendMember] {
+        try pg.queryAll("""
+            SELECT m.user_id, u.inbox_seq, m.joined_seq, m.read_seq, m.role
+            FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = $1
+            """, [.int(room.rawValue)]) {
+            SendMember(user: UserID($0.int64(0)), inboxSeq: $0.int64(1), joinedSeq: $0.int64(2), readSeq: $0.int64(3),
+                       role: $0.text(4))
+        }
+    }
+
+    public func appendMessage(to target: SendTarget, sender: UserID, device: DeviceID, clientMsgID: String,
+                              body: String, at: Int64) throws -> MessageAppend {
+        let seq = target.lastSeq + 1
+        var id: Int64?
+        // A concurrent send with the same key (another node) makes this wait for its
+        // commit, then find it: exactly one message per (sender, client_msg_id).
+        try write("""
+            INSERT INTO messages (room_id, seq, sender_id, sender_device_id, client_msg_id, body, sent_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender_id, client_msg_id) DO NOTHING RETURNING id
+            """, [.int(target.room.rawValue), .int(seq), .int(sender.rawValue), .int(device.rawValue),
+                  .text(clientMsgID), .text(body), .int(at)]) { id = $0.int64(0) }
+        guard let id else {
+            guard let original = try message(sender: sender, clientMsgID: clientMsgID) else { throw SyncError.storageUnavailable }
+            return .duplicate(original)
+        }
+        try write("UPDATE rooms SET last_seq = $1, last_active_at = greatest(last_active_at, $2) WHERE id = $3",
+                  [.int(seq), .int(at), .int(target.room.rawValue)])
+        return .appended(id: MessageID(id), seq: seq)
+    }
+
+    public func senderRead(room: RoomID, user: UserID, seq: Int64) throws {
+        try write("UPDATE members SET read_seq = $1 WHERE room_id = $2 AND user_id = $3 AND read_seq < $1",
+                  [.int(seq), .int(room.rawValue), .int(user.rawValue)])
+    }
+
+    public func senderActiveAndRead(room: RoomID, user: UserID, seq: Int64, at: Int64) throws {
+        try write("""
+            UPDATE members SET last_active_at = greatest(last_active_at, $1), read_seq = greatest(read_seq, $2)
+            WHERE room_id = $3 AND user_id = $4
+            """, [.int(at), .int(seq), .int(room.rawValue), .int(user.rawValue)])
+    }
+
+    public func commitPosition() throws -> Int64 {
+        // Message ids come from one sequence: the last one handed out on any node.
+        try pg.queryOne("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM messages_id_seq") { $0.int64(0) } ?? 0
+    }
+}

@@ -1,0 +1,62 @@
+import SyncEngine
+
+extension PGReader: ReceiptsReads {
+    public func messageSender(room: RoomID, seq: Int64) throws -> (id: UserID, name: String)? {
+        try pg.queryOne("""
+            SELECT m.sender_id, u.name FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.room_id = $1 AND m.seq = $2
+            """, [.int(room.rawValue), .int(seq)]) { (id: UserID($0.int64(0)), name: $0.text(1)) }
+    }
+
+    public func readCount(room: RoomID, seq: Int64, excluding: UserID) throws -> Int {
+        try pg.queryOne("SELECT count(*) FROM members WHERE room_id = $1 AND read_seq >= $2 AND user_id <> $3",
+                        [.int(room.rawValue), .int(seq), .int(excluding.rawValue)]) { $0.int(0) } ?? 0
+    }
+
+    public func readerNames(room: RoomID, seq: Int64, excluding: UserID) throws -> [String] {
+        try pg.queryAll("""
+            SELECT u.name FROM members m JOIN users u ON u.id = m.user_id
+            WHERE m.room_id = $1 AND m.read_seq >= $2 AND m.user_id <> $3 ORDER BY u.name COLLATE "C"
+            """, [.int(room.rawValue), .int(seq), .int(excluding.rawValue)]) { $0.text(0) }
+    }
+}
+
+extension PGWriter: ReceiptsWrites {
+    public func markReceiptsPending(room: RoomID, reader: UserID, from: Int64, to: Int64) throws -> Bool {
+        try write("""
+            INSERT INTO receipt_marks (room_id, sender_id, emitted_at, pending)
+            SELECT DISTINCT $1::bigint, sender_id, 0::bigint, true FROM messages
+            WHERE room_id = $1 AND seq > $2 AND seq <= $3 AND sender_id <> $4
+              AND sender_id IN (SELECT user_id FROM members WHERE room_id = $1)
+            ORDER BY sender_id
+            ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = true
+            """, [.int(room.rawValue), .int(from), .int(to), .int(reader.rawValue)]) > 0
+    }
+
+    public func dueReceiptMarks(emittedBy due: Int64, room: RoomID?) throws -> [(room: RoomID, sender: UserID)] {
+        // Each due mark to exactly one node's flush: rows another node is emitting are
+        // skipped, and once it commits they are no longer pending.
+        var out: [(room: RoomID, sender: UserID)] = []
+        let map: (PGRow) -> Void = { out.append((room: RoomID($0.int64(0)), sender: UserID($0.int64(1)))) }
+        if let room {
+            try write("""
+                SELECT room_id, sender_id FROM receipt_marks WHERE pending AND emitted_at <= $1 AND room_id = $2
+                ORDER BY room_id, sender_id LIMIT 1000 FOR UPDATE SKIP LOCKED
+                """, [.int(due), .int(room.rawValue)], map)
+        } else {
+            try write("""
+                SELECT room_id, sender_id FROM receipt_marks WHERE pending AND emitted_at <= $1
+                ORDER BY room_id, sender_id LIMIT 1000 FOR UPDATE SKIP LOCKED
+                """, [.int(due)], map)
+        }
+        return out
+    }
+
+    public func receiptMarkEmitted(room: RoomID, sender: UserID, at: Int64) throws {
+        try write("UPDATE receipt_marks SET pending = false, emitted_at = $1 WHERE room_id = $2 AND sender_id = $3",
+                  [.int(at), .int(room.rawValue), .int(sender.rawValue)])
+    }
+
+    public func pendingReceiptMarkCount() throws -> Int {
+        try pg.queryOne("SELECT count(*) FROM receipt_marks WHERE pending", []) { $0.int(0) } ?? 0
+    }
+}

@@ -1,0 +1,135 @@
+import SyncEngine
+
+// Rooms and memberships on PostgreSQL. A membership change takes the room row's lock
+// first (as a send does), so joins, leaves and sends of one room are serialized and a
+// send's member list is the one its fan-out writes to.
+
+/// The columns of a room and their mapping, shared by the areas that return rooms.
+enum RoomRows {
+    static let columns = "id, kind, name, last_seq, last_active_at, member_count, created_at, hot"
+
+    static func room(_ row: PGRow, at offset: Int = 0) -> Room {
+        Room(id: RoomID(row.int64(offset)), kind: RoomKind(rawValue: row.text(offset + 1)) ?? .group,
+             name: row.optionalText(offset + 2), lastSeq: row.int64(offset + 3), lastActiveAt: row.int64(offset + 4),
+             memberCount: row.int(offset + 5), createdAt: row.int64(offset + 6), hot: row.bool(offset + 7))
+    }
+}
+
+extension PGReader: RoomsReads {
+    public func room(_ room: RoomID) throws -> Room? {
+        try pg.queryOne("SELECT \(RoomRows.columns) FROM rooms WHERE id = $1", [.int(room.rawValue)]) { RoomRows.room($0) }
+    }
+
+    public func roomExists(_ room: RoomID) throws -> Bool {
+        try pg.queryOne("SELECT 1 FROM rooms WHERE id = $1", [.int(room.rawValue)]) { _ in true } ?? false
+    }
+
+    public func directRoom(key: String) throws -> RoomID? {
+        try pg.queryOne("SELECT id FROM rooms WHERE direct_key = $1", [.text(key)]) { RoomID($0.int64(0)) }
+    }
+
+    public func membership(room: RoomID, user: UserID) throws -> Rooms.Membership? {
+        try pg.queryOne("SELECT joined_seq, read_seq, role FROM members WHERE room_id = $1 AND user_id = $2",
+                        [.int(room.rawValue), .int(user.rawValue)]) {
+            Rooms.Membership(joinedSeq: $0.int64(0), readSeq: $0.int64(1), role: $0.text(2))
+        }
+    }
+
+    public func isMember(room: RoomID, user: UserID) throws -> Bool {
+        try pg.queryOne("SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2",
+                        [.int(room.rawValue), .int(user.rawValue)]) { _ in true } ?? false
+    }
+
+    public func otherMemberName(room: RoomID, excluding user: UserID) throws -> String? {
+        try pg.queryOne("""
+            SELECT u.name FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 AND m.user_id <> $2
+            """, [.int(room.rawValue), .int(user.rawValue)]) { $0.text(0) }
+    }
+
+    public func members(of room: RoomID) throws -> [Member] {
+        try pg.queryAll("""
+            SELECT m.user_id, u.name, m.role, m.joined_seq, m.read_seq
+            FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 ORDER BY u.name COLLATE "C"
+            """, [.int(room.rawValue)]) {
+            Member(user: UserID($0.int64(0)), name: $0.text(1), role: $0.text(2), joinedSeq: $0.int64(3), readSeq: $0.int64(4))
+        }
+    }
+}
+
+extension PGWriter: RoomsWrites {
+    public func insertDirectRoom(key: String, createdBy: UserID, at: Int64) throws -> RoomID? {
+        var id: Int64?
+        try write("""
+            INSERT INTO rooms (kind, direct_key, last_active_at, member_count, created_by, created_at)
+            VALUES ('direct', $1, $2, 0, $3, $2) ON CONFLICT (direct_key) DO NOTHING RETURNING id
+            """, [.text(key), .int(at), .int(createdBy.rawValue)]) { id = $0.int64(0) }
+        return id.map(RoomID.init)
+    }
+
+    public func insertGroupRoom(name: String, createdBy: UserID, at: Int64) throws -> RoomID {
+        var id: Int64 = 0
+        try write("""
+            INSERT INTO rooms (kind, name, last_active_at, member_count, created_by, created_at)
+            VALUES ('group', $1, $2, 0, $3, $2) RETURNING id
+            """, [.text(name), .int(at), .int(createdBy.rawValue)]) { id = $0.int64(0) }
+        return RoomID(id)
+    }
+
+    public func insertMember(room: RoomID, user: UserID, role: String, joinedSeq: Int64, at: Int64) throws {
+        // The room row first (its lock orders this join with sends); the member joins at
+        // the room's seq as of the lock, in case a send committed since the caller read it.
+        var current = joinedSeq
+        var hot = false
+        try write("UPDATE rooms SET member_count = member_count + 1 WHERE id = $1 RETURNING last_seq, hot",
+                  [.int(room.rawValue)]) { current = $0.int64(0); hot = $0.bool(1) }
+        let joined = max(joinedSeq, current)
+        try write("""
+            INSERT INTO members (room_id, user_id, joined_seq, read_seq, last_active_at, role, hot)
+            VALUES ($1, $2, $3, $3, $4, $5, $6)
+            """, [.int(room.rawValue), .int(user.rawValue), .int(joined), .int(at), .text(role), .bool(hot)])
+    }
+
+    public func deleteMember(room: RoomID, user: UserID) throws -> Bool {
+        try write("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", [.int(room.rawValue)])
+        let removed = try write("DELETE FROM members WHERE room_id = $1 AND user_id = $2",
+                                [.int(room.rawValue), .int(user.rawValue)])
+        guard removed == 1 else { return false }
+        try write("UPDATE rooms SET member_count = member_count - 1 WHERE id = $1", [.int(room.rawValue)])
+        return true
+    }
+
+    public func makeHotIfReached(room: RoomID, threshold: Int) throws -> Bool {
+        let flipped = try write("""
+            UPDATE rooms SET hot = true, hot_since_seq = last_seq WHERE id = $1 AND NOT hot AND member_count >= $2
+            """, [.int(room.rawValue), .int(Int64(threshold))])
+        if flipped > 0 { try write("UPDATE members SET hot = true WHERE room_id = $1", [.int(room.rawValue)]) }
+        return flipped > 0
+    }
+
+    public func recordHotDeparture(user: UserID, room: RoomID, at: Int64) throws {
+        try write("""
+            INSERT INTO hot_departures (user_id, room_id, floor, left_seq, left_at)
+            SELECT m.user_id, m.room_id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, $3
+            FROM members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = $1 AND m.user_id = $2
+            ON CONFLICT (user_id, room_id) DO UPDATE
+              SET floor = excluded.floor, left_seq = excluded.left_seq, left_at = excluded.left_at
+            """, [.int(room.rawValue), .int(user.rawValue), .int(at)])
+    }
+
+    public func clearHotDeparture(user: UserID, room: RoomID) throws {
+        try write("DELETE FROM hot_departures WHERE user_id = $1 AND room_id = $2", [.int(user.rawValue), .int(room.rawValue)])
+    }
+
+    public func dropReceiptMarks(room: RoomID, sender: UserID) throws {
+        try write("DELETE FROM receipt_marks WHERE room_id = $1 AND sender_id = $2", [.int(room.rawValue), .int(sender.rawValue)])
+    }
+
+    public func touchMembers(room: RoomID, at: Int64) throws {
+        // Member rows in user id order, as every multi-row lock here is taken.
+        try write("""
+            UPDATE members m SET last_active_at = $1
+            FROM (SELECT user_id FROM members WHERE room_id = $2 AND last_active_at < $1 ORDER BY user_id FOR UPDATE) l
+            WHERE m.room_id = $2 AND m.user_id = l.user_id
+            """, [.int(at), .int(room.rawValue)])
+    }
+}

@@ -1,0 +1,203 @@
+import Dispatch
+import Glibc
+import Synchronization
+import SyncEngine
+
+/// The PostgreSQL backend: several stateless nodes over one database.
+///
+/// - **Writes**: one writer thread per node with group commit. It drains its queue
+///   into one READ COMMITTED transaction; each unit gets a savepoint before its first
+///   locking statement, so a unit that fails (a domain error, a unique violation it
+///   does not handle, a deadlock or lock timeout against another node) is undone alone.
+///   Units that lost a deadlock or a lock wait (`PGError.isRetryable`) run again in the
+///   next transaction, never surfacing as an error. Sequences are assigned under row
+///   locks (`rooms` row for a room's seq, `users` rows for inbox seqs, taken in user id
+///   order within a statement). `lock_timeout` breaks a cross-node lock cycle sooner
+///   than the server's deadlock detector. Completion runs only after COMMIT returned,
+///   with `synchronous_commit = on`.
+/// - **Broadcast**: each unit's news (`ClusterWrites.announce`) is sent with
+///   `pg_notify` inside the same transaction, so other nodes hear it only at commit; a
+///   listener thread per node `LISTEN`s on its own connection and delivers other nodes'
+///   news to this node's Notifier (its own it already published). If that connection
+///   drops, it reconnects and has every waiter query again.
+/// - **Reads**: a pool of connections (`poolSize`); each snapshot is a REPEATABLE READ,
+///   READ ONLY transaction on a borrowed connection.
+/// - **Presence**: see `ClusterPresence`.
+public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
+    public struct Options: Sendable {
+        public var url: String
+        /// Read connections per node (event loops and background jobs borrow one per snapshot).
+        public var poolSize: Int
+        public var connectTimeoutSeconds: Int
+        /// Longest wait for a row lock before the unit runs again in the next commit.
+        public var lockTimeoutMillis: Int
+        /// Units per transaction at most.
+        public var maxBatch: Int
+        public init(url: String, poolSize: Int = 8, connectTimeoutSeconds: Int = 5, lockTimeoutMillis: Int = 200,
+                    maxBatch: Int = 256) {
+            self.url = url
+            self.poolSize = poolSize
+            self.connectTimeoutSeconds = connectTimeoutSeconds
+            self.lockTimeoutMillis = lockTimeoutMillis
+            self.maxBatch = maxBatch
+        }
+    }
+
+    public static let channel = "pigeonhole"
+
+    public let options: Options
+    /// This process's name in the cluster (NOTIFY payloads, presence rows).
+    public let nodeID: String
+    let pool: PGPool
+    private let writer: GroupCommitWriter
+    private var listener: NewsListener?
+    private var presence: ClusterPresence?
+    private let stopped = Atomic<Bool>(false)
+
+    /// Connects, applies the embedded migrations (under an advisory lock, so nodes
+    /// starting at once apply each exactly once) and starts the writer. Throws a
+    /// `PGError` (connection) or `PostgresMigrationError` with a one-line message.
+    public init(_ options: Options, applied: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.options = options
+        var random = SystemRandomNumberGenerator()
+        let bits: UInt64 = random.next()
+        nodeID = "n" + String(bits & 0xFFFF_FFFF_FFFF, radix: 36) + "-\(getpid())"
+        let admin = try PGConnection(url: options.url, connectTimeoutSeconds: options.connectTimeoutSeconds)
+        for name in try PostgresMigrations.apply(to: admin) { applied(name) }
+        admin.close()
+        pool = PGPool(url: options.url, size: options.poolSize, connectTimeoutSeconds: options.connectTimeoutSeconds)
+        writer = try GroupCommitWriter(options: options, nodeID: nodeID)
+    }
+
+    public func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T,
+                                    completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        writer.submit(unit, completion: completion)
+    }
+
+    public func setBatchHooks(_ hooks: StoreBatchHooks?) { writer.setBatchHooks(hooks) }
+
+    public func openReader() throws(SyncError) -> any StoreReadConnection {
+        guard !stopped.load(ordering: .acquiring) else { throw .shuttingDown }
+        return PostgresReadConnection(pool: pool)
+    }
+
+    public var stats: StoreStats { writer.stats }
+
+    public func joinCluster(local: any Presence, deliver: @escaping @Sendable (RemoteNews) -> Void) -> any Presence {
+        let listener = NewsListener(url: options.url, nodeID: nodeID, connectTimeoutSeconds: options.connectTimeoutSeconds,
+                                    deliver: deliver)
+        listener.start()
+        self.listener = listener
+        let presence = ClusterPresence(url: options.url, nodeID: nodeID, local: local,
+                                       connectTimeoutSeconds: options.connectTimeoutSeconds)
+        presence.start()
+        self.presence = presence
+        return presence
+    }
+
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        writer.stop()
+        listener?.stop()
+        presence?.stop()
+        pool.close()
+    }
+
+    /// Whether the listener is connected (tests; `/metrics` could show it).
+    public var listening: Bool { listener?.connected ?? false }
+
+    static func classify(_ error: any Error) -> SyncError {
+        if let e = error as? SyncError { return e }
+        return .storageUnavailable
+    }
+}
+
+/// A snapshot on a borrowed pool connection.
+final class PostgresReadConnection: StoreReadConnection {
+    let pool: PGPool
+    init(pool: PGPool) { self.pool = pool }
+
+    func snapshot<T>(_ body: (any StoreReader) throws -> T) throws(SyncError) -> T {
+        do {
+            return try pool.with { conn in
+                try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                do {
+                    let value = try body(PGReader(conn, locking: false))
+                    try conn.execute("COMMIT")
+                    return value
+                } catch {
+                    if conn.isOpen { try? conn.execute("ROLLBACK") }
+                    throw error
+                }
+            }
+        } catch {
+            throw PostgresSyncStore.classify(error)
+        }
+    }
+
+    func ping() throws(SyncError) {
+        do {
+            try pool.with { conn in _ = try conn.query("SELECT 1") }
+        } catch {
+            throw .storageUnavailable
+        }
+    }
+
+    func close() {}
+}
+
+/// A fixed number of connections, opened on first use and replaced when lost.
+final class PGPool: @unchecked Sendable {
+    private let url: String
+    private let connectTimeoutSeconds: Int
+    private let slots: DispatchSemaphore
+    private let idle = Mutex<[PGConnection]>([])
+    private let closed = Atomic<Bool>(false)
+
+    init(url: String, size: Int, connectTimeoutSeconds: Int) {
+        self.url = url
+        self.connectTimeoutSeconds = connectTimeoutSeconds
+        slots = DispatchSemaphore(value: max(1, size))
+    }
+
+    /// Runs `body` with a connection of the pool (waiting up to the connect timeout for one).
+    func with<T>(_ body: (PGConnection) throws -> T) throws -> T {
+        guard !closed.load(ordering: .acquiring) else { throw SyncError.shuttingDown }
+        guard slots.wait(timeout: .now() + .seconds(connectTimeoutSeconds)) == .success else {
+            throw SyncError.storageUnavailable
+        }
+        defer { slots.signal() }
+        let conn = try idle.withLock { $0.popLast() } ?? PGConnection(url: url, connectTimeoutSeconds: connectTimeoutSeconds)
+        defer {
+            if conn.isOpen && !conn.inTransaction && !closed.load(ordering: .acquiring) {
+                idle.withLock { $0.append(conn) }
+            } else {
+                conn.close()
+            }
+        }
+        return try body(conn)
+    }
+
+    func close() {
+        closed.store(true, ordering: .releasing)
+        for c in idle.withLock({ s -> [PGConnection] in defer { s = [] }; return s }) { c.close() }
+    }
+}
+
+/// A detached thread running `body` (the writer, the listener, presence). Its
+/// closure travels as the `void*` argument: a capturing closure as a C function
+/// pointer crashes the Swift 6 compiler (SWIFT-NOTES G12).
+final class Thread: Sendable {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+
+    func start() {
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue().body()
+            return nil
+        }, Unmanaged.passRetained(self).toOpaque())
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        pthread_detach(tid)
+    }
+}

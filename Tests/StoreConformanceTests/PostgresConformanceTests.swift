@@ -1,0 +1,37 @@
+import PostgresBackend
+import Testing
+
+// The conformance suite and the domain tests against PostgreSQL: the same test bodies
+// as the parameterized SQLite runs, one test each, so a machine without a server
+// reports every one of them as skipped (never as passed). `.ci/run` starts a server
+// and sets PIGEONHOLE_TEST_DATABASE_URL, so there they run.
+
+let postgresConfigured = TestPostgres.serverURL != nil
+let noPostgres: Comment = "no PostgreSQL: set PIGEONHOLE_TEST_DATABASE_URL to a server's URL (.ci/run starts one)"
+
+@Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))
+struct PostgresStoreConformanceTests {
+    let factory = PostgresStoreFactory()
+    @Test func aCompletionFindsItsEffectsCommitted() throws { try StoreConformanceTests().aCompletionFindsItsEffectsCommitted(factory) }
+    @Test func aFailedUnitLeavesNothing() throws { try StoreConformanceTests().aFailedUnitLeavesNothing(factory) }
+    @Test func aSnapshotDoesNotSeeACommitMadeDuringIt() throws { try StoreConformanceTests().aSnapshotDoesNotSeeACommitMadeDuringIt(factory) }
+    @Test func seqsStayGaplessUnderConcurrentSenders() throws { try StoreConformanceTests().seqsStayGaplessUnderConcurrentSenders(factory) }
+    @Test func twoStoresOnOneDatabaseKeepEverySequenceExact() throws { try StoreConformanceTests().twoStoresOnOneDatabaseKeepEverySequenceExact(factory) }
+    @Test func uniqueKeysAndForwardOnlyMarkersHoldAcrossStores() throws { try StoreConformanceTests().uniqueKeysAndForwardOnlyMarkersHoldAcrossStores(factory) }
+    @Test func theCommitPositionIsNonDecreasing() throws { try StoreConformanceTests().theCommitPositionIsNonDecreasing(factory) }
+    @Test func concurrentSendsWithOneKeyThroughTwoStoresMakeOneMessage() throws { try StoreConformanceTests().concurrentSendsWithOneKeyThroughTwoStoresMakeOneMessage(factory) }
+    @Test func anAppendWithATakenKeyReturnsTheOriginal() throws { try StoreConformanceTests().anAppendWithATakenKeyReturnsTheOriginal(factory) }
+    @Test func aUnitAfterStopFailsShuttingDown() throws { try StoreConformanceTests().aUnitAfterStopFailsShuttingDown(factory) }
+    @Test func domainErrorsPassThroughUnchanged() throws { try StoreConformanceTests().domainErrorsPassThroughUnchanged(factory) }
+}
+
+@Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))
+struct PostgresDomainTests {
+    let factory = PostgresStoreFactory()
+    @Test func sendAndPullExactlyOnceInOrder() throws { try DomainTests().sendAndPullExactlyOnceInOrder(factory) }
+    @Test func readMarkersAndUnread() throws { try DomainTests().readMarkersAndUnread(factory) }
+    @Test func aHotRoomIsMergedIntoThePull() throws { try DomainTests().aHotRoomIsMergedIntoThePull(factory) }
+    @Test func anIdempotentResendReturnsTheOriginal() throws { try DomainTests().anIdempotentResendReturnsTheOriginal(factory) }
+    @Test func retentionExpiresOldCursorsAndKeepsUnread() throws { try DomainTests().retentionExpiresOldCursorsAndKeepsUnread(factory) }
+    @Test func historyRetentionExpiresHotRoomPositions() throws { try DomainTests().historyRetentionExpiresHotRoomPositions(factory) }
+}
