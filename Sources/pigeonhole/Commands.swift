@@ -207,7 +207,8 @@ func runWrite<T: Sendable>(_ engine: SyncEngine, _ body: @escaping @Sendable (Wr
 
 
 let loadtestFlags: [Flag] = [
-    Flag(name: "url", env: "PIGEONHOLE_URL", value: "URL", help: "server to load (default http://127.0.0.1:8080)"),
+    Flag(name: "url", env: "PIGEONHOLE_URL", value: "URL[,URL...]",
+         help: "server to load (default http://127.0.0.1:8080); repeat or comma-separate to spread over several nodes"),
     Flag(name: "admin-token", env: "PIGEONHOLE_ADMIN_TOKEN", value: "TOKEN", help: "the server's admin token"),
     Flag(name: "scenario", env: nil, value: "dm|group:N|hot:N|mixed", help: "what to send into (default dm)"),
     Flag(name: "users", env: nil, value: "N", help: "dm/mixed: users, all syncing (default 200)"),
@@ -220,18 +221,13 @@ let loadtestFlags: [Flag] = [
     Flag(name: "idle", env: nil, value: "N", help: "extra users whose one connection only waits (parked poll / socket)"),
     Flag(name: "read-every", env: nil, value: "N", help: "a device marks read after every Nth pull with messages (default 8, 0 = never)"),
     Flag(name: "client-threads", env: nil, value: "N", help: "client event loops for devices (default 2; senders get one more)"),
-    Flag(name: "server-pid", env: nil, value: "PID", help: "report this local server process's RSS and CPU"),
+    Flag(name: "server-pid", env: nil, value: "PID", help: "report this local server process's RSS and CPU (repeat for several: summed)"),
     Flag(name: "json", env: nil, value: nil, help: "print one JSON object"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),
 ]
 
 func loadtest(_ flags: ParsedFlags) throws {
-    let url = flags.string("url") ?? "http://127.0.0.1:8080"
-    guard url.hasPrefix("http://") else { throw UsageError("--url must be http://HOST:PORT") }
-    let hostPort = url.dropFirst(7).split(separator: "/").first.map(String.init) ?? ""
-    let parts = hostPort.split(separator: ":")
-    guard parts.count == 2, let port = UInt16(parts[1]) else { throw UsageError("--url must be http://HOST:PORT") }
-    let host = parts[0] == "localhost" ? "127.0.0.1" : String(parts[0])
+    let targets = try LoadTarget.parse(flags.strings("url"))
     guard let token = flags.string("admin-token") else { throw UsageError("--admin-token is required") }
     let name = flags.string("scenario") ?? "dm"
     guard let scenario = LoadPlan.Scenario(name) else { throw UsageError("--scenario must be dm, group:N, hot:N or mixed") }
@@ -250,18 +246,18 @@ func loadtest(_ flags: ParsedFlags) throws {
     guard let transport = DeviceActor.Transport(rawValue: flags.string("transport") ?? "longpoll") else {
         throw UsageError("--transport must be longpoll or websocket")
     }
-    var pid: Int32? = nil
-    if let p = flags.string("server-pid") {
+    var pids: [Int32] = []
+    for p in flags.strings("server-pid") {
         guard let v = Int32(p), v > 0, ServerProcess(v).rssBytes() != nil else { throw UsageError("--server-pid: no such local process '\(p)'") }
-        pid = v
+        if !pids.contains(v) { pids.append(v) }
     }
-    let plan = LoadPlan(scenario: scenario, users: users, senders: senders, receivers: receivers)
-    try LoadTest(host: host, port: port, adminToken: token, plan: plan, scenarioName: name, devicesPerUser: perUser,
+    let plan = LoadPlan(scenario: scenario, users: users, senders: senders, receivers: receivers, nodes: targets.count)
+    try LoadTest(targets: targets, adminToken: token, plan: plan, scenarioName: name, devicesPerUser: perUser,
                  duration: Double(durationMs) / 1000, rate: rate, transport: transport,
                  idle: try flags.int("idle", default: 0, range: 0...1_000_000),
                  readEvery: try flags.int("read-every", default: 8, range: 0...1_000_000),
                  clientThreads: try flags.int("client-threads", default: 2, range: 1...64),
-                 serverPID: pid, json: flags.string("json") != nil).run()
+                 serverPIDs: pids, json: flags.string("json") != nil).run()
 }
 
 /// `7d`, `12h`, `30m`, `45s`, `500ms` or `0` as milliseconds.

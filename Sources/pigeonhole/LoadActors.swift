@@ -3,21 +3,14 @@ import HTTPServer
 import JSON
 import Synchronization
 
-/// What every load-test actor shares: where the server is, when sending ends, and
-/// where finished actors leave their results.
+/// What every load-test actor shares: when sending ends, and where finished actors
+/// leave their results. (Each actor is given the node it talks to.)
 final class LoadContext: Sendable {
-    let host: String
-    let port: UInt16
     /// 0 while sending; then the MonoTime millisecond after which draining devices give up.
     let drainDeadlineMillis = Atomic<Int>(0)
     let results = Mutex<LoadResults>(LoadResults())
     /// Devices that have caught up once (their next long-poll parks): sending waits for all.
     let settled = Atomic<Int>(0)
-
-    init(host: String, port: UInt16) {
-        self.host = host
-        self.port = port
-    }
 
     var draining: Bool { drainDeadlineMillis.load(ordering: .acquiring) != 0 }
 }
@@ -60,8 +53,8 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
     private var errors: [String: Int] = [:]
     private let done: @Sendable () -> Void
 
-    init(slot: Int, plan: LoadPlan, roomIDs: [Int64], tokens: [String], context: LoadContext, loop: EventLoop,
-         interval: Double?, start: Double, end: Double, done: @escaping @Sendable () -> Void) {
+    init(slot: Int, plan: LoadPlan, roomIDs: [Int64], tokens: [String], context: LoadContext, target: LoadTarget,
+         loop: EventLoop, interval: Double?, start: Double, end: Double, done: @escaping @Sendable () -> Void) {
         self.slot = slot
         self.plan = plan
         self.roomIDs = roomIDs
@@ -71,7 +64,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
         self.start = start
         self.end = end
         self.done = done
-        conn = ClientConnection(loop: loop, host: context.host, port: context.port)
+        conn = ClientConnection(loop: loop, host: target.host, port: target.port)
     }
 
     func next() {
@@ -148,6 +141,7 @@ final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     let transport: Transport
     let readEvery: Int
     let context: LoadContext
+    let target: LoadTarget
     let http: ClientConnection
     private var notify: ClientConnection?
     private var cursor: String
@@ -164,7 +158,7 @@ final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     private let done: @Sendable () -> Void
 
     init(index: Int, name: String, user: Int, token: String, rooms: Set<Int64>, cursor: String, transport: Transport,
-         readEvery: Int, context: LoadContext, loop: EventLoop, done: @escaping @Sendable () -> Void) {
+         readEvery: Int, context: LoadContext, target: LoadTarget, loop: EventLoop, done: @escaping @Sendable () -> Void) {
         self.index = index
         self.name = name
         self.user = user
@@ -174,8 +168,9 @@ final class DeviceActor: @unchecked Sendable {   // confined to `loop`
         self.transport = transport
         self.readEvery = readEvery
         self.context = context
+        self.target = target
         self.done = done
-        http = ClientConnection(loop: loop, host: context.host, port: context.port)
+        http = ClientConnection(loop: loop, host: target.host, port: target.port)
     }
 
     var auth: (String, String) { ("Authorization", "Bearer \(token)") }
@@ -188,7 +183,7 @@ final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     }
 
     private func openNotify() {
-        let ws = ClientConnection(loop: http.loop, host: context.host, port: context.port)
+        let ws = ClientConnection(loop: http.loop, host: target.host, port: target.port)
         notify = ws
         ws.openWebSocket("/v1/notify", headers: [auth], handlers: .init(
             opened: { [self] refused in
@@ -324,11 +319,11 @@ final class IdleActor: @unchecked Sendable {   // confined to `loop`
     private var counted = false
     private var cursor: String?
 
-    init(token: String, transport: DeviceActor.Transport, context: LoadContext, loop: EventLoop) {
+    init(token: String, transport: DeviceActor.Transport, context: LoadContext, target: LoadTarget, loop: EventLoop) {
         self.token = token
         self.transport = transport
         self.context = context
-        conn = ClientConnection(loop: loop, host: context.host, port: context.port)
+        conn = ClientConnection(loop: loop, host: target.host, port: target.port)
     }
 
     func start() {

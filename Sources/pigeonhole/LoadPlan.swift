@@ -8,6 +8,10 @@
 /// - `mixed`: every user has a direct room with a partner, a 20-member group and one
 ///   room with everybody; 60% of sends go to direct rooms, 30% to groups, 10% to the
 ///   big room (hot once --users reaches the server's threshold).
+///
+/// With several nodes (`--url` given more than once), device d of user u connects to
+/// node (d + u) mod nodes, so the devices of one user land on different nodes, and
+/// sender slots and idle clients go round-robin.
 struct LoadPlan: Sendable {
     enum Scenario: Equatable, Sendable {
         case dm
@@ -36,6 +40,8 @@ struct LoadPlan: Sendable {
     let scenario: Scenario
     let userCount: Int
     let senders: Int
+    /// Server nodes the clients are spread over (at least 1).
+    let nodes: Int
     /// Members (user indices) of each room; the first member creates it.
     let rooms: [[Int]]
     let kinds: [RoomKind]
@@ -46,9 +52,10 @@ struct LoadPlan: Sendable {
 
     /// `users` applies to dm and mixed. `receivers`: the first K users sync (default:
     /// every user in dm and mixed, 50 members of a group or hot room; 0 measures sends alone).
-    init(scenario: Scenario, users: Int, senders: Int, receivers: Int?) {
+    init(scenario: Scenario, users: Int, senders: Int, receivers: Int?, nodes: Int = 1) {
         self.scenario = scenario
         self.senders = senders
+        self.nodes = max(1, nodes)
         var rooms: [[Int]] = []
         var kinds: [RoomKind] = []
         let count: Int
@@ -103,6 +110,15 @@ struct LoadPlan: Sendable {
             return (everybody, user)
         }
     }
+
+    /// The node of device `device` (from 0) of user `user`.
+    func deviceNode(user: Int, device: Int) -> Int { (device + user) % nodes }
+
+    /// The node of sender slot `slot`.
+    func senderNode(slot: Int) -> Int { slot % nodes }
+
+    /// The node of idle client `k`.
+    func idleNode(_ k: Int) -> Int { k % nodes }
 
     /// SplitMix64's finalizer: a cheap, well-spread hash for deterministic choices.
     static func mix(_ x: UInt64) -> UInt64 {

@@ -3,10 +3,20 @@ import JSON
 /// The figures of one load-test run, as text for people or one JSON object for scripts.
 struct LoadReport {
     struct ServerFigures {
+        /// The processes measured; the figures are their sums.
+        let pids: [Int32]
         let rssBeforeIdle: Int
         let rssWithIdle: Int?
         let rssEnd: Int
         let cpuSeconds: Double
+    }
+
+    /// One `--url` and how many clients were spread onto it.
+    struct Node {
+        let url: String
+        let devices: Int
+        let senders: Int
+        let idle: Int
     }
 
     struct Quantiles {
@@ -37,6 +47,7 @@ struct LoadReport {
     let devices: Int
     let devicesPerUser: Int
     let idle: Int
+    let nodes: [Node]
     let targetRate: Double?
     let messages: Int
     let seconds: Double
@@ -60,8 +71,8 @@ struct LoadReport {
     let exactUnread: Bool
     let server: ServerFigures?
 
-    init(test: LoadTest, roomInfo: [(id: Int64, hot: Bool)], results: LoadResults, deviceCount: Int, begin: Double,
-         sendEnd: Double, violations: [String], exactUnread: Bool, server: ServerFigures?) {
+    init(test: LoadTest, roomInfo: [(id: Int64, hot: Bool)], results: LoadResults, deviceCount: Int, nodes: [Node],
+         begin: Double, sendEnd: Double, violations: [String], exactUnread: Bool, server: ServerFigures?) {
         let plan = test.plan
         scenario = test.scenarioName
         transport = test.transport.rawValue
@@ -72,6 +83,7 @@ struct LoadReport {
         devices = deviceCount
         devicesPerUser = test.devicesPerUser
         idle = test.idle
+        self.nodes = nodes
         targetRate = test.rate
         messages = results.acked.count
         seconds = sendEnd - begin
@@ -136,6 +148,8 @@ struct LoadReport {
             ("scenario", .string(scenario)), ("transport", .string(transport)), ("users", .int(users)),
             ("rooms", .int(rooms)), ("hot_rooms", .int(hotRooms)), ("senders", .int(senders)),
             ("devices", .int(devices)), ("devices_per_user", .int(devicesPerUser)), ("idle", .int(idle)),
+            ("urls", .array(nodes.map { ["url": .string($0.url), "devices": .int($0.devices), "senders": .int($0.senders),
+                                          "idle": .int($0.idle)] })),
             ("target_rate", targetRate.map { .number(fmt($0)) } ?? .null),
             ("messages", .int(messages)), ("seconds", .number(fmt(seconds))), ("messages_per_s", .number(fmt(rate))),
             ("inbox_rows_per_s", .number(fmt(Double(inboxRows) / Swift.max(seconds, 0.001)))),
@@ -148,7 +162,8 @@ struct LoadReport {
             ("violations", .int(violations.count)),
         ]
         if let s = server {
-            var srv: [(String, JSONValue)] = [("rss_bytes_start", .int(s.rssBeforeIdle)), ("rss_bytes_end", .int(s.rssEnd)),
+            var srv: [(String, JSONValue)] = [("pids", .array(s.pids.map { .int(Int($0)) })),
+                                              ("rss_bytes_start", .int(s.rssBeforeIdle)), ("rss_bytes_end", .int(s.rssEnd)),
                                               ("cpu_percent_while_sending", .number(fmt(s.cpuSeconds / Swift.max(seconds, 0.001) * 100)))]
             if let w = s.rssWithIdle, idle > 0 {
                 srv.append(("rss_bytes_with_idle", .int(w)))
@@ -163,6 +178,9 @@ struct LoadReport {
         var lines: [String] = []
         lines.append("scenario \(scenario): \(users) users, \(rooms) room(s) (\(hotRooms) hot), \(senders) senders, "
             + "\(devices) devices syncing by \(transport)" + (idle > 0 ? ", \(idle) idle \(transport) clients" : ""))
+        for n in nodes {
+            lines.append("  url \(n.url): \(n.devices) devices, \(n.senders) senders" + (idle > 0 ? ", \(n.idle) idle clients" : ""))
+        }
         lines.append("  sent \(messages) messages in \(fmt(seconds)) s: \(fmt(rate)) messages/s"
             + (targetRate.map { " (target \(fmt($0))/s)" } ?? "")
             + ", \(fmt(Double(inboxRows) / Swift.max(seconds, 0.001))) inbox rows/s")
@@ -176,7 +194,8 @@ struct LoadReport {
         if !syncErrors.isEmpty { lines.append("  sync errors: \(Self.codesText(syncErrors))") }
         if !idleErrors.isEmpty { lines.append("  idle client errors: \(Self.codesText(idleErrors))") }
         if let s = server {
-            var line = "  server: RSS \(s.rssBeforeIdle / 1024) KiB at start, \(s.rssEnd / 1024) KiB at end, "
+            var line = "  server" + (s.pids.count > 1 ? " (\(s.pids.count) processes, summed)" : "")
+                + ": RSS \(s.rssBeforeIdle / 1024) KiB at start, \(s.rssEnd / 1024) KiB at end, "
                 + "CPU \(fmt(s.cpuSeconds / Swift.max(seconds, 0.001) * 100))% while sending"
             if let w = s.rssWithIdle, idle > 0 { line += "; \((w - s.rssBeforeIdle) / idle) B per idle client" }
             lines.append(line)

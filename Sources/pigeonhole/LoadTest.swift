@@ -9,11 +9,12 @@ import SyncEngine
 /// then drives senders, syncing devices and idle waiters as non-blocking connections
 /// on a few client event loops, and at the end verifies what every device received
 /// (exactly once, in per-room seq order) and what the first screen says is unread.
+/// With several `targets` (nodes over one database) setup goes to the first, and
+/// devices, senders and idle clients are spread as `LoadPlan` says.
 struct LoadTest {
     enum Transport: String { case longpoll, websocket }
 
-    let host: String
-    let port: UInt16
+    let targets: [LoadTarget]
     let adminToken: String
     let plan: LoadPlan
     let scenarioName: String
@@ -25,22 +26,28 @@ struct LoadTest {
     let idle: Int
     let readEvery: Int
     let clientThreads: Int
-    let serverPID: Int32?
+    /// Local server processes whose RSS and CPU are reported (summed).
+    let serverPIDs: [Int32]
     let json: Bool
 
-    /// Runs `count` provisioning jobs on `threads` threads, each with its own blocking connection.
-    func parallel(_ count: Int, threads: Int = 16, _ job: @escaping @Sendable (Int, BlockingHTTPClient) throws -> Void) throws {
-        let (host, port) = (self.host, self.port)
+    /// Runs `count` provisioning jobs on `threads` threads, each with its own blocking
+    /// connection per node; job `i` talks to node `node(i)` (default: the first).
+    func parallel(_ count: Int, threads: Int = 16, node: @escaping @Sendable (Int) -> Int = { _ in 0 },
+                  _ job: @escaping @Sendable (Int, BlockingHTTPClient) throws -> Void) throws {
+        let targets = self.targets
         let next = Atomic<Int>(0)
         let failure = Mutex<String?>(nil)
         let group = DispatchGroup()
         for _ in 0..<max(1, min(threads, count)) {
             group.enter()
             Thread.detach {
-                let client = BlockingHTTPClient(host: host, port: port)
+                var clients: [Int: BlockingHTTPClient] = [:]
                 while true {
                     let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                     if i >= count { break }
+                    let n = node(i)
+                    let client = clients[n] ?? BlockingHTTPClient(host: targets[n].host, port: targets[n].port)
+                    clients[n] = client
                     do { try job(i, client) } catch { failure.withLock { $0 = "\(error)" }; break }
                 }
                 group.leave()
@@ -74,7 +81,14 @@ struct LoadTest {
         return "\(r.status)" + (code.map { " " + $0 } ?? "")
     }
 
+    /// Each node once, however many times it was named (one address and port, one process).
+    var distinctTargets: [LoadTarget] {
+        var seen: Set<String> = []
+        return targets.filter { seen.insert("\($0.host):\($0.port)").inserted }
+    }
+
     func run() throws {
+        for t in distinctTargets { try t.checkHealth() }
         let prefix = "lt\(SyncEngine.nowMillis() % 100_000_000)"
         let admin = adminToken
         let plan = self.plan
@@ -135,17 +149,18 @@ struct LoadTest {
         let roomIDs = roomInfo.map(\.id)
 
         // Every syncing device starts from the cursor of its first screen, taken before any send.
-        struct DeviceSpec: Sendable { let name: String; let user: Int; let token: String; let rooms: Set<Int64> }
+        struct DeviceSpec: Sendable { let name: String; let user: Int; let token: String; let rooms: Set<Int64>; let node: Int }
         var specs: [DeviceSpec] = []
         for u in plan.receivers {
             for (d, t) in userTokens[u]!.enumerated() {
-                specs.append(DeviceSpec(name: "\(names[u])/\(d)", user: u, token: t, rooms: Set(plan.userRooms[u].map { roomIDs[$0] })))
+                specs.append(DeviceSpec(name: "\(names[u])/\(d)", user: u, token: t, rooms: Set(plan.userRooms[u].map { roomIDs[$0] }),
+                                        node: plan.deviceNode(user: u, device: d)))
             }
         }
         let devices = specs
         log("taking first-screen cursors for \(devices.count) devices")
         let cursorTable = Mutex<[Int: String]>([:])
-        try parallel(devices.count) { k, c in
+        try parallel(devices.count, node: { devices[$0].node }) { k, c in
             let cur = try Self.expect(try c.request("GET", "/v1/conversations?limit=1&preview=0", token: devices[k].token), [200], "conversations")["cursor"]?.stringValue
             cursorTable.withLock { $0[k] = cur ?? "" }
         }
@@ -171,8 +186,8 @@ struct LoadTest {
         defer { group.shutdown() }
         let senderLoop = group.loops[0]
         let loops = Array(group.loops.dropFirst())
-        let context = LoadContext(host: host, port: port)
-        let server = serverPID.map(ServerProcess.init)
+        let context = LoadContext()
+        let server = serverPIDs.isEmpty ? nil : serverPIDs.map(ServerProcess.init)
         let rssBeforeIdle = server?.rssBytes()
 
         var idlers: [IdleActor] = []
@@ -180,7 +195,8 @@ struct LoadTest {
         if idle > 0 {
             log("opening \(idle) idle \(transport == .longpoll ? "long-polls" : "WebSockets")")
             for (k, t) in idleTokens.enumerated() {
-                let a = IdleActor(token: t, transport: transport, context: context, loop: loops[k % loops.count])
+                let a = IdleActor(token: t, transport: transport, context: context, target: targets[plan.idleNode(k)],
+                                  loop: loops[k % loops.count])
                 idlers.append(a)
                 a.loop.execute { a.start() }
             }
@@ -195,7 +211,8 @@ struct LoadTest {
         for (k, d) in devices.enumerated() {
             devicesDone.enter()
             let a = DeviceActor(index: k, name: d.name, user: d.user, token: d.token, rooms: d.rooms, cursor: startCursors[k],
-                                transport: transport, readEvery: readEvery, context: context, loop: loops[k % loops.count]) {
+                                transport: transport, readEvery: readEvery, context: context, target: targets[d.node],
+                                loop: loops[k % loops.count]) {
                 devicesDone.leave()
             }
             actors.append(a)
@@ -215,8 +232,8 @@ struct LoadTest {
         for slot in 0..<plan.senders {
             sendersDone.enter()
             let a = SendActor(slot: slot, plan: plan, roomIDs: roomIDs, tokens: sendTokens, context: context,
-                              loop: senderLoop, interval: rate.map { Double(plan.senders) / $0 },
-                              start: begin, end: end) { sendersDone.leave() }
+                              target: targets[plan.senderNode(slot: slot)], loop: senderLoop,
+                              interval: rate.map { Double(plan.senders) / $0 }, start: begin, end: end) { sendersDone.leave() }
             a.conn.loop.execute { a.next() }
         }
         sendersDone.wait()
@@ -233,10 +250,11 @@ struct LoadTest {
         let rssEnd = server?.rssBytes()
         let results = context.results.withLock { $0 }
 
+        // Each user's first screen is read where its first device synced.
         log("checking the first screen of \(plan.receivers.count) users")
         let screens = Mutex<[Int: [Delivery.ConversationRow]]>([:])
         let screenErrors = Mutex<[String]>([])
-        try parallel(plan.receivers.count) { k, c in
+        try parallel(plan.receivers.count, node: { plan.deviceNode(user: plan.receivers[$0], device: 0) }) { k, c in
             let u = plan.receivers[k]
             var rows: [Delivery.ConversationRow] = []
             var page: String? = nil
@@ -265,11 +283,16 @@ struct LoadTest {
                 readMarks: results.readMarks.compactMapValues { $0[u] }, exact: exact)
         }
 
+        let nodes = targets.indices.map { n in
+            LoadReport.Node(url: targets[n].url, devices: devices.filter { $0.node == n }.count,
+                            senders: (0..<plan.senders).filter { plan.senderNode(slot: $0) == n }.count,
+                            idle: (0..<idle).filter { plan.idleNode($0) == n }.count)
+        }
         let report = LoadReport(
-            test: self, roomInfo: roomInfo, results: results, deviceCount: devices.count, begin: begin, sendEnd: sendEnd,
-            violations: violations, exactUnread: exact,
+            test: self, roomInfo: roomInfo, results: results, deviceCount: devices.count, nodes: nodes, begin: begin,
+            sendEnd: sendEnd, violations: violations, exactUnread: exact,
             server: server.map { _ in LoadReport.ServerFigures(
-                rssBeforeIdle: rssBeforeIdle ?? 0, rssWithIdle: rssWithIdle, rssEnd: rssEnd ?? 0,
+                pids: serverPIDs, rssBeforeIdle: rssBeforeIdle ?? 0, rssWithIdle: rssWithIdle, rssEnd: rssEnd ?? 0,
                 cpuSeconds: (cpuAfter ?? 0) - (cpuBefore ?? 0)) })
         print(json ? report.json().serializedString : report.text())
         fflush(nil)
@@ -282,25 +305,33 @@ struct LoadTest {
     }
 
     /// Waits (at most 60 s) until the idle clients are all waiting: parked long-polls
-    /// counted by the server's own gauge, WebSockets by their handshakes.
+    /// counted by the servers' own gauges (summed over the nodes), WebSockets by their
+    /// handshakes.
     private func waitForIdle(context: LoadContext) throws -> Int {
-        let admin = BlockingHTTPClient(host: host, port: port)
+        let admins = distinctTargets.map { BlockingHTTPClient(host: $0.host, port: $0.port) }
         let deadline = MonoTime.now() + 60
         var waiting = 0
         while MonoTime.now() < deadline {
             if transport == .websocket {
                 waiting = context.results.withLock { $0.idleReady }
-            } else if let r = try? admin.request("GET", "/metrics", token: adminToken), r.status == 200 {
-                let text = String(decoding: r.body, as: UTF8.self)
-                for line in text.split(separator: "\n") where line.hasPrefix("pigeonhole_long_polls_parked ") {
-                    waiting = Int(line.split(separator: " ").last ?? "") ?? 0
-                }
+            } else {
+                waiting = admins.reduce(0) { $0 + Self.parkedLongPolls(admin: $1, token: adminToken) }
             }
             if waiting >= idle { break }
             usleep(200_000)
         }
         usleep(500_000)   // let the server settle before RSS is read
         return waiting
+    }
+
+    /// The node's `pigeonhole_long_polls_parked` gauge (0 when unreadable).
+    private static func parkedLongPolls(admin: BlockingHTTPClient, token: String) -> Int {
+        guard let r = try? admin.request("GET", "/metrics", token: token), r.status == 200 else { return 0 }
+        let text = String(decoding: r.body, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("pigeonhole_long_polls_parked ") {
+            return Int(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return 0
     }
 
     /// Percent-encodes everything but unreserved characters (for a cursor in a query).
@@ -367,6 +398,19 @@ struct ServerProcess {
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return nil }
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+/// Several server processes (`--server-pid` repeated): their figures summed.
+extension [ServerProcess] {
+    func rssBytes() -> Int? {
+        let each = compactMap { $0.rssBytes() }
+        return each.isEmpty ? nil : each.reduce(0, +)
+    }
+
+    func cpuSeconds() -> Double? {
+        let each = compactMap { $0.cpuSeconds() }
+        return each.isEmpty ? nil : each.reduce(0, +)
     }
 }
 

@@ -11,10 +11,17 @@ struct Flag {
 
 /// Parsed flags: command-line values win over environment variables, which win over defaults.
 struct ParsedFlags {
+    /// The last value of each flag.
     var values: [String: String] = [:]
+    /// Every value of each flag in order, for flags that may be repeated: those on the
+    /// command line replace the environment's one.
+    var lists: [String: [String]] = [:]
     var positional: [String] = []
 
     func string(_ name: String) -> String? { values[name] }
+
+    /// All values of a repeatable flag (`--url A --url B`), or its one value.
+    func strings(_ name: String) -> [String] { lists[name] ?? values[name].map { [$0] } ?? [] }
 
     func int(_ name: String, default def: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = values[name] else { return def }
@@ -41,7 +48,16 @@ enum FlagParser {
     static func parse(_ args: [String], flags: [Flag], environment: [String: String]) throws -> ParsedFlags {
         var parsed = ParsedFlags()
         for f in flags {
-            if let env = f.env, let v = environment[env], !v.isEmpty { parsed.values[f.name] = v }
+            if let env = f.env, let v = environment[env], !v.isEmpty {
+                parsed.values[f.name] = v
+                parsed.lists[f.name] = [v]
+            }
+        }
+        var given: Set<String> = []
+        func set(_ name: String, _ value: String) {
+            parsed.values[name] = value
+            if given.insert(name).inserted { parsed.lists[name] = [] }
+            parsed.lists[name, default: []].append(value)
         }
         var i = 0
         while i < args.count {
@@ -59,13 +75,13 @@ enum FlagParser {
                 }
                 guard let flag = flags.first(where: { $0.name == name }) else { throw UsageError("unknown flag --\(name)") }
                 if flag.value == nil {
-                    parsed.values[name] = inline ?? "true"
+                    set(name, inline ?? "true")
                 } else if let inline {
-                    parsed.values[name] = inline
+                    set(name, inline)
                 } else {
                     guard i + 1 < args.count else { throw UsageError("--\(name) needs a value") }
                     i += 1
-                    parsed.values[name] = args[i]
+                    set(name, args[i])
                 }
             } else if arg.hasPrefix("-") && arg.count > 1 {
                 throw UsageError("unknown flag \(arg)")

@@ -99,6 +99,47 @@ struct CLITests {
         }
     }
 
+    /// A malformed or unreachable URL among several is found before anything is
+    /// provisioned: one line naming it, exit code 1.
+    @Test func loadtestRefusesABadURLAmongSeveralInOneLine() throws {
+        try TestServer.with { server in
+            let good = "http://127.0.0.1:\(server.port)"
+            for (urls, bad) in [(["--url", "\(good),http://127.0.0.1:x"], "http://127.0.0.1:x"),
+                                (["--url", good, "--url", "http://127.0.0.1:1"], "http://127.0.0.1:1")] {
+                let run = try Self.run(["loadtest", "--admin-token", TestServer.adminToken, "--duration", "200ms", "--users", "2"] + urls)
+                #expect(run.status == 1, "\(urls)")
+                #expect(!run.stderr.contains("usage:"))
+                #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+                #expect(run.stderr.hasPrefix("pigeonhole: --url") && run.stderr.contains(bad), "\(run.stderr)")
+            }
+        }
+    }
+
+    /// Two URLs (one repeated flag, two spellings) that reach the same server: the
+    /// devices and senders are spread over both, every delivery verifies, and the
+    /// report counts per URL. Two --server-pid are summed.
+    @Test func loadtestSpreadsOverSeveralURLs() throws {
+        try TestServer.with { server in
+            let urls = ["http://127.0.0.1:\(server.port)", "http://localhost:\(server.port)"]
+            let run = try Self.run(["loadtest", "--url", urls[0], "--url", urls[1], "--admin-token", TestServer.adminToken,
+                                    "--scenario", "dm", "--users", "8", "--devices-per-user", "2", "--senders", "4",
+                                    "--idle", "6", "--duration", "700ms", "--json",
+                                    "--server-pid", "\(getpid())", "--server-pid", "\(getppid())"])
+            #expect(run.status == 0, "\(run.stderr)")
+            let report = try JSONParser.parse(run.stdout)
+            #expect(report["violations"]?.intValue == 0)
+            #expect((report["messages"]?.intValue ?? 0) > 0)
+            #expect(report["delivered"] == report["expected_deliveries"])
+            #expect(report["unread_check"]?.stringValue == "exact")
+            let nodes = report["urls"]?.arrayValue ?? []
+            #expect(nodes.map { $0["url"]?.stringValue } == urls)
+            #expect(nodes.map { $0["devices"]?.intValue } == [8, 8])
+            #expect(nodes.map { $0["senders"]?.intValue } == [2, 2])
+            #expect(nodes.map { $0["idle"]?.intValue } == [3, 3])
+            #expect(report["server"]?["pids"]?.arrayValue?.count == 2)
+        }
+    }
+
     @Test func adminCommandsForScripting() throws {
         let dir = Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -177,6 +218,7 @@ struct CLITests {
             #expect(report["unread_check"]?.stringValue == "exact")
             #expect((report["server"]?["rss_bytes_end"]?.intValue ?? 0) > 0)
             if args.contains("hot:12") { #expect(report["hot_rooms"]?.intValue == 1) }
+            #expect(report["urls"]?.arrayValue?.count == 1)
         }
     }
 }

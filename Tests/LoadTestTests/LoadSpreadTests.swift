@@ -1,0 +1,74 @@
+import Testing
+@testable import pigeonhole
+
+/// Several nodes (issue 12): `--url` repeated or comma-separated, and how the plan
+/// spreads devices, senders and idle clients over the nodes.
+@Suite struct LoadSpreadTests {
+    static func urls(_ args: [String], environment: [String: String] = [:]) throws -> [LoadTarget] {
+        try LoadTarget.parse(FlagParser.parse(args, flags: loadtestFlags, environment: environment).strings("url"))
+    }
+
+    @Test func repeatedAndCommaSeparatedURLsAreAllKeptInOrder() throws {
+        let targets = try Self.urls(["--url", "http://127.0.0.1:8080", "--url=http://10.0.0.2:81/x, http://localhost:82"])
+        #expect(targets.map(\.url) == ["http://127.0.0.1:8080", "http://10.0.0.2:81/x", "http://localhost:82"])
+        #expect(targets.map(\.host) == ["127.0.0.1", "10.0.0.2", "127.0.0.1"])
+        #expect(targets.map(\.port) == [8080, 81, 82])
+        // One URL, and none at all, are what they always were.
+        #expect(try Self.urls(["--url", "http://127.0.0.1:9000"]) == [LoadTarget("http://127.0.0.1:9000")!])
+        #expect(try Self.urls([]).map(\.url) == ["http://127.0.0.1:8080"])
+    }
+
+    /// The environment variable may hold a list too; the command line replaces it whole.
+    @Test func theCommandLineReplacesTheEnvironmentsList() throws {
+        let env = ["PIGEONHOLE_URL": "http://127.0.0.1:1,http://127.0.0.1:2"]
+        #expect(try Self.urls([], environment: env).map(\.port) == [1, 2])
+        #expect(try Self.urls(["--url", "http://127.0.0.1:3", "--url", "http://127.0.0.1:4"], environment: env).map(\.port) == [3, 4])
+    }
+
+    @Test(arguments: [
+        "http://127.0.0.1:8080,ftp://127.0.0.1:21",
+        "http://127.0.0.1:8080,http://127.0.0.1",
+        "http://127.0.0.1:8080,http://127.0.0.1:0",
+        "http://127.0.0.1:8080,http://127.0.0.1:99999",
+        "http://127.0.0.1:8080,http://node-b:8080",   // the clients connect without DNS
+        "http://127.0.0.1:8080,,http://127.0.0.1:8081",
+    ])
+    func aBadURLAmongSeveralIsNamed(_ list: String) {
+        let bad = list.split(separator: ",", omittingEmptySubsequences: false)[1]
+        #expect {
+            try Self.urls(["--url", list])
+        } throws: { error in
+            (error as? CommandFailure)?.description.hasPrefix("--url '\(bad)' is not http://HOST:PORT") == true
+        }
+    }
+
+    /// Device d of user u goes to node (d + u) mod n: one user's devices land on
+    /// different nodes, and the nodes get equal shares.
+    @Test func devicesOfOneUserLandOnDifferentNodes() {
+        let plan = LoadPlan(scenario: .dm, users: 8, senders: 5, receivers: nil, nodes: 2)
+        var perNode = [0, 0]
+        for u in 0..<plan.userCount {
+            #expect(plan.deviceNode(user: u, device: 0) != plan.deviceNode(user: u, device: 1))
+            for d in 0..<2 { perNode[plan.deviceNode(user: u, device: d)] += 1 }
+        }
+        #expect(perNode == [8, 8])
+        #expect((0..<8).map { plan.deviceNode(user: $0, device: 0) } == [0, 1, 0, 1, 0, 1, 0, 1])
+
+        let three = LoadPlan(scenario: .group(6), users: 0, senders: 7, receivers: nil, nodes: 3)
+        for u in 0..<6 { #expect(Set((0..<3).map { three.deviceNode(user: u, device: $0) }) == [0, 1, 2]) }
+    }
+
+    @Test func sendersAndIdleClientsGoRoundRobin() {
+        let plan = LoadPlan(scenario: .dm, users: 8, senders: 5, receivers: nil, nodes: 2)
+        #expect((0..<5).map { plan.senderNode(slot: $0) } == [0, 1, 0, 1, 0])
+        #expect((0..<3).map { plan.idleNode($0) } == [0, 1, 0])
+    }
+
+    /// One node (the default) is the old behaviour: everything on it.
+    @Test func oneNodeTakesEverything() {
+        let plan = LoadPlan(scenario: .mixed, users: 24, senders: 4, receivers: nil)
+        #expect(plan.nodes == 1)
+        #expect((0..<24).allSatisfy { u in (0..<3).allSatisfy { plan.deviceNode(user: u, device: $0) == 0 } })
+        #expect((0..<4).allSatisfy { plan.senderNode(slot: $0) == 0 } && plan.idleNode(9) == 0)
+    }
+}
