@@ -33,6 +33,11 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         public var lockTimeoutMillis: Int
         /// Units per transaction at most.
         public var maxBatch: Int
+        /// This process serves requests: it hears the other nodes' news and publishes its
+        /// presence. False for a one-shot admin command (its units still broadcast).
+        public var cluster = true
+        /// How often presence is published and read (milliseconds).
+        public var presenceIntervalMillis = 1000
         public init(url: String, poolSize: Int = 8, connectTimeoutSeconds: Int = 5, lockTimeoutMillis: Int = 200,
                     maxBatch: Int = 256) {
             self.url = url
@@ -84,12 +89,14 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     public var stats: StoreStats { writer.stats }
 
     public func joinCluster(local: any Presence, deliver: @escaping @Sendable (RemoteNews) -> Void) -> any Presence {
+        guard options.cluster else { return local }
         let listener = NewsListener(url: options.url, nodeID: nodeID, connectTimeoutSeconds: options.connectTimeoutSeconds,
                                     deliver: deliver)
         listener.start()
         self.listener = listener
         let presence = ClusterPresence(url: options.url, nodeID: nodeID, local: local,
-                                       connectTimeoutSeconds: options.connectTimeoutSeconds)
+                                       connectTimeoutSeconds: options.connectTimeoutSeconds,
+                                       intervalMillis: options.presenceIntervalMillis)
         presence.start()
         self.presence = presence
         return presence

@@ -1,6 +1,7 @@
 import Dispatch
 import Glibc
 import HTTPServer
+import PostgresBackend
 import Synchronization
 import SQLiteBackend
 import SQLiteStore
@@ -10,12 +11,14 @@ import SyncEngine
 let serveFlags: [Flag] = [
     Flag(name: "host", env: "PIGEONHOLE_HOST", value: "ADDR", help: "IPv4 address to listen on (default 127.0.0.1)"),
     Flag(name: "port", env: "PIGEONHOLE_PORT", value: "N", help: "TCP port (default 8080; 0 = any free port)"),
-    Flag(name: "data-dir", env: "PIGEONHOLE_DATA_DIR", value: "DIR", help: "where the database lives (default ./data)"),
+    Flag(name: "database", env: "PIGEONHOLE_DATABASE_URL", value: "URL", help: "sqlite: (default: embedded SQLite in --data-dir) or postgres://USER[:PASS]@HOST[:PORT]/DB[?...] (several nodes over one PostgreSQL)"),
+    Flag(name: "data-dir", env: "PIGEONHOLE_DATA_DIR", value: "DIR", help: "where the SQLite database and the generated admin token live (default ./data)"),
+    Flag(name: "db-pool", env: "PIGEONHOLE_DB_POOL", value: "N", help: "PostgreSQL: read connections per node, besides the writer's, the listener's and presence's (default 8)"),
     Flag(name: "threads", env: "PIGEONHOLE_THREADS", value: "N", help: "event loops (default: one per core)"),
     Flag(name: "max-connections", env: "PIGEONHOLE_MAX_CONNECTIONS", value: "N", help: "open connections before 503 (default 10000)"),
     Flag(name: "max-connections-per-address", env: "PIGEONHOLE_MAX_CONNECTIONS_PER_ADDRESS", value: "N", help: "open connections from one client address before 503 (default 1000; 0 = no limit, e.g. behind a load balancer)"),
-    Flag(name: "durability", env: "PIGEONHOLE_DURABILITY", value: "full|normal", help: "SQLite synchronous mode (default full)"),
-    Flag(name: "admin-token", env: "PIGEONHOLE_ADMIN_TOKEN", value: "TOKEN", help: "admin token (default: generated into DIR/admin-token)"),
+    Flag(name: "durability", env: "PIGEONHOLE_DURABILITY", value: "full|normal", help: "SQLite synchronous mode (default full; PostgreSQL always commits with synchronous_commit on)"),
+    Flag(name: "admin-token", env: "PIGEONHOLE_ADMIN_TOKEN", value: "TOKEN", help: "admin token (default: generated into DIR/admin-token; required with PostgreSQL: the same on every node)"),
     Flag(name: "header-timeout", env: "PIGEONHOLE_HEADER_TIMEOUT", value: "SECONDS", help: "time to send request headers (default 10)"),
     Flag(name: "idle-timeout", env: "PIGEONHOLE_IDLE_TIMEOUT", value: "SECONDS", help: "keep-alive idle time (default 75)"),
     Flag(name: "body-timeout", env: "PIGEONHOLE_BODY_TIMEOUT", value: "SECONDS", help: "total time to send a request body (default 30)"),
@@ -40,7 +43,8 @@ let serveFlags: [Flag] = [
 ]
 
 let dataFlags: [Flag] = [
-    Flag(name: "data-dir", env: "PIGEONHOLE_DATA_DIR", value: "DIR", help: "where the database lives (default ./data)"),
+    Flag(name: "database", env: "PIGEONHOLE_DATABASE_URL", value: "URL", help: "sqlite: (default: embedded SQLite in --data-dir) or postgres://USER[:PASS]@HOST[:PORT]/DB[?...]"),
+    Flag(name: "data-dir", env: "PIGEONHOLE_DATA_DIR", value: "DIR", help: "where the SQLite database lives (default ./data)"),
     Flag(name: "log-level", env: "PIGEONHOLE_LOG_LEVEL", value: "LEVEL", help: "debug, info, warn or error (default info)"),
     Flag(name: "help", env: nil, value: nil, help: "show this help"),
 ]
@@ -73,6 +77,10 @@ func logger(_ flags: ParsedFlags) throws -> Logger {
 /// the explicit one, or empty until `AdminToken.resolve` fills it in.
 func serverConfiguration(_ flags: ParsedFlags) throws -> ServeConfiguration {
     let dataDir = flags.string("data-dir") ?? "./data"
+    let database = try DatabaseChoice(flags)
+    if case .postgres = database, flags.string("admin-token") == nil {
+        throw UsageError("with a PostgreSQL --database, give every node the same --admin-token (or PIGEONHOLE_ADMIN_TOKEN)")
+    }
     var http = HTTPServerConfiguration()
     http.host = flags.string("host") ?? "127.0.0.1"
     http.port = UInt16(try flags.int("port", default: 8080, range: 0...65535))
@@ -113,23 +121,63 @@ func serverConfiguration(_ flags: ParsedFlags) throws -> ServeConfiguration {
     config.api.memberBurst = Double(try flags.int("member-burst", default: 10_000, range: 1000...10_000_000))
     config.api.authFailureRatePerSecond = Double(try flags.int("auth-failures-per-minute", default: 60, range: 0...1_000_000)) / 60
     if let v = flags.string("no-web-client"), v != "0", v != "false" { config.api.webClient = false }
-    return ServeConfiguration(server: config, dataDirectory: dataDir, durability: durability)
+    return ServeConfiguration(server: config, dataDirectory: dataDir, durability: durability, database: database)
 }
 
-/// `serve`'s settings: the server's, and where and how the embedded store keeps data.
+/// `serve`'s settings: the server's, and which store keeps the data where.
 struct ServeConfiguration {
     var server: PigeonholeServer.Configuration
     var dataDirectory: String
     var durability: Database.Durability
+    var database: DatabaseChoice = .sqlite
 
-    var store: SQLiteSyncStore.Options {
-        SQLiteSyncStore.Options(path: dataDirectory + "/pigeonhole.sqlite", database: Database.Options(durability: durability))
+    var sqlitePath: String { dataDirectory + "/pigeonhole.sqlite" }
+}
+
+/// `--database`: the embedded SQLite store (absent or `sqlite:`), or PostgreSQL.
+enum DatabaseChoice {
+    case sqlite
+    case postgres(PostgresSyncStore.Options)
+
+    init(_ flags: ParsedFlags) throws {
+        let pool = try flags.int("db-pool", default: 8, range: 1...256)
+        guard let url = flags.string("database"), !url.isEmpty, url != "sqlite:" else {
+            self = .sqlite
+            return
+        }
+        guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+            throw CommandFailure("--database must be sqlite: or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, got '\(Self.redacted(url))'")
+        }
+        self = .postgres(PostgresSyncStore.Options(url: url, poolSize: pool))
+    }
+
+    /// The URL without its password, for messages and logs.
+    static func redacted(_ url: String) -> String {
+        guard let scheme = url.firstRange(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
+        let userinfo = url[scheme.upperBound..<at]
+        guard let colon = userinfo.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
     }
 }
 
-/// Opens the embedded SQLite store, applying migrations (each one logged).
-func openStore(_ options: SQLiteSyncStore.Options, log: Logger) throws -> SQLiteSyncStore {
-    try SQLiteSyncStore(options) { m in log.info("applied migration", ["version": m.version, "name": m.name]) }
+/// Opens the chosen store, applying migrations (each one logged). `cluster`: this
+/// process serves (it hears other nodes and publishes its presence); a one-shot admin
+/// command does not.
+func openStore(_ config: ServeConfiguration, cluster: Bool = true, log: Logger) throws -> any SyncStore {
+    switch config.database {
+    case .sqlite:
+        let options = SQLiteSyncStore.Options(path: config.sqlitePath, database: Database.Options(durability: config.durability))
+        return try SQLiteSyncStore(options) { m in log.info("applied migration", ["version": m.version, "name": m.name]) }
+    case .postgres(var options):
+        options.cluster = cluster
+        do {
+            return try PostgresSyncStore(options) { name in log.info("applied migration", ["name": name]) }
+        } catch let e as PGError {
+            throw CommandFailure("cannot use PostgreSQL at \(DatabaseChoice.redacted(options.url)): \(e.message)")
+        } catch let e as PostgresMigrations.Failure {
+            throw CommandFailure("PostgreSQL at \(DatabaseChoice.redacted(options.url)): \(e.description)")
+        }
+    }
 }
 
 /// `pigeonhole serve`: runs until SIGINT/SIGTERM, then stops gracefully and exits 0.
@@ -151,12 +199,29 @@ func serve(_ flags: ParsedFlags) throws {
 func openServer(_ config: inout ServeConfiguration, explicitAdminToken: String?, log: Logger) throws -> PigeonholeServer {
     let listener = try HTTPListener.bind(host: config.server.http.host, port: config.server.http.port)
     do {
-        try DataDirectory.create(config.dataDirectory)
-        config.server.api.adminToken = try AdminToken.resolve(explicit: explicitAdminToken,
-                                                               dataDirectory: config.dataDirectory, log: log)
-        let store = try openStore(config.store, log: log)
-        let server = try PigeonholeServer(configuration: config.server, store: store, logger: log, listener: listener)
-        log.info("database", ["path": config.store.path, "durability": config.durability.rawValue.lowercased()])
+        switch config.database {
+        case .sqlite:
+            try DataDirectory.create(config.dataDirectory)
+            config.server.api.adminToken = try AdminToken.resolve(explicit: explicitAdminToken,
+                                                                   dataDirectory: config.dataDirectory, log: log)
+        case .postgres:
+            // Stateless: no data directory; every node has the same, given admin token.
+            config.server.api.adminToken = explicitAdminToken ?? ""
+        }
+        let store = try openStore(config, log: log)
+        let server: PigeonholeServer
+        do {
+            server = try PigeonholeServer(configuration: config.server, store: store, logger: log, listener: listener)
+        } catch {
+            store.stop()
+            throw error
+        }
+        switch config.database {
+        case .sqlite:
+            log.info("database", ["path": config.sqlitePath, "durability": config.durability.rawValue.lowercased()])
+        case .postgres(let options):
+            log.info("database", ["postgres": DatabaseChoice.redacted(options.url), "pool": options.poolSize])
+        }
         return server
     } catch {
         listener.close()
@@ -182,15 +247,24 @@ final class StopSignal {
     func wait() { stop.wait() }
 }
 
-/// Opens the database (applying migrations) for a one-shot admin command.
+/// Opens the database (applying migrations) for a one-shot admin command; `body` gets
+/// the engine and the database's name for messages (a path, or the redacted URL).
 func withEngine<T>(_ flags: ParsedFlags, _ body: (SyncEngine, String) throws -> T) throws -> T {
     let log = try logger(flags)
-    let dataDir = flags.string("data-dir") ?? "./data"
-    try DataDirectory.create(dataDir)
-    let path = dataDir + "/pigeonhole.sqlite"
-    let store = try openStore(SQLiteSyncStore.Options(path: path), log: log)
+    let config = ServeConfiguration(server: PigeonholeServer.Configuration(adminToken: ""),
+                                    dataDirectory: flags.string("data-dir") ?? "./data", durability: .full,
+                                    database: try DatabaseChoice(flags))
+    let name: String
+    switch config.database {
+    case .sqlite:
+        try DataDirectory.create(config.dataDirectory)
+        name = config.sqlitePath
+    case .postgres(let options):
+        name = DatabaseChoice.redacted(options.url)
+    }
+    let store = try openStore(config, cluster: false, log: log)
     defer { store.stop() }
-    return try body(SyncEngine(store: store), path)
+    return try body(SyncEngine(store: store), name)
 }
 
 /// Runs one write and waits for its durable result.

@@ -1,4 +1,5 @@
 import SQLiteBackend
+import PostgresBackend
 import Glibc
 import HTTPServer
 import SyncAPI
@@ -48,7 +49,11 @@ func run(_ args: [String]) -> Int32 {
         case "migrate":
             let flags = try FlagParser.parse(rest, flags: dataFlags, environment: env)
             if flags.string("help") != nil { out("usage: pigeonhole migrate [flags]\n\n" + FlagParser.usage(dataFlags)); return 0 }
-            try withEngine(flags) { _, path in out("database \(path) is at schema version \(Schema.migrations.last?.version ?? 0)") }
+            try withEngine(flags) { engine, name in
+                let version = engine.store is PostgresSyncStore ? PostgresMigrations.all.last?.version ?? 0
+                                                                : Schema.migrations.last?.version ?? 0
+                out("database \(name) is at schema version \(version)")
+            }
         case "user":
             let flags = try FlagParser.parse(rest, flags: dataFlags, environment: env)
             guard flags.positional.count == 2, flags.positional[0] == "add" else { throw UsageError("usage: pigeonhole user add NAME") }

@@ -27,9 +27,17 @@ final class TestServer {
 
     /// `configure` runs last, so a test may change any setting (e.g. a short WebSocket
     /// ping interval) on top of the defaults above it.
-    init(directory: String, durability: Database.Durability,
-         configure: (inout PigeonholeServer.Configuration) -> Void = { _ in },
-         storage: (inout SQLiteSyncStore.Options) -> Void = { _ in }) throws {
+    convenience init(directory: String, durability: Database.Durability,
+                     configure: (inout PigeonholeServer.Configuration) -> Void = { _ in },
+                     storage: (inout SQLiteSyncStore.Options) -> Void = { _ in }) throws {
+        var options = SQLiteSyncStore.Options(path: directory + "/pigeonhole.sqlite", database: Database.Options(durability: durability))
+        storage(&options)
+        try self.init(directory: directory, databasePath: options.path, store: try SQLiteSyncStore(options), configure: configure)
+    }
+
+    /// The server over any store (a PostgreSQL node: `databasePath` is its URL).
+    init(directory: String, databasePath: String, store: any SyncStore,
+         configure: (inout PigeonholeServer.Configuration) -> Void = { _ in }) throws {
         var config = PigeonholeServer.Configuration(adminToken: Self.adminToken)
         config.http.host = "127.0.0.1"
         config.http.port = 0
@@ -41,10 +49,8 @@ final class TestServer {
         config.api.authFailureRatePerSecond = 0
         configure(&config)
         self.directory = directory
-        var options = SQLiteSyncStore.Options(path: directory + "/pigeonhole.sqlite", database: Database.Options(durability: durability))
-        storage(&options)
-        databasePath = options.path
-        server = try PigeonholeServer(configuration: config, store: try SQLiteSyncStore(options), logger: .silent)
+        self.databasePath = databasePath
+        server = try PigeonholeServer(configuration: config, store: store, logger: .silent)
         server.start()
         admin = try HTTPTestClient(port: server.port)
     }

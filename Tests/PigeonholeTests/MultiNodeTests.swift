@@ -1,0 +1,251 @@
+import Foundation
+import PostgresBackend
+@testable import SyncAPI
+import SyncEngine
+import Testing
+
+/// Several nodes (real servers on their own ports, each with its own PostgreSQL store,
+/// writer, listener and presence) over one real PostgreSQL database: what a client sees
+/// when a load balancer spreads its devices over them. Skipped (with the reason) where
+/// no PostgreSQL is configured; `.ci/run` starts one.
+final class TestCluster {
+    let database: TestPostgres.Database
+    let nodes: [TestServer]
+
+    init(nodes count: Int, configure: (inout PigeonholeServer.Configuration) -> Void = { _ in }) throws {
+        database = try TestPostgres.createDatabase()
+        var nodes: [TestServer] = []
+        do {
+            for _ in 0..<count {
+                var options = PostgresSyncStore.Options(url: database.url, poolSize: 4)
+                options.presenceIntervalMillis = 100
+                nodes.append(try TestServer(directory: "", databasePath: database.url, store: try PostgresSyncStore(options),
+                                            configure: configure))
+            }
+        } catch {
+            for n in nodes { n.shutdown() }
+            database.drop()
+            throw error
+        }
+        self.nodes = nodes
+    }
+
+    func shutdown() {
+        for n in nodes { n.shutdown() }
+        database.drop()
+    }
+
+    static func with<T>(nodes: Int, configure: (inout PigeonholeServer.Configuration) -> Void = { _ in },
+                        _ body: (TestCluster) throws -> T) throws -> T {
+        let cluster = try TestCluster(nodes: nodes, configure: configure)
+        defer { cluster.shutdown() }
+        return try body(cluster)
+    }
+
+    /// Every node's listener is connected (news sent from now on reaches all of them).
+    func listening() -> Bool {
+        eventually(timeout: 5) { nodes.allSatisfy { ($0.engine.store as! PostgresSyncStore).listening } }
+    }
+}
+
+/// A `GET /v1/sync?timeout=...` running on a thread of its own.
+final class ParkedPull {
+    private let done = DispatchSemaphore(value: 0)
+    private let answer = Locked<HTTPTestResponse?>(nil)
+
+    init(_ device: TestDevice, on node: TestServer, cursor: String, timeout: Int = 10) throws {
+        let client = try node.connect(timeout: Double(timeout) + 5)
+        let token = device.token
+        let (answer, done) = (self.answer, self.done)
+        Thread.detachNewThread {
+            let r = try? client.get("/v1/sync?cursor=\(cursor)&timeout=\(timeout)", token: token)
+            answer.withLock { $0 = r }
+            done.signal()
+        }
+    }
+
+    /// The answer, waiting at most `seconds`.
+    func wait(_ seconds: Double) -> HTTPTestResponse? {
+        guard done.wait(timeout: .now() + seconds) == .success else { return nil }
+        return answer.value
+    }
+}
+
+@Suite(.enabled(if: TestPostgres.serverURL != nil,
+                "no PostgreSQL: set PIGEONHOLE_TEST_DATABASE_URL to a server's URL (.ci/run starts one)"),
+       .timeLimit(.minutes(2)))
+struct MultiNodeTests {
+    /// Three nodes. The writer sends on each node in turn; the reader has a parked pull
+    /// and an open socket on every node. Every send wakes the pulls and sockets on the
+    /// other two nodes, and every pull device receives every message exactly once, in
+    /// order, continuing with its own cursor.
+    @Test func aSendOnEachNodeWakesParkedPullsAndSocketsOnTheOtherNodes() throws {
+        try TestCluster.with(nodes: 3) { cluster in
+            let nodes = cluster.nodes
+            try nodes[0].createUser("writer")
+            try nodes[0].createUser("reader")
+            let writers = try nodes.indices.map { try nodes[$0].createDevice("writer", "w\($0)") }
+            let pullers = try nodes.indices.map { try nodes[$0].createDevice("reader", "pull\($0)") }
+            let socketDevices = try nodes.indices.map { try nodes[$0].createDevice("reader", "socket\($0)") }
+            let room = try writers[0].directRoom(with: "reader")
+            #expect(cluster.listening())
+            var cursors = try pullers.map { try $0.conversationsCursor() }
+            let sockets = try nodes.indices.map { i in
+                try WebSocketTestClient.openReady(port: nodes[i].port, token: socketDevices[i].token).0
+            }
+            var received: [[ReceivedMessage]] = Array(repeating: [], count: nodes.count)
+            var sent: [String] = []
+            for round in 0..<2 {
+                for n in nodes.indices {
+                    let pulls = try nodes.indices.map { i in try ParkedPull(pullers[i], on: nodes[i], cursor: cursors[i]) }
+                    for node in nodes { #expect(eventually(timeout: 5) { node.parkedPolls == 1 }) }
+                    let key = "r\(round)-n\(n)"
+                    _ = try writers[n].sendOK(room, key, "from node \(n)")
+                    sent.append(key)
+                    for i in nodes.indices {
+                        let answer = try #require(pulls[i].wait(5), "the pull on node \(i) was not woken by a send on node \(n)")
+                        #expect(answer.status == 200)
+                        let messages = ReceivedMessage.from(answer.json["events"]?.array ?? [])
+                        #expect(messages.map(\.clientMsgID) == [key], "node \(i) after a send on node \(n)")
+                        received[i] += messages
+                        cursors[i] = try #require(answer.json["cursor"]?.stringValue)
+                    }
+                    for (i, socket) in sockets.enumerated() {
+                        let mail = try socket.readNotification(timeout: 5)
+                        #expect(mail.text.contains("\"mail\""), "socket on node \(i) after a send on node \(n): \(mail.text)")
+                    }
+                }
+            }
+            for i in nodes.indices {
+                #expect(received[i].map(\.clientMsgID) == sent, "pull device on node \(i)")
+                #expect(received[i].map(\.seq) == Array(1...Int64(sent.count)))
+            }
+        }
+    }
+
+    /// One device moves between nodes: a cursor taken on one node is valid on the
+    /// others, and an ack stored through one node is where a cursor-less pull on
+    /// another resumes.
+    @Test func aDeviceContinuesOnAnotherNodeWithItsCursorAndItsAck() throws {
+        try TestCluster.with(nodes: 3) { cluster in
+            let (a, b, c) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
+            let alice = try a.createUser("alice", device: "phone")
+            let bob = try a.createUser("bob", device: "phone")
+            let room = try alice.directRoom(with: "bob")
+            let start = try bob.conversationsCursor()
+            for k in 1...5 { _ = try alice.sendOK(room, "m\(k)", "message \(k)") }
+
+            // Bob's phone: the first three on node A, acked there.
+            let first = try bob.pull(start, limit: 3)
+            let cursor = try #require(first.json["cursor"]?.stringValue)
+            #expect(ReceivedMessage.from(first.json["events"]?.array ?? []).map(\.clientMsgID) == ["m1", "m2", "m3"])
+            #expect(try bob.ack(cursor).status == 204)
+
+            // The same token on node B with the cursor from node A: the rest, once.
+            let phoneOnB = TestDevice(user: "bob", name: "phone", id: bob.id, token: bob.token, client: try b.connect())
+            let rest = try phoneOnB.pullAll(from: cursor)
+            #expect(ReceivedMessage.from(rest.events).map(\.clientMsgID) == ["m4", "m5"])
+
+            // On node C without a cursor: resumes after the ack made through node A.
+            let phoneOnC = TestDevice(user: "bob", name: "phone", id: bob.id, token: bob.token, client: try c.connect())
+            let resumed = try phoneOnC.get("/v1/sync?timeout=0")
+            #expect(resumed.status == 200)
+            #expect(ReceivedMessage.from(resumed.json["events"]?.array ?? []).map(\.clientMsgID) == ["m4", "m5"])
+        }
+    }
+
+    /// Revoking a device through node A ends its parked pull and its socket on node B at
+    /// once (the revocation is part of the cluster broadcast).
+    @Test func aDeviceRevokedOnOneNodeLosesItsPullAndSocketOnAnother() throws {
+        try TestCluster.with(nodes: 2) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            try b.createUser("alice")
+            let phone = try b.createDevice("alice", "phone")
+            let laptop = try b.createDevice("alice", "laptop")
+            #expect(cluster.listening())
+            let (phoneSocket, _) = try WebSocketTestClient.openReady(port: b.port, token: phone.token)
+            let (laptopSocket, _) = try WebSocketTestClient.openReady(port: b.port, token: laptop.token)
+            let pull = try ParkedPull(phone, on: b, cursor: try phone.conversationsCursor(), timeout: 20)
+            #expect(eventually { b.parkedPolls == 1 })
+
+            let started = ContinuousClock.now
+            #expect(try a.admin.delete("/v1/admin/devices/\(phone.id)", token: TestServer.adminToken).status == 204)
+            let answer = pull.wait(3)
+            #expect(answer?.status == 401)
+            #expect(ContinuousClock.now - started < .seconds(2))
+            let close = try phoneSocket.readFrame(timeout: 2)
+            #expect(close.opcode == WebSocketTestClient.Frame.close)
+            #expect(close.payload.prefix(2) == [0x03, 0xF0])
+            #expect(laptopSocket.staysSilent(for: 0.2))
+        }
+    }
+
+    /// The listener's connection is cut while a pull is parked on node B: the send on
+    /// node A that B did not hear about still reaches the pull, because B reconnects
+    /// and wakes every waiter to query again.
+    @Test func aDroppedListenerReconnectsAndLosesNoWakeUp() throws {
+        try TestCluster.with(nodes: 2) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            let alice = try a.createUser("alice", device: "phone")
+            try a.createUser("bob")
+            let bobOnB = try b.createDevice("bob", "phone")
+            let room = try alice.directRoom(with: "bob")
+            #expect(cluster.listening())
+            let pull = try ParkedPull(bobOnB, on: b, cursor: try bobOnB.conversationsCursor(), timeout: 20)
+            #expect(eventually { b.parkedPolls == 1 })
+
+            // Cut B's listener (the server ends its backend), then send on A at once.
+            let admin = try PGConnection(url: cluster.database.url)
+            defer { admin.close() }
+            let cut = try admin.query("""
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE application_name = 'pigeonhole-listener' AND datname = current_database()
+                  AND pid = (SELECT pid FROM pg_stat_activity WHERE application_name = 'pigeonhole-listener'
+                             AND datname = current_database() ORDER BY backend_start DESC LIMIT 1)
+                """)
+            #expect(cut == 1)
+            _ = try alice.sendOK(room, "while-deaf", "sent while a listener was away")
+            let answer = try #require(pull.wait(10), "the parked pull on the deaf node was never woken")
+            #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["while-deaf"])
+            #expect(cluster.listening())
+        }
+    }
+
+    /// Presence spans the nodes: a user with a parked pull on node B is online for node
+    /// A's sends (no push queued), and offline again once the pull ends (a push queued).
+    /// Each push goes to the webhook exactly once although both nodes run a dispatcher.
+    @Test func pushesGoOnlyToUsersOnlineOnNoNodeAndEachIsDeliveredOnce() throws {
+        let hook = try WebhookReceiver()
+        defer { hook.stop() }
+        try TestCluster.with(nodes: 2, configure: PushOutboxTests.configure(hook)) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            let alice = try a.createUser("alice", device: "phone")
+            try a.createUser("bob")
+            let bobOnB = try b.createDevice("bob", "phone")
+            let room = try alice.directRoom(with: "bob")
+            let bobID = try bobOnB.userID()
+
+            let pull = try ParkedPull(bobOnB, on: b, cursor: try bobOnB.conversationsCursor(), timeout: 20)
+            #expect(eventually { b.parkedPolls == 1 })
+            #expect(eventually(timeout: 5) { a.engine.presence.isOnline(UserID(bobID)) }, "node A never saw bob online on node B")
+            _ = try alice.sendOK(room, "online", "bob is connected on node B")
+            #expect(pull.wait(5)?.status == 200)
+            usleep(300_000)
+            #expect(hook.acceptedIDs.isEmpty)
+
+            // Bob is gone from every node: sends from either node queue one push each.
+            #expect(eventually(timeout: 5) { !a.engine.presence.isOnline(UserID(bobID)) })
+            let offlineKeys = (0..<20).map { "offline-\($0)" }
+            for (k, key) in offlineKeys.enumerated() {
+                let sender = k % 2 == 0 ? alice : TestDevice(user: "alice", name: "phone", id: alice.id, token: alice.token,
+                                                             client: try b.connect())
+                _ = try sender.sendOK(room, key, "bob is offline")
+            }
+            #expect(eventually(timeout: 10) { hook.acceptedIDs.count >= offlineKeys.count })
+            usleep(500_000)
+            let ids = hook.acceptedIDs
+            #expect(ids.count == offlineKeys.count, "each push delivered once: \(ids.count) deliveries")
+            #expect(Set(ids).count == ids.count)
+        }
+    }
+}
