@@ -77,6 +77,9 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     func setBatchHooks(_ h: StoreBatchHooks?) { hooks.withLock { $0 = h } }
 
+    /// Units queued and not yet taken into a batch.
+    var depth: Int { queue.withLock { $0.commands.count } }
+
     var stats: StoreStats { statsBox.withLock { $0 } }
 
     /// Commits what is queued, then ends the thread.

@@ -66,18 +66,20 @@ extension PGWriter: MessagesWrites {
         let seq = target.lastSeq + 1
         var id: Int64?
         // A concurrent send with the same key (another node) makes this wait for its
-        // commit, then find it: exactly one message per (sender, client_msg_id).
+        // commit, then find it: exactly one message per (sender, client_msg_id). The
+        // room's counter moves only with an inserted message (one round trip for both).
         try write("""
-            INSERT INTO messages (room_id, seq, sender_id, sender_device_id, client_msg_id, body, sent_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender_id, client_msg_id) DO NOTHING RETURNING id
+            WITH m AS (INSERT INTO messages (room_id, seq, sender_id, sender_device_id, client_msg_id, body, sent_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender_id, client_msg_id) DO NOTHING RETURNING id),
+                 r AS (UPDATE rooms SET last_seq = $2, last_active_at = greatest(last_active_at, $7)
+                       WHERE id = $1 AND EXISTS (SELECT 1 FROM m))
+            SELECT id FROM m
             """, [.int(target.room.rawValue), .int(seq), .int(sender.rawValue), .int(device.rawValue),
                   .text(clientMsgID), .text(body), .int(at)]) { id = $0.int64(0) }
         guard let id else {
             guard let original = try message(sender: sender, clientMsgID: clientMsgID) else { throw SyncError.storageUnavailable }
             return .duplicate(original)
         }
-        try write("UPDATE rooms SET last_seq = $1, last_active_at = greatest(last_active_at, $2) WHERE id = $3",
-                  [.int(seq), .int(at), .int(target.room.rawValue)])
         return .appended(id: MessageID(id), seq: seq)
     }
 

@@ -57,6 +57,9 @@ extension PGReader: RoomsReads {
 }
 
 extension PGWriter: RoomsWrites {
+    /// Several writers: a send touches its room's members under the room lock it holds.
+    public var touchesMembersInUnit: Bool { true }
+
     public func insertDirectRoom(key: String, createdBy: UserID, at: Int64) throws -> RoomID? {
         var id: Int64?
         try write("""
@@ -128,8 +131,8 @@ extension PGWriter: RoomsWrites {
         // Member rows in user id order, as every multi-row lock here is taken.
         try write("""
             UPDATE members m SET last_active_at = $1
-            FROM (SELECT user_id FROM members WHERE room_id = $2 AND last_active_at < $1 ORDER BY user_id FOR UPDATE) l
-            WHERE m.room_id = $2 AND m.user_id = l.user_id
+            FROM (SELECT user_id FROM members WHERE room_id = $2 ORDER BY user_id FOR UPDATE) l
+            WHERE m.room_id = $2 AND m.user_id = l.user_id AND m.last_active_at < $1
             """, [.int(at), .int(room.rawValue)])
     }
 }

@@ -28,6 +28,10 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         public var url: String
         /// Read connections per node (event loops and background jobs borrow one per snapshot).
         public var poolSize: Int
+        /// Writer threads per node, each with its own connection and group commit. A
+        /// unit's statements are round trips; several writers overlap them (row locks
+        /// keep the sequences exact whichever writer runs a unit).
+        public var writers = 1
         public var connectTimeoutSeconds: Int
         /// Longest wait for a row lock before the unit runs again in the next commit.
         public var lockTimeoutMillis: Int
@@ -54,7 +58,8 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     /// This process's name in the cluster (NOTIFY payloads, presence rows).
     public let nodeID: String
     let pool: PGPool
-    private let writer: GroupCommitWriter
+    private let writers: [GroupCommitWriter]
+    private let nextWriter = Atomic<Int>(0)
     private var listener: NewsListener?
     private var presence: ClusterPresence?
     private let stopped = Atomic<Bool>(false)
@@ -71,22 +76,49 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         for name in try PostgresMigrations.apply(to: admin) { applied(name) }
         admin.close()
         pool = PGPool(url: options.url, size: options.poolSize, connectTimeoutSeconds: options.connectTimeoutSeconds)
-        writer = try GroupCommitWriter(options: options, nodeID: nodeID)
+        var writers: [GroupCommitWriter] = []
+        do {
+            for _ in 0..<max(1, options.writers) { writers.append(try GroupCommitWriter(options: options, nodeID: nodeID)) }
+        } catch {
+            for w in writers { w.stop() }
+            throw error
+        }
+        self.writers = writers
     }
 
     public func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T,
                                     completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
-        writer.submit(unit, completion: completion)
+        // The writer with the shortest queue (ties: round robin), so one slow batch
+        // (a lock wait) does not hold units that others could run.
+        let start = nextWriter.wrappingAdd(1, ordering: .relaxed).oldValue
+        var best = writers[start % writers.count]
+        var bestDepth = best.depth
+        for i in 1..<writers.count where bestDepth > 0 {
+            let w = writers[(start + i) % writers.count]
+            let d = w.depth
+            if d < bestDepth { (best, bestDepth) = (w, d) }
+        }
+        best.submit(unit, completion: completion)
     }
 
-    public func setBatchHooks(_ hooks: StoreBatchHooks?) { writer.setBatchHooks(hooks) }
+    public func setBatchHooks(_ hooks: StoreBatchHooks?) { for w in writers { w.setBatchHooks(hooks) } }
 
     public func openReader() throws(SyncError) -> any StoreReadConnection {
         guard !stopped.load(ordering: .acquiring) else { throw .shuttingDown }
         return PostgresReadConnection(pool: pool)
     }
 
-    public var stats: StoreStats { writer.stats }
+    public var stats: StoreStats {
+        writers.map(\.stats).reduce(into: StoreStats()) { total, s in
+            total.transactionsCommitted += s.transactionsCommitted
+            total.transactionsFailed += s.transactionsFailed
+            total.unitsCompleted += s.unitsCompleted
+            total.batchSizeHistogram = zipAdd(total.batchSizeHistogram, s.batchSizeHistogram)
+            total.commitLatencyCounts = zipAdd(total.commitLatencyCounts, s.commitLatencyCounts)
+            total.commitLatencySum += s.commitLatencySum
+            total.commitBuckets = s.commitBuckets
+        }
+    }
 
     public func joinCluster(local: any Presence, deliver: @escaping @Sendable (RemoteNews) -> Void) -> any Presence {
         guard options.cluster else { return local }
@@ -104,7 +136,7 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
 
     public func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        writer.stop()
+        for w in writers { w.stop() }
         listener?.stop()
         presence?.stop()
         pool.close()
@@ -117,6 +149,10 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         if let e = error as? SyncError { return e }
         return .storageUnavailable
     }
+}
+
+private func zipAdd(_ a: [Int], _ b: [Int]) -> [Int] {
+    (0..<max(a.count, b.count)).map { (a.indices.contains($0) ? a[$0] : 0) + (b.indices.contains($0) ? b[$0] : 0) }
 }
 
 /// A snapshot on a borrowed pool connection.

@@ -59,6 +59,9 @@ extension SQLiteReader: RoomsReads {
 }
 
 extension SQLiteWriter: RoomsWrites {
+    /// One writer: batching the member activity rewrites fewer rows.
+    public var touchesMembersInUnit: Bool { false }
+
     public func insertDirectRoom(key: String, createdBy: UserID, at: Int64) throws -> RoomID? {
         do {
             try sqlite.run("""

@@ -248,6 +248,9 @@ final class DeviceActor: @unchecked Sendable {   // confined to `loop`
                 case .failure(.closed) where context.draining: break   // our own beginDrain
                 case .failure(let f): errors["0 \(f)", default: 0] += 1
                 }
+                // Still "pulling" until the retry: a drain starting meanwhile must not
+                // start a second request on this connection.
+                pulling = true
                 http.loop.schedule(after: .milliseconds(20)) { [self] in pull() }
                 return
             }

@@ -60,6 +60,14 @@ public protocol RoomsWrites {
     func dropReceiptMarks(room: RoomID, sender: UserID) throws
 
     /// Moves every member's `last_active_at` of `room` to `at` (never backwards).
-    /// Called once per room per batch, just before the commit.
+    /// Called once per room per batch, just before the commit, or, when
+    /// `touchesMembersInUnit`, by each send right after it locked the room.
     func touchMembers(room: RoomID, at: Int64) throws
+
+    /// Whether a send writes the room's member activity itself (true) rather than once
+    /// per batch before COMMIT (false). A single writer batches (fewer rewrites of the
+    /// same rows); a store with several writers writes it in the unit, under the room
+    /// lock the send holds anyway, so no batch takes row locks at commit time (where
+    /// two batches' locks would cross).
+    var touchesMembersInUnit: Bool { get }
 }
