@@ -248,4 +248,50 @@ struct MultiNodeTests {
             #expect(Set(ids).count == ids.count)
         }
     }
+
+    /// Every connection of a node to the database is cut (as when PostgreSQL restarts):
+    /// requests fail with a clean 503 while it lasts, nothing acknowledged is lost, and
+    /// the node reconnects by itself (writer, read pool, listener) and serves again.
+    @Test func aNodeRecoversAfterItsDatabaseConnectionsAreCut() throws {
+        try TestCluster.with(nodes: 2) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            let alice = try a.createUser("alice", device: "phone")
+            try a.createUser("bob")
+            let bobOnB = try b.createDevice("bob", "phone")
+            let room = try alice.directRoom(with: "bob")
+            let start = try bobOnB.conversationsCursor()
+            _ = try alice.sendOK(room, "before", "before the cut")
+
+            let admin = try PGConnection(url: cluster.database.url)
+            defer { admin.close() }
+            let cut = try admin.query("""
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid()
+                """)
+            #expect(cut >= 6)   // each node's writer, listener, presence and read connections
+
+            // Every answer is 201 or a clean 503 with Retry-After; the node comes back.
+            var acknowledged = ["before"]
+            var outcomes: [Int] = []
+            for k in 0..<20 {
+                let r = try alice.send(room, "after-\(k)", "after the cut")
+                outcomes.append(r.status)
+                if r.status == 201 { acknowledged.append("after-\(k)") } else {
+                    #expect(r.status == 503 && r.json["error"]?["code"]?.stringValue == "storage_unavailable")
+                    #expect(r.header("Retry-After") != nil)
+                    usleep(100_000)
+                }
+            }
+            #expect(outcomes.suffix(10).allSatisfy { $0 == 201 }, "\(outcomes)")
+            #expect(eventually(timeout: 5) { (try? a.admin.get("/healthz").status) == 200 })
+            #expect(cluster.listening())
+
+            // Node B serves every acknowledged message exactly once, in order.
+            var got: [String] = []
+            #expect(eventually(timeout: 5) {
+                got = (try? bobOnB.pullAll(from: start)).map { ReceivedMessage.from($0.events).map(\.clientMsgID) } ?? []
+                return got == acknowledged
+            }, "\(got) vs \(acknowledged)")
+        }
+    }
 }
