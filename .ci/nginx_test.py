@@ -10,8 +10,9 @@ With --database-url: two `serve --database URL` nodes on that (fresh) database; 
 --sqlite: one node on a scratch --data-dir. The example config is rendered into a temp
 directory: its upstream lists the nodes' ports, it listens on a free port, it has one
 worker (whose round robin alternates between two nodes, so the test can steer a request
-to a node), each answer carries the node that served it (X-Pigeonhole-Upstream, added by
-this test only), and `user root;` when run as root. Then through nginx:
+to a node), and each answer carries the node that served it (X-Pigeonhole-Upstream,
+added by this test only). Started as root, nginx's workers run as `nobody`, as they
+would from the example (the temp directory is mode 0755 for them). Then through nginx:
 
   - /healthz answers 200 through the upstream;
   - users and devices are created with the admin API, and a direct room;
@@ -203,7 +204,7 @@ class Node:
 
 # ------------------------------------------------------------------------------ nginx
 
-def render_config(text, listen_port, node_ports, as_root):
+def render_config(text, listen_port, node_ports):
     """The example config with this test's ports and timeout. Each substitution must
     match what the example holds, so a changed example fails here, loudly."""
     def sub(pattern, repl, s, count_expected, what):
@@ -248,8 +249,7 @@ def render_config(text, listen_port, node_ports, as_root):
                text, 1, "`proxy_http_version 1.1;`")
     # One worker: its round robin alternates between the nodes, so the test can steer a
     # request to a node (Session.steer).
-    text = sub(r"^worker_processes [^;]*;", "worker_processes 1;" + ("\nuser root;" if as_root else ""), text, 1,
-               "`worker_processes`")
+    text = sub(r"^worker_processes [^;]*;", "worker_processes 1;", text, 1, "`worker_processes`")
     return text, rendered
 
 
@@ -663,7 +663,7 @@ def main():
         nginx_port = free_port()
         with open(args.config) as f:
             example = f.read()
-        rendered, read_timeout = render_config(example, nginx_port, [n.port for n in nodes], os.geteuid() == 0)
+        rendered, read_timeout = render_config(example, nginx_port, [n.port for n in nodes])
         conf_path = os.path.join(tmp, "nginx.conf")
         with open(conf_path, "w") as f:
             f.write(rendered)
