@@ -18,12 +18,25 @@ after a final clean stop:
     201 once or 200 duplicate, never a second message; sends never made leave no
     message; every message in the database is one we sent.
 
-Python 3 standard library only; it builds nothing. Usage:
+With --database-url (PostgreSQL), several nodes (`--nodes`, default 2) run
+`serve --database URL` on that database, which should be fresh (no users yet).
+Clients are spread over the nodes; each cycle SIGKILLs one node (in turn) while the
+load runs, the clients of the killed node go on against another node (a sender with
+new messages, a device with the cursor it holds), the node is restarted under load,
+and after the load stops the same checks run through every node (each must show the
+same rooms). The final checks on the stored data run the same SQL through
+`psql -At` instead of reading the SQLite file (and `amcheck` on the tables and
+indexes when the extension can be created). PostgreSQL itself is never killed.
+
+Python 3 standard library only (and the `psql` client with --database-url); it
+builds nothing. Usage:
 
     .ci/crash_test.py --binary .build/debug/pigeonhole [--cycles 12] [--seed N]
+    .ci/crash_test.py --binary .build/debug/pigeonhole --database-url postgres://USER@HOST:PORT/DB [--nodes 2]
 
 The last line is `crash test: N kill cycles, M acknowledged messages checked,
-K violations`; the exit status is non-zero on any violation.
+K violations` (with ` (postgres, N nodes)` appended in that mode); the exit status
+is non-zero on any violation.
 """
 
 import argparse
@@ -118,11 +131,17 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, data_dir, log_dir, extra_args):
+    """One node. `store_args` name its database: `--data-dir DIR` and `--durability
+    full` (SQLite), or `--database URL` (PostgreSQL, durable by the cluster's own
+    settings); then the node runs with `cwd` in the test's temp directory."""
+
+    def __init__(self, binary, store_args, log_dir, extra_args, name="server", cwd=None):
         self.binary = binary
-        self.data_dir = data_dir
+        self.store_args = store_args
         self.log_dir = log_dir
         self.extra_args = extra_args
+        self.name = name
+        self.cwd = cwd
         self.port = free_port()
         self.proc = None
         self.starts = 0
@@ -132,12 +151,11 @@ class Server:
         """Starts the server and waits until /healthz answers 200."""
         for attempt in range(5):
             self.starts += 1
-            self.log_path = os.path.join(self.log_dir, "server-%03d.log" % self.starts)
+            self.log_path = os.path.join(self.log_dir, "%s-%03d.log" % (self.name, self.starts))
             log = open(self.log_path, "wb")
-            args = [self.binary, "serve", "--host", HOST, "--port", str(self.port),
-                    "--data-dir", self.data_dir, "--admin-token", ADMIN_TOKEN,
-                    "--durability", "full"] + self.extra_args
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            args = [self.binary, "serve", "--host", HOST, "--port", str(self.port)] + self.store_args[:2] + [
+                    "--admin-token", ADMIN_TOKEN] + self.store_args[2:] + self.extra_args
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.cwd)
             log.close()
             if self._wait_healthy(timeout=20):
                 return
@@ -145,13 +163,13 @@ class Server:
             if rc is None:
                 self.proc.kill()
                 self.proc.wait()
-                raise RuntimeError("server did not become healthy in 20 s; log: %s\n%s" % (self.log_path, self.log_tail()))
+                raise RuntimeError("%s did not become healthy in 20 s; log: %s\n%s" % (self.name, self.log_path, self.log_tail()))
             # Exited at start (e.g. the port was taken meanwhile): another port, again.
-            sys.stderr.write("server exited with %s at start (attempt %d); log tail:\n%s\n"
-                             % (rc, attempt + 1, self.log_tail()))
+            sys.stderr.write("%s exited with %s at start (attempt %d); log tail:\n%s\n"
+                             % (self.name, rc, attempt + 1, self.log_tail()))
             self.port = free_port()
             time.sleep(0.2)
-        raise RuntimeError("server failed to start 5 times")
+        raise RuntimeError("%s failed to start 5 times" % self.name)
 
     def _wait_healthy(self, timeout):
         deadline = time.monotonic() + timeout
@@ -192,6 +210,75 @@ class Server:
             return "\n".join(lines[-n:])
         except OSError:
             return "(no log)"
+
+
+class PsqlError(Exception):
+    pass
+
+
+class Psql:
+    """SQL through the psql client (`psql -At`), one process per statement. Values come
+    back as ints where they are integers, 1/0 for booleans (t/f), None for NULL, else
+    text."""
+
+    NULL = "\\N"
+    SEP = "\x1f"
+
+    def __init__(self, binary, url):
+        self.binary = binary
+        self.url = url
+
+    def query(self, sql):
+        cmd = [self.binary, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-F", self.SEP, "-P", "null=" + self.NULL,
+               "-d", self.url, "-c", sql]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise PsqlError("psql: %s" % e)
+        if r.returncode != 0:
+            raise PsqlError((r.stderr or r.stdout).strip() or "psql exit %d" % r.returncode)
+        rows = []
+        for line in r.stdout.splitlines():
+            if line == "":
+                continue
+            rows.append(tuple(self.value(v) for v in line.split(self.SEP)))
+        return rows
+
+    def value(self, text):
+        if text == self.NULL:
+            return None
+        if text in ("t", "f"):
+            return 1 if text == "t" else 0
+        try:
+            return int(text)
+        except ValueError:
+            return text
+
+
+class Route:
+    """The node a client talks to. With one node a failed request ends the client (the
+    node is being killed); with several, the client fails over to the next node (once:
+    one node is killed per cycle, so a failure there is a violation)."""
+
+    def __init__(self, servers, index):
+        self.servers = servers
+        self.index = index % len(servers)
+        self.failovers = 0
+
+    @property
+    def port(self):
+        return self.servers[self.index].port
+
+    @property
+    def name(self):
+        return self.servers[self.index].name
+
+    def fail_over(self):
+        if self.failovers >= len(self.servers) - 1:
+            return False
+        self.failovers += 1
+        self.index = (self.index + 1) % len(self.servers)
+        return True
 
 
 # ------------------------------------------------------------------------ the test
@@ -249,6 +336,8 @@ class CrashTest:
         self.state_lock = threading.Lock()
         self.cycles = 0
         self.sends_during_load = 0
+        self.failovers = 0
+        self.servers = []
 
     # ------------------------------------------------------------ bookkeeping
 
@@ -294,7 +383,7 @@ class CrashTest:
         for name in self.users:
             st, _, js = admin.request("POST", "/v1/admin/users", {"name": name})
             if st != 201:
-                raise RuntimeError("create user %s: %s %r" % (name, st, js))
+                raise RuntimeError("create user %s: %s %r%s" % (name, st, js, " (is the database fresh?)" if st == 409 else ""))
             self.user_ids[name] = js["id"]
             tokens = {}
             for dev in ("sender", "puller"):
@@ -348,9 +437,23 @@ class CrashTest:
 
     # ------------------------------------------------------------ load
 
-    def sender_loop(self, port, user, stop, seed):
+    def fail_over(self, route, c, token, who, error):
+        """After a failed request: a client on the next node, or None when the client
+        stops (one node: it is being killed; several: the node it failed over to failed
+        too, which is a violation)."""
+        c.close()
+        failed = route.name
+        if not route.fail_over():
+            if len(route.servers) > 1:
+                self.violation("%s: %s failed too after failing over to it: %s" % (who, failed, error))
+            return None
+        with self.state_lock:
+            self.failovers += 1
+        return Client(route.port, token)
+
+    def sender_loop(self, route, user, stop, seed):
         rng = random.Random(seed)
-        c = Client(port, self.send_tokens[user])
+        c = Client(route.port, self.send_tokens[user])
         rooms = self.user_rooms[user]
         try:
             while not stop.is_set():
@@ -359,15 +462,21 @@ class CrashTest:
                 body = {"text": "%s says %d" % (user, rng.randrange(1 << 30)), "pad": "x" * rng.randrange(0, 300)}
                 try:
                     st, _, js = c.request("POST", "/v1/rooms/%d/messages" % room, {"client_msg_id": cmid, "body": body})
-                except NotSent:
+                except NotSent as e:
                     with self.state_lock:
                         self.never_sent.add((user, cmid))
-                    return
-                except Lost:
+                    c = self.fail_over(route, c, self.send_tokens[user], "sender %s" % user, e)
+                    if c is None:
+                        return
+                    continue
+                except Lost as e:
                     with self.state_lock:
                         self.lost[(user, cmid)] = Send(user, room, cmid, body)
                         self.lost_ever.add((user, cmid))
-                    return
+                    c = self.fail_over(route, c, self.send_tokens[user], "sender %s" % user, e)
+                    if c is None:
+                        return
+                    continue
                 if st == 201:
                     self.record_ack(user, room, cmid, st, js, "send")
                     with self.state_lock:
@@ -378,16 +487,22 @@ class CrashTest:
                     self.violation("send %s/%s to room %d: unexpected %s %r" % (user, cmid, room, st, js))
                     return
         finally:
-            c.close()
+            if c is not None:
+                c.close()
 
-    def puller_loop(self, port, p, stop):
-        c = Client(port, p.token)
+    def puller_loop(self, route, p, stop):
+        """Pulls with the cursor it holds and acks; after a failure (several nodes) it
+        goes on against the next node with the same cursor."""
+        c = Client(route.port, p.token)
         try:
             while not stop.is_set():
                 try:
                     st, _, js = c.request("GET", "/v1/sync?cursor=%s&timeout=1&limit=%d" % (p.cursor, self.rng_limit(p)))
-                except (NotSent, Lost):
-                    return
+                except (NotSent, Lost) as e:
+                    c = self.fail_over(route, c, p.token, "puller %s" % p.user, e)
+                    if c is None:
+                        return
+                    continue
                 if st != 200 or not isinstance(js, dict) or "cursor" not in js:
                     self.violation("pull %s: unexpected %s %r" % (p.user, st, js))
                     return
@@ -399,15 +514,19 @@ class CrashTest:
                 p.pending = len(p.kept)
                 try:
                     st, _, js = c.request("POST", "/v1/sync/ack", {"cursor": p.cursor})
-                except (NotSent, Lost):
-                    return
+                except (NotSent, Lost) as e:
+                    c = self.fail_over(route, c, p.token, "puller %s" % p.user, e)
+                    if c is None:
+                        return
+                    continue
                 if st != 204:
                     self.violation("ack %s: unexpected %s %r" % (p.user, st, js))
                     return
                 p.confirmed = p.pending
                 p.pending = None
         finally:
-            c.close()
+            if c is not None:
+                c.close()
 
     @staticmethod
     def rng_limit(p):
@@ -426,22 +545,32 @@ class CrashTest:
                     self.violation("pull %s: malformed message event %r" % (who, e))
         return out
 
-    def run_load(self, port, duration):
+    def run_load(self, duration, cycle=0):
+        """Starts the clients (spread over the nodes, shifted by one node per cycle) and
+        lets them run for `duration` seconds; the caller stops them."""
         stop = threading.Event()
         threads = []
-        for user in self.users * self.args.senders_per_user:
-            threads.append(threading.Thread(target=self.sender_loop, args=(port, user, stop, self.rng.randrange(1 << 30)),
+        for i, user in enumerate(self.users * self.args.senders_per_user):
+            route = Route(self.servers, i + cycle)
+            threads.append(threading.Thread(target=self.sender_loop, args=(route, user, stop, self.rng.randrange(1 << 30)),
                                             daemon=True))
-        for user in self.users:
-            threads.append(threading.Thread(target=self.puller_loop, args=(port, self.pullers[user], stop), daemon=True))
+        for i, user in enumerate(self.users):
+            route = Route(self.servers, i + cycle + 1)
+            threads.append(threading.Thread(target=self.puller_loop, args=(route, self.pullers[user], stop), daemon=True))
         for t in threads:
             t.start()
         time.sleep(duration)
         return stop, threads
 
+    def pick_port(self):
+        """A node for one check client: the only one, or any (several nodes)."""
+        if len(self.servers) == 1:
+            return self.servers[0].port
+        return self.rng.choice(self.servers).port
+
     # ------------------------------------------------------------ after a restart
 
-    def resend_lost(self, port, fraction):
+    def resend_lost(self, fraction):
         """Resends a random part of the sends whose responses were lost, with the same
         client_msg_id and body: 201 (it had not committed) or 200 duplicate (it had)."""
         with self.state_lock:
@@ -451,7 +580,9 @@ class CrashTest:
         clients = {}
         for key in keys:
             s = self.lost[key]
-            c = clients.setdefault(s.user, Client(port, self.send_tokens[s.user]))
+            c = clients.get(s.user)
+            if c is None:
+                c = clients[s.user] = Client(self.pick_port(), self.send_tokens[s.user])
             for attempt in (1, 2):
                 try:
                     st, _, js = c.request("POST", "/v1/rooms/%d/messages" % s.room, {"client_msg_id": s.cmid, "body": s.body})
@@ -478,12 +609,12 @@ class CrashTest:
         for c in clients.values():
             c.close()
 
-    def resume_pullers(self, port):
+    def resume_pullers(self):
         """Each device pulls without a cursor (the server resumes from its acked cursor)
         and drains; what it keeps must continue exactly where its acked cursor was."""
         for name in self.users:
             p = self.pullers[name]
-            c = Client(port, p.token)
+            c = Client(self.pick_port(), p.token)
             failed = False
             try:
                 resumed = []
@@ -611,7 +742,7 @@ class CrashTest:
                                    % (context, user, cmid, room, seq, mid))
         return last_seqs
 
-    # ------------------------------------------------------------ final SQLite check
+    # ------------------------------------------------------------ final database check
 
     def check_sqlite(self, db_path):
         uri = "file:%s?mode=ro" % db_path
@@ -620,69 +751,126 @@ class CrashTest:
             ok = db.execute("PRAGMA integrity_check").fetchall()
             if ok != [("ok",)]:
                 self.violation("sqlite: integrity_check: %r" % ok[:10])
-            names = {uid: name for name, uid in self.user_ids.items()}
-            rooms = {r: (last, hot, since) for r, last, hot, since in
-                     db.execute("SELECT id, last_seq, hot, hot_since_seq FROM rooms")}
-            # Messages: gapless per room; each acknowledged one exactly once, as acknowledged.
-            rows = db.execute("SELECT id, room_id, seq, sender_id, client_msg_id FROM messages").fetchall()
-            per_room = {}
-            per_key = {}
-            for mid, room, seq, sender, cmid in rows:
-                per_room.setdefault(room, []).append(seq)
-                per_key.setdefault((names.get(sender), cmid), []).append((room, seq, mid))
-            for room, (last, _, _) in rooms.items():
-                seqs = sorted(per_room.get(room, []))
-                if seqs != list(range(1, last + 1)):
-                    self.violation("sqlite: room %d messages are not seqs 1..%d: %s"
-                                   % (room, last, describe_seqs(seqs, list(range(1, last + 1)))))
-            for key, (room, seq, mid) in self.acked.items():
-                found = per_key.get(key, [])
-                if found != [(room, seq, mid)]:
-                    self.violation("sqlite: acknowledged %s/%s (room %d seq %d id %d) found as %r" % (key + (room, seq, mid, found)))
-            for key, found in per_key.items():
-                if len(found) > 1:
-                    self.violation("sqlite: %s/%s stored %d times: %r" % (key[0], key[1], len(found), found))
-                if key not in self.acked and key not in self.lost:
-                    self.violation("sqlite: %s/%s stored but never acknowledged nor lost%s"
-                                   % (key[0], key[1], " (its connection was refused)" if key in self.never_sent else ""))
-            # Inbox: each member, each message of a non-hot room (of a hot room: up to
-            # hot_since_seq) after the member joined, exactly once.
-            counts = {}
-            for user, room, rseq, n in db.execute(
-                    "SELECT user_id, room_id, room_seq, count(*) FROM inbox WHERE kind = 'message' GROUP BY 1, 2, 3"):
-                counts[(user, room, rseq)] = n
-            expected = set()
-            for room, user, joined in db.execute("SELECT room_id, user_id, joined_seq FROM members"):
-                last, hot, since = rooms[room]
-                upto = last if not hot else (since or 0)
-                for s in range(joined + 1, upto + 1):
-                    expected.add((user, room, s))
-            checked_inbox = 0
-            for key in expected:
-                n = counts.get(key, 0)
-                checked_inbox += 1
-                if n != 1:
-                    self.violation("sqlite: inbox of user %s has room %d seq %d %d times" % (names.get(key[0], key[0]), key[1], key[2], n))
-            for key, n in counts.items():
-                if key not in expected:
-                    self.violation("sqlite: inbox of user %s has room %d seq %d (%d rows) that it should not have"
-                                   % (names.get(key[0], key[0]), key[1], key[2], n))
-            self.inbox_rows_checked = checked_inbox
-            # Inbox seqs per user: gapless 1..users.inbox_seq.
-            for uid, inbox_seq, n, mx in db.execute(
-                    "SELECT u.id, u.inbox_seq, count(i.seq), coalesce(max(i.seq), 0) FROM users u "
-                    "LEFT JOIN inbox i ON i.user_id = u.id GROUP BY u.id"):
-                if not (n == inbox_seq == mx):
-                    self.violation("sqlite: user %s inbox_seq %d but %d rows up to %d" % (names.get(uid, uid), inbox_seq, n, mx))
-            for did, uid, acked, inbox_seq in db.execute(
-                    "SELECT d.id, d.user_id, d.acked_seq, u.inbox_seq FROM devices d JOIN users u ON u.id = d.user_id"):
-                if acked > inbox_seq:
-                    self.violation("sqlite: device %d acked_seq %d past its user's inbox_seq %d" % (did, acked, inbox_seq))
-            return len(rows)
+            return self.check_stored(lambda sql: db.execute(sql).fetchall(), "sqlite")
         finally:
             db.close()
 
+    def check_postgres(self, url):
+        """The same checks as on the SQLite file, through psql. Then amcheck on every
+        btree index (with the heap) and on every table, when the extension can be
+        created (a superuser, postgresql-contrib); otherwise it says so and goes on."""
+        psql = Psql(self.args.psql, url)
+        stored = self.check_stored(psql.query, "postgres")
+        try:
+            psql.query("CREATE EXTENSION IF NOT EXISTS amcheck")
+        except PsqlError as e:
+            print("postgres: amcheck not available, index and heap checks skipped: %s" % e)
+            return stored
+        try:
+            indexes = psql.query(
+                "SELECT c.oid, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_am am ON am.oid = c.relam JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE am.amname = 'btree' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg_toast%' AND c.relpersistence <> 't' AND i.indisvalid AND i.indisready")
+            for oid, name in indexes:
+                try:
+                    psql.query("SELECT bt_index_check(%d, true)" % oid)
+                except PsqlError as e:
+                    self.violation("postgres: amcheck on index %s: %s" % (name, e))
+            tables = psql.query(
+                "SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg_toast%'")
+            for oid, name in tables:
+                rows = psql.query("SELECT blkno, offnum, msg FROM verify_heapam(%d)" % oid)
+                if rows:
+                    self.violation("postgres: amcheck on table %s: %r" % (name, rows[:5]))
+            print("postgres: amcheck: %d btree indexes and %d tables verified" % (len(indexes), len(tables)))
+        except PsqlError as e:
+            self.violation("postgres: amcheck failed: %s" % e)
+        return stored
+
+    def check_stored(self, query, label):
+        """The stored data against what the clients saw. `query(sql)` returns the rows
+        as tuples (ints as ints, NULL as None); the SQL is the same for both stores."""
+        names = {uid: name for name, uid in self.user_ids.items()}
+        rooms = {r: (last, hot, since) for r, last, hot, since in
+                 query("SELECT id, last_seq, hot, hot_since_seq FROM rooms")}
+        # Messages: gapless per room; each acknowledged one exactly once, as acknowledged.
+        rows = query("SELECT id, room_id, seq, sender_id, client_msg_id FROM messages")
+        per_room = {}
+        per_key = {}
+        for mid, room, seq, sender, cmid in rows:
+            per_room.setdefault(room, []).append(seq)
+            per_key.setdefault((names.get(sender), cmid), []).append((room, seq, mid))
+        for room, (last, _, _) in rooms.items():
+            seqs = sorted(per_room.get(room, []))
+            if seqs != list(range(1, last + 1)):
+                self.violation("%s: room %d messages are not seqs 1..%d: %s"
+                               % (label, room, last, describe_seqs(seqs, list(range(1, last + 1)))))
+        for key, (room, seq, mid) in self.acked.items():
+            found = per_key.get(key, [])
+            if found != [(room, seq, mid)]:
+                self.violation("%s: acknowledged %s/%s (room %d seq %d id %d) found as %r"
+                               % ((label,) + key + (room, seq, mid, found)))
+        for key, found in per_key.items():
+            if len(found) > 1:
+                self.violation("%s: %s/%s stored %d times: %r" % (label, key[0], key[1], len(found), found))
+            if key not in self.acked and key not in self.lost:
+                self.violation("%s: %s/%s stored but never acknowledged nor lost%s"
+                               % (label, key[0], key[1], " (its connection was refused)" if key in self.never_sent else ""))
+        # Inbox: each member, each message of a non-hot room (of a hot room: up to
+        # hot_since_seq) after the member joined, exactly once.
+        counts = {}
+        for user, room, rseq, n in query(
+                "SELECT user_id, room_id, room_seq, count(*) FROM inbox WHERE kind = 'message' GROUP BY 1, 2, 3"):
+            counts[(user, room, rseq)] = n
+        expected = set()
+        for room, user, joined in query("SELECT room_id, user_id, joined_seq FROM members"):
+            last, hot, since = rooms[room]
+            upto = last if not hot else (since or 0)
+            for s in range(joined + 1, upto + 1):
+                expected.add((user, room, s))
+        checked_inbox = 0
+        for key in expected:
+            n = counts.get(key, 0)
+            checked_inbox += 1
+            if n != 1:
+                self.violation("%s: inbox of user %s has room %d seq %d %d times"
+                               % (label, names.get(key[0], key[0]), key[1], key[2], n))
+        for key, n in counts.items():
+            if key not in expected:
+                self.violation("%s: inbox of user %s has room %d seq %d (%d rows) that it should not have"
+                               % (label, names.get(key[0], key[0]), key[1], key[2], n))
+        self.inbox_rows_checked = checked_inbox
+        # Inbox seqs per user: gapless 1..users.inbox_seq.
+        for uid, inbox_seq, n, mx in query(
+                "SELECT u.id, u.inbox_seq, count(i.seq), coalesce(max(i.seq), 0) FROM users u "
+                "LEFT JOIN inbox i ON i.user_id = u.id GROUP BY u.id"):
+            if not (n == inbox_seq == mx):
+                self.violation("%s: user %s inbox_seq %d but %d rows up to %d" % (label, names.get(uid, uid), inbox_seq, n, mx))
+        for did, uid, acked, inbox_seq in query(
+                "SELECT d.id, d.user_id, d.acked_seq, u.inbox_seq FROM devices d JOIN users u ON u.id = d.user_id"):
+            if acked > inbox_seq:
+                self.violation("%s: device %d acked_seq %d past its user's inbox_seq %d" % (label, did, acked, inbox_seq))
+        return len(rows)
+
     # ------------------------------------------------------------ main
+
+    def check_nodes(self, context):
+        """History through every node; all must show the same rooms at the same last_seq
+        (nothing is being written now). Returns {room: last_seq} of the first."""
+        if len(self.servers) == 1:
+            return self.check_history(self.servers[0].port, context)
+        first = None
+        for server in self.servers:
+            last_seqs = self.check_history(server.port, "%s via %s" % (context, server.name))
+            if first is None:
+                first = last_seqs
+            elif last_seqs != first:
+                self.violation("%s: %s shows rooms at %r, %s at %r"
+                               % (context, self.servers[0].name, first, server.name, last_seqs))
+        return first
 
     def run(self):
         tmp = tempfile.mkdtemp(prefix="pigeonhole-crash-")
@@ -699,48 +887,78 @@ class CrashTest:
         self.args.hot = "--hot-threshold" in help_text
         if self.args.hot:
             extra += ["--hot-threshold", str(self.args.users)]   # the group of everyone is hot
-        server = Server(self.args.binary, data_dir, tmp, extra)
+        extra += self.args.serve_arg
+        pg = self.args.database_url is not None
+        if pg:
+            binary = os.path.abspath(self.args.binary)           # the nodes run in the temp directory
+            self.servers = [Server(binary, ["--database", self.args.database_url], tmp, extra,
+                                   name="node%d" % (i + 1), cwd=tmp) for i in range(self.args.nodes)]
+        else:
+            self.servers = [Server(self.args.binary, ["--data-dir", data_dir, "--durability", "full"], tmp, extra)]
+        server = self.servers[0]
+        multi = len(self.servers) > 1
         t0 = time.monotonic()
         try:
-            server.start()
+            for node in self.servers:          # one after the other: the first one migrates
+                node.start()
             self.provision(server.port)
             for cycle in range(1, self.args.cycles + 1):
                 duration = self.rng.uniform(0.2, 1.5)
-                stop, threads = self.run_load(server.port, duration)
-                server.kill()
-                stop.set()
+                stop, threads = self.run_load(duration, cycle)
+                if multi:
+                    # One node (in turn) dies under load; its clients go on against the
+                    # others; it comes back while they run.
+                    victim = self.servers[(cycle - 1) % len(self.servers)]
+                    victim.kill()
+                    time.sleep(self.rng.uniform(0.3, 1.0))
+                    victim.start()
+                    time.sleep(self.rng.uniform(0.1, 0.5))
+                    stop.set()
+                else:
+                    server.kill()
+                    stop.set()
                 for t in threads:
                     t.join(timeout=30)
                     if t.is_alive():
-                        self.violation("cycle %d: a client thread did not finish 30 s after the kill" % cycle)
+                        self.violation("cycle %d: a client thread did not finish 30 s after the %s"
+                                       % (cycle, "load stopped" if multi else "kill"))
                 self.cycles = cycle
-                server.start()
+                if not multi:
+                    server.start()
                 context = "cycle %d" % cycle
-                self.resend_lost(server.port, 0.6)
-                self.resume_pullers(server.port)
-                last_seqs = self.check_history(server.port, context)
+                self.resend_lost(0.6)
+                self.resume_pullers()
+                last_seqs = self.check_nodes(context)
                 if len(last_seqs) == len(self.rooms):
                     self.check_pullers(last_seqs, context)
                 if self.args.verbose:
-                    print("%s: %.2f s of load, %d acknowledged, %d lost pending resend, %d resends, %.1f s elapsed"
-                          % (context, duration, len(self.acked), len(self.lost), self.resends, time.monotonic() - t0),
+                    print("%s: %.2f s of load%s, %d acknowledged, %d lost pending resend, %d resends, %.1f s elapsed"
+                          % (context, duration, (", %s killed, %d client failovers so far" % (victim.name, self.failovers))
+                             if multi else "", len(self.acked), len(self.lost), self.resends, time.monotonic() - t0),
                           flush=True)
             # Settle half of what is still unresolved; leave the rest unknown (each
             # must then exist at most once).
-            self.resend_lost(server.port, 0.5)
-            self.resume_pullers(server.port)
-            last_seqs = self.check_history(server.port, "final")
+            self.resend_lost(0.5)
+            self.resume_pullers()
+            last_seqs = self.check_nodes("final")
             if len(last_seqs) == len(self.rooms):
                 self.check_pullers(last_seqs, "final")
-            rc = server.stop()
-            if rc != 0:
-                self.violation("clean stop: exit code %s; log tail:\n%s" % (rc, server.log_tail()))
-            stored = self.check_sqlite(os.path.join(data_dir, "pigeonhole.sqlite"))
+            for node in self.servers:
+                rc = node.stop()
+                if rc != 0:
+                    self.violation("clean stop%s: exit code %s; log tail:\n%s"
+                                   % (" of " + node.name if multi else "", rc, node.log_tail()))
+            if pg:
+                stored = self.check_postgres(self.args.database_url)
+            else:
+                stored = self.check_sqlite(os.path.join(data_dir, "pigeonhole.sqlite"))
         except Exception as e:
-            self.violation("test aborted: %s: %s\nserver log tail:\n%s" % (type(e).__name__, e, server.log_tail()))
-            if server.proc is not None and server.proc.poll() is None:
-                server.proc.kill()
-                server.proc.wait()
+            self.violation("test aborted: %s: %s\n%s" % (type(e).__name__, e, "\n".join(
+                "%s log tail:\n%s" % (node.name, node.log_tail()) for node in self.servers)))
+            for node in self.servers:
+                if node.proc is not None and node.proc.poll() is None:
+                    node.proc.kill()
+                    node.proc.wait()
             stored = None
             keep = True
         elapsed = time.monotonic() - t0
@@ -751,12 +969,16 @@ class CrashTest:
               % (self.args.seed, stored or 0, len(self.lost_ever), self.resend_created + self.resend_duplicate,
                  self.resend_created, self.resend_duplicate, len(self.lost),
                  getattr(self, "inbox_rows_checked", 0), elapsed))
+        if multi:
+            print("%d nodes on one PostgreSQL database; %d client failovers to another node"
+                  % (len(self.servers), self.failovers))
         if keep:
             print("data and server logs kept in %s" % tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-        print("crash test: %d kill cycles, %d acknowledged messages checked, %d violations"
-              % (self.cycles, len(self.acked), len(self.violations)), flush=True)
+        print("crash test: %d kill cycles, %d acknowledged messages checked, %d violations%s"
+              % (self.cycles, len(self.acked), len(self.violations),
+                 " (postgres, %d nodes)" % len(self.servers) if pg else ""), flush=True)
         return 1 if self.violations else 0
 
 
@@ -780,7 +1002,20 @@ def main():
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
     ap.add_argument("--keep", action="store_true", help="keep the data directory and logs")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per cycle")
+    ap.add_argument("--database-url", default=None, metavar="URL",
+                    help="PostgreSQL: run the nodes with `serve --database URL` (a fresh database) and check it with psql")
+    ap.add_argument("--nodes", type=int, default=None,
+                    help="nodes on the database (default 2 with --database-url; SQLite: 1)")
+    ap.add_argument("--psql", default="psql", help="the psql client (default: psql on PATH)")
+    ap.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for every `serve` (repeatable; --serve-arg=--flag)")
     args = ap.parse_args()
+    if args.nodes is None:
+        args.nodes = 2 if args.database_url else 1
+    if args.nodes < 1 or (args.nodes > 1 and not args.database_url):
+        ap.error("--nodes above 1 needs --database-url (SQLite runs one node)")
+    if args.database_url and shutil.which(args.psql) is None:
+        ap.error("--database-url needs the psql client (%s not found; apt-get install -y postgresql-client)" % args.psql)
     if args.seed is None:
         args.seed = random.randrange(1 << 31)
     if args.users < 4:
