@@ -20,6 +20,7 @@ struct PostgresStoreConformanceTests {
     @Test func uniqueKeysAndForwardOnlyMarkersHoldAcrossStores() throws { try StoreConformanceTests().uniqueKeysAndForwardOnlyMarkersHoldAcrossStores(factory) }
     @Test func theCommitPositionIsNonDecreasing() throws { try StoreConformanceTests().theCommitPositionIsNonDecreasing(factory) }
     @Test func concurrentSendsWithOneKeyThroughTwoStoresMakeOneMessage() throws { try StoreConformanceTests().concurrentSendsWithOneKeyThroughTwoStoresMakeOneMessage(factory) }
+    @Test func unitsTakingRowsInOppositeOrdersOnTwoStoresBothComplete() throws { try StoreConformanceTests().unitsTakingRowsInOppositeOrdersOnTwoStoresBothComplete(factory) }
     @Test func anAppendWithATakenKeyReturnsTheOriginal() throws { try StoreConformanceTests().anAppendWithATakenKeyReturnsTheOriginal(factory) }
     @Test func aUnitAfterStopFailsShuttingDown() throws { try StoreConformanceTests().aUnitAfterStopFailsShuttingDown(factory) }
     @Test func domainErrorsPassThroughUnchanged() throws { try StoreConformanceTests().domainErrorsPassThroughUnchanged(factory) }

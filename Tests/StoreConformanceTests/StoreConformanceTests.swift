@@ -1,3 +1,4 @@
+import Glibc
 import Dispatch
 import Synchronization
 import SyncEngine
@@ -277,6 +278,45 @@ struct StoreConformanceTests {
                 var seqs: [Int64] = []
                 try ctx.store.messages(room: room, below: .max, above: 0, limit: 100) { seqs.append($0.seq); return true }
                 #expect(seqs == [3, 2, 1])
+            }
+        }
+    }
+
+    /// Two units on two stores (nodes) that take the same rows in opposite orders (a
+    /// deadlock for a store with row locks): both complete, each exactly once, neither
+    /// surfaces an error; the loser of the lock wait simply runs again.
+    @Test(arguments: allStoreFactories)
+    func unitsTakingRowsInOppositeOrdersOnTwoStoresBothComplete(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let other = try h.second()
+            defer { other.reader.close() }
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let first = try h.group(alice, "first", [bob])
+            let second = try h.group(alice, "second", [bob])
+            let runs = Locked<[Int]>([0, 0])
+            let results = Locked<[Result<Int, SyncError>?]>([nil, nil])
+            let stores = [h.store, other.store]
+            onThreads(2) { i in
+                let (a, b) = i == 0 ? (first, second) : (second, first)
+                let r = submitAndWait(stores[i]) { w -> Int in
+                    runs.withLock { $0[i] += 1 }
+                    guard let ta = try w.sendTarget(room: a) else { throw SyncError.roomNotFound }
+                    usleep(300_000)   // both hold their first room now
+                    guard try w.sendTarget(room: b) != nil else { throw SyncError.roomNotFound }
+                    // One effect per unit, to count: a message in its first room.
+                    _ = try w.appendMessage(to: ta, sender: alice.id, device: alice.principal.device,
+                                            clientMsgID: "unit-\(i)", body: "\"x\"", at: 1)
+                    return i
+                }
+                results.withLock { $0[i] = r }
+            }
+            #expect(results.value.compactMap { try? $0?.get() }.sorted() == [0, 1], "\(results.value)")
+            try h.read { ctx throws in
+                #expect(try ctx.store.room(first)?.lastSeq == 1)
+                #expect(try ctx.store.room(second)?.lastSeq == 1)
+                #expect(try ctx.store.message(sender: alice.id, clientMsgID: "unit-0")?.room == first)
+                #expect(try ctx.store.message(sender: alice.id, clientMsgID: "unit-1")?.room == second)
             }
         }
     }
