@@ -65,10 +65,14 @@ final class ClusterPresence: Presence, @unchecked Sendable {
                     published = nil
                 }
                 let c = conn!
+                var inserted = false
                 try c.query("""
                     INSERT INTO nodes (id, started_at, seen_at) VALUES ($1, \(Self.now), \(Self.now))
-                    ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
-                    """, [.text(nodeID)])
+                    ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at RETURNING (xmax = 0)
+                    """, [.text(nodeID)]) { inserted = $0.bool(0) }
+                // A new row: first round, or another node swept this one after a stall
+                // (its presence rows went with it): publish everything again.
+                if inserted { published = nil }
                 let mine = Set(local.onlineUsers())
                 if published == nil {
                     try c.query("DELETE FROM presence WHERE node_id = $1", [.text(nodeID)])

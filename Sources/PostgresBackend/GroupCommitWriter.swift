@@ -29,6 +29,10 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private let options: PostgresSyncStore.Options
     private let nodeID: String
+    /// Told when a COMMIT's outcome is unknown (the connection died during it): units
+    /// that may have committed fail with 503, so this node wakes its waiters itself
+    /// (the listener skips the node's own news).
+    private let ambiguousCommit: @Sendable () -> Void
     private var conn: PGConnection?
     private let queue = Mutex<(commands: [Command], stopping: Bool)>(([], false))
     private let wake = DispatchSemaphore(value: 0)
@@ -39,9 +43,10 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Attempts of a unit that keeps losing lock waits before it fails (503).
     static let maxAttempts = 20
 
-    init(options: PostgresSyncStore.Options, nodeID: String) throws {
+    init(options: PostgresSyncStore.Options, nodeID: String, ambiguousCommit: @escaping @Sendable () -> Void) throws {
         self.options = options
         self.nodeID = nodeID
+        self.ambiguousCommit = ambiguousCommit
         conn = try Self.connect(options)
         var s = StoreStats()
         s.commitBuckets = Self.commitBuckets
@@ -122,22 +127,28 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Runs one transaction over `batch`; returns the units to run again in the next one.
     private func runBatch(_ batch: [Command]) -> [Command] {
         let started = MonotonicNanos.now()
-        let conn: PGConnection
-        do {
-            if let c = self.conn, c.isOpen {
-                conn = c
-            } else {
+        var conn: PGConnection! = nil
+        // A kept connection may have died unnoticed (the server restarted): if BEGIN
+        // finds it gone, nothing ran yet, so once more on a new one.
+        for attempt in 0..<2 {
+            do {
+                if let c = self.conn, c.isOpen {
+                    conn = c
+                } else {
+                    self.conn?.close()
+                    self.conn = nil
+                    conn = try Self.connect(options)
+                    self.conn = conn
+                }
+                try conn.execute("BEGIN")
+                break
+            } catch {
                 self.conn?.close()
                 self.conn = nil
-                conn = try Self.connect(options)
-                self.conn = conn
+                if attempt == 0, let pg = error as? PGError, pg.connectionLost, conn != nil { conn = nil; continue }
+                failAll(batch, .storageUnavailable)
+                return []
             }
-            try conn.execute("BEGIN")
-        } catch {
-            failAll(batch, .storageUnavailable)
-            self.conn?.close()
-            self.conn = nil
-            return []
         }
         let hooks = self.hooks.withLock { $0 }
         hooks?.began()
@@ -147,6 +158,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         var news: [StoreNews] = []
         for command in batch {
             writer.beginUnit()
+            command.failure = nil   // a rerun decides afresh
             do {
                 try command.run(writer)
                 done.append(command)
@@ -166,12 +178,14 @@ final class GroupCommitWriter: @unchecked Sendable {
                     // transaction: roll back; it alone is decided now, the rest run again.
                     try? conn.execute("ROLLBACK")
                     statsBox.withLock { $0.transactionsFailed += 1 }
-                    if let pg = error as? PGError, pg.isRetryable, command.attempts + 1 < Self.maxAttempts {
-                        command.attempts += 1
-                        return batch
+                    let rest = batch.filter { $0 !== command }
+                    var again = countAttempt(rest)
+                    if let pg = error as? PGError, pg.isRetryable {
+                        again += countAttempt([command])
+                    } else {
+                        failAll([command], PostgresSyncStore.classify(error))
                     }
-                    failAll([command], PostgresSyncStore.classify(error))
-                    return batch.filter { $0 !== command }
+                    return again
                 }
                 if let pg = error as? PGError, pg.isRetryable {
                     command.attempts += 1
@@ -190,25 +204,39 @@ final class GroupCommitWriter: @unchecked Sendable {
         do {
             writer.endUnit()
             if let hooks { try hooks.beforeCommit(writer) }
-            for payload in NewsCodec.encode(news, node: nodeID) {
-                try conn.query("SELECT pg_notify($1, $2)", [.text(PostgresSyncStore.channel), .text(payload)])
+            let payloads = NewsCodec.encode(news, node: nodeID)
+            if !payloads.isEmpty {
+                // A notifying COMMIT waits for PostgreSQL's one notify-queue lock, held by
+                // other nodes' commits through their WAL flush: not a row lock to give up
+                // on after lock_timeout (that would only repeat the batch behind them).
+                try conn.execute("SET LOCAL lock_timeout = 0")
+                for payload in payloads {
+                    try conn.query("SELECT pg_notify($1, $2)", [.text(PostgresSyncStore.channel), .text(payload)])
+                }
             }
-            try conn.execute("COMMIT")
         } catch {
             if let pg = error as? PGError, pg.connectionLost { return connectionLost(batch) }
             try? conn.execute("ROLLBACK")
             statsBox.withLock { $0.transactionsFailed += 1 }
-            // The batch hook or the commit lost a lock wait: run everything again.
-            if let pg = error as? PGError, pg.isRetryable {
-                var retry: [Command] = []
-                for c in batch {
-                    c.failure = nil
-                    c.attempts += 1
-                    if c.attempts >= Self.maxAttempts { failAll([c], .storageUnavailable) } else { retry.append(c) }
-                }
-                return retry
-            }
+            // The batch hook lost a lock wait: run everything again.
+            if let pg = error as? PGError, pg.isRetryable { return countAttempt(batch) }
             failAll(batch, PostgresSyncStore.classify(error))
+            return []
+        }
+        do {
+            try conn.execute("COMMIT")
+        } catch {
+            // No answer to COMMIT: it may have committed. The units fail (503; a resend
+            // with the same client_msg_id finds out), and waiters here query again.
+            if error.connectionLost {
+                let carried = connectionLost(batch)
+                ambiguousCommit()
+                return carried
+            }
+            try? conn.execute("ROLLBACK")
+            statsBox.withLock { $0.transactionsFailed += 1 }
+            if error.isRetryable { return countAttempt(batch) }
+            failAll(batch, .storageUnavailable)
             return []
         }
         let nanos = MonotonicNanos.now() - started
@@ -223,6 +251,18 @@ final class GroupCommitWriter: @unchecked Sendable {
             s.commitLatencyCounts[Self.commitBuckets.firstIndex { seconds <= $0 } ?? Self.commitBuckets.count] += 1
         }
         for c in done { c.complete(c.failure) }
+        return again
+    }
+
+    /// Counts a rerun for each of `commands`; those out of attempts fail (503), the rest
+    /// are returned to run again.
+    private func countAttempt(_ commands: [Command]) -> [Command] {
+        var again: [Command] = []
+        for c in commands {
+            c.failure = nil
+            c.attempts += 1
+            if c.attempts >= Self.maxAttempts { failAll([c], .storageUnavailable) } else { again.append(c) }
+        }
         return again
     }
 

@@ -7,7 +7,8 @@ import SyncEngine
 /// `LISTEN`s on `PostgresSyncStore.channel` and hands other nodes' news to this node
 /// (its own it published already, after its commits). When the connection drops it
 /// reconnects (backing off up to 1 s) and, once listening again, has every waiter
-/// query again: news sent while it was away is not lost, only coalesced.
+/// query again: news sent while it was away is not lost, only coalesced. The same after
+/// the first LISTEN, since the server may already hold parked requests.
 final class NewsListener: @unchecked Sendable {
     private let url: String
     private let nodeID: String
@@ -59,8 +60,10 @@ final class NewsListener: @unchecked Sendable {
                 first = false
             } else {
                 reconnects.add(1, ordering: .relaxed)
-                deliver(.recheckAll)   // whatever was sent while we were away
             }
+            // Whatever other nodes sent before this LISTEN (while away, or before the first
+            // one: requests may be parked already) is not lost: every waiter queries again.
+            deliver(.recheckAll)
             listen(conn)
             isConnected.store(false, ordering: .releasing)
             conn.close()

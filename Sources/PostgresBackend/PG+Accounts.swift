@@ -23,6 +23,10 @@ extension PGReader: AccountsReads {
         try pg.queryOne("SELECT user_id FROM devices WHERE id = $1", [.int(device.rawValue)]) { UserID($0.int64(0)) }
     }
 
+    public func deviceActive(_ device: DeviceID) throws -> Bool {
+        try pg.queryOne("SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL", [.int(device.rawValue)]) { _ in true } ?? false
+    }
+
     public func principal(tokenHash: [UInt8]) throws -> Principal? {
         try pg.queryOne("""
             SELECT d.id, d.name, u.id, u.name FROM devices d JOIN users u ON u.id = d.user_id

@@ -28,7 +28,7 @@ extension PGWriter: InboxWrites {
         }
         var appended: [InboxAppend] = []
         try write("""
-            WITH l AS (SELECT id FROM users WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE),
+            WITH l AS (SELECT id FROM users WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE),
                  u AS (UPDATE users SET inbox_seq = users.inbox_seq + 1 FROM l WHERE users.id = l.id
                        RETURNING users.id, users.inbox_seq)
             INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)

@@ -39,13 +39,13 @@ extension PGReader: MessagesReads {
     }
 }
 
-// A send takes the room row's lock first (`sendTarget`: SELECT ... FOR UPDATE), so the
+// A send takes the room row's lock first (`sendTarget`: SELECT ... FOR NO KEY UPDATE), so the
 // room's next seq is `last_seq + 1` until COMMIT, whatever other nodes do: two sends in
 // one room commit in seq order, and a reader never sees seq n+1 without n.
 extension PGWriter: MessagesWrites {
     public func sendTarget(room: RoomID) throws -> SendTarget? {
         var target: SendTarget?
-        try write("SELECT last_seq, hot FROM rooms WHERE id = $1 FOR UPDATE", [.int(room.rawValue)]) {
+        try write("SELECT last_seq, hot FROM rooms WHERE id = $1 FOR NO KEY UPDATE", [.int(room.rawValue)]) {
             target = SendTarget(room: room, hot: $0.bool(1), lastSeq: $0.int64(0))
         }
         return target

@@ -34,7 +34,7 @@ extension PGWriter: PushOutboxWrites {
             WITH c AS (
                 UPDATE push_outbox SET next_attempt_at = $3
                 WHERE id IN (SELECT id FROM push_outbox WHERE NOT dead AND next_attempt_at <= $1
-                             ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                             ORDER BY next_attempt_at, id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED)
                 RETURNING id, push_id, user_id, attempts, message_id, next_attempt_at)
             SELECT c.id, c.push_id, u.name, c.attempts, \(MessageRows.columns)
             FROM c JOIN users u ON u.id = c.user_id JOIN messages m ON m.id = c.message_id JOIN users su ON su.id = m.sender_id
@@ -63,7 +63,7 @@ extension PGWriter: PushOutboxWrites {
 
     public func pushAttempts(rowID: Int64) throws -> Int64? {
         var n: Int64?
-        try write("SELECT attempts FROM push_outbox WHERE id = $1 FOR UPDATE", [.int(rowID)]) { n = $0.int64(0) }
+        try write("SELECT attempts FROM push_outbox WHERE id = $1 FOR NO KEY UPDATE", [.int(rowID)]) { n = $0.int64(0) }
         return n
     }
 

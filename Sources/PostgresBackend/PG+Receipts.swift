@@ -33,19 +33,21 @@ extension PGWriter: ReceiptsWrites {
     }
 
     public func dueReceiptMarks(emittedBy due: Int64, room: RoomID?) throws -> [(room: RoomID, sender: UserID)] {
-        // Each due mark to exactly one node's flush: rows another node is emitting are
-        // skipped, and once it commits they are no longer pending.
+        // One room: the caller holds the room's lock, so no other node's unit of this
+        // room runs meanwhile; the marks are read as of now (another node's flush that
+        // committed before leaves them no longer pending) and locked to the commit.
+        // All rooms: candidates only, locked room by room by the caller.
         var out: [(room: RoomID, sender: UserID)] = []
         let map: (PGRow) -> Void = { out.append((room: RoomID($0.int64(0)), sender: UserID($0.int64(1)))) }
         if let room {
             try write("""
                 SELECT room_id, sender_id FROM receipt_marks WHERE pending AND emitted_at <= $1 AND room_id = $2
-                ORDER BY room_id, sender_id LIMIT 1000 FOR UPDATE SKIP LOCKED
+                ORDER BY sender_id LIMIT 1000 FOR NO KEY UPDATE
                 """, [.int(due), .int(room.rawValue)], map)
         } else {
-            try write("""
+            try pg.query("""
                 SELECT room_id, sender_id FROM receipt_marks WHERE pending AND emitted_at <= $1
-                ORDER BY room_id, sender_id LIMIT 1000 FOR UPDATE SKIP LOCKED
+                ORDER BY room_id, sender_id LIMIT 1000
                 """, [.int(due)], map)
         }
         return out

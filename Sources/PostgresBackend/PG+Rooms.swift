@@ -60,6 +60,12 @@ extension PGWriter: RoomsWrites {
     /// Several writers: a send touches its room's members under the room lock it holds.
     public var touchesMembersInUnit: Bool { true }
 
+    public func lockRoom(_ room: RoomID) throws {
+        // NO KEY UPDATE: orders with sends and membership changes, but not with the
+        // foreign-key checks of inserts that reference the room.
+        try write("SELECT 1 FROM rooms WHERE id = $1 FOR NO KEY UPDATE", [.int(room.rawValue)])
+    }
+
     public func insertDirectRoom(key: String, createdBy: UserID, at: Int64) throws -> RoomID? {
         var id: Int64?
         try write("""
@@ -93,7 +99,7 @@ extension PGWriter: RoomsWrites {
     }
 
     public func deleteMember(room: RoomID, user: UserID) throws -> Bool {
-        try write("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", [.int(room.rawValue)])
+        try write("SELECT 1 FROM rooms WHERE id = $1 FOR NO KEY UPDATE", [.int(room.rawValue)])
         let removed = try write("DELETE FROM members WHERE room_id = $1 AND user_id = $2",
                                 [.int(room.rawValue), .int(user.rawValue)])
         guard removed == 1 else { return false }
@@ -131,7 +137,7 @@ extension PGWriter: RoomsWrites {
         // Member rows in user id order, as every multi-row lock here is taken.
         try write("""
             UPDATE members m SET last_active_at = $1
-            FROM (SELECT user_id FROM members WHERE room_id = $2 ORDER BY user_id FOR UPDATE) l
+            FROM (SELECT user_id FROM members WHERE room_id = $2 ORDER BY user_id FOR NO KEY UPDATE) l
             WHERE m.room_id = $2 AND m.user_id = l.user_id AND m.last_active_at < $1
             """, [.int(at), .int(room.rawValue)])
     }

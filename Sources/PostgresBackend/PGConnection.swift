@@ -92,8 +92,12 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
     /// Connects to `url` (any libpq connection URI or key=value string). The connect
     /// timeout applies unless the URL sets its own `connect_timeout`.
     public init(url: String, connectTimeoutSeconds: Int = 5, applicationName: String = "pigeonhole") throws(PGError) {
-        let keys = ["connect_timeout", "application_name", "dbname"]
-        let values = [String(connectTimeoutSeconds), applicationName, url]
+        // Before `dbname` (the URL), so a URL's own settings win. A connection to a host
+        // that vanished (no reset) fails within ~10-20 s instead of the kernel's minutes:
+        // TCP keepalives on an idle connection, tcp_user_timeout on unacknowledged data.
+        let keys = ["connect_timeout", "application_name", "keepalives", "keepalives_idle", "keepalives_interval",
+                    "keepalives_count", "tcp_user_timeout", "dbname"]
+        let values = [String(connectTimeoutSeconds), applicationName, "1", "5", "2", "3", "10000", url]
         let c = Self.withCStrings(keys) { k in
             Self.withCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }

@@ -63,6 +63,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     private var listener: NewsListener?
     private var presence: ClusterPresence?
     private let stopped = Atomic<Bool>(false)
+    /// Where other nodes' news goes (set by `joinCluster`); also told to recheck after
+    /// an ambiguous commit of this node's own.
+    private let deliver = DeliverTo()
 
     /// Connects, applies the embedded migrations (under an advisory lock, so nodes
     /// starting at once apply each exactly once) and starts the writer. Throws a
@@ -78,7 +81,10 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         pool = PGPool(url: options.url, size: options.poolSize, connectTimeoutSeconds: options.connectTimeoutSeconds)
         var writers: [GroupCommitWriter] = []
         do {
-            for _ in 0..<max(1, options.writers) { writers.append(try GroupCommitWriter(options: options, nodeID: nodeID)) }
+            let deliver = self.deliver
+            for _ in 0..<max(1, options.writers) {
+                writers.append(try GroupCommitWriter(options: options, nodeID: nodeID) { deliver.send(.recheckAll) })
+            }
         } catch {
             for w in writers { w.stop() }
             throw error
@@ -121,6 +127,7 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     }
 
     public func joinCluster(local: any Presence, deliver: @escaping @Sendable (RemoteNews) -> Void) -> any Presence {
+        self.deliver.set(deliver)
         guard options.cluster else { return local }
         let listener = NewsListener(url: options.url, nodeID: nodeID, connectTimeoutSeconds: options.connectTimeoutSeconds,
                                     deliver: deliver)
@@ -151,6 +158,13 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     }
 }
 
+/// Where this node's news from elsewhere goes, once the engine joined the cluster.
+final class DeliverTo: Sendable {
+    private let target = Mutex<(@Sendable (RemoteNews) -> Void)?>(nil)
+    func set(_ f: @escaping @Sendable (RemoteNews) -> Void) { target.withLock { $0 = f } }
+    func send(_ news: RemoteNews) { target.withLock { $0 }?(news) }
+}
+
 private func zipAdd(_ a: [Int], _ b: [Int]) -> [Int] {
     (0..<max(a.count, b.count)).map { (a.indices.contains($0) ? a[$0] : 0) + (b.indices.contains($0) ? b[$0] : 0) }
 }
@@ -162,8 +176,7 @@ final class PostgresReadConnection: StoreReadConnection {
 
     func snapshot<T>(_ body: (any StoreReader) throws -> T) throws(SyncError) -> T {
         do {
-            return try pool.with { conn in
-                try conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return try pool.with(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { conn in
                 do {
                     let value = try body(PGReader(conn, locking: false))
                     try conn.execute("COMMIT")
@@ -203,14 +216,31 @@ final class PGPool: @unchecked Sendable {
         slots = DispatchSemaphore(value: max(1, size))
     }
 
-    /// Runs `body` with a connection of the pool (waiting up to the connect timeout for one).
-    func with<T>(_ body: (PGConnection) throws -> T) throws -> T {
+    /// Runs `body` with a connection of the pool (waiting up to the connect timeout for
+    /// one), after `begin` if given. A pooled connection that died unnoticed (the server
+    /// restarted) fails at `begin`, where nothing has run yet: then once more on a new one.
+    func with<T>(begin: String? = nil, _ body: (PGConnection) throws -> T) throws -> T {
         guard !closed.load(ordering: .acquiring) else { throw SyncError.shuttingDown }
         guard slots.wait(timeout: .now() + .seconds(connectTimeoutSeconds)) == .success else {
             throw SyncError.storageUnavailable
         }
         defer { slots.signal() }
-        let conn = try idle.withLock { $0.popLast() } ?? PGConnection(url: url, connectTimeoutSeconds: connectTimeoutSeconds)
+        let pooled = idle.withLock { $0.popLast() }
+        var conn = try pooled ?? PGConnection(url: url, connectTimeoutSeconds: connectTimeoutSeconds)
+        if let begin {
+            var stale = false
+            do {
+                try conn.execute(begin)
+            } catch {
+                conn.close()
+                guard error.connectionLost, pooled != nil else { throw error }
+                stale = true
+            }
+            if stale {
+                conn = try PGConnection(url: url, connectTimeoutSeconds: connectTimeoutSeconds)
+                try conn.execute(begin)
+            }
+        }
         defer {
             if conn.isOpen && !conn.inTransaction && !closed.load(ordering: .acquiring) {
                 idle.withLock { $0.append(conn) }

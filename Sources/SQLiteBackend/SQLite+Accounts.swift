@@ -24,6 +24,10 @@ extension SQLiteReader: AccountsReads {
         try sqlite.queryOne("SELECT user_id FROM devices WHERE id = ?", [.integer(device.rawValue)]) { UserID($0.int64(0)) }
     }
 
+    public func deviceActive(_ device: DeviceID) throws -> Bool {
+        try sqlite.queryOne("SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL", [.integer(device.rawValue)]) { _ in true } ?? false
+    }
+
     public func principal(tokenHash: [UInt8]) throws -> Principal? {
         try sqlite.queryOne("""
             SELECT d.id, d.name, u.id, u.name FROM devices d JOIN users u ON u.id = d.user_id

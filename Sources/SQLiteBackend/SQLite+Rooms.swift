@@ -62,6 +62,9 @@ extension SQLiteWriter: RoomsWrites {
     /// One writer: batching the member activity rewrites fewer rows.
     public var touchesMembersInUnit: Bool { false }
 
+    /// One writer: its transaction holds the whole database already.
+    public func lockRoom(_ room: RoomID) throws {}
+
     public func insertDirectRoom(key: String, createdBy: UserID, at: Int64) throws -> RoomID? {
         do {
             try sqlite.run("""

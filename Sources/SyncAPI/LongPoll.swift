@@ -24,6 +24,9 @@ final class LongPoll: @unchecked Sendable {
     private var timer: TimerToken?
     private var finished = false
     private let wakeQueued = Atomic<Bool>(false)
+    /// Set by `News.recheck` (news may have been missed): the next attempt first checks
+    /// that the device is still active.
+    private let recheckToken = Atomic<Bool>(false)
 
     init(api: PigeonholeAPI, responder: Responder, db: any StoreReadConnection, pull: PullStart, limit: Int,
          perRoomLimit: Int?, timeout: Duration) {
@@ -46,6 +49,8 @@ final class LongPoll: @unchecked Sendable {
                     if d == me.device { loop.execute { [self] in finish(APIError.unauthorized.response) } }
                     return
                 }
+                // News may have been missed, a revocation too: check the token again.
+                if case .recheck = news { recheckToken.store(true, ordering: .releasing) }
                 guard !wakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }   // coalesce
                 loop.execute { [self] in
                     wakeQueued.store(false, ordering: .releasing)
@@ -69,6 +74,13 @@ final class LongPoll: @unchecked Sendable {
     /// Queries from the cursor; answers if anything is there, or if `final`.
     private func attempt(final: Bool) {
         guard !finished else { return }
+        if recheckToken.exchange(false, ordering: .acquiringAndReleasing) {
+            switch Result(catching: { () throws(SyncError) in try api.engine.deviceActive(db, me.device) }) {
+            case .success(true): break
+            case .success(false): return finish(APIError.unauthorized.response)
+            case .failure(let e): return finish(APIError.response(for: e))
+            }
+        }
         let result: PullResult
         do {
             result = try api.engine.pull(db, pull, limit: limit, perRoomLimit: perRoomLimit)

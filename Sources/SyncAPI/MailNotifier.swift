@@ -32,6 +32,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var sent: Cursor
     private var lastSentAt: UInt64 = 0
     private var timer: TimerToken?
+    private var recheckTimer: TimerToken?
 
     init(user: UserID, device: DeviceID, notifier: Notifier, loop: EventLoop, db: any StoreReadConnection, interval: Duration) {
         self.user = user
@@ -92,9 +93,23 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         var hot = latest.hot
         for (room, seq) in n.rooms where hot[room] != nil { hot[room] = max(hot[room]!, seq) }
         var inbox = latest.inboxSeq
+        if n.recheck {
+            // News may have been missed, a revocation too.
+            switch Result(catching: { () throws(SyncError) in try db.snapshot { try $0.deviceActive(device) } }) {
+            case .success(true): break
+            case .success(false):
+                ws?.close(.policyViolation)
+                return
+            case .failure:
+                retryRecheck()
+                return
+            }
+        }
         if n.inbox > inbox || n.recheck {
             inbox = max(inbox, n.inbox)
-            if let current = try? db.snapshot({ try Stream.head($0, user: user) }) {
+            let head = try? db.snapshot({ try Stream.head($0, user: user) })
+            if head == nil && n.recheck { retryRecheck() }
+            if let current = head {
                 if let subscription, Set(current.hot.keys) != Set(hot.keys) {
                     notifier.setRooms(subscription, Set(current.hot.keys))
                 }
@@ -103,6 +118,18 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
             }
         }
         latest = Cursor(user: user, inboxSeq: inbox, hot: hot)
+    }
+
+    /// The database could not be read for a recheck: keep it pending and try again soon
+    /// (a socket must not miss what happened while the node was cut off).
+    private func retryRecheck() {
+        news.withLock { $0.recheck = true }
+        guard recheckTimer == nil else { return }
+        recheckTimer = loop.schedule(after: .seconds(1)) { [self] in
+            recheckTimer = nil
+            absorbNews()
+            flush()
+        }
     }
 
     func cancel() {
@@ -142,6 +169,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     func webSocketDidClose(_ ws: WebSocket) {
         cancel()
         if let timer { loop.cancel(timer) }
+        if let recheckTimer { loop.cancel(recheckTimer) }
         self.ws = nil
     }
 }

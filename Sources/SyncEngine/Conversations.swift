@@ -134,6 +134,9 @@ public enum Conversations {
     /// Moves the caller's read marker forward (never back) and tells their other
     /// devices with a `read` event. A seq beyond the room's last seq is an error.
     public static func markRead(_ ctx: WriteContext, me: Principal, room: RoomID, seq: Int64) throws -> Int64 {
+        // The room first, as sends take it: then marker, receipts and inbox rows are
+        // locked in the same order by every unit of the room.
+        try ctx.store.lockRoom(room)
         let membership = try Rooms.requireMember(ctx.store, room: room, user: me.user)
         let lastSeq = try Rooms.load(ctx.store, room).lastSeq
         guard seq >= 0, seq <= lastSeq else { throw SyncError.seqOutOfRange(lastSeq: lastSeq) }

@@ -44,12 +44,26 @@ public enum Receipts {
     @discardableResult
     public static func flush(_ ctx: WriteContext, room: RoomID? = nil) throws -> Int {
         let due = ctx.now - ctx.config.receiptsWindowMillis
-        let ready = try ctx.store.dueReceiptMarks(emittedBy: due, room: room)
+        if let room {
+            // The caller (a read or a send in `room`) holds the room's lock already.
+            try emit(ctx, try ctx.store.dueReceiptMarks(emittedBy: due, room: room))
+        } else {
+            // Room by room, each under its lock (the order every unit of a room keeps);
+            // the marks are read again under it, so another node's flush of the same
+            // room leaves nothing to emit twice.
+            for r in Set(try ctx.store.dueReceiptMarks(emittedBy: due, room: nil).map(\.room)).sorted() {
+                try ctx.store.lockRoom(r)
+                try emit(ctx, try ctx.store.dueReceiptMarks(emittedBy: due, room: r))
+            }
+        }
+        return try ctx.store.pendingReceiptMarkCount()
+    }
+
+    private static func emit(_ ctx: WriteContext, _ ready: [(room: RoomID, sender: UserID)]) throws {
         for (r, sender) in ready {
             try Inbox.append(ctx, user: sender, kind: .receipts, room: r, roomSeq: nil, payload: nil)
             ctx.wakeReceipts(sender, room: r)
             try ctx.store.receiptMarkEmitted(room: r, sender: sender, at: ctx.now)
         }
-        return try ctx.store.pendingReceiptMarkCount()
     }
 }

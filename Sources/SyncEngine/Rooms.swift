@@ -74,6 +74,7 @@ public enum Rooms {
     /// Adds users to a group; any member may invite. Already-members are skipped.
     /// Each new member sees messages from now on (joined_seq = the room's last seq).
     public static func addMembers(_ ctx: WriteContext, me: Principal, room: RoomID, names: [String]) throws -> [Member] {
+        try ctx.store.lockRoom(room)   // ordered with the room's sends; reads see the latest commit
         _ = try requireMember(ctx.store, room: room, user: me.user)
         let r = try load(ctx.store, room)
         guard r.kind == .group else { throw SyncError.forbidden("members of a direct room cannot change") }
@@ -94,6 +95,9 @@ public enum Rooms {
 
     /// Removes `name` from a group: members may leave; only the owner removes others.
     public static func removeMember(_ ctx: WriteContext, me: Principal, room: RoomID, name: String) throws {
+        // Ordered with the room's sends, so a hot room's departure records the last seq
+        // the leaver was a member for (and `hot` is read as it is now).
+        try ctx.store.lockRoom(room)
         let mine = try requireMember(ctx.store, room: room, user: me.user)
         let r = try load(ctx.store, room)
         guard r.kind == .group else { throw SyncError.forbidden("members of a direct room cannot change") }

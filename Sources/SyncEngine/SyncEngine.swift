@@ -97,6 +97,11 @@ public final class SyncEngine: Sendable {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
+    /// Whether `device` exists and is not revoked (after news may have been missed).
+    public func deviceActive(_ connection: any StoreReadConnection, _ device: DeviceID) throws(SyncError) -> Bool {
+        try read(connection) { try $0.store.deviceActive(device) }
+    }
+
     /// Runs `body` as one command of the next group commit. On success the inboxes it
     /// recorded in `WriteContext.wakes` are published, then `completion` runs.
     public func write<T: Sendable>(_ body: @escaping @Sendable (WriteContext) throws -> T,

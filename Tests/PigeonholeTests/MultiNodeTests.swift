@@ -211,6 +211,34 @@ struct MultiNodeTests {
         }
     }
 
+    /// A revocation made through node A while node B's listener is away still reaches
+    /// B: after reconnecting, B has every waiter check its token again, so the revoked
+    /// device's parked pull gets 401 and its socket closes.
+    @Test func aRevocationMissedByADroppedListenerStillEndsThePullAndSocket() throws {
+        try TestCluster.with(nodes: 2) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            try b.createUser("alice")
+            let phone = try b.createDevice("alice", "phone")
+            #expect(cluster.listening())
+            let (socket, _) = try WebSocketTestClient.openReady(port: b.port, token: phone.token)
+            let pull = try ParkedPull(phone, on: b, cursor: try phone.conversationsCursor(), timeout: 20)
+            #expect(eventually { b.parkedPolls == 1 })
+
+            let admin = try PGConnection(url: cluster.database.url)
+            defer { admin.close() }
+            // Cut B's listener (the newest of the two listeners is B's only if B started
+            // last; cut both: A's own news never needs its listener).
+            let cut = try admin.query("""
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                WHERE application_name = 'pigeonhole-listener' AND datname = current_database()
+                """)
+            #expect(cut == 2)
+            #expect(try a.admin.delete("/v1/admin/devices/\(phone.id)", token: TestServer.adminToken).status == 204)
+            #expect(pull.wait(10)?.status == 401)
+            #expect(socket.isClosedByPeer(timeout: 10) || (try? socket.readFrame(timeout: 1).opcode) == WebSocketTestClient.Frame.close)
+        }
+    }
+
     /// Presence spans the nodes: a user with a parked pull on node B is online for node
     /// A's sends (no push queued), and offline again once the pull ends (a push queued).
     /// Each push goes to the webhook exactly once although both nodes run a dispatcher.

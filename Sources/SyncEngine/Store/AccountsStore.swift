@@ -10,6 +10,9 @@ public protocol AccountsReads {
     /// The user a device belongs to, or nil if there is no such device (revoked or not).
     func deviceOwner(_ device: DeviceID) throws -> UserID?
 
+    /// Whether the device exists and is not revoked.
+    func deviceActive(_ device: DeviceID) throws -> Bool
+
     /// Who holds the device token whose SHA-256 is `tokenHash`, or nil if no device has
     /// it or that device is revoked. One lookup by the unique token hash: this runs for
     /// every authenticated request.

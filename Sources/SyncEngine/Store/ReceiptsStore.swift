@@ -23,7 +23,9 @@ public protocol ReceiptsWrites {
     func markReceiptsPending(room: RoomID, reader: UserID, from: Int64, to: Int64) throws -> Bool
 
     /// Up to 1000 pending marks last emitted at or before `emittedBy` (all rooms, or
-    /// only `room`).
+    /// only `room`). All rooms: candidates, to be read again per room under its lock
+    /// (`Receipts.flush`); one room: the marks to emit, locked until the commit by a
+    /// backend with row locks.
     func dueReceiptMarks(emittedBy: Int64, room: RoomID?) throws -> [(room: RoomID, sender: UserID)]
 
     /// The mark of (room, sender) was emitted at `at`: no longer pending.

@@ -59,6 +59,12 @@ public protocol RoomsWrites {
     /// Drops the receipt marks still pending for `sender`'s messages in `room`.
     func dropReceiptMarks(room: RoomID, sender: UserID) throws
 
+    /// Takes the room row's lock until the unit commits, before anything of the room is
+    /// read: a membership change, a read marker or a receipts flush is then ordered with
+    /// the room's sends (which lock the room first too, `sendTarget`) and reads the latest
+    /// commit. A no-op for a single writer (its units are serial).
+    func lockRoom(_ room: RoomID) throws
+
     /// Moves every member's `last_active_at` of `room` to `at` (never backwards).
     /// Called once per room per batch, just before the commit, or, when
     /// `touchesMembersInUnit`, by each send right after it locked the room.
