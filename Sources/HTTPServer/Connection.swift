@@ -8,6 +8,7 @@ import Glibc
 ///     readingHead ──head──> readingBody/readingChunked ──body──> awaiting ──respond──> readingHead
 ///          │                        │                              │
 ///          └──── bad bytes / limits / timeouts ──> 4xx, closing ───┴── client gone ──> closed
+///                                                       └─ answer sent ──> lingering ──> closed
 ///
 /// Pipelined requests wait in `input` while one is `awaiting`, so responses go out in order.
 ///
@@ -26,6 +27,9 @@ final class Connection: LoopRegistrant {
         case awaiting(ResponseEncoder.Context)
         case webSocket
         case closing
+        /// The last answer is out; what the client still sends is read and dropped
+        /// until it closes (see `linger`).
+        case lingering
         case closed
     }
 
@@ -67,7 +71,12 @@ final class Connection: LoopRegistrant {
     private(set) var deadline: UInt64
     private(set) var deadlineKind: DeadlineKind = .header
 
-    enum DeadlineKind { case header, body, idle, none }
+    enum DeadlineKind { case header, body, idle, linger, none }
+
+    /// Lingering close: at most this long and this many discarded bytes.
+    static let lingerTime: Duration = .seconds(2)
+    static let lingerBytes = 1 << 20
+    private var lingerBudget = 0
 
     /// Unparsed input held before reading stops (a head is at most `maxHeaderBytes`,
     /// a WebSocket frame a few KiB; one read can add up to the loop's 64 KiB buffer).
@@ -127,6 +136,7 @@ final class Connection: LoopRegistrant {
     /// request to read during a read is a `rereadRequested` for its next round.
     private func readAvailable() {
         guard !isClosed else { return }
+        if case .lingering = state { return discardInput() }
         if reading { rereadRequested = true; return }
         reading = true
         defer { reading = false }
@@ -174,6 +184,8 @@ final class Connection: LoopRegistrant {
             closeAfterFlush()
         case .readingHead, .readingBody, .readingChunked:
             close()   // a partial request will never complete
+        case .lingering:
+            close()
         case .closing, .closed:
             break
         }
@@ -254,7 +266,7 @@ final class Connection: LoopRegistrant {
                 }
             case .webSocket:
                 return processWebSocketInput()
-            case .awaiting, .closing, .closed:
+            case .awaiting, .closing, .lingering, .closed:
                 return
             }
         }
@@ -377,7 +389,9 @@ final class Connection: LoopRegistrant {
         outputOffset = 0
         writeStalledSince = 0
         setWriteInterest(false)
-        if case .closing = state { return close() }
+        // A WebSocket's closing handshake is complete once its close frame is out: the
+        // peer sends nothing after it, so the TCP connection closes at once (RFC 6455 §7.1.1).
+        if case .closing = state { return webSocketSession == nil ? linger() : close() }
         if case .webSocket = state, let session = webSocketSession {
             if queuePendingPong(session) { return flush() }
             if let ws = session.handle { session.delegate?.webSocketDidDrain(ws) }
@@ -388,6 +402,41 @@ final class Connection: LoopRegistrant {
             if outputOffset < output.count { return flush() }
         }
         if !processing { resumeReading() }
+    }
+
+    /// The connection ends after its last answer, but the client may still be sending
+    /// (a body refused with 413 before it was read, a pipelined request): closing with
+    /// unread input makes the kernel reset the connection, and a peer still writing (a
+    /// proxy such as nginx) loses the answer and reports a 502 instead. So: half-close
+    /// (our FIN follows the answer), read and drop what still comes for at most
+    /// `lingerTime` and `lingerBytes`, then close (as nginx's `lingering_close` does).
+    private func linger() {
+        guard !peerClosed, !peerHalfClosed else { return close() }
+        Glibc.shutdown(fd, Int32(SHUT_WR))
+        state = .lingering
+        input = []
+        inputStart = 0
+        lingerBudget = Self.lingerBytes
+        setDeadline(.linger, Self.lingerTime)
+        discardInput()
+    }
+
+    private func discardInput() {
+        while true {
+            let n = context.loop.readBuffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                lingerBudget -= n
+                if lingerBudget <= 0 { return close() }
+            } else if n == 0 {
+                return close()   // the client closed its side: done
+            } else if errno == EINTR {
+                continue
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                return
+            } else {
+                return close()
+            }
+        }
     }
 
     private func setWriteInterest(_ on: Bool) {
@@ -426,7 +475,7 @@ final class Connection: LoopRegistrant {
             state = .closing
             setDeadline(.header, .seconds(1))   // give the 408 a moment, then close regardless
             flush()
-        case .idle:
+        case .idle, .linger:
             close()
         case .none:
             break

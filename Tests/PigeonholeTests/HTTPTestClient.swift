@@ -107,6 +107,19 @@ final class HTTPTestClient: @unchecked Sendable {
         write(Array(head.utf8) + (body ?? []))
     }
 
+    /// Writes raw bytes (a request in pieces); false if the connection refused them
+    /// (reset or closed for writing by the peer).
+    @discardableResult
+    func writeRaw(_ bytes: [UInt8]) -> Bool {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return false }
+            off += n
+        }
+        return true
+    }
+
     private func write(_ bytes: [UInt8]) {
         var off = 0
         while off < bytes.count {

@@ -1,3 +1,4 @@
+import Glibc
 import JSON
 import Testing
 
@@ -80,6 +81,45 @@ struct InputValidationTests {
                                                   token: alice.token)
             expectError(overRequestLimit, 413, "payload_too_large")
             #expect(try alice.get("/v1/rooms/\(room)").json["last_seq"]?.int64Value == 1)
+        }
+    }
+}
+
+/// A body the server refuses before reading it (over the route's limit): the client is
+/// still writing when the 413 goes out. The server reads and drops the rest before it
+/// closes (a lingering close), so the client (or a proxy in front, which would turn a
+/// reset into a 502) reads the 413 instead of a connection reset.
+@Suite(.timeLimit(.minutes(1)))
+struct LingeringCloseTests {
+    @Test func aRefusedBodyStillBeingSentGetsItsAnswerNotAReset() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try alice.directRoom(with: "bob")
+            _ = bob
+            for size in [100 * 1024, 900 * 1024] {
+                let client = try server.connect(timeout: 5)
+                defer { client.close() }
+                let body = Array(#"{"client_msg_id":"big","body":""#.utf8) + Array(repeating: UInt8(ascii: "a"), count: size) + Array(#""}"#.utf8)
+                // The head and a first piece; the server answers 413 from the head alone.
+                let head = "POST /v1/rooms/\(room)/messages HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(alice.token)\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
+                client.writeRaw(Array(head.utf8) + body.prefix(16 * 1024))
+                usleep(200_000)   // the answer is out and the server has decided to close
+                // A client (or proxy) still sending the body, as nginx does before it reads
+                // the answer: every piece is taken, none meets a reset.
+                var accepted = true
+                for piece in stride(from: 16 * 1024, to: body.count, by: 16 * 1024) where accepted {
+                    accepted = client.writeRaw(Array(body[piece..<min(body.count, piece + 16 * 1024)]))
+                    usleep(2_000)
+                }
+                #expect(accepted, "\(size) bytes: the connection was reset while the body was still being sent")
+                let r = try client.readResponse()
+                #expect(r.status == 413, "\(size) bytes: \(r.status) \(r.text)")
+                #expect(r.json["error"]?["code"]?.stringValue == "payload_too_large")
+            }
+            // Nothing was stored, and the server serves on.
+            #expect(try alice.get("/v1/rooms/\(room)/messages").json["messages"]?.array.isEmpty == true)
         }
     }
 }
