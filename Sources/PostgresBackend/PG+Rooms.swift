@@ -57,8 +57,12 @@ extension PGReader: RoomsReads {
 }
 
 extension PGWriter: RoomsWrites {
-    /// Several writers: a send touches its room's members under the room lock it holds.
-    public var touchesMembersInUnit: Bool { true }
+    /// Once per room per batch, as on SQLite: every unit that writes a room's member rows
+    /// (a send, a read marker, a join or leave) holds the room's row lock first, and the
+    /// batch touching a room holds that lock through its sends, so the batch's touch
+    /// waits for no other transaction's member-row lock (no deadlock), and a batch of 30
+    /// sends into a 200-member room rewrites its member rows once, not 30 times.
+    public var touchesMembersInUnit: Bool { false }
 
     public func lockRoom(_ room: RoomID) throws {
         // NO KEY UPDATE: orders with sends and membership changes, but not with the

@@ -33,7 +33,8 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         /// keep the sequences exact whichever writer runs a unit).
         public var writers = 1
         public var connectTimeoutSeconds: Int
-        /// Longest wait for a row lock before the unit runs again in the next commit.
+        /// Longest wait for a row lock before the unit runs again in the next batch (a lock
+        /// cycle between two nodes' batches ends here, sooner than deadlock_timeout).
         public var lockTimeoutMillis: Int
         /// Units per transaction at most.
         public var maxBatch: Int
@@ -42,7 +43,7 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         public var cluster = true
         /// How often presence is published and read (milliseconds).
         public var presenceIntervalMillis = 1000
-        public init(url: String, poolSize: Int = 8, connectTimeoutSeconds: Int = 5, lockTimeoutMillis: Int = 200,
+        public init(url: String, poolSize: Int = 8, connectTimeoutSeconds: Int = 5, lockTimeoutMillis: Int = 50,
                     maxBatch: Int = 256) {
             self.url = url
             self.poolSize = poolSize
