@@ -77,6 +77,10 @@ final class Connection: LoopRegistrant {
     static let lingerTime: Duration = .seconds(2)
     static let lingerBytes = 1 << 20
     private var lingerBudget = 0
+    /// The connection is closing while the client may still be sending (an error before
+    /// its body was read, unread pipelined input): close lingering (see `linger`). A
+    /// finished exchange with nothing unread closes at once.
+    private var lingerOnClose = false
 
     /// Unparsed input held before reading stops (a head is at most `maxHeaderBytes`,
     /// a WebSocket frame a few KiB; one read can add up to the loop's 64 KiB buffer).
@@ -347,11 +351,15 @@ final class Connection: LoopRegistrant {
             if !processing { resumeReading() }
         } else {
             state = .closing
+            // Refused at once (503) or with pipelined requests unread: the client may
+            // still be sending.
+            lingerOnClose = refused || inputStart < input.count
         }
         if !processing { flush() }
     }
 
     private func fail(_ error: HTTPParseError) {
+        lingerOnClose = true   // answered before the request was read in full
         let ctx = ResponseEncoder.Context(isHead: false, keepAlive: false, version: .http1_1, acceptsGzip: false)
         context.encoder.encode(.error(error.status, code: error.code, message: error.message), ctx, into: &output)
         context.log.debug("bad request", ["peer": peer, "error": error.code])
@@ -389,9 +397,7 @@ final class Connection: LoopRegistrant {
         outputOffset = 0
         writeStalledSince = 0
         setWriteInterest(false)
-        // A WebSocket's closing handshake is complete once its close frame is out: the
-        // peer sends nothing after it, so the TCP connection closes at once (RFC 6455 §7.1.1).
-        if case .closing = state { return webSocketSession == nil ? linger() : close() }
+        if case .closing = state { return lingerOnClose ? linger() : close() }
         if case .webSocket = state, let session = webSocketSession {
             if queuePendingPong(session) { return flush() }
             if let ws = session.handle { session.delegate?.webSocketDidDrain(ws) }
@@ -473,6 +479,7 @@ final class Connection: LoopRegistrant {
             context.encoder.encode(.error(.requestTimeout, code: "request_timeout",
                                           message: "the request was not received in time"), ctx, into: &output)
             state = .closing
+            lingerOnClose = true
             setDeadline(.header, .seconds(1))   // give the 408 a moment, then close regardless
             flush()
         case .idle, .linger:
