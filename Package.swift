@@ -53,9 +53,12 @@ let package = Package(
         .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),
         // The store conformance suite (written against the store interface, run per backend)
         // and domain tests that drive SyncEngine without HTTP.
-        .testTarget(name: "StoreConformanceTests", dependencies: ["SyncEngine", "SQLiteBackend", "SQLiteStore", "PostgresBackend", "JSON"]),
+        // Throwaway PostgreSQL databases for the tests (PIGEONHOLE_TEST_DATABASE_URL).
+        .target(name: "PostgresTestSupport", dependencies: ["PostgresBackend"], path: "Tests/PostgresTestSupport"),
+        .testTarget(name: "StoreConformanceTests", dependencies: ["SyncEngine", "SQLiteBackend", "SQLiteStore", "PostgresBackend",
+                                                                 "PostgresTestSupport", "JSON"]),
         .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "PostgresBackend", "HTTPServer",
-                                                            "SQLiteStore", "JSON"]),
+                                                            "SQLiteStore", "PostgresTestSupport", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )

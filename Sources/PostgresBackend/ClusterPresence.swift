@@ -21,9 +21,7 @@ final class ClusterPresence: Presence, @unchecked Sendable {
     private let intervalMillis: Int
     private let expiryMillis: Int64 = 15_000
     private let remote = Mutex<Set<UserID>>([])
-    private let stopping = Atomic<Bool>(false)
-    private let started = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
+    private let thread = ServiceThread()
 
     init(url: String, nodeID: String, local: any Presence, connectTimeoutSeconds: Int, intervalMillis: Int = 1000) {
         self.url = url
@@ -41,15 +39,9 @@ final class ClusterPresence: Presence, @unchecked Sendable {
         Array(remote.withLock { $0 }.union(local.onlineUsers()))
     }
 
-    func start() {
-        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        Thread { [self] in run() }.start()
-    }
+    func start() { thread.start { [self] in run() } }
 
-    func stop() {
-        guard started.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        finished.wait()
-    }
+    func stop() { thread.stop() }
 
     private static let now = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
@@ -57,7 +49,7 @@ final class ClusterPresence: Presence, @unchecked Sendable {
         var conn: PGConnection?
         var published: Set<UserID>? = nil   // nil: unknown (start, or after reconnecting)
         var round = 0
-        while !stopping.load(ordering: .acquiring) {
+        while !thread.isStopping {
             do {
                 if conn == nil || !(conn!.isOpen) {
                     conn = try PGConnection(url: url, connectTimeoutSeconds: connectTimeoutSeconds,
@@ -103,7 +95,7 @@ final class ClusterPresence: Presence, @unchecked Sendable {
                 conn = nil
             }
             var waited = 0
-            while waited < intervalMillis && !stopping.load(ordering: .acquiring) {
+            while waited < intervalMillis && !thread.isStopping {
                 usleep(50_000)
                 waited += 50
             }
@@ -111,6 +103,5 @@ final class ClusterPresence: Presence, @unchecked Sendable {
         // Leaving: this node's users are no longer online here.
         _ = try? conn?.query("DELETE FROM nodes WHERE id = $1", [.text(nodeID)])
         conn?.close()
-        finished.signal()
     }
 }

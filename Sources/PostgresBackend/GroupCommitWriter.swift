@@ -39,6 +39,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let hooks = Mutex<StoreBatchHooks?>(nil)
     private let statsBox = Mutex(StoreStats())
+    /// Batch sizes per power-of-two bucket (1, 2, 3-4, ...), the last one everything larger.
+    static let batchBuckets = 16
     static let commitBuckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1]
     /// Attempts of a unit that keeps losing lock waits before it fails (503).
     static let maxAttempts = 20
@@ -51,7 +53,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         var s = StoreStats()
         s.commitBuckets = Self.commitBuckets
         s.commitLatencyCounts = Array(repeating: 0, count: Self.commitBuckets.count + 1)
-        s.batchSizeHistogram = Array(repeating: 0, count: 16)
+        s.batchSizeHistogram = Array(repeating: 0, count: Self.batchBuckets)
         statsBox.withLock { $0 = s }
         let thread = Thread { [self] in run() }
         thread.start()
@@ -244,7 +246,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             s.transactionsCommitted += 1
             s.unitsCompleted += done.count
             var bucket = 0
-            while bucket < 15 && (1 << bucket) < batch.count { bucket += 1 }
+            while bucket < Self.batchBuckets - 1 && (1 << bucket) < batch.count { bucket += 1 }
             s.batchSizeHistogram[bucket] += 1
             let seconds = Double(nanos) / 1e9
             s.commitLatencySum += seconds

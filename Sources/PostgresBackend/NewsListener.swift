@@ -14,14 +14,8 @@ final class NewsListener: @unchecked Sendable {
     private let nodeID: String
     private let connectTimeoutSeconds: Int
     private let deliver: @Sendable (RemoteNews) -> Void
-    private let stopping = Atomic<Bool>(false)
     private let isConnected = Atomic<Bool>(false)
-    private let finished = DispatchSemaphore(value: 0)
-    private let started = Atomic<Bool>(false)
-    /// Connections made after the first (tests and logs).
-    let reconnects = Atomic<Int>(0)
-    /// The connection in use, so tests can cut it (`pg_terminate_backend` needs its pid).
-    let backendPID = Atomic<Int32>(0)
+    private let thread = ServiceThread()
 
     init(url: String, nodeID: String, connectTimeoutSeconds: Int, deliver: @escaping @Sendable (RemoteNews) -> Void) {
         self.url = url
@@ -32,20 +26,13 @@ final class NewsListener: @unchecked Sendable {
 
     var connected: Bool { isConnected.load(ordering: .acquiring) }
 
-    func start() {
-        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        Thread { [self] in run() }.start()
-    }
+    func start() { thread.start { [self] in run() } }
 
-    func stop() {
-        guard started.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        finished.wait()
-    }
+    func stop() { thread.stop() }
 
     private func run() {
-        var first = true
         var backoffMillis: UInt32 = 50
-        while !stopping.load(ordering: .acquiring) {
+        while !thread.isStopping {
             guard let conn = try? PGConnection(url: url, connectTimeoutSeconds: connectTimeoutSeconds,
                                                applicationName: "pigeonhole-listener"),
                   (try? conn.execute("LISTEN \(PostgresSyncStore.channel)")) != nil else {
@@ -54,13 +41,7 @@ final class NewsListener: @unchecked Sendable {
                 continue
             }
             backoffMillis = 50
-            backendPID.store((try? conn.queryOne("SELECT pg_backend_pid()") { Int32($0.int64(0)) }) ?? 0, ordering: .relaxed)
             isConnected.store(true, ordering: .releasing)
-            if first {
-                first = false
-            } else {
-                reconnects.add(1, ordering: .relaxed)
-            }
             // Whatever other nodes sent before this LISTEN (while away, or before the first
             // one: requests may be parked already) is not lost: every waiter queries again.
             deliver(.recheckAll)
@@ -68,14 +49,13 @@ final class NewsListener: @unchecked Sendable {
             isConnected.store(false, ordering: .releasing)
             conn.close()
         }
-        finished.signal()
     }
 
     /// Waits for notifications until the connection fails or the node stops.
     private func listen(_ conn: PGConnection) {
         var pfd = pollfd(fd: conn.socket, events: Int16(POLLIN), revents: 0)
         var idleRounds = 0
-        while !stopping.load(ordering: .acquiring) {
+        while !thread.isStopping {
             let r = poll(&pfd, 1, 250)
             if r < 0 && errno != EINTR { return }
             guard r > 0 else {

@@ -57,13 +57,6 @@ extension PGReader: RoomsReads {
 }
 
 extension PGWriter: RoomsWrites {
-    /// Once per room per batch, as on SQLite: every unit that writes a room's member rows
-    /// (a send, a read marker, a join or leave) holds the room's row lock first, and the
-    /// batch touching a room holds that lock through its sends, so the batch's touch
-    /// waits for no other transaction's member-row lock (no deadlock), and a batch of 30
-    /// sends into a 200-member room rewrites its member rows once, not 30 times.
-    public var touchesMembersInUnit: Bool { false }
-
     public func lockRoom(_ room: RoomID) throws {
         // NO KEY UPDATE: orders with sends and membership changes, but not with the
         // foreign-key checks of inserts that reference the room.
@@ -103,7 +96,7 @@ extension PGWriter: RoomsWrites {
     }
 
     public func deleteMember(room: RoomID, user: UserID) throws -> Bool {
-        try write("SELECT 1 FROM rooms WHERE id = $1 FOR NO KEY UPDATE", [.int(room.rawValue)])
+        // The caller holds the room's lock (`lockRoom`, Rooms.removeMember).
         let removed = try write("DELETE FROM members WHERE room_id = $1 AND user_id = $2",
                                 [.int(room.rawValue), .int(user.rawValue)])
         guard removed == 1 else { return false }

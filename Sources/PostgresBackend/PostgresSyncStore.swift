@@ -258,6 +258,29 @@ final class PGPool: @unchecked Sendable {
     }
 }
 
+/// A background thread that runs until asked to stop (the listener, presence): started
+/// once; its body polls `isStopping`; `stop` waits until the body has returned.
+final class ServiceThread: Sendable {
+    private let started = Atomic<Bool>(false)
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    func start(_ body: @escaping @Sendable () -> Void) {
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        Thread { [self] in
+            body()
+            finished.signal()
+        }.start()
+    }
+
+    func stop() {
+        guard started.load(ordering: .acquiring), !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        finished.wait()
+    }
+}
+
 /// A detached thread running `body` (the writer, the listener, presence). Its
 /// closure travels as the `void*` argument: a capturing closure as a C function
 /// pointer crashes the Swift 6 compiler (SWIFT-NOTES G12).

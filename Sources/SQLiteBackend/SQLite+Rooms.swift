@@ -59,9 +59,6 @@ extension SQLiteReader: RoomsReads {
 }
 
 extension SQLiteWriter: RoomsWrites {
-    /// One writer: batching the member activity rewrites fewer rows.
-    public var touchesMembersInUnit: Bool { false }
-
     /// One writer: its transaction holds the whole database already.
     public func lockRoom(_ room: RoomID) throws {}
 

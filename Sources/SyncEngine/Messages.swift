@@ -52,11 +52,7 @@ public enum Messages {
             try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil, recipients: recipients)
             // Activity for everyone, once per room per batch (RoomActivity); the sender's
             // own read marker moves to their message now.
-            if ctx.store.touchesMembersInUnit {
-                try ctx.store.touchMembers(room: room, at: ctx.now)
-            } else {
-                ctx.roomActive(room)
-            }
+            ctx.roomActive(room)
             try ctx.store.senderActiveAndRead(room: room, user: me.user, seq: seq, at: ctx.now)
             try PushOutbox.enqueue(ctx, room: room, message: id, sender: me.user, members: recipients.map(\.user))
         }

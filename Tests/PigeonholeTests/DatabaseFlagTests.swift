@@ -1,5 +1,6 @@
 import Foundation
 import PostgresBackend
+import PostgresTestSupport
 import Testing
 
 /// `--database` as a user meets it: a wrong URL, an unreachable server and a database

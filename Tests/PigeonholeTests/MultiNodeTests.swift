@@ -1,5 +1,6 @@
 import Foundation
 import PostgresBackend
+import PostgresTestSupport
 @testable import SyncAPI
 import SyncEngine
 import Testing
@@ -40,6 +41,24 @@ final class TestCluster {
         let cluster = try TestCluster(nodes: nodes, configure: configure)
         defer { cluster.shutdown() }
         return try body(cluster)
+    }
+
+    /// Ends database sessions of this cluster's database (the server terminates their
+    /// backends, as when it restarts): those of `application` (e.g. the listeners), or
+    /// all but the caller's. Returns how many were cut.
+    @discardableResult
+    func cutSessions(application: String? = nil) throws -> Int {
+        let admin = try PGConnection(url: database.url)
+        defer { admin.close() }
+        var filter = "pid <> pg_backend_pid()"
+        var params: [PGValue] = []
+        if let application {
+            filter += " AND application_name = $1"
+            params.append(.text(application))
+        }
+        return try admin.query("""
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND \(filter)
+            """, params)
     }
 
     /// Every node's listener is connected (news sent from now on reaches all of them).
@@ -194,16 +213,9 @@ struct MultiNodeTests {
             let pull = try ParkedPull(bobOnB, on: b, cursor: try bobOnB.conversationsCursor(), timeout: 20)
             #expect(eventually { b.parkedPolls == 1 })
 
-            // Cut B's listener (the server ends its backend), then send on A at once.
-            let admin = try PGConnection(url: cluster.database.url)
-            defer { admin.close() }
-            let cut = try admin.query("""
-                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                WHERE application_name = 'pigeonhole-listener' AND datname = current_database()
-                  AND pid = (SELECT pid FROM pg_stat_activity WHERE application_name = 'pigeonhole-listener'
-                             AND datname = current_database() ORDER BY backend_start DESC LIMIT 1)
-                """)
-            #expect(cut == 1)
+            // Cut the listeners (B's for sure; A's own news never needs its listener),
+            // then send on A at once.
+            #expect(try cluster.cutSessions(application: "pigeonhole-listener") == 2)
             _ = try alice.sendOK(room, "while-deaf", "sent while a listener was away")
             let answer = try #require(pull.wait(10), "the parked pull on the deaf node was never woken")
             #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["while-deaf"])
@@ -224,15 +236,8 @@ struct MultiNodeTests {
             let pull = try ParkedPull(phone, on: b, cursor: try phone.conversationsCursor(), timeout: 20)
             #expect(eventually { b.parkedPolls == 1 })
 
-            let admin = try PGConnection(url: cluster.database.url)
-            defer { admin.close() }
-            // Cut B's listener (the newest of the two listeners is B's only if B started
-            // last; cut both: A's own news never needs its listener).
-            let cut = try admin.query("""
-                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                WHERE application_name = 'pigeonhole-listener' AND datname = current_database()
-                """)
-            #expect(cut == 2)
+            // Cut the listeners (B's for sure; A's own news never needs its listener).
+            #expect(try cluster.cutSessions(application: "pigeonhole-listener") == 2)
             #expect(try a.admin.delete("/v1/admin/devices/\(phone.id)", token: TestServer.adminToken).status == 204)
             #expect(pull.wait(10)?.status == 401)
             #expect(socket.isClosedByPeer(timeout: 10) || (try? socket.readFrame(timeout: 1).opcode) == WebSocketTestClient.Frame.close)
@@ -290,13 +295,8 @@ struct MultiNodeTests {
             let start = try bobOnB.conversationsCursor()
             _ = try alice.sendOK(room, "before", "before the cut")
 
-            let admin = try PGConnection(url: cluster.database.url)
-            defer { admin.close() }
-            let cut = try admin.query("""
-                SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                WHERE datname = current_database() AND pid <> pg_backend_pid()
-                """)
-            #expect(cut >= 6)   // each node's writer, listener, presence and read connections
+            // Each node's writer, listener, presence and read connections.
+            #expect(try cluster.cutSessions() >= 6)
 
             // Every answer is 201 or a clean 503 with Retry-After; the node comes back.
             var acknowledged = ["before"]

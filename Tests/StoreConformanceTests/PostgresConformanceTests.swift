@@ -1,4 +1,5 @@
 import PostgresBackend
+import PostgresTestSupport
 import Testing
 
 // The conformance suite and the domain tests against PostgreSQL: the same test bodies

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import PostgresBackend
+import PostgresTestSupport
 import SQLiteBackend
 import Synchronization
 import SyncEngine

@@ -40,6 +40,7 @@ public protocol RoomsWrites {
 
     /// Removes `user` from `room` and, if they were a member, uncounts them from
     /// `member_count`, together; false if they were not a member (nothing changed).
+    /// The caller took the room's lock first (`lockRoom`).
     func deleteMember(room: RoomID, user: UserID) throws -> Bool
 
     /// Turns `room` hot if it is not yet and has at least `threshold` members, recording
@@ -66,14 +67,8 @@ public protocol RoomsWrites {
     func lockRoom(_ room: RoomID) throws
 
     /// Moves every member's `last_active_at` of `room` to `at` (never backwards).
-    /// Called once per room per batch, just before the commit, or, when
-    /// `touchesMembersInUnit`, by each send right after it locked the room.
+    /// Called once per room per batch, just before the commit, by a batch whose sends
+    /// into `room` hold its lock (`sendTarget`): every unit that writes a room's member
+    /// rows takes the room lock first, so this waits on no other transaction.
     func touchMembers(room: RoomID, at: Int64) throws
-
-    /// Whether a send writes the room's member activity itself (true) rather than once
-    /// per batch before COMMIT (false). A single writer batches (fewer rewrites of the
-    /// same rows); a store with several writers writes it in the unit, under the room
-    /// lock the send holds anyway, so no batch takes row locks at commit time (where
-    /// two batches' locks would cross).
-    var touchesMembersInUnit: Bool { get }
 }

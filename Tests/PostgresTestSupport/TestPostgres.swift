@@ -1,8 +1,9 @@
+import PostgresBackend
 import Glibc
 
 /// Throwaway databases for tests: a database per test on the server that
-/// `PIGEONHOLE_TEST_DATABASE_URL` names. Lives in the backend (not a test target) so the
-/// conformance suite and the end-to-end tests share it; nothing in the server uses it.
+/// `PIGEONHOLE_TEST_DATABASE_URL` names. A target of its own (test-only, not in the
+/// product) so the conformance suite and the end-to-end tests share it.
 public enum TestPostgres {
     public static let environmentVariable = "PIGEONHOLE_TEST_DATABASE_URL"
 
