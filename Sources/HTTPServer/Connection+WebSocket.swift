@@ -25,6 +25,8 @@ extension Connection {
         if !processing {
             processInput()
             flush()
+            // The peer shut its side while the upgrade was being decided.
+            if peerClosed, case .webSocket = state { close() }
         }
         return ws
     }

@@ -52,7 +52,7 @@ final class Connection: LoopRegistrant {
     /// Reading stopped at a buffer bound; the socket may hold more (edge-triggered: no
     /// new edge comes for it), so `resumeReading` reads on when there is room again.
     private var readPaused = false
-    private var peerClosed = false
+    var peerClosed = false
     /// EPOLLRDHUP was seen: read to EOF, since no further edge will announce it.
     private var peerHalfClosed = false
     private var reading = false
@@ -180,9 +180,14 @@ final class Connection: LoopRegistrant {
 
     private func handlePeerClosed() {
         switch state {
+        case .awaiting where cancelHandlers.isEmpty:
+            // The client sent its request and shut its side (`nc -N`, a proxy): the
+            // answer is on its way (a read or write off the loop, never parked), so
+            // it is written before the close (`deliver` sees `peerClosed`).
+            break
         case .awaiting, .webSocket:
-            // The client is gone while we hold its request (e.g. a parked long-poll),
-            // or a WebSocket peer half-closed without a close frame.
+            // The client is gone while we hold a parked request (a long-poll asked to be
+            // told of cancels), or a WebSocket peer half-closed without a close frame.
             close()
         case .readingHead where inputStart == input.count:
             closeAfterFlush()

@@ -59,6 +59,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     /// This process's name in the cluster (NOTIFY payloads, presence rows).
     public let nodeID: String
     let pool: PGPool
+    /// One thread per pool connection runs the reads (`read`); a snapshot borrows its
+    /// connection from the pool, which background jobs share.
+    private let readers: ReadThreads
     private let writers: [GroupCommitWriter]
     private let nextWriter = Atomic<Int>(0)
     private var listener: NewsListener?
@@ -79,7 +82,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         let admin = try PGConnection(url: options.url, connectTimeoutSeconds: options.connectTimeoutSeconds)
         for name in try PostgresMigrations.apply(to: admin) { applied(name) }
         admin.close()
-        pool = PGPool(url: options.url, size: options.poolSize, connectTimeoutSeconds: options.connectTimeoutSeconds)
+        let pool = PGPool(url: options.url, size: options.poolSize, connectTimeoutSeconds: options.connectTimeoutSeconds)
+        self.pool = pool
+        readers = ReadThreads(count: options.poolSize) { PostgresReadConnection(pool: pool) }
         var writers: [GroupCommitWriter] = []
         do {
             let deliver = self.deliver
@@ -88,6 +93,7 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
             }
         } catch {
             for w in writers { w.stop() }
+            readers.stop()
             throw error
         }
         self.writers = writers
@@ -109,6 +115,13 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     }
 
     public func setBatchHooks(_ hooks: StoreBatchHooks?) { for w in writers { w.setBatchHooks(hooks) } }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
+                                  completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        readers.snapshot(body, completion: completion)
+    }
+
+    public func ping(completion: @escaping @Sendable (Result<Void, SyncError>) -> Void) { readers.ping(completion: completion) }
 
     public func openReader() throws(SyncError) -> any StoreReadConnection {
         guard !stopped.load(ordering: .acquiring) else { throw .shuttingDown }
@@ -144,6 +157,7 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
 
     public func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        readers.stop()
         for w in writers { w.stop() }
         listener?.stop()
         presence?.stop()

@@ -8,15 +8,20 @@ public final class SQLiteSyncStore: SyncStore {
     public struct Options: Sendable {
         public var path: String
         public var database: Database.Options
-        public init(path: String, database: Database.Options = Database.Options()) {
+        /// Threads that run reads (`read`), each with its own read-only WAL connection:
+        /// reads never wait for the writer, and no event loop waits on a read.
+        public var readThreads: Int
+        public init(path: String, database: Database.Options = Database.Options(), readThreads: Int = 2) {
             self.path = path
             self.database = database
+            self.readThreads = readThreads
         }
     }
 
     public let options: Options
     /// The single writer (tests reach it for fault injection).
     public let writer: Writer
+    private let readers: ReadThreads
 
     /// Opens (creating if missing) the database and applies the embedded migrations
     /// before taking units; `applied` is told each migration it applied.
@@ -25,7 +30,18 @@ public final class SQLiteSyncStore: SyncStore {
         writer = try Writer(path: options.path, options: Writer.Options(database: options.database)) { db in
             for m in try MigrationRunner.apply(Schema.migrations, to: db) { applied(m) }
         }
+        let path = options.path, database = options.database
+        readers = ReadThreads(count: options.readThreads) { () throws(SyncError) in
+            try Self.openReadConnection(path: path, options: database)
+        }
     }
+
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
+                                  completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        readers.snapshot(body, completion: completion)
+    }
+
+    public func ping(completion: @escaping @Sendable (Result<Void, SyncError>) -> Void) { readers.ping(completion: completion) }
 
     public func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T,
                                     completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
@@ -41,8 +57,12 @@ public final class SQLiteSyncStore: SyncStore {
     }
 
     public func openReader() throws(SyncError) -> any StoreReadConnection {
+        try Self.openReadConnection(path: options.path, options: options.database)
+    }
+
+    static func openReadConnection(path: String, options: Database.Options) throws(SyncError) -> any StoreReadConnection {
         do {
-            return SQLiteReadConnection(try Database(path: options.path, mode: .readOnly, options: options.database))
+            return SQLiteReadConnection(try Database(path: path, mode: .readOnly, options: options))
         } catch {
             throw .storageUnavailable
         }
@@ -60,7 +80,11 @@ public final class SQLiteSyncStore: SyncStore {
         return s
     }
 
-    public func stop() { writer.stop() }
+    /// Reads still queued run first; then the writer commits what is queued and closes.
+    public func stop() {
+        readers.stop()
+        writer.stop()
+    }
 
     /// One process: nothing comes from elsewhere, and this node's presence is all there is.
     public func joinCluster(local: any Presence, deliver: @escaping @Sendable (RemoteNews) -> Void) -> any Presence { local }

@@ -6,14 +6,15 @@ import SyncEngine
 ///
 /// Without lost wake-ups (Conduit's rule): subscribe to the Notifier **first**, then
 /// query; after every wake, query again and answer with what is there. While parked
-/// it holds no thread: a subscription, a timer on its loop and this object.
+/// it holds no thread: a subscription, a timer on its loop and this object. Its
+/// queries run off the loop (`SharedPulls`, on the store's read threads); news that
+/// arrives while one is under way makes it query once more when it returns.
 ///
-/// Confinement: everything but `wakeQueued` is touched only on `responder.loop`; the
-/// Notifier callback (writer thread) only flips the atomic and posts to the loop.
+/// Confinement: everything is touched only on `responder.loop` (the subscription's
+/// lane is that loop; a read's answer hops back to it).
 final class LongPoll: @unchecked Sendable {
     private let api: PigeonholeAPI
     private let responder: Responder
-    private let db: any StoreReadConnection
     /// What the engine's start decided: who, from where, which hot rooms wake it.
     private let pull: PullStart
     private var me: Principal { pull.me }
@@ -23,16 +24,18 @@ final class LongPoll: @unchecked Sendable {
     private var subscription: Notifier.Subscription?
     private var timer: TimerToken?
     private var finished = false
-    private let wakeQueued = Atomic<Bool>(false)
-    /// Set by `News.recheck` (news may have been missed): the next attempt first checks
+    /// A query is under way; `again`: news came meanwhile (query once more after it);
+    /// `finalWanted`: the timeout or a shutdown came meanwhile (answer whatever it finds).
+    private var reading = false
+    private var again = false
+    private var finalWanted = false
+    /// Set by `News.recheck` (news may have been missed): the next query first checks
     /// that the device is still active.
-    private let recheckToken = Atomic<Bool>(false)
+    private var recheckToken = false
 
-    init(api: PigeonholeAPI, responder: Responder, db: any StoreReadConnection, pull: PullStart, limit: Int,
-         perRoomLimit: Int?, timeout: Duration) {
+    init(api: PigeonholeAPI, responder: Responder, pull: PullStart, limit: Int, perRoomLimit: Int?, timeout: Duration) {
         self.api = api
         self.responder = responder
-        self.db = db
         self.pull = pull
         self.limit = limit
         self.perRoomLimit = perRoomLimit
@@ -43,21 +46,13 @@ final class LongPoll: @unchecked Sendable {
 
     func start() {
         if timeout > .zero {
-            subscription = api.engine.notifier.subscribe(me.user, rooms: pull.hotRooms) { [self] news in
-                if case .revoked(let d) = news {
-                    // This device lost its token while parked: answer 401 now.
-                    if d == me.device { loop.execute { [self] in finish(APIError.unauthorized.response) } }
-                    return
-                }
-                // News may have been missed, a revocation too: check the token again.
-                if case .recheck = news { recheckToken.store(true, ordering: .releasing) }
-                guard !wakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }   // coalesce
-                loop.execute { [self] in
-                    wakeQueued.store(false, ordering: .releasing)
-                    attempt(final: false)
-                }
+            subscription = api.engine.notifier.subscribe(me.user, rooms: pull.hotRooms, lane: api.lane(loop)) { [self] news in
+                if loop.isCurrent { receive(news) } else { loop.execute { [self] in receive(news) } }
             }
         }
+        api.polls.add(self)
+        responder.onCancel { [self] in cleanup() }
+        if timeout > .zero { timer = loop.schedule(after: timeout) { [self] in attempt(final: true) } }
         // The usual first query, unless the start already saw the head and nothing was
         // published since (then any commit after that read wakes this subscription).
         if let seen = pull.caughtUpAt, timeout > .zero, api.engine.notifier.publications == seen {
@@ -65,32 +60,58 @@ final class LongPoll: @unchecked Sendable {
         } else {
             attempt(final: timeout == .zero)
         }
-        guard !finished else { return }
-        api.polls.add(self)
-        timer = loop.schedule(after: timeout) { [self] in attempt(final: true) }
-        responder.onCancel { [self] in cleanup() }
+    }
+
+    private func receive(_ news: Notifier.News) {
+        switch news {
+        case .revoked(let d):
+            // This device lost its token while parked: answer 401 now.
+            if d == me.device { finish(APIError.unauthorized.response) }
+        case .recheck:
+            // News may have been missed, a revocation too: check the token again.
+            recheckToken = true
+            attempt(final: false)
+        case .inbox, .room, .receipts:
+            attempt(final: false)
+        }
     }
 
     /// Queries from the cursor; answers if anything is there, or if `final`.
     private func attempt(final: Bool) {
         guard !finished else { return }
-        if recheckToken.exchange(false, ordering: .acquiringAndReleasing) {
-            switch Result(catching: { () throws(SyncError) in try api.engine.deviceActive(db, me.device) }) {
-            case .success(true): break
-            case .success(false): return finish(APIError.unauthorized.response)
-            case .failure(let e): return finish(APIError.response(for: e))
+        if final { finalWanted = true }
+        if reading {
+            again = true
+            return
+        }
+        reading = true
+        again = false
+        let check = recheckToken
+        recheckToken = false
+        let loop = self.loop
+        api.pulls.pull(pull, limit: limit, perRoomLimit: perRoomLimit, checkDevice: check) { [self] outcome in
+            loop.execute { [self] in answered(outcome) }
+        }
+    }
+
+    private func answered(_ outcome: SharedPulls.Outcome) {
+        reading = false
+        guard !finished else { return }
+        switch outcome {
+        case .failed(let error):
+            finish(APIError.response(for: error))
+        case .revoked:
+            finish(APIError.unauthorized.response)
+        case .page(let result, let response):
+            // Nothing new: keep waiting. (The cursor may still differ from `from` by hot
+            // rooms joined since, at their join points: the same position, answered at
+            // the timeout.)
+            if result.events.isEmpty && result.gaps.isEmpty && !finalWanted {
+                if again { attempt(final: false) }
+                return
             }
+            finish(response)
         }
-        let result: PullResult
-        do {
-            result = try api.engine.pull(db, pull, limit: limit, perRoomLimit: perRoomLimit)
-        } catch {
-            return finish(APIError.response(for: error))
-        }
-        // Nothing new: keep waiting. (The cursor may still differ from `from` by hot rooms
-        // joined since, at their join points: the same position, answered at the timeout.)
-        if result.events.isEmpty && result.gaps.isEmpty && !final { return }
-        finish(json(.ok) { Encode.pull(result, &$0) })
     }
 
     /// Shutdown: answer now with whatever is there.
@@ -126,8 +147,9 @@ final class PollRegistry: Sendable {
 
 extension PigeonholeAPI {
     /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`: parameters first (a bad
-    /// one costs no database read), then the engine's start, then park.
-    func startPull(_ input: RequestInput, _ responder: Responder, _ db: any StoreReadConnection) throws {
+    /// one costs no database read), then the engine's start (a read off the loop), then
+    /// park on the request's loop.
+    func startPull(_ input: RequestInput, _ responder: Responder) throws {
         let address = input.request.remoteAddress
         try checkAuthAllowed(address)
         let limit = try input.queryInt("limit", default: engine.config.defaultPullLimit, range: 1...engine.config.maxPullLimit)!
@@ -136,15 +158,19 @@ extension PigeonholeAPI {
         let requested = try input.queryInt("timeout", default: config.defaultPollTimeout, range: 0...Int(Int32.max))!
         let timeout = Duration.seconds(min(requested, config.maxPollTimeout))
         guard let token = input.bearerToken else { throw APIError.unauthorized }
-        let outcome = try engine.startPull(db, token: token, cursor: input.queryString("cursor"), mayWait: requested > 0)
-        switch outcome {
-        case nil:
-            throw authenticationFailed(address)
-        case .expired(_, let page)?:
-            responder.respond(cursorExpired(page))
-        case .started(let start)?:
-            LongPoll(api: self, responder: responder, db: db, pull: start, limit: limit, perRoomLimit: perRoom,
-                     timeout: timeout).start()
+        engine.startPull(token: token, cursor: input.queryString("cursor"), mayWait: requested > 0) { [self] result in
+            let response: HTTPResponse
+            switch result {
+            case .success(.started(let start)?):
+                return responder.loop.execute { [self] in
+                    LongPoll(api: self, responder: responder, pull: start, limit: limit, perRoomLimit: perRoom,
+                             timeout: timeout).start()
+                }
+            case .success(nil): response = authenticationFailed(address).response
+            case .success(.expired(_, let page)?): response = cursorExpired(page)
+            case .failure(let error): response = errorResponse(error)
+            }
+            responder.loop.execute { responder.respond(response) }
         }
     }
 

@@ -11,22 +11,24 @@ import SyncEngine
 /// latest cursor. A burst of commits thus costs a handful of frames, and a slow
 /// reader never makes the server queue more than one.
 ///
-/// Confinement: loop-thread only, except `latestSeq`/`wakeQueued` (atomics written by
-/// the Notifier callback on the writer thread).
+/// Confinement: loop-thread only. The subscription's lane is the socket's loop, and
+/// the head reads (off the loop, on the store's read threads) hop back to it.
 final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private let user: UserID
     private let device: DeviceID
-    private let notifier: Notifier
+    private let engine: SyncEngine
+    private var notifier: Notifier { engine.notifier }
     private let interval: UInt64
     private let loop: EventLoop
+    private let lane: Notifier.Lane?
     private var ws: WebSocket?
     private var subscription: Notifier.Subscription?
-    private let db: any StoreReadConnection
-    /// News from the writer thread, folded in on the loop.
-    private let news = Mutex<(inbox: Int64, rooms: [RoomID: Int64], receipts: Set<RoomID>, recheck: Bool)>((-1, [:], [], false))
+    /// News not yet folded into `latest`.
+    private var news: (inbox: Int64, rooms: [RoomID: Int64], recheck: Bool) = (-1, [:], false)
     /// Rooms whose read counts changed, still to announce (rate-limited at the source).
     private var receiptRooms: Set<RoomID> = []
-    private let wakeQueued = Atomic<Bool>(false)
+    /// A head read is under way (at most one at a time; news meanwhile waits for it).
+    private var reading = false
     /// The cursor of the newest news, and of the last notification sent.
     private var latest: Cursor
     private var sent: Cursor
@@ -34,12 +36,12 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var timer: TimerToken?
     private var recheckTimer: TimerToken?
 
-    init(user: UserID, device: DeviceID, notifier: Notifier, loop: EventLoop, db: any StoreReadConnection, interval: Duration) {
+    init(user: UserID, device: DeviceID, engine: SyncEngine, loop: EventLoop, lane: Notifier.Lane?, interval: Duration) {
         self.user = user
         self.device = device
-        self.notifier = notifier
+        self.engine = engine
         self.loop = loop
-        self.db = db
+        self.lane = lane
         self.latest = Cursor(user: user, inboxSeq: 0)
         self.sent = latest
         let (s, atto) = interval.components
@@ -48,25 +50,24 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     /// Call before reading the stream head: a commit between the two is then seen.
     func subscribe(rooms: Set<RoomID>) {
-        subscription = notifier.subscribe(user, rooms: rooms) { [self] item in
-            news.withLock { n in
-                switch item {
-                case .inbox(let seq): n.inbox = max(n.inbox, seq)
-                case .room(let room, let seq): n.rooms[room] = max(n.rooms[room] ?? 0, seq)
-                case .receipts(let room): n.receipts.insert(room)
-                case .recheck: n.recheck = true
-                case .revoked(let d):
-                    // This socket's device lost its token: end the socket (1008, policy).
-                    if d == device { loop.execute { [self] in ws?.close(.policyViolation) } }
-                }
-            }
-            guard !wakeQueued.exchange(true, ordering: .acquiringAndReleasing) else { return }
-            loop.execute { [self] in
-                wakeQueued.store(false, ordering: .releasing)
-                absorbNews()
-                flush()
-            }
+        subscription = notifier.subscribe(user, rooms: rooms, lane: lane) { [self] item in
+            if loop.isCurrent { receive(item) } else { loop.execute { [self] in receive(item) } }
         }
+    }
+
+    private func receive(_ item: Notifier.News) {
+        switch item {
+        case .inbox(let seq): news.inbox = max(news.inbox, seq)
+        case .room(let room, let seq): news.rooms[room] = max(news.rooms[room] ?? 0, seq)
+        case .receipts(let room): receiptRooms.insert(room)
+        case .recheck: news.recheck = true
+        case .revoked(let d):
+            // This socket's device lost its token: end the socket (1008, policy).
+            if d == device { ws?.close(.policyViolation) }
+            return
+        }
+        absorbNews()
+        flush()
     }
 
     /// Announces the head the client starts from, then anything committed since.
@@ -79,51 +80,56 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         flush()
     }
 
-    /// Folds the writer's news into `latest`. Inbox news may mean the user joined or
-    /// left a hot room: then the subscription's room set is refreshed.
+    /// Folds the news into `latest`. Hot-room news moves that room's position. Inbox
+    /// news may mean the user joined or left a hot room: the head is read again (off the
+    /// loop) and the subscription's room set refreshed; a recheck also checks that the
+    /// device is still active. The inbox news waits for that read, so one frame carries
+    /// both.
     private func absorbNews() {
-        let n = news.withLock { n -> (inbox: Int64, rooms: [RoomID: Int64], receipts: Set<RoomID>, recheck: Bool) in
-            let taken = n
-            n.rooms.removeAll()
-            n.receipts.removeAll()
-            n.recheck = false
-            return taken
-        }
-        receiptRooms.formUnion(n.receipts)
+        guard ws != nil else { return }
         var hot = latest.hot
-        for (room, seq) in n.rooms where hot[room] != nil { hot[room] = max(hot[room]!, seq) }
-        var inbox = latest.inboxSeq
-        if n.recheck {
-            // News may have been missed, a revocation too.
-            switch Result(catching: { () throws(SyncError) in try db.snapshot { try $0.deviceActive(device) } }) {
-            case .success(true): break
-            case .success(false):
-                ws?.close(.policyViolation)
-                return
-            case .failure:
-                retryRecheck()
-                return
-            }
+        for (room, seq) in news.rooms where hot[room] != nil { hot[room] = max(hot[room]!, seq) }
+        news.rooms.removeAll()
+        latest = Cursor(user: user, inboxSeq: latest.inboxSeq, hot: hot)
+        guard !reading, news.inbox > latest.inboxSeq || news.recheck else { return }
+        let inbox = news.inbox
+        let recheck = news.recheck
+        news.inbox = -1
+        news.recheck = false
+        reading = true
+        let loop = self.loop
+        engine.head(of: user, checkDevice: recheck ? device : nil) { [self] result in
+            loop.execute { [self] in headRead(result, inbox: inbox, recheck: recheck) }
         }
-        if n.inbox > inbox || n.recheck {
-            inbox = max(inbox, n.inbox)
-            let head = try? db.snapshot({ try Stream.head($0, user: user) })
-            if head == nil && n.recheck { retryRecheck() }
-            if let current = head {
-                if let subscription, Set(current.hot.keys) != Set(hot.keys) {
-                    notifier.setRooms(subscription, Set(current.hot.keys))
-                }
-                hot = current.hot.merging(hot.filter { current.hot[$0.key] != nil }) { max($0, $1) }
-                inbox = max(inbox, current.inboxSeq)
+    }
+
+    private func headRead(_ result: Result<Cursor?, SyncError>, inbox: Int64, recheck: Bool) {
+        reading = false
+        guard ws != nil else { return }
+        var hot = latest.hot
+        var newInbox = max(latest.inboxSeq, inbox)
+        switch result {
+        case .success(nil):
+            ws?.close(.policyViolation)   // the recheck found the device revoked
+            return
+        case .success(let current?):
+            if let subscription, Set(current.hot.keys) != Set(hot.keys) {
+                notifier.setRooms(subscription, Set(current.hot.keys))
             }
+            hot = current.hot.merging(hot.filter { current.hot[$0.key] != nil }) { max($0, $1) }
+            newInbox = max(newInbox, current.inboxSeq)
+        case .failure:
+            if recheck { retryRecheck() }
         }
-        latest = Cursor(user: user, inboxSeq: inbox, hot: hot)
+        latest = Cursor(user: user, inboxSeq: newInbox, hot: hot)
+        absorbNews()   // news that came while reading
+        flush()
     }
 
     /// The database could not be read for a recheck: keep it pending and try again soon
     /// (a socket must not miss what happened while the node was cut off).
     private func retryRecheck() {
-        news.withLock { $0.recheck = true }
+        news.recheck = true
         guard recheckTimer == nil else { return }
         recheckTimer = loop.schedule(after: .seconds(1)) { [self] in
             recheckTimer = nil
@@ -176,29 +182,53 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
 extension PigeonholeAPI {
     /// `GET /v1/notify`: authenticate (header, or `access_token` for browsers), then
-    /// upgrade. A bad token is a plain 401, never an upgrade.
-    func startNotify(_ input: RequestInput, _ responder: Responder, _ db: any StoreReadConnection) throws {
-        let me = try authenticate(token: input.bearerToken ?? input.queryString("access_token"),
-                                  address: input.request.remoteAddress, db)
-        let acceptKey: String
-        switch WebSocketHandshake.validate(input.request.head) {
-        case .reject(let response): return responder.respond(response)
-        case .accept(let key): acceptKey = key
+    /// upgrade. A bad token is a plain 401, never an upgrade. The token, the hot rooms
+    /// and the head are read off the loop: rooms first, then subscribe, then the head,
+    /// so a commit between the two reads wakes the subscription.
+    func startNotify(_ input: RequestInput, _ responder: Responder) throws {
+        let token = input.bearerToken ?? input.queryString("access_token")
+        try authenticated(token: token, address: input.request.remoteAddress, responder) { [self] me in
+            let acceptKey: String
+            switch WebSocketHandshake.validate(input.request.head) {
+            case .reject(let response): return responder.respond(response)
+            case .accept(let key): acceptKey = key
+            }
+            let loop = responder.loop
+            engine.hotRooms(of: me.user) { [self] rooms in
+                loop.execute { [self] in
+                    switch rooms {
+                    case .failure(let error): responder.respond(errorResponse(error))
+                    case .success(let rooms): subscribeAndUpgrade(me, rooms: rooms, acceptKey: acceptKey, responder)
+                    }
+                }
+            }
         }
-        let mail = MailNotifier(user: me.user, device: me.device, notifier: engine.notifier, loop: responder.loop, db: db,
+    }
+
+    private func subscribeAndUpgrade(_ me: Principal, rooms: Set<RoomID>, acceptKey: String, _ responder: Responder) {
+        let loop = responder.loop
+        let mail = MailNotifier(user: me.user, device: me.device, engine: engine, loop: loop, lane: lane(loop),
                                 interval: config.notifyCoalesceInterval)
-        var wsConfig = WebSocketConfiguration()
-        wsConfig.pingInterval = config.webSocketPingInterval
-        let head: Cursor
-        do {
-            head = try engine.startNotify(db, user: me.user) { rooms in mail.subscribe(rooms: rooms) }.head
-        } catch {
-            mail.cancel()
-            throw error
+        mail.subscribe(rooms: rooms)
+        var configured = WebSocketConfiguration()
+        configured.pingInterval = config.webSocketPingInterval
+        let wsConfig = configured
+        engine.head(of: me.user) { [self] head in
+            loop.execute { [self] in
+                switch head {
+                case .success(let head?):
+                    guard let ws = responder.upgradeToWebSocket(acceptKey: acceptKey, delegate: mail, configuration: wsConfig) else {
+                        return mail.cancel()
+                    }
+                    mail.start(ws, head: head)
+                case .success(nil):
+                    mail.cancel()   // not asked to check the device: never nil
+                    responder.respond(errorResponse(SyncError.storageUnavailable))
+                case .failure(let error):
+                    mail.cancel()
+                    responder.respond(errorResponse(error))
+                }
+            }
         }
-        guard let ws = responder.upgradeToWebSocket(acceptKey: acceptKey, delegate: mail, configuration: wsConfig) else {
-            return mail.cancel()
-        }
-        mail.start(ws, head: head)
     }
 }

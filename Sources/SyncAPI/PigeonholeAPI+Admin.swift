@@ -4,7 +4,7 @@ import SyncEngine
 
 extension PigeonholeAPI {
     /// `/v1/admin/...`: provisioning with the admin token.
-    func admin(_ route: APIRoute, _ input: RequestInput, _ responder: Responder, _ db: any StoreReadConnection) throws {
+    func admin(_ route: APIRoute, _ input: RequestInput, _ responder: Responder) throws {
         switch route {
         case .adminCreateUser:
             let name = try RequestInput.string(try input.object(), "name")
@@ -12,13 +12,14 @@ extension PigeonholeAPI {
                 json(.created) { Encode.user(user, &$0) }
             }
         case .adminListDevices(let userName):
-            let devices = try engine.read(db) { try Accounts.devices($0.store, userName: userName) }
-            responder.respond(json(.ok) { w in
-                w.object { w in
-                    w.key("devices")
-                    w.array { w in for d in devices { Encode.device(d, userName: userName, &w) } }
+            read(responder, { try Accounts.devices($0.store, userName: userName) }) { devices in
+                json(.ok) { w in
+                    w.object { w in
+                        w.key("devices")
+                        w.array { w in for d in devices { Encode.device(d, userName: userName, &w) } }
+                    }
                 }
-            })
+            }
         case .adminCreateDevice(let userName):
             let name = try RequestInput.string(try input.object(), "name")
             write(responder, { try Accounts.createDevice($0, userName: userName, deviceName: name) }) { device, token in
@@ -27,10 +28,9 @@ extension PigeonholeAPI {
         case .adminRevokeDevice(let id):
             write(responder, { try Accounts.revokeDevice($0, id: id) }) { _ in HTTPResponse(status: .noContent) }
         case .adminPushes:
-            let (pending, deadTotal, dead) = try engine.read(db) {
+            read(responder, {
                 (try PushOutbox.depth($0.store), try PushOutbox.deadCount($0.store), try PushOutbox.dead($0.store, limit: 1000))
-            }
-            responder.respond(json(.ok) { w in
+            }) { pending, deadTotal, dead in json(.ok) { w in
                 w.object { w in
                     w.field("pending", pending)
                     w.field("dead_total", deadTotal)   // the list below shows the oldest 1,000
@@ -49,7 +49,7 @@ extension PigeonholeAPI {
                         }
                     }
                 }
-            })
+            } }
         default:
             preconditionFailure("not an admin route: \(route)")
         }

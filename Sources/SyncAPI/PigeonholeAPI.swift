@@ -8,7 +8,10 @@ import SyncEngine
 /// APIError, and nowhere else.
 public final class PigeonholeAPI: HTTPHandler {
     let engine: SyncEngine
-    let reads: ReadPool
+    /// One Notifier lane per event loop (index = loop index), set once the loops exist.
+    let lanes = Mutex<[Notifier.Lane]>([])
+    /// Parked pulls of one user at one position share one read (see `SharedPulls`).
+    let pulls: SharedPulls
     let router = APIRoute.makeRouter()
     let config: APIConfiguration
     let adminTokenHash: [UInt8]
@@ -27,9 +30,9 @@ public final class PigeonholeAPI: HTTPHandler {
     let roomLimiter: RateLimiter<DeviceID>
     let memberLimiter: RateLimiter<DeviceID>
 
-    init(engine: SyncEngine, reads: ReadPool, config: APIConfiguration, log: Logger) {
+    init(engine: SyncEngine, config: APIConfiguration, log: Logger) {
         self.engine = engine
-        self.reads = reads
+        self.pulls = SharedPulls(engine: engine)
         self.config = config
         let clock = config.clocks.monotonicNanos
         self.sendLimiter = RateLimiter(ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst, clock: clock)
@@ -60,48 +63,135 @@ public final class PigeonholeAPI: HTTPHandler {
         case .response(let r): return responder.respond(r)
         case .route(let r): route = r
         }
-        let db = reads.connection(forLoop: responder.loop.index)
         do {
-            try dispatch(route, RequestInput(request: request), responder, db)
-        } catch let e as APIError {
-            responder.respond(e.response)
-        } catch let e as SyncError {
-            responder.respond(APIError.response(for: e))
+            try dispatch(route, RequestInput(request: request), responder)
         } catch {
-            log.error("unexpected error", ["error": "\(error)"])
-            responder.respond(APIError.response(for: .storageUnavailable))
+            responder.respond(errorResponse(error))
         }
     }
 
-    private func dispatch(_ route: APIRoute, _ input: RequestInput, _ responder: Responder, _ db: any StoreReadConnection) throws {
+    /// Every error a handler throws or a read or write completes with becomes its
+    /// response here.
+    func errorResponse(_ error: any Error) -> HTTPResponse {
+        switch error {
+        case let e as APIError: return e.response
+        case let e as SyncError: return APIError.response(for: e)
+        default:
+            log.error("unexpected error", ["error": "\(error)"])
+            return APIError.response(for: .storageUnavailable)
+        }
+    }
+
+    /// The Notifier lane of `loop`: subscribers told there run on that loop.
+    func lane(_ loop: EventLoop) -> Notifier.Lane? {
+        lanes.withLock { $0.indices.contains(loop.index) ? $0[loop.index] : nil }
+    }
+
+    private func dispatch(_ route: APIRoute, _ input: RequestInput, _ responder: Responder) throws {
         switch route {
-        case .healthz: return responder.respond(health(db))
-        case .sync: return try startPull(input, responder, db)   // authenticates in its own first read
+        case .healthz: return health(responder)
+        case .sync: return try startPull(input, responder)   // authenticates in its own first read
         case .limits: return responder.respond(limits())
         case .badID(let what): throw APIError.badRequest(code: "invalid_request", message: "\(what) must be a positive integer")
-        case .notify: return try startNotify(input, responder, db)
+        case .notify: return try startNotify(input, responder)
         case .metrics:
             try requireAdmin(input)
-            var g = gauges.withLock { $0 }?() ?? Metrics.Gauges()
-            g.parkedPolls = polls.count
-            if config.pushWebhook != nil { g.outboxDepth = try engine.read(db) { try PushOutbox.depth($0.store) } }
-            return responder.respond(HTTPResponse(status: .ok, body: Array(metrics.render(engine: engine, gauges: g).utf8),
-                                                  contentType: "text/plain; version=0.0.4; charset=utf-8"))
+            var gauged = gauges.withLock { $0 }?() ?? Metrics.Gauges()
+            gauged.parkedPolls = polls.count
+            guard config.pushWebhook != nil else { return responder.respond(renderMetrics(gauged)) }
+            let measured = gauged
+            return read(responder, { try PushOutbox.depth($0.store) }) { [self] depth in
+                var g = measured
+                g.outboxDepth = depth
+                return renderMetrics(g)
+            }
         case .adminCreateUser, .adminListDevices, .adminCreateDevice, .adminRevokeDevice, .adminPushes:
             try requireAdmin(input)
-            return try admin(route, input, responder, db)
-        default:
-            break
-        }
-        let me = try authenticate(input, db)
-        switch route {
+            return try admin(route, input, responder)
         case .me:
-            responder.respond(json(.ok) { w in
-                w.object { w in
-                    w.key("user"); w.object { w in w.field("id", me.user.rawValue); w.field("name", me.userName) }
-                    w.key("device"); w.object { w in w.field("id", me.device.rawValue); w.field("name", me.deviceName) }
+            return try authedRead(input, responder, { _, me in me }) { me in
+                json(.ok) { w in
+                    w.object { w in
+                        w.key("user"); w.object { w in w.field("id", me.user.rawValue); w.field("name", me.userName) }
+                        w.key("device"); w.object { w in w.field("id", me.device.rawValue); w.field("name", me.deviceName) }
+                    }
                 }
-            })
+            }
+        case .getRoom(let id):
+            return try authedRead(input, responder, { ctx, me in try Rooms.get(ctx, me: me.user, room: id) }) { room, peer in
+                json(.ok) { Encode.room(room, peer: peer, &$0) }
+            }
+        case .listMembers(let id):
+            return try authedRead(input, responder, { ctx, me in try Rooms.members(ctx, me: me.user, room: id) }) { members in
+                json(.ok) { w in
+                    w.object { w in w.key("members"); w.array { w in for m in members { Encode.member(m, &w) } } }
+                }
+            }
+        case .history(let id):
+            let before = try input.queryInt("before", default: nil, range: 1...Int.max).map(Int64.init)
+            let limit = try input.queryInt("limit", default: engine.config.defaultHistoryLimit, range: 1...engine.config.maxHistoryLimit)!
+            return try authedRead(input, responder, { ctx, me in
+                try Messages.history(ctx, me: me.user, room: id, before: before, limit: limit)
+            }) { page in
+                json(.ok) { w in
+                    w.object { w in
+                        w.key("messages"); w.array { w in for m in page.messages { Encode.message(m, &w) } }
+                        if let nb = page.nextBefore { w.field("next_before", nb) }
+                    }
+                }
+            }
+        case .receipts(let id):
+            guard let seq = try input.queryInt("seq", default: nil, range: 1...Int.max) else {
+                throw APIError.invalid("seq", "is required")
+            }
+            return try authedRead(input, responder, { ctx, me in
+                try Receipts.count(ctx, me: me.user, room: id, seq: Int64(seq))
+            }) { c in
+                json(.ok) { w in
+                    w.object { w in
+                        w.field("room_id", c.room.rawValue)
+                        w.field("seq", c.seq)
+                        w.field("sender", c.sender)
+                        w.field("read_count", c.readCount)
+                        if let readers = c.readers {
+                            w.key("readers")
+                            w.array { w in for r in readers { w.string(r) } }
+                        }
+                    }
+                }
+            }
+        case .conversations:
+            let limit = try input.queryInt("limit", default: engine.config.defaultConversationLimit,
+                                           range: 1...engine.config.maxConversationLimit)!
+            let preview = try input.queryInt("preview", default: 3, range: 0...engine.config.maxPreview)!
+            let pageToken = input.queryString("page")
+            return try authedRead(input, responder, { ctx, me in
+                try Conversations.list(ctx, me: me.user, limit: limit, preview: preview, page: pageToken)
+            }) { page in
+                json(.ok) { Encode.conversations(page, &$0) }
+            }
+        case .unread:
+            return try authedRead(input, responder, { ctx, me in try Conversations.unread(ctx, me: me.user) }) { total, rooms in
+                json(.ok) { w in
+                    w.object { w in
+                        w.field("total", total)
+                        w.key("rooms")
+                        w.array { w in
+                            for (room, n) in rooms { w.object { w in w.field("room_id", room.rawValue); w.field("unread", n) } }
+                        }
+                    }
+                }
+            }
+        case .direct, .createRoom, .addMembers, .removeMember, .send, .markRead, .ack:
+            // Writes: the token is read first (a read off the loop), then the request
+            // is decoded and its unit submitted, back on the loop.
+            return try authenticated(input, responder) { [self] me in try writeRoute(route, input, responder, me) }
+        }
+    }
+
+    /// The routes that write, once the device is known.
+    private func writeRoute(_ route: APIRoute, _ input: RequestInput, _ responder: Responder, _ me: Principal) throws {
+        switch route {
         case .direct(let other):
             try takeRoomWrite(me.device, rooms: 1, members: 0)
             write(responder, { try Rooms.direct($0, me: me, otherName: other) }) { room, created in
@@ -116,14 +206,6 @@ public final class PigeonholeAPI: HTTPHandler {
             write(responder, { try Rooms.createGroup($0, me: me, name: name, memberNames: members) }) { room in
                 json(.created) { Encode.room(room, peer: nil, &$0) }
             }
-        case .getRoom(let id):
-            let (room, peer) = try engine.read(db) { try Rooms.get($0, me: me.user, room: id) }
-            responder.respond(json(.ok) { Encode.room(room, peer: peer, &$0) })
-        case .listMembers(let id):
-            let members = try engine.read(db) { try Rooms.members($0, me: me.user, room: id) }
-            responder.respond(json(.ok) { w in
-                w.object { w in w.key("members"); w.array { w in for m in members { Encode.member(m, &w) } } }
-            })
         case .addMembers(let id):
             let names = try RequestInput.optionalStringArray(try input.object(), "members")
             guard !names.isEmpty else { throw APIError.invalid("members", "must name at least one user") }
@@ -148,66 +230,18 @@ public final class PigeonholeAPI: HTTPHandler {
                     Encode.message(r.message, &w) { $0.field("duplicate", r.duplicate) }
                 }
             }
-        case .history(let id):
-            let before = try input.queryInt("before", default: nil, range: 1...Int.max).map(Int64.init)
-            let limit = try input.queryInt("limit", default: engine.config.defaultHistoryLimit, range: 1...engine.config.maxHistoryLimit)!
-            let page = try engine.read(db) { try Messages.history($0, me: me.user, room: id, before: before, limit: limit) }
-            responder.respond(json(.ok) { w in
-                w.object { w in
-                    w.key("messages"); w.array { w in for m in page.messages { Encode.message(m, &w) } }
-                    if let nb = page.nextBefore { w.field("next_before", nb) }
-                }
-            })
         case .markRead(let id):
             let seq = try RequestInput.int(try input.object(), "seq")
             write(responder, { try Conversations.markRead($0, me: me, room: id, seq: seq) }) { readSeq in
                 json(.ok) { w in w.object { w in w.field("room_id", id.rawValue); w.field("read_seq", readSeq) } }
             }
-        case .receipts(let id):
-            guard let seq = try input.queryInt("seq", default: nil, range: 1...Int.max) else {
-                throw APIError.invalid("seq", "is required")
-            }
-            let c = try engine.read(db) { try Receipts.count($0, me: me.user, room: id, seq: Int64(seq)) }
-            responder.respond(json(.ok) { w in
-                w.object { w in
-                    w.field("room_id", c.room.rawValue)
-                    w.field("seq", c.seq)
-                    w.field("sender", c.sender)
-                    w.field("read_count", c.readCount)
-                    if let readers = c.readers {
-                        w.key("readers")
-                        w.array { w in for r in readers { w.string(r) } }
-                    }
-                }
-            })
-        case .sync:
-            break   // answered above
         case .ack:
             let cursor = try RequestInput.string(try input.object(), "cursor")
             write(responder, { try Stream.ack($0, device: me.device, user: me.user, cursor: cursor) }) { _ in
                 HTTPResponse(status: .noContent)
             }
-        case .conversations:
-            let limit = try input.queryInt("limit", default: engine.config.defaultConversationLimit,
-                                           range: 1...engine.config.maxConversationLimit)!
-            let preview = try input.queryInt("preview", default: 3, range: 0...engine.config.maxPreview)!
-            let pageToken = input.queryString("page")
-            let page = try engine.read(db) { try Conversations.list($0, me: me.user, limit: limit, preview: preview, page: pageToken) }
-            responder.respond(json(.ok) { Encode.conversations(page, &$0) })
-        case .unread:
-            let (total, rooms) = try engine.read(db) { try Conversations.unread($0, me: me.user) }
-            responder.respond(json(.ok) { w in
-                w.object { w in
-                    w.field("total", total)
-                    w.key("rooms")
-                    w.array { w in
-                        for (room, n) in rooms { w.object { w in w.field("room_id", room.rawValue); w.field("unread", n) } }
-                    }
-                }
-            })
-        case .healthz, .limits, .badID, .notify, .metrics, .adminCreateUser, .adminListDevices, .adminCreateDevice,
-             .adminRevokeDevice, .adminPushes:
-            break   // answered above
+        default:
+            preconditionFailure("not a write route: \(route)")
         }
     }
 
@@ -228,28 +262,69 @@ public final class PigeonholeAPI: HTTPHandler {
         }
     }
 
-    func authenticate(_ input: RequestInput, _ db: any StoreReadConnection) throws -> Principal {
-        try authenticate(token: input.bearerToken, address: input.request.remoteAddress, db)
+    /// Runs `body` in one snapshot off the loop and answers with `render`'s response
+    /// (rendered on the read thread, sent on the request's loop), or the error's.
+    func read<T: Sendable>(_ responder: Responder, _ body: @escaping @Sendable (ReadContext) throws -> T,
+                           _ render: @escaping @Sendable (T) -> HTTPResponse) {
+        engine.read(body) { [self] result in
+            let response: HTTPResponse
+            switch result {
+            case .success(let value): response = render(value)
+            case .failure(let error): response = errorResponse(error)
+            }
+            responder.loop.execute { responder.respond(response) }
+        }
     }
 
-    /// Resolves a device token. An address that keeps presenting bad tokens is slowed
-    /// down with 429s (checked before the token, so guessing gains nothing).
-    func authenticate(token: String?, address: String, _ db: any StoreReadConnection) throws -> Principal {
+    /// The request's device token checked and `body` read in the same snapshot: one read
+    /// for an authenticated GET. A bad token answers 401 and counts against the address.
+    func authedRead<T: Sendable>(_ input: RequestInput, _ responder: Responder,
+                                 _ body: @escaping @Sendable (ReadContext, Principal) throws -> T,
+                                 _ render: @escaping @Sendable (T) -> HTTPResponse) throws {
+        let address = input.request.remoteAddress
+        try checkAuthAllowed(address)
+        guard let token = input.bearerToken else { throw APIError.unauthorized }
+        read(responder, { ctx -> T? in
+            guard let me = try Accounts.authenticate(ctx.store, token: token) else { return nil }
+            return try body(ctx, me)
+        }) { [self] value in
+            guard let value else { return authenticationFailed(address).response }
+            return render(value)
+        }
+    }
+
+    /// Resolves the request's device token (a read off the loop), then runs `then` on the
+    /// request's loop; whatever it throws becomes the answer.
+    func authenticated(_ input: RequestInput, _ responder: Responder,
+                       _ then: @escaping @Sendable (Principal) throws -> Void) throws {
+        try authenticated(token: input.bearerToken, address: input.request.remoteAddress, responder, then)
+    }
+
+    /// An address that keeps presenting bad tokens is slowed down with 429s (checked
+    /// before the token, so guessing gains nothing).
+    func authenticated(token: String?, address: String, _ responder: Responder,
+                       _ then: @escaping @Sendable (Principal) throws -> Void) throws {
         try checkAuthAllowed(address)
         guard let token else { throw APIError.unauthorized }
-        return try authenticated(try engine.read(db) { try Accounts.authenticate($0.store, token: token) }, address: address)
+        engine.read({ try Accounts.authenticate($0.store, token: token) }) { [self] result in
+            responder.loop.execute { [self] in
+                do {
+                    switch result {
+                    case .success(let me?): try then(me)
+                    case .success(nil): throw authenticationFailed(address)
+                    case .failure(let error): throw error
+                    }
+                } catch {
+                    responder.respond(errorResponse(error))
+                }
+            }
+        }
     }
 
     /// Before the token is looked up: an address over its failed-authentication limit is
     /// refused without a lookup (guessing gains nothing).
     func checkAuthAllowed(_ address: String) throws(APIError) {
         if let ms = authFailures.check(address) { throw APIError.rateLimited(ms, what: "failed authentications from this address") }
-    }
-
-    /// The outcome of a token lookup: a principal, or 401 and one failure charged.
-    func authenticated(_ principal: Principal?, address: String) throws(APIError) -> Principal {
-        guard let principal else { throw authenticationFailed(address) }
-        return principal
     }
 
     /// A missing, unknown or revoked token: counts against the address's bucket.
@@ -278,11 +353,11 @@ public final class PigeonholeAPI: HTTPHandler {
     /// writer thread, which must get back to committing).
     func write<T: Sendable>(_ responder: Responder, _ body: @escaping @Sendable (WriteContext) throws -> T,
                             _ render: @escaping @Sendable (T) -> HTTPResponse) {
-        engine.write(body) { result in
-            responder.loop.execute {
+        engine.write(body) { [self] result in
+            responder.loop.execute { [self] in
                 switch result {
                 case .success(let value): responder.respond(render(value))
-                case .failure(let error): responder.respond(APIError.response(for: error))
+                case .failure(let error): responder.respond(errorResponse(error))
                 }
             }
         }
@@ -291,19 +366,27 @@ public final class PigeonholeAPI: HTTPHandler {
     /// Liveness with a database round trip, made at most once per `healthInterval`: an
     /// unauthenticated endpoint must not turn a flood of requests into a flood of read
     /// transactions (each takes the WAL read locks, fcntl calls). A failure is never
-    /// reused: the next request checks again.
-    private func health(_ db: any StoreReadConnection) -> HTTPResponse {
+    /// reused: the next request checks again. The round trip runs off the loop.
+    private func health(_ responder: Responder) {
+        let ok = json(.ok) { w in w.object { w in w.field("status", "ok") } }
         let now = MonotonicClock.now()
-        if now &- lastHealthyAt.load(ordering: .relaxed) < Self.healthInterval {
-            return json(.ok) { w in w.object { w in w.field("status", "ok") } }
+        if now &- lastHealthyAt.load(ordering: .relaxed) < Self.healthInterval { return responder.respond(ok) }
+        engine.store.ping { [self] result in
+            let response: HTTPResponse
+            switch result {
+            case .success:
+                lastHealthyAt.store(now, ordering: .relaxed)
+                response = ok
+            case .failure:
+                response = .error(.serviceUnavailable, code: "storage_unavailable", message: "the database cannot be read")
+            }
+            responder.loop.execute { responder.respond(response) }
         }
-        do {
-            try db.ping()
-            lastHealthyAt.store(now, ordering: .relaxed)
-            return json(.ok) { w in w.object { w in w.field("status", "ok") } }
-        } catch {
-            return .error(.serviceUnavailable, code: "storage_unavailable", message: "the database cannot be read")
-        }
+    }
+
+    private func renderMetrics(_ g: Metrics.Gauges) -> HTTPResponse {
+        HTTPResponse(status: .ok, body: Array(metrics.render(engine: engine, gauges: g).utf8),
+                     contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 
     private func limits() -> HTTPResponse {

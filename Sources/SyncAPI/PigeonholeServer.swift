@@ -3,9 +3,9 @@ import HTTPServer
 import SyncEngine
 
 /// Everything `pigeonhole serve` runs, wired in one place: the engine over a store
-/// (which the caller opens: the embedded SQLite one today), one read connection per
-/// loop, the API, the push dispatcher and the HTTP server. Tests start the same thing
-/// on port 0.
+/// (which the caller opens: SQLite or PostgreSQL), the API with one Notifier lane per
+/// event loop, the push dispatcher and the HTTP server. Tests start the same thing on
+/// port 0.
 public final class PigeonholeServer: Sendable {
     public struct Configuration: Sendable {
         public var http = HTTPServerConfiguration()
@@ -18,7 +18,6 @@ public final class PigeonholeServer: Sendable {
     public let engine: SyncEngine
     public let http: HTTPServer
     let api: PigeonholeAPI
-    let reads: ReadPool
     let log: Logger
     let pushes: PushDispatcher?
 
@@ -61,10 +60,13 @@ public final class PigeonholeServer: Sendable {
         } else {
             pushes = nil
         }
-        reads = try ReadPool(store: store, count: max(1, configuration.http.threads))
-        api = PigeonholeAPI(engine: engine, reads: reads, config: configuration.api, log: logger)
+        api = PigeonholeAPI(engine: engine, config: configuration.api, log: logger)
         http = try HTTPServer(configuration: configuration.http, handler: api, logger: logger, listener: listener)
         let http = self.http
+        let notifier = engine.notifier
+        api.lanes.withLock { lanes in
+            lanes = http.loops.map { loop in notifier.addLane { loop.execute($0) } }
+        }
         api.gauges.withLock { $0 = { Metrics.Gauges(connections: http.openConnections, webSockets: http.openWebSockets) } }
     }
 
@@ -84,7 +86,6 @@ public final class PigeonholeServer: Sendable {
         pushes?.stop()
         engine.stopBackgroundJobs()
         engine.store.stop()
-        reads.closeAll()
         log.info("stopped")
     }
 }

@@ -3,7 +3,7 @@ import JSON
 import SyncEngine
 
 /// Typed access to a request's JSON body and query, with one clear 400 per mistake.
-struct RequestInput {
+struct RequestInput: Sendable {
     let request: HTTPRequest
     /// Decoded once: a handler reads several parameters (the router has already
     /// refused a malformed query with 400).

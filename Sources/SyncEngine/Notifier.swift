@@ -27,43 +27,106 @@ public final class Notifier: Sendable {
     public struct Subscription: Hashable, Sendable {
         public let user: UserID
         let id: UInt64
+        let lane: Int
     }
 
-    private struct Entry {
+    fileprivate struct Entry {
         var callback: Callback
         var rooms: Set<RoomID>
     }
 
-    private struct State {
+    fileprivate struct Table {
         var byUser: [UserID: [UInt64: Entry]] = [:]
         var byRoom: [RoomID: [UInt64: UserID]] = [:]
-        var nextID: UInt64 = 1
-        var count = 0
     }
 
-    private let state = Mutex(State())
-    private let published = Atomic<Int>(0)
+    /// Where subscribers are told: an event loop's subscribers on that loop. A commit's
+    /// news costs its publisher (a writer thread, the cluster listener) one task per
+    /// lane that has subscribers; each lane finds and wakes its own subscribers on its
+    /// own thread, so a thousand woken pulls never hold up the next commit.
+    public final class Lane: Sendable {
+        let index: Int
+        let execute: @Sendable (@escaping @Sendable () -> Void) -> Void
+        fileprivate let table = Mutex(Table())
+        fileprivate let count = Atomic<Int>(0)
+
+        init(index: Int, execute: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) {
+            self.index = index
+            self.execute = execute
+        }
+
+        fileprivate func deliver(_ news: StoreNews, recheck: Bool, published: Counter) {
+            var calls: [(Callback, News)] = []
+            table.withLock { s in
+                if recheck {
+                    for subs in s.byUser.values { for e in subs.values { calls.append((e.callback, .recheck)) } }
+                    return
+                }
+                for (user, seq) in news.users {
+                    guard let subs = s.byUser[user] else { continue }
+                    for e in subs.values { calls.append((e.callback, .inbox(seq))) }
+                }
+                for (user, devices) in news.revoked {
+                    guard let subs = s.byUser[user] else { continue }
+                    for e in subs.values { for d in devices { calls.append((e.callback, .revoked(d))) } }
+                }
+                for (user, changed) in news.receipts {
+                    guard let subs = s.byUser[user] else { continue }
+                    for e in subs.values { for room in changed { calls.append((e.callback, .receipts(room))) } }
+                }
+                for (room, seq) in news.rooms {
+                    guard let subs = s.byRoom[room] else { continue }
+                    for (id, user) in subs {
+                        if let e = s.byUser[user]?[id] { calls.append((e.callback, .room(room, seq))) }
+                    }
+                }
+            }
+            published.add(calls.count)
+            for (cb, news) in calls { cb(news) }
+        }
+    }
+
+    /// Lane 0 tells its subscribers on the publisher's thread (tests, subscribers
+    /// without a loop); the others are added by `addLane`.
+    private let lanes: Mutex<[Lane]>
+    private let nextID = Atomic<UInt64>(1)
+    private let published = Counter()
     private let publishCalls = Atomic<Int>(0)
 
-    public init() {}
+    public init() {
+        lanes = Mutex([Lane(index: 0) { $0() }])
+    }
 
-    /// Registers `callback` for `user`'s inbox and the hot `rooms` until `unsubscribe`.
-    /// Register **before** querying, so a commit between the query and the
-    /// registration cannot be missed.
-    public func subscribe(_ user: UserID, rooms: Set<RoomID> = [], _ callback: @escaping Callback) -> Subscription {
-        state.withLock { s in
-            let id = s.nextID
-            s.nextID += 1
+    /// A lane whose subscribers are told through `execute` (an event loop's `execute`:
+    /// their callbacks then run on that loop).
+    public func addLane(_ execute: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void) -> Lane {
+        lanes.withLock { all in
+            let lane = Lane(index: all.count, execute: execute)
+            all.append(lane)
+            return lane
+        }
+    }
+
+    private func lane(_ index: Int) -> Lane { lanes.withLock { $0[index] } }
+
+    /// Registers `callback` for `user`'s inbox and the hot `rooms` until `unsubscribe`;
+    /// it runs on `lane` (nil: on the publisher's thread). Register **before** querying,
+    /// so a commit between the query and the registration cannot be missed.
+    public func subscribe(_ user: UserID, rooms: Set<RoomID> = [], lane: Lane? = nil,
+                          _ callback: @escaping Callback) -> Subscription {
+        let lane = lane ?? self.lane(0)
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        lane.table.withLock { s in
             s.byUser[user, default: [:]][id] = Entry(callback: callback, rooms: rooms)
             for r in rooms { s.byRoom[r, default: [:]][id] = user }
-            s.count += 1
-            return Subscription(user: user, id: id)
         }
+        lane.count.wrappingAdd(1, ordering: .sequentiallyConsistent)
+        return Subscription(user: user, id: id, lane: lane.index)
     }
 
     /// Replaces the hot rooms a subscription listens to (after a join or leave).
     public func setRooms(_ sub: Subscription, _ rooms: Set<RoomID>) {
-        state.withLock { s in
+        lane(sub.lane).table.withLock { s in
             guard let old = s.byUser[sub.user]?[sub.id]?.rooms, old != rooms else { return }
             for r in old.subtracting(rooms) {
                 s.byRoom[r]?[sub.id] = nil
@@ -75,55 +138,41 @@ public final class Notifier: Sendable {
     }
 
     public func unsubscribe(_ sub: Subscription) {
-        state.withLock { s in
-            guard let entry = s.byUser[sub.user]?.removeValue(forKey: sub.id) else { return }
-            s.count -= 1
+        let lane = self.lane(sub.lane)
+        let removed = lane.table.withLock { s -> Bool in
+            guard let entry = s.byUser[sub.user]?.removeValue(forKey: sub.id) else { return false }
             if s.byUser[sub.user]?.isEmpty == true { s.byUser[sub.user] = nil }
             for r in entry.rooms {
                 s.byRoom[r]?[sub.id] = nil
                 if s.byRoom[r]?.isEmpty == true { s.byRoom[r] = nil }
             }
+            return true
         }
+        if removed { lane.count.wrappingAdd(-1, ordering: .sequentiallyConsistent) }
     }
 
-    /// Wakes the subscribers of each user and each hot room. Callbacks run outside the lock.
+    /// Wakes the subscribers of each user and each hot room: one task per lane with
+    /// subscribers, run on that lane (the caller goes on at once).
     public func publish(users: [UserID: Int64], rooms: [RoomID: Int64] = [:], receipts: [UserID: Set<RoomID>] = [:],
                         revoked: [UserID: [DeviceID]] = [:]) {
         guard !users.isEmpty || !rooms.isEmpty || !receipts.isEmpty || !revoked.isEmpty else { return }
-        // Counted before the subscribers are collected: see `publications`.
-        publishCalls.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        var calls: [(Callback, News)] = []
-        state.withLock { s in
-            for (user, seq) in users {
-                guard let subs = s.byUser[user] else { continue }
-                for e in subs.values { calls.append((e.callback, .inbox(seq))) }
-            }
-            for (user, devices) in revoked {
-                guard let subs = s.byUser[user] else { continue }
-                for e in subs.values { for d in devices { calls.append((e.callback, .revoked(d))) } }
-            }
-            for (user, changed) in receipts {
-                guard let subs = s.byUser[user] else { continue }
-                for e in subs.values { for room in changed { calls.append((e.callback, .receipts(room))) } }
-            }
-            for (room, seq) in rooms {
-                guard let subs = s.byRoom[room] else { continue }
-                for (id, user) in subs {
-                    if let e = s.byUser[user]?[id] { calls.append((e.callback, .room(room, seq))) }
-                }
-            }
-        }
-        published.wrappingAdd(calls.count, ordering: .relaxed)
-        for (cb, news) in calls { cb(news) }
+        let news = StoreNews(users: users, rooms: rooms, receipts: receipts, revoked: revoked)
+        dispatch(news, recheck: false)
     }
 
     /// Tells every subscriber to query again (`News.recheck`): after this node may have
     /// missed other nodes' news, so no wake-up is lost.
-    public func recheckAll() {
+    public func recheckAll() { dispatch(StoreNews(), recheck: true) }
+
+    private func dispatch(_ news: StoreNews, recheck: Bool) {
+        // Counted before any lane looks at its subscribers: see `publications`. A lane
+        // whose count reads 0 here has no subscriber yet, and one that subscribes later
+        // sees the count moved.
         publishCalls.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        let calls = state.withLock { s in s.byUser.values.flatMap { $0.values.map(\.callback) } }
-        published.wrappingAdd(calls.count, ordering: .relaxed)
-        for cb in calls { cb(.recheck) }
+        let published = self.published
+        for lane in lanes.withLock({ $0 }) where lane.count.load(ordering: .sequentiallyConsistent) > 0 {
+            lane.execute { lane.deliver(news, recheck: recheck, published: published) }
+        }
     }
 
     /// Publishes news that came from another node.
@@ -132,7 +181,11 @@ public final class Notifier: Sendable {
     }
 
     /// The users with at least one subscriber.
-    public func subscribedUsers() -> [UserID] { state.withLock { Array($0.byUser.keys) } }
+    public func subscribedUsers() -> [UserID] {
+        var users = Set<UserID>()
+        for lane in lanes.withLock({ $0 }) { lane.table.withLock { users.formUnion($0.byUser.keys) } }
+        return Array(users)
+    }
 
     /// How many times news was published. Lets a waiter skip its first query safely:
     /// read this before the read transaction that found nothing new, subscribe, read it
@@ -141,7 +194,9 @@ public final class Notifier: Sendable {
     /// finds the new subscription.
     public var publications: Int { publishCalls.load(ordering: .sequentiallyConsistent) }
 
-    public var subscriberCount: Int { state.withLock { $0.count } }
-    public var wakeUps: Int { published.load(ordering: .relaxed) }
-    public func hasSubscribers(_ user: UserID) -> Bool { state.withLock { $0.byUser[user] != nil } }
+    public var subscriberCount: Int { lanes.withLock { $0 }.reduce(0) { $0 + $1.count.load(ordering: .relaxed) } }
+    public var wakeUps: Int { published.count }
+    public func hasSubscribers(_ user: UserID) -> Bool {
+        lanes.withLock { $0 }.contains { lane in lane.table.withLock { $0.byUser[user] != nil } }
+    }
 }

@@ -46,8 +46,8 @@ public struct EngineConfiguration: Sendable {
 ///
 /// Writes go to the store as one unit of work each (group-committed by the store);
 /// their completion runs after the commit is durable, before the Notifier is told
-/// which inboxes grew. Reads run on the caller's own read connection (one per event
-/// loop), one snapshot per `read`. The engine knows nothing of HTTP or of which
+/// which inboxes grew. Reads are units of work too: `read` runs one snapshot on the
+/// store's read threads and completes there, so no event loop waits on a database. The engine knows nothing of HTTP or of which
 /// database it runs on (ARCHITECTURE.md, "The store seam").
 public final class SyncEngine: Sendable {
     public let store: any SyncStore
@@ -97,10 +97,6 @@ public final class SyncEngine: Sendable {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
-    /// Whether `device` exists and is not revoked (after news may have been missed).
-    public func deviceActive(_ connection: any StoreReadConnection, _ device: DeviceID) throws(SyncError) -> Bool {
-        try read(connection) { try $0.store.deviceActive(device) }
-    }
 
     /// Runs `body` as one command of the next group commit. On success the inboxes it
     /// recorded in `WriteContext.wakes` are published, then `completion` runs.
@@ -186,8 +182,18 @@ public final class SyncEngine: Sendable {
         done.wait()
     }
 
-    /// A read on `connection` (the caller's own), in one snapshot: everything it
-    /// returns is consistent.
+    /// A read in one snapshot (everything it returns is consistent), run on the store's
+    /// read threads, never on the caller's: `completion` runs there after, and must hop
+    /// to the caller's loop itself.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (ReadContext) throws -> T,
+                                  completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        let clock = self.clock
+        let config = self.config
+        store.read({ store in try body(ReadContext(store: store, now: clock(), config: config)) }, completion: completion)
+    }
+
+    /// A read on `connection`, a connection of the caller's own on a thread that may
+    /// block (background jobs, admin commands, tests): one snapshot.
     public func read<T>(_ connection: any StoreReadConnection, _ body: (ReadContext) throws -> T) throws(SyncError) -> T {
         let now = clock()
         let config = self.config

@@ -24,44 +24,73 @@ public enum PullStartOutcome: Sendable {
 
 extension SyncEngine {
     /// Starts `GET /v1/sync`: one snapshot for the token, the cursor (or, without one,
-    /// the device's acked cursor) and the hot rooms to listen to. Presenting a cursor
-    /// acks it (coalesced, written off the request's path). Returns nil for an unknown
-    /// or revoked token. Throws `cursorRequired` (no cursor, never acked) and
-    /// `invalidCursor`.
+    /// the device's acked cursor), the hot rooms to listen to and, for an expired cursor,
+    /// the first screen to start again from. Presenting a cursor acks it (coalesced,
+    /// written off the request's path). Completes with nil for an unknown or revoked
+    /// token, or fails with `cursorRequired` (no cursor, never acked) or `invalidCursor`.
+    /// Runs on the store's read threads; `completion` runs there too.
+    public func startPull(token: String, cursor text: String?, mayWait: Bool,
+                          completion: @escaping @Sendable (Result<PullStartOutcome?, SyncError>) -> Void) {
+        let publications = notifier.publications   // before the snapshot: see `PullStart.caughtUpAt`
+        read({ ctx in try Self.startPullRead(ctx, token: token, cursor: text, mayWait: mayWait) }) { [self] result in
+            completion(result.flatMap { read in Result { () throws(SyncError) in try startPullDecided(read, publications) } })
+        }
+    }
+
+    /// `startPull` on a connection of the caller's own (tests, admin commands).
     public func startPull(_ connection: any StoreReadConnection, token: String, cursor text: String?,
                           mayWait: Bool) throws(SyncError) -> PullStartOutcome? {
-        typealias Read = (me: Principal, from: Result<(Cursor, advance: Bool), SyncError>, hot: Set<RoomID>, caughtUp: Bool)
-        let publications = notifier.publications   // before the snapshot: see `PullStart.caughtUpAt`
-        let read: Read? = try self.read(connection) { ctx -> Read? in
-            guard let (me, state) = try Accounts.authenticateForPull(ctx.store, token: token) else { return nil }
-            let bounds = (head: state.inboxHead, floor: state.inboxFloor)
-            do {
-                let validated: (cursor: Cursor, inboxHead: Int64, hotRooms: Set<RoomID>?)
-                let advance: Bool
-                if let text {
-                    validated = try Stream.validateWithHead(ctx.store, cursor: text, user: me.user, bounds: bounds)
-                    advance = Stream.ackMoves(from: state.ackedSeq, state.ackedCursor, to: validated.cursor)
-                } else {
-                    guard let acked = state.ackedCursor else { throw SyncError.cursorRequired }
-                    validated = try Stream.validateWithHead(ctx.store, cursor: acked, user: me.user, bounds: bounds)
-                    advance = false
-                }
-                // The hot rooms that wake a parked pull: those the user is in now (a cursor
-                // may not name one joined since). Read once: by the validation when the
-                // cursor names hot rooms, else here.
-                var hot: Set<RoomID> = []
-                if mayWait { hot = try validated.hotRooms ?? Stream.hotRooms(ctx.store, user: me.user) }
-                let c = validated.cursor
-                let caughtUp = text != nil && hot.isEmpty && c.hot.isEmpty && c.inboxSeq == state.inboxHead
-                return (me, .success((c, advance)), hot, caughtUp)
-            } catch let e as SyncError {
-                return (me, .failure(e), [], false)
+        let publications = notifier.publications
+        let read = try self.read(connection) { ctx in try Self.startPullRead(ctx, token: token, cursor: text, mayWait: mayWait) }
+        return try startPullDecided(read, publications)
+    }
+
+    /// What the start's snapshot found.
+    struct StartRead: Sendable {
+        let me: Principal
+        let from: Result<(Cursor, advance: Bool), SyncError>
+        let hot: Set<RoomID>
+        let caughtUp: Bool
+        /// Read in the same snapshot when the cursor turned out expired.
+        let firstScreen: ConversationPage?
+    }
+
+    static func startPullRead(_ ctx: ReadContext, token: String, cursor text: String?, mayWait: Bool) throws -> StartRead? {
+        guard let (me, state) = try Accounts.authenticateForPull(ctx.store, token: token) else { return nil }
+        let bounds = (head: state.inboxHead, floor: state.inboxFloor)
+        do {
+            let validated: (cursor: Cursor, inboxHead: Int64, hotRooms: Set<RoomID>?)
+            let advance: Bool
+            if let text {
+                validated = try Stream.validateWithHead(ctx.store, cursor: text, user: me.user, bounds: bounds)
+                advance = Stream.ackMoves(from: state.ackedSeq, state.ackedCursor, to: validated.cursor)
+            } else {
+                guard let acked = state.ackedCursor else { throw SyncError.cursorRequired }
+                validated = try Stream.validateWithHead(ctx.store, cursor: acked, user: me.user, bounds: bounds)
+                advance = false
             }
+            // The hot rooms that wake a parked pull: those the user is in now (a cursor
+            // may not name one joined since). Read once: by the validation when the
+            // cursor names hot rooms, else here.
+            var hot: Set<RoomID> = []
+            if mayWait { hot = try validated.hotRooms ?? Stream.hotRooms(ctx.store, user: me.user) }
+            let c = validated.cursor
+            let caughtUp = text != nil && hot.isEmpty && c.hot.isEmpty && c.inboxSeq == state.inboxHead
+            return StartRead(me: me, from: .success((c, advance)), hot: hot, caughtUp: caughtUp, firstScreen: nil)
+        } catch SyncError.cursorExpired {
+            let screen = try Conversations.list(ctx, me: me.user, limit: ctx.config.defaultConversationLimit, preview: 3, page: nil)
+            return StartRead(me: me, from: .failure(.cursorExpired), hot: [], caughtUp: false, firstScreen: screen)
+        } catch let e as SyncError {
+            return StartRead(me: me, from: .failure(e), hot: [], caughtUp: false, firstScreen: nil)
         }
+    }
+
+    private func startPullDecided(_ read: StartRead?, _ publications: Int) throws(SyncError) -> PullStartOutcome? {
         guard let read else { return nil }
         switch read.from {
         case .failure(.cursorExpired):
-            return .expired(read.me, try firstScreen(connection, me: read.me.user))
+            guard let screen = read.firstScreen else { throw .cursorExpired }
+            return .expired(read.me, screen)
         case .failure(let e):
             throw e
         case .success(let (cursor, advance)):
@@ -72,27 +101,34 @@ extension SyncEngine {
     }
 
     /// One pull from `start.from`: events in commit order, at most `limit` (and the
-    /// page byte budget), with the next cursor.
+    /// page byte budget), with the next cursor. With `checkDevice`, the same snapshot
+    /// first checks that the device is still active (after news may have been missed):
+    /// nil if it is not.
+    public static func pull(_ ctx: ReadContext, _ start: PullStart, limit: Int, perRoomLimit: Int?,
+                            checkDevice: Bool) throws -> PullResult? {
+        if checkDevice, try !ctx.store.deviceActive(start.me.device) { return nil }
+        return try Stream.pull(ctx, user: start.me.user, after: start.from, limit: limit, perRoomLimit: perRoomLimit)
+    }
+
+    /// `pull` on a connection of the caller's own (tests).
     public func pull(_ connection: any StoreReadConnection, _ start: PullStart, limit: Int,
                      perRoomLimit: Int?) throws(SyncError) -> PullResult {
         try read(connection) { try Stream.pull($0, user: start.me.user, after: start.from, limit: limit, perRoomLimit: perRoomLimit) }
     }
 
-    /// The first screen a `410 cursor_expired` carries: the default conversation page
-    /// with 3 previews each, and its cursor.
-    public func firstScreen(_ connection: any StoreReadConnection, me: UserID) throws(SyncError) -> ConversationPage {
-        try read(connection) { try Conversations.list($0, me: me, limit: config.defaultConversationLimit, preview: 3, page: nil) }
+    /// The hot rooms `user` is in (a `/v1/notify` socket subscribes to them before it
+    /// reads the head of the stream, so no wake-up is lost).
+    public func hotRooms(of user: UserID, completion: @escaping @Sendable (Result<Set<RoomID>, SyncError>) -> Void) {
+        read({ try Stream.hotRooms($0.store, user: user) }, completion: completion)
     }
 
-    /// Starts a `/v1/notify` socket without a lost wake-up: reads the user's hot rooms,
-    /// lets the caller `subscribe` to them (and to the user's stream), and only then
-    /// reads the head of the stream for the socket's first `ready` frame, so any commit
-    /// the head misses wakes the subscription. If the head cannot be read, the caller
-    /// must drop the subscription (the error is thrown after `subscribe` ran).
-    public func startNotify<S>(_ connection: any StoreReadConnection, user: UserID,
-                               subscribe: (Set<RoomID>) -> S) throws(SyncError) -> (subscription: S, head: Cursor) {
-        let rooms = try read(connection) { try Stream.hotRooms($0.store, user: user) }
-        let subscription = subscribe(rooms)
-        return (subscription, try read(connection) { try Stream.head($0.store, user: user) })
+    /// The head of `user`'s stream (the cursor a `/v1/notify` socket announces); with
+    /// `checkDevice`, nil when that device is no longer active.
+    public func head(of user: UserID, checkDevice: DeviceID? = nil,
+                     completion: @escaping @Sendable (Result<Cursor?, SyncError>) -> Void) {
+        read({ ctx in
+            if let checkDevice, try !ctx.store.deviceActive(checkDevice) { return nil }
+            return try Stream.head(ctx.store, user: user)
+        }, completion: completion)
     }
 }

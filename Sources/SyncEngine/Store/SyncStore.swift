@@ -29,7 +29,15 @@ public protocol SyncStore: AnyObject, Sendable {
                              completion: @escaping @Sendable (Result<T, SyncError>) -> Void)
     /// Work that belongs to a whole commit rather than to one unit (see `StoreBatchHooks`).
     func setBatchHooks(_ hooks: StoreBatchHooks?)
-    /// A read connection for one thread (an event loop, a background job).
+    /// Runs `body` in one snapshot on a thread of the store's own (never the caller's:
+    /// an event loop submits and goes on serving sockets), then calls `completion` there
+    /// with its value or error; `completion` must hop to wherever the answer belongs.
+    func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
+                           completion: @escaping @Sendable (Result<T, SyncError>) -> Void)
+    /// A cheap round trip to the database (health checks), run like `read`.
+    func ping(completion: @escaping @Sendable (Result<Void, SyncError>) -> Void)
+    /// A read connection for one thread that may block (a background job such as the
+    /// push dispatcher, an admin command, tests); never for an event loop.
     func openReader() throws(SyncError) -> any StoreReadConnection
     /// Counters for /metrics.
     var stats: StoreStats { get }
@@ -62,6 +70,23 @@ public protocol StoreReadConnection: AnyObject {
     /// A cheap round trip to the database (health checks).
     func ping() throws(SyncError)
     func close()
+}
+
+extension ReadThreads {
+    /// `SyncStore.read` on these threads: one snapshot on the thread's connection.
+    public func snapshot<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
+                                      completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        submit { connection in
+            completion(connection.flatMap { c in Result { () throws(SyncError) in try c.snapshot(body) } })
+        }
+    }
+
+    /// `SyncStore.ping` on these threads.
+    public func ping(completion: @escaping @Sendable (Result<Void, SyncError>) -> Void) {
+        submit { connection in
+            completion(connection.flatMap { c in Result { () throws(SyncError) in try c.ping() } })
+        }
+    }
 }
 
 /// What the write path has done, for /metrics.
