@@ -1,0 +1,113 @@
+import Foundation
+import JSON
+import PostgresBackend
+import PostgresTestSupport
+@testable import SyncAPI
+import Testing
+
+/// Reads are units of work off the event loops (ARCHITECTURE.md, "Concurrency"): a
+/// request that needs no database is answered while every read waits on the database,
+/// and pulls parked by one device at one position share one read.
+@Suite(.timeLimit(.minutes(1)))
+struct SharedPullTests {
+    /// 40 pulls parked by one device at one cursor, woken by one send: every one gets
+    /// the message, and the node made a handful of reads for them, not 40.
+    @Test func parkedPullsOfOneDeviceAtOnePositionShareOneRead() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let cursor = try alice.conversationsCursor()
+            let count = 40
+            let answers = Locked<[HTTPTestResponse]>([])
+            let done = DispatchSemaphore(value: 0)
+            var pollers: [HTTPTestClient] = []
+            for _ in 0..<count {
+                let poller = try server.connect(timeout: 15)
+                pollers.append(poller)
+                poller.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
+                Thread {
+                    if let r = try? poller.readResponse() { answers.withLock { $0.append(r) } }
+                    done.signal()
+                }.start()
+            }
+            #expect(eventually { server.parkedPolls == count })
+            let readsBefore = server.server.api.pulls.reads.count
+
+            #expect(try bob.send(room, "wake-all", "hello, all of you").status == 201)
+            for _ in 0..<count { #expect(done.wait(timeout: .now() + 5) == .success) }
+
+            let all = answers.value
+            #expect(all.count == count)
+            for r in all {
+                #expect(r.status == 200)
+                #expect(ReceivedMessage.from(r.json["events"]?.array ?? []).map(\.clientMsgID) == ["wake-all"])
+            }
+            #expect(Set(all.map { $0.json["cursor"]?.stringValue ?? "" }).count == 1)
+            // One read per loop that was woken at worst (each of the 2 loops may find the
+            // first read already begun); 40 without sharing.
+            let reads = server.server.api.pulls.reads.count - readsBefore
+            print("\(count) woken pulls of one device: \(reads) reads")
+            #expect(reads >= 1 && reads <= 4)
+            withExtendedLifetime(pollers) {}
+        }
+    }
+}
+
+@Suite(.enabled(if: TestPostgres.serverURL != nil,
+                "no PostgreSQL: set PIGEONHOLE_TEST_DATABASE_URL to a server's URL (.ci/run starts one)"),
+       .timeLimit(.minutes(1)))
+struct OffLoopReadTests {
+    /// Another session holds an exclusive lock on `devices`, so every authenticated
+    /// read waits on the database. Meanwhile `GET /v1/limits` (no database) answers at
+    /// once on every loop; once the lock goes, the waiting requests answer too.
+    @Test func requestsThatNeedNoDatabaseAnswerWhileReadsWaitOnIt() throws {
+        try TestCluster.with(nodes: 1) { cluster in
+            let node = cluster.nodes[0]
+            let alice = try node.createUser("alice", device: "phone")
+            let blocker = try PGConnection(url: cluster.database.url)
+            defer { blocker.close() }
+            try blocker.execute("BEGIN; LOCK TABLE devices IN ACCESS EXCLUSIVE MODE")
+
+            // More waiting reads than loops and read threads: with reads on the loops,
+            // every loop would be stuck behind one.
+            let waiting = 6
+            let answered = Locked<[Int]>([])
+            let done = DispatchSemaphore(value: 0)
+            var clients: [HTTPTestClient] = []
+            for _ in 0..<waiting {
+                let c = try node.connect(timeout: 20)
+                clients.append(c)
+                c.send("GET", "/v1/me", token: alice.token)
+                Thread {
+                    if let r = try? c.readResponse() { answered.withLock { $0.append(r.status) } }
+                    done.signal()
+                }.start()
+            }
+            // Every read thread of the node (its pool: 4) is waiting for the lock.
+            let monitor = try PGConnection(url: cluster.database.url)
+            defer { monitor.close() }
+            #expect(try eventually(timeout: 5) {
+                try monitor.queryOne("""
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    """) { $0.int64(0) } == 4
+            })
+            #expect(answered.value.isEmpty, "a read answered through an exclusive lock")
+
+            // Fresh connections land on every loop in turn.
+            for _ in 0..<6 {
+                let probe = try node.connect(timeout: 5)
+                let started = ContinuousClock.now
+                let r = try probe.get("/v1/limits")
+                let took = ContinuousClock.now - started
+                #expect(r.status == 200)
+                #expect(took < .seconds(1), "GET /v1/limits took \(took) while reads waited on the database")
+            }
+
+            try blocker.execute("COMMIT")
+            for _ in 0..<waiting { #expect(done.wait(timeout: .now() + 10) == .success) }
+            #expect(answered.value == Array(repeating: 200, count: waiting))
+            withExtendedLifetime(clients) {}
+        }
+    }
+}
