@@ -44,6 +44,11 @@ extension Connection {
         // While output is backed up, frames wait (and reading stops at the input bound).
         while inputStart < input.count && !outputBackedUp {
             guard case .webSocket = state else { break }
+            if turnWork >= Self.workPerTurn {
+                yieldTurn()
+                break
+            }
+            turnWork += 1
             let start = inputStart
             let outcome = input.withUnsafeBufferPointer { session.decoder.decode(UnsafeBufferPointer(rebasing: $0[start...])) }
             switch outcome {

@@ -51,12 +51,16 @@ final class Connection: LoopRegistrant {
     var processing = false
     /// Reading stopped at a buffer bound; the socket may hold more (edge-triggered: no
     /// new edge comes for it), so `resumeReading` reads on when there is room again.
-    private var readPaused = false
+    var readPaused = false
     var peerClosed = false
     /// EPOLLRDHUP was seen: read to EOF, since no further edge will announce it.
-    private var peerHalfClosed = false
+    var peerHalfClosed = false
     private var reading = false
     private var rereadRequested = false
+    /// Requests dispatched and WebSocket frames decoded in this turn (see `workPerTurn`),
+    /// and whether the rest of the work is queued as a task of its own.
+    var turnWork = 0
+    private var turnYielded = false
     /// When queued output last stopped moving (the socket would block); 0 when none is stuck.
     private(set) var writeStalledSince: UInt64 = 0
     var serial: UInt64 = 0
@@ -142,6 +146,7 @@ final class Connection: LoopRegistrant {
         guard !isClosed else { return }
         if case .lingering = state { return discardInput() }
         if reading { rereadRequested = true; return }
+        turnWork = 0
         reading = true
         defer { reading = false }
         repeat {
@@ -200,6 +205,34 @@ final class Connection: LoopRegistrant {
         }
     }
 
+    /// At most this many requests (or WebSocket frames) per connection per turn of the
+    /// loop; then the connection goes to the back of the loop's queue (`yieldTurn`) and
+    /// the other connections get theirs. A client pipelining requests (or pings)
+    /// without pause held its loop for seconds before (nginx and Redis bound their work
+    /// per event the same way).
+    static let workPerTurn = 32
+
+    /// Out of budget for this turn: the rest of the input is handled later, after the
+    /// loop has served its other ready connections.
+    func yieldTurn() {
+        guard !turnYielded else { return }
+        turnYielded = true
+        // A timer due now runs after this iteration's ready connections (loop-confined,
+        // like every timer of this connection).
+        context.loop.schedule(after: .zero) { [self] in
+            turnYielded = false
+            guard !isClosed else { return }
+            if readPaused || peerHalfClosed {
+                readAvailable()   // resets the budget; reads on where it stopped
+            } else {
+                turnWork = 0
+                processInput()
+                if peerClosed { handlePeerClosed() }
+                flush()
+            }
+        }
+    }
+
     /// Reads on after a pause, once the request was answered or the client drained.
     func resumeReading() {
         guard readPaused, !mustStopReading, !isClosed else { return }
@@ -220,6 +253,7 @@ final class Connection: LoopRegistrant {
                     return
                 }
                 if outputBackedUp { return }   // slow reader: stop here
+                if turnWork >= Self.workPerTurn { return yieldTurn() }
                 let start = inputStart
                 let parsed = input.withUnsafeBufferPointer { buf -> Result<RequestHeadParser.Outcome, HTTPParseError> in
                     do throws(HTTPParseError) {
@@ -313,6 +347,7 @@ final class Connection: LoopRegistrant {
 
     private func dispatch(_ head: HTTPRequestHead, _ body: [UInt8]) {
         serial &+= 1
+        turnWork += 1
         let ctx = ResponseEncoder.Context(isHead: head.method == .HEAD, keepAlive: head.keepAlive,
                                           version: head.version, acceptsGzip: head.acceptsGzip)
         state = .awaiting(ctx)

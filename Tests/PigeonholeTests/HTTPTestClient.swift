@@ -107,6 +107,12 @@ final class HTTPTestClient: @unchecked Sendable {
         write(Array(head.utf8) + (body ?? []))
     }
 
+    /// Reads whatever bytes arrive (up to `buffer.count`): the count, 0 at EOF, -1 on
+    /// an error or the receive timeout.
+    func readRaw(_ buffer: inout [UInt8]) -> Int {
+        buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, 0) }
+    }
+
     /// Writes raw bytes (a request in pieces); false if the connection refused them
     /// (reset or closed for writing by the peer).
     @discardableResult
