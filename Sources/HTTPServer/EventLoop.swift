@@ -148,7 +148,7 @@ public final class EventLoop: @unchecked Sendable {
             runTasks()
             for hook in beforeSleep { hook() }
         }
-        runTasks()
+        runTasks(all: true)
     }
 
     private func waitTimeoutMillis() -> Int32 {
@@ -165,11 +165,21 @@ public final class EventLoop: @unchecked Sendable {
         for callback in timers.popDue(now: MonotonicClock.now()) { callback() }
     }
 
-    private func runTasks() {
-        // Tasks may post more tasks; those run on the next iteration (no starvation of I/O).
+    /// Tasks run per iteration at most: a burst posted at once (a thousand woken pulls
+    /// answered together) is served a slice at a time, with the loop's sockets and
+    /// timers in between, so no other client waits for the whole burst.
+    static let tasksPerIteration = 64
+
+    private func runTasks(all: Bool = false) {
+        // Tasks may post more tasks; those run on a later iteration (no starvation of I/O).
         let batch = tasks.withLock { t -> [@Sendable () -> Void] in
-            let b = t
-            t.removeAll(keepingCapacity: true)
+            if all || t.count <= Self.tasksPerIteration {
+                let b = t
+                t.removeAll(keepingCapacity: true)
+                return b
+            }
+            let b = Array(t.prefix(Self.tasksPerIteration))
+            t.removeFirst(Self.tasksPerIteration)
             return b
         }
         for task in batch { task() }
