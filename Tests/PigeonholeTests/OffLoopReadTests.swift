@@ -44,11 +44,12 @@ struct SharedPullTests {
                 #expect(ReceivedMessage.from(r.json["events"]?.array ?? []).map(\.clientMsgID) == ["wake-all"])
             }
             #expect(Set(all.map { $0.json["cursor"]?.stringValue ?? "" }).count == 1)
-            // One read per loop that was woken at worst (each of the 2 loops may find the
-            // first read already begun); 40 without sharing.
+            // Without sharing: 40. Alone on the machine: 1 (all join the first read
+            // before it begins); a waiter that comes after a read began starts the next,
+            // so a busy machine sees a few more.
             let reads = server.server.api.pulls.reads.count - readsBefore
             print("\(count) woken pulls of one device: \(reads) reads")
-            #expect(reads >= 1 && reads <= 4)
+            #expect(reads >= 1 && reads <= count / 4)
             withExtendedLifetime(pollers) {}
         }
     }
