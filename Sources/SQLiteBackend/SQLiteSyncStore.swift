@@ -1,3 +1,4 @@
+import Glibc
 import SyncEngine
 import SQLiteStore
 
@@ -9,9 +10,11 @@ public final class SQLiteSyncStore: SyncStore {
         public var path: String
         public var database: Database.Options
         /// Threads that run reads (`read`), each with its own read-only WAL connection:
-        /// reads never wait for the writer, and no event loop waits on a read.
+        /// reads never wait for the writer, and no event loop waits on a read. Default:
+        /// one per core, at least 2.
         public var readThreads: Int
-        public init(path: String, database: Database.Options = Database.Options(), readThreads: Int = 2) {
+        public init(path: String, database: Database.Options = Database.Options(),
+                    readThreads: Int = max(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) {
             self.path = path
             self.database = database
             self.readThreads = readThreads

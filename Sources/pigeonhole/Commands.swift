@@ -13,7 +13,7 @@ let serveFlags: [Flag] = [
     Flag(name: "port", env: "PIGEONHOLE_PORT", value: "N", help: "TCP port (default 8080; 0 = any free port)"),
     Flag(name: "database", env: "PIGEONHOLE_DATABASE_URL", value: "URL", help: "sqlite: (default: embedded SQLite in --data-dir) or postgres://USER[:PASS]@HOST[:PORT]/DB[?...] (several nodes over one PostgreSQL)"),
     Flag(name: "data-dir", env: "PIGEONHOLE_DATA_DIR", value: "DIR", help: "where the SQLite database and the generated admin token live (default ./data)"),
-    Flag(name: "db-pool", env: "PIGEONHOLE_DB_POOL", value: "N", help: "PostgreSQL: read connections per node, besides the writer's, the listener's and presence's (default 8)"),
+    Flag(name: "db-pool", env: "PIGEONHOLE_DB_POOL", value: "N", help: "PostgreSQL: read connections (and read threads) per node, besides the writer's, the listener's and presence's (default 8)"),
     Flag(name: "db-writers", env: "PIGEONHOLE_DB_WRITERS", value: "N", help: "PostgreSQL: writer connections per node, each group-committing (default 1)"),
     Flag(name: "threads", env: "PIGEONHOLE_THREADS", value: "N", help: "event loops (default: one per core)"),
     Flag(name: "max-connections", env: "PIGEONHOLE_MAX_CONNECTIONS", value: "N", help: "open connections before 503 (default 10000)"),
