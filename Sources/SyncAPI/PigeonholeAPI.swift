@@ -306,7 +306,9 @@ public final class PigeonholeAPI: HTTPHandler {
                        _ then: @escaping @Sendable (Principal) throws -> Void) throws {
         try checkAuthAllowed(address)
         guard let token else { throw APIError.unauthorized }
-        engine.read({ try Accounts.authenticate($0.store, token: token) }) { [self] result in
+        // A token resolved recently and not revoked since needs no read (PrincipalCache).
+        if let me = engine.cachedPrincipal(token: token) { return try then(me) }
+        engine.authenticate(token: token) { [self] result in
             responder.loop.execute { [self] in
                 do {
                     switch result {

@@ -64,6 +64,8 @@ public final class SyncEngine: Sendable {
     let retentionPosition = Retention.Position()
     let pullAcks = AckCoalescer()
     let activity = RoomActivity()
+    /// Tokens resolved recently (writes skip the read); emptied of revoked devices.
+    public let principals = PrincipalCache()
     private let jobs = Mutex<[DispatchSourceTimer]>([])
 
     /// `clock` is the wall clock in milliseconds since the epoch (timestamps, retention,
@@ -75,10 +77,15 @@ public final class SyncEngine: Sendable {
         self.notifier = notifier
         // A store serving several nodes delivers their news to this node's Notifier and
         // answers presence for all of them; a single-process store returns `notifier`.
+        let principals = self.principals
         let clusterPresence = store.joinCluster(local: notifier) { news in
             switch news {
-            case .news(let n): notifier.publish(n)
-            case .recheckAll: notifier.recheckAll()
+            case .news(let n):
+                principals.revoke(n.revoked.values.joined())
+                notifier.publish(n)
+            case .recheckAll:
+                principals.clear()
+                notifier.recheckAll()
             }
         }
         self.presence = presence ?? clusterPresence
@@ -110,6 +117,7 @@ public final class SyncEngine: Sendable {
         let activity = self.activity
         let counter = self.inboxRowsWritten
         let presence = self.presence
+        let principals = self.principals
         store.submit({ store -> Outcome<T> in
             let ctx = WriteContext(store: store, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
             if config.pushEnabled { ctx.isOnline = { presence.isOnline($0) } }
@@ -123,6 +131,8 @@ public final class SyncEngine: Sendable {
             switch result {
             case .success(let outcome):
                 counter.add(outcome.inboxRows)
+                // Before the answer: a revoked token must not work a moment longer here.
+                principals.revoke(outcome.revoked.values.joined())
                 // The durable ack first: it is one task on one loop, while a fan-out can be
                 // a thousand; published first, they would all run before the sender's 201.
                 completion(.success(outcome.value))

@@ -223,6 +223,31 @@ struct MultiNodeTests {
         }
     }
 
+    /// A device whose token node A has resolved (and cached) is revoked through node B:
+    /// node A refuses its next write as soon as B's news arrives (a few milliseconds).
+    @Test func aDeviceRevokedOnOneNodeCannotWriteOnAnother() throws {
+        try TestCluster.with(nodes: 2) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            try a.createUser("alice")
+            try a.createUser("bob")
+            let onA = try a.createDevice("alice", "phone")
+            let room = try onA.directRoom(with: "bob")
+            #expect(try onA.send(room, "a-1", "one").status == 201)
+            #expect(try onA.send(room, "a-2", "two").status == 201)
+            #expect(a.engine.principals.count >= 1)
+            #expect(try b.admin.delete("/v1/admin/devices/\(onA.id)", token: TestServer.adminToken).status == 204)
+            var n = 0
+            #expect(try eventually(timeout: 2) {
+                n += 1
+                return try onA.send(room, "after-\(n)", "still here?").status == 401
+            })
+            // The refused send was not stored.
+            let history = try b.createDevice("bob", "laptop").get("/v1/rooms/\(room)/messages?limit=100")
+            let ids = (history.json["messages"]?.array ?? []).compactMap { $0["client_msg_id"]?.stringValue }
+            #expect(ids.contains("a-2") && !ids.contains("after-\(n)"))
+        }
+    }
+
     /// A revocation made through node A while node B's listener is away still reaches
     /// B: after reconnecting, B has every waiter check its token again, so the revoked
     /// device's parked pull gets 401 and its socket closes.

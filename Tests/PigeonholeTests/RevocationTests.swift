@@ -36,4 +36,21 @@ struct RevocationTests {
             #expect(server.server.http.openWebSockets >= 1)
         }
     }
+
+    /// Writes skip the token read for a device resolved recently (`PrincipalCache`); a
+    /// revocation still takes effect at once: the very next send after the admin's 204
+    /// is refused, and so is the socket start.
+    @Test func aRevokedDeviceCannotSendTheMomentItsRevocationIsAnswered() throws {
+        try TestServer.with { server in
+            let phone = try server.createUser("alice", device: "phone")
+            try server.createUser("bob")
+            let room = try phone.directRoom(with: "bob")
+            #expect(try phone.send(room, "before-1", "hi").status == 201)
+            #expect(try phone.send(room, "before-2", "hi again").status == 201)   // the token is cached now
+            #expect(server.engine.principals.count >= 1)
+            #expect(try server.admin.delete("/v1/admin/devices/\(phone.id)", token: TestServer.adminToken).status == 204)
+            expectError(try phone.send(room, "after", "still here?"), 401, "unauthorized")
+            expectError(try phone.post("/v1/rooms/\(room)/read", raw: #"{"seq":1}"#), 401, "unauthorized")
+        }
+    }
 }
