@@ -424,6 +424,28 @@ private func parserVerdict(_ bytes: [UInt8]) -> (status: Int?, complete: Bool) {
 }
 
 extension HostileInputTests {
+    /// A client that sends its request and shuts its side (`nc -N`, some proxies) gets
+    /// the answer before the close: a send is stored and answered 201 (issue 20, item 12:
+    /// it was stored and never answered), and a read is answered too.
+    @Test func aRequestFollowedByAHalfCloseIsAnswered() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            try server.createUser("bob")
+            let room = try alice.directRoom(with: "bob")
+            let body = Array(#"{"client_msg_id":"half-1","body":"sent, then shut"}"#.utf8)
+            let request = Array("""
+                POST /v1/rooms/\(room)/messages HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(alice.token)\r\n\
+                Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n
+                """.utf8) + body
+            let (reply, got) = probe(port: server.port, request)
+            #expect(reply == .response(status: 201), "\(reply): \(String(decoding: got.prefix(200), as: UTF8.self))")
+            let history = try alice.get("/v1/rooms/\(room)/messages")
+            #expect((history.json["messages"]?.array ?? []).map { $0["client_msg_id"]?.stringValue } == ["half-1"])
+            let read = Array("GET /v1/rooms/\(room)/messages HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(alice.token)\r\n\r\n".utf8)
+            #expect(probe(port: server.port, read).0 == .response(status: 200))
+        }
+    }
+
     @Test func hostileRequestsGetAnErrorOrACloseAndTheServerSurvives() throws {
         // Rate limits off: hostile requests with broken tokens must not turn every later
         // request into a 429 before it reaches the code under test.
