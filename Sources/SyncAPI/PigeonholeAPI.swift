@@ -282,7 +282,6 @@ public final class PigeonholeAPI: HTTPHandler {
                                  _ body: @escaping @Sendable (ReadContext, Principal) throws -> T,
                                  _ render: @escaping @Sendable (T) -> HTTPResponse) throws {
         let address = input.request.remoteAddress
-        try checkAuthAllowed(address)
         guard let token = input.bearerToken else { throw APIError.unauthorized }
         read(responder, { ctx -> T? in
             guard let me = try Accounts.authenticate(ctx.store, token: token) else { return nil }
@@ -304,7 +303,6 @@ public final class PigeonholeAPI: HTTPHandler {
     /// before the token, so guessing gains nothing).
     func authenticated(token: String?, address: String, _ responder: Responder,
                        _ then: @escaping @Sendable (Principal) throws -> Void) throws {
-        try checkAuthAllowed(address)
         guard let token else { throw APIError.unauthorized }
         // A token resolved recently and not revoked since needs no read (PrincipalCache).
         if let me = engine.cachedPrincipal(token: token) { return try then(me) }
@@ -323,25 +321,23 @@ public final class PigeonholeAPI: HTTPHandler {
         }
     }
 
-    /// Before the token is looked up: an address over its failed-authentication limit is
-    /// refused without a lookup (guessing gains nothing).
-    func checkAuthAllowed(_ address: String) throws(APIError) {
-        if let ms = authFailures.check(address) { throw APIError.rateLimited(ms, what: "failed authentications from this address") }
-    }
-
-    /// A missing, unknown or revoked token: counts against the address's bucket.
+    /// A presented token that is unknown or revoked: 401, charged to the address; an
+    /// address over its failed-authentication limit gets 429 instead (guessing slows
+    /// down). A valid token is never refused for failures of others at its address (a
+    /// NAT, a proxy): the limit is applied only after the lookup failed.
     func authenticationFailed(_ address: String) -> APIError {
-        _ = authFailures.take(address)
+        if let ms = authFailures.take(address) { return .rateLimited(ms, what: "failed authentications from this address") }
         return .unauthorized
     }
 
     private func requireAdmin(_ input: RequestInput) throws(APIError) {
-        let address = input.request.remoteAddress
-        if let ms = authFailures.check(address) { throw APIError.rateLimited(ms, what: "failed authentications from this address") }
         guard let token = input.bearerToken else { throw APIError.adminUnauthorized }
         // Hash both sides so the comparison takes the same time whatever the length.
         guard Tokens.constantTimeEquals(Tokens.hash(token), adminTokenHash) else {
-            _ = authFailures.take(address)   // only a presented, wrong token counts as a guess
+            // Only a presented, wrong token counts as a guess.
+            if let ms = authFailures.take(input.request.remoteAddress) {
+                throw APIError.rateLimited(ms, what: "failed authentications from this address")
+            }
             throw APIError.adminUnauthorized
         }
     }
