@@ -21,21 +21,25 @@ private enum SQL {
     }
 }
 
+// The batch reads (all hot rooms' keys, a page's messages) loop one prepared statement
+// inside the snapshot's read transaction: SQLite runs in-process, so a statement costs no
+// round trip, and a keyed lookup per item is as cheap as any set-based spelling here
+// (json_each or a window function over the same index lookups would only add work).
+// What matters on SQLite is not being slower than before, and it reads no more rows.
 extension SQLiteReader: StreamReads {
-    public func hotMemberships(user: UserID) throws -> [Stream.HotMembership] {
+    public func hotMemberships(user: UserID, includeDepartures: Bool) throws -> [Stream.HotMembership] {
         try sqlite.queryAll("""
-            SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq
+            SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor
             FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = ? AND m.hot = 1 ORDER BY m.room_id
-            """, [.integer(user.rawValue)]) {
-            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: false)
-        }
-    }
-
-    public func hotDepartures(user: UserID) throws -> [Stream.HotMembership] {
-        try sqlite.queryAll("SELECT room_id, floor, left_seq FROM hot_departures WHERE user_id = ? ORDER BY room_id",
-                            [.integer(user.rawValue)]) {
-            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: true)
+            WHERE m.user_id = ?1 AND m.hot = 1
+            UNION ALL
+            SELECT d.room_id, d.floor, d.left_seq, 1, coalesce(r.history_floor, 0)
+            FROM hot_departures d LEFT JOIN rooms r ON r.id = d.room_id
+            WHERE d.user_id = ?1 AND ?2
+            ORDER BY 4, 1
+            """, [.integer(user.rawValue), .integer(includeDepartures ? 1 : 0)]) {
+            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: $0.int64(3) != 0,
+                                 historyFloor: $0.int64(4))
         }
     }
 
@@ -73,14 +77,33 @@ extension SQLiteReader: StreamReads {
         return keys
     }
 
-    public func hotRoomKeys(room: RoomID, after: Int64, through: Int64, limit: Int) throws -> [Stream.RoomKey] {
-        try sqlite.queryAll(SQL.hotRoomKeys, [.integer(room.rawValue), .integer(after), .integer(through), .integer(Int64(limit))]) {
-            Stream.RoomKey(pos: $0.int64(0), seq: $0.int64(1))
+    public func hotRoomKeys(_ ranges: [Stream.RoomRange], limit: Int) throws -> [RoomID: [Stream.RoomKey]] {
+        var keys: [RoomID: [Stream.RoomKey]] = [:]
+        for r in ranges {
+            let roomKeys = try sqlite.queryAll(SQL.hotRoomKeys, [.integer(r.room.rawValue), .integer(r.after), .integer(r.through),
+                                                                 .integer(Int64(limit))]) {
+                Stream.RoomKey(pos: $0.int64(0), seq: $0.int64(1))
+            }
+            if !roomKeys.isEmpty { keys[r.room, default: []] += roomKeys }
         }
+        return keys
     }
 
-    public func streamMessage(room: RoomID, seq: Int64) throws -> Message? {
-        try sqlite.queryOne(SQL.messageByKey, [.integer(room.rawValue), .integer(seq)], { MessageRows.message($0) })
+    public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int) throws -> [Message?] {
+        var out: [Message?] = []
+        var found = 0
+        var bodyBytes = 0
+        for key in keys {
+            // The bounds of the protocol: a page cannot reach this key.
+            if found >= maxCount || bodyBytes > maxBodyBytes { break }
+            let m = try sqlite.queryOne(SQL.messageByKey, [.integer(key.room.rawValue), .integer(key.seq)], { MessageRows.message($0) })
+            if let m {
+                found += 1
+                bodyBytes += m.body.utf8.count
+            }
+            out.append(m)
+        }
+        return out
     }
 }
 
