@@ -24,6 +24,23 @@ extension PGReader: StreamReads {
         try pg.queryOne("SELECT inbox_seq FROM users WHERE id = $1", [.int(user.rawValue)]) { $0.int64(0) }
     }
 
+    public func streamHead(user: UserID) throws -> (inboxHead: Int64, hot: [Stream.HotMembership])? {
+        // One row per hot membership, or one with NULLs for a user in no hot room.
+        var head: Int64?
+        var hot: [Stream.HotMembership] = []
+        try pg.query("""
+            SELECT u.inbox_seq, r.id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, r.history_floor
+            FROM users u LEFT JOIN (members m JOIN rooms r ON r.id = m.room_id) ON m.user_id = u.id AND m.hot
+            WHERE u.id = $1 ORDER BY r.id
+            """, [.int(user.rawValue)]) {
+            head = $0.int64(0)
+            guard !$0.isNull(1) else { return }
+            hot.append(Stream.HotMembership(room: RoomID($0.int64(1)), floor: $0.int64(2), lastSeq: $0.int64(3), departed: false,
+                                            historyFloor: $0.int64(4)))
+        }
+        return head.map { ($0, hot) }
+    }
+
     public func inboxBounds(user: UserID) throws -> (head: Int64, floor: Int64)? {
         try pg.queryOne("SELECT inbox_seq, inbox_floor FROM users WHERE id = $1", [.int(user.rawValue)]) {
             (head: $0.int64(0), floor: $0.int64(1))
@@ -54,10 +71,19 @@ extension PGReader: StreamReads {
             """, [.int(user.rawValue), .int(after), .int(Int64(limit))], Self.inboxKey)
     }
 
-    public func inboxKeys(user: UserID, after: Int64, through: Int64) throws -> [Stream.InboxKey] {
-        try pg.queryAll("""
-            SELECT seq, kind, room_id, room_seq, pos, payload FROM inbox WHERE user_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq
-            """, [.int(user.rawValue), .int(after), .int(through)], Self.inboxKey)
+    public func inboxWindow(user: UserID, after: Int64, through: Int64) throws -> (head: Int64, keys: [Stream.InboxKey])? {
+        // The head on every row (one row with NULL keys for an empty window).
+        var head: Int64?
+        var keys: [Stream.InboxKey] = []
+        try pg.query("""
+            SELECT i.seq, i.kind, i.room_id, i.room_seq, i.pos, i.payload, u.inbox_seq
+            FROM users u LEFT JOIN inbox i ON i.user_id = u.id AND i.seq > $2 AND i.seq <= $3
+            WHERE u.id = $1 ORDER BY i.seq
+            """, [.int(user.rawValue), .int(after), .int(through)]) {
+            head = $0.int64(6)
+            if !$0.isNull(0) { keys.append(Self.inboxKey($0)) }
+        }
+        return head.map { ($0, keys) }
     }
 
     static func inboxKey(_ row: PGRow) -> Stream.InboxKey {

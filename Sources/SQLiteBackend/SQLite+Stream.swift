@@ -47,6 +47,12 @@ extension SQLiteReader: StreamReads {
         try sqlite.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)]) { $0.int64(0) }
     }
 
+    public func streamHead(user: UserID) throws -> (inboxHead: Int64, hot: [Stream.HotMembership])? {
+        // Two statements in the snapshot (in-process: no round trips to save).
+        guard let head = try inboxHead(user: user) else { return nil }
+        return (head, try hotMemberships(user: user, includeDepartures: false))
+    }
+
     public func inboxBounds(user: UserID) throws -> (head: Int64, floor: Int64)? {
         try sqlite.queryOne("SELECT inbox_seq, inbox_floor FROM users WHERE id = ?", [.integer(user.rawValue)]) {
             (head: $0.int64(0), floor: $0.int64(1))
@@ -68,7 +74,13 @@ extension SQLiteReader: StreamReads {
         try sqlite.queryAll(SQL.inboxAfter, [.integer(user.rawValue), .integer(after), .integer(Int64(limit))], SQL.toInboxKey)
     }
 
-    public func inboxKeys(user: UserID, after: Int64, through: Int64) throws -> [Stream.InboxKey] {
+    public func inboxWindow(user: UserID, after: Int64, through: Int64) throws -> (head: Int64, keys: [Stream.InboxKey])? {
+        // Two statements in the snapshot (in-process: no round trips to save).
+        guard let head = try inboxHead(user: user) else { return nil }
+        return (head, try inboxKeys(user: user, after: after, through: min(through, head)))
+    }
+
+    private func inboxKeys(user: UserID, after: Int64, through: Int64) throws -> [Stream.InboxKey] {
         var keys: [Stream.InboxKey] = []
         keys.reserveCapacity(Int(max(0, min(through - after, 100_000))))
         try sqlite.query(SQL.inboxWindow, [.integer(user.rawValue), .integer(after), .integer(through)]) { row in

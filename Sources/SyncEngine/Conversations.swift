@@ -96,8 +96,8 @@ public enum Conversations {
         // Peers and previews of the whole page in one read each (not one per room), so a
         // page costs a fixed number of statements: BEGIN, hot memberships, normal rooms
         // (and, on later pages, the rooms that moved up), peers (only with a direct room on
-        // the page), previews (only when asked for), the cursor's inbox head and hot
-        // rooms, COMMIT.
+        // the page), previews (only when asked for), the cursor (inbox head and hot rooms
+        // in one read), COMMIT.
         let directRooms = pageRows.filter { $0.room.kind == .direct }.map(\.room.id)
         let peers = directRooms.isEmpty ? [:] : try ctx.store.otherMemberNames(rooms: directRooms, excluding: me)
         let previews = try Messages.latest(ctx.store, rooms: pageRows.map { ($0.room.id, $0.joinedSeq) }, count: preview)

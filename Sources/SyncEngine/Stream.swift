@@ -10,9 +10,9 @@ public enum Stream {
     // one page, not of its whole window. Every read is set-based (all hot rooms in one
     // key read, all of a page's bodies in one read), so a pull page costs a fixed number
     // of statements on a backend with round trips, whatever it carries: BEGIN, inbox
-    // keys (a catch-up: head and window), hot memberships, hot-room keys (only when a hot
-    // room has something after its position), message bodies (only when the page has a
-    // message), COMMIT.
+    // keys (a catch-up: the window with the head), hot memberships, hot-room keys (only
+    // when a hot room has something after its position), message bodies (only when the
+    // page has a message), COMMIT.
 
     /// The user's hot rooms (`HotMembership`), current ones first, then (with
     /// `includeDepartures`) the ones they left, each part by room id.
@@ -27,11 +27,11 @@ public enum Stream {
 
     /// The newest position of `user`'s stream.
     public static func head(_ db: any StoreReader, user: UserID) throws -> Cursor {
-        guard let seq = try db.inboxHead(user: user) else {
+        guard let (seq, memberships) = try db.streamHead(user: user) else {
             throw SyncError.userNotFound(String(user.rawValue))
         }
         var hot: [RoomID: Int64] = [:]
-        for h in try hotMemberships(db, user: user) { hot[h.room] = max(h.floor, h.lastSeq) }
+        for h in memberships { hot[h.room] = max(h.floor, h.lastSeq) }
         return Cursor(user: user, inboxSeq: seq, hot: hot)
     }
 
@@ -278,9 +278,11 @@ public enum Stream {
     /// non-message event stays). No body is read here.
     private static func inboxCatchUp(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
         -> (items: [Item], gaps: [RoomID: Int64], truncated: Bool) {
-        let head = try ctx.store.inboxHead(user: user) ?? after
-        let upper = min(head, after + Int64(ctx.config.catchUpScanWindow))
-        var items = try ctx.store.inboxKeys(user: user, after: after, through: upper).map(Item.inbox)
+        // Rows exist only up to the head: the window's end need not wait for it.
+        let upper = after + Int64(ctx.config.catchUpScanWindow)
+        let window = try ctx.store.inboxWindow(user: user, after: after, through: upper)
+        let head = window?.head ?? after
+        var items = (window?.keys ?? []).map(Item.inbox)
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]

@@ -9,18 +9,19 @@ enum Statements {
     /// hot-room key read when no hot room has anything after its position; no body read
     /// for a page without messages: an empty recheck is 4.)
     static let pullPage = 6
-    /// A catch-up page (`per_room_limit`): BEGIN, inbox head, inbox window, hot
-    /// memberships, hot-room keys, message bodies, COMMIT.
-    static let catchUpPage = 7
+    /// A catch-up page (`per_room_limit`): BEGIN, the inbox window with the inbox head,
+    /// hot memberships, hot-room keys, message bodies, COMMIT.
+    static let catchUpPage = 6
     /// A pull's start: BEGIN, the token with the device's stream state, the hot
     /// memberships (with departures and history floors, whether the cursor names no hot
     /// room or twenty), COMMIT.
     static let pullStart = 4
     /// A first conversation page: BEGIN, hot conversations, normal conversations, peers
-    /// of its direct rooms, previews, the cursor's inbox head and hot memberships, COMMIT.
-    static let firstConversationPage = 8
+    /// of its direct rooms, previews, the cursor (inbox head and hot memberships),
+    /// COMMIT. (No peer read for a page without a direct room.)
+    static let firstConversationPage = 7
     /// A later page also reads the rooms that moved up since the first.
-    static let laterConversationPage = 9
+    static let laterConversationPage = 8
     /// BEGIN, membership, messages, COMMIT.
     static let historyPage = 4
 }

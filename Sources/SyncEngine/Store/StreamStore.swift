@@ -25,6 +25,11 @@ public protocol StreamReads {
     /// nil if the user does not exist.
     func inboxHead(user: UserID) throws -> Int64?
 
+    /// The head of the user's stream in one read: `inboxHead` and the hot rooms they are
+    /// a member of now (`hotMemberships` without departures); nil if the user does not
+    /// exist.
+    func streamHead(user: UserID) throws -> (inboxHead: Int64, hot: [Stream.HotMembership])?
+
     /// The user's inbox head and floor (below the floor, rows were pruned by offline
     /// retention), read together; nil if the user does not exist.
     func inboxBounds(user: UserID) throws -> (head: Int64, floor: Int64)?
@@ -41,9 +46,10 @@ public protocol StreamReads {
     /// `limit` of them.
     func inboxKeys(user: UserID, after: Int64, limit: Int) throws -> [Stream.InboxKey]
 
-    /// Keys of all the user's inbox rows with `after` < seq <= `through`, ascending by
-    /// seq (a catch-up window: the caller bounds its size).
-    func inboxKeys(user: UserID, after: Int64, through: Int64) throws -> [Stream.InboxKey]
+    /// A catch-up window in one read: the user's inbox head, and the keys of all their
+    /// inbox rows with `after` < seq <= `through`, ascending by seq (the caller bounds
+    /// the window's size); nil if the user does not exist.
+    func inboxWindow(user: UserID, after: Int64, through: Int64) throws -> (head: Int64, keys: [Stream.InboxKey])?
 
     /// For each range, the keys of the messages of its hot room with `after` < seq <=
     /// `through`, ascending by seq, at most `limit` per room: from the (room, seq) index
