@@ -13,6 +13,22 @@ private enum SQL {
         SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ? AND m.seq = ?
         """
 
+    static let hotMemberships = """
+        SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor
+        FROM members m JOIN rooms r ON r.id = m.room_id
+        WHERE m.user_id = ?1 AND m.hot = 1 ORDER BY m.room_id
+        """
+    static let hotMembershipsAndDepartures = """
+        SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor
+        FROM members m JOIN rooms r ON r.id = m.room_id
+        WHERE m.user_id = ?1 AND m.hot = 1
+        UNION ALL
+        SELECT d.room_id, d.floor, d.left_seq, 1, coalesce(r.history_floor, 0)
+        FROM hot_departures d LEFT JOIN rooms r ON r.id = d.room_id
+        WHERE d.user_id = ?1
+        ORDER BY 4, 1
+        """
+
     /// Maps `inboxKeysColumns`.
     static func toInboxKey(_ row: Row) -> Stream.InboxKey {
         Stream.InboxKey(seq: row.int64(0), kind: EventKind(rawValue: row.text(1)) ?? .member,
@@ -28,16 +44,8 @@ private enum SQL {
 // What matters on SQLite is not being slower than before, and it reads no more rows.
 extension SQLiteReader: StreamReads {
     public func hotMemberships(user: UserID, includeDepartures: Bool) throws -> [Stream.HotMembership] {
-        try sqlite.queryAll("""
-            SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor
-            FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = ?1 AND m.hot = 1
-            UNION ALL
-            SELECT d.room_id, d.floor, d.left_seq, 1, coalesce(r.history_floor, 0)
-            FROM hot_departures d LEFT JOIN rooms r ON r.id = d.room_id
-            WHERE d.user_id = ?1 AND ?2
-            ORDER BY 4, 1
-            """, [.integer(user.rawValue), .integer(includeDepartures ? 1 : 0)]) {
+        // Without departures (most pulls), the membership query alone, as before.
+        try sqlite.queryAll(includeDepartures ? SQL.hotMembershipsAndDepartures : SQL.hotMemberships, [.integer(user.rawValue)]) {
             Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: $0.int64(3) != 0,
                                  historyFloor: $0.int64(4))
         }
