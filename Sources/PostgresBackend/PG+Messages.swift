@@ -31,11 +31,21 @@ extension PGReader: MessagesReads {
         }
     }
 
-    public func latestMessages(room: RoomID, above: Int64, count: Int) throws -> [Message] {
-        try pg.queryAll("""
-            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-            WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq DESC LIMIT $3
-            """, [.int(room.rawValue), .int(above), .int(Int64(count))]) { MessageRows.message($0) }
+    public func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int) throws -> [RoomID: [Message]] {
+        guard !rooms.isEmpty, count > 0 else { return [:] }
+        // All rooms in one statement: per room, its newest `count` from the (room_id, seq)
+        // index, read backwards.
+        var out: [RoomID: [Message]] = [:]
+        try pg.query("""
+            SELECT l.* FROM unnest($1::bigint[], $2::bigint[]) AS k(room, above)
+            CROSS JOIN LATERAL (SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
+                                WHERE m.room_id = k.room AND m.seq > k.above ORDER BY m.seq DESC LIMIT $3) l
+            ORDER BY l.room_id, l.seq DESC
+            """, [.int64Array(rooms.map(\.room.rawValue)), .int64Array(rooms.map(\.above)), .int(Int64(count))]) {
+            let m = MessageRows.message($0)
+            out[m.room, default: []].append(m)
+        }
+        return out
     }
 }
 

@@ -46,6 +46,16 @@ extension PGReader: RoomsReads {
             """, [.int(room.rawValue), .int(user.rawValue)]) { $0.text(0) }
     }
 
+    public func otherMemberNames(rooms: [RoomID], excluding user: UserID) throws -> [RoomID: String] {
+        guard !rooms.isEmpty else { return [:] }
+        var names: [RoomID: String] = [:]
+        try pg.query("""
+            SELECT DISTINCT ON (m.room_id) m.room_id, u.name FROM members m JOIN users u ON u.id = m.user_id
+            WHERE m.room_id = ANY($1::bigint[]) AND m.user_id <> $2 ORDER BY m.room_id, m.user_id
+            """, [.int64Array(rooms.map(\.rawValue)), .int(user.rawValue)]) { names[RoomID($0.int64(0))] = $0.text(1) }
+        return names
+    }
+
     public func members(of room: RoomID) throws -> [Member] {
         try pg.queryAll("""
             SELECT m.user_id, u.name, m.role, m.joined_seq, m.read_seq

@@ -1,25 +1,44 @@
 import SyncEngine
 
+// Every read of a pull is one statement whatever it covers (all hot rooms, all of a
+// page's messages): arrays go in as `bigint[]` parameters, `unnest`ed and joined
+// (`JOIN LATERAL ... LIMIT n` per room), so a pull page is a fixed number of round trips.
 extension PGReader: StreamReads {
-    public func hotMemberships(user: UserID) throws -> [Stream.HotMembership] {
+    public func hotMemberships(user: UserID, includeDepartures: Bool) throws -> [Stream.HotMembership] {
         try pg.queryAll("""
-            SELECT r.id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq
+            SELECT r.id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, false, r.history_floor
             FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = $1 AND m.hot ORDER BY m.room_id
-            """, [.int(user.rawValue)]) {
-            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: false)
-        }
-    }
-
-    public func hotDepartures(user: UserID) throws -> [Stream.HotMembership] {
-        try pg.queryAll("SELECT room_id, floor, left_seq FROM hot_departures WHERE user_id = $1 ORDER BY room_id",
-                        [.int(user.rawValue)]) {
-            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: true)
+            WHERE m.user_id = $1 AND m.hot
+            UNION ALL
+            SELECT d.room_id, d.floor, d.left_seq, true, coalesce(r.history_floor, 0)
+            FROM hot_departures d LEFT JOIN rooms r ON r.id = d.room_id
+            WHERE d.user_id = $1 AND $2::boolean
+            ORDER BY 4, 1
+            """, [.int(user.rawValue), .bool(includeDepartures)]) {
+            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: $0.bool(3),
+                                 historyFloor: $0.int64(4))
         }
     }
 
     public func inboxHead(user: UserID) throws -> Int64? {
         try pg.queryOne("SELECT inbox_seq FROM users WHERE id = $1", [.int(user.rawValue)]) { $0.int64(0) }
+    }
+
+    public func streamHead(user: UserID) throws -> (inboxHead: Int64, hot: [Stream.HotMembership])? {
+        // One row per hot membership, or one with NULLs for a user in no hot room.
+        var head: Int64?
+        var hot: [Stream.HotMembership] = []
+        try pg.query("""
+            SELECT u.inbox_seq, r.id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, r.history_floor
+            FROM users u LEFT JOIN (members m JOIN rooms r ON r.id = m.room_id) ON m.user_id = u.id AND m.hot
+            WHERE u.id = $1 ORDER BY r.id
+            """, [.int(user.rawValue)]) {
+            head = $0.int64(0)
+            guard !$0.isNull(1) else { return }
+            hot.append(Stream.HotMembership(room: RoomID($0.int64(1)), floor: $0.int64(2), lastSeq: $0.int64(3), departed: false,
+                                            historyFloor: $0.int64(4)))
+        }
+        return head.map { ($0, hot) }
     }
 
     public func inboxBounds(user: UserID) throws -> (head: Int64, floor: Int64)? {
@@ -52,10 +71,19 @@ extension PGReader: StreamReads {
             """, [.int(user.rawValue), .int(after), .int(Int64(limit))], Self.inboxKey)
     }
 
-    public func inboxKeys(user: UserID, after: Int64, through: Int64) throws -> [Stream.InboxKey] {
-        try pg.queryAll("""
-            SELECT seq, kind, room_id, room_seq, pos, payload FROM inbox WHERE user_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq
-            """, [.int(user.rawValue), .int(after), .int(through)], Self.inboxKey)
+    public func inboxWindow(user: UserID, after: Int64, through: Int64) throws -> (head: Int64, keys: [Stream.InboxKey])? {
+        // The head on every row (one row with NULL keys for an empty window).
+        var head: Int64?
+        var keys: [Stream.InboxKey] = []
+        try pg.query("""
+            SELECT i.seq, i.kind, i.room_id, i.room_seq, i.pos, i.payload, u.inbox_seq
+            FROM users u LEFT JOIN inbox i ON i.user_id = u.id AND i.seq > $2 AND i.seq <= $3
+            WHERE u.id = $1 ORDER BY i.seq
+            """, [.int(user.rawValue), .int(after), .int(through)]) {
+            head = $0.int64(6)
+            if !$0.isNull(0) { keys.append(Self.inboxKey($0)) }
+        }
+        return head.map { ($0, keys) }
     }
 
     static func inboxKey(_ row: PGRow) -> Stream.InboxKey {
@@ -64,18 +92,47 @@ extension PGReader: StreamReads {
                         pos: row.int64(4), payload: row.optionalText(5))
     }
 
-    public func hotRoomKeys(room: RoomID, after: Int64, through: Int64, limit: Int) throws -> [Stream.RoomKey] {
-        try pg.queryAll("""
-            SELECT id, seq FROM messages WHERE room_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4
-            """, [.int(room.rawValue), .int(after), .int(through), .int(Int64(limit))]) {
-            Stream.RoomKey(pos: $0.int64(0), seq: $0.int64(1))
+    public func hotRoomKeys(_ ranges: [Stream.RoomRange], limit: Int) throws -> [RoomID: [Stream.RoomKey]] {
+        guard !ranges.isEmpty else { return [:] }
+        var keys: [RoomID: [Stream.RoomKey]] = [:]
+        // Per room, the first `limit` seqs of its range from the (room_id, seq) index.
+        try pg.query("""
+            SELECT k.room, m.id, m.seq
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS k(room, after, through)
+            CROSS JOIN LATERAL (SELECT id, seq FROM messages
+                                WHERE room_id = k.room AND seq > k.after AND seq <= k.through
+                                ORDER BY seq LIMIT $4) m
+            ORDER BY k.room, m.seq
+            """, [.int64Array(ranges.map(\.room.rawValue)), .int64Array(ranges.map(\.after)),
+                  .int64Array(ranges.map(\.through)), .int(Int64(limit))]) {
+            keys[RoomID($0.int64(0)), default: []].append(Stream.RoomKey(pos: $0.int64(1), seq: $0.int64(2)))
         }
+        return keys
     }
 
-    public func streamMessage(room: RoomID, seq: Int64) throws -> Message? {
-        try pg.queryOne("""
-            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = $1 AND m.seq = $2
-            """, [.int(room.rawValue), .int(seq)]) { MessageRows.message($0) }
+    public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int) throws -> [Message?] {
+        guard !keys.isEmpty else { return [] }
+        // Every key is looked up (a missing one: pruned); the window over the keys' order
+        // counts the messages found before each and their body bytes (octet_length reads
+        // a stored value's length, not the value), and only the prefix of keys a page can
+        // reach comes back, bodies included.
+        var out: [Message?] = []
+        out.reserveCapacity(keys.count)
+        try pg.query("""
+            SELECT x.ord, x.id, x.room_id, x.seq, su.name, x.sender_device_id, x.client_msg_id, x.body, x.sent_at
+            FROM (SELECT k.ord, m.id, m.room_id, m.seq, m.sender_id, m.sender_device_id, m.client_msg_id, m.body, m.sent_at,
+                         count(m.id) OVER w AS found_before, coalesce(sum(octet_length(m.body)) OVER w, 0) AS bytes_before
+                  FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(room, seq, ord)
+                  LEFT JOIN messages m ON m.room_id = k.room AND m.seq = k.seq
+                  WINDOW w AS (ORDER BY k.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) x
+            LEFT JOIN users su ON su.id = x.sender_id
+            WHERE x.found_before < $3 AND x.bytes_before <= $4
+            ORDER BY x.ord
+            """, [.int64Array(keys.map(\.room.rawValue)), .int64Array(keys.map(\.seq)), .int(Int64(maxCount)),
+                  .int(Int64(maxBodyBytes))]) {
+            out.append($0.isNull(1) ? nil : MessageRows.message($0, at: 1))
+        }
+        return out
     }
 }
 

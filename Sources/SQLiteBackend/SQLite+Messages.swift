@@ -33,11 +33,19 @@ extension SQLiteReader: MessagesReads {
         }
     }
 
-    public func latestMessages(room: RoomID, above: Int64, count: Int) throws -> [Message] {
-        try sqlite.queryAll("""
-            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-            WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq DESC LIMIT ?
-            """, [.integer(room.rawValue), .integer(above), .integer(Int64(count))]) { MessageRows.message($0) }
+    public func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int) throws -> [RoomID: [Message]] {
+        // One prepared statement per room, in the snapshot's transaction: in-process, no
+        // round trips, each an index range read backwards (see SQLite+Stream.swift).
+        var out: [RoomID: [Message]] = [:]
+        guard count > 0 else { return out }
+        for (room, above) in rooms {
+            let rows = try sqlite.queryAll("""
+                SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
+                WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq DESC LIMIT ?
+                """, [.integer(room.rawValue), .integer(above), .integer(Int64(count))]) { MessageRows.message($0) }
+            if !rows.isEmpty { out[room] = rows }
+        }
+        return out
     }
 }
 

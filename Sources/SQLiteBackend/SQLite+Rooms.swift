@@ -48,6 +48,15 @@ extension SQLiteReader: RoomsReads {
             """, [.integer(room.rawValue), .integer(user.rawValue)]) { $0.text(0) }
     }
 
+    public func otherMemberNames(rooms: [RoomID], excluding user: UserID) throws -> [RoomID: String] {
+        // One prepared statement per room (in-process: no round trips).
+        var names: [RoomID: String] = [:]
+        for room in rooms {
+            if let name = try otherMemberName(room: room, excluding: user) { names[room] = name }
+        }
+        return names
+    }
+
     public func members(of room: RoomID) throws -> [Member] {
         try sqlite.queryAll("""
             SELECT m.user_id, u.name, m.role, m.joined_seq, m.read_seq

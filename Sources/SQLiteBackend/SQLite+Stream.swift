@@ -13,6 +13,22 @@ private enum SQL {
         SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ? AND m.seq = ?
         """
 
+    static let hotMemberships = """
+        SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor
+        FROM members m JOIN rooms r ON r.id = m.room_id
+        WHERE m.user_id = ?1 AND m.hot = 1 ORDER BY m.room_id
+        """
+    static let hotMembershipsAndDepartures = """
+        SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor
+        FROM members m JOIN rooms r ON r.id = m.room_id
+        WHERE m.user_id = ?1 AND m.hot = 1
+        UNION ALL
+        SELECT d.room_id, d.floor, d.left_seq, 1, coalesce(r.history_floor, 0)
+        FROM hot_departures d LEFT JOIN rooms r ON r.id = d.room_id
+        WHERE d.user_id = ?1
+        ORDER BY 4, 1
+        """
+
     /// Maps `inboxKeysColumns`.
     static func toInboxKey(_ row: Row) -> Stream.InboxKey {
         Stream.InboxKey(seq: row.int64(0), kind: EventKind(rawValue: row.text(1)) ?? .member,
@@ -21,26 +37,28 @@ private enum SQL {
     }
 }
 
+// The batch reads (all hot rooms' keys, a page's messages) loop one prepared statement
+// inside the snapshot's read transaction: SQLite runs in-process, so a statement costs no
+// round trip, and a keyed lookup per item is as cheap as any set-based spelling here
+// (json_each or a window function over the same index lookups would only add work).
+// What matters on SQLite is not being slower than before, and it reads no more rows.
 extension SQLiteReader: StreamReads {
-    public func hotMemberships(user: UserID) throws -> [Stream.HotMembership] {
-        try sqlite.queryAll("""
-            SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq
-            FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = ? AND m.hot = 1 ORDER BY m.room_id
-            """, [.integer(user.rawValue)]) {
-            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: false)
-        }
-    }
-
-    public func hotDepartures(user: UserID) throws -> [Stream.HotMembership] {
-        try sqlite.queryAll("SELECT room_id, floor, left_seq FROM hot_departures WHERE user_id = ? ORDER BY room_id",
-                            [.integer(user.rawValue)]) {
-            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: true)
+    public func hotMemberships(user: UserID, includeDepartures: Bool) throws -> [Stream.HotMembership] {
+        // Without departures (most pulls), the membership query alone, as before.
+        try sqlite.queryAll(includeDepartures ? SQL.hotMembershipsAndDepartures : SQL.hotMemberships, [.integer(user.rawValue)]) {
+            Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: $0.int64(3) != 0,
+                                 historyFloor: $0.int64(4))
         }
     }
 
     public func inboxHead(user: UserID) throws -> Int64? {
         try sqlite.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)]) { $0.int64(0) }
+    }
+
+    public func streamHead(user: UserID) throws -> (inboxHead: Int64, hot: [Stream.HotMembership])? {
+        // Two statements in the snapshot (in-process: no round trips to save).
+        guard let head = try inboxHead(user: user) else { return nil }
+        return (head, try hotMemberships(user: user, includeDepartures: false))
     }
 
     public func inboxBounds(user: UserID) throws -> (head: Int64, floor: Int64)? {
@@ -64,7 +82,13 @@ extension SQLiteReader: StreamReads {
         try sqlite.queryAll(SQL.inboxAfter, [.integer(user.rawValue), .integer(after), .integer(Int64(limit))], SQL.toInboxKey)
     }
 
-    public func inboxKeys(user: UserID, after: Int64, through: Int64) throws -> [Stream.InboxKey] {
+    public func inboxWindow(user: UserID, after: Int64, through: Int64) throws -> (head: Int64, keys: [Stream.InboxKey])? {
+        // Two statements in the snapshot (in-process: no round trips to save).
+        guard let head = try inboxHead(user: user) else { return nil }
+        return (head, try inboxKeys(user: user, after: after, through: min(through, head)))
+    }
+
+    private func inboxKeys(user: UserID, after: Int64, through: Int64) throws -> [Stream.InboxKey] {
         var keys: [Stream.InboxKey] = []
         keys.reserveCapacity(Int(max(0, min(through - after, 100_000))))
         try sqlite.query(SQL.inboxWindow, [.integer(user.rawValue), .integer(after), .integer(through)]) { row in
@@ -73,14 +97,33 @@ extension SQLiteReader: StreamReads {
         return keys
     }
 
-    public func hotRoomKeys(room: RoomID, after: Int64, through: Int64, limit: Int) throws -> [Stream.RoomKey] {
-        try sqlite.queryAll(SQL.hotRoomKeys, [.integer(room.rawValue), .integer(after), .integer(through), .integer(Int64(limit))]) {
-            Stream.RoomKey(pos: $0.int64(0), seq: $0.int64(1))
+    public func hotRoomKeys(_ ranges: [Stream.RoomRange], limit: Int) throws -> [RoomID: [Stream.RoomKey]] {
+        var keys: [RoomID: [Stream.RoomKey]] = [:]
+        for r in ranges {
+            let roomKeys = try sqlite.queryAll(SQL.hotRoomKeys, [.integer(r.room.rawValue), .integer(r.after), .integer(r.through),
+                                                                 .integer(Int64(limit))]) {
+                Stream.RoomKey(pos: $0.int64(0), seq: $0.int64(1))
+            }
+            if !roomKeys.isEmpty { keys[r.room, default: []] += roomKeys }
         }
+        return keys
     }
 
-    public func streamMessage(room: RoomID, seq: Int64) throws -> Message? {
-        try sqlite.queryOne(SQL.messageByKey, [.integer(room.rawValue), .integer(seq)], { MessageRows.message($0) })
+    public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int) throws -> [Message?] {
+        var out: [Message?] = []
+        var found = 0
+        var bodyBytes = 0
+        for key in keys {
+            // The bounds of the protocol: a page cannot reach this key.
+            if found >= maxCount || bodyBytes > maxBodyBytes { break }
+            let m = try sqlite.queryOne(SQL.messageByKey, [.integer(key.room.rawValue), .integer(key.seq)], { MessageRows.message($0) })
+            if let m {
+                found += 1
+                bodyBytes += m.body.utf8.count
+            }
+            out.append(m)
+        }
+        return out
     }
 }
 

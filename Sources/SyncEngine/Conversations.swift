@@ -93,12 +93,20 @@ public enum Conversations {
         // At most about `maxPageBytes` (previews of large messages add up): the page ends
         // before the first conversation that would pass it (never before the first one),
         // and the token below continues from the last one listed, as after a smaller limit.
+        // Peers and previews of the whole page in one read each (not one per room), so a
+        // page costs a fixed number of statements: BEGIN, hot memberships, normal rooms
+        // (and, on later pages, the rooms that moved up), peers (only with a direct room on
+        // the page), previews (only when asked for), the cursor (inbox head and hot rooms
+        // in one read), COMMIT.
+        let directRooms = pageRows.filter { $0.room.kind == .direct }.map(\.room.id)
+        let peers = directRooms.isEmpty ? [:] : try ctx.store.otherMemberNames(rooms: directRooms, excluding: me)
+        let previews = try Messages.latest(ctx.store, rooms: pageRows.map { ($0.room.id, $0.joinedSeq) }, count: preview)
         var conversations: [Conversation] = []
         var bytes = 0
         for r in pageRows {
             let c = Conversation(
-                room: r.room, peer: try Rooms.peer(ctx.store, room: r.room, me: me), readSeq: r.readSeq, lastActiveAt: r.activity,
-                preview: try Messages.latest(ctx.store, room: r.room.id, joinedSeq: r.joinedSeq, count: preview))
+                room: r.room, peer: r.room.kind == .direct ? peers[r.room.id] : nil, readSeq: r.readSeq, lastActiveAt: r.activity,
+                preview: previews[r.room.id] ?? [])
             let size = estimatedBytes(c)
             if !conversations.isEmpty && bytes + size > ctx.config.maxPageBytes {
                 pageRows.removeLast(pageRows.count - conversations.count)

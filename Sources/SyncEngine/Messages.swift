@@ -109,10 +109,11 @@ public enum Messages {
         return HistoryPage(messages: rows, nextBefore: hasMore ? rows.first?.seq : nil)
     }
 
-    /// The newest `count` messages of a room visible to a member who joined at `joinedSeq`.
-    static func latest(_ db: any StoreReader, room: RoomID, joinedSeq: Int64, count: Int) throws -> [Message] {
-        guard count > 0 else { return [] }
-        let rows = try db.latestMessages(room: room, above: joinedSeq, count: count)
-        return rows.reversed()
+    /// For each (room, joined seq): the newest `count` messages of the room visible to a
+    /// member who joined at that seq, oldest first. All rooms in one read.
+    static func latest(_ db: any StoreReader, rooms: [(RoomID, joinedSeq: Int64)], count: Int) throws -> [RoomID: [Message]] {
+        guard count > 0, !rooms.isEmpty else { return [:] }
+        return try db.latestMessages(rooms: rooms.map { (room: $0.0, above: $0.joinedSeq) }, count: count)
+            .mapValues { $0.reversed() }
     }
 }

@@ -5,16 +5,19 @@ import JSON
 /// limits, ack.
 public enum Stream {
     // A pull selects keys first (inbox rows without message bodies, hot-room seqs
-    // without bodies), decides what the page keeps, and only then fetches the bodies of
-    // the messages it keeps, one keyed lookup each: a catch-up over thousands of large
-    // messages reads the bodies of one page, not of its whole window.
+    // without bodies), decides what the page may keep, and only then fetches the bodies
+    // of those messages: a catch-up over thousands of large messages reads the bodies of
+    // one page, not of its whole window. Every read is set-based (all hot rooms in one
+    // key read, all of a page's bodies in one read), so a pull page costs a fixed number
+    // of statements on a backend with round trips, whatever it carries: BEGIN, inbox
+    // keys (a catch-up: the window with the head), hot memberships, hot-room keys (only
+    // when a hot room has something after its position), message bodies (only when the
+    // page has a message), COMMIT.
 
     /// The user's hot rooms (`HotMembership`), current ones first, then (with
     /// `includeDepartures`) the ones they left, each part by room id.
     static func hotMemberships(_ db: any StoreReader, user: UserID, includeDepartures: Bool = false) throws -> [HotMembership] {
-        var all = try db.hotMemberships(user: user)
-        if includeDepartures { all += try db.hotDepartures(user: user) }
-        return all
+        try db.hotMemberships(user: user, includeDepartures: includeDepartures)
     }
 
     /// The ids of the hot rooms `user` is in (for Notifier subscriptions).
@@ -24,11 +27,11 @@ public enum Stream {
 
     /// The newest position of `user`'s stream.
     public static func head(_ db: any StoreReader, user: UserID) throws -> Cursor {
-        guard let seq = try db.inboxHead(user: user) else {
+        guard let (seq, memberships) = try db.streamHead(user: user) else {
             throw SyncError.userNotFound(String(user.rawValue))
         }
         var hot: [RoomID: Int64] = [:]
-        for h in try hotMemberships(db, user: user) { hot[h.room] = max(h.floor, h.lastSeq) }
+        for h in memberships { hot[h.room] = max(h.floor, h.lastSeq) }
         return Cursor(user: user, inboxSeq: seq, hot: hot)
     }
 
@@ -67,8 +70,9 @@ public enum Stream {
             guard let h = memberships[room] else { throw SyncError.invalidCursor(Self.notYourRoom) }
             // A departed room's stream ends at the leave: nothing after it is the user's.
             guard pos <= h.lastSeq else { throw SyncError.invalidCursor("cursor points past the end of room \(room)") }
-            let historyFloor = try db.historyFloor(room: room) ?? 0
-            guard pos >= historyFloor else { throw SyncError.cursorExpired }
+            // Read with the memberships (one read for every room of the cursor), looked
+            // at only now that the room is known to be the user's.
+            guard pos >= h.historyFloor else { throw SyncError.cursorExpired }
             // Rooms the user has left are dropped once their range is delivered.
             if !h.departed || pos < h.lastSeq { keep[room] = pos }
         }
@@ -159,8 +163,10 @@ public enum Stream {
             inboxRows = items.count
         }
 
-        // Hot-room candidates, each from its own position (or its floor): seqs only.
+        // Hot-room candidates, each from its own position (or its floor): seqs only, all
+        // rooms in one read.
         var positions: [RoomID: Int64] = [:]
+        var ranges: [RoomRange] = []
         var departedEnds: [RoomID: Int64] = [:]
         // Departures matter only to a cursor that still names a hot room.
         for h in try hotMemberships(ctx.store, user: user, includeDepartures: !cursor.hot.isEmpty) {
@@ -174,22 +180,41 @@ public enum Stream {
                 // A room the cursor does not name yet starts at the member's floor, or at
                 // the room's history floor if retention pruned past it: a page that ends
                 // before this room's first message must not hand out an expired position.
-                start = max(start, try ctx.store.historyFloor(room: h.room) ?? 0)
+                start = max(start, h.historyFloor)
             }
             if let perRoom = perRoomLimit, h.lastSeq - start > Int64(perRoom) {
                 start = h.lastSeq - Int64(perRoom)
                 gaps[h.room] = start + 1
             }
             positions[h.room] = start
-            guard h.lastSeq > start else { continue }
-            for key in try ctx.store.hotRoomKeys(room: h.room, after: start, through: h.lastSeq, limit: limit + 1) {
-                items.append(Item(pos: key.pos, seq: key.seq, hotRoom: h.room, kind: .message, room: h.room, roomSeq: key.seq, payload: nil))
+            if h.lastSeq > start { ranges.append(RoomRange(room: h.room, after: start, through: h.lastSeq)) }
+        }
+        if !ranges.isEmpty {
+            let keys = try ctx.store.hotRoomKeys(ranges, limit: limit + 1)
+            for range in ranges {
+                for key in keys[range.room] ?? [] {
+                    items.append(Item(pos: key.pos, seq: key.seq, hotRoom: range.room, kind: .message, room: range.room,
+                                      roomSeq: key.seq, payload: nil))
+                }
             }
         }
 
         items = mergeByPosition(items)
-        // Take events in that order until `limit` or the byte budget; bodies are fetched
-        // here, for what the page keeps (plus the one event that ends it).
+        // The bodies the page may need, in one read: the messages among the first `limit`
+        // events to deliver, and of those only as far as the byte budget can reach (the
+        // store stops where the bodies alone pass it). A page needs no more unless some of
+        // them were pruned (history retention shorter than offline retention): then it
+        // ends early, with `has_more`, and continues exactly after its last event.
+        var keys: [MessageKey] = []
+        var toDeliver = 0
+        for item in items where item.deliver {
+            if toDeliver == limit { break }
+            toDeliver += 1
+            if item.isMessage, let room = item.room, let seq = item.roomSeq { keys.append(MessageKey(room: room, seq: seq)) }
+        }
+        let bodies = keys.isEmpty ? [] : try ctx.store.streamMessages(keys, maxCount: limit, maxBodyBytes: ctx.config.maxPageBytes)
+        var nextBody = 0
+        // Take events in that order until `limit` or the byte budget.
         var events: [Event] = []
         var bytes = 0
         var inboxSeq = cursor.inboxSeq
@@ -201,7 +226,22 @@ public enum Stream {
                     hasMore = true
                     break
                 }
-                if let e = try resolve(ctx.store, item) {
+                let event: Event?
+                if !item.isMessage {
+                    event = Event(kind: item.kind, room: item.room, message: nil,
+                                  payload: item.payload.flatMap { try? JSONParser.parse($0) })
+                } else if let room = item.room, item.roomSeq != nil {
+                    // Beyond what the store read: the page cannot reach this message.
+                    guard nextBody < bodies.count else {
+                        hasMore = true
+                        break
+                    }
+                    event = bodies[nextBody].map { Event(kind: .message, room: room, message: $0, payload: nil) }
+                    nextBody += 1
+                } else {
+                    event = nil
+                }
+                if let e = event {
                     let size = estimatedBytes(e, storedPayload: item.payload)
                     if !events.isEmpty && bytes + size > ctx.config.maxPageBytes {
                         hasMore = true
@@ -225,18 +265,6 @@ public enum Stream {
                           gaps: gaps.keys.sorted().map { (room: $0, beforeSeq: gaps[$0]!) })
     }
 
-    /// The event of a kept item: a message is fetched by its (room, seq) key; nil when
-    /// it was pruned.
-    static func resolve(_ db: any StoreReader, _ item: Item) throws -> Event? {
-        guard item.kind == .message else {
-            return Event(kind: item.kind, room: item.room, message: nil, payload: item.payload.flatMap { try? JSONParser.parse($0) })
-        }
-        guard let room = item.room, let seq = item.roomSeq,
-              let m = try db.streamMessage(room: room, seq: seq)
-        else { return nil }
-        return Event(kind: .message, room: room, message: m, payload: nil)
-    }
-
     /// About what an event adds to a page's JSON, without encoding it: the variable parts
     /// (a message's body is stored as the JSON text it is sent as) plus a fixed allowance
     /// for keys, ids and the timestamp. A budget, not an exact count.
@@ -250,9 +278,11 @@ public enum Stream {
     /// non-message event stays). No body is read here.
     private static func inboxCatchUp(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
         -> (items: [Item], gaps: [RoomID: Int64], truncated: Bool) {
-        let head = try ctx.store.inboxHead(user: user) ?? after
-        let upper = min(head, after + Int64(ctx.config.catchUpScanWindow))
-        var items = try ctx.store.inboxKeys(user: user, after: after, through: upper).map(Item.inbox)
+        // Rows exist only up to the head: the window's end need not wait for it.
+        let upper = after + Int64(ctx.config.catchUpScanWindow)
+        let window = try ctx.store.inboxWindow(user: user, after: after, through: upper)
+        let head = window?.head ?? after
+        var items = (window?.keys ?? []).map(Item.inbox)
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]

@@ -37,3 +37,14 @@ struct PostgresDomainTests {
     @Test func retentionExpiresOldCursorsAndKeepsUnread() throws { try DomainTests().retentionExpiresOldCursorsAndKeepsUnread(factory) }
     @Test func historyRetentionExpiresHotRoomPositions() throws { try DomainTests().historyRetentionExpiresHotRoomPositions(factory) }
 }
+
+@Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))
+struct PostgresSetReadTests {
+    let factory = PostgresStoreFactory()
+    @Test func aPullPageCostsTheSameWhateverItCarries() throws { try SetReadTests().aPullPageCostsTheSameWhateverItCarries(factory) }
+    @Test func aCatchUpPageCostsTheSameWhateverItCarries() throws { try SetReadTests().aCatchUpPageCostsTheSameWhateverItCarries(factory) }
+    @Test func aConversationPageCostsTheSameWhateverItCarries() throws { try SetReadTests().aConversationPageCostsTheSameWhateverItCarries(factory) }
+    @Test func aHistoryPageCostsTheSameWhateverItCarries() throws { try SetReadTests().aHistoryPageCostsTheSameWhateverItCarries(factory) }
+    @Test func pagesCutByBytesContinueExactly() throws { try SetReadTests().pagesCutByBytesContinueExactly(factory) }
+    @Test func prunedMessagesLeaveShortPagesThatContinueExactly() throws { try SetReadTests().prunedMessagesLeaveShortPagesThatContinueExactly(factory) }
+}

@@ -24,6 +24,13 @@ protocol TestDatabase: AnyObject, Sendable {
     /// the schema applied); every further call a second, independent store on the same
     /// database (another writer, as another node would be).
     func open() throws -> any SyncStore
+    /// Like `open`, but a store that runs no statements of its own in the background
+    /// (on PostgreSQL: no cluster listener, no presence), so what a test counts is what it
+    /// did. Stopped by `close` too.
+    func openAlone() throws -> any SyncStore
+    /// Counts the statements the database runs, where the backend can (PostgreSQL:
+    /// pg_stat_statements); nil elsewhere.
+    func statementCounter() throws -> StatementCounter?
     /// Stops every store opened on it and removes the database.
     func close()
 }
@@ -59,6 +66,11 @@ final class SQLiteTestDatabase: TestDatabase {
         return store
     }
 
+    func openAlone() throws -> any SyncStore { try open() }
+
+    /// SQLite runs in-process: there are no round trips to count.
+    func statementCounter() throws -> StatementCounter? { nil }
+
     func close() {
         for s in stores.withLock({ $0 }) { s.stop() }
         try? FileManager.default.removeItem(atPath: directory)
@@ -91,9 +103,51 @@ final class PostgresTestDatabase: TestDatabase {
         return store
     }
 
+    func openAlone() throws -> any SyncStore {
+        var options = PostgresSyncStore.Options(url: database.url, poolSize: 2)
+        options.cluster = false
+        let store = try PostgresSyncStore(options)
+        stores.withLock { $0.append(store) }
+        return store
+    }
+
+    func statementCounter() throws -> StatementCounter? { try StatementCounter(url: database.url) }
+
     func close() {
         for s in stores.withLock({ $0 }) { s.stop() }
         database.drop()
+    }
+}
+
+/// Counts the top-level statements run in one database, from `pg_stat_statements`
+/// (the server preloads it with `track = top`, as `.ci/pg_cluster` sets it up; BEGIN and
+/// COMMIT count). Its own counting queries run on a connection of its own and are
+/// taken out of the count.
+final class StatementCounter {
+    private let connection: PGConnection
+
+    init(url: String) throws {
+        connection = try PGConnection(url: url)
+        try connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    }
+
+    deinit { connection.close() }
+
+    private func total() throws -> Int64 {
+        try connection.queryOne("""
+            SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements
+            WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """) { $0.int64(0) } ?? 0
+    }
+
+    /// `body`'s value and the number of statements run in the database while it ran
+    /// (nothing else may use the database meanwhile).
+    func count<T>(_ body: () throws -> T) throws -> (T, Int) {
+        let before = try total()
+        let value = try body()
+        let after = try total()
+        // `before` itself was counted once it had run.
+        return (value, Int(after - before - 1))
     }
 }
 
@@ -183,6 +237,17 @@ final class Harness: @unchecked Sendable {
         let h = try Harness(database: database, store: try database.open(), config: config, clock: clock)
         defer { h.reader.close() }
         return try body(h)
+    }
+
+    /// `with`, on a store that runs nothing in the background (`openAlone`), with the
+    /// database's statement counter where the backend has one.
+    static func alone<T>(_ factory: any StoreFactory, config: EngineConfiguration = EngineConfiguration(),
+                         _ body: (Harness, StatementCounter?) throws -> T) throws -> T {
+        let database = try factory.freshDatabase()
+        defer { database.close() }
+        let h = try Harness(database: database, store: try database.openAlone(), config: config)
+        defer { h.reader.close() }
+        return try body(h, try database.statementCounter())
     }
 
     /// Another store (writer) on the same database, with its own engine.

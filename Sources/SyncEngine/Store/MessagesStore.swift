@@ -55,8 +55,17 @@ public protocol MessagesReads {
     /// at most `limit`, handed to `each` one at a time until it returns false.
     func messages(room: RoomID, below: Int64, above: Int64, limit: Int, _ each: (Message) throws -> Bool) throws
 
+    /// For each (room, above): the newest `count` messages of `room` with seq > `above`,
+    /// newest first. All rooms in one read (a conversation page's previews); rooms
+    /// without such messages are absent from the result.
+    func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int) throws -> [RoomID: [Message]]
+}
+
+extension MessagesReads {
     /// The newest `count` messages of `room` with seq > `above`, newest first.
-    func latestMessages(room: RoomID, above: Int64, count: Int) throws -> [Message]
+    public func latestMessages(room: RoomID, above: Int64, count: Int) throws -> [Message] {
+        try latestMessages(rooms: [(room, above)], count: count)[room] ?? []
+    }
 }
 
 public protocol MessagesWrites {

@@ -19,6 +19,10 @@ public protocol RoomsReads {
     /// The name of a member of `room` other than `user` (the peer of a direct room), or nil.
     func otherMemberName(room: RoomID, excluding user: UserID) throws -> String?
 
+    /// `otherMemberName` for each of `rooms` (direct rooms: their peers), in one read;
+    /// rooms without another member are absent from the result.
+    func otherMemberNames(rooms: [RoomID], excluding user: UserID) throws -> [RoomID: String]
+
     /// The members of `room` ordered by user name.
     func members(of room: RoomID) throws -> [Member]
 }

@@ -1,25 +1,34 @@
 // A user's stream (inbox and hot rooms), cursors and acks.
 //
 // A pull selects keys first (inbox rows without message bodies, hot-room seqs without
-// bodies), the domain decides what the page keeps, and only then fetches the bodies
-// of the messages it keeps, one keyed lookup each: a catch-up over thousands of
-// large messages reads the bodies of one page, not of its whole window. A backend
-// keeps that split: the key scans below must not read message bodies.
+// bodies), the domain decides what the page may keep, and only then fetches the bodies
+// of those messages: a catch-up over thousands of large messages reads the bodies of
+// one page, not of its whole window. A backend keeps that split: the key scans below
+// must not read message bodies.
+//
+// Every read here is set-based: one call covers all of a pull's hot rooms or all of a
+// page's messages, so a pull costs a fixed number of statements whatever the number
+// of events, rooms or hot rooms it carries (a backend with round trips runs each call
+// as one statement; SQLite, in-process, may loop one prepared statement).
 
 public protocol StreamReads {
-    /// The hot rooms `user` is a member of now (`departed` false), ascending by room id.
-    /// `floor` is the later of the user's join seq and the seq at which the room turned
-    /// hot (0 if it was always hot); `lastSeq` is the room's last seq.
-    func hotMemberships(user: UserID) throws -> [Stream.HotMembership]
-
-    /// The hot rooms `user` has left whose range is still owed to cursors naming them
-    /// (`departed` true), ascending by room id: `lastSeq` is the room seq of the leave.
-    /// A room may appear here and in `hotMemberships` (left, then joined again).
-    func hotDepartures(user: UserID) throws -> [Stream.HotMembership]
+    /// In one read: the hot rooms `user` is a member of now (`departed` false), ascending
+    /// by room id, then, with `includeDepartures`, the hot rooms they have left whose
+    /// range is still owed to cursors naming them (`departed` true), ascending by room id.
+    /// For a current membership `floor` is the later of the user's join seq and the seq
+    /// at which the room turned hot (0 if it was always hot) and `lastSeq` the room's last
+    /// seq; for a departure, `lastSeq` is the room seq of the leave. A room may appear in
+    /// both parts (left, then joined again). Each carries the room's history floor.
+    func hotMemberships(user: UserID, includeDepartures: Bool) throws -> [Stream.HotMembership]
 
     /// The user's inbox head (the seq of their newest inbox row, `users.inbox_seq`);
     /// nil if the user does not exist.
     func inboxHead(user: UserID) throws -> Int64?
+
+    /// The head of the user's stream in one read: `inboxHead` and the hot rooms they are
+    /// a member of now (`hotMemberships` without departures); nil if the user does not
+    /// exist.
+    func streamHead(user: UserID) throws -> (inboxHead: Int64, hot: [Stream.HotMembership])?
 
     /// The user's inbox head and floor (below the floor, rows were pruned by offline
     /// retention), read together; nil if the user does not exist.
@@ -37,17 +46,26 @@ public protocol StreamReads {
     /// `limit` of them.
     func inboxKeys(user: UserID, after: Int64, limit: Int) throws -> [Stream.InboxKey]
 
-    /// Keys of all the user's inbox rows with `after` < seq <= `through`, ascending by
-    /// seq (a catch-up window: the caller bounds its size).
-    func inboxKeys(user: UserID, after: Int64, through: Int64) throws -> [Stream.InboxKey]
+    /// A catch-up window in one read: the user's inbox head, and the keys of all their
+    /// inbox rows with `after` < seq <= `through`, ascending by seq (the caller bounds
+    /// the window's size); nil if the user does not exist.
+    func inboxWindow(user: UserID, after: Int64, through: Int64) throws -> (head: Int64, keys: [Stream.InboxKey])?
 
-    /// Keys of the messages of hot room `room` with `after` < seq <= `through`,
-    /// ascending by seq, at most `limit`: from the (room, seq) index alone, no bodies.
-    func hotRoomKeys(room: RoomID, after: Int64, through: Int64, limit: Int) throws -> [Stream.RoomKey]
+    /// For each range, the keys of the messages of its hot room with `after` < seq <=
+    /// `through`, ascending by seq, at most `limit` per room: from the (room, seq) index
+    /// alone, no bodies. Rooms without such messages are absent from the result. All
+    /// ranges in one read.
+    func hotRoomKeys(_ ranges: [Stream.RoomRange], limit: Int) throws -> [RoomID: [Stream.RoomKey]]
 
-    /// The message `seq` of `room` with its body, by the unique (room, seq) key; nil if
-    /// it was pruned.
-    func streamMessage(room: RoomID, seq: Int64) throws -> Message?
+    /// The messages at `keys` (each by the unique (room, seq) key) with their bodies, in
+    /// the order of `keys`: element i is the message at `keys[i]`, or nil if it was
+    /// pruned. All in one read, and only as far as a page can reach: the result stops
+    /// (is shorter than `keys`) before the first key where `maxCount` messages were
+    /// already found before it, or the bodies of those found before it (UTF-8 bytes)
+    /// add up to more than `maxBodyBytes`. A page adds at least a message's body bytes
+    /// per message, so one with those bounds ends at or before that key; its body and
+    /// those after it are not read.
+    func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int) throws -> [Message?]
 }
 
 public protocol StreamWrites {
@@ -69,13 +87,42 @@ extension Stream {
         /// A room the user left: only (floor, lastSeq = left_seq] remains, and only for
         /// cursors that still name the room.
         public let departed: Bool
+        /// The room's history floor (the oldest seq history retention keeps; 0: nothing
+        /// pruned). Read with the membership, looked at only after it (a cursor naming a
+        /// room that is not the user's is refused before).
+        public let historyFloor: Int64
 
         /// Memberwise (public: backends construct it).
-        public init(room: RoomID, floor: Int64, lastSeq: Int64, departed: Bool) {
+        public init(room: RoomID, floor: Int64, lastSeq: Int64, departed: Bool, historyFloor: Int64) {
             self.room = room
             self.floor = floor
             self.lastSeq = lastSeq
             self.departed = departed
+            self.historyFloor = historyFloor
+        }
+    }
+
+    /// A hot room's range for a key scan: seqs in (`after`, `through`].
+    public struct RoomRange: Sendable {
+        public let room: RoomID
+        public let after: Int64
+        public let through: Int64
+
+        public init(room: RoomID, after: Int64, through: Int64) {
+            self.room = room
+            self.after = after
+            self.through = through
+        }
+    }
+
+    /// A message's stream key: its room and room seq.
+    public struct MessageKey: Sendable, Hashable {
+        public let room: RoomID
+        public let seq: Int64
+
+        public init(room: RoomID, seq: Int64) {
+            self.room = room
+            self.seq = seq
         }
     }
 
