@@ -4,6 +4,7 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
         case unexpectedEnd = "unexpected end of input"
         case unexpectedByte = "unexpected character"
         case invalidNumber = "invalid number"
+        case numberOutOfRange = "number out of range (not a finite double)"
         case invalidEscape = "invalid escape sequence"
         case invalidUTF8 = "invalid UTF-8"
         case controlCharacter = "unescaped control character in string"
@@ -151,7 +152,12 @@ public struct JSONParser {
             while digit(index) { index += 1 }
         }
         guard index - start <= 256 else { throw JSONError(reason: .invalidNumber, offset: start) }
-        return String(decoding: bytes[start..<index], as: UTF8.self)
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        // RFC 8259 §6 leaves the range to implementations; one that overflows a double
+        // (1e999999) is kept verbatim here but breaks the strict parsers of the clients
+        // it would be relayed to, so it is refused.
+        guard let value = Double(text), value.isFinite else { throw JSONError(reason: .numberOutOfRange, offset: start) }
+        return text
     }
 
     private mutating func parseString() throws(JSONError) -> String {
