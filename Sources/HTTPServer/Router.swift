@@ -99,7 +99,7 @@ extension Router {
     @inlinable
     public func resolveLabeled(_ head: HTTPRequestHead) -> (resolution: Resolution, label: String?) {
         if let q = head.query, URLEncoding.parseQuery(q) == nil {
-            return (.response(.error(.badRequest, code: "malformed_query", message: "query string is not valid percent-encoded UTF-8")), nil)
+            return (.response(.error(.badRequest, code: "malformed_query", message: "query string is not valid percent-encoded UTF-8 without control characters")), nil)
         }
         if head.method == .OPTIONS {
             if head.path == "*" {
@@ -124,7 +124,7 @@ extension Router {
         case .notFound:
             return (.response(.error(.notFound, code: "not_found", message: "no such resource")), nil)
         case .badPath:
-            return (.response(.error(.badRequest, code: "malformed_path", message: "path is not valid percent-encoded UTF-8")), nil)
+            return (.response(.error(.badRequest, code: "malformed_path", message: "path is not valid percent-encoded UTF-8 without control characters")), nil)
         }
     }
 

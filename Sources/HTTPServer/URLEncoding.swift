@@ -9,6 +9,7 @@ public enum URLEncoding {
         while let b = it.next() {
             if b == UInt8(ascii: "%") {
                 guard let h = it.next(), let l = it.next(), let hv = hexValue(h), let lv = hexValue(l) else { return nil }
+                guard !isControl(hv << 4 | lv) else { return nil }
                 bytes.append(hv << 4 | lv)
             } else if plusAsSpace && b == UInt8(ascii: "+") {
                 bytes.append(UInt8(ascii: " "))
@@ -57,7 +58,8 @@ public enum URLEncoding {
         while i < part.count {
             let b = part[i]
             if b == UInt8(ascii: "%") {
-                guard i + 2 < part.count, let hv = hexValue(part[i + 1]), let lv = hexValue(part[i + 2]) else { return nil }
+                guard i + 2 < part.count, let hv = hexValue(part[i + 1]), let lv = hexValue(part[i + 2]),
+                      !isControl(hv << 4 | lv) else { return nil }
                 bytes.append(hv << 4 | lv)
                 i += 3
                 continue
@@ -67,6 +69,11 @@ public enum URLEncoding {
         }
         return String(validating: bytes, as: UTF8.self)
     }
+
+    /// A decoded C0 control or DEL: no name, id or token has one, and a NUL would be cut
+    /// short by some database drivers (libpq) and not by others, so it is refused here,
+    /// once, for every path segment and query part.
+    static func isControl(_ b: UInt8) -> Bool { b < 0x20 || b == 0x7F }
 
     static func hexValue(_ c: UInt8) -> UInt8? {
         switch c {

@@ -125,4 +125,31 @@ struct LingeringCloseTests {
             #expect(try alice.get("/v1/rooms/\(room)/messages").json["messages"]?.array.isEmpty == true)
         }
     }
+
+    /// NUL and other control characters in a path segment or query part are refused
+    /// before any route runs (libpq would have cut `bob%00x` to `bob`; issue 20, item 9).
+    @Test func controlCharactersInPathsAndQueriesAreRefused() throws {
+        try TestServer.with { server in
+            try ControlCharacterChecks.run(server)
+        }
+    }
+}
+
+enum ControlCharacterChecks {
+    /// The same answers on every backend.
+    static func run(_ server: TestServer) throws {
+        let alice = try server.createUser("alice", device: "phone")
+        try server.createUser("bob")
+        #expect(try alice.post("/v1/direct/bob", raw: "").status == 201)
+        for path in ["/v1/direct/bob%00x", "/v1/direct/bob%0A", "/v1/direct/%1Fbob", "/v1/direct/bob%7F"] {
+            expectError(try alice.post(path, raw: ""), 400, "malformed_path")
+        }
+        expectError(try server.admin.get("/v1/admin/users/bob%00/devices", token: TestServer.adminToken), 400, "malformed_path")
+        for query in ["cursor=abc%00", "timeout=1%0D", "page=%09"] {
+            expectError(try alice.get("/v1/sync?\(query)"), 400, "malformed_query")
+        }
+        expectError(try alice.get("/v1/conversations?page=x%00y"), 400, "malformed_query")
+        // Spaces and other printable characters still decode.
+        expectError(try alice.post("/v1/direct/no%20such", raw: ""), 404, "user_not_found")
+    }
 }

@@ -223,6 +223,12 @@ struct MultiNodeTests {
         }
     }
 
+    /// Control characters in paths and queries get the same 400s as on SQLite (libpq
+    /// would cut a NUL short: `/v1/direct/bob%00x` answered bob's room).
+    @Test func controlCharactersAreRefusedAsOnSQLite() throws {
+        try TestCluster.with(nodes: 1) { cluster in try ControlCharacterChecks.run(cluster.nodes[0]) }
+    }
+
     /// A device whose token node A has resolved (and cached) is revoked through node B:
     /// node A refuses its next write as soon as B's news arrives (a few milliseconds).
     @Test func aDeviceRevokedOnOneNodeCannotWriteOnAnother() throws {
