@@ -12,7 +12,7 @@ public enum Accounts {
     /// outside the client (we keep its SHA-256).
     public static func createDevice(_ ctx: WriteContext, userName: String, deviceName: String) throws -> (Device, token: String) {
         guard Validation.isValidDisplayName(deviceName, max: 64) else {
-            throw SyncError.invalid(field: "name", reason: "1-64 characters, no control characters")
+            throw SyncError.invalid(field: "name", reason: "1-64 characters, at least one visible, no control characters")
         }
         guard let user = try user(ctx.store, named: userName) else { throw SyncError.userNotFound(userName) }
         let token = try Tokens.newDeviceToken()

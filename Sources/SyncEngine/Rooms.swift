@@ -58,7 +58,7 @@ public enum Rooms {
 
     public static func createGroup(_ ctx: WriteContext, me: Principal, name: String, memberNames: [String]) throws -> Room {
         guard Validation.isValidDisplayName(name, max: 128) else {
-            throw SyncError.invalid(field: "name", reason: "1-128 characters, no control characters")
+            throw SyncError.invalid(field: "name", reason: "1-128 characters, at least one visible, no control characters")
         }
         let others = try resolveUsers(ctx.store, memberNames).filter { $0.id != me.user }
         let room = try ctx.store.insertGroupRoom(name: name, createdBy: me.user, at: ctx.now)

@@ -12,15 +12,31 @@ public enum Validation {
     /// `e` with 20,000 combining accents is one Character and 20,001 code points) and
     /// at most 4 * max UTF-8 bytes, with no C0 or C1 control character, no DEL and no
     /// bidirectional embedding, override or isolate (U+202A-U+202E, U+2066-U+2069), which
-    /// would let a name reorder the text displayed after it.
+    /// would let a name reorder the text displayed after it; and at least one visible
+    /// character (not only spaces, zero-width or other invisible format characters: a
+    /// room nobody can see the name of).
     public static func isValidDisplayName(_ name: String, max: Int) -> Bool {
         guard !name.isEmpty, name.utf8.count <= 4 * max else { return false }
         var count = 0
+        var visible = false
         for scalar in name.unicodeScalars {
             count += 1
             guard count <= max, !isForbiddenInNames(scalar) else { return false }
+            if !visible && !isBlank(scalar) { visible = true }
         }
-        return true
+        return visible
+    }
+
+    /// Spaces, line and paragraph separators, format characters (zero-width space and
+    /// joiners, the BOM) and default-ignorable code points (Hangul fillers, variation
+    /// selectors): nothing a reader sees.
+    static func isBlank(_ scalar: Unicode.Scalar) -> Bool {
+        let p = scalar.properties
+        if p.isWhitespace || p.isDefaultIgnorableCodePoint { return true }
+        switch p.generalCategory {
+        case .spaceSeparator, .lineSeparator, .paragraphSeparator, .format: return true
+        default: return false
+        }
     }
 
     static func isForbiddenInNames(_ scalar: Unicode.Scalar) -> Bool {

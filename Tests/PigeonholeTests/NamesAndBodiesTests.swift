@@ -18,6 +18,11 @@ struct NamesAndBodiesTests {
         ("bell\u{7}", "C0 control"),
         ("del\u{7F}", "DEL"),
         ("", "empty"),
+        ("   ", "only spaces (issue 20, item 11)"),
+        ("\u{200B}\u{200B}", "only zero-width spaces"),
+        ("\u{3000}\u{2028}\u{FEFF}", "ideographic space, line separator, BOM"),
+        ("\u{3164}", "Hangul filler"),
+        (" \u{200D}\u{FE0F} ", "joiner and variation selector between spaces"),
     ]
 
     @Test(arguments: badNames) func aBadRoomNameIsRefused(_ c: (String, String)) throws {
@@ -38,6 +43,8 @@ struct NamesAndBodiesTests {
             let r = try alice.post("/v1/rooms", ["name": .string(full), "members": ["bob"]])
             #expect(r.status == 201, "\(r.text)")
             #expect(try alice.post("/v1/rooms", ["name": .string(String(repeating: "🐦", count: 128)), "members": ["bob"]]).status == 201)
+            // Names with spaces around visible text are names.
+            #expect(try alice.post("/v1/rooms", ["name": "  team \u{200B}", "members": ["bob"]]).status == 201)
             // A right-to-left mark (not an override) is ordinary text.
             #expect(try alice.post("/v1/rooms", ["name": "שלום\u{200F}", "members": ["bob"]]).status == 201)
 
