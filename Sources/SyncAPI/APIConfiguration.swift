@@ -11,6 +11,9 @@ public struct APIConfiguration: Sendable {
     public var engine = EngineConfiguration()
     /// Minimum gap between two `mail` notifications on one WebSocket (coalescing).
     public var notifyCoalesceInterval: Duration = .milliseconds(10)
+    /// Parked pulls and open `/v1/notify` sockets per device (per node); over it the
+    /// device's oldest one ends (`DeviceWaits`). 0: no cap.
+    public var waitsPerDevice = 8
     /// WebSocket keep-alive ping period; a peer silent for two periods is dropped.
     public var webSocketPingInterval: Duration = .seconds(30)
 

@@ -22,6 +22,8 @@ final class LongPoll: @unchecked Sendable {
     private let perRoomLimit: Int?
     private let timeout: Duration
     private var subscription: Notifier.Subscription?
+    /// This pull's place among its device's waits (`DeviceWaits`).
+    private var waitID: UInt64?
     private var timer: TimerToken?
     private var finished = false
     /// A query is under way; `again`: news came meanwhile (query once more after it);
@@ -52,6 +54,11 @@ final class LongPoll: @unchecked Sendable {
         }
         api.polls.add(self)
         responder.onCancel { [self] in cleanup() }
+        if timeout > .zero {
+            // Over the device's cap, its oldest wait ends (this one may be it later).
+            let loop = self.loop
+            waitID = api.waits.add(me.device) { [self] in loop.execute { [self] in finishNow() } }
+        }
         if timeout > .zero { timer = loop.schedule(after: timeout) { [self] in attempt(final: true) } }
         // The usual first query, unless the start already saw the head and nothing was
         // published since (then any commit after that read wakes this subscription).
@@ -128,6 +135,7 @@ final class LongPoll: @unchecked Sendable {
         finished = true
         if let subscription { api.engine.notifier.unsubscribe(subscription) }
         if let timer { loop.cancel(timer) }
+        if let waitID { api.waits.remove(me.device, waitID) }
         api.polls.remove(self)
     }
 }

@@ -35,6 +35,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var lastSentAt: UInt64 = 0
     private var timer: TimerToken?
     private var recheckTimer: TimerToken?
+    /// This socket's place among its device's waits (`DeviceWaits`), and the registry.
+    private var waitID: UInt64?
+    private var waits: DeviceWaits?
 
     init(user: UserID, device: DeviceID, engine: SyncEngine, loop: EventLoop, lane: Notifier.Lane?, interval: Duration) {
         self.user = user
@@ -70,9 +73,13 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         flush()
     }
 
-    /// Announces the head the client starts from, then anything committed since.
-    func start(_ ws: WebSocket, head: Cursor) {
+    /// Announces the head the client starts from, then anything committed since. Over
+    /// the device's cap of waits, its oldest one ends.
+    func start(_ ws: WebSocket, head: Cursor, waits: DeviceWaits) {
         self.ws = ws
+        self.waits = waits
+        let loop = self.loop
+        waitID = waits.add(device) { [self] in loop.execute { [self] in self.ws?.close(.policyViolation) } }
         latest = head
         sent = head
         ws.send(text: Self.frame("ready", head))
@@ -174,6 +181,8 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     func webSocketDidClose(_ ws: WebSocket) {
         cancel()
+        if let waitID { waits?.remove(device, waitID) }
+        waitID = nil
         if let timer { loop.cancel(timer) }
         if let recheckTimer { loop.cancel(recheckTimer) }
         self.ws = nil
@@ -220,7 +229,7 @@ extension PigeonholeAPI {
                     guard let ws = responder.upgradeToWebSocket(acceptKey: acceptKey, delegate: mail, configuration: wsConfig) else {
                         return mail.cancel()
                     }
-                    mail.start(ws, head: head)
+                    mail.start(ws, head: head, waits: waits)
                 case .success(nil):
                     mail.cancel()   // not asked to check the device: never nil
                     responder.respond(errorResponse(SyncError.storageUnavailable))

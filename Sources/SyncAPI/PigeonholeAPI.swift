@@ -12,6 +12,8 @@ public final class PigeonholeAPI: HTTPHandler {
     let lanes = Mutex<[Notifier.Lane]>([])
     /// Parked pulls of one user at one position share one read (see `SharedPulls`).
     let pulls: SharedPulls
+    /// Parked pulls and sockets per device, capped.
+    let waits: DeviceWaits
     let router = APIRoute.makeRouter()
     let config: APIConfiguration
     let adminTokenHash: [UInt8]
@@ -33,6 +35,7 @@ public final class PigeonholeAPI: HTTPHandler {
     init(engine: SyncEngine, config: APIConfiguration, log: Logger) {
         self.engine = engine
         self.pulls = SharedPulls(engine: engine)
+        self.waits = DeviceWaits(cap: config.waitsPerDevice)
         self.config = config
         let clock = config.clocks.monotonicNanos
         self.sendLimiter = RateLimiter(ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst, clock: clock)
@@ -411,6 +414,7 @@ public final class PigeonholeAPI: HTTPHandler {
                 w.field("member_rate_per_second", Int64(config.memberRatePerSecond))
                 w.field("member_burst", Int64(config.memberBurst))
                 w.field("page_max_bytes", e.maxPageBytes)
+                w.field("waits_per_device_max", config.waitsPerDevice)
             }
         }
     }

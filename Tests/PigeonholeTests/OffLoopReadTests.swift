@@ -13,7 +13,7 @@ struct SharedPullTests {
     /// 40 pulls parked by one device at one cursor, woken by one send: every one gets
     /// the message, and the node made a handful of reads for them, not 40.
     @Test func parkedPullsOfOneDeviceAtOnePositionShareOneRead() throws {
-        try TestServer.with { server in
+        try TestServer.with(configure: { $0.api.waitsPerDevice = 0 }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let bob = try server.createUser("bob", device: "phone")
             let room = try bob.directRoom(with: "alice")
@@ -51,6 +51,68 @@ struct SharedPullTests {
             print("\(count) woken pulls of one device: \(reads) reads")
             #expect(reads >= 1 && reads <= count / 4)
             withExtendedLifetime(pollers) {}
+        }
+    }
+}
+
+/// One device holds at most `--waits-per-device` parked pulls and sockets on a node
+/// (issue 20, item 3); a new one past the cap ends the device's oldest.
+@Suite(.timeLimit(.minutes(1)))
+struct DeviceWaitCapTests {
+    @Test func aDevicePastItsCapOfWaitsEndsItsOldest() throws {
+        try TestServer.with(configure: { $0.api.waitsPerDevice = 3 }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let laptop = try server.createDevice("alice", "laptop")
+            let cursor = try alice.conversationsCursor()
+            #expect(try alice.get("/v1/limits").json["waits_per_device_max"]?.int64Value == 3)
+
+            var answers: [Locked<HTTPTestResponse?>] = []
+            var done: [DispatchSemaphore] = []
+            var clients: [HTTPTestClient] = []
+            func park(_ token: String) throws {
+                let c = try server.connect(timeout: 20)
+                clients.append(c)
+                let answer = Locked<HTTPTestResponse?>(nil)
+                let signal = DispatchSemaphore(value: 0)
+                answers.append(answer)
+                done.append(signal)
+                c.send("GET", "/v1/sync?cursor=\(cursor)&timeout=15", token: token)
+                Thread {
+                    let r = try? c.readResponse()
+                    answer.withLock { $0 = r }
+                    signal.signal()
+                }.start()
+            }
+            for i in 1...3 {
+                try park(alice.token)
+                #expect(eventually { server.parkedPolls == i })
+            }
+            try park(laptop.token)   // another device's waits are its own
+            #expect(eventually { server.parkedPolls == 4 })
+
+            // The phone's fourth wait (a socket) ends its oldest: the first pull, answered
+            // at once with an empty page and its cursor.
+            let (socket, _) = try WebSocketTestClient.openReady(server, token: alice.token)
+            #expect(done[0].wait(timeout: .now() + 3) == .success)
+            let first = try #require(answers[0].value)
+            #expect(first.status == 200)
+            #expect(first.json["events"]?.array.isEmpty == true)
+            #expect(first.json["cursor"]?.stringValue == cursor)
+            #expect(server.parkedPolls == 3)
+
+            // Two more pulls end the second and third pulls; a third more ends the socket.
+            try park(alice.token)
+            #expect(done[1].wait(timeout: .now() + 3) == .success)
+            try park(alice.token)
+            #expect(done[2].wait(timeout: .now() + 3) == .success)
+            try park(alice.token)
+            let close = try socket.readFrame(timeout: 3)
+            #expect(close.opcode == WebSocketTestClient.Frame.close)
+            #expect(close.payload.prefix(2) == [0x03, 0xF0])   // 1008
+            // The laptop's pull is still parked, untouched; so are the phone's newest three.
+            #expect(done[3].wait(timeout: .now() + 0.2) == .timedOut)
+            #expect(server.parkedPolls == 4)
+            withExtendedLifetime(clients) {}
         }
     }
 }
