@@ -200,7 +200,12 @@ async function loadMembers(roomId) {
   try {
     const r = await client.members(roomId);
     const room = rooms.get(roomId);
-    if (room) { room.members = r.members; room.member_count = r.members.length; scheduleRender(); }
+    if (room) {
+      // The first page (100 by name); the count is the list's only when nothing follows.
+      room.members = r.members;
+      if (!r.next_after) room.member_count = r.members.length;
+      scheduleRender();
+    }
   } catch { /* shown again on the next refresh */ }
 }
 

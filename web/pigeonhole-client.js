@@ -193,7 +193,14 @@ export class PigeonholeClient {
     return this.request('GET', `/v1/conversations?${q}`);
   }
   room(id) { return this.request('GET', `/v1/rooms/${id}`); }
-  members(id) { return this.request('GET', `/v1/rooms/${id}/members`); }
+  /** One page of a room's members by name; pass the previous page's `next_after` as `after`. */
+  members(id, { after, limit } = {}) {
+    const q = new URLSearchParams();
+    if (limit) q.set('limit', String(limit));
+    if (after) q.set('after', after);
+    const s = q.toString();
+    return this.request('GET', `/v1/rooms/${id}/members${s ? `?${s}` : ''}`);
+  }
   history(id, { before, limit = 30 } = {}) {
     const q = new URLSearchParams({ limit: String(limit) });
     if (before) q.set('before', String(before));

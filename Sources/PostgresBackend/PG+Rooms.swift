@@ -56,11 +56,13 @@ extension PGReader: RoomsReads {
         return names
     }
 
-    public func members(of room: RoomID) throws -> [Member] {
+    public func members(of room: RoomID, after: String?, limit: Int) throws -> [Member] {
         try pg.queryAll("""
             SELECT m.user_id, u.name, m.role, m.joined_seq, m.read_seq
-            FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = $1 ORDER BY u.name COLLATE "C"
-            """, [.int(room.rawValue)]) {
+            FROM members m JOIN users u ON u.id = m.user_id
+            WHERE m.room_id = $1 AND ($2::text IS NULL OR u.name COLLATE "C" > $2::text COLLATE "C")
+            ORDER BY u.name COLLATE "C" LIMIT $3
+            """, [.int(room.rawValue), PGValue(after), .int(Int64(limit))]) {
             Member(user: UserID($0.int64(0)), name: $0.text(1), role: $0.text(2), joinedSeq: $0.int64(3), readSeq: $0.int64(4))
         }
     }

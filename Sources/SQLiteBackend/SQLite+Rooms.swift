@@ -57,11 +57,12 @@ extension SQLiteReader: RoomsReads {
         return names
     }
 
-    public func members(of room: RoomID) throws -> [Member] {
+    public func members(of room: RoomID, after: String?, limit: Int) throws -> [Member] {
         try sqlite.queryAll("""
             SELECT m.user_id, u.name, m.role, m.joined_seq, m.read_seq
-            FROM members m JOIN users u ON u.id = m.user_id WHERE m.room_id = ? ORDER BY u.name
-            """, [.integer(room.rawValue)]) {
+            FROM members m JOIN users u ON u.id = m.user_id
+            WHERE m.room_id = ?1 AND (?2 IS NULL OR u.name > ?2) ORDER BY u.name LIMIT ?3
+            """, [.integer(room.rawValue), after.map { .text($0) } ?? .null, .integer(Int64(limit))]) {
             Member(user: UserID($0.int64(0)), name: $0.text(1), role: $0.text(2), joinedSeq: $0.int64(3), readSeq: $0.int64(4))
         }
     }

@@ -125,9 +125,17 @@ public final class PigeonholeAPI: HTTPHandler {
                 json(.ok) { Encode.room(room, peer: peer, &$0) }
             }
         case .listMembers(let id):
-            return try authedRead(input, responder, { ctx, me in try Rooms.members(ctx, me: me.user, room: id) }) { members in
+            let limit = try input.queryInt("limit", default: engine.config.defaultMemberLimit, range: 1...engine.config.maxMemberLimit)!
+            let after = input.queryString("after")
+            if let after, after.utf8.count > 256 { throw APIError.invalid("after", "at most 256 bytes (a user name)") }
+            return try authedRead(input, responder, { ctx, me in
+                try Rooms.members(ctx, me: me.user, room: id, after: after, limit: limit)
+            }) { page in
                 json(.ok) { w in
-                    w.object { w in w.key("members"); w.array { w in for m in members { Encode.member(m, &w) } } }
+                    w.object { w in
+                        w.key("members"); w.array { w in for m in page.members { Encode.member(m, &w) } }
+                        if let next = page.nextAfter { w.field("next_after", next) }
+                    }
                 }
             }
         case .history(let id):
@@ -403,6 +411,8 @@ public final class PigeonholeAPI: HTTPHandler {
                 w.field("conversations_limit_default", e.defaultConversationLimit)
                 w.field("conversations_limit_max", e.maxConversationLimit)
                 w.field("preview_max", e.maxPreview)
+                w.field("members_limit_default", e.defaultMemberLimit)
+                w.field("members_limit_max", e.maxMemberLimit)
                 w.field("message_body_max_bytes", e.maxMessageBodyBytes)
                 w.field("request_body_max_bytes", APIRoute.smallBody)
                 w.field("client_msg_id_max_chars", 64)

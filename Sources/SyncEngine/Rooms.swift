@@ -167,8 +167,18 @@ public enum Rooms {
         return (r, try peer(ctx.store, room: r, me: me))
     }
 
-    public static func members(_ ctx: ReadContext, me: UserID, room: RoomID) throws -> [Member] {
+    /// A page of a room's members by name: at most `limit`, names after `after`;
+    /// `nextAfter` (the page's last name) when more follow.
+    public static func members(_ ctx: ReadContext, me: UserID, room: RoomID, after: String?, limit: Int) throws -> MemberPage {
         _ = try requireMember(ctx.store, room: room, user: me)
-        return try ctx.store.members(of: room)
+        var rows = try ctx.store.members(of: room, after: after, limit: limit + 1)
+        let more = rows.count > limit
+        if more { rows.removeLast() }
+        return MemberPage(members: rows, nextAfter: more ? rows.last?.name : nil)
+    }
+
+    public struct MemberPage: Sendable {
+        public let members: [Member]
+        public let nextAfter: String?
     }
 }

@@ -11,6 +11,9 @@ public struct EngineConfiguration: Sendable {
     public var defaultHistoryLimit = 20
     public var maxConversationLimit = 100
     public var defaultConversationLimit = 20
+    /// Members per page of `GET /v1/rooms/{id}/members`.
+    public var maxMemberLimit = 1000
+    public var defaultMemberLimit = 100
     public var maxPreview = 20
     public var maxRoomMembersPerRequest = 1000
     /// About how many bytes of JSON one page (sync, conversations, history) may carry,

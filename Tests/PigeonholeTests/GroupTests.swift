@@ -97,4 +97,42 @@ struct GroupTests {
             expectError(try alice.post("/v1/rooms", ["name": "x", "members": ["bob", "nobody"]]), 404, "user_not_found")
         }
     }
+
+    /// The member list pages (issue 20, item 2: a 10,001-member room answered 0.7 MB at
+    /// once): `limit` per page by name, `next_after` until the last page, every member
+    /// exactly once.
+    @Test func theMemberListPagesByName() throws {
+        try TestServer.with { server in
+            let owner = try server.createUser("aaa-owner", device: "phone")
+            var names: [String] = []
+            for i in 0..<250 {
+                let name = "m\(String(format: "%03d", (i * 37) % 250))"
+                try server.createUser(name)
+                names.append(name)
+            }
+            let room = try owner.createGroup("big", members: names)
+            #expect(try owner.get("/v1/limits").json["members_limit_max"]?.int64Value == 1000)
+
+            let first = try owner.get("/v1/rooms/\(room)/members")
+            #expect(first.json["members"]?.array.count == 100)   // the default page
+            var seen: [String] = []
+            var after: String? = nil
+            var pages = 0
+            repeat {
+                let r = try owner.get("/v1/rooms/\(room)/members?limit=64" + (after.map { "&after=\($0)" } ?? ""))
+                #expect(r.status == 200)
+                let page = (r.json["members"]?.array ?? []).compactMap { $0["user"]?.stringValue }
+                #expect(page.count <= 64)
+                seen += page
+                after = r.json["next_after"]?.stringValue
+                if let after { #expect(after == page.last) }
+                pages += 1
+            } while after != nil && pages < 10
+            #expect(pages == 4)
+            #expect(seen == (["aaa-owner"] + names).sorted())
+            expectError(try owner.get("/v1/rooms/\(room)/members?limit=0"), 400, "invalid_request")
+            expectError(try owner.get("/v1/rooms/\(room)/members?limit=1001"), 400, "invalid_request")
+            expectError(try owner.get("/v1/rooms/\(room)/members?after=" + String(repeating: "a", count: 257)), 400, "invalid_request")
+        }
+    }
 }

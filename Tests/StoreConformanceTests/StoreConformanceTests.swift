@@ -197,7 +197,9 @@ struct StoreConformanceTests {
             let dm = try #require(rooms.value.first)
             try h.read { ctx throws in
                 #expect(try ctx.store.room(dm)?.memberCount == 2)
-                #expect(try ctx.store.members(of: dm).map(\.name) == ["alice", "bob"])
+                #expect(try ctx.store.members(of: dm, after: nil, limit: 10).map(\.name) == ["alice", "bob"])
+                #expect(try ctx.store.members(of: dm, after: "alice", limit: 10).map(\.name) == ["bob"])
+                #expect(try ctx.store.members(of: dm, after: nil, limit: 1).map(\.name) == ["alice"])
             }
 
             for i in 1...10 { _ = try h.send(alice, dm, "m\(i)").get() }

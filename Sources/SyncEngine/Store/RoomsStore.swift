@@ -23,8 +23,9 @@ public protocol RoomsReads {
     /// rooms without another member are absent from the result.
     func otherMemberNames(rooms: [RoomID], excluding user: UserID) throws -> [RoomID: String]
 
-    /// The members of `room` ordered by user name.
-    func members(of room: RoomID) throws -> [Member]
+    /// A page of the room's members by user name (bytewise), names strictly after
+    /// `after`, at most `limit`.
+    func members(of room: RoomID, after: String?, limit: Int) throws -> [Member]
 }
 
 public protocol RoomsWrites {
