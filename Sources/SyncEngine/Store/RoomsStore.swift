@@ -71,4 +71,15 @@ public protocol RoomsWrites {
     /// into `room` hold its lock (`sendTarget`): every unit that writes a room's member
     /// rows takes the room lock first, so this waits on no other transaction.
     func touchMembers(room: RoomID, at: Int64) throws
+
+    /// `touchMembers` for every room of a batch at once (room -> time), in room id order
+    /// (a fixed lock order): one statement on a backend across a network. The default
+    /// implementation touches one room after the other.
+    func touchMembers(rooms: [RoomID: Int64]) throws
+}
+
+extension RoomsWrites {
+    public func touchMembers(rooms: [RoomID: Int64]) throws {
+        for room in rooms.keys.sorted() { try touchMembers(room: room, at: rooms[room]!) }
+    }
 }
