@@ -40,7 +40,7 @@ extension PGWriter: ReceiptsWrites {
         var out: [(room: RoomID, sender: UserID)] = []
         let map: (PGRow) -> Void = { out.append((room: RoomID($0.int64(0)), sender: UserID($0.int64(1)))) }
         if let room {
-            try write("""
+            try lock("""
                 SELECT room_id, sender_id FROM receipt_marks WHERE pending AND emitted_at <= $1 AND room_id = $2
                 ORDER BY sender_id LIMIT 1000 FOR NO KEY UPDATE
                 """, [.int(due), .int(room.rawValue)], map)

@@ -39,7 +39,7 @@ extension PGReader: StreamReads {
         let sql = "SELECT acked_seq, acked_cursor FROM devices WHERE id = $1"
         let map: (PGRow) -> Void = { ack = Stream.StoredAck(seq: $0.int64(0), cursor: $0.optionalText(1)) }
         if locking {
-            try write(sql + " FOR NO KEY UPDATE", [.int(device.rawValue)], map)
+            try lock(sql + " FOR NO KEY UPDATE", [.int(device.rawValue)], map)
         } else {
             try pg.query(sql, [.int(device.rawValue)], map)
         }

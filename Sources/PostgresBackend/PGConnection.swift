@@ -75,6 +75,32 @@ public struct PGRow {
     }
 
     public func optionalInt64(_ column: Int) -> Int64? { isNull(column) ? nil : int64(column) }
+
+    /// A `bigint[]` in text format (`{1,2,3}`; NULL and `{}` are empty).
+    public func int64Array(_ column: Int) -> [Int64] {
+        guard !isNull(column), let p = PQgetvalue(result, index, Int32(column)) else { return [] }
+        var out: [Int64] = []
+        var i = 0
+        var v: Int64 = 0
+        var negative = false
+        var inNumber = false
+        while p[i] != 0 {
+            let c = p[i]
+            if c >= 0x30 && c <= 0x39 {
+                v = v &* 10 &+ Int64(c - 0x30)
+                inNumber = true
+            } else if c == 0x2D {
+                negative = true
+            } else {
+                if inNumber { out.append(negative ? -v : v) }
+                v = 0
+                negative = false
+                inNumber = false
+            }
+            i += 1
+        }
+        return out
+    }
     public func int(_ column: Int) -> Int { Int(int64(column)) }
     public func bool(_ column: Int) -> Bool { PQgetvalue(result, index, Int32(column))?[0] == 0x74 }   // 't'
 }
