@@ -25,6 +25,9 @@ struct PostgresStoreConformanceTests {
     @Test func anAppendWithATakenKeyReturnsTheOriginal() throws { try StoreConformanceTests().anAppendWithATakenKeyReturnsTheOriginal(factory) }
     @Test func aUnitAfterStopFailsShuttingDown() throws { try StoreConformanceTests().aUnitAfterStopFailsShuttingDown(factory) }
     @Test func domainErrorsPassThroughUnchanged() throws { try StoreConformanceTests().domainErrorsPassThroughUnchanged(factory) }
+    @Test func aMemberJoiningDuringSendsGetsExactlyTheMessagesAfterTheJoin() throws { try StoreConformanceTests().aMemberJoiningDuringSendsGetsExactlyTheMessagesAfterTheJoin(factory) }
+    @Test func sendsWithOneKeyInOneBatchMakeOneMessage() throws { try StoreConformanceTests().sendsWithOneKeyInOneBatchMakeOneMessage(factory) }
+    @Test func aUnitFailingAfterItsSendLeavesTheOtherSendsOfItsBatchWhole() throws { try StoreConformanceTests().aUnitFailingAfterItsSendLeavesTheOtherSendsOfItsBatchWhole(factory) }
 }
 
 @Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))
