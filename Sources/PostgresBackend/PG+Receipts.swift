@@ -58,6 +58,23 @@ extension PGWriter: ReceiptsWrites {
                   [.int(at), .int(room.rawValue), .int(sender.rawValue)])
     }
 
+    /// The whole flush in one round trip: `ph_flush_receipts`
+    /// (migrations/postgres/0008_write_functions.sql), the default implementation's steps
+    /// server-side, each room's lock first, rooms in id order.
+    public func flushReceipts(dueBy: Int64, at: Int64) throws -> ReceiptsFlushed {
+        try willWrite()
+        var flushed = ReceiptsFlushed(events: [], pending: 0)
+        try pg.query("SELECT * FROM ph_flush_receipts($1, $2)", [.int(dueBy), .int(at)]) { row in
+            let rooms = row.int64Array(0), users = row.int64Array(1), seqs = row.int64Array(2)
+            var events: [(room: RoomID, row: InboxAppend)] = []
+            for i in 0..<min(rooms.count, users.count, seqs.count) {
+                events.append((room: RoomID(rooms[i]), row: InboxAppend(user: UserID(users[i]), seq: seqs[i])))
+            }
+            flushed = ReceiptsFlushed(events: events, pending: row.int(3))
+        }
+        return flushed
+    }
+
     public func pendingReceiptMarkCount() throws -> Int {
         try pg.queryOne("SELECT count(*) FROM receipt_marks WHERE pending", []) { $0.int(0) } ?? 0
     }

@@ -64,34 +64,23 @@ public enum Receipts {
         return ReceiptsEmitted(marked: true, events: events.map(\.1), pending: try store.pendingReceiptMarkCount() > 0)
     }
 
-    /// Emits the pending marks whose window has passed (all rooms, or one). Returns how
-    /// many marks are still pending (inside their window).
+    /// Emits the pending marks whose window has passed, room by room under each room's
+    /// lock (one store operation: `ReceiptsWrites.flushReceipts`). Returns how many marks
+    /// are still pending (inside their window).
     @discardableResult
-    public static func flush(_ ctx: WriteContext, room: RoomID? = nil) throws -> Int {
-        let due = ctx.now - ctx.config.receiptsWindowMillis
-        var rooms: [RoomID] = []
-        if let room {
-            // The caller (a read or a send in `room`) holds the room's lock already.
-            rooms = [room]
-        } else {
-            // Room by room, each under its lock (the order every unit of a room keeps);
-            // the marks are read again under it, so another node's flush of the same
-            // room leaves nothing to emit twice.
-            rooms = Set(try ctx.store.dueReceiptMarks(emittedBy: due, room: nil).map(\.room)).sorted()
+    public static func flush(_ ctx: WriteContext) throws -> Int {
+        let flushed = try ctx.store.flushReceipts(dueBy: ctx.now - ctx.config.receiptsWindowMillis, at: ctx.now)
+        for e in flushed.events {
+            ctx.inboxRows += 1
+            ctx.wake(e.row.user, at: e.row.seq)
+            ctx.wakeReceipts(e.row.user, room: e.room)
         }
-        for r in rooms {
-            if room == nil { try ctx.store.lockRoom(r) }
-            let events = try emit(ctx.store, try ctx.store.dueReceiptMarks(emittedBy: due, room: r), at: ctx.now) {
-                try ctx.position()
-            }
-            applied(ctx, room: r, ReceiptsEmitted(events: events.map(\.1)))
-        }
-        return try ctx.store.pendingReceiptMarkCount()
+        return flushed.pending
     }
 
     /// One `receipts` event per ready mark, in the mark's sender's inbox; the marks are
     /// emitted at `at`. Returns (room, row written) per mark.
-    private static func emit(_ store: any StoreWriter, _ ready: [(room: RoomID, sender: UserID)], at: Int64,
+    static func emit(_ store: any StoreWriter, _ ready: [(room: RoomID, sender: UserID)], at: Int64,
                              position: () throws -> Int64) throws -> [(RoomID, InboxAppend)] {
         var out: [(RoomID, InboxAppend)] = []
         for (r, sender) in ready {

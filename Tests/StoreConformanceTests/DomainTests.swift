@@ -339,4 +339,37 @@ struct DomainTests {
             expectExactlyOnceInOrder(paged, expected: [hot: [5, 6]])
         }
     }
+    /// Receipts are coalesced per (room, sender) and window: a read (or a send that reads
+    /// what came before) emits at once when the window has passed, otherwise marks the
+    /// pair pending; the periodic flush emits each pending pair once, in every room, and
+    /// a second flush finds nothing.
+    @Test(arguments: allStoreFactories)
+    func receiptsAreEmittedOncePerSenderAndWindow(_ factory: any StoreFactory) throws {
+        let clock = FakeClock()
+        try Harness.with(factory, clock: clock.function) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let rooms = [try h.group(alice, "one", [bob, carol]), try h.group(alice, "two", [bob, carol])]
+            func receipts(_ u: TestUser) throws -> [RoomID?] {
+                try h.read { try $0.store.inboxKeys(user: u.id, after: 0, limit: 1000) }.filter { $0.kind == .receipts }.map(\.room)
+            }
+            for room in rooms {
+                _ = try h.send(alice, room, "a\(room.rawValue)").get()
+                _ = try h.send(carol, room, "c\(room.rawValue)").get()   // carol's send reads alice's: emitted at once
+            }
+            #expect(try receipts(alice).count == 2)
+            // Bob reads both rooms inside the window: marks only.
+            for room in rooms { _ = try h.write { try Conversations.markRead($0, me: bob.principal, room: room, seq: 2) }.get() }
+            #expect(try receipts(alice).count == 2)
+            #expect(try receipts(carol).count == 2, "carol's first receipts window had not begun")
+            clock.advance(by: h.engine.config.receiptsWindowMillis + 1)
+            #expect(try h.write { try Receipts.flush($0) }.get() == 0)
+            #expect(try receipts(alice).count == 4)
+            #expect(Set(try receipts(alice).suffix(2)) == Set(rooms))
+            #expect(try receipts(carol).count == 2)
+            #expect(try h.write { try Receipts.flush($0) }.get() == 0)
+            #expect(try receipts(alice).count == 4, "a second flush emits nothing")
+        }
+    }
 }

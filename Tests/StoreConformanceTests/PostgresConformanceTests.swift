@@ -39,4 +39,5 @@ struct PostgresDomainTests {
     @Test func anIdempotentResendReturnsTheOriginal() throws { try DomainTests().anIdempotentResendReturnsTheOriginal(factory) }
     @Test func retentionExpiresOldCursorsAndKeepsUnread() throws { try DomainTests().retentionExpiresOldCursorsAndKeepsUnread(factory) }
     @Test func historyRetentionExpiresHotRoomPositions() throws { try DomainTests().historyRetentionExpiresHotRoomPositions(factory) }
+    @Test func receiptsAreEmittedOncePerSenderAndWindow() throws { try DomainTests().receiptsAreEmittedOncePerSenderAndWindow(factory) }
 }

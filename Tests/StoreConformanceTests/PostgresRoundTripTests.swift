@@ -20,12 +20,12 @@ struct PostgresRoundTripTests {
         let harness: Harness
         private let counter: PGConnection
 
-        init() throws {
+        init(clock: (@Sendable () -> Int64)? = nil) throws {
             database = try TestPostgres.createDatabase()
             var options = PostgresSyncStore.Options(url: database.url, poolSize: 2)
             options.cluster = false
             store = try PostgresSyncStore(options)
-            harness = try Harness(database: PostgresTestDatabase(database: database), store: store)
+            harness = try Harness(database: PostgresTestDatabase(database: database), store: store, clock: clock)
             counter = try PGConnection(url: database.url)
             try counter.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         }
@@ -73,8 +73,8 @@ struct PostgresRoundTripTests {
         }
     }
 
-    static func with(_ body: (Node) throws -> Void) throws {
-        let node = try Node()
+    static func with(clock: (@Sendable () -> Int64)? = nil, _ body: (Node) throws -> Void) throws {
+        let node = try Node(clock: clock)
         defer { node.close() }
         try body(node)
     }
@@ -168,6 +168,34 @@ struct PostgresRoundTripTests {
             #expect(moved)
             print("PostgresRoundTripTests: ack: \(ack) statements")
             #expect(ack <= 5)
+        }
+    }
+
+    /// The periodic receipts flush is one statement (BEGIN, the flush, notify, COMMIT),
+    /// whether one room or twenty have pending marks (it was 4 per room plus one).
+    @Test func theReceiptsFlushCostsTheSameWhateverTheRooms() throws {
+        let clock = FakeClock()
+        try Self.with(clock: clock.function) { node in
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            var rooms: [RoomID] = []
+            for i in 0..<21 { rooms.append(try h.group(alice, "r\(i)", [bob])) }
+            for room in rooms {
+                _ = try h.send(alice, room, "a\(room.rawValue)").get()
+                _ = try h.send(bob, room, "b\(room.rawValue)").get()   // reads alice's: emitted at once
+                _ = try h.send(alice, room, "c\(room.rawValue)").get()
+                _ = try h.send(bob, room, "d\(room.rawValue)").get()   // inside the window: pending
+            }
+            _ = try h.write { try Receipts.flush($0) }.get()   // warm-up: nothing due yet
+            clock.advance(by: h.engine.config.receiptsWindowMillis + 1)
+            var pending = -1
+            let many = try node.count { pending = try h.write { try Receipts.flush($0) }.get() }
+            #expect(pending == 0)
+            print("PostgresRoundTripTests: receipts flush of 21 rooms: \(many) statements")
+            #expect(many == 4)
+            let received = try h.read { try $0.store.inboxKeys(user: alice.id, after: 0, limit: 10_000) }.filter { $0.kind == .receipts }
+            #expect(received.count == 21 * 2, "one per room at once, one per room from the flush")
         }
     }
 }

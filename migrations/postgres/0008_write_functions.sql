@@ -1,9 +1,10 @@
--- Writes in one round trip (issue 19): a send and a read-marker move are each ONE call
--- of a server-side function instead of 8-15 statements run one after another by the
--- node's writer thread. The steps, their order and their locks are exactly those the
--- domain's fine-grained store operations take (Sources/SyncEngine/Store, the default
--- implementations of `sendMessage` and `moveReadMarker`), which the SQLite backend runs:
--- the room row first, then users rows in id order, then member rows.
+-- Writes in one round trip (issue 19): a send, a read-marker move and the periodic
+-- receipts flush are each ONE call of a server-side function instead of 4-15 statements
+-- run one after another by the node's writer thread. The steps, their order and their
+-- locks are exactly those the domain's fine-grained store operations take
+-- (Sources/SyncEngine/Store, the default implementations of `sendMessage`,
+-- `moveReadMarker` and `flushReceipts`), which the SQLite backend runs: the room row
+-- first, then users rows in id order, then member rows.
 --
 -- Why a PL/pgSQL function and not one statement of data-modifying CTEs: a send must read
 -- the room's members AFTER it holds the room row's lock (a join that committed while it
@@ -22,11 +23,33 @@
 -- Inbox rows carry `pos` (the commit position): a message's rows its id; other events
 -- the messages_id_seq position (MessagesWrites.commitPosition).
 
--- Receipts after a reader's marker moved from p_from to p_to in p_room (Receipts.readerMoved
--- and Receipts.flush(room:)): marks (room, sender) pending for every current member other
--- than the reader who sent in the range, then, if any was marked, emits the room's due
--- marks (last emitted at or before p_due) as `receipts` events in their senders' inboxes.
--- The caller holds the room row's lock.
+-- Emits p_room's due receipt marks (pending, last emitted at or before p_due) as
+-- `receipts` events in their senders' inboxes at p_pos; the marks are no longer pending.
+-- The marks are locked in sender order, each sender's inbox seq taken under its users
+-- row's lock (rows in id order). The caller holds the room row's lock.
+CREATE FUNCTION ph_emit_receipts(p_room bigint, p_due bigint, p_at bigint, p_pos bigint,
+                                 OUT o_users bigint[], OUT o_seqs bigint[])
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    WITH due AS (SELECT rm.sender_id FROM receipt_marks rm
+                 WHERE rm.pending AND rm.emitted_at <= p_due AND rm.room_id = p_room
+                 ORDER BY rm.sender_id LIMIT 1000 FOR NO KEY UPDATE),
+         l AS (SELECT u.id FROM users u WHERE u.id IN (SELECT due.sender_id FROM due) ORDER BY u.id FOR NO KEY UPDATE),
+         up AS (UPDATE users u SET inbox_seq = u.inbox_seq + 1 FROM l WHERE u.id = l.id RETURNING u.id, u.inbox_seq),
+         ins AS (INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
+                 SELECT up.id, up.inbox_seq, 'receipts', p_room, NULL, NULL, p_at, p_pos FROM up
+                 RETURNING inbox.user_id, inbox.seq),
+         em AS (UPDATE receipt_marks rm SET pending = false, emitted_at = p_at FROM due
+                WHERE rm.room_id = p_room AND rm.sender_id = due.sender_id)
+    SELECT coalesce(array_agg(ins.user_id ORDER BY ins.user_id), '{}'), coalesce(array_agg(ins.seq ORDER BY ins.user_id), '{}')
+      INTO o_users, o_seqs FROM ins;
+END
+$$;
+
+-- Receipts after a reader's marker moved from p_from to p_to in p_room (Receipts.markAndEmit):
+-- marks (room, sender) pending for every current member other than the reader who sent
+-- in the range, then, if any was marked, emits the room's due marks. The caller holds the
+-- room row's lock.
 CREATE FUNCTION ph_receipts(p_room bigint, p_reader bigint, p_from bigint, p_to bigint, p_due bigint, p_at bigint,
                             p_pos bigint,
                             OUT o_marked boolean, OUT o_users bigint[], OUT o_seqs bigint[], OUT o_pending boolean)
@@ -47,21 +70,43 @@ BEGIN
         RETURN;
     END IF;
     o_marked := true;
-    -- The due marks, locked in sender order; each sender's inbox seq under its users row's
-    -- lock (rows in id order); the marks no longer pending.
-    WITH due AS (SELECT rm.sender_id FROM receipt_marks rm
-                 WHERE rm.pending AND rm.emitted_at <= p_due AND rm.room_id = p_room
-                 ORDER BY rm.sender_id LIMIT 1000 FOR NO KEY UPDATE),
-         l AS (SELECT u.id FROM users u WHERE u.id IN (SELECT due.sender_id FROM due) ORDER BY u.id FOR NO KEY UPDATE),
-         up AS (UPDATE users u SET inbox_seq = u.inbox_seq + 1 FROM l WHERE u.id = l.id RETURNING u.id, u.inbox_seq),
-         ins AS (INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
-                 SELECT up.id, up.inbox_seq, 'receipts', p_room, NULL, NULL, p_at, p_pos FROM up
-                 RETURNING inbox.user_id, inbox.seq),
-         em AS (UPDATE receipt_marks rm SET pending = false, emitted_at = p_at FROM due
-                WHERE rm.room_id = p_room AND rm.sender_id = due.sender_id)
-    SELECT coalesce(array_agg(ins.user_id ORDER BY ins.user_id), '{}'), coalesce(array_agg(ins.seq ORDER BY ins.user_id), '{}')
-      INTO o_users, o_seqs FROM ins;
+    SELECT e.o_users, e.o_seqs INTO o_users, o_seqs FROM ph_emit_receipts(p_room, p_due, p_at, p_pos) e;
     o_pending := EXISTS (SELECT 1 FROM receipt_marks rm WHERE rm.pending);
+END
+$$;
+
+-- The periodic receipts flush (Receipts.flush; ReceiptsWrites.flushReceipts): up to 1000
+-- due marks' rooms, in room id order, each under its room row's lock (the order every
+-- unit of a room keeps; the marks are read again under it, so another node's flush of the
+-- same room leaves nothing to emit twice), emitted at the commit position. Returns the
+-- events written (o_rooms, o_users, o_seqs: one entry per event) and how many marks are
+-- still pending.
+CREATE FUNCTION ph_flush_receipts(p_due bigint, p_at bigint,
+                                  OUT o_rooms bigint[], OUT o_users bigint[], OUT o_seqs bigint[], OUT o_pending bigint)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_room bigint;
+    v_pos bigint;
+    v_users bigint[];
+    v_seqs bigint[];
+BEGIN
+    o_rooms := '{}';
+    o_users := '{}';
+    o_seqs := '{}';
+    FOR v_room IN SELECT DISTINCT c.room_id FROM (SELECT rm.room_id FROM receipt_marks rm
+                                                  WHERE rm.pending AND rm.emitted_at <= p_due
+                                                  ORDER BY rm.room_id, rm.sender_id LIMIT 1000) c
+                  ORDER BY 1 LOOP
+        PERFORM 1 FROM rooms r WHERE r.id = v_room FOR NO KEY UPDATE;
+        IF v_pos IS NULL THEN
+            SELECT CASE WHEN s.is_called THEN s.last_value ELSE 0 END INTO v_pos FROM messages_id_seq s;
+        END IF;
+        SELECT e.o_users, e.o_seqs INTO v_users, v_seqs FROM ph_emit_receipts(v_room, p_due, p_at, v_pos) e;
+        o_rooms := o_rooms || array_fill(v_room, ARRAY[coalesce(array_length(v_users, 1), 0)]);
+        o_users := o_users || v_users;
+        o_seqs := o_seqs || v_seqs;
+    END LOOP;
+    SELECT count(*) INTO o_pending FROM receipt_marks rm WHERE rm.pending;
 END
 $$;
 
