@@ -81,7 +81,7 @@ public enum Receipts {
     /// One `receipts` event per ready mark, in the mark's sender's inbox; the marks are
     /// emitted at `at`. Returns (room, row written) per mark.
     static func emit(_ store: any StoreWriter, _ ready: [(room: RoomID, sender: UserID)], at: Int64,
-                             position: () throws -> Int64) throws -> [(RoomID, InboxAppend)] {
+                     position: () throws -> Int64) throws -> [(RoomID, InboxAppend)] {
         var out: [(RoomID, InboxAppend)] = []
         for (r, sender) in ready {
             let entry = InboxEntry(kind: .receipts, room: r, roomSeq: nil, payload: nil, createdAt: at,
