@@ -105,6 +105,62 @@ extension PGWriter: RoomsWrites {
         return removed == 1
     }
 
+    /// The whole join in one round trip: `ph_add_members`
+    /// (migrations/postgres/0008_write_functions.sql), the default implementation's steps
+    /// server-side, room lock first. It changes rows only when the outcome is `.added`.
+    public func addMembersToGroup(_ r: AddMembersRequest) throws -> AddMembersOutcome {
+        try willLock()
+        var outcome: AddMembersOutcome?
+        try pg.query("SELECT * FROM ph_add_members($1, $2, $3::text[], $4::text[], $5, $6)",
+                     [.int(r.room.rawValue), .int(r.by.rawValue), .textArray(r.names),
+                      .textArray(r.payloads.map(\.serializedString)), .int(r.at), .int(Int64(r.hotThreshold))]) { row in
+            switch row.text(0) {
+            case "no_room": outcome = .roomNotFound
+            case "not_member": outcome = .notMember
+            case "not_group": outcome = .notGroup
+            case "no_user": outcome = .userNotFound(row.text(1))
+            case "added":
+                let ids = row.int64Array(2), names = row.textArray(3), joined = row.int64(4)
+                let users = row.int64Array(5), seqs = row.int64Array(6)
+                outcome = .added(
+                    members: zip(ids, names).map { Member(user: UserID($0), name: $1, role: "member", joinedSeq: joined,
+                                                          readSeq: joined) },
+                    events: zip(users, seqs).map { InboxAppend(user: UserID($0), seq: $1) })
+            default: break
+            }
+        }
+        guard let outcome else { throw SyncError.storageUnavailable }
+        if case .added = outcome { didWrite() }
+        return outcome
+    }
+
+    /// The whole leave in one round trip: `ph_remove_member`, room lock first. It changes
+    /// rows only when the outcome is `.removed`.
+    public func removeMemberFromGroup(_ r: RemoveMemberRequest) throws -> RemoveMemberOutcome {
+        try willLock()
+        var outcome: RemoveMemberOutcome?
+        try pg.query("SELECT * FROM ph_remove_member($1, $2, $3, $4, $5)",
+                     [.int(r.room.rawValue), .int(r.by.rawValue), .text(r.name), .text(r.payload.serializedString),
+                      .int(r.at)]) { row in
+            switch row.text(0) {
+            case "no_room": outcome = .roomNotFound
+            case "not_member": outcome = .notMember
+            case "not_group": outcome = .notGroup
+            case "no_user": outcome = .userNotFound
+            case "not_owner": outcome = .notOwner
+            case "target_not_member": outcome = .targetNotMember
+            case "removed":
+                outcome = .removed(events: zip(row.int64Array(1), row.int64Array(2)).map {
+                    InboxAppend(user: UserID($0), seq: $1)
+                })
+            default: break
+            }
+        }
+        guard let outcome else { throw SyncError.storageUnavailable }
+        if case .removed = outcome { didWrite() }
+        return outcome
+    }
+
     public func makeHotIfReached(room: RoomID, threshold: Int) throws -> Bool {
         let flipped = try write("""
             UPDATE rooms SET hot = true, hot_since_seq = last_seq WHERE id = $1 AND NOT hot AND member_count >= $2

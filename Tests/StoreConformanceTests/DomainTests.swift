@@ -372,4 +372,48 @@ struct DomainTests {
             #expect(try receipts(alice).count == 4, "a second flush emits nothing")
         }
     }
+    /// Joins and leaves, each one store operation: who may add and remove, what is
+    /// refused (and then writes nothing), the members and counts after, and the `member`
+    /// events every member gets, in order.
+    @Test(arguments: allStoreFactories)
+    func joinsAndLeavesKeepTheirRulesAndEvents(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let dave = try h.user("dave")
+            _ = try h.user("carol")
+            let null = try h.user("null")   // a name PostgreSQL quotes in a text[]
+            let room = try h.group(alice, "crew", [bob])
+            let dm = try h.direct(alice, bob)
+            let bobHead = try #require(try h.read { try $0.store.inboxHead(user: bob.id) })
+            func add(_ by: TestUser, _ r: RoomID, _ names: [String]) -> Result<[String], SyncError> {
+                h.write { try Rooms.addMembers($0, me: by.principal, room: r, names: names).map(\.name) }
+            }
+            func remove(_ by: TestUser, _ r: RoomID, _ name: String) -> Result<Int, SyncError> {
+                h.write { try Rooms.removeMember($0, me: by.principal, room: r, name: name); return 0 }
+            }
+            #expect(try add(bob, room, ["carol", "null", "carol"]).get() == ["carol", "null"])
+            #expect(try add(bob, room, ["carol", "alice"]).get() == [], "members already")
+            #expect(add(bob, room, ["carol", "nobody"]) == .failure(.userNotFound("nobody")))
+            #expect(add(dave, room, ["dave"]) == .failure(.notMember))
+            #expect(add(bob, RoomID(999_999), ["dave"]) == .failure(.roomNotFound))
+            #expect(add(bob, dm, ["dave"]) == .failure(.forbidden("members of a direct room cannot change")))
+            #expect(remove(bob, room, "carol") == .failure(.forbidden("only the room owner can remove other members")))
+            #expect(remove(alice, room, "dave") == .failure(.invalid(field: "name", reason: "dave is not a member")))
+            #expect(remove(alice, room, "nobody") == .failure(.userNotFound("nobody")))
+            #expect(remove(dave, room, "dave") == .failure(.notMember))
+            #expect(remove(alice, dm, "bob") == .failure(.forbidden("members of a direct room cannot change")))
+            #expect(try remove(alice, room, "carol").get() == 0)
+            #expect(try remove(null, room, "null").get() == 0)
+            try h.read { ctx throws in
+                #expect(try ctx.store.members(of: room).map(\.name) == ["alice", "bob"])
+                #expect(try ctx.store.room(room)?.memberCount == 2)
+            }
+            let (events, _, _) = try h.pullAll(bob.id, from: Cursor(user: bob.id, inboxSeq: bobHead))
+            let actions = events.filter { $0.room == room }.map { "\($0.payload?["action"]?.stringValue ?? "?") \($0.payload?["user"]?.stringValue ?? "?")" }
+            #expect(actions == ["added carol", "added null", "removed carol", "left null"])
+            let byOf = events.filter { $0.room == room }.map { $0.payload?["by"]?.stringValue }
+            #expect(byOf == ["bob", "bob", "alice", nil])
+        }
+    }
 }

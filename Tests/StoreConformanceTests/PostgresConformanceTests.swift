@@ -40,4 +40,5 @@ struct PostgresDomainTests {
     @Test func retentionExpiresOldCursorsAndKeepsUnread() throws { try DomainTests().retentionExpiresOldCursorsAndKeepsUnread(factory) }
     @Test func historyRetentionExpiresHotRoomPositions() throws { try DomainTests().historyRetentionExpiresHotRoomPositions(factory) }
     @Test func receiptsAreEmittedOncePerSenderAndWindow() throws { try DomainTests().receiptsAreEmittedOncePerSenderAndWindow(factory) }
+    @Test func joinsAndLeavesKeepTheirRulesAndEvents() throws { try DomainTests().joinsAndLeavesKeepTheirRulesAndEvents(factory) }
 }

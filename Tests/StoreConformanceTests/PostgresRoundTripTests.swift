@@ -118,7 +118,7 @@ struct PostgresRoundTripTests {
     /// A send, a read marker, a join, a leave and an ack each cost a fixed number of
     /// statements, the same in a room of 200 as in a room of 2; a send alone in its batch
     /// is 5 (BEGIN, the send, the batch's member activity, its notify, COMMIT), a read
-    /// marker 4.
+    /// marker, a join and a leave 4 each (BEGIN, the call, notify, COMMIT).
     @Test func writesCostTheSameWhateverTheRoomSize() throws {
         try Self.with { node in
             let h = node.harness
@@ -156,6 +156,8 @@ struct PostgresRoundTripTests {
             }
             #expect(costs["send"]?[0] == 5)
             #expect(costs["read marker"]?[0] == 4)
+            #expect(costs["join"]?[0] == 4)
+            #expect(costs["leave"]?[0] == 4)
 
             // An ack: BEGIN, the cursor's validation read, the device row's lock, its
             // update, COMMIT.
