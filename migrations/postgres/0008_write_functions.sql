@@ -1,8 +1,7 @@
 -- Writes in one round trip (issue 19): a send, a read-marker move, a join, a leave and
 -- the periodic receipts flush are each ONE call of a server-side function instead of
--- 4-15 statements
--- run one after another by the node's writer thread. The steps, their order and their
--- locks are exactly those the domain's fine-grained store operations take
+-- 4-15 statements run one after another by the node's writer thread. The steps, their
+-- order and their locks are exactly those the domain's fine-grained store operations take
 -- (Sources/SyncEngine/Store, the default implementations of `sendMessage`,
 -- `moveReadMarker`, `addMembersToGroup`, `removeMemberFromGroup` and `flushReceipts`),
 -- which the SQLite backend runs: the room row first, then users rows in id order, then
