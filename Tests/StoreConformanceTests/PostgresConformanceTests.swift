@@ -28,6 +28,7 @@ struct PostgresStoreConformanceTests {
     @Test func aMemberJoiningDuringSendsGetsExactlyTheMessagesAfterTheJoin() throws { try StoreConformanceTests().aMemberJoiningDuringSendsGetsExactlyTheMessagesAfterTheJoin(factory) }
     @Test func sendsWithOneKeyInOneBatchMakeOneMessage() throws { try StoreConformanceTests().sendsWithOneKeyInOneBatchMakeOneMessage(factory) }
     @Test func aUnitFailingAfterItsSendLeavesTheOtherSendsOfItsBatchWhole() throws { try StoreConformanceTests().aUnitFailingAfterItsSendLeavesTheOtherSendsOfItsBatchWhole(factory) }
+    @Test func acksForSeveralDevicesAtOnceOnlyMoveForward() throws { try StoreConformanceTests().acksForSeveralDevicesAtOnceOnlyMoveForward(factory) }
 }
 
 @Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))

@@ -159,8 +159,8 @@ struct PostgresRoundTripTests {
             #expect(costs["join"]?[0] == 4)
             #expect(costs["leave"]?[0] == 4)
 
-            // An ack: BEGIN, the cursor's validation read, the device row's lock, its
-            // update, COMMIT.
+            // An ack: BEGIN, the cursor's validation read, the device row's lock and its
+            // update in one statement, COMMIT.
             let head = try #require(try h.read { try $0.store.inboxHead(user: alice.id) })
             let cursor = Cursor(user: alice.id, inboxSeq: head).encoded
             var moved = false
@@ -169,7 +169,22 @@ struct PostgresRoundTripTests {
             }
             #expect(moved)
             print("PostgresRoundTripTests: ack: \(ack) statements")
-            #expect(ack <= 5)
+            #expect(ack == 4)
+
+            // The pulls' implicit acks of 20 devices: BEGIN, one statement, COMMIT.
+            var devices: [DeviceID] = []
+            for i in 0..<20 { devices.append(try h.device("alice", "d\(i)").principal.device) }
+            for d in devices { h.engine.ackLater(device: d, cursor: Cursor(user: alice.id, inboxSeq: head)) }
+            let flush = try node.count {
+                let done = DispatchSemaphore(value: 0)
+                h.engine.flushPullAcks { done.signal() }
+                done.wait()
+            }
+            print("PostgresRoundTripTests: pull acks of 20 devices: \(flush) statements")
+            #expect(flush == 3)
+            try h.read { ctx throws in
+                for d in devices { #expect(try ctx.store.storedAck(device: d)?.seq == head) }
+            }
         }
     }
 

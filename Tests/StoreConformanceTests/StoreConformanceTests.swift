@@ -538,7 +538,48 @@ struct StoreConformanceTests {
             }
         }
     }
+    /// Acks for several devices at once (`advanceAcks`) only move forward, each on its
+    /// own: a missing device is nil, a cursor with hot-room positions compares them.
+    @Test(arguments: allStoreFactories)
+    func acksForSeveralDevicesAtOnceOnlyMoveForward(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let d2 = try h.device("alice", "laptop")
+            let d3 = try h.device("alice", "tablet")
+            let missing = DeviceID(999_999)
+            let hotRoom = RoomID(77)
+            func advance(_ acks: [(DeviceID, Cursor)]) throws -> [DeviceID: Bool?] {
+                try submitAndWait(h.store) { w in try w.advanceAcks(acks.map { (device: $0.0, cursor: $0.1) }, now: 5) }.get()
+            }
+            let u = alice.id
+            var r = try advance([(alice.principal.device, Cursor(user: u, inboxSeq: 3)),
+                                 (d2.principal.device, Cursor(user: u, inboxSeq: 0)),
+                                 (d3.principal.device, Cursor(user: u, inboxSeq: 2, hot: [hotRoom: 1])),
+                                 (missing, Cursor(user: u, inboxSeq: 1))])
+            #expect(r[alice.principal.device] == .some(true))
+            #expect(r[d2.principal.device] == .some(true))
+            #expect(r[d3.principal.device] == .some(true))
+            #expect(r[missing] == .some(nil))
+            r = try advance([(alice.principal.device, Cursor(user: u, inboxSeq: 2)),
+                             (d2.principal.device, Cursor(user: u, inboxSeq: 5)),
+                             (d3.principal.device, Cursor(user: u, inboxSeq: 2, hot: [hotRoom: 4]))])
+            #expect(r[alice.principal.device] == .some(false), "an ack never moves back")
+            #expect(r[d2.principal.device] == .some(true))
+            #expect(r[d3.principal.device] == .some(true), "a further hot-room position at the same inbox seq")
+            r = try advance([(d3.principal.device, Cursor(user: u, inboxSeq: 2, hot: [hotRoom: 3])),
+                             (alice.principal.device, Cursor(user: u, inboxSeq: 3))])
+            #expect(r[d3.principal.device] == .some(false))
+            #expect(r[alice.principal.device] == .some(false), "the same cursor again")
+            try h.read { ctx throws in
+                #expect(try ctx.store.storedAck(device: alice.principal.device)?.seq == 3)
+                #expect(try ctx.store.storedAck(device: d2.principal.device)?.seq == 5)
+                let stored = try #require(try ctx.store.storedAck(device: d3.principal.device)?.cursor)
+                #expect(Cursor.decode(stored) == Cursor(user: u, inboxSeq: 2, hot: [hotRoom: 4]))
+            }
+        }
+    }
 }
+
 
 
 /// Users in overlapping rooms (one all-hands room, two partial groups, a direct chat),
