@@ -298,7 +298,16 @@ final class GroupCommitWriter: @unchecked Sendable {
                     conn = try Self.connect(options)
                     self.conn = conn
                 }
-                try conn.execute("BEGIN")
+                // A rerun of units that lost a lock wait waits a random 1-3x lock_timeout
+                // this time: two nodes whose units keep colliding on the same rhythm
+                // (each holding what the other waits for, retrying in step) fall out of
+                // step, and one of them wins. Same round trip as BEGIN.
+                if batch.contains(where: { $0.attempts > 0 }) {
+                    let ms = options.lockTimeoutMillis + Int.random(in: 0..<(2 * max(1, options.lockTimeoutMillis)))
+                    try conn.execute("BEGIN; SET LOCAL lock_timeout = '\(ms)ms'")
+                } else {
+                    try conn.execute("BEGIN")
+                }
                 return conn
             } catch {
                 self.conn?.close()
