@@ -6,10 +6,13 @@ import SyncEngine
 /// One node's writer: a thread that owns one connection and group-commits the units
 /// submitted to it (see `PostgresSyncStore` for the whole picture).
 ///
-/// A batch: BEGIN; for each unit, its statements (the unit's `PGWriter` opens a
-/// savepoint before its first locking statement); a unit that throws is rolled back to
-/// its savepoint and fails alone, or, if it lost a lock wait or a deadlock, is kept for
-/// the next batch; the batch hook; one `pg_notify` per ~7,900 bytes of news; COMMIT.
+/// A batch: BEGIN; for each unit, its statements (no savepoints: see `PGWriter` and
+/// `runBatch`; a send is one function call); a unit that throws before changing rows
+/// fails alone; one that throws after makes the batch replay with a savepoint per unit,
+/// where it is rolled back to its savepoint and fails alone, or, if it lost a lock wait
+/// or a deadlock, is kept for the next batch; the batch hook (the member activity of
+/// every room of the batch in one statement); one statement for all `pg_notify`
+/// payloads (~7,900 bytes each); COMMIT. About 4 statements per batch plus one per send.
 /// Completions run after COMMIT returned. A lost connection fails the batch's units
 /// with `storageUnavailable` (a send whose COMMIT got no answer may or may not have
 /// committed: the client's resend with the same client_msg_id finds out) and the next
@@ -127,79 +130,101 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     /// Runs one transaction over `batch`; returns the units to run again in the next one.
+    ///
+    /// Optimistic first: units without savepoints (see `PGWriter`). A unit that fails
+    /// without having changed rows, its transaction intact, fails alone. One that fails
+    /// after changing rows, or whose statement aborted the transaction, makes the batch
+    /// roll back and run again isolating, a savepoint per unit; if it lost a lock wait or
+    /// a deadlock it goes to the next batch instead (the lock is likely still taken).
     private func runBatch(_ batch: [Command]) -> [Command] {
         let started = MonotonicNanos.now()
-        var conn: PGConnection! = nil
-        // A kept connection may have died unnoticed (the server restarted): if BEGIN
-        // finds it gone, nothing ran yet, so once more on a new one.
-        for attempt in 0..<2 {
-            do {
-                if let c = self.conn, c.isOpen {
-                    conn = c
-                } else {
-                    self.conn?.close()
-                    self.conn = nil
-                    conn = try Self.connect(options)
-                    self.conn = conn
-                }
-                try conn.execute("BEGIN")
-                break
-            } catch {
-                self.conn?.close()
-                self.conn = nil
-                if attempt == 0, let pg = error as? PGError, pg.connectionLost, conn != nil { conn = nil; continue }
-                failAll(batch, .storageUnavailable)
-                return []
-            }
-        }
+        guard let conn = begin(batch) else { return [] }
         let hooks = self.hooks.withLock { $0 }
-        hooks?.began()
         let writer = PGWriter(conn)
+        var units = batch
+        /// Lost a lock wait while optimistic: counted, for the next batch.
+        var carried: [Command] = []
+        var isolating = false
         var done: [Command] = []
         var again: [Command] = []
         var news: [StoreNews] = []
-        for command in batch {
-            writer.beginUnit()
-            command.failure = nil   // a rerun decides afresh
-            do {
-                try command.run(writer)
-                done.append(command)
-                news.append(contentsOf: writer.unitNews)
-            } catch {
-                if let pg = error as? PGError, pg.connectionLost {
-                    return connectionLost(batch)
-                }
-                let undone: Bool
+        var restart = true
+        while restart {
+            restart = false
+            hooks?.began()
+            writer.beginBatch(isolating: isolating)
+            done = []
+            again = []
+            news = []
+            for command in units {
+                writer.beginUnit()
+                command.failure = nil   // a rerun decides afresh
                 do {
-                    undone = try writer.undoUnit()
-                } catch {
-                    return connectionLost(batch)
-                }
-                guard undone else {
-                    // The unit failed before its savepoint and its error aborted the whole
-                    // transaction: roll back; it alone is decided now, the rest run again.
-                    try? conn.execute("ROLLBACK")
-                    statsBox.withLock { $0.transactionsFailed += 1 }
-                    let rest = batch.filter { $0 !== command }
-                    var again = countAttempt(rest)
-                    if let pg = error as? PGError, pg.isRetryable {
-                        again += countAttempt([command])
-                    } else {
-                        failAll([command], PostgresSyncStore.classify(error))
-                    }
-                    return again
-                }
-                if let pg = error as? PGError, pg.isRetryable {
-                    command.attempts += 1
-                    if command.attempts >= Self.maxAttempts {
-                        command.failure = .storageUnavailable
-                        done.append(command)
-                    } else {
-                        again.append(command)
-                    }
-                } else {
-                    command.failure = PostgresSyncStore.classify(error)
+                    try command.run(writer)
                     done.append(command)
+                    news.append(contentsOf: writer.unitNews)
+                    continue
+                } catch {
+                    if let pg = error as? PGError, pg.connectionLost { return connectionLost(units) + carried }
+                    let retryable = (error as? PGError)?.isRetryable ?? false
+                    if !isolating {
+                        if !writer.unitWrote && !conn.transactionFailed {
+                            // Nothing of it to undo: it fails alone (locks it took are
+                            // held to the commit, as every unit's are).
+                            if retryable { again += countAttempt([command]) } else {
+                                command.failure = PostgresSyncStore.classify(error)
+                                done.append(command)
+                            }
+                            continue
+                        }
+                        // It cannot be undone alone: roll back, replay isolating.
+                        do {
+                            try conn.execute("ROLLBACK")
+                            try conn.execute("BEGIN")
+                        } catch {
+                            return connectionLost(units) + carried
+                        }
+                        statsBox.withLock { $0.transactionsFailed += 1 }
+                        if retryable {
+                            units.removeAll { $0 === command }
+                            carried += countAttempt([command])
+                        }
+                        isolating = true
+                        restart = true
+                        break
+                    }
+                    let undone: Bool
+                    do {
+                        undone = try writer.undoUnit()
+                    } catch {
+                        return connectionLost(units) + carried
+                    }
+                    guard undone else {
+                        // The unit failed before its savepoint and its error aborted the whole
+                        // transaction: roll back; it alone is decided now, the rest run again.
+                        try? conn.execute("ROLLBACK")
+                        statsBox.withLock { $0.transactionsFailed += 1 }
+                        let rest = units.filter { $0 !== command }
+                        var next = carried + countAttempt(rest)
+                        if retryable {
+                            next += countAttempt([command])
+                        } else {
+                            failAll([command], PostgresSyncStore.classify(error))
+                        }
+                        return next
+                    }
+                    if retryable {
+                        command.attempts += 1
+                        if command.attempts >= Self.maxAttempts {
+                            command.failure = .storageUnavailable
+                            done.append(command)
+                        } else {
+                            again.append(command)
+                        }
+                    } else {
+                        command.failure = PostgresSyncStore.classify(error)
+                        done.append(command)
+                    }
                 }
             }
         }
@@ -208,22 +233,24 @@ final class GroupCommitWriter: @unchecked Sendable {
             if let hooks { try hooks.beforeCommit(writer) }
             let payloads = NewsCodec.encode(news, node: nodeID)
             if !payloads.isEmpty {
-                // A notifying COMMIT waits for PostgreSQL's one notify-queue lock, held by
-                // other nodes' commits through their WAL flush: not a row lock to give up
-                // on after lock_timeout (that would only repeat the batch behind them).
-                try conn.execute("SET LOCAL lock_timeout = 0")
-                for payload in payloads {
-                    try conn.query("SELECT pg_notify($1, $2)", [.text(PostgresSyncStore.channel), .text(payload)])
-                }
+                // All payloads in one statement. A notifying COMMIT waits for PostgreSQL's
+                // one notify-queue lock, held by other nodes' commits through their WAL
+                // flush: not a row lock to give up on after lock_timeout (that would only
+                // repeat the batch behind them), so lock_timeout is 0 for the rest of this
+                // transaction, set in the same statement (no round trip of its own).
+                try conn.query("""
+                    SELECT set_config('lock_timeout', '0', true), pg_notify($1, p)
+                    FROM unnest(string_to_array($2, E'\\n')) AS p
+                    """, [.text(PostgresSyncStore.channel), .text(payloads.joined(separator: "\n"))])
             }
         } catch {
-            if let pg = error as? PGError, pg.connectionLost { return connectionLost(batch) }
+            if let pg = error as? PGError, pg.connectionLost { return connectionLost(units) + carried }
             try? conn.execute("ROLLBACK")
             statsBox.withLock { $0.transactionsFailed += 1 }
             // The batch hook lost a lock wait: run everything again.
-            if let pg = error as? PGError, pg.isRetryable { return countAttempt(batch) }
-            failAll(batch, PostgresSyncStore.classify(error))
-            return []
+            if let pg = error as? PGError, pg.isRetryable { return countAttempt(units) + carried }
+            failAll(units, PostgresSyncStore.classify(error))
+            return carried
         }
         do {
             try conn.execute("COMMIT")
@@ -231,15 +258,15 @@ final class GroupCommitWriter: @unchecked Sendable {
             // No answer to COMMIT: it may have committed. The units fail (503; a resend
             // with the same client_msg_id finds out), and waiters here query again.
             if error.connectionLost {
-                let carried = connectionLost(batch)
+                let next = connectionLost(units) + carried
                 ambiguousCommit()
-                return carried
+                return next
             }
             try? conn.execute("ROLLBACK")
             statsBox.withLock { $0.transactionsFailed += 1 }
-            if error.isRetryable { return countAttempt(batch) }
-            failAll(batch, .storageUnavailable)
-            return []
+            if error.isRetryable { return countAttempt(units) + carried }
+            failAll(units, .storageUnavailable)
+            return carried
         }
         let nanos = MonotonicNanos.now() - started
         statsBox.withLock { s in
@@ -253,7 +280,44 @@ final class GroupCommitWriter: @unchecked Sendable {
             s.commitLatencyCounts[Self.commitBuckets.firstIndex { seconds <= $0 } ?? Self.commitBuckets.count] += 1
         }
         for c in done { c.complete(c.failure) }
-        return again
+        return again + carried
+    }
+
+    /// BEGIN on the kept connection, or a new one. A kept connection may have died
+    /// unnoticed (the server restarted): if BEGIN finds it gone, nothing ran yet, so once
+    /// more on a new one. Nil (every unit failed) when no connection takes a BEGIN.
+    private func begin(_ batch: [Command]) -> PGConnection? {
+        var conn: PGConnection! = nil
+        for attempt in 0..<2 {
+            do {
+                if let c = self.conn, c.isOpen {
+                    conn = c
+                } else {
+                    self.conn?.close()
+                    self.conn = nil
+                    conn = try Self.connect(options)
+                    self.conn = conn
+                }
+                // A rerun of units that lost a lock wait waits a random 1-3x lock_timeout
+                // this time: two nodes whose units keep colliding on the same rhythm
+                // (each holding what the other waits for, retrying in step) fall out of
+                // step, and one of them wins. Same round trip as BEGIN.
+                if batch.contains(where: { $0.attempts > 0 }) {
+                    let ms = options.lockTimeoutMillis + Int.random(in: 0..<(2 * max(1, options.lockTimeoutMillis)))
+                    try conn.execute("BEGIN; SET LOCAL lock_timeout = '\(ms)ms'")
+                } else {
+                    try conn.execute("BEGIN")
+                }
+                return conn
+            } catch {
+                self.conn?.close()
+                self.conn = nil
+                if attempt == 0, let pg = error as? PGError, pg.connectionLost, conn != nil { conn = nil; continue }
+                failAll(batch, .storageUnavailable)
+                return nil
+            }
+        }
+        return nil
     }
 
     /// Counts a rerun for each of `commands`; those out of attempts fail (503), the rest

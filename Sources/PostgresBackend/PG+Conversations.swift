@@ -48,4 +48,34 @@ extension PGWriter: ConversationsWrites {
         try write("UPDATE members SET read_seq = $1 WHERE room_id = $2 AND user_id = $3 AND read_seq < $1",
                   [.int(seq), .int(room.rawValue), .int(user.rawValue)]) > 0
     }
+
+    /// The whole read-marker move in one round trip: `ph_mark_read`
+    /// (migrations/postgres/0008_write_functions.sql), the default implementation's steps
+    /// server-side, room lock first. It changes rows only when the marker moved.
+    public func moveReadMarker(_ r: ReadMarkerRequest) throws -> ReadMarkerOutcome {
+        try willLock()
+        var outcome: ReadMarkerOutcome?
+        try pg.query("SELECT * FROM ph_mark_read($1, $2, $3, $4, $5, $6)",
+                     [.int(r.room.rawValue), .int(r.user.rawValue), .int(r.seq), .int(r.at), .int(r.receiptsDueBy),
+                      .text(r.payload.serializedString)]) { row in
+            switch row.text(0) {
+            case "no_room": outcome = .roomNotFound
+            case "not_member": outcome = .notMember
+            case "out_of_range": outcome = .outOfRange(lastSeq: row.int64(1))
+            case "unchanged": outcome = .unchanged(readSeq: row.int64(2))
+            case "raced": outcome = .raced
+            case "moved":
+                let users = row.int64Array(3), seqs = row.int64Array(4)
+                let receipts = users.isEmpty && !row.bool(5) ? ReceiptsEmitted.none : ReceiptsEmitted(
+                    marked: true, events: zip(users, seqs).map { InboxAppend(user: UserID($0), seq: $1) },
+                    pending: row.bool(5))
+                outcome = .moved(from: row.int64(2), receipts: receipts,
+                                 readEvent: InboxAppend(user: r.user, seq: row.int64(6)))
+            default: break
+            }
+        }
+        guard let outcome else { throw SyncError.storageUnavailable }
+        if case .moved = outcome { didWrite() }
+        return outcome
+    }
 }

@@ -55,7 +55,7 @@ extension PGReader: MessagesReads {
 extension PGWriter: MessagesWrites {
     public func sendTarget(room: RoomID) throws -> SendTarget? {
         var target: SendTarget?
-        try write("SELECT last_seq, hot FROM rooms WHERE id = $1 FOR NO KEY UPDATE", [.int(room.rawValue)]) {
+        try lock("SELECT last_seq, hot FROM rooms WHERE id = $1 FOR NO KEY UPDATE", [.int(room.rawValue)]) {
             target = SendTarget(room: room, hot: $0.bool(1), lastSeq: $0.int64(0))
         }
         return target
@@ -103,6 +103,39 @@ extension PGWriter: MessagesWrites {
             UPDATE members SET last_active_at = greatest(last_active_at, $1), read_seq = greatest(read_seq, $2)
             WHERE room_id = $3 AND user_id = $4
             """, [.int(at), .int(seq), .int(room.rawValue), .int(user.rawValue)])
+    }
+
+    /// The whole send in one round trip: `ph_send` (migrations/postgres/0008_write_functions.sql)
+    /// runs the default implementation's steps server-side, in the same order and under the
+    /// same locks; each of its statements takes a fresh snapshot, so the members are read
+    /// as of the room lock. It changes rows only when it appends (a duplicate or a refusal
+    /// leaves at most the room lock, held to the commit).
+    public func sendMessage(_ r: SendRequest) throws -> SendOutcome {
+        try willLock()
+        var outcome: SendOutcome?
+        try pg.query("SELECT * FROM ph_send($1, $2, $3, $4, $5, $6, $7)",
+                     [.int(r.room.rawValue), .int(r.sender.rawValue), .int(r.device.rawValue), .text(r.clientMsgID),
+                      .text(r.body), .int(r.at), .int(r.receiptsDueBy)]) { row in
+            switch row.text(0) {
+            case "appended":
+                let users = row.int64Array(11), seqs = row.int64Array(12)
+                let receiptUsers = row.int64Array(13), receiptSeqs = row.int64Array(14)
+                let receipts = receiptUsers.isEmpty && !row.bool(15) ? ReceiptsEmitted.none : ReceiptsEmitted(
+                    marked: true, events: zip(receiptUsers, receiptSeqs).map { InboxAppend(user: UserID($0), seq: $1) },
+                    pending: row.bool(15))
+                outcome = .appended(SentMessage(
+                    id: MessageID(row.int64(1)), seq: row.int64(3), hot: row.bool(9),
+                    recipients: zip(users, seqs).map { InboxAppend(user: UserID($0), seq: $1) },
+                    readBefore: row.int64(10), receipts: receipts))
+            case "duplicate": outcome = .duplicate(MessageRows.message(row, at: 1))
+            case "no_room": outcome = .roomNotFound
+            case "not_member": outcome = .notMember
+            default: break
+            }
+        }
+        guard let outcome else { throw SyncError.storageUnavailable }
+        if case .appended = outcome { didWrite() }
+        return outcome
     }
 
     public func commitPosition() throws -> Int64 {

@@ -40,7 +40,7 @@ extension PGWriter: ReceiptsWrites {
         var out: [(room: RoomID, sender: UserID)] = []
         let map: (PGRow) -> Void = { out.append((room: RoomID($0.int64(0)), sender: UserID($0.int64(1)))) }
         if let room {
-            try write("""
+            try lock("""
                 SELECT room_id, sender_id FROM receipt_marks WHERE pending AND emitted_at <= $1 AND room_id = $2
                 ORDER BY sender_id LIMIT 1000 FOR NO KEY UPDATE
                 """, [.int(due), .int(room.rawValue)], map)
@@ -56,6 +56,23 @@ extension PGWriter: ReceiptsWrites {
     public func receiptMarkEmitted(room: RoomID, sender: UserID, at: Int64) throws {
         try write("UPDATE receipt_marks SET pending = false, emitted_at = $1 WHERE room_id = $2 AND sender_id = $3",
                   [.int(at), .int(room.rawValue), .int(sender.rawValue)])
+    }
+
+    /// The whole flush in one round trip: `ph_flush_receipts`
+    /// (migrations/postgres/0008_write_functions.sql), the default implementation's steps
+    /// server-side, each room's lock first, rooms in id order.
+    public func flushReceipts(dueBy: Int64, at: Int64) throws -> ReceiptsFlushed {
+        try willWrite()
+        var flushed = ReceiptsFlushed(events: [], pending: 0)
+        try pg.query("SELECT * FROM ph_flush_receipts($1, $2)", [.int(dueBy), .int(at)]) { row in
+            let rooms = row.int64Array(0), users = row.int64Array(1), seqs = row.int64Array(2)
+            var events: [(room: RoomID, row: InboxAppend)] = []
+            for i in 0..<min(rooms.count, users.count, seqs.count) {
+                events.append((room: RoomID(rooms[i]), row: InboxAppend(user: UserID(users[i]), seq: seqs[i])))
+            }
+            flushed = ReceiptsFlushed(events: events, pending: row.int(3))
+        }
+        return flushed
     }
 
     public func pendingReceiptMarkCount() throws -> Int {

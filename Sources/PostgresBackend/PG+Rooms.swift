@@ -72,7 +72,7 @@ extension PGWriter: RoomsWrites {
     public func lockRoom(_ room: RoomID) throws {
         // NO KEY UPDATE: orders with sends and membership changes, but not with the
         // foreign-key checks of inserts that reference the room.
-        try write("SELECT 1 FROM rooms WHERE id = $1 FOR NO KEY UPDATE", [.int(room.rawValue)])
+        try lock("SELECT 1 FROM rooms WHERE id = $1 FOR NO KEY UPDATE", [.int(room.rawValue)])
     }
 
     public func insertDirectRoom(key: String, createdBy: UserID, at: Int64) throws -> RoomID? {
@@ -94,26 +94,83 @@ extension PGWriter: RoomsWrites {
     }
 
     public func insertMember(room: RoomID, user: UserID, role: String, joinedSeq: Int64, at: Int64) throws {
-        // The room row first (its lock orders this join with sends); the member joins at
-        // the room's seq as of the lock, in case a send committed since the caller read it.
-        var current = joinedSeq
-        var hot = false
-        try write("UPDATE rooms SET member_count = member_count + 1 WHERE id = $1 RETURNING last_seq, hot",
-                  [.int(room.rawValue)]) { current = $0.int64(0); hot = $0.bool(1) }
-        let joined = max(joinedSeq, current)
-        try write("""
+        // One statement: the room row first (its lock orders this join with sends; the
+        // caller usually holds it already), and the member joins at the room's seq as of
+        // that lock, in case a send committed since the caller read it.
+        let inserted = try write("""
+            WITH r AS (UPDATE rooms SET member_count = member_count + 1 WHERE id = $1 RETURNING last_seq, hot)
             INSERT INTO members (room_id, user_id, joined_seq, read_seq, last_active_at, role, hot)
-            VALUES ($1, $2, $3, $3, $4, $5, $6)
-            """, [.int(room.rawValue), .int(user.rawValue), .int(joined), .int(at), .text(role), .bool(hot)])
+            SELECT $1, $2, greatest($3, r.last_seq), greatest($3, r.last_seq), $4, $5, r.hot FROM r
+            """, [.int(room.rawValue), .int(user.rawValue), .int(joinedSeq), .int(at), .text(role)])
+        if inserted != 1 { throw SyncError.roomNotFound }
     }
 
     public func deleteMember(room: RoomID, user: UserID) throws -> Bool {
-        // The caller holds the room's lock (`lockRoom`, Rooms.removeMember).
-        let removed = try write("DELETE FROM members WHERE room_id = $1 AND user_id = $2",
-                                [.int(room.rawValue), .int(user.rawValue)])
-        guard removed == 1 else { return false }
-        try write("UPDATE rooms SET member_count = member_count - 1 WHERE id = $1", [.int(room.rawValue)])
-        return true
+        // The caller holds the room's lock (`lockRoom`, Rooms.removeMember). One statement:
+        // the member row and the count together.
+        var removed = 0
+        try write("""
+            WITH d AS (DELETE FROM members WHERE room_id = $1 AND user_id = $2 RETURNING 1),
+                 r AS (UPDATE rooms SET member_count = member_count - 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM d))
+            SELECT count(*) FROM d
+            """, [.int(room.rawValue), .int(user.rawValue)]) { removed = $0.int(0) }
+        return removed == 1
+    }
+
+    /// The whole join in one round trip: `ph_add_members`
+    /// (migrations/postgres/0008_write_functions.sql), the default implementation's steps
+    /// server-side, room lock first. It changes rows only when the outcome is `.added`.
+    public func addMembersToGroup(_ r: AddMembersRequest) throws -> AddMembersOutcome {
+        try willLock()
+        var outcome: AddMembersOutcome?
+        try pg.query("SELECT * FROM ph_add_members($1, $2, $3::text[], $4::text[], $5, $6)",
+                     [.int(r.room.rawValue), .int(r.by.rawValue), .textArray(r.names),
+                      .textArray(r.payloads.map(\.serializedString)), .int(r.at), .int(Int64(r.hotThreshold))]) { row in
+            switch row.text(0) {
+            case "no_room": outcome = .roomNotFound
+            case "not_member": outcome = .notMember
+            case "not_group": outcome = .notGroup
+            case "no_user": outcome = .userNotFound(row.text(1))
+            case "added":
+                let ids = row.int64Array(2), names = row.textArray(3), joined = row.int64(4)
+                let users = row.int64Array(5), seqs = row.int64Array(6)
+                outcome = .added(
+                    members: zip(ids, names).map { Member(user: UserID($0), name: $1, role: "member", joinedSeq: joined,
+                                                          readSeq: joined) },
+                    events: zip(users, seqs).map { InboxAppend(user: UserID($0), seq: $1) })
+            default: break
+            }
+        }
+        guard let outcome else { throw SyncError.storageUnavailable }
+        if case .added = outcome { didWrite() }
+        return outcome
+    }
+
+    /// The whole leave in one round trip: `ph_remove_member`, room lock first. It changes
+    /// rows only when the outcome is `.removed`.
+    public func removeMemberFromGroup(_ r: RemoveMemberRequest) throws -> RemoveMemberOutcome {
+        try willLock()
+        var outcome: RemoveMemberOutcome?
+        try pg.query("SELECT * FROM ph_remove_member($1, $2, $3, $4, $5)",
+                     [.int(r.room.rawValue), .int(r.by.rawValue), .text(r.name), .text(r.payload.serializedString),
+                      .int(r.at)]) { row in
+            switch row.text(0) {
+            case "no_room": outcome = .roomNotFound
+            case "not_member": outcome = .notMember
+            case "not_group": outcome = .notGroup
+            case "no_user": outcome = .userNotFound
+            case "not_owner": outcome = .notOwner
+            case "target_not_member": outcome = .targetNotMember
+            case "removed":
+                outcome = .removed(events: zip(row.int64Array(1), row.int64Array(2)).map {
+                    InboxAppend(user: UserID($0), seq: $1)
+                })
+            default: break
+            }
+        }
+        guard let outcome else { throw SyncError.storageUnavailable }
+        if case .removed = outcome { didWrite() }
+        return outcome
     }
 
     public func makeHotIfReached(room: RoomID, threshold: Int) throws -> Bool {
@@ -140,6 +197,20 @@ extension PGWriter: RoomsWrites {
 
     public func dropReceiptMarks(room: RoomID, sender: UserID) throws {
         try write("DELETE FROM receipt_marks WHERE room_id = $1 AND sender_id = $2", [.int(room.rawValue), .int(sender.rawValue)])
+    }
+
+    public func touchMembers(rooms: [RoomID: Int64]) throws {
+        // Every room of the batch in one statement: member rows locked in (room, user)
+        // order, the order one statement per room in room id order took them.
+        let ids = rooms.keys.sorted()
+        try write("""
+            UPDATE members m SET last_active_at = l.at
+            FROM (SELECT mb.room_id, mb.user_id, t.at
+                  FROM unnest($1::bigint[], $2::bigint[]) AS t(room_id, at)
+                  JOIN members mb ON mb.room_id = t.room_id
+                  ORDER BY mb.room_id, mb.user_id FOR NO KEY UPDATE OF mb) l
+            WHERE m.room_id = l.room_id AND m.user_id = l.user_id AND m.last_active_at < l.at
+            """, [.int64Array(ids.map(\.rawValue)), .int64Array(ids.map { rooms[$0]! })])
     }
 
     public func touchMembers(room: RoomID, at: Int64) throws {

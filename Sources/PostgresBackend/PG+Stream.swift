@@ -58,7 +58,7 @@ extension PGReader: StreamReads {
         let sql = "SELECT acked_seq, acked_cursor FROM devices WHERE id = $1"
         let map: (PGRow) -> Void = { ack = Stream.StoredAck(seq: $0.int64(0), cursor: $0.optionalText(1)) }
         if locking {
-            try write(sql + " FOR NO KEY UPDATE", [.int(device.rawValue)], map)
+            try lock(sql + " FOR NO KEY UPDATE", [.int(device.rawValue)], map)
         } else {
             try pg.query(sql, [.int(device.rawValue)], map)
         }
@@ -137,6 +137,41 @@ extension PGReader: StreamReads {
 }
 
 extension PGWriter: StreamWrites {
+    /// Acks whose cursor names no hot room (the common case) in one statement for all
+    /// devices: rows locked in device id order, each replaced when the ack moves forward
+    /// (`Stream.ackMoves` without hot rooms: nothing stored yet, or a higher inbox seq).
+    /// Cursors with hot-room positions take the default path (lock and read, compare in
+    /// Swift, update).
+    public func advanceAcks(_ acks: [(device: DeviceID, cursor: Cursor)], now: Int64) throws -> [DeviceID: Bool?] {
+        let plain = acks.filter { $0.cursor.hot.isEmpty }.sorted { $0.device.rawValue < $1.device.rawValue }
+        var out: [DeviceID: Bool?] = [:]
+        if !plain.isEmpty {
+            for a in plain { out[a.device] = .some(nil) }
+            try write("""
+                WITH a AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS a(id, cursor, seq)),
+                     d AS (SELECT dv.id, dv.acked_seq, dv.acked_cursor FROM devices dv
+                           WHERE dv.id IN (SELECT a.id FROM a) ORDER BY dv.id FOR NO KEY UPDATE),
+                     u AS (UPDATE devices dv SET acked_cursor = a.cursor, acked_seq = a.seq, last_seen_at = $4
+                           FROM a JOIN d ON d.id = a.id
+                           WHERE dv.id = a.id AND (d.acked_cursor IS NULL OR d.acked_seq < a.seq) RETURNING dv.id)
+                SELECT d.id, d.id IN (SELECT u.id FROM u) FROM d
+                """, [.int64Array(plain.map(\.device.rawValue)), .textArray(plain.map(\.cursor.encoded)),
+                      .int64Array(plain.map(\.cursor.inboxSeq)), .int(now)]) {
+                out[DeviceID($0.int64(0))] = $0.bool(1)
+            }
+        }
+        for a in acks where !a.cursor.hot.isEmpty {
+            guard let acked = try storedAck(device: a.device) else {
+                out[a.device] = .some(nil)
+                continue
+            }
+            let moves = Stream.ackMoves(from: acked.seq, acked.cursor, to: a.cursor)
+            if moves { try storeAck(device: a.device, cursor: a.cursor, now: now) }
+            out[a.device] = moves
+        }
+        return out
+    }
+
     public func storeAck(device: DeviceID, cursor: Cursor, now: Int64) throws {
         try write("UPDATE devices SET acked_cursor = $1, acked_seq = $2, last_seen_at = $3 WHERE id = $4",
                   [.text(cursor.encoded), .int(cursor.inboxSeq), .int(now), .int(device.rawValue)])

@@ -25,6 +25,8 @@ public enum PGValue: Sendable {
     case bytea([UInt8])
     case bool(Bool)
     case int64Array([Int64])
+    /// A `text[]` literal: every element quoted, `"` and `\` escaped.
+    case textArray([String])
     case null
 
     init<T: BinaryInteger>(_ v: T?) { self = v.map { .int(Int64($0)) } ?? .null }
@@ -42,6 +44,18 @@ public enum PGValue: Sendable {
             s += String(decoding: bytes.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
             return s
         case .int64Array(let values): return "{" + values.map(String.init).joined(separator: ",") + "}"
+        case .textArray(let values):
+            var out = "{"
+            for (i, v) in values.enumerated() {
+                if i > 0 { out += "," }
+                out += "\""
+                for ch in v.unicodeScalars {
+                    if ch == "\"" || ch == "\\" { out += "\\" }
+                    out.unicodeScalars.append(ch)
+                }
+                out += "\""
+            }
+            return out + "}"
         case .null: return nil
         }
     }
@@ -75,6 +89,65 @@ public struct PGRow {
     }
 
     public func optionalInt64(_ column: Int) -> Int64? { isNull(column) ? nil : int64(column) }
+
+    /// A one-dimensional `text[]` in text format (`{a,"b c","d\"e"}`; NULL and `{}` are
+    /// empty; a NULL element is "").
+    public func textArray(_ column: Int) -> [String] {
+        guard !isNull(column), let p = PQgetvalue(result, index, Int32(column)) else { return [] }
+        let n = Int(PQgetlength(result, index, Int32(column)))
+        let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: n)
+        var out: [String] = []
+        var i = 1   // after "{"
+        guard n >= 2 else { return [] }
+        while i < n - 1 {
+            var element: [UInt8] = []
+            if bytes[i] == UInt8(ascii: "\"") {
+                i += 1
+                while i < n && bytes[i] != UInt8(ascii: "\"") {
+                    if bytes[i] == UInt8(ascii: "\\") { i += 1 }
+                    if i < n { element.append(bytes[i]) }
+                    i += 1
+                }
+                i += 1   // the closing quote
+                out.append(String(decoding: element, as: UTF8.self))
+            } else {
+                while i < n - 1 && bytes[i] != UInt8(ascii: ",") {
+                    element.append(bytes[i])
+                    i += 1
+                }
+                let text = String(decoding: element, as: UTF8.self)
+                out.append(text == "NULL" ? "" : text)
+            }
+            i += 1   // the comma
+        }
+        return out
+    }
+
+    /// A `bigint[]` in text format (`{1,2,3}`; NULL and `{}` are empty).
+    public func int64Array(_ column: Int) -> [Int64] {
+        guard !isNull(column), let p = PQgetvalue(result, index, Int32(column)) else { return [] }
+        var out: [Int64] = []
+        var i = 0
+        var v: Int64 = 0
+        var negative = false
+        var inNumber = false
+        while p[i] != 0 {
+            let c = p[i]
+            if c >= 0x30 && c <= 0x39 {
+                v = v &* 10 &+ Int64(c - 0x30)
+                inNumber = true
+            } else if c == 0x2D {
+                negative = true
+            } else {
+                if inNumber { out.append(negative ? -v : v) }
+                v = 0
+                negative = false
+                inNumber = false
+            }
+            i += 1
+        }
+        return out
+    }
     public func int(_ column: Int) -> Int { Int(int64(column)) }
     public func bool(_ column: Int) -> Bool { PQgetvalue(result, index, Int32(column))?[0] == 0x74 }   // 't'
 }

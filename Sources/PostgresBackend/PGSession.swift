@@ -14,40 +14,82 @@ public class PGReader: StoreReader {
         self.locking = locking
     }
 
-    /// Before a statement that locks or changes rows (a no-op for a read-only snapshot).
+    /// Before a statement that changes rows (a no-op for a read-only snapshot).
     func willWrite() throws {}
 
-    /// A statement that locks or changes rows: in a unit, after the unit's savepoint.
+    /// Before a statement that only locks rows (SELECT ... FOR NO KEY UPDATE).
+    func willLock() throws {}
+
+    /// A statement that changes rows: in a unit, a failure after it cannot be undone
+    /// without a savepoint (see `PGWriter`).
     @discardableResult
     func write(_ sql: String, _ params: [PGValue] = [], _ row: (PGRow) throws -> Void = { _ in }) throws -> Int {
         try willWrite()
         return try pg.query(sql, params, row)
     }
+
+    /// A statement that locks rows and changes none: a unit that fails after it has
+    /// nothing to undo (its locks are held to the batch's commit, like every unit's).
+    @discardableResult
+    func lock(_ sql: String, _ params: [PGValue] = [], _ row: (PGRow) throws -> Void = { _ in }) throws -> Int {
+        try willLock()
+        return try pg.query(sql, params, row)
+    }
 }
 
-/// The writer thread's view of one unit at a time (see `GroupCommitWriter`): a unit's
-/// first locking statement opens its savepoint, so a failed unit is undone alone.
+/// The writer thread's view of one unit at a time (see `GroupCommitWriter`).
+///
+/// Units run **optimistically**, without savepoints: a SAVEPOINT and its RELEASE are two
+/// round trips per unit, as many as a whole send's function call costs, and almost every
+/// unit that fails fails before changing anything (validation, 403/404/409, a duplicate
+/// key), when there is nothing to undo. A unit that fails after changing rows
+/// (`unitWrote`), or whose failing statement aborted the transaction, makes the writer
+/// roll the batch back and replay it **isolating**: each unit's first locking or
+/// changing statement opens its savepoint, so a unit that fails is undone alone (the
+/// layout every batch had before; SQLite's writer does the same, WriterCore+Batch.swift).
 public final class PGWriter: PGReader, StoreWriter {
+    private var isolating = false
     private var savepointOpen = false
     private var unitHasSavepoint = false
+    /// The current unit changed rows.
+    private(set) var unitWrote = false
     private(set) var unitNews: [StoreNews] = []
 
     init(_ conn: PGConnection) { super.init(conn, locking: true) }
 
-    func beginUnit() {
+    /// A new transaction (the savepoint of the previous one is gone).
+    func beginBatch(isolating: Bool) {
+        self.isolating = isolating
+        savepointOpen = false
         unitHasSavepoint = false
+        unitWrote = false
         unitNews = []
     }
 
-    override func willWrite() throws {
-        guard !unitHasSavepoint else { return }
+    func beginUnit() {
+        unitHasSavepoint = false
+        unitWrote = false
+        unitNews = []
+    }
+
+    override func willLock() throws {
+        guard isolating, !unitHasSavepoint else { return }
         try pg.execute(savepointOpen ? "RELEASE SAVEPOINT unit; SAVEPOINT unit" : "SAVEPOINT unit")
         savepointOpen = true
         unitHasSavepoint = true
     }
 
-    /// Undoes the failed unit. False when it had no savepoint and the transaction is in
-    /// error (its statement failed before writing): the whole transaction must go.
+    override func willWrite() throws {
+        try willLock()
+        unitWrote = true
+    }
+
+    /// A server-side function that reported it changed rows.
+    func didWrite() { unitWrote = true }
+
+    /// Isolating: undoes the failed unit. False when it had no savepoint and the
+    /// transaction is in error (its statement failed before writing): the whole
+    /// transaction must go.
     func undoUnit() throws -> Bool {
         unitNews = []
         if unitHasSavepoint {

@@ -30,21 +30,17 @@ extension SyncEngine {
         pullAcks.add(device: device, cursor: cursor)
     }
 
-    /// Writes the gathered implicit acks now, as one command: per device one read of
-    /// its stored ack and, if the new one moves it forward, one UPDATE. The pulls
+    /// Writes the gathered implicit acks now, as one command and one store operation
+    /// (`StreamWrites.advanceAcks`: each device's stored ack replaced if the new one
+    /// moves it forward; a device deleted since its pull is skipped). The pulls
     /// validated these cursors, so they are not validated again (a cursor that expired
     /// meanwhile is stored anyway; resuming from it answers 410, as it should).
     public func flushPullAcks(_ done: @escaping @Sendable () -> Void = {}) {
         let acks = pullAcks.take()
         guard !acks.isEmpty else { return done() }
         write({ ctx in
-            for (device, cursor) in acks {
-                // A device deleted since its pull is skipped. Any other error ends the flush:
-                // after a storage error SQLite may have rolled the transaction back, and
-                // the remaining updates must not run outside it. Lost acks only mean a
-                // resume repeats a little.
-                do { try Stream.storeAck(ctx, device: device, cursor: cursor) } catch SyncError.deviceNotFound { continue }
-            }
+            // An error ends the flush (lost acks only mean a resume repeats a little).
+            _ = try ctx.store.advanceAcks(acks.map { (device: $0.0, cursor: $0.1) }, now: ctx.now)
         }) { _ in done() }
     }
 }

@@ -142,20 +142,26 @@ public enum Conversations {
     /// Moves the caller's read marker forward (never back) and tells their other
     /// devices with a `read` event. A seq beyond the room's last seq is an error.
     public static func markRead(_ ctx: WriteContext, me: Principal, room: RoomID, seq: Int64) throws -> Int64 {
-        // The room first, as sends take it: then marker, receipts and inbox rows are
-        // locked in the same order by every unit of the room.
-        try ctx.store.lockRoom(room)
-        let membership = try Rooms.requireMember(ctx.store, room: room, user: me.user)
-        let lastSeq = try Rooms.load(ctx.store, room).lastSeq
-        guard seq >= 0, seq <= lastSeq else { throw SyncError.seqOutOfRange(lastSeq: lastSeq) }
-        guard seq > membership.readSeq else { return membership.readSeq }
+        // One store operation (`ConversationsWrites.moveReadMarker`): the room's lock
+        // first, as sends take it, then marker, receipts and inbox rows in the same order
+        // by every unit of the room.
+        let request = ReadMarkerRequest(room: room, user: me.user, seq: seq, at: ctx.now,
+                                        receiptsDueBy: ctx.now - ctx.config.receiptsWindowMillis,
+                                        payload: .object([("read_seq", .int(seq))]))
+        switch try ctx.store.moveReadMarker(request) {
+        case .roomNotFound: throw SyncError.roomNotFound
+        case .notMember: throw SyncError.notMember
+        case .outOfRange(let lastSeq): throw SyncError.seqOutOfRange(lastSeq: lastSeq)
+        case .unchanged(let readSeq): return readSeq
         // Not moved: only with several writers, one of which moved it to seq or beyond
-        // since `membership` was read; that one sends the events.
-        guard try ctx.store.advanceReadMarker(room: room, user: me.user, to: seq) else { return seq }
-        try Receipts.readerMoved(ctx, room: room, reader: me.user, from: membership.readSeq, to: seq)
-        try Inbox.append(ctx, user: me.user, kind: .read, room: room, roomSeq: seq,
-                         payload: .object([("read_seq", .int(seq))]))
-        return seq
+        // since the membership was read; that one sends the events.
+        case .raced: return seq
+        case .moved(_, let receipts, let readEvent):
+            Receipts.applied(ctx, room: room, receipts)
+            ctx.inboxRows += 1
+            ctx.wake(readEvent.user, at: readEvent.seq)
+            return seq
+        }
     }
 
     /// Total unread and the rooms that have any.

@@ -1,10 +1,13 @@
 /// Sending (idempotent, write-diffused) and history paging.
 public enum Messages {
-    /// One send, as one writer command. In this order, all in the caller's unit of work:
-    /// idempotency check, membership, the message at the room's next seq (gapless,
-    /// assigned by the store), one inbox row per member (each member's inbox seq + 1),
-    /// member activity, and the sender's read marker. The HTTP 201 goes out only after
-    /// the batch commits.
+    /// One send, as one writer command. Its data step is one store operation
+    /// (`MessagesWrites.sendMessage`: idempotency look-up, the room's lock, membership,
+    /// the message at the room's next seq (gapless, assigned by the store), one inbox row
+    /// per member (each member's inbox seq + 1), the sender's activity and read marker,
+    /// and the receipts of what the sender's marker jumped over), so a backend across a
+    /// network runs it in one round trip. The decisions stay here: the 409 on a reused key,
+    /// the wake-ups, member activity per batch, offline pushes. The HTTP 201 goes out only
+    /// after the batch commits.
     public static func send(_ ctx: WriteContext, me: Principal, room: RoomID, clientMsgID: String,
                             body: String, maxBodyBytes: Int) throws -> SendResult {
         guard Validation.isValidClientMsgID(clientMsgID) else {
@@ -13,56 +16,36 @@ public enum Messages {
         guard body.utf8.count <= maxBodyBytes else { throw SyncError.bodyTooLarge(limit: maxBodyBytes) }
 
         // The same (sender, client_msg_id) is the same message, from any of the sender's
-        // devices. This read answers a resend without touching the room; a concurrent
-        // send with the same key that it cannot see yet is caught by the store's unique
-        // key in `appendMessage`, with the same answer.
-        if let original = try ctx.store.message(sender: me.user, clientMsgID: clientMsgID) {
-            return try resent(original, room: room, body: body)
-        }
-
-        guard let target = try ctx.store.sendTarget(room: room) else { throw SyncError.roomNotFound }
-        let hot = target.hot
-        let membership: Rooms.Membership
-        var recipients: [Inbox.Recipient] = []
-        if hot {
-            membership = try Rooms.requireMember(ctx.store, room: room, user: me.user)
-        } else {
-            // A normal room's members are read once: membership check and fan-out.
-            var mine: Rooms.Membership?
-            for m in try ctx.store.sendMembers(room: room) {
-                recipients.append(Inbox.Recipient(user: m.user, inboxSeq: m.inboxSeq))
-                if m.user == me.user { mine = Rooms.Membership(joinedSeq: m.joinedSeq, readSeq: m.readSeq, role: m.role) }
-            }
-            guard let mine else { throw SyncError.notMember }
-            membership = mine
-        }
-        let id: MessageID, seq: Int64
-        switch try ctx.store.appendMessage(to: target, sender: me.user, device: me.device, clientMsgID: clientMsgID,
-                                        body: body, at: ctx.now) {
-        case .appended(let newID, let newSeq): (id, seq) = (newID, newSeq)
+        // devices, also when a concurrent send with the same key committed first (the
+        // store's unique key answers it the same way).
+        let request = SendRequest(room: room, sender: me.user, device: me.device, clientMsgID: clientMsgID, body: body,
+                                  at: ctx.now, receiptsDueBy: ctx.now - ctx.config.receiptsWindowMillis)
+        let sent: SentMessage
+        switch try ctx.store.sendMessage(request) {
+        case .appended(let s): sent = s
         case .duplicate(let original): return try resent(original, room: room, body: body)
+        case .roomNotFound: throw SyncError.roomNotFound
+        case .notMember: throw SyncError.notMember
         }
-        ctx.messageInserted(id.rawValue)
-        if hot {
+        ctx.messageInserted(sent.id.rawValue)
+        if sent.hot {
             // Read diffusion: stored once; members' pulls merge the room in, and only
             // members with a parked pull or an open socket are woken.
-            ctx.wakeRoom(room, at: seq)
-            try ctx.store.senderRead(room: room, user: me.user, seq: seq)
+            ctx.wakeRoom(room, at: sent.seq)
         } else {
-            try Inbox.appendToMembers(ctx, room: room, kind: .message, roomSeq: seq, payload: nil, recipients: recipients)
+            for r in sent.recipients { ctx.wake(r.user, at: r.seq) }
+            ctx.inboxRows += sent.recipients.count
             // Activity for everyone, once per room per batch (RoomActivity); the sender's
-            // own read marker moves to their message now.
+            // own moved with the message.
             ctx.roomActive(room)
-            try ctx.store.senderActiveAndRead(room: room, user: me.user, seq: seq, at: ctx.now)
-            try PushOutbox.enqueue(ctx, room: room, message: id, sender: me.user, members: recipients.map(\.user))
+            try PushOutbox.enqueue(ctx, room: room, message: sent.id, sender: me.user, members: sent.recipients.map(\.user))
+            // Sending reads what came before: the senders of those messages see new
+            // counts. Not in hot rooms, where the messages since the sender's last one may
+            // come from dozens of senders: there only explicit reads (POST /read) announce
+            // receipts.
+            Receipts.applied(ctx, room: room, sent.receipts)
         }
-        // Sending reads what came before: the senders of those messages see new counts.
-        // Not in hot rooms, where the messages since the sender's last one may come from
-        // dozens of senders: there only explicit reads (POST /read) announce receipts.
-        if !hot && membership.readSeq < seq - 1 {
-            try Receipts.readerMoved(ctx, room: room, reader: me.user, from: membership.readSeq, to: seq - 1)
-        }
-        let message = Message(id: id, room: room, seq: seq, sender: me.userName, senderDevice: me.device,
+        let message = Message(id: sent.id, room: room, seq: sent.seq, sender: me.userName, senderDevice: me.device,
                               clientMsgID: clientMsgID, body: body, sentAt: ctx.now)
         return SendResult(message: message, duplicate: false)
     }

@@ -34,36 +34,64 @@ public enum Receipts {
     /// After `reader` moved its marker in `room` from `from` to `to`: the senders of
     /// the messages in (from, to] have new read counts.
     static func readerMoved(_ ctx: WriteContext, room: RoomID, reader: UserID, from: Int64, to: Int64) throws {
+        let emitted = try markAndEmit(ctx.store, room: room, reader: reader, from: from, to: to,
+                                      dueBy: ctx.now - ctx.config.receiptsWindowMillis, at: ctx.now) { try ctx.position() }
+        applied(ctx, room: room, emitted)
+    }
+
+    /// The wake-ups and counters of `receipts` events a unit's store operation wrote
+    /// (`readerMoved`, or a backend's one-call send or read marker).
+    static func applied(_ ctx: WriteContext, room: RoomID, _ emitted: ReceiptsEmitted) {
+        for e in emitted.events {
+            ctx.inboxRows += 1
+            ctx.wake(e.user, at: e.seq)
+            ctx.wakeReceipts(e.user, room: room)
+        }
+        if emitted.marked && emitted.pending { ctx.receiptsPending.set() }
+    }
+
+    /// The data step of `readerMoved` on the store alone (the default composition of the
+    /// one-call operations, `MessagesWrites.sendMessage` and
+    /// `ConversationsWrites.moveReadMarker`): marks (room, sender) pending for the current
+    /// members other than `reader` who sent in (from, to] and, if any was marked, emits the
+    /// room's due marks. The caller holds the room's lock. `position` is asked once, only
+    /// if an event is written.
+    static func markAndEmit(_ store: any StoreWriter, room: RoomID, reader: UserID, from: Int64, to: Int64,
+                            dueBy: Int64, at: Int64, position: () throws -> Int64) throws -> ReceiptsEmitted {
         // Current members only: a sender who left gets no receipts for the room.
-        let marked = try ctx.store.markReceiptsPending(room: room, reader: reader, from: from, to: to)
-        if marked, try flush(ctx, room: room) > 0 { ctx.receiptsPending.set() }
+        guard try store.markReceiptsPending(room: room, reader: reader, from: from, to: to) else { return .none }
+        let events = try emit(store, try store.dueReceiptMarks(emittedBy: dueBy, room: room), at: at, position: position)
+        return ReceiptsEmitted(marked: true, events: events.map(\.1), pending: try store.pendingReceiptMarkCount() > 0)
     }
 
-    /// Emits the pending marks whose window has passed (all rooms, or one). Returns how
-    /// many marks are still pending (inside their window).
+    /// Emits the pending marks whose window has passed, room by room under each room's
+    /// lock (one store operation: `ReceiptsWrites.flushReceipts`). Returns how many marks
+    /// are still pending (inside their window).
     @discardableResult
-    public static func flush(_ ctx: WriteContext, room: RoomID? = nil) throws -> Int {
-        let due = ctx.now - ctx.config.receiptsWindowMillis
-        if let room {
-            // The caller (a read or a send in `room`) holds the room's lock already.
-            try emit(ctx, try ctx.store.dueReceiptMarks(emittedBy: due, room: room))
-        } else {
-            // Room by room, each under its lock (the order every unit of a room keeps);
-            // the marks are read again under it, so another node's flush of the same
-            // room leaves nothing to emit twice.
-            for r in Set(try ctx.store.dueReceiptMarks(emittedBy: due, room: nil).map(\.room)).sorted() {
-                try ctx.store.lockRoom(r)
-                try emit(ctx, try ctx.store.dueReceiptMarks(emittedBy: due, room: r))
-            }
+    public static func flush(_ ctx: WriteContext) throws -> Int {
+        let flushed = try ctx.store.flushReceipts(dueBy: ctx.now - ctx.config.receiptsWindowMillis, at: ctx.now)
+        for e in flushed.events {
+            ctx.inboxRows += 1
+            ctx.wake(e.row.user, at: e.row.seq)
+            ctx.wakeReceipts(e.row.user, room: e.room)
         }
-        return try ctx.store.pendingReceiptMarkCount()
+        return flushed.pending
     }
 
-    private static func emit(_ ctx: WriteContext, _ ready: [(room: RoomID, sender: UserID)]) throws {
+    /// One `receipts` event per ready mark, in the mark's sender's inbox; the marks are
+    /// emitted at `at`. Returns (room, row written) per mark.
+    static func emit(_ store: any StoreWriter, _ ready: [(room: RoomID, sender: UserID)], at: Int64,
+                     position: () throws -> Int64) throws -> [(RoomID, InboxAppend)] {
+        var out: [(RoomID, InboxAppend)] = []
         for (r, sender) in ready {
-            try Inbox.append(ctx, user: sender, kind: .receipts, room: r, roomSeq: nil, payload: nil)
-            ctx.wakeReceipts(sender, room: r)
-            try ctx.store.receiptMarkEmitted(room: r, sender: sender, at: ctx.now)
+            let entry = InboxEntry(kind: .receipts, room: r, roomSeq: nil, payload: nil, createdAt: at,
+                                   position: try position())
+            guard let seq = try store.appendToInbox(user: sender, entry) else {
+                throw SyncError.userNotFound(String(sender.rawValue))
+            }
+            out.append((r, InboxAppend(user: sender, seq: seq)))
+            try store.receiptMarkEmitted(room: r, sender: sender, at: at)
         }
+        return out
     }
 }

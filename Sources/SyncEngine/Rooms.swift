@@ -72,67 +72,44 @@ public enum Rooms {
     }
 
     /// Adds users to a group; any member may invite. Already-members are skipped.
-    /// Each new member sees messages from now on (joined_seq = the room's last seq).
+    /// Each new member sees messages from now on (joined_seq = the room's last seq). One
+    /// store operation (`RoomsWrites.addMembersToGroup`: the room's lock first, ordered
+    /// with its sends); the answers and wake-ups are decided here.
     public static func addMembers(_ ctx: WriteContext, me: Principal, room: RoomID, names: [String]) throws -> [Member] {
-        try ctx.store.lockRoom(room)   // ordered with the room's sends; reads see the latest commit
-        _ = try requireMember(ctx.store, room: room, user: me.user)
-        let r = try load(ctx.store, room)
-        guard r.kind == .group else { throw SyncError.forbidden("members of a direct room cannot change") }
-        var added: [Member] = []
-        for u in try resolveUsers(ctx.store, names) {
-            if try ctx.store.isMember(room: room, user: u.id) { continue }
-            try insertMember(ctx, room: room, user: u.id, role: "member", joinedSeq: r.lastSeq)
-            // A rejoin starts at the new join point; the old departure's range stays
-            // deliverable only until then, so it is simply dropped.
-            try ctx.store.clearHotDeparture(user: u.id, room: room)
-            added.append(Member(user: u.id, name: u.name, role: "member", joinedSeq: r.lastSeq, readSeq: r.lastSeq))
-            try memberEvent(ctx, room: room, hot: r.hot, affected: u.id,
-                            payload: Inbox.memberPayload(action: "added", user: u.name, by: me.userName))
+        var seen = Set<String>()
+        let distinct = names.filter { seen.insert($0).inserted }
+        let request = AddMembersRequest(
+            room: room, by: me.user, names: distinct,
+            payloads: distinct.map { Inbox.memberPayload(action: "added", user: $0, by: me.userName) },
+            at: ctx.now, hotThreshold: ctx.config.hotThreshold)
+        switch try ctx.store.addMembersToGroup(request) {
+        case .roomNotFound: throw SyncError.roomNotFound
+        case .notMember: throw SyncError.notMember
+        case .notGroup: throw SyncError.forbidden("members of a direct room cannot change")
+        case .userNotFound(let name): throw SyncError.userNotFound(name)
+        case .added(let members, let events):
+            for e in events { ctx.wake(e.user, at: e.seq) }
+            ctx.inboxRows += events.count
+            return members
         }
-        try updateHotness(ctx, room)
-        return added
     }
 
-    /// Removes `name` from a group: members may leave; only the owner removes others.
+    /// Removes `name` from a group: members may leave; only the owner removes others. One
+    /// store operation (`RoomsWrites.removeMemberFromGroup`, the room's lock first).
     public static func removeMember(_ ctx: WriteContext, me: Principal, room: RoomID, name: String) throws {
-        // Ordered with the room's sends, so a hot room's departure records the last seq
-        // the leaver was a member for (and `hot` is read as it is now).
-        try ctx.store.lockRoom(room)
-        let mine = try requireMember(ctx.store, room: room, user: me.user)
-        let r = try load(ctx.store, room)
-        guard r.kind == .group else { throw SyncError.forbidden("members of a direct room cannot change") }
-        guard let target = try Accounts.user(ctx.store, named: name) else { throw SyncError.userNotFound(name) }
-        guard target.id == me.user || mine.role == "owner" else {
-            throw SyncError.forbidden("only the room owner can remove other members")
-        }
-        // Checked before anything is written: a command that fails after writing costs
-        // its whole batch a replay (see WriterCore.runTransaction).
-        guard try ctx.store.isMember(room: room, user: target.id) else {
-            throw SyncError.invalid(field: "name", reason: "\(name) is not a member")
-        }
-        let payload = Inbox.memberPayload(action: target.id == me.user ? "left" : "removed", user: target.name,
-                                          by: target.id == me.user ? nil : me.userName)
-        // Everyone who was a member, the leaver included, learns of it (in a hot room only the leaver).
-        try memberEvent(ctx, room: room, hot: r.hot, affected: target.id, payload: payload)
-        if r.hot {
-            // Keep what was sent up to the leave deliverable to the leaver's lagging devices.
-            try ctx.store.recordHotDeparture(user: target.id, room: room, at: ctx.now)
-        }
-        guard try ctx.store.deleteMember(room: room, user: target.id) else {
-            throw SyncError.invalid(field: "name", reason: "\(name) is not a member")
-        }
-        // Receipts are for members: a mark still pending for the leaver is dropped.
-        try ctx.store.dropReceiptMarks(room: room, sender: target.id)
-    }
-
-    /// A membership change: in a normal room every member gets the event; in a hot room
-    /// only the affected user (a join must not cost one inbox row per member of a
-    /// 10,000-member room; the member list is there to read).
-    private static func memberEvent(_ ctx: WriteContext, room: RoomID, hot: Bool, affected: UserID, payload: JSONValue) throws {
-        if hot {
-            try Inbox.append(ctx, user: affected, kind: .member, room: room, roomSeq: nil, payload: payload)
-        } else {
-            try Inbox.appendToMembers(ctx, room: room, kind: .member, roomSeq: nil, payload: payload)
+        let leaving = name == me.userName
+        let payload = Inbox.memberPayload(action: leaving ? "left" : "removed", user: name, by: leaving ? nil : me.userName)
+        switch try ctx.store.removeMemberFromGroup(RemoveMemberRequest(room: room, by: me.user, name: name, payload: payload,
+                                                                        at: ctx.now)) {
+        case .roomNotFound: throw SyncError.roomNotFound
+        case .notMember: throw SyncError.notMember
+        case .notGroup: throw SyncError.forbidden("members of a direct room cannot change")
+        case .userNotFound: throw SyncError.userNotFound(name)
+        case .notOwner: throw SyncError.forbidden("only the room owner can remove other members")
+        case .targetNotMember: throw SyncError.invalid(field: "name", reason: "\(name) is not a member")
+        case .removed(let events):
+            for e in events { ctx.wake(e.user, at: e.seq) }
+            ctx.inboxRows += events.count
         }
     }
 

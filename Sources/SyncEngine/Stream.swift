@@ -326,9 +326,10 @@ public enum Stream {
     /// Throws `deviceNotFound` for a device that no longer exists.
     @discardableResult
     static func storeAck(_ ctx: WriteContext, device: DeviceID, cursor: Cursor) throws -> Bool {
-        guard let acked = try ctx.store.storedAck(device: device) else { throw SyncError.deviceNotFound }
-        guard ackMoves(from: acked.seq, acked.cursor, to: cursor) else { return false }
-        try ctx.store.storeAck(device: device, cursor: cursor, now: ctx.now)
-        return true
+        // One store operation (`StreamWrites.advanceAcks`): the device row's lock, the
+        // forward-only comparison and the update.
+        guard case .some(.some(let moved)) = try ctx.store.advanceAcks([(device: device, cursor: cursor)], now: ctx.now)[device]
+        else { throw SyncError.deviceNotFound }
+        return moved
     }
 }

@@ -333,7 +333,8 @@ final class RoomActivity: Sendable {
     func flush(_ db: any StoreWriter) throws {
         let t = Self.thread
         let mine = rooms.withLock { $0.removeValue(forKey: t) } ?? [:]
-        // A failure here fails the whole batch, as a failed COMMIT does.
-        for room in mine.keys.sorted() { try db.touchMembers(room: room, at: mine[room]!) }
+        // A failure here fails the whole batch, as a failed COMMIT does. One store
+        // operation for all the batch's rooms (one statement on PostgreSQL).
+        if !mine.isEmpty { try db.touchMembers(rooms: mine) }
     }
 }

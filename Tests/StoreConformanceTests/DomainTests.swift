@@ -339,4 +339,81 @@ struct DomainTests {
             expectExactlyOnceInOrder(paged, expected: [hot: [5, 6]])
         }
     }
+    /// Receipts are coalesced per (room, sender) and window: a read (or a send that reads
+    /// what came before) emits at once when the window has passed, otherwise marks the
+    /// pair pending; the periodic flush emits each pending pair once, in every room, and
+    /// a second flush finds nothing.
+    @Test(arguments: allStoreFactories)
+    func receiptsAreEmittedOncePerSenderAndWindow(_ factory: any StoreFactory) throws {
+        let clock = FakeClock()
+        try Harness.with(factory, clock: clock.function) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let rooms = [try h.group(alice, "one", [bob, carol]), try h.group(alice, "two", [bob, carol])]
+            func receipts(_ u: TestUser) throws -> [RoomID?] {
+                try h.read { try $0.store.inboxKeys(user: u.id, after: 0, limit: 1000) }.filter { $0.kind == .receipts }.map(\.room)
+            }
+            for room in rooms {
+                _ = try h.send(alice, room, "a\(room.rawValue)").get()
+                _ = try h.send(carol, room, "c\(room.rawValue)").get()   // carol's send reads alice's: emitted at once
+            }
+            #expect(try receipts(alice).count == 2)
+            // Bob reads both rooms inside the window: marks only.
+            for room in rooms { _ = try h.write { try Conversations.markRead($0, me: bob.principal, room: room, seq: 2) }.get() }
+            #expect(try receipts(alice).count == 2)
+            #expect(try receipts(carol).count == 2, "carol's first receipts window had not begun")
+            clock.advance(by: h.engine.config.receiptsWindowMillis + 1)
+            #expect(try h.write { try Receipts.flush($0) }.get() == 0)
+            #expect(try receipts(alice).count == 4)
+            #expect(Set(try receipts(alice).suffix(2)) == Set(rooms))
+            #expect(try receipts(carol).count == 2)
+            #expect(try h.write { try Receipts.flush($0) }.get() == 0)
+            #expect(try receipts(alice).count == 4, "a second flush emits nothing")
+        }
+    }
+    /// Joins and leaves, each one store operation: who may add and remove, what is
+    /// refused (and then writes nothing), the members and counts after, and the `member`
+    /// events every member gets, in order.
+    @Test(arguments: allStoreFactories)
+    func joinsAndLeavesKeepTheirRulesAndEvents(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let dave = try h.user("dave")
+            _ = try h.user("carol")
+            let null = try h.user("null")   // a name PostgreSQL quotes in a text[]
+            let room = try h.group(alice, "crew", [bob])
+            let dm = try h.direct(alice, bob)
+            let bobHead = try #require(try h.read { try $0.store.inboxHead(user: bob.id) })
+            func add(_ by: TestUser, _ r: RoomID, _ names: [String]) -> Result<[String], SyncError> {
+                h.write { try Rooms.addMembers($0, me: by.principal, room: r, names: names).map(\.name) }
+            }
+            func remove(_ by: TestUser, _ r: RoomID, _ name: String) -> Result<Int, SyncError> {
+                h.write { try Rooms.removeMember($0, me: by.principal, room: r, name: name); return 0 }
+            }
+            #expect(try add(bob, room, ["carol", "null", "carol"]).get() == ["carol", "null"])
+            #expect(try add(bob, room, ["carol", "alice"]).get() == [], "members already")
+            #expect(add(bob, room, ["carol", "nobody"]) == .failure(.userNotFound("nobody")))
+            #expect(add(dave, room, ["dave"]) == .failure(.notMember))
+            #expect(add(bob, RoomID(999_999), ["dave"]) == .failure(.roomNotFound))
+            #expect(add(bob, dm, ["dave"]) == .failure(.forbidden("members of a direct room cannot change")))
+            #expect(remove(bob, room, "carol") == .failure(.forbidden("only the room owner can remove other members")))
+            #expect(remove(alice, room, "dave") == .failure(.invalid(field: "name", reason: "dave is not a member")))
+            #expect(remove(alice, room, "nobody") == .failure(.userNotFound("nobody")))
+            #expect(remove(dave, room, "dave") == .failure(.notMember))
+            #expect(remove(alice, dm, "bob") == .failure(.forbidden("members of a direct room cannot change")))
+            #expect(try remove(alice, room, "carol").get() == 0)
+            #expect(try remove(null, room, "null").get() == 0)
+            try h.read { ctx throws in
+                #expect(try ctx.store.members(of: room, after: nil, limit: 10_000).map(\.name) == ["alice", "bob"])
+                #expect(try ctx.store.room(room)?.memberCount == 2)
+            }
+            let (events, _, _) = try h.pullAll(bob.id, from: Cursor(user: bob.id, inboxSeq: bobHead))
+            let actions = events.filter { $0.room == room }.map { "\($0.payload?["action"]?.stringValue ?? "?") \($0.payload?["user"]?.stringValue ?? "?")" }
+            #expect(actions == ["added carol", "added null", "removed carol", "left null"])
+            let byOf = events.filter { $0.room == room }.map { $0.payload?["by"]?.stringValue }
+            #expect(byOf == ["bob", "bob", "alice", nil])
+        }
+    }
 }

@@ -25,6 +25,10 @@ struct PostgresStoreConformanceTests {
     @Test func anAppendWithATakenKeyReturnsTheOriginal() throws { try StoreConformanceTests().anAppendWithATakenKeyReturnsTheOriginal(factory) }
     @Test func aUnitAfterStopFailsShuttingDown() throws { try StoreConformanceTests().aUnitAfterStopFailsShuttingDown(factory) }
     @Test func domainErrorsPassThroughUnchanged() throws { try StoreConformanceTests().domainErrorsPassThroughUnchanged(factory) }
+    @Test func aMemberJoiningDuringSendsGetsExactlyTheMessagesAfterTheJoin() throws { try StoreConformanceTests().aMemberJoiningDuringSendsGetsExactlyTheMessagesAfterTheJoin(factory) }
+    @Test func sendsWithOneKeyInOneBatchMakeOneMessage() throws { try StoreConformanceTests().sendsWithOneKeyInOneBatchMakeOneMessage(factory) }
+    @Test func aUnitFailingAfterItsSendLeavesTheOtherSendsOfItsBatchWhole() throws { try StoreConformanceTests().aUnitFailingAfterItsSendLeavesTheOtherSendsOfItsBatchWhole(factory) }
+    @Test func acksForSeveralDevicesAtOnceOnlyMoveForward() throws { try StoreConformanceTests().acksForSeveralDevicesAtOnceOnlyMoveForward(factory) }
 }
 
 @Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))
@@ -36,6 +40,8 @@ struct PostgresDomainTests {
     @Test func anIdempotentResendReturnsTheOriginal() throws { try DomainTests().anIdempotentResendReturnsTheOriginal(factory) }
     @Test func retentionExpiresOldCursorsAndKeepsUnread() throws { try DomainTests().retentionExpiresOldCursorsAndKeepsUnread(factory) }
     @Test func historyRetentionExpiresHotRoomPositions() throws { try DomainTests().historyRetentionExpiresHotRoomPositions(factory) }
+    @Test func receiptsAreEmittedOncePerSenderAndWindow() throws { try DomainTests().receiptsAreEmittedOncePerSenderAndWindow(factory) }
+    @Test func joinsAndLeavesKeepTheirRulesAndEvents() throws { try DomainTests().joinsAndLeavesKeepTheirRulesAndEvents(factory) }
 }
 
 @Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))

@@ -404,7 +404,185 @@ struct StoreConformanceTests {
             #expect((try? h.user("bob")) != nil)
         }
     }
+    // MARK: one-call writes (issue 19): joins, duplicates and failures around a send
+
+    /// Members join a room while others send into it, through two stores: each joiner
+    /// gets a message exactly when its joined_seq is below the message's seq (the send
+    /// reads the members under the room's lock), and nobody else's stream has a gap.
+    @Test(arguments: allStoreFactories)
+    func aMemberJoiningDuringSendsGetsExactlyTheMessagesAfterTheJoin(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let other = try h.second()
+            defer { other.reader.close() }
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            var joiners: [TestUser] = []
+            for i in 0..<8 { joiners.append(try h.user("joiner\(i)")) }
+            let room = try h.group(alice, "busy", [bob])
+            let people = joiners
+            let failures = Locked<[String]>([])
+            onThreads(3) { t in
+                if t == 2 {
+                    for j in people {
+                        let name = j.name
+                        if case .failure(let e) = other.write({ try Rooms.addMembers($0, me: bob.principal, room: room, names: [name]) }) {
+                            failures.withLock { $0.append("join \(name): \(e)") }
+                        }
+                        usleep(3000)
+                    }
+                } else {
+                    let (sender, harness) = t == 0 ? (alice, h) : (bob, other)
+                    for k in 0..<30 {
+                        if case .failure(let e) = harness.send(sender, room, "t\(t)-\(k)") {
+                            failures.withLock { $0.append("send t\(t)-\(k): \(e)") }
+                        }
+                    }
+                }
+            }
+            #expect(failures.value.isEmpty, "\(failures.value)")
+            try h.read { ctx throws in
+                let last = try #require(try ctx.store.room(room)).lastSeq
+                #expect(last == 60)
+                let members = try ctx.store.members(of: room, after: nil, limit: 10_000)
+                for j in people {
+                    let m = try #require(members.first { $0.user == j.id }, "\(j.name) is a member")
+                    let got = try ctx.store.inboxKeys(user: j.id, after: 0, limit: 10_000)
+                        .filter { $0.kind == .message && $0.room == room }.compactMap(\.roomSeq)
+                    #expect(got == (m.joinedSeq < last ? Array((m.joinedSeq + 1)...last) : []),
+                            "\(j.name) joined at \(m.joinedSeq)")
+                }
+                for u in [alice, bob] {
+                    let got = try ctx.store.inboxKeys(user: u.id, after: 0, limit: 10_000)
+                        .filter { $0.kind == .message && $0.room == room }.compactMap(\.roomSeq)
+                    #expect(got == oneThrough(last))
+                }
+            }
+        }
+    }
+
+    /// Sends with one (sender, client_msg_id) submitted at once to one store (so a
+    /// batching backend runs them in one transaction): one message, every send gets it.
+    @Test(arguments: allStoreFactories)
+    func sendsWithOneKeyInOneBatchMakeOneMessage(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            let results = Locked<[Result<SendResult, SyncError>]>([])
+            let done = DispatchSemaphore(value: 0)
+            let max = h.engine.config.maxMessageBodyBytes
+            for _ in 0..<12 {
+                h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: "once", body: "\"x\"",
+                                                   maxBodyBytes: max) }) { r in
+                    results.withLock { $0.append(r) }
+                    done.signal()
+                }
+            }
+            for _ in 0..<12 { done.wait() }
+            let all = results.value.compactMap { try? $0.get() }
+            #expect(all.count == 12)
+            #expect(all.filter { !$0.duplicate }.count == 1)
+            #expect(Set(all.map(\.message.id)).count == 1)
+            try h.read { ctx throws in
+                #expect(try ctx.store.room(room)?.lastSeq == 1)
+                #expect(try ctx.store.inboxKeys(user: bob.id, after: 0, limit: 100).filter { $0.kind == .message }.count == 1)
+            }
+        }
+    }
+
+    /// In one batch, a unit that throws after its send was stored is undone alone: the
+    /// sends around it keep everything (message, seqs, inbox rows, read marker), and the
+    /// failed one leaves nothing, not even a seq.
+    @Test(arguments: allStoreFactories)
+    func aUnitFailingAfterItsSendLeavesTheOtherSendsOfItsBatchWhole(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let room = try h.group(alice, "trio", [bob, carol])
+            let heads = try [alice, bob, carol].map { u in try #require(try h.read { try $0.store.inboxHead(user: u.id) }) }
+            let results = Locked<[Int: Result<Int64, SyncError>]>([:])
+            let done = DispatchSemaphore(value: 0)
+            let max = h.engine.config.maxMessageBodyBytes
+            let senders = [alice, bob, carol]
+            for i in 0..<7 {
+                let sender = senders[i % 3]
+                h.engine.write({ ctx -> Int64 in
+                    let r = try Messages.send(ctx, me: sender.principal, room: room, clientMsgID: "k\(i)", body: "\"\(i)\"",
+                                              maxBodyBytes: max)
+                    if i == 3 { throw SyncError.forbidden("changed my mind") }
+                    return r.message.seq
+                }) { r in
+                    results.withLock { $0[i] = r }
+                    done.signal()
+                }
+            }
+            for _ in 0..<7 { done.wait() }
+            #expect(results.value[3] == .failure(.forbidden("changed my mind")))
+            let seqs = (0..<7).filter { $0 != 3 }.compactMap { try? results.value[$0]?.get() }
+            #expect(seqs.sorted() == oneThrough(6), "\(results.value)")
+            try h.read { ctx throws in
+                #expect(try ctx.store.room(room)?.lastSeq == 6)
+                #expect(try ctx.store.message(sender: senders[0].id, clientMsgID: "k3") == nil)
+                var stored: [Int64] = []
+                try ctx.store.messages(room: room, below: .max, above: 0, limit: 100) { stored.append($0.seq); return true }
+                #expect(stored.reversed() == oneThrough(6))
+                for (i, u) in senders.enumerated() {
+                    let keys = try ctx.store.inboxKeys(user: u.id, after: heads[i], limit: 1000)
+                    #expect(keys.map(\.seq) == oneThrough(keys.last?.seq ?? heads[i]).filter { $0 > heads[i] })
+                    #expect(keys.filter { $0.kind == .message }.compactMap(\.roomSeq) == oneThrough(6), "\(u.name)")
+                }
+                // Each sender's read marker is at its own last message.
+                for (i, u) in senders.enumerated() {
+                    let mine = (0..<7).filter { $0 != 3 && $0 % 3 == i }.compactMap { try? results.value[$0]?.get() }
+                    #expect(try ctx.store.membership(room: room, user: u.id)?.readSeq == mine.max() ?? 0)
+                }
+            }
+        }
+    }
+    /// Acks for several devices at once (`advanceAcks`) only move forward, each on its
+    /// own: a missing device is nil, a cursor with hot-room positions compares them.
+    @Test(arguments: allStoreFactories)
+    func acksForSeveralDevicesAtOnceOnlyMoveForward(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice")
+            let d2 = try h.device("alice", "laptop")
+            let d3 = try h.device("alice", "tablet")
+            let missing = DeviceID(999_999)
+            let hotRoom = RoomID(77)
+            func advance(_ acks: [(DeviceID, Cursor)]) throws -> [DeviceID: Bool?] {
+                try submitAndWait(h.store) { w in try w.advanceAcks(acks.map { (device: $0.0, cursor: $0.1) }, now: 5) }.get()
+            }
+            let u = alice.id
+            var r = try advance([(alice.principal.device, Cursor(user: u, inboxSeq: 3)),
+                                 (d2.principal.device, Cursor(user: u, inboxSeq: 0)),
+                                 (d3.principal.device, Cursor(user: u, inboxSeq: 2, hot: [hotRoom: 1])),
+                                 (missing, Cursor(user: u, inboxSeq: 1))])
+            #expect(r[alice.principal.device] == .some(true))
+            #expect(r[d2.principal.device] == .some(true))
+            #expect(r[d3.principal.device] == .some(true))
+            #expect(r[missing] == .some(nil))
+            r = try advance([(alice.principal.device, Cursor(user: u, inboxSeq: 2)),
+                             (d2.principal.device, Cursor(user: u, inboxSeq: 5)),
+                             (d3.principal.device, Cursor(user: u, inboxSeq: 2, hot: [hotRoom: 4]))])
+            #expect(r[alice.principal.device] == .some(false), "an ack never moves back")
+            #expect(r[d2.principal.device] == .some(true))
+            #expect(r[d3.principal.device] == .some(true), "a further hot-room position at the same inbox seq")
+            r = try advance([(d3.principal.device, Cursor(user: u, inboxSeq: 2, hot: [hotRoom: 3])),
+                             (alice.principal.device, Cursor(user: u, inboxSeq: 3))])
+            #expect(r[d3.principal.device] == .some(false))
+            #expect(r[alice.principal.device] == .some(false), "the same cursor again")
+            try h.read { ctx throws in
+                #expect(try ctx.store.storedAck(device: alice.principal.device)?.seq == 3)
+                #expect(try ctx.store.storedAck(device: d2.principal.device)?.seq == 5)
+                let stored = try #require(try ctx.store.storedAck(device: d3.principal.device)?.cursor)
+                #expect(Cursor.decode(stored) == Cursor(user: u, inboxSeq: 2, hot: [hotRoom: 4]))
+            }
+        }
+    }
 }
+
+
 
 /// Users in overlapping rooms (one all-hands room, two partial groups, a direct chat),
 /// many threads sending through the given engines in turn; then every sequence checked.

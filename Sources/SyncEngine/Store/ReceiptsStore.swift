@@ -33,4 +33,44 @@ public protocol ReceiptsWrites {
 
     /// How many marks are pending (inside their window or not yet flushed).
     func pendingReceiptMarkCount() throws -> Int
+
+    /// The periodic flush's data step in one operation (`Receipts.flush`): up to 1000 due
+    /// marks (last emitted at or before `dueBy`), room by room in room id order, each
+    /// under its room's lock (`lockRoom`) and read again under it, emitted as `receipts`
+    /// events at `at` and the unit's commit position. The default implementation below
+    /// composes the fine-grained operations.
+    func flushReceipts(dueBy: Int64, at: Int64) throws -> ReceiptsFlushed
+}
+
+/// What a receipts flush wrote.
+public struct ReceiptsFlushed: Sendable {
+    /// One per `receipts` event: its room and the (sender, inbox seq) row.
+    public let events: [(room: RoomID, row: InboxAppend)]
+    /// Marks still pending (inside their window).
+    public let pending: Int
+
+    public init(events: [(room: RoomID, row: InboxAppend)], pending: Int) {
+        self.events = events
+        self.pending = pending
+    }
+}
+
+extension ReceiptsWrites where Self: StoreWriter {
+    public func flushReceipts(dueBy: Int64, at: Int64) throws -> ReceiptsFlushed {
+        var position: Int64?
+        let pos: () throws -> Int64 = {
+            if let position { return position }
+            let p = try self.commitPosition()
+            position = p
+            return p
+        }
+        var events: [(room: RoomID, row: InboxAppend)] = []
+        for room in Set(try dueReceiptMarks(emittedBy: dueBy, room: nil).map(\.room)).sorted() {
+            try lockRoom(room)
+            for (r, row) in try Receipts.emit(self, try dueReceiptMarks(emittedBy: dueBy, room: room), at: at, position: pos) {
+                events.append((room: r, row: row))
+            }
+        }
+        return ReceiptsFlushed(events: events, pending: try pendingReceiptMarkCount())
+    }
 }

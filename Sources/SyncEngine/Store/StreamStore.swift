@@ -74,6 +74,29 @@ public protocol StreamWrites {
     /// decided that the ack moves forward, under this unit of work: a backend with
     /// several writers locks the device row for the read (`storedAck`) and this write.
     func storeAck(device: DeviceID, cursor: Cursor, now: Int64) throws
+
+    /// Acks for several devices (each at most once) in one operation: each device's row
+    /// is locked, its stored ack read and, if `cursor` moves it forward
+    /// (`Stream.ackMoves`), replaced (`storeAck`). Returns per device whether it moved,
+    /// nil for a device that does not exist. The default implementation below composes
+    /// `storedAck` and `storeAck` per device, in device id order.
+    func advanceAcks(_ acks: [(device: DeviceID, cursor: Cursor)], now: Int64) throws -> [DeviceID: Bool?]
+}
+
+extension StreamWrites where Self: StoreWriter {
+    public func advanceAcks(_ acks: [(device: DeviceID, cursor: Cursor)], now: Int64) throws -> [DeviceID: Bool?] {
+        var out: [DeviceID: Bool?] = [:]
+        for (device, cursor) in acks.sorted(by: { $0.device.rawValue < $1.device.rawValue }) {
+            guard let acked = try storedAck(device: device) else {
+                out[device] = .some(nil)
+                continue
+            }
+            let moves = Stream.ackMoves(from: acked.seq, acked.cursor, to: cursor)
+            if moves { try storeAck(device: device, cursor: cursor, now: now) }
+            out[device] = moves
+        }
+        return out
+    }
 }
 
 extension Stream {
