@@ -17,8 +17,10 @@ two as alice's devices, one as bob's. Then checks, in order:
      sessions show they lost it, catch up afterwards with no duplicate, and a
      message alice typed while the connection was refused stays pending, then is
      stored exactly once;
-  8. sign-out forgets the token, a pasted token signs in again; the server's log
-     (debug level) holds no device token; no unexpected console errors.
+  8. sign-out forgets the token, a pasted token signs in again; a #token= link for
+     another device asks before replacing the sign-in (declined: kept; accepted:
+     switched); the server's log (debug level) holds no device token; no unexpected
+     console errors.
 
 Saves docs/screenshot.png (the README's screenshot) from alice's first session.
 Without chromium/chromedriver or selenium it prints SKIPPED and exits 0; it never
@@ -452,6 +454,35 @@ def main():
         checks += 1
         print("ok 10 - sign-out forgets the token; a pasted token signs in again; %d rooms listed page by page" % total)
 
+        # A #token= link never silently replaces a sign-in (a page opening such a link
+        # would move the person into another account): the tab asks; declining keeps
+        # alice signed in, accepting switches to bob.
+        def who():
+            els = a2.q("#who")
+            return els[0].text if els else ""
+        wait_for("alice's name shown", lambda: who().startswith("alice"))
+
+        def link_prompt():
+            a2.d.execute_script("location.hash = '#token=' + arguments[0]", bob_token)
+            def alert():
+                try:
+                    return a2.d.switch_to.alert
+                except WebDriverException:
+                    return None
+            wait_for("the switch prompt", lambda: alert() is not None, timeout=5)
+            return a2.d.switch_to.alert
+        link_prompt().dismiss()
+        wait_for("the link out of the address bar", lambda: "token=" not in a2.d.current_url)
+        time.sleep(0.3)   # a switch, had it happened, would have shown within this
+        assert who().startswith("alice"), who()
+        stored = a2.d.execute_script("return localStorage.getItem('pigeonhole:token')")
+        assert stored == tokens["alice-phone"], "declining replaced the stored token"
+        link_prompt().accept()
+        wait_for("bob's name shown after accepting", lambda: who().startswith("bob"))
+        a2.wait_live()
+        checks += 1
+        print("ok 11 - a #token= link asks before replacing a sign-in: declined keeps it, accepted switches")
+
         # The server's log (at debug level) never carries a device token, not even the
         # socket's access_token query.
         server.stop()
@@ -460,14 +491,14 @@ def main():
         leaked = [k for k, t in tokens.items() if t in log]
         assert not leaked, "tokens in the server log: %s" % leaked
         checks += 1
-        print("ok 11 - no token in the server's log")
+        print("ok 12 - no token in the server's log")
 
         for s in sessions:
             errs = s.errors()
             if errs:
                 raise Failure("%s console errors: %s" % (s.name, errs[:3]))
         checks += 1
-        print("ok 12 - no unexpected console errors")
+        print("ok 13 - no unexpected console errors")
         print("browser test: %d checks passed" % checks)
         return 0
     except (Failure, AssertionError, WebDriverException) as e:

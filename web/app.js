@@ -17,17 +17,29 @@ let renderQueued = false;
 let forceBottom = false;
 
 // ---- sign-in: the token comes from #token=... (never a query string) or storage -------
-function takeToken() {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (m) {
-    const token = decodeURIComponent(m[1]);
-    // Per tab (two tabs can be two devices) and remembered for the next visit.
-    sessionStorage.setItem(TOKEN_KEY, token);
-    localStorage.setItem(TOKEN_KEY, token);
-    history.replaceState(null, '', location.pathname); // out of the address bar and history
-    return token;
-  }
+function storedToken() {
   return sessionStorage.getItem(TOKEN_KEY) ?? localStorage.getItem(TOKEN_KEY);
+}
+
+// A #token= link signs in, but never silently replaces a sign-in this tab already has:
+// a page that opens such a link would otherwise move the person into someone else's
+// account (where what they type is read) and lose their own token. They are asked;
+// declining keeps the current sign-in.
+function takeToken() {
+  const current = storedToken();
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!m) return current;
+  history.replaceState(null, '', location.pathname); // out of the address bar and history
+  let token;
+  try { token = decodeURIComponent(m[1]); } catch { return current; }
+  if (current && current !== token &&
+      !window.confirm('This link signs this tab in with another device token, replacing your current sign-in. Switch?')) {
+    return current;
+  }
+  // Per tab (two tabs can be two devices) and remembered for the next visit.
+  sessionStorage.setItem(TOKEN_KEY, token);
+  localStorage.setItem(TOKEN_KEY, token);
+  return token;
 }
 
 function showSignIn(message = '') {
@@ -475,7 +487,14 @@ function wire() {
   document.addEventListener('visibilitychange', maybeMarkRead);
   window.addEventListener('online', () => client?.reconnectNow());
   window.addEventListener('hashchange', () => {
-    if (/token=/.test(location.hash)) { if (client) { client.stop(); client = null; } me = null; rooms.clear(); boot(); }
+    if (!/token=/.test(location.hash)) return;
+    const before = client ? storedToken() : null;
+    const token = takeToken();
+    if (token === before) return; // declined, or the same token: nothing changes
+    if (client) { client.stop(); client = null; }
+    me = null;
+    rooms.clear();
+    if (token) startSession(token); else showSignIn();
   });
 }
 
