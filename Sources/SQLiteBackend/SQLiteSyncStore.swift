@@ -46,7 +46,8 @@ public final class SQLiteSyncStore: SyncStore {
 
     public func ping(completion: @escaping @Sendable (Result<Void, SyncError>) -> Void) { readers.ping(completion: completion) }
 
-    public func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T,
+    /// One writer: `affinity` changes nothing.
+    public func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T, affinity: Int64?,
                                     completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
         writer.submit({ db in try unit(SQLiteWriter(db)) }) { result in
             completion(result.mapError(Self.classify))

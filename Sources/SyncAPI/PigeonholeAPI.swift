@@ -222,11 +222,11 @@ public final class PigeonholeAPI: HTTPHandler {
             guard !names.isEmpty else { throw APIError.invalid("members", "must name at least one user") }
             try checkMemberCount(names)
             try takeRoomWrite(me.device, rooms: 0, members: names.count)
-            write(responder, { try Rooms.addMembers($0, me: me, room: id, names: names) }) { added in
+            write(responder, room: id, { try Rooms.addMembers($0, me: me, room: id, names: names) }) { added in
                 json(.ok) { w in w.object { w in w.key("added"); w.array { w in for m in added { Encode.member(m, &w) } } } }
             }
         case .removeMember(let id, let name):
-            write(responder, { try Rooms.removeMember($0, me: me, room: id, name: name) }) { _ in
+            write(responder, room: id, { try Rooms.removeMember($0, me: me, room: id, name: name) }) { _ in
                 HTTPResponse(status: .noContent)
             }
         case .send(let id):
@@ -236,14 +236,14 @@ public final class PigeonholeAPI: HTTPHandler {
             guard let value = body["body"] else { throw APIError.invalid("body", "is required") }
             let text = value.serializedString
             let limit = engine.config.maxMessageBodyBytes
-            write(responder, { try Messages.send($0, me: me, room: id, clientMsgID: clientMsgID, body: text, maxBodyBytes: limit) }) { r in
+            write(responder, room: id, { try Messages.send($0, me: me, room: id, clientMsgID: clientMsgID, body: text, maxBodyBytes: limit) }) { r in
                 json(r.duplicate ? .ok : .created) { w in
                     Encode.message(r.message, &w) { $0.field("duplicate", r.duplicate) }
                 }
             }
         case .markRead(let id):
             let seq = try RequestInput.int(try input.object(), "seq")
-            write(responder, { try Conversations.markRead($0, me: me, room: id, seq: seq) }) { readSeq in
+            write(responder, room: id, { try Conversations.markRead($0, me: me, room: id, seq: seq) }) { readSeq in
                 json(.ok) { w in w.object { w in w.field("room_id", id.rawValue); w.field("read_seq", readSeq) } }
             }
         case .ack:
@@ -360,9 +360,9 @@ public final class PigeonholeAPI: HTTPHandler {
 
     /// Submits a write; renders its result back on the request's loop (never on the
     /// writer thread, which must get back to committing).
-    func write<T: Sendable>(_ responder: Responder, _ body: @escaping @Sendable (WriteContext) throws -> T,
+    func write<T: Sendable>(_ responder: Responder, room: RoomID? = nil, _ body: @escaping @Sendable (WriteContext) throws -> T,
                             _ render: @escaping @Sendable (T) -> HTTPResponse) {
-        engine.write(body) { [self] result in
+        engine.write(room: room, body) { [self] result in
             responder.loop.execute { [self] in
                 switch result {
                 case .success(let value): responder.respond(render(value))

@@ -109,8 +109,10 @@ public final class SyncEngine: Sendable {
 
 
     /// Runs `body` as one command of the next group commit. On success the inboxes it
-    /// recorded in `WriteContext.wakes` are published, then `completion` runs.
-    public func write<T: Sendable>(_ body: @escaping @Sendable (WriteContext) throws -> T,
+    /// recorded in `WriteContext.wakes` are published, then `completion` runs. `room`:
+    /// the room the unit is about, if one (a store with several writers keeps a room's
+    /// units on one of them).
+    public func write<T: Sendable>(room: RoomID? = nil, _ body: @escaping @Sendable (WriteContext) throws -> T,
                                    completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
         let clock = self.clock
         let notifier = self.notifier
@@ -130,7 +132,7 @@ public final class SyncEngine: Sendable {
             if !news.isEmpty { try store.announce(news) }
             return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes,
                            revoked: ctx.revoked, inboxRows: ctx.inboxRows)
-        }, completion: { result in
+        }, affinity: room?.rawValue, completion: { result in
             switch result {
             case .success(let outcome):
                 counter.add(outcome.inboxRows)

@@ -14,7 +14,7 @@ let serveFlags: [Flag] = [
     Flag(name: "database", env: "PIGEONHOLE_DATABASE_URL", value: "URL", help: "sqlite: (default: embedded SQLite in --data-dir) or postgres://USER[:PASS]@HOST[:PORT]/DB[?...] (several nodes over one PostgreSQL)"),
     Flag(name: "data-dir", env: "PIGEONHOLE_DATA_DIR", value: "DIR", help: "where the SQLite database and the generated admin token live (default ./data)"),
     Flag(name: "db-pool", env: "PIGEONHOLE_DB_POOL", value: "N", help: "PostgreSQL: read connections (and read threads) per node, besides the writer's, the listener's and presence's (default 8)"),
-    Flag(name: "db-writers", env: "PIGEONHOLE_DB_WRITERS", value: "N", help: "PostgreSQL: writer connections per node, each group-committing (default 1)"),
+    Flag(name: "db-writers", env: "PIGEONHOLE_DB_WRITERS", value: "N", help: "PostgreSQL: writer connections per node, each group-committing a room's units (default 2)"),
     Flag(name: "threads", env: "PIGEONHOLE_THREADS", value: "N", help: "event loops (default: one per core)"),
     Flag(name: "max-connections", env: "PIGEONHOLE_MAX_CONNECTIONS", value: "N", help: "open connections before 503 (default 10000)"),
     Flag(name: "max-connections-per-address", env: "PIGEONHOLE_MAX_CONNECTIONS_PER_ADDRESS", value: "N", help: "open connections from one client address before 503 (default 1000; 0 = no limit, e.g. behind a load balancer)"),
@@ -152,7 +152,7 @@ enum DatabaseChoice {
             throw CommandFailure("--database must be sqlite: or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, got '\(Self.redacted(url))'")
         }
         var options = PostgresSyncStore.Options(url: url, poolSize: pool)
-        options.writers = try flags.int("db-writers", default: 1, range: 1...64)
+        options.writers = try flags.int("db-writers", default: 2, range: 1...64)
         self = .postgres(options)
     }
 

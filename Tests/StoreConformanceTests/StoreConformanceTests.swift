@@ -20,7 +20,7 @@ struct StoreConformanceTests {
             let done = DispatchSemaphore(value: 0)
             for i in 0..<5 {
                 let name = "durable\(i)"
-                store.submit({ w in try w.insertUser(name: name, createdAt: 1) }) { result in
+                store.submit({ w in try w.insertUser(name: name, createdAt: 1) }, affinity: nil) { result in
                     // Inside the completion: a brand-new connection must already see the row.
                     let visible = (try? store.openReader()).map { conn in
                         defer { conn.close() }

@@ -197,7 +197,7 @@ func submitAndWait<T: Sendable>(_ store: any SyncStore,
                                 _ unit: @escaping @Sendable (any StoreWriter) throws -> T) -> Result<T, SyncError> {
     let result = Locked<Result<T, SyncError>?>(nil)
     let done = DispatchSemaphore(value: 0)
-    store.submit(unit) { r in
+    store.submit(unit, affinity: nil) { r in
         result.withLock { $0 = r }
         done.signal()
     }

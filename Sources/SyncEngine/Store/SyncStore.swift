@@ -25,7 +25,10 @@
 public protocol SyncStore: AnyObject, Sendable {
     /// Queues `unit` for the next commit. `completion` is called exactly once, after the
     /// commit is durable (or the unit failed); quickly, and without blocking.
-    func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T,
+    /// `affinity` (a room's id) lets a store with several writers run the units of one
+    /// room on one writer, so its writers do not wait for each other's room locks;
+    /// nil: any writer.
+    func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T, affinity: Int64?,
                              completion: @escaping @Sendable (Result<T, SyncError>) -> Void)
     /// Work that belongs to a whole commit rather than to one unit (see `StoreBatchHooks`).
     func setBatchHooks(_ hooks: StoreBatchHooks?)
