@@ -168,7 +168,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Tasks run per iteration at most: a burst posted at once (a thousand woken pulls
     /// answered together) is served a slice at a time, with the loop's sockets and
     /// timers in between, so no other client waits for the whole burst.
-    static let tasksPerIteration = 64
+    static let tasksPerIteration = 16
 
     private func runTasks(all: Bool = false) {
         // Tasks may post more tasks; those run on a later iteration (no starvation of I/O).
