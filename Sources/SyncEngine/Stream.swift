@@ -48,7 +48,7 @@ public enum Stream {
     /// transaction.
     public static func validateWithHead(_ db: any StoreReader, cursor text: String, user: UserID,
                                         bounds: (head: Int64, floor: Int64)? = nil)
-        throws -> (cursor: Cursor, inboxHead: Int64, hotRooms: Set<RoomID>?) {
+        throws -> (cursor: Cursor, inboxHead: Int64, hotRooms: Set<RoomID>?, hotCaughtUp: Bool) {
         guard let cursor = Cursor.decode(text) else { throw SyncError.invalidCursor("cursor does not parse") }
         guard cursor.user == user else { throw SyncError.invalidCursor("cursor belongs to another user") }
         let read = try bounds ?? db.inboxBounds(user: user)
@@ -56,7 +56,7 @@ public enum Stream {
         guard cursor.inboxSeq <= inboxHead else { throw SyncError.invalidCursor("cursor points past the end of the stream") }
         // Events after the cursor were pruned (offline retention): the device must bootstrap.
         guard cursor.inboxSeq >= inboxFloor else { throw SyncError.cursorExpired }
-        if cursor.hot.isEmpty { return (Cursor(user: user, inboxSeq: cursor.inboxSeq), inboxHead, nil) }
+        if cursor.hot.isEmpty { return (Cursor(user: user, inboxSeq: cursor.inboxSeq), inboxHead, nil, false) }
         // Membership first, before anything about the room itself is looked at: a
         // cursor naming a room the user is not in (or never was) gets one answer,
         // whether that room exists, is hot or how far it is, so a hand-made cursor
@@ -77,7 +77,10 @@ public enum Stream {
             if !h.departed || pos < h.lastSeq { keep[room] = pos }
         }
         let current = Set(memberships.values.filter { !$0.departed }.map(\.room))
-        return (Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep), inboxHead, current)
+        // Nothing new in any hot room: every current one named at its last seq, every
+        // departed one delivered to its leave (dropped from the cursor).
+        let hotCaughtUp = memberships.values.allSatisfy { h in h.departed ? keep[h.room] == nil : keep[h.room] == h.lastSeq }
+        return (Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep), inboxHead, current, hotCaughtUp)
     }
 
     /// The one answer for a cursor naming a room that is not one of the user's hot rooms.

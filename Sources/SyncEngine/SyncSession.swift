@@ -9,7 +9,8 @@ public struct PullStart: Sendable {
     /// The hot rooms whose messages wake this pull while parked (the user's hot
     /// memberships, read once per start: by the cursor's validation or just after it).
     public let hotRooms: Set<RoomID>
-    /// Set when the start found the cursor at the head of a stream without hot rooms:
+    /// Set when the start found the cursor at the head of every stream (the inbox, each
+    /// hot room the user is in):
     /// the Notifier's publication count read before the snapshot. A parked pull may
     /// skip its first query while the count has not moved (any later commit moves it).
     public let caughtUpAt: Int?
@@ -59,7 +60,7 @@ extension SyncEngine {
         guard let (me, state) = try Accounts.authenticateForPull(ctx.store, token: token) else { return nil }
         let bounds = (head: state.inboxHead, floor: state.inboxFloor)
         do {
-            let validated: (cursor: Cursor, inboxHead: Int64, hotRooms: Set<RoomID>?)
+            let validated: (cursor: Cursor, inboxHead: Int64, hotRooms: Set<RoomID>?, hotCaughtUp: Bool)
             let advance: Bool
             if let text {
                 validated = try Stream.validateWithHead(ctx.store, cursor: text, user: me.user, bounds: bounds)
@@ -75,7 +76,10 @@ extension SyncEngine {
             var hot: Set<RoomID> = []
             if mayWait { hot = try validated.hotRooms ?? Stream.hotRooms(ctx.store, user: me.user) }
             let c = validated.cursor
-            let caughtUp = text != nil && hot.isEmpty && c.hot.isEmpty && c.inboxSeq == state.inboxHead
+            // At the head of every stream: the inbox's, and each hot room's (or there are
+            // none). A parked pull then waits for news instead of querying first.
+            let hotAtHead = c.hot.isEmpty ? hot.isEmpty : validated.hotCaughtUp && Set(c.hot.keys) == hot
+            let caughtUp = text != nil && mayWait && hotAtHead && c.inboxSeq == state.inboxHead
             return StartRead(me: me, from: .success((c, advance)), hot: hot, caughtUp: caughtUp, firstScreen: nil)
         } catch SyncError.cursorExpired {
             let screen = try Conversations.list(ctx, me: me.user, limit: ctx.config.defaultConversationLimit, preview: 3, page: nil)

@@ -55,6 +55,39 @@ struct SharedPullTests {
     }
 }
 
+extension SharedPullTests {
+    /// A pull whose cursor is at the head of the inbox and of every hot room parks
+    /// without a first query (a 1,000-member room's members re-park after every message:
+    /// that query was a third of the reads), and still wakes on the room's next message.
+    @Test func aPullAtTheHeadOfAHotRoomParksWithoutAQuery() throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 3 }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            try server.createUser("carol")
+            let room = try bob.createGroup("hot", members: ["alice", "carol"])
+            try bob.sendOK(room, "h1", "first")
+            let head = try alice.pullAll(from: try alice.conversationsCursor()).cursor
+            #expect(try alice.pull(head).json["events"]?.array.isEmpty == true)
+
+            let reads = server.server.api.pulls.reads.count
+            let poller = try server.connect(timeout: 15)
+            let answer = Locked<HTTPTestResponse?>(nil)
+            let done = DispatchSemaphore(value: 0)
+            poller.send("GET", "/v1/sync?cursor=\(head)&timeout=10", token: alice.token)
+            Thread {
+                answer.withLock { $0 = try? poller.readResponse() }
+                done.signal()
+            }.start()
+            #expect(eventually { server.parkedPolls == 1 })
+            #expect(server.server.api.pulls.reads.count == reads, "a pull at the head queried before parking")
+
+            try bob.sendOK(room, "h2", "second")
+            #expect(done.wait(timeout: .now() + 5) == .success)
+            #expect(ReceivedMessage.from(answer.value?.json["events"]?.array ?? []).map(\.clientMsgID) == ["h2"])
+        }
+    }
+}
+
 /// One device holds at most `--waits-per-device` parked pulls and sockets on a node
 /// (issue 20, item 3); a new one past the cap ends the device's oldest.
 @Suite(.timeLimit(.minutes(1)))
