@@ -1225,17 +1225,25 @@ def limits_session(c, r, admin, hook):
             c.call("GET", "/v1/me", "ph_wrong_%d" % i, expect=401, expect_code="unauthorized")
         else:
             c.call("GET", "/v1/admin/pushes", "pha_wrong_%d" % i, expect=401, expect_code="unauthorized")
-    limited = c.call("GET", "/v1/me", phone, expect=429, expect_code="rate_limited",
-                     label="GET /v1/me with a right token from a limited address")
+    # While the bucket is empty, a wrong token gets 429 instead of 401 ...
+    limited = c.call("GET", "/v1/me", "ph_wrong_more", expect=429, expect_code="rate_limited",
+                     label="GET /v1/me with a wrong token from a limited address")
     if limited.status == 429:
         check_retry_after(r, limited, 60000, "auth limit")
-    c.call("GET", "/v1/admin/pushes", A, expect=429, expect_code="rate_limited",
+    c.call("GET", "/v1/admin/pushes", "pha_wrong_more", expect=429, expect_code="rate_limited",
+           label="GET /v1/admin/pushes with a wrong admin token from a limited address")
+    c.call("POST", path, "ph_wrong_send", {"client_msg_id": "tablet-2", "body": "z"}, expect=429,
+           expect_code="rate_limited", label="a send with a wrong token from a limited address")
+    c.call("GET", "/v1/sync", "ph_wrong_sync", query={"timeout": 0}, expect=429, expect_code="rate_limited",
+           label="GET /v1/sync with a wrong token from a limited address")
+    c.call("GET", "/v1/notify", "ph_wrong_ws", expect=429, expect_code="rate_limited", valid_request=False,
+           label="GET /v1/notify with a wrong token from a limited address")
+    # ... and a right one is never refused for the failures of others at its address.
+    c.call("GET", "/v1/me", phone, expect=200, label="GET /v1/me with a right token from a limited address")
+    c.call("GET", "/v1/admin/pushes", A, expect=200,
            label="GET /v1/admin/pushes with the right admin token from a limited address")
-    c.call("POST", path, tablet, {"client_msg_id": "tablet-2", "body": "z"}, expect=429,
-           expect_code="rate_limited", label="a send from a limited address")
-    c.call("GET", "/v1/sync", tablet, query={"timeout": 0}, expect=429, expect_code="rate_limited")
-    c.call("GET", "/v1/notify", tablet, expect=429, expect_code="rate_limited", valid_request=False,
-           label="GET /v1/notify from a limited address")
+    c.call("POST", path, tablet, {"client_msg_id": "tablet-2", "body": "z"}, expect=201,
+           label="a send with a right token from a limited address")
     c.call("GET", "/healthz", expect=200, label="GET /healthz (no token: never limited)")
     c.call("GET", "/v1/limits", expect=200, label="GET /v1/limits (no token: never limited)")
 
