@@ -484,7 +484,7 @@ def main():
         print("ok 11 - a #token= link asks before replacing a sign-in: declined keeps it, accepted switches")
 
         # The server's log (at debug level) never carries a device token, not even the
-        # socket's access_token query.
+        # socket's ticket query (which is never a device token).
         server.stop()
         with open(os.path.join(data, "server.log"), encoding="utf-8", errors="replace") as f:
             log = f.read()

@@ -884,6 +884,8 @@ class CrashTest:
             extra += ["--auth-failures-per-minute", "0"]
         if "--room-rate" in help_text:
             extra += ["--room-rate", "0", "--member-rate", "0"]   # provisioning makes rooms in a burst
+        if "--room-membership-rate" in help_text:
+            extra += ["--room-membership-rate", "0"]
         self.args.hot = "--hot-threshold" in help_text
         if self.args.hot:
             extra += ["--hot-threshold", str(self.args.users)]   # the group of everyone is hot

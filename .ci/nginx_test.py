@@ -19,7 +19,7 @@ would from the example (the temp directory is mode 0755 for them). Then through 
   - a parked long-poll (GET /v1/sync) returns the message sent meanwhile, within 3 s;
     with two nodes, half the sends go to the node the poll is parked on and half to
     the other one (a send on one node must wake a poll parked on the other);
-  - a WebSocket on /v1/notify (Authorization header, and ?access_token=) gets `ready`
+  - a WebSocket on /v1/notify (Authorization header, and a single-use ?ticket=) gets `ready`
     and then `mail` after each send (with two nodes, also sends on the other node),
     and a pull from the previous cursor returns the message; a bad token is a 401;
   - a long-poll at the server's maximum is not cut by nginx: the nodes run with
@@ -31,7 +31,7 @@ would from the example (the temp directory is mode 0755 for them). Then through 
     nginx's 413 (client_max_body_size);
   - with two nodes: one is SIGKILLed and requests through nginx still succeed (GETs and
     a send), then it is restarted;
-  - nginx's access log holds no device token (the ?access_token= of a WebSocket).
+  - nginx's access log holds no device token and no ticket.
 
 Needs Python 3 with the `websockets` package (CI's venv has it) and nginx. Prints
 `nginx test: N passed, M failed (...)` last; exits 1 on any failure.
@@ -499,12 +499,14 @@ class Session:
                         "a send on one node gave mail on a socket held by the other (%d of %d such sends)"
                         % (cross_ok, cross_tried),
                         "no send landed on the other node" if cross_tried == 0 else "")
-        # The browser's form: the token in the query string.
-        async with ws_connect(url + "?access_token=" + urllib.parse.quote(self.bob_tok), **ws_connect_kw()) as tab:
+        # The browser's form: a single-use ticket in the query string (fetched through
+        # nginx, so possibly from the other node: tickets work on any node).
+        ticket = must(self.port, "POST", "/v1/notify/ticket", self.bob_tok, ok=(201,))[0]["ticket"]
+        async with ws_connect(url + "?ticket=" + urllib.parse.quote(ticket), **ws_connect_kw()) as tab:
             ready = await recv_json(tab, 5)
-            c.check(ready.get("type") == "ready", "WebSocket with ?access_token= through nginx opens with ready", ready)
+            c.check(ready.get("type") == "ready", "WebSocket with ?ticket= through nginx opens with ready", ready)
             await loop.run_in_executor(None, self.steer, ws_upstream(tab))   # nginx is under test here, not nodes
-            cmid, _, _ = await loop.run_in_executor(None, self.send, "access_token socket")
+            cmid, _, _ = await loop.run_in_executor(None, self.send, "ticket socket")
             try:
                 mail = await recv_json(tab, 5)
             except asyncio.TimeoutError:
@@ -687,9 +689,9 @@ def main():
                 access = f.read()
         except OSError as e:
             access = None
-        c.check(access is not None and "/v1/notify" in access and s.bob_tok not in access and "access_token" not in access,
-                "nginx's access log names /v1/notify but holds no token", "no access log" if access is None else
-                [line for line in access.splitlines() if "access_token" in line or s.bob_tok in line][:2])
+        c.check(access is not None and "/v1/notify" in access and s.bob_tok not in access and "pht_" not in access,
+                "nginx's access log names /v1/notify but holds no token or ticket", "no access log" if access is None else
+                [line for line in access.splitlines() if "pht_" in line or s.bob_tok in line][:2])
     except Exception as e:
         c.check(False, "the session ran to the end", "%s: %s" % (type(e).__name__, e))
         for n in nodes:

@@ -14,10 +14,10 @@ so a server can be reused), a sender and a receiver with a direct room, then che
   - a send produces a `mail` frame, and a pull from the previous cursor returns the
     message and ends at exactly the mail's cursor,
   - a client ping is answered (`await ws.ping()`),
-  - a second socket authenticated with `?access_token=` (the browser form) is
+  - a second socket opened with a single-use `?ticket=` (the browser form) is
     notified too, and a burst of sends is coalesced into fewer `mail` frames whose
     last one carries the final cursor,
-  - a bad token is refused with 401 before any upgrade,
+  - a bad token or ticket is refused with 401 before any upgrade,
   - a client-initiated close completes with close code 1000.
 
 Prints `websocket interop: N passed, M failed` last; exits 1 on any failure.
@@ -163,11 +163,13 @@ async def run(args, c):
         except asyncio.TimeoutError:
             c.check(False, "ping answered with a pong", "no pong")
 
-        # The browser form of authentication, on a second socket of the same user.
-        async with connect(url + "?access_token=" + urllib.parse.quote(recv_tok)) as tab:
+        # The browser form of authentication, on a second socket of the same user: a
+        # single-use ticket in the URL (never the device token).
+        ticket = api.must("POST", "/v1/notify/ticket", recv_tok, ok=(201,))["ticket"]
+        async with connect(url + "?ticket=" + urllib.parse.quote(ticket)) as tab:
             ready2 = await recv_json(tab, args.timeout)
             c.check(ready2.get("type") == "ready" and ready2.get("cursor") == cursor,
-                    "access_token socket opens with ready at the current head", ready2)
+                    "ticket socket opens with ready at the current head", ready2)
             burst = 30
             for i in range(burst):
                 send(f"interop-burst-{i}")
@@ -175,7 +177,7 @@ async def run(args, c):
             while final.get("has_more"):
                 final = pull(final["cursor"])
             head = final["cursor"]
-            for name, sock in (("bearer socket", ws), ("access_token socket", tab)):
+            for name, sock in (("bearer socket", ws), ("ticket socket", tab)):
                 frames = []
                 try:
                     while not frames or frames[-1].get("cursor") != head:
@@ -191,8 +193,8 @@ async def run(args, c):
         c.check(ws.close_code == 1000, "client close completes with code 1000", ws.close_code)
 
     # A bad token never upgrades.
-    for label, kw in (("header", {"token": "ph_not-a-real-token"}), ("access_token", {})):
-        target = url if label == "header" else url + "?access_token=ph_not-a-real-token"
+    for label, kw in (("header", {"token": "ph_not-a-real-token"}), ("ticket", {})):
+        target = url if label == "header" else url + "?ticket=pht_not-a-real-ticket"
         try:
             async with connect(target, **kw):
                 c.check(False, f"bad token ({label}) refused", "the upgrade succeeded")

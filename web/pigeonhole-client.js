@@ -109,6 +109,8 @@ export class PigeonholeClient {
     this.mailPending = false;
     this.socket = null;
     this.socketReady = false;
+    this.socketOpening = false;
+    this.socketWaiters = new Set();
     this.socketFailures = 0;
     this.wakers = new Set(); // pauses (backoff): woken by reconnectNow(), stop() and a socket's `ready`
     this.mailWaiters = new Set(); // the loop waiting for `mail`
@@ -271,6 +273,10 @@ export class PigeonholeClient {
     while (this.running) {
       try {
         if (!this.cursor) await this.bootstrap();
+        // A socket on its way (its ticket being fetched, or opened and not yet `ready`):
+        // wait for its `ready` (or up to 2 s) rather than start a long-poll that would
+        // hold the loop for its whole timeout.
+        if (!catchUp && !this.socketReady && (this.socketOpening || this.socket)) await this.socketSettled(2000);
         const viaSocket = this.socketReady;
         this.mailPending = false;
         const r = await this.pull(catchUp || viaSocket ? 0 : this.pollTimeout);
@@ -337,18 +343,46 @@ export class PigeonholeClient {
     return new Promise((resolve) => this.mailWaiters.add(resolve));
   }
 
-  socketURL() {
-    let base = this.baseUrl;
-    if (!base && globalThis.location) base = globalThis.location.origin;
-    // Browsers cannot set headers on a WebSocket: the one place the token goes in a
-    // query string (openapi.yaml: accessTokenQuery, accepted only by /v1/notify).
-    return base.replace(/^http/, 'ws') + `/v1/notify?access_token=${encodeURIComponent(this.token)}`;
+  /** Resolves once the socket on its way is `ready` or gone, or after `ms` (wall clock). */
+  socketSettled(ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() { clearTimeout(timer); self.socketWaiters.delete(done); resolve(); }
+      this.socketWaiters.add(done);
+    });
   }
 
-  openSocket() {
-    if (!this.WebSocket || !this.running || this.socket) return;
+  settleSocketWaiters() {
+    for (const w of [...this.socketWaiters]) w();
+  }
+
+  socketURL(ticket) {
+    let base = this.baseUrl;
+    if (!base && globalThis.location) base = globalThis.location.origin;
+    // Browsers cannot set headers on a WebSocket, and the device token must never be in
+    // a URL (proxies log URLs): the socket opens with a single-use ticket, valid 30 s.
+    return base.replace(/^http/, 'ws') + `/v1/notify?ticket=${encodeURIComponent(ticket)}`;
+  }
+
+  async openSocket() {
+    if (!this.WebSocket || !this.running || this.socket || this.socketOpening) return;
+    this.socketOpening = true;
+    let ticket;
+    try {
+      ({ ticket } = await this.request('POST', '/v1/notify/ticket'));
+    } catch (e) {
+      this.socketOpening = false;
+      this.settleSocketWaiters(); // a loop waiting for this socket long-polls instead
+      if (e?.status === 401) return; // the pulls report it; the session ends
+      this.socketFailures++;
+      this.socketFailed();
+      return;
+    }
+    this.socketOpening = false;
+    if (!this.running || this.socket) return;
     let ws;
-    try { ws = new this.WebSocket(this.socketURL()); } catch { this.socketFailed(); return; }
+    try { ws = new this.WebSocket(this.socketURL(ticket)); } catch { this.socketFailed(); return; }
     this.socket = ws;
     ws.onmessage = (ev) => {
       let m;
@@ -358,6 +392,7 @@ export class PigeonholeClient {
         this.socketReady = true;
         this.socketFailures = 0;
         this.mailPending = true;
+        this.settleSocketWaiters();
         this.wake();
       } else if (m.type === 'mail') {
         this.mailPending = true;
@@ -371,6 +406,7 @@ export class PigeonholeClient {
       this.socket = null;
       const wasReady = this.socketReady;
       this.socketReady = false;
+      this.settleSocketWaiters();
       this.wakeMail(); // the loop falls back to long-polling
       if (!wasReady) this.socketFailures++;
       this.socketFailed();
@@ -388,6 +424,7 @@ export class PigeonholeClient {
     const ws = this.socket;
     this.socket = null;
     this.socketReady = false;
+    this.settleSocketWaiters();
     if (ws) { try { ws.close(1000); } catch { /* already closed */ } }
   }
 

@@ -50,6 +50,28 @@ extension PGReader: AccountsReads {
 }
 
 extension PGWriter: AccountsWrites {
+    public func insertSocketTicket(hash: [UInt8], device: DeviceID, expiresAt: Int64, now: Int64) throws {
+        try write("""
+            WITH gone AS (DELETE FROM socket_tickets WHERE device_id = $2 AND expires_at < $4)
+            INSERT INTO socket_tickets (ticket_hash, device_id, expires_at) VALUES ($1, $2, $3)
+            """, [.bytea(hash), .int(device.rawValue), .int(expiresAt), .int(now)])
+    }
+
+    public func takeSocketTicket(hash: [UInt8], now: Int64) throws -> Principal? {
+        // DELETE ... RETURNING: of two nodes taking one ticket at once, one gets the row.
+        var found: (Principal, Int64, Bool)?
+        try write("""
+            WITH t AS (DELETE FROM socket_tickets WHERE ticket_hash = $1 RETURNING device_id, expires_at)
+            SELECT d.id, d.name, u.id, u.name, t.expires_at, d.revoked_at IS NULL
+            FROM t JOIN devices d ON d.id = t.device_id JOIN users u ON u.id = d.user_id
+            """, [.bytea(hash)]) { row in
+            found = (Principal(user: UserID(row.int64(2)), userName: row.text(3), device: DeviceID(row.int64(0)), deviceName: row.text(1)),
+                     row.int64(4), row.bool(5))
+        }
+        guard let (principal, expiresAt, active) = found else { return nil }
+        return expiresAt >= now && active ? principal : nil
+    }
+
     public func insertUser(name: String, createdAt: Int64) throws -> UserID? {
         // ON CONFLICT waits for a concurrent insert of the same name to commit or roll back.
         var id: Int64?

@@ -51,6 +51,27 @@ extension SQLiteReader: AccountsReads {
 }
 
 extension SQLiteWriter: AccountsWrites {
+    public func insertSocketTicket(hash: [UInt8], device: DeviceID, expiresAt: Int64, now: Int64) throws {
+        _ = try sqlite.run("DELETE FROM socket_tickets WHERE device_id = ? AND expires_at < ?", [.integer(device.rawValue), .integer(now)])
+        _ = try sqlite.run("INSERT INTO socket_tickets (ticket_hash, device_id, expires_at) VALUES (?, ?, ?)",
+                           [.blob(hash), .integer(device.rawValue), .integer(expiresAt)])
+    }
+
+    public func takeSocketTicket(hash: [UInt8], now: Int64) throws -> Principal? {
+        // The one writer: reading and deleting in one unit is one atomic step.
+        let found = try sqlite.queryOne("""
+            SELECT d.id, d.name, u.id, u.name, t.expires_at, d.revoked_at IS NULL
+            FROM socket_tickets t JOIN devices d ON d.id = t.device_id JOIN users u ON u.id = d.user_id
+            WHERE t.ticket_hash = ?
+            """, [.blob(hash)]) { row -> (Principal, Int64, Bool) in
+            (Principal(user: UserID(row.int64(2)), userName: row.text(3), device: DeviceID(row.int64(0)), deviceName: row.text(1)),
+             row.int64(4), row.int64(5) != 0)
+        }
+        guard let (principal, expiresAt, active) = found else { return nil }
+        _ = try sqlite.run("DELETE FROM socket_tickets WHERE ticket_hash = ?", [.blob(hash)])
+        return expiresAt >= now && active ? principal : nil
+    }
+
     public func insertUser(name: String, createdAt: Int64) throws -> UserID? {
         do {
             try sqlite.run("INSERT INTO users (name, created_at) VALUES (?, ?)", [.text(name), .integer(createdAt)])

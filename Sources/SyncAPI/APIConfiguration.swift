@@ -27,6 +27,15 @@ public struct APIConfiguration: Sendable {
     /// and burst (at least `members_per_request_max`, so one full request fits). 0 disables.
     public var memberRatePerSecond: Double = 100
     public var memberBurst: Double = 10_000
+    /// Inbox rows that membership changes (members added or removed) may write per room,
+    /// whoever makes them: a change of a normal room writes an event into every member's
+    /// inbox (a device that added and removed one user over and over in a 494-member
+    /// room wrote 46,000 rows a second), one of a hot room only the changed member's. A
+    /// change is charged the rows it wrote once it is done; while a room's bucket is in
+    /// debt its next change waits (429). 5,000 rows/s: about ten changes a second in a
+    /// 500-member room, thousands in a hot one. 0 disables.
+    public var roomMembershipRowsPerSecond: Double = 5_000
+    public var roomMembershipRowsBurst: Double = 50_000
     /// Failed authentications per client address before it gets 429s (token bucket).
     public var authFailureRatePerSecond: Double = 1
     public var authFailureBurst: Double = 20

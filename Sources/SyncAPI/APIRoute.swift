@@ -27,6 +27,7 @@ enum APIRoute: Sendable {
     case conversations
     case unread
     case notify
+    case notifyTicket
     /// A path parameter that should be an id was not one.
     case badID(String)
 
@@ -61,6 +62,7 @@ enum APIRoute: Sendable {
         r.add(.GET, "/v1/conversations") { _ in .conversations }
         r.add(.GET, "/v1/unread") { _ in .unread }
         r.add(.GET, "/v1/notify") { _ in .notify }
+        r.add(.POST, "/v1/notify/ticket", bodyLimit: smallBody) { _ in .notifyTicket }
         return r
     }
 

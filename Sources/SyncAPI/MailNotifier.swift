@@ -190,25 +190,53 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 }
 
 extension PigeonholeAPI {
-    /// `GET /v1/notify`: authenticate (header, or `access_token` for browsers), then
-    /// upgrade. A bad token is a plain 401, never an upgrade. The token, the hot rooms
-    /// and the head are read off the loop: rooms first, then subscribe, then the head,
-    /// so a commit between the two reads wakes the subscription.
+    /// `GET /v1/notify`: authenticate, then upgrade. A device authenticates with its
+    /// bearer token, or (a browser, which cannot set a header on a WebSocket) with a
+    /// single-use `?ticket=` from `POST /v1/notify/ticket`. A long-lived token in the URL
+    /// (`?access_token=`) is refused: URLs end up in proxy logs. A bad token or ticket is
+    /// a plain 401, never an upgrade. The token, the hot rooms and the head are read off
+    /// the loop: rooms first, then subscribe, then the head, so a commit between the two
+    /// reads wakes the subscription.
     func startNotify(_ input: RequestInput, _ responder: Responder) throws {
-        let token = input.bearerToken ?? input.queryString("access_token")
-        try authenticated(token: token, address: input.request.remoteAddress, responder) { [self] me in
-            let acceptKey: String
-            switch WebSocketHandshake.validate(input.request.head) {
-            case .reject(let response): return responder.respond(response)
-            case .accept(let key): acceptKey = key
+        if input.queryString("access_token") != nil {
+            throw APIError.badRequest(code: "invalid_request", message:
+                "a device token in a URL is refused (URLs end up in logs): send it as Authorization: Bearer, or open the socket with ?ticket= from POST /v1/notify/ticket")
+        }
+        let address = input.request.remoteAddress
+        guard let ticket = input.queryString("ticket") else {
+            return try authenticated(token: input.bearerToken, address: address, responder) { [self] me in
+                try upgradeNotify(me, input, responder)
             }
-            let loop = responder.loop
-            engine.hotRooms(of: me.user) { [self] rooms in
-                loop.execute { [self] in
-                    switch rooms {
-                    case .failure(let error): responder.respond(errorResponse(error))
-                    case .success(let rooms): subscribeAndUpgrade(me, rooms: rooms, acceptKey: acceptKey, responder)
+        }
+        // A ticket is spent by its first use: the handshake is checked before that.
+        if case .reject(let response) = WebSocketHandshake.validate(input.request.head) { return responder.respond(response) }
+        engine.write({ try Accounts.redeemSocketTicket($0, ticket: ticket) }) { [self] result in
+            responder.loop.execute { [self] in
+                do {
+                    switch result {
+                    case .success(let me?): try upgradeNotify(me, input, responder)
+                    case .success(nil): throw authenticationFailed(address)
+                    case .failure(let error): throw error
                     }
+                } catch {
+                    responder.respond(errorResponse(error))
+                }
+            }
+        }
+    }
+
+    private func upgradeNotify(_ me: Principal, _ input: RequestInput, _ responder: Responder) throws {
+        let acceptKey: String
+        switch WebSocketHandshake.validate(input.request.head) {
+        case .reject(let response): return responder.respond(response)
+        case .accept(let key): acceptKey = key
+        }
+        let loop = responder.loop
+        engine.hotRooms(of: me.user) { [self] rooms in
+            loop.execute { [self] in
+                switch rooms {
+                case .failure(let error): responder.respond(errorResponse(error))
+                case .success(let rooms): subscribeAndUpgrade(me, rooms: rooms, acceptKey: acceptKey, responder)
                 }
             }
         }

@@ -31,6 +31,9 @@ public final class PigeonholeAPI: HTTPHandler {
     /// conversation list with 365 rooms of 400 members in five seconds).
     let roomLimiter: RateLimiter<DeviceID>
     let memberLimiter: RateLimiter<DeviceID>
+    /// Inbox rows written by membership changes per room (adds and removals), whoever
+    /// makes them; charged after each change.
+    let membershipLimiter: RateLimiter<RoomID>
 
     init(engine: SyncEngine, config: APIConfiguration, log: Logger) {
         self.engine = engine
@@ -42,6 +45,8 @@ public final class PigeonholeAPI: HTTPHandler {
         self.authFailures = RateLimiter(ratePerSecond: config.authFailureRatePerSecond, burst: config.authFailureBurst, clock: clock)
         self.roomLimiter = RateLimiter(ratePerSecond: config.roomRatePerSecond, burst: config.roomBurst, clock: clock)
         self.memberLimiter = RateLimiter(ratePerSecond: config.memberRatePerSecond, burst: config.memberBurst, clock: clock)
+        self.membershipLimiter = RateLimiter(ratePerSecond: config.roomMembershipRowsPerSecond,
+                                             burst: config.roomMembershipRowsBurst, clock: clock)
         self.adminTokenHash = Tokens.hash(config.adminToken)
         self.log = log
     }
@@ -193,7 +198,7 @@ public final class PigeonholeAPI: HTTPHandler {
                     }
                 }
             }
-        case .direct, .createRoom, .addMembers, .removeMember, .send, .markRead, .ack:
+        case .direct, .createRoom, .addMembers, .removeMember, .send, .markRead, .ack, .notifyTicket:
             // Writes: the token is read first (a read off the loop), then the request
             // is decoded and its unit submitted, back on the loop.
             return try authenticated(input, responder) { [self] me in try writeRoute(route, input, responder, me) }
@@ -221,12 +226,14 @@ public final class PigeonholeAPI: HTTPHandler {
             let names = try RequestInput.optionalStringArray(try input.object(), "members")
             guard !names.isEmpty else { throw APIError.invalid("members", "must name at least one user") }
             try checkMemberCount(names)
-            try takeRoomWrite(me.device, rooms: 0, members: names.count)
-            write(responder, room: id, { try Rooms.addMembers($0, me: me, room: id, names: names) }) { added in
+            try takeMembershipChange(me.device, room: id, count: names.count)
+            write(responder, room: id, rows: { [self] in membershipLimiter.charge(id, cost: Double($0)) }, { try Rooms.addMembers($0, me: me, room: id, names: names) }) { added in
                 json(.ok) { w in w.object { w in w.key("added"); w.array { w in for m in added { Encode.member(m, &w) } } } }
             }
         case .removeMember(let id, let name):
-            write(responder, room: id, { try Rooms.removeMember($0, me: me, room: id, name: name) }) { _ in
+            // A removal writes as many rows as an add: it counts against the same buckets.
+            try takeMembershipChange(me.device, room: id, count: 1)
+            write(responder, room: id, rows: { [self] in membershipLimiter.charge(id, cost: Double($0)) }, { try Rooms.removeMember($0, me: me, room: id, name: name) }) { _ in
                 HTTPResponse(status: .noContent)
             }
         case .send(let id):
@@ -245,6 +252,15 @@ public final class PigeonholeAPI: HTTPHandler {
             let seq = try RequestInput.int(try input.object(), "seq")
             write(responder, room: id, { try Conversations.markRead($0, me: me, room: id, seq: seq) }) { readSeq in
                 json(.ok) { w in w.object { w in w.field("room_id", id.rawValue); w.field("read_seq", readSeq) } }
+            }
+        case .notifyTicket:
+            write(responder, { try Accounts.issueSocketTicket($0, me: me) }) { ticket in
+                json(.created) { w in
+                    w.object { w in
+                        w.field("ticket", ticket)
+                        w.field("expires_in_s", Accounts.socketTicketMillis / 1000)
+                    }
+                }
             }
         case .ack:
             let cursor = try RequestInput.string(try input.object(), "cursor")
@@ -305,6 +321,16 @@ public final class PigeonholeAPI: HTTPHandler {
 
     /// Resolves the request's device token (a read off the loop), then runs `then` on the
     /// request's loop; whatever it throws becomes the answer.
+    /// Members added to or removed from an existing room: refused while the room's
+    /// membership bucket is in debt (the rows are charged once the change is done),
+    /// else taken from the device's member bucket.
+    private func takeMembershipChange(_ device: DeviceID, room: RoomID, count: Int) throws(APIError) {
+        if let ms = membershipLimiter.check(room, cost: 0) {
+            throw APIError.rateLimited(ms, what: "membership changes in this room")
+        }
+        try takeRoomWrite(device, rooms: 0, members: count)
+    }
+
     func authenticated(_ input: RequestInput, _ responder: Responder,
                        _ then: @escaping @Sendable (Principal) throws -> Void) throws {
         try authenticated(token: input.bearerToken, address: input.request.remoteAddress, responder, then)
@@ -360,9 +386,10 @@ public final class PigeonholeAPI: HTTPHandler {
 
     /// Submits a write; renders its result back on the request's loop (never on the
     /// writer thread, which must get back to committing).
-    func write<T: Sendable>(_ responder: Responder, room: RoomID? = nil, _ body: @escaping @Sendable (WriteContext) throws -> T,
+    func write<T: Sendable>(_ responder: Responder, room: RoomID? = nil, rows: (@Sendable (Int) -> Void)? = nil,
+                            _ body: @escaping @Sendable (WriteContext) throws -> T,
                             _ render: @escaping @Sendable (T) -> HTTPResponse) {
-        engine.write(room: room, body) { [self] result in
+        engine.write(room: room, rowsWritten: rows, body) { [self] result in
             responder.loop.execute { [self] in
                 switch result {
                 case .success(let value): responder.respond(render(value))
@@ -423,6 +450,8 @@ public final class PigeonholeAPI: HTTPHandler {
                 w.field("room_burst", Int64(config.roomBurst))
                 w.field("member_rate_per_second", Int64(config.memberRatePerSecond))
                 w.field("member_burst", Int64(config.memberBurst))
+                w.field("room_membership_rows_per_second", Int64(config.roomMembershipRowsPerSecond))
+                w.field("room_membership_rows_burst", Int64(config.roomMembershipRowsBurst))
                 w.field("page_max_bytes", e.maxPageBytes)
                 w.field("waits_per_device_max", config.waitsPerDevice)
             }

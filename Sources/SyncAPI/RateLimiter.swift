@@ -44,6 +44,19 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
         }
     }
 
+    /// Takes `cost` after the fact (a cost known only once the work is done), going into
+    /// debt if it must (at most one burst deep): later `check`s wait until it is paid.
+    func charge(_ key: Key, cost: Double, now: UInt64? = nil) {
+        guard isEnabled, cost > 0 else { return }
+        let now = now ?? clock()
+        buckets.withLock { all in
+            var b = refilled(all[key], now: now)
+            b.tokens = max(-burst, b.tokens - cost)
+            all[key] = b
+            if all.count > maxKeys { prune(&all, now: now) }
+        }
+    }
+
     /// Whether a request costing `cost` would be allowed, without taking anything.
     func check(_ key: Key, cost: Double = 1, now: UInt64? = nil) -> Int? {
         guard isEnabled else { return nil }

@@ -60,6 +60,26 @@ public enum Accounts {
         return try db.principalForPull(tokenHash: Tokens.hash(token))
     }
 
+    /// How long a `/v1/notify` ticket works.
+    public static let socketTicketMillis: Int64 = 30_000
+
+    /// A ticket for opening one `/v1/notify` socket as `me` within `socketTicketMillis`:
+    /// what a browser puts in the socket's URL instead of its long-lived device token
+    /// (a URL ends up in proxy logs). Only its SHA-256 is stored.
+    public static func issueSocketTicket(_ ctx: WriteContext, me: Principal) throws -> String {
+        let ticket = try Tokens.newSocketTicket()
+        try ctx.store.insertSocketTicket(hash: Tokens.hash(ticket), device: me.device,
+                                         expiresAt: ctx.now + socketTicketMillis, now: ctx.now)
+        return ticket
+    }
+
+    /// Spends a ticket: who it was issued to, if it is unexpired, unused and its device
+    /// not revoked; nil otherwise. A ticket works once, on any node.
+    public static func redeemSocketTicket(_ ctx: WriteContext, ticket: String) throws -> Principal? {
+        guard ticket.utf8.count <= 256 else { return nil }
+        return try ctx.store.takeSocketTicket(hash: Tokens.hash(ticket), now: ctx.now)
+    }
+
     /// The principal of a bearer token, or nil (unknown or revoked).
     public static func authenticate(_ db: any StoreReader, token: String) throws -> Principal? {
         guard token.utf8.count <= 256 else { return nil }

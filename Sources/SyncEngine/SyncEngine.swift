@@ -112,7 +112,9 @@ public final class SyncEngine: Sendable {
     /// recorded in `WriteContext.wakes` are published, then `completion` runs. `room`:
     /// the room the unit is about, if one (a store with several writers keeps a room's
     /// units on one of them).
-    public func write<T: Sendable>(room: RoomID? = nil, _ body: @escaping @Sendable (WriteContext) throws -> T,
+    /// `rowsWritten`, if given, is told the inbox rows the unit wrote (before `completion`).
+    public func write<T: Sendable>(room: RoomID? = nil, rowsWritten: (@Sendable (Int) -> Void)? = nil,
+                                   _ body: @escaping @Sendable (WriteContext) throws -> T,
                                    completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
         let clock = self.clock
         let notifier = self.notifier
@@ -136,6 +138,7 @@ public final class SyncEngine: Sendable {
             switch result {
             case .success(let outcome):
                 counter.add(outcome.inboxRows)
+                rowsWritten?(outcome.inboxRows)
                 // Before the answer: a revoked token must not work a moment longer here.
                 principals.revoke(outcome.revoked.values.joined())
                 // The durable ack first: it is one task on one loop, while a fan-out can be

@@ -20,6 +20,8 @@ public enum Tokens {
 
     public static func newDeviceToken() throws(SyncError) -> String { "ph_" + Base64URL.encode(try randomBytes(32)) }
     public static func newAdminToken() throws(SyncError) -> String { "pha_" + Base64URL.encode(try randomBytes(32)) }
+    /// A single-use `/v1/notify` ticket (Accounts.issueSocketTicket).
+    public static func newSocketTicket() throws(SyncError) -> String { "pht_" + Base64URL.encode(try randomBytes(32)) }
 
     public static func hash(_ token: String) -> [UInt8] { SHA256.hash(Array(token.utf8)) }
 

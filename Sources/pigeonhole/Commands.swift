@@ -37,6 +37,7 @@ let serveFlags: [Flag] = [
     Flag(name: "room-burst", env: "PIGEONHOLE_ROOM_BURST", value: "N", help: "rooms a device may create at once above the rate (default 20)"),
     Flag(name: "member-rate", env: "PIGEONHOLE_MEMBER_RATE", value: "N", help: "members added per second per device, room creation included (default 100; 0 = no limit)"),
     Flag(name: "member-burst", env: "PIGEONHOLE_MEMBER_BURST", value: "N", help: "members a device may add at once above the rate (default 10000, at least 1000)"),
+    Flag(name: "room-membership-rate", env: "PIGEONHOLE_ROOM_MEMBERSHIP_RATE", value: "N", help: "inbox rows that members added or removed may write per second per room, by anyone (default 5000, bursts of 50000; 0 = no limit)"),
     Flag(name: "waits-per-device", env: "PIGEONHOLE_WAITS_PER_DEVICE", value: "N", help: "parked pulls and open /v1/notify sockets per device on a node; over it the oldest ends (default 8; 0 = no cap)"),
     Flag(name: "auth-failures-per-minute", env: "PIGEONHOLE_AUTH_FAILURES_PER_MINUTE", value: "N", help: "failed authentications per client address (default 60, burst 20; 0 = no limit)"),
     Flag(name: "log-level", env: "PIGEONHOLE_LOG_LEVEL", value: "LEVEL", help: "debug, info, warn or error (default info)"),
@@ -122,6 +123,7 @@ func serverConfiguration(_ flags: ParsedFlags) throws -> ServeConfiguration {
     // A burst below one full request (members_per_request_max) would refuse it forever.
     config.api.memberBurst = Double(try flags.int("member-burst", default: 10_000, range: 1000...10_000_000))
     config.api.waitsPerDevice = try flags.int("waits-per-device", default: 8, range: 0...1_000_000)
+    config.api.roomMembershipRowsPerSecond = Double(try flags.int("room-membership-rate", default: 5_000, range: 0...100_000_000))
     config.api.authFailureRatePerSecond = Double(try flags.int("auth-failures-per-minute", default: 60, range: 0...1_000_000)) / 60
     if let v = flags.string("no-web-client"), v != "0", v != "false" { config.api.webClient = false }
     return ServeConfiguration(server: config, dataDirectory: dataDir, durability: durability, database: database)

@@ -245,15 +245,21 @@ struct NotifyTests {
             _ = try WebSocketTestClient.openReady(server, token: phone.token)
             _ = try WebSocketTestClient.openReady(server, token: phone.token, viaQuery: true)
             #expect(eventually { server.server.http.openWebSockets == 0 })   // both dropped above
+            let phoneTicket = try WebSocketTestClient.ticket(port: server.port, token: phone.token)
             #expect(try server.admin.delete("/v1/admin/devices/\(phone.id)", token: TestServer.adminToken).status == 204)
 
+            // A ticket of the laptop, used once already.
+            let usedTicket = try WebSocketTestClient.ticket(port: server.port, token: laptop.token)
+            _ = try WebSocketTestClient(port: server.port).requestUpgrade("/v1/notify?ticket=\(usedTicket)")
             let refusals: [(String, String, String?)] = [
                 ("no token", "/v1/notify", nil),
                 ("bogus header", "/v1/notify", "ph_not-a-real-token"),
-                ("bogus query", "/v1/notify?access_token=ph_not-a-real-token", nil),
-                ("empty query", "/v1/notify?access_token=", nil),
+                ("bogus ticket", "/v1/notify?ticket=pht_not-a-real-ticket", nil),
+                ("empty ticket", "/v1/notify?ticket=", nil),
+                ("a device token as a ticket", "/v1/notify?ticket=\(laptop.token)", nil),
+                ("a ticket used once already", "/v1/notify?ticket=\(usedTicket)", nil),
+                ("a ticket of a device revoked since", "/v1/notify?ticket=\(phoneTicket)", nil),
                 ("revoked header", "/v1/notify", phone.token),
-                ("revoked query", "/v1/notify?access_token=\(phone.token)", nil),
                 ("truncated header", "/v1/notify", String(laptop.token.dropLast())),
             ]
             for (what, path, token) in refusals {
@@ -400,3 +406,41 @@ struct NotifyTests {
         return head
     }
 }
+
+extension NotifyTests {
+    /// No long-lived credential in a URL (issue 20, item 8): a browser opens its socket
+    /// with a ticket that works once, for 30 seconds; `?access_token=` is refused.
+    @Test func socketsOpenWithSingleUseTicketsNeverWithATokenInTheURL() throws {
+        let time = FakeClocks()
+        try TestServer.with(configure: { $0.api.clocks = time.clocks }) { server in
+            let phone = try server.createUser("alice", device: "phone")
+            let issued = try phone.post("/v1/notify/ticket", raw: "")
+            #expect(issued.status == 201)
+            let ticket = try #require(issued.json["ticket"]?.stringValue)
+            #expect(ticket.hasPrefix("pht_") && !ticket.contains(phone.token))
+            #expect(issued.json["expires_in_s"]?.int64Value == 30)
+            expectError(try HTTPTestClient(port: server.port).request("POST", "/v1/notify/ticket"), 401, "unauthorized")
+
+            // A refused handshake does not spend the ticket; the upgrade does, once.
+            let plain = try WebSocketTestClient(port: server.port).requestUpgrade("/v1/notify?ticket=\(ticket)", headers: [])
+            expectError(plain, 426, "upgrade_required")
+            let ws = try WebSocketTestClient(port: server.port)
+            #expect(try ws.requestUpgrade("/v1/notify?ticket=\(ticket)").status == 101)
+            #expect(try ws.readFrame().type == "ready")
+            expectError(try WebSocketTestClient(port: server.port).requestUpgrade("/v1/notify?ticket=\(ticket)"), 401, "unauthorized")
+
+            // Thirty seconds later an unused ticket is dead.
+            let late = try WebSocketTestClient.ticket(port: server.port, token: phone.token)
+            time.advance(milliseconds: 30_001)
+            expectError(try WebSocketTestClient(port: server.port).requestUpgrade("/v1/notify?ticket=\(late)"), 401, "unauthorized")
+
+            // The device token in the URL is refused outright, right or wrong.
+            for query in ["access_token=\(phone.token)", "access_token=ph_wrong"] {
+                let r = try WebSocketTestClient(port: server.port).requestUpgrade("/v1/notify?\(query)")
+                expectError(r, 400, "invalid_request")
+                #expect(r.text.contains("ticket"))
+            }
+        }
+    }
+}
+

@@ -74,6 +74,61 @@ struct RateLimitTests {
         }
     }
 
+    /// Membership churn (issue 20, item 4): removals count against the device's member
+    /// bucket like adds, and every room has a bucket of the inbox rows its membership
+    /// changes wrote, whoever made them, so adding and removing one user over and over
+    /// in a room cannot write events into every member's inbox many times a second.
+    @Test func membershipChangesAreLimitedPerDeviceAndPerRoom() throws {
+        let time = FakeClocks()
+        try TestServer.with(configure: {
+            $0.api.memberRatePerSecond = 0.001; $0.api.memberBurst = 8   // a device's bucket does not refill here
+            $0.api.roomMembershipRowsPerSecond = 1; $0.api.roomMembershipRowsBurst = 12
+            $0.api.clocks = time.clocks
+        }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let carol = try server.createUser("carol", device: "phone")
+            for name in ["bob", "dave", "erin"] { try server.createUser(name) }
+            let room = try alice.createGroup("churn", members: ["bob", "carol"])   // 2 of alice's 8 member tokens
+            let limits = try alice.get("/v1/limits").json
+            #expect(limits["room_membership_rows_per_second"]?.int64Value == 1)
+            #expect(limits["room_membership_rows_burst"]?.int64Value == 12)
+
+            // Adding and removing dave writes an event for every member each time: the
+            // room's 12 rows run out within a few changes, alice's 6 tokens do not.
+            var changes = 0
+            var refused: HTTPTestResponse?
+            while changes < 6 && refused == nil {
+                let r = changes % 2 == 0 ? try alice.post("/v1/rooms/\(room)/members", ["members": ["dave"]])
+                                         : try alice.delete("/v1/rooms/\(room)/members/dave")
+                if r.status == 429 { refused = r } else { #expect(r.status == 200 || r.status == 204); changes += 1 }
+            }
+            let limited = try #require(refused, "six membership changes of a 4-member room passed 12 rows")
+            #expect(changes >= 2 && changes <= 4, "\(changes) changes before the room's bucket ran dry")
+            #expect(limited.json["error"]?["message"]?.stringValue?.contains("membership changes in this room") == true)
+            #expect(limited.header("Retry-After") != nil)
+            // The room's bucket is the room's: carol is refused too, and nothing changed.
+            let before = (try alice.get("/v1/rooms/\(room)/members").json["members"]?.array ?? []).compactMap { $0["user"]?.stringValue }
+            #expect(try carol.post("/v1/rooms/\(room)/members", ["members": ["erin"]]).status == 429)
+            #expect(try carol.delete("/v1/rooms/\(room)/members/bob").status == 429)
+            #expect((try alice.get("/v1/rooms/\(room)/members").json["members"]?.array ?? []).compactMap { $0["user"]?.stringValue } == before)
+
+            // Once the room's debt is paid, changes pass again, and removals counted
+            // against alice's own bucket like adds: after 6 more changes it is empty.
+            time.advance(milliseconds: 30_000)
+            #expect(try carol.post("/v1/rooms/\(room)/members", ["members": ["erin"]]).status == 200)
+            time.advance(milliseconds: 30_000)
+            var own = 0
+            while own < 10, try alice.post("/v1/rooms/\(room)/members", ["members": ["dave"]]).status != 429 {
+                own += 1
+                time.advance(milliseconds: 30_000)
+                if try alice.delete("/v1/rooms/\(room)/members/dave").status == 429 { break }
+                own += 1
+                time.advance(milliseconds: 30_000)
+            }
+            #expect(changes + own == 6, "alice's 6 member tokens went to \(changes) + \(own) adds and removals")
+        }
+    }
+
     @Test func failedAuthenticationsFromOneAddressAreSlowedDown() throws {
         let time = FakeClocks()
         try TestServer.with(configure: {

@@ -46,6 +46,7 @@ final class TestServer {
         config.api.sendRatePerSecond = 0
         config.api.roomRatePerSecond = 0
         config.api.memberRatePerSecond = 0
+        config.api.roomMembershipRowsPerSecond = 0
         config.api.authFailureRatePerSecond = 0
         configure(&config)
         self.directory = directory

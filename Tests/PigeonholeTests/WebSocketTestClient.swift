@@ -115,9 +115,10 @@ final class WebSocketTestClient: @unchecked Sendable {
         return try readHTTPResponse()
     }
 
-    /// A notifier socket for `token` (`Authorization: Bearer`, or `?access_token=` with
-    /// `viaQuery`), upgraded and checked: 101 with the right `Sec-WebSocket-Accept`.
-    /// The `ready` frame is left unread.
+    /// A notifier socket for `token` (`Authorization: Bearer`, or with `viaQuery` as a
+    /// browser opens it: a ticket from `POST /v1/notify/ticket`, then `?ticket=`),
+    /// upgraded and checked: 101 with the right `Sec-WebSocket-Accept`. The `ready`
+    /// frame is left unread.
     static func open(_ server: TestServer, token: String, viaQuery: Bool = false) throws -> WebSocketTestClient {
         try open(port: server.port, token: token, viaQuery: viaQuery)
     }
@@ -129,7 +130,7 @@ final class WebSocketTestClient: @unchecked Sendable {
         for i in keyBytes.indices { keyBytes[i] = UInt8.random(in: 0...255, using: &ws.rng) }
         let key = Base64.encode(keyBytes)
         let r = viaQuery
-            ? try ws.requestUpgrade("/v1/notify?access_token=\(token)", headers: upgradeHeaders(key: key))
+            ? try ws.requestUpgrade("/v1/notify?ticket=\(try ticket(port: port, token: token))", headers: upgradeHeaders(key: key))
             : try ws.requestUpgrade("/v1/notify", token: token, headers: upgradeHeaders(key: key))
         guard r.status == 101 else { throw Failure.refused(r) }
         guard r.header("upgrade")?.lowercased() == "websocket",
@@ -137,6 +138,13 @@ final class WebSocketTestClient: @unchecked Sendable {
             throw Failure.malformed("101 headers \(r.headers)")
         }
         return ws
+    }
+
+    /// A single-use `/v1/notify` ticket for `token` (`POST /v1/notify/ticket`).
+    static func ticket(port: UInt16, token: String) throws -> String {
+        let r = try HTTPTestClient(port: port).request("POST", "/v1/notify/ticket", token: token)
+        guard r.status == 201, let ticket = r.json["ticket"]?.stringValue else { throw Failure.refused(r) }
+        return ticket
     }
 
     /// `open`, then the first frame, which must be `ready`; returns the socket and its cursor.

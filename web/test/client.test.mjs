@@ -251,7 +251,7 @@ test('a permanent refusal (409) rejects and leaves the outbox', async () => {
   assert.deepEqual(c.outbox, []);
 });
 
-test('with a socket: ready/mail trigger timeout=0 pulls, the token goes only in the socket URL, close falls back to long-poll', async () => {
+test('with a socket: it opens with a single-use ticket (never the token in a URL), ready/mail trigger timeout=0 pulls, close falls back to long-poll', async () => {
   const sockets = [];
   class FakeSocket {
     constructor(url) { this.url = url; sockets.push(this); }
@@ -259,30 +259,37 @@ test('with a socket: ready/mail trigger timeout=0 pulls, the token goes only in 
     frame(obj) { this.onmessage?.({ data: JSON.stringify(obj) }); }
   }
   let n = 0;
-  const { fetch, calls } = fakeServer((c) => {
+  let tickets = 0;
+  const { fetch, calls: all } = fakeServer((c) => {
+    if (c.path === '/v1/notify/ticket' && c.method === 'POST') { tickets++; return [201, { ticket: `pht_${tickets}`, expires_in_s: 30 }]; }
     if (c.path !== '/v1/sync') return never();
     n++;
     if (c.query.timeout === '25') return never();
     return [200, { events: n === 2 ? [{ type: 'message', room_id: 1, message: msg(1, 1) }] : [], cursor: `K${n}`, has_more: false }];
   });
+  const pulls = () => all.filter((x) => x.path === '/v1/sync');
   const c = client(fetch, { WebSocket: FakeSocket });
   c.cursor = 'K0';
   const events = [];
   c.on('events', (e) => events.push(...e));
   c.start();
-  assert.equal(sockets.length, 1);
-  assert.equal(sockets[0].url, 'ws://h/v1/notify?access_token=ph_test');
+  await until('the socket', () => sockets.length === 1);
+  assert.equal(sockets[0].url, 'ws://h/v1/notify?ticket=pht_1');
+  assert.equal(all.find((x) => x.path === '/v1/notify/ticket').auth, 'Bearer ph_test', 'the ticket is fetched with the bearer token');
   sockets[0].frame({ type: 'ready', cursor: 'X' }); // while the catch-up pull is in flight
-  await until('the pull after ready', () => calls.length >= 2 && events.length === 1);
+  await until('the pull after ready', () => pulls().length >= 2 && events.length === 1);
   assert.equal(c.status, 'live');
   await new Promise((r) => setTimeout(r, 20));
-  assert.equal(calls.length, 2, 'no pull without mail');
+  assert.equal(pulls().length, 2, 'no pull without mail');
   sockets[0].frame({ type: 'mail', cursor: 'Y' });
-  await until('a pull after mail', () => calls.length >= 3);
-  assert.ok(calls.slice(0, 3).every((x) => x.query.timeout === '0'), 'socket mode pulls with timeout=0');
-  assert.ok(calls.every((x) => !('access_token' in x.query)), 'the token never goes in an HTTP query');
+  await until('a pull after mail', () => pulls().length >= 3);
+  assert.ok(pulls().slice(0, 3).every((x) => x.query.timeout === '0'), 'socket mode pulls with timeout=0');
+  assert.ok(all.every((x) => !('access_token' in x.query) && !x.path.includes('ph_test')), 'the token never goes in a URL');
   sockets[0].onclose();
-  await until('a long-poll once the socket closed', () => calls.some((x) => x.query.timeout === '25'));
+  await until('a long-poll once the socket closed', () => pulls().some((x) => x.query.timeout === '25'));
+  // The next socket asks for a ticket of its own: each works once.
+  await until('a second socket', () => sockets.length === 2, 3000);
+  assert.equal(sockets[1].url, 'ws://h/v1/notify?ticket=pht_2');
   c.stop();
 });
 

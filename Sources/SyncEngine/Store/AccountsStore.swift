@@ -38,4 +38,12 @@ public protocol AccountsWrites {
     /// Marks the device revoked at `at`, unless it already is; true if this call revoked
     /// it. From the commit on, its token no longer authenticates.
     func revokeDevice(_ device: DeviceID, at: Int64) throws -> Bool
+
+    /// Stores a socket ticket of `device` (its SHA-256, unique) valid until `expiresAt`,
+    /// and removes the device's tickets that expired before `now`.
+    func insertSocketTicket(hash: [UInt8], device: DeviceID, expiresAt: Int64, now: Int64) throws
+
+    /// Removes the ticket whose SHA-256 is `hash` and returns who it was for, if it had
+    /// not expired at `now` and its device is not revoked: a ticket works once.
+    func takeSocketTicket(hash: [UInt8], now: Int64) throws -> Principal?
 }
