@@ -282,6 +282,7 @@ export class PigeonholeClient {
         const r = await this.pull(catchUp || viaSocket ? 0 : this.pollTimeout);
         if (!this.running) break;
         this.failures = 0;
+        this.restarts = 0;
         if (r.events.length) this.emit('events', r.events, r);
         this.cursor = r.cursor; // only after the events were handed over
         if (r.has_more) continue;
@@ -294,10 +295,12 @@ export class PigeonholeClient {
         if (e.status === 401) return this.unauthorized();
         if (e.status === 410 && e.code === 'cursor_expired' && e.body?.first_screen) {
           this.restartFrom(e.body.first_screen, true);
+          await this.restartPause();
           continue;
         }
         if (e.status === 400 && (e.code === 'invalid_cursor' || e.code === 'cursor_required')) {
           this.cursor = null; // bootstrap again from a fresh first screen
+          await this.restartPause();
           continue;
         }
         this.failures++;
@@ -307,6 +310,17 @@ export class PigeonholeClient {
         await this.pause(wait);
       }
     }
+  }
+
+  /**
+   * After a restart from a fresh first screen (an expired or refused cursor): the first
+   * goes on at once; another before any page was pulled waits, longer each time. A
+   * server that keeps refusing what it just handed out (once seen: every cursor of a
+   * user in too many rooms) must not be asked hundreds of times a second.
+   */
+  async restartPause() {
+    this.restarts = (this.restarts ?? 0) + 1;
+    if (this.restarts > 1) await this.pause(backoffDelay(this.restarts - 1, { random: this.random }));
   }
 
   async bootstrap() {

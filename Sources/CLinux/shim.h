@@ -10,7 +10,11 @@
 // getrandom(2): the kernel CSPRNG without a file descriptor (works when fds run out).
 #include <sys/random.h>
 
+#include <pthread.h>
+
 #ifndef __USE_GNU
 extern int accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags);
+// A thread's name as `top -H`, `ps -L` and `perf` show it (at most 15 bytes).
+extern int pthread_setname_np(pthread_t thread, const char *name);
 #endif
 #endif

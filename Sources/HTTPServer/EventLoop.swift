@@ -118,8 +118,12 @@ public final class EventLoop: @unchecked Sendable {
 
     var registrantCount: Int { registrants.count }
 
+    /// Starts the loop's thread, named `ph-<name>` (what `top -H` and `perf` show).
     func start(name: String) {
-        LoopThread { [self] in self.run() }.start()
+        LoopThread { [self] in
+            _ = pthread_setname_np(pthread_self(), String("ph-\(name)".utf8.prefix(15))!)
+            self.run()
+        }.start()
     }
 
     private func run() {

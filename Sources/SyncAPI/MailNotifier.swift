@@ -211,17 +211,7 @@ extension PigeonholeAPI {
         // A ticket is spent by its first use: the handshake is checked before that.
         if case .reject(let response) = WebSocketHandshake.validate(input.request.head) { return responder.respond(response) }
         engine.write({ try Accounts.redeemSocketTicket($0, ticket: ticket) }) { [self] result in
-            responder.loop.execute { [self] in
-                do {
-                    switch result {
-                    case .success(let me?): try upgradeNotify(me, input, responder)
-                    case .success(nil): throw authenticationFailed(address)
-                    case .failure(let error): throw error
-                    }
-                } catch {
-                    responder.respond(errorResponse(error))
-                }
-            }
+            resumeAuthenticated(result, address: address, responder) { [self] me in try upgradeNotify(me, input, responder) }
         }
     }
 

@@ -343,17 +343,22 @@ public final class PigeonholeAPI: HTTPHandler {
         guard let token else { throw APIError.unauthorized }
         // A token resolved recently and not revoked since needs no read (PrincipalCache).
         if let me = engine.cachedPrincipal(token: token) { return try then(me) }
-        engine.authenticate(token: token) { [self] result in
-            responder.loop.execute { [self] in
-                do {
-                    switch result {
-                    case .success(let me?): try then(me)
-                    case .success(nil): throw authenticationFailed(address)
-                    case .failure(let error): throw error
-                    }
-                } catch {
-                    responder.respond(errorResponse(error))
+        engine.authenticate(token: token) { [self] result in resumeAuthenticated(result, address: address, responder, then) }
+    }
+
+    /// Back on the request's loop with a lookup's outcome (a token, a socket ticket): runs
+    /// `then` for a principal; nil is a failed authentication; whatever is thrown is the answer.
+    func resumeAuthenticated(_ result: Result<Principal?, SyncError>, address: String, _ responder: Responder,
+                             _ then: @escaping @Sendable (Principal) throws -> Void) {
+        responder.loop.execute { [self] in
+            do {
+                switch result {
+                case .success(let me?): try then(me)
+                case .success(nil): throw authenticationFailed(address)
+                case .failure(let error): throw error
                 }
+            } catch {
+                responder.respond(errorResponse(error))
             }
         }
     }

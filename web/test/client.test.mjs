@@ -127,6 +127,26 @@ test('400 invalid_cursor bootstraps again from a fresh first screen', async () =
   assert.equal(c.cursor, 'NEW');
 });
 
+test('a server that keeps refusing the cursors it hands out is asked again later and later, not in a loop', async () => {
+  // Every first screen's cursor is refused (as for a user in too many hot rooms once).
+  let screens = 0;
+  const { fetch, calls } = fakeServer((c) => {
+    if (c.path === '/v1/conversations') { screens++; return [200, page(`C${screens}`)]; }
+    if (c.path === '/v1/sync') return [400, { error: { code: 'invalid_cursor', message: 'cursor too long' } }];
+    return never();
+  });
+  const c = client(fetch);
+  c.start();
+  await until('five restarts', () => screens >= 5);
+  c.stop();
+  // The first restart goes on at once; each one after it waits, longer each time
+  // (backoffDelay with random 0.5: 375, 750, 1500, ... ms).
+  const waits = c.sleeps.slice(0, 4);
+  assert.equal(waits.length, 4, `waits: ${c.sleeps}`);
+  assert.deepEqual(waits, [375, 750, 1500, 3000]);
+  assert.ok(calls.filter((x) => x.path === '/v1/conversations').length <= 6);
+});
+
 test('401 stops everything: status unauthorized, no further requests', async () => {
   const { fetch, calls } = fakeServer(() => [401, { error: { code: 'unauthorized', message: 'no' } }]);
   const c = client(fetch);
