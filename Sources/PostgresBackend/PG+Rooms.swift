@@ -56,6 +56,16 @@ extension PGReader: RoomsReads {
         return names
     }
 
+    public func roomCounts(userNames names: [String], room: RoomID?) throws -> [String: (rooms: Int, inRoom: Bool)] {
+        var out: [String: (rooms: Int, inRoom: Bool)] = [:]
+        try pg.query("""
+            SELECT u.name, (SELECT count(*) FROM members m WHERE m.user_id = u.id),
+                   EXISTS (SELECT 1 FROM members m WHERE m.user_id = u.id AND m.room_id = $2)
+            FROM users u WHERE u.name = ANY ($1::text[])
+            """, [.textArray(Array(Set(names))), PGValue(room?.rawValue)]) { out[$0.text(0)] = ($0.int(1), $0.bool(2)) }
+        return out
+    }
+
     public func members(of room: RoomID, after: String?, limit: Int) throws -> [Member] {
         try pg.queryAll("""
             SELECT m.user_id, u.name, m.role, m.joined_seq, m.read_seq

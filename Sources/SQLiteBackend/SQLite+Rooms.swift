@@ -57,6 +57,19 @@ extension SQLiteReader: RoomsReads {
         return names
     }
 
+    public func roomCounts(userNames names: [String], room: RoomID?) throws -> [String: (rooms: Int, inRoom: Bool)] {
+        // In process: one prepared statement per name (no round trips to save).
+        var out: [String: (rooms: Int, inRoom: Bool)] = [:]
+        for name in Set(names) {
+            try sqlite.query("""
+                SELECT (SELECT count(*) FROM members m WHERE m.user_id = u.id),
+                       EXISTS (SELECT 1 FROM members m WHERE m.user_id = u.id AND m.room_id = ?2)
+                FROM users u WHERE u.name = ?1
+                """, [.text(name), room.map { .integer($0.rawValue) } ?? .null]) { out[name] = ($0.int(0), $0.int64(1) != 0) }
+        }
+        return out
+    }
+
     public func members(of room: RoomID, after: String?, limit: Int) throws -> [Member] {
         try sqlite.queryAll("""
             SELECT m.user_id, u.name, m.role, m.joined_seq, m.read_seq

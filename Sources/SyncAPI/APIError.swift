@@ -49,6 +49,8 @@ enum APIError: Error {
             return .error(.notFound, code: "room_not_found", message: "no such room")
         case .notMember:
             return .error(.forbidden, code: "not_member", message: "you are not a member of this room")
+        case .roomLimit(let user, let limit):
+            return .error(.conflict, code: "room_limit", message: "\(user) is in \(limit) rooms, the most one user may be in; they must leave one first")
         case .forbidden(let why):
             return .error(.forbidden, code: "forbidden", message: why)
         case .invalidCursor(let why):

@@ -443,6 +443,7 @@ public final class PigeonholeAPI: HTTPHandler {
                 w.field("conversations_limit_default", e.defaultConversationLimit)
                 w.field("conversations_limit_max", e.maxConversationLimit)
                 w.field("preview_max", e.maxPreview)
+                w.field("rooms_per_user_max", e.maxRoomsPerUser)
                 w.field("members_limit_default", e.defaultMemberLimit)
                 w.field("members_limit_max", e.maxMemberLimit)
                 w.field("message_body_max_bytes", e.maxMessageBodyBytes)

@@ -9,8 +9,9 @@ import SyncEngine
 ///
 /// No waiter ever gets a read older than its wake-up: a waiter joins only a read that
 /// has not begun its snapshot. The read's first act, inside the snapshot and before
-/// its first query, is to take the waiters it answers; a pull that asks after that
-/// starts a read of its own.
+/// its first query, is to take the waiters it answers; those who ask after that wait
+/// for it to finish and then share one follow-up read. So one question is read at most
+/// twice at a time (one running, one gathering), however many ask it.
 final class SharedPulls: Sendable {
     struct Key: Hashable, Sendable {
         let user: UserID
@@ -31,8 +32,17 @@ final class SharedPulls: Sendable {
 
     typealias Waiter = @Sendable (Outcome) -> Void
 
+    /// Per question: the waiters of a read not begun yet (they join it), and those that
+    /// came after it began (`next`: one follow-up read for all of them once it is done).
+    private struct Entry {
+        var id: UInt64
+        var waiters: [Waiter]
+        var begun = false
+        var next: [Waiter] = []
+    }
+
     private struct State {
-        var pending: [Key: (id: UInt64, waiters: [Waiter])] = [:]
+        var pending: [Key: Entry] = [:]
         var nextID: UInt64 = 1
     }
 
@@ -50,15 +60,21 @@ final class SharedPulls: Sendable {
                       checkDevice: checkDevice ? start.me.device : nil)
         let id = state.withLock { s -> UInt64? in
             if s.pending[key] != nil {
-                s.pending[key]!.waiters.append(waiter)
+                // Not begun: join it. Begun: its snapshot may predate this waiter's news,
+                // so wait for the follow-up read that starts when it is done.
+                if s.pending[key]!.begun { s.pending[key]!.next.append(waiter) } else { s.pending[key]!.waiters.append(waiter) }
                 return nil
             }
             let id = s.nextID
             s.nextID += 1
-            s.pending[key] = (id, [waiter])
+            s.pending[key] = Entry(id: id, waiters: [waiter])
             return id
         }
         guard let id else { return joined.add(1) }
+        read(key, id, start, limit: limit, perRoomLimit: perRoomLimit, checkDevice: checkDevice)
+    }
+
+    private func read(_ key: Key, _ id: UInt64, _ start: PullStart, limit: Int, perRoomLimit: Int?, checkDevice: Bool) {
         reads.add(1)
         let taken = Taken()
         engine.read({ [self] ctx in
@@ -74,15 +90,32 @@ final class SharedPulls: Sendable {
             case .failure(let error): outcome = .failed(error)
             }
             for w in waiters { w(outcome) }
+            // Those who came while it ran get one read of their own, begun only now.
+            let followUp = state.withLock { s -> UInt64? in
+                guard var e = s.pending[key], e.id == id else { return nil }
+                guard !e.next.isEmpty else {
+                    s.pending[key] = nil
+                    return nil
+                }
+                let next = s.nextID
+                s.nextID += 1
+                e = Entry(id: next, waiters: e.next)
+                s.pending[key] = e
+                return next
+            }
+            if let followUp { read(key, followUp, start, limit: limit, perRoomLimit: perRoomLimit, checkDevice: checkDevice) }
         }
     }
 
-    /// Takes the waiters of read `id` of `key`, closing it to new ones.
+    /// Marks read `id` of `key` begun and takes its waiters (later ones go to `next`).
     private func claim(_ key: Key, _ id: UInt64) -> [Waiter] {
         state.withLock { s in
-            guard let p = s.pending[key], p.id == id else { return [] }
-            s.pending[key] = nil
-            return p.waiters
+            guard var e = s.pending[key], e.id == id, !e.begun else { return [] }
+            let waiters = e.waiters
+            e.waiters = []
+            e.begun = true
+            s.pending[key] = e
+            return waiters
         }
     }
 

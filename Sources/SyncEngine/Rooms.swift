@@ -45,6 +45,7 @@ public enum Rooms {
         let (a, b) = me.user < other.id ? (me.user, other.id) : (other.id, me.user)
         let key = "dm:\(a.rawValue):\(b.rawValue)"
         if let id = try ctx.store.directRoom(key: key) { return (try load(ctx.store, id), false) }
+        try checkRoomLimit(ctx, [me.userName, other.name], room: nil)
         guard let room = try ctx.store.insertDirectRoom(key: key, createdBy: me.user, at: ctx.now) else {
             guard let id = try ctx.store.directRoom(key: key) else { throw SyncError.storageUnavailable }
             return (try load(ctx.store, id), false)
@@ -61,6 +62,7 @@ public enum Rooms {
             throw SyncError.invalid(field: "name", reason: "1-128 characters, at least one visible, no control characters")
         }
         let others = try resolveUsers(ctx.store, memberNames).filter { $0.id != me.user }
+        try checkRoomLimit(ctx, [me.userName] + others.map(\.name), room: nil)
         let room = try ctx.store.insertGroupRoom(name: name, createdBy: me.user, at: ctx.now)
         try insertMember(ctx, room: room, user: me.user, role: "owner", joinedSeq: 0)
         for u in others { try insertMember(ctx, room: room, user: u.id, role: "member", joinedSeq: 0) }
@@ -78,6 +80,7 @@ public enum Rooms {
     public static func addMembers(_ ctx: WriteContext, me: Principal, room: RoomID, names: [String]) throws -> [Member] {
         var seen = Set<String>()
         let distinct = names.filter { seen.insert($0).inserted }
+        try checkRoomLimit(ctx, distinct, room: room)
         let request = AddMembersRequest(
             room: room, by: me.user, names: distinct,
             payloads: distinct.map { Inbox.memberPayload(action: "added", user: $0, by: me.userName) },
@@ -124,6 +127,20 @@ public enum Rooms {
 
     private static func insertMember(_ ctx: WriteContext, room: RoomID, user: UserID, role: String, joinedSeq: Int64) throws {
         try ctx.store.insertMember(room: room, user: user, role: role, joinedSeq: joinedSeq, at: ctx.now)
+    }
+
+    /// Refuses to put any of `names` into one more room when they are in
+    /// `maxRoomsPerUser` already (names already in `room` are not joining: skipped).
+    /// Checked in the unit that adds them; two units adding one user to two rooms at
+    /// once may pass the limit by one each (a user's count is not locked).
+    private static func checkRoomLimit(_ ctx: WriteContext, _ names: [String], room: RoomID?) throws {
+        let limit = ctx.config.maxRoomsPerUser
+        guard limit > 0, !names.isEmpty else { return }
+        let counts = try ctx.store.roomCounts(userNames: names, room: room)
+        for name in names {
+            guard let c = counts[name], !c.inRoom, c.rooms >= limit else { continue }
+            throw SyncError.roomLimit(user: name, limit: limit)
+        }
     }
 
     private static func resolveUsers(_ db: any StoreReader, _ names: [String]) throws -> [User] {

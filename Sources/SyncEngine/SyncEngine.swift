@@ -11,6 +11,12 @@ public struct EngineConfiguration: Sendable {
     public var defaultHistoryLimit = 20
     public var maxConversationLimit = 100
     public var defaultConversationLimit = 20
+    /// Rooms one user may be in. Every hot room a user is in takes a place in their
+    /// cursor, which must stay well under the 8,192-byte cursor limit (and under the
+    /// 8 KB request lines proxies accept): 1,150 hot rooms made every cursor invalid.
+    /// 500 hot rooms make a cursor of about 4.5 KB. A user at the limit cannot be added
+    /// to another room (409 `room_limit`) until they leave one.
+    public var maxRoomsPerUser = 500
     /// Members per page of `GET /v1/rooms/{id}/members`.
     public var maxMemberLimit = 1000
     public var defaultMemberLimit = 100

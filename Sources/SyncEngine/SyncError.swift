@@ -7,6 +7,8 @@ public enum SyncError: Error, Sendable, Equatable {
     case deviceNotFound
     case roomNotFound
     case notMember
+    /// A user is in `limit` rooms already (EngineConfiguration.maxRoomsPerUser).
+    case roomLimit(user: String, limit: Int)
     case forbidden(String)
     case invalidCursor(String)
     case cursorRequired

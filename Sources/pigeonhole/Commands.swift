@@ -27,6 +27,7 @@ let serveFlags: [Flag] = [
     Flag(name: "max-body-bytes", env: "PIGEONHOLE_MAX_BODY_BYTES", value: "N", help: "transport request body limit (default 1048576)"),
     Flag(name: "poll-timeout-max", env: "PIGEONHOLE_POLL_TIMEOUT_MAX", value: "SECONDS", help: "longest long-poll wait (default 55)"),
     Flag(name: "hot-threshold", env: "PIGEONHOLE_HOT_THRESHOLD", value: "N", help: "members at which a room uses read diffusion (default 500)"),
+    Flag(name: "rooms-per-user", env: "PIGEONHOLE_ROOMS_PER_USER", value: "N", help: "rooms one user may be in; adding them to one more is 409 room_limit (default 500; 0 = no limit)"),
     Flag(name: "offline-retention", env: "PIGEONHOLE_OFFLINE_RETENTION", value: "DURATION", help: "keep undelivered inbox events (default 7d; 0 = forever)"),
     Flag(name: "history-retention", env: "PIGEONHOLE_HISTORY_RETENTION", value: "DURATION", help: "keep messages (default 180d; 0 = forever)"),
     Flag(name: "push-webhook", env: "PIGEONHOLE_PUSH_WEBHOOK", value: "URL", help: "POST offline pushes to this http:// URL (default: none)"),
@@ -108,6 +109,7 @@ func serverConfiguration(_ flags: ParsedFlags) throws -> ServeConfiguration {
     config.api.maxPollTimeout = try flags.int("poll-timeout-max", default: 55, range: 1...3600)
     config.api.defaultPollTimeout = min(config.api.defaultPollTimeout, config.api.maxPollTimeout)
     config.api.engine.hotThreshold = try flags.int("hot-threshold", default: 500, range: 2...1_000_000)
+    config.api.engine.maxRoomsPerUser = try flags.int("rooms-per-user", default: 500, range: 0...1_000_000)
     config.api.engine.offlineRetentionMillis = try durationMillis(flags.string("offline-retention") ?? "7d", flag: "offline-retention")
     config.api.engine.historyRetentionMillis = try durationMillis(flags.string("history-retention") ?? "180d", flag: "history-retention")
     if let url = flags.string("push-webhook") {

@@ -135,4 +135,38 @@ struct GroupTests {
             expectError(try owner.get("/v1/rooms/\(room)/members?after=" + String(repeating: "a", count: 257)), 400, "invalid_request")
         }
     }
+
+    /// A user is in at most `--rooms-per-user` rooms (issue 20, item 1: every hot room
+    /// takes a place in the user's cursor, and at 1,150 hot rooms every cursor the server
+    /// issued was over its own limit). Whoever adds them past it gets a clear 409; the
+    /// user's sync keeps working, and a place frees when they leave a room.
+    @Test func aUserIsInAtMostTheRoomLimit() throws {
+        try TestServer.with(configure: { $0.api.engine.maxRoomsPerUser = 3; $0.api.engine.hotThreshold = 2 }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let carol = try server.createUser("carol", device: "phone")
+            let dave = try server.createUser("dave", device: "phone")
+            #expect(try bob.get("/v1/limits").json["rooms_per_user_max"]?.int64Value == 3)
+            // Alice is put in three hot rooms by others (each of them is in one).
+            let r1 = try bob.createGroup("one", members: ["alice"])
+            _ = try carol.createGroup("two", members: ["alice"])
+            _ = try dave.directRoom(with: "alice")
+            // A fourth room for alice: refused to whoever asks, in every way of asking.
+            let created = try bob.post("/v1/rooms", ["name": "four", "members": ["alice", "carol"]])
+            expectError(created, 409, "room_limit")
+            #expect(created.json["error"]?["message"]?.stringValue?.contains("alice") == true)
+            let frank = try server.createUser("frank", device: "phone")
+            let g = try frank.createGroup("five", members: ["carol"])
+            expectError(try frank.post("/v1/rooms/\(g)/members", ["members": ["alice"]]), 409, "room_limit")
+            let direct = try server.createUser("gina", device: "phone").post("/v1/direct/alice", raw: "")
+            expectError(direct, 409, "room_limit")
+            // Adding her again to a room she is in is no new room: still fine.
+            #expect(try bob.post("/v1/rooms/\(r1)/members", ["members": ["alice"]]).status == 200)
+            // Her sync works, and once she leaves a room there is a place again.
+            #expect(try alice.pull(try alice.conversationsCursor()).status == 200)
+            #expect(try alice.delete("/v1/rooms/\(r1)/members/alice").status == 204)
+            #expect(try bob.post("/v1/rooms", ["name": "four", "members": ["alice"]]).status == 201)
+        }
+    }
 }
+

@@ -44,12 +44,13 @@ struct SharedPullTests {
                 #expect(ReceivedMessage.from(r.json["events"]?.array ?? []).map(\.clientMsgID) == ["wake-all"])
             }
             #expect(Set(all.map { $0.json["cursor"]?.stringValue ?? "" }).count == 1)
-            // Without sharing: 40. Alone on the machine: 1 (all join the first read
-            // before it begins); a waiter that comes after a read began starts the next,
-            // so a busy machine sees a few more.
+            // Without sharing: 40. With it: the first read, and one follow-up for those who
+            // asked after it began; each loop's wake-ups arrive together, so alone on the
+            // machine 1-3 reads. Under the full suite's load the two loops' deliveries
+            // can come in a few waves (6 seen): still far from one read per pull.
             let reads = server.server.api.pulls.reads.count - readsBefore
             print("\(count) woken pulls of one device: \(reads) reads")
-            #expect(reads >= 1 && reads <= count / 4)
+            #expect(reads >= 1 && reads <= 8)
             withExtendedLifetime(pollers) {}
         }
     }

@@ -25,6 +25,10 @@ public protocol RoomsReads {
     /// rooms without another member are absent from the result.
     func otherMemberNames(rooms: [RoomID], excluding user: UserID) throws -> [RoomID: String]
 
+    /// For each of `names` that names a user: how many rooms they are in, and whether
+    /// one of them is `room` (nil: none asked). One read, whatever the count.
+    func roomCounts(userNames names: [String], room: RoomID?) throws -> [String: (rooms: Int, inRoom: Bool)]
+
     /// A page of the room's members by user name (bytewise), names strictly after
     /// `after`, at most `limit`.
     func members(of room: RoomID, after: String?, limit: Int) throws -> [Member]
