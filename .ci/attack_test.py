@@ -21,7 +21,11 @@ spike between samples is not missed) and probes `GET /healthz` every 200 ms:
      asking `/v1/conversations?limit=100&preview=20`, all with SO_RCVBUF 4096, none
      reading, held ~5 s;
   6. invented methods: 2000 requests with random methods and paths, then
-     `/metrics` (admin token) must stay under 200 KB.
+     `/metrics` (admin token) must stay under 200 KB;
+  7. one device parks 200 long-polls: at most --waits-per-device (8) stay parked, the
+     rest are answered at once;
+  8. one device adds and removes a user in a 494-member group over 4 connections for
+     4 s: the inbox rows written stay within the room's membership bucket.
 
 Every attack must keep: peak RSS under --max-rss-mb (default 100), the process
 alive, and every /healthz probe (during the attack and after it) a 200 within 1 s of its
@@ -623,6 +627,102 @@ class Attacks:
         r.check(len(raw) < 200 * 1024, f"/metrics is {len(raw)} bytes (>= 200 KB)")
 
 
+def metric(port, name):
+    status, raw = call(port, "GET", "/metrics", ADMIN)
+    if status != 200:
+        return None
+    for line in raw.decode("utf-8", "replace").splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+class MoreAttacks:
+    """The second hardening round's exhaustion attacks (issue 20, items 3 and 4)."""
+
+    def __init__(self, attacks):
+        self.a = attacks
+
+    # 7 -----------------------------------------------------------------------
+    def many_waits(self, r, mon):
+        """One device parks 200 pulls at once (behind a balancer nothing else caps its
+        connections): the node keeps at most --waits-per-device (8) of them parked,
+        answering the oldest of the rest at once, so one send wakes a handful."""
+        port = self.a.port
+        token = self.a.user("hoarder")
+        cursor = must(port, "GET", "/v1/conversations", token)["cursor"]
+        socks, answered = [], 0
+        req = (f"GET /v1/sync?cursor={urllib.parse.quote(cursor)}&timeout=30 HTTP/1.1\r\nHost: x\r\n"
+               f"Authorization: Bearer {token}\r\n\r\n").encode()
+        try:
+            for _ in range(200):
+                s = raw_socket(port, timeout=10.0)
+                s.sendall(req)
+                socks.append(s)
+            deadline = time.monotonic() + 10
+            parked = None
+            while time.monotonic() < deadline:
+                parked = metric(port, "pigeonhole_long_polls_parked")
+                if parked is not None and parked <= 8:
+                    break
+                time.sleep(0.1)
+            r.check(parked is not None and parked <= 8, f"{parked} pulls of one device parked (cap 8)")
+            for s in socks:   # the 192 evicted ones have their (empty) answer waiting
+                s.settimeout(0.05)
+                try:
+                    if s.recv(64).startswith(b"HTTP/1.1 200"):
+                        answered += 1
+                except OSError:
+                    pass
+            r.check(answered >= 190, f"only {answered} of the 192 evicted pulls were answered")
+            r.notes.append(f"200 pulls of one device: {parked:.0f} left parked, {answered} answered at once")
+        finally:
+            for s in socks:
+                abort(s)
+
+    # 8 -----------------------------------------------------------------------
+    def membership_churn(self, r, mon):
+        """One device adds and removes one user in a 494-member group as fast as it can
+        over 4 connections for 4 s: the room's membership bucket (5,000 inbox rows a
+        second, bursts of 50,000) bounds what it writes; it wrote 46,000 rows a second."""
+        port = self.a.port
+        owner = self.a.user("churner")
+        names = [f"crowd{i:03d}" for i in range(493)]
+        for n in names:
+            must(port, "POST", "/v1/admin/users", ADMIN, {"name": n}, ok=(201,))
+        must(port, "POST", "/v1/admin/users", ADMIN, {"name": "churned"}, ok=(201,))
+        room = must(port, "POST", "/v1/rooms", owner, {"name": "crowd", "members": names}, ok=(201,))["id"]
+        before = metric(port, "pigeonhole_inbox_rows_written_total") or 0
+        began = time.monotonic()
+        stop = began + 4.0
+        counts = {"ok": 0, "429": 0, "raced": 0, "other": 0}
+        lock = threading.Lock()
+
+        def worker():
+            while time.monotonic() < stop:
+                for method, path, body in (("POST", f"/v1/rooms/{room}/members", {"members": ["churned"]}),
+                                           ("DELETE", f"/v1/rooms/{room}/members/churned", None)):
+                    status, _ = call(port, method, path, owner, body)
+                    # 400: another worker removed the user first (not a member any more)
+                    key = {200: "ok", 204: "ok", 429: "429", 400: "raced"}.get(status, "other")
+                    with lock:
+                        counts[key] += 1
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rows = (metric(port, "pigeonhole_inbox_rows_written_total") or 0) - before
+        elapsed = time.monotonic() - began
+        r.notes.append(f"{counts['ok']} changes passed, {counts['429']} refused with 429, {rows:.0f} inbox rows in 4 s")
+        r.check(counts["other"] == 0, f"{counts['other']} answers were neither a change, a 429 nor a raced 400")
+        r.check(counts["429"] > 0, "no change was refused")
+        # The bucket's burst and its rate over the run, plus what four changes in flight
+        # when the bucket ran dry wrote (a change is charged when done; 495 rows each).
+        bound = 50_000 + elapsed * 5_000 + 4 * 500
+        r.check(rows <= bound, f"{rows:.0f} inbox rows written in {elapsed:.1f} s (bound {bound:.0f})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--binary", required=True, help="the pigeonhole binary to attack")
@@ -657,6 +757,11 @@ def main():
             attacks.run("4 big answers to 80 non-reading clients", attacks.big_answers)
         if server.alive():
             attacks.run("6 invented methods (2000 requests)", attacks.invented_methods)
+        more = MoreAttacks(attacks)
+        if server.alive():
+            attacks.run("7 one device parks 200 pulls", more.many_waits)
+        if server.alive():
+            attacks.run("8 membership churn in a 494-member room", more.membership_churn)
         failed = [r for r in attacks.results if r.failures]
         if not server.alive():
             failed.append(None)
