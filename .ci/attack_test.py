@@ -25,7 +25,11 @@ spike between samples is not missed) and probes `GET /healthz` every 200 ms:
   7. one device parks 200 long-polls: at most --waits-per-device (8) stay parked, the
      rest are answered at once;
   8. one device adds and removes a user in a 494-member group over 4 connections for
-     4 s: the inbox rows written stay within the room's membership bucket.
+     4 s: the inbox rows written stay within the room's membership bucket;
+  9. others put one user in 520 rooms: past --rooms-per-user (500) 409 room_limit,
+     and the user's sync keeps working with a short cursor;
+  10. a 2,001-member group's member list asked by 200 clients that never read: one
+     page each (a few KB at the default 100, at most 1,000 members).
 
 Every attack must keep: peak RSS under --max-rss-mb (default 100), the process
 alive, and every /healthz probe (during the attack and after it) a 200 within 1 s of its
@@ -680,6 +684,55 @@ class MoreAttacks:
             for s in socks:
                 abort(s)
 
+    # 9 -----------------------------------------------------------------------
+    def room_flood(self, r, mon):
+        """Others put one user in 520 rooms (26 devices, 20 rooms each: each device's
+        room bucket): past --rooms-per-user (500) the adders get 409 room_limit, and the
+        user's first screen and sync keep working with a short cursor."""
+        port = self.a.port
+        victim = self.a.user("crowded")
+        statuses = {}
+        for d in range(26):
+            token = self.a.user(f"crowder{d:02d}")
+            for i in range(20):
+                status, _ = call(port, "POST", "/v1/rooms", token, {"name": f"r{d}-{i}", "members": ["crowded"]})
+                statuses[status] = statuses.get(status, 0) + 1
+        r.notes.append(f"room creations naming the user: {dict(sorted(statuses.items()))}")
+        # The crowders are in 20 rooms each: every refusal is about the victim's 500.
+        r.check(statuses.get(201) == 500 and statuses.get(409) == 20, f"statuses {statuses}")
+        screen = must(port, "GET", "/v1/conversations?limit=20", victim)
+        cursor = screen["cursor"]
+        status, raw = call(port, "GET", f"/v1/sync?cursor={urllib.parse.quote(cursor)}&timeout=0", victim)
+        r.check(status == 200, f"the user's pull answered {status}: {raw[:200]!r}")
+        r.check(len(cursor) < 8192, f"cursor of {len(cursor)} characters")
+        r.notes.append(f"cursor {len(cursor)} characters, pull {status}")
+
+    # 10 ----------------------------------------------------------------------
+    def member_lists(self, r, mon):
+        """A 2,001-member group, and 200 connections that ask for its member list and
+        never read: each answer is one page (100 members, a few KB), not the whole list."""
+        port = self.a.port
+        owner = self.a.user("host")
+        names = [f"member{i:04d}" for i in range(2000)]
+        for n in names:
+            must(port, "POST", "/v1/admin/users", ADMIN, {"name": n}, ok=(201,))
+        room = must(port, "POST", "/v1/rooms", owner, {"name": "big", "members": names[:1000]}, ok=(201,))["id"]
+        must(port, "POST", f"/v1/rooms/{room}/members", owner, {"members": names[1000:]}, ok=(200,))
+        status, raw = call(port, "GET", f"/v1/rooms/{room}/members", owner)
+        r.check(status == 200 and len(raw) < 32 * 1024, f"one member page is {len(raw)} bytes ({status})")
+        req = (f"GET /v1/rooms/{room}/members?limit=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {owner}\r\n\r\n").encode()
+        socks = []
+        try:
+            for _ in range(200):
+                s = raw_socket(port, rcvbuf=4096)
+                s.sendall(req)
+                socks.append(s)
+            time.sleep(3)
+        finally:
+            for s in socks:
+                abort(s)
+        r.notes.append(f"a default page {len(raw) / 1024:.1f} KB; 200 non-reading clients asked for 1,000-member pages")
+
     # 8 -----------------------------------------------------------------------
     def membership_churn(self, r, mon):
         """One device adds and removes one user in a 494-member group as fast as it can
@@ -762,6 +815,10 @@ def main():
             attacks.run("7 one device parks 200 pulls", more.many_waits)
         if server.alive():
             attacks.run("8 membership churn in a 494-member room", more.membership_churn)
+        if server.alive():
+            attacks.run("9 one user put in 520 rooms", more.room_flood)
+        if server.alive():
+            attacks.run("10 member lists of a 2,001-member room to 200 non-reading clients", more.member_lists)
         failed = [r for r in attacks.results if r.failures]
         if not server.alive():
             failed.append(None)
