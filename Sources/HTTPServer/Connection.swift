@@ -117,6 +117,10 @@ final class Connection: LoopRegistrant {
     func addCancelHandler(_ callback: @escaping () -> Void, serial s: UInt64) {
         guard isAwaiting(serial: s) else { return callback() }
         cancelHandlers.append(callback)
+        // The client shut its side while the request was being looked at (before it
+        // parked): a parked request of a client that is gone ends now, as it would have
+        // had the end come a moment later (`handlePeerClosed`).
+        if peerClosed { close() }
     }
 
     // MARK: events

@@ -53,13 +53,16 @@ final class LongPoll: @unchecked Sendable {
             }
         }
         api.polls.add(self)
-        responder.onCancel { [self] in cleanup() }
         if timeout > .zero {
             // Over the device's cap, its oldest wait ends (this one may be it later).
             let loop = self.loop
             waitID = api.waits.add(me.device) { [self] in loop.execute { [self] in finishNow() } }
+            timer = loop.schedule(after: timeout) { [self] in attempt(final: true) }
         }
-        if timeout > .zero { timer = loop.schedule(after: timeout) { [self] in attempt(final: true) } }
+        // Last of the registrations: a client already gone cancels at once, and the
+        // cleanup undoes all of them.
+        responder.onCancel { [self] in cleanup() }
+        guard !finished else { return }
         // The usual first query, unless the start already saw the head and nothing was
         // published since (then any commit after that read wakes this subscription).
         if let seen = pull.caughtUpAt, timeout > .zero, api.engine.notifier.publications == seen {

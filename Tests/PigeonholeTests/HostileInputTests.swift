@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import JSON
-import SyncAPI
+@testable import SyncAPI
 @testable import HTTPServer
 @testable import SyncEngine
 
@@ -445,6 +445,25 @@ extension HostileInputTests {
             #expect((history.json["messages"]?.array ?? []).map { $0["client_msg_id"]?.stringValue } == ["half-1"])
             let read = Array("GET /v1/rooms/\(room)/messages HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(alice.token)\r\n\r\n".utf8)
             #expect(probe(port: server.port, read).0 == .response(status: 200))
+        }
+    }
+
+    /// A long-poll whose client shut its side right after sending is a parked request of
+    /// a client that is gone: it is dropped at once, not held for its timeout, also when
+    /// the end arrives while the pull's first read is under way.
+    @Test func aLongPollFollowedByAHalfCloseIsDroppedAtOnce() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let cursor = try alice.conversationsCursor()
+            let request = Array("GET /v1/sync?cursor=\(cursor)&timeout=30 HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(alice.token)\r\n\r\n".utf8)
+            for _ in 0..<5 {
+                let started = ContinuousClock.now
+                let (reply, _) = probe(port: server.port, request, timeout: 10)
+                #expect(reply == .closed || reply == .reset, "\(reply)")
+                #expect(ContinuousClock.now - started < .seconds(3), "held \(ContinuousClock.now - started)")
+            }
+            #expect(eventually { server.parkedPolls == 0 })
+            #expect(server.server.api.waits.count(DeviceID(alice.id)) == 0)
         }
     }
 
