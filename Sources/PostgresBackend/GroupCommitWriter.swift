@@ -58,11 +58,10 @@ final class GroupCommitWriter: @unchecked Sendable {
         s.commitLatencyCounts = Array(repeating: 0, count: Self.commitBuckets.count + 1)
         s.batchSizeHistogram = Array(repeating: 0, count: Self.batchBuckets)
         statsBox.withLock { $0 = s }
-        let thread = Thread { [self] in
+        StoreThread.start { [self] in
             StoreThread.setName("ph-pg-writer")
             run()
         }
-        thread.start()
     }
 
     static func connect(_ options: PostgresSyncStore.Options) throws -> PGConnection {

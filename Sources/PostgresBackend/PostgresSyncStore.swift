@@ -295,10 +295,10 @@ final class ServiceThread: Sendable {
 
     func start(_ body: @escaping @Sendable () -> Void) {
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        Thread { [self] in
+        StoreThread.start { [self] in
             body()
             finished.signal()
-        }.start()
+        }
     }
 
     func stop() {
@@ -307,20 +307,3 @@ final class ServiceThread: Sendable {
     }
 }
 
-/// A detached thread running `body` (the writer, the listener, presence). Its
-/// closure travels as the `void*` argument: a capturing closure as a C function
-/// pointer crashes the Swift 6 compiler (SWIFT-NOTES G12).
-final class Thread: Sendable {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-
-    func start() {
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            Unmanaged<Thread>.fromOpaque(arg!).takeRetainedValue().body()
-            return nil
-        }, Unmanaged.passRetained(self).toOpaque())
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        pthread_detach(tid)
-    }
-}

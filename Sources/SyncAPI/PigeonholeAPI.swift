@@ -341,9 +341,10 @@ public final class PigeonholeAPI: HTTPHandler {
     func authenticated(token: String?, address: String, _ responder: Responder,
                        _ then: @escaping @Sendable (Principal) throws -> Void) throws {
         guard let token else { throw APIError.unauthorized }
+        guard let hash = SyncEngine.tokenHash(token) else { throw authenticationFailed(address) }
         // A token resolved recently and not revoked since needs no read (PrincipalCache).
-        if let me = engine.cachedPrincipal(token: token) { return try then(me) }
-        engine.authenticate(token: token) { [self] result in resumeAuthenticated(result, address: address, responder, then) }
+        if let me = engine.cachedPrincipal(tokenHash: hash) { return try then(me) }
+        engine.authenticate(tokenHash: hash) { [self] result in resumeAuthenticated(result, address: address, responder, then) }
     }
 
     /// Back on the request's loop with a lookup's outcome (a token, a socket ticket): runs

@@ -48,9 +48,8 @@ final class SharedPulls: Sendable {
 
     private let state = Mutex(State())
     private let engine: SyncEngine
-    /// Reads started and waiters that joined one already queued (for tests and /metrics).
+    /// Reads started (tests count them).
     let reads = Counter()
-    let joined = Counter()
 
     init(engine: SyncEngine) { self.engine = engine }
 
@@ -70,7 +69,7 @@ final class SharedPulls: Sendable {
             s.pending[key] = Entry(id: id, waiters: [waiter])
             return id
         }
-        guard let id else { return joined.add(1) }
+        guard let id else { return }
         read(key, id, start, limit: limit, perRoomLimit: perRoomLimit, checkDevice: checkDevice)
     }
 

@@ -1,4 +1,3 @@
-import Glibc
 import Synchronization
 
 /// Device tokens resolved recently, so a write does not pay a database read (a thread
@@ -21,8 +20,11 @@ public final class PrincipalCache: Sendable {
     private let state = Mutex(State())
     let ttlNanos: UInt64
     let capacity: Int
+    private let now: @Sendable () -> UInt64
 
-    public init(ttl: Duration = .seconds(10), capacity: Int = 100_000) {
+    public init(ttl: Duration = .seconds(10), capacity: Int = 100_000,
+                monotonicNanos: @escaping @Sendable () -> UInt64 = Clocks.system.monotonicNanos) {
+        now = monotonicNanos
         let (s, atto) = ttl.components
         ttlNanos = UInt64(max(0, s)) * 1_000_000_000 + UInt64(max(0, atto) / 1_000_000_000)
         self.capacity = capacity
@@ -32,7 +34,7 @@ public final class PrincipalCache: Sendable {
     public var generation: UInt64 { state.withLock { $0.generation } }
 
     public func principal(tokenHash: [UInt8]) -> Principal? {
-        let now = Self.now()
+        let now = self.now()
         return state.withLock { s in
             guard let e = s.entries[tokenHash] else { return nil }
             if e.expires <= now {
@@ -45,7 +47,7 @@ public final class PrincipalCache: Sendable {
 
     /// Remembers a lookup that began at `generation`, unless a revocation came since.
     public func store(tokenHash: [UInt8], _ principal: Principal, generation: UInt64) {
-        let expires = Self.now() &+ ttlNanos
+        let expires = now() &+ ttlNanos
         state.withLock { s in
             guard s.generation == generation else { return }
             if s.entries.count >= capacity { s.entries.removeAll(keepingCapacity: true) }
@@ -70,29 +72,28 @@ public final class PrincipalCache: Sendable {
     }
 
     public var count: Int { state.withLock { $0.entries.count } }
-
-    private static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-    }
 }
 
 extension SyncEngine {
-    /// The principal of `token` if it was resolved recently and not revoked since: no
-    /// database read (see `PrincipalCache`).
-    public func cachedPrincipal(token: String) -> Principal? {
-        guard token.utf8.count <= 256 else { return nil }
-        return principals.principal(tokenHash: Tokens.hash(token))
+    /// What a device token is looked up by (its SHA-256), computed once per request;
+    /// nil for a token no device can have (over 256 bytes: not worth hashing).
+    public static func tokenHash(_ token: String) -> [UInt8]? {
+        token.utf8.count <= 256 ? Tokens.hash(token) : nil
     }
 
-    /// Resolves `token` with a read off the caller's thread (nil: unknown or revoked),
-    /// remembering a principal found.
-    public func authenticate(token: String, completion: @escaping @Sendable (Result<Principal?, SyncError>) -> Void) {
+    /// The principal of a token resolved recently and not revoked since: no database
+    /// read (see `PrincipalCache`).
+    public func cachedPrincipal(tokenHash: [UInt8]) -> Principal? {
+        principals.principal(tokenHash: tokenHash)
+    }
+
+    /// Resolves a token by its hash with a read off the caller's thread (nil: unknown or
+    /// revoked), remembering a principal found.
+    public func authenticate(tokenHash: [UInt8], completion: @escaping @Sendable (Result<Principal?, SyncError>) -> Void) {
         let generation = principals.generation
         let principals = self.principals
-        read({ try Accounts.authenticate($0.store, token: token) }) { result in
-            if case .success(let p?) = result { principals.store(tokenHash: Tokens.hash(token), p, generation: generation) }
+        read({ try $0.store.principal(tokenHash: tokenHash) }) { result in
+            if case .success(let p?) = result { principals.store(tokenHash: tokenHash, p, generation: generation) }
             completion(result)
         }
     }

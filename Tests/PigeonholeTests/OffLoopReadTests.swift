@@ -19,25 +19,12 @@ struct SharedPullTests {
             let room = try bob.directRoom(with: "alice")
             let cursor = try alice.conversationsCursor()
             let count = 40
-            let answers = Locked<[HTTPTestResponse]>([])
-            let done = DispatchSemaphore(value: 0)
-            var pollers: [HTTPTestClient] = []
-            for _ in 0..<count {
-                let poller = try server.connect(timeout: 15)
-                pollers.append(poller)
-                poller.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
-                Thread {
-                    if let r = try? poller.readResponse() { answers.withLock { $0.append(r) } }
-                    done.signal()
-                }.start()
-            }
+            let pulls = try (0..<count).map { _ in try ParkedPull(alice, on: server, cursor: cursor) }
             #expect(eventually { server.parkedPolls == count })
             let readsBefore = server.server.api.pulls.reads.count
 
             #expect(try bob.send(room, "wake-all", "hello, all of you").status == 201)
-            for _ in 0..<count { #expect(done.wait(timeout: .now() + 5) == .success) }
-
-            let all = answers.value
+            let all = pulls.compactMap { $0.wait(5) }
             #expect(all.count == count)
             for r in all {
                 #expect(r.status == 200)
@@ -51,7 +38,6 @@ struct SharedPullTests {
             let reads = server.server.api.pulls.reads.count - readsBefore
             print("\(count) woken pulls of one device: \(reads) reads")
             #expect(reads >= 1 && reads <= 8)
-            withExtendedLifetime(pollers) {}
         }
     }
 }
@@ -71,20 +57,13 @@ extension SharedPullTests {
             #expect(try alice.pull(head).json["events"]?.array.isEmpty == true)
 
             let reads = server.server.api.pulls.reads.count
-            let poller = try server.connect(timeout: 15)
-            let answer = Locked<HTTPTestResponse?>(nil)
-            let done = DispatchSemaphore(value: 0)
-            poller.send("GET", "/v1/sync?cursor=\(head)&timeout=10", token: alice.token)
-            Thread {
-                answer.withLock { $0 = try? poller.readResponse() }
-                done.signal()
-            }.start()
+            let pull = try ParkedPull(alice, on: server, cursor: head)
             #expect(eventually { server.parkedPolls == 1 })
             #expect(server.server.api.pulls.reads.count == reads, "a pull at the head queried before parking")
 
             try bob.sendOK(room, "h2", "second")
-            #expect(done.wait(timeout: .now() + 5) == .success)
-            #expect(ReceivedMessage.from(answer.value?.json["events"]?.array ?? []).map(\.clientMsgID) == ["h2"])
+            let answer = try #require(pull.wait(5))
+            #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["h2"])
         }
     }
 }
@@ -100,53 +79,37 @@ struct DeviceWaitCapTests {
             let cursor = try alice.conversationsCursor()
             #expect(try alice.get("/v1/limits").json["waits_per_device_max"]?.int64Value == 3)
 
-            var answers: [Locked<HTTPTestResponse?>] = []
-            var done: [DispatchSemaphore] = []
-            var clients: [HTTPTestClient] = []
-            func park(_ token: String) throws {
-                let c = try server.connect(timeout: 20)
-                clients.append(c)
-                let answer = Locked<HTTPTestResponse?>(nil)
-                let signal = DispatchSemaphore(value: 0)
-                answers.append(answer)
-                done.append(signal)
-                c.send("GET", "/v1/sync?cursor=\(cursor)&timeout=15", token: token)
-                Thread {
-                    let r = try? c.readResponse()
-                    answer.withLock { $0 = r }
-                    signal.signal()
-                }.start()
-            }
+            var pulls: [ParkedPull] = []
+            func park(_ device: TestDevice) throws { pulls.append(try ParkedPull(device, on: server, cursor: cursor, timeout: 15)) }
+
             for i in 1...3 {
-                try park(alice.token)
+                try park(alice)
                 #expect(eventually { server.parkedPolls == i })
             }
-            try park(laptop.token)   // another device's waits are its own
+            try park(laptop)   // another device's waits are its own
             #expect(eventually { server.parkedPolls == 4 })
 
             // The phone's fourth wait (a socket) ends its oldest: the first pull, answered
             // at once with an empty page and its cursor.
             let (socket, _) = try WebSocketTestClient.openReady(server, token: alice.token)
-            #expect(done[0].wait(timeout: .now() + 3) == .success)
-            let first = try #require(answers[0].value)
+            let first = try #require(pulls[0].wait(3))
             #expect(first.status == 200)
             #expect(first.json["events"]?.array.isEmpty == true)
             #expect(first.json["cursor"]?.stringValue == cursor)
             #expect(server.parkedPolls == 3)
 
             // Two more pulls end the second and third pulls; a third more ends the socket.
-            try park(alice.token)
-            #expect(done[1].wait(timeout: .now() + 3) == .success)
-            try park(alice.token)
-            #expect(done[2].wait(timeout: .now() + 3) == .success)
-            try park(alice.token)
+            try park(alice)
+            #expect(pulls[1].wait(3) != nil)
+            try park(alice)
+            #expect(pulls[2].wait(3) != nil)
+            try park(alice)
             let close = try socket.readFrame(timeout: 3)
             #expect(close.opcode == WebSocketTestClient.Frame.close)
             #expect(close.payload.prefix(2) == [0x03, 0xF0])   // 1008
             // The laptop's pull is still parked, untouched; so are the phone's newest three.
-            #expect(done[3].wait(timeout: .now() + 0.2) == .timedOut)
+            #expect(pulls[3].wait(0.2) == nil)
             #expect(server.parkedPolls == 4)
-            withExtendedLifetime(clients) {}
         }
     }
 }

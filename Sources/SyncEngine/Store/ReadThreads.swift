@@ -52,9 +52,6 @@ public final class ReadThreads: Sendable {
         if accepted { ready.signal() } else { job(.failure(.shuttingDown)) }
     }
 
-    /// Jobs queued and not yet taken by a thread.
-    public var depth: Int { queue.withLock { $0.jobs.count - $0.head } }
-
     /// Runs what is queued, then ends the threads and closes their connections. Idempotent.
     public func stop() {
         let first = queue.withLock { q -> Bool in
@@ -98,8 +95,9 @@ public final class ReadThreads: Sendable {
     }
 }
 
-/// A detached thread running `body`. The closure travels as the `void*` argument: a
-/// capturing closure as a C function pointer crashes the Swift 6 compiler (SWIFT-NOTES G12).
+/// A detached thread running `body` (read threads, the PostgreSQL writers, listener and
+/// presence). The closure travels as the `void*` argument: a capturing closure as a C
+/// function pointer crashes the Swift 6 compiler (SWIFT-NOTES G12).
 public enum StoreThread {
     private final class Box: Sendable {
         let body: @Sendable () -> Void
