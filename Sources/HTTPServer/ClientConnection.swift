@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 
 /// An outbound HTTP/1.1 keep-alive connection on an event loop, which can upgrade to a
@@ -160,22 +159,22 @@ public final class ClientConnection: LoopRegistrant {
         }
         fd = s
         state = .connecting
-        // Edge-triggered with EPOLLOUT always on: a write edge arrives when connect
+        // Edge-triggered with `.writable` always on: a write edge arrives when connect
         // completes and whenever a full send buffer drains.
-        token = loop.register(fd: s, events: EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, self)
+        token = loop.register(fd: s, events: [.readable, .writable, .peerShutdown, .edgeTriggered], self)
     }
 
-    func handleEvents(_ events: UInt32) {
+    func handleEvents(_ events: IOEvents) {
         if state == .connecting {
             var err: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
             if err != 0 { return fail(.connect(errno: err)) }
-            if events & EPOLLOUT.rawValue == 0 && events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) == 0 { return }
+            if !events.contains(.writable) && events.isDisjoint(with: [.error, .hangUp]) { return }
             state = .open
         }
-        if events & EPOLLOUT.rawValue != 0 { flush() }
-        if fd >= 0 && events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { readAll() }
+        if events.contains(.writable) { flush() }
+        if fd >= 0 && !events.isDisjoint(with: [.readable, .peerShutdown, .error, .hangUp]) { readAll() }
     }
 
     private func flush() {

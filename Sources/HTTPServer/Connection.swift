@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 
 /// One client connection, owned by one loop (all methods run on that loop's thread).
@@ -53,7 +52,7 @@ final class Connection: LoopRegistrant {
     /// new edge comes for it), so `resumeReading` reads on when there is room again.
     var readPaused = false
     var peerClosed = false
-    /// EPOLLRDHUP was seen: read to EOF, since no further edge will announce it.
+    /// `.peerShutdown` was seen: read to EOF, since no further edge will announce it.
     var peerHalfClosed = false
     private var reading = false
     private var rereadRequested = false
@@ -125,14 +124,14 @@ final class Connection: LoopRegistrant {
 
     // MARK: events
 
-    func handleEvents(_ events: UInt32) {
-        if events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+    func handleEvents(_ events: IOEvents) {
+        if !events.isDisjoint(with: [.error, .hangUp]) {
             close()
             return
         }
-        if events & EPOLLRDHUP.rawValue != 0 { peerHalfClosed = true }
-        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue) != 0 { readAvailable() }
-        if events & EPOLLOUT.rawValue != 0 { flush() }
+        if events.contains(.peerShutdown) { peerHalfClosed = true }
+        if !events.isDisjoint(with: [.readable, .peerShutdown]) { readAvailable() }
+        if events.contains(.writable) { flush() }
     }
 
     var pendingOutputBytes: Int { output.count - outputOffset }
@@ -414,7 +413,7 @@ final class Connection: LoopRegistrant {
         state = .closing
     }
 
-    /// Writes what is buffered; registers for EPOLLOUT only if bytes are left behind.
+    /// Writes what is buffered; asks for `.writable` only if bytes are left behind.
     func flush() {
         if isClosed { return }
         var wrote = false
@@ -492,8 +491,8 @@ final class Connection: LoopRegistrant {
     private func setWriteInterest(_ on: Bool) {
         guard on != writeInterest else { return }
         writeInterest = on
-        var events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
-        if on { events |= EPOLLOUT.rawValue }
+        var events: IOEvents = [.readable, .peerShutdown, .edgeTriggered]
+        if on { events.insert(.writable) }
         context.loop.modify(fd: fd, token: token, events: events)
     }
 

@@ -5,7 +5,7 @@ import Synchronization
 
 /// Something registered on an event loop's epoll set (a listener or a connection).
 protocol LoopRegistrant: AnyObject {
-    func handleEvents(_ events: UInt32)
+    func handleEvents(_ events: IOEvents)
 }
 
 /// An opaque handle to a scheduled timer, for cancellation.
@@ -93,20 +93,20 @@ public final class EventLoop: @unchecked Sendable {
 
     func addBeforeSleep(_ hook: @escaping () -> Void) { beforeSleep.append(hook) }
 
-    func register(fd: Int32, events: UInt32, _ registrant: LoopRegistrant) -> UInt64 {
+    func register(fd: Int32, events: IOEvents, _ registrant: LoopRegistrant) -> UInt64 {
         let token = nextToken
         nextToken += 1
         var ev = epoll_event()
-        ev.events = events
+        ev.events = events.rawValue
         ev.data.u64 = token   // a token, not the fd: events of a closed, reused fd are ignored
         epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev)
         registrants[token] = registrant
         return token
     }
 
-    func modify(fd: Int32, token: UInt64, events: UInt32) {
+    func modify(fd: Int32, token: UInt64, events: IOEvents) {
         var ev = epoll_event()
-        ev.events = events
+        ev.events = events.rawValue
         ev.data.u64 = token
         epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)
     }
@@ -145,7 +145,7 @@ public final class EventLoop: @unchecked Sendable {
                     _ = Glibc.read(wakeFD, &v, 8)
                     wakePending.store(false, ordering: .releasing)
                 } else {
-                    registrants[token]?.handleEvents(ev.events)
+                    registrants[token]?.handleEvents(IOEvents(rawValue: ev.events))
                 }
             }
             runDueTimers()

@@ -1,4 +1,3 @@
-import CLinux
 import Glibc
 
 /// A minimal blocking HTTP/1.1 client for server-side callers (the push webhook):

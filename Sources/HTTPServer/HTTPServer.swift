@@ -1,4 +1,3 @@
-import CLinux
 import Dispatch
 import Glibc
 import Synchronization
@@ -180,13 +179,13 @@ final class LoopContext: LoopRegistrant, @unchecked Sendable {
         spareFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
         // Level-triggered: a backlog we could not drain (EMFILE) is reported again.
         // EPOLLEXCLUSIVE: of the loops sharing the socket, only one is woken.
-        listenToken = loop.register(fd: listenFD, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue, self)
+        listenToken = loop.register(fd: listenFD, events: [.readable, .exclusive], self)
         listening = true
         scheduleSweep()
     }
 
     /// Accept events on the listener.
-    func handleEvents(_ events: UInt32) {
+    func handleEvents(_ events: IOEvents) {
         for _ in 0..<64 {   // bounded per wake-up so one loop's accepts don't starve its I/O
             guard let (fd, peer) = Socket.accept(listenFD) else {
                 if errno == EMFILE || errno == ENFILE { shedOne() }
@@ -210,7 +209,7 @@ final class LoopContext: LoopRegistrant, @unchecked Sendable {
                 stats.connections.wrappingAdd(1, ordering: .relaxed)
             }
             let conn = Connection(fd: fd, peer: peer, context: self, refusal: refusal)
-            conn.token = loop.register(fd: fd, events: EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue, conn)
+            conn.token = loop.register(fd: fd, events: [.readable, .peerShutdown, .edgeTriggered], conn)
             connections[conn.token] = conn
         }
     }
