@@ -22,7 +22,11 @@ let package = Package(
         // Header-only: epoll, eventfd, accept4 (Glibc's Swift module exports none of them).
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
-        .target(name: "HTTPServer", dependencies: ["CLinux", "CZlib", "JSON"]),
+        // The socket and event-loop layer: epoll loops, timers, non-blocking sockets.
+        .target(name: "Sockets", dependencies: ["CLinux"]),
+        // Structured log lines on stderr.
+        .target(name: "Logging"),
+        .target(name: "HTTPServer", dependencies: ["Sockets", "Logging", "CZlib", "JSON"]),
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
         // A strict JSON value type, parser and writer (no Foundation JSON on the hot path).
         .target(name: "JSON"),
@@ -33,7 +37,7 @@ let package = Package(
         // The PostgreSQL backend (several nodes over one database): all its SQL lives here.
         .target(name: "PostgresBackend", dependencies: ["SyncEngine", "CPQ", "JSON"],
                 plugins: ["EmbedMigrationsPlugin"]),
-        .target(name: "SyncAPI", dependencies: ["HTTPServer", "SyncEngine", "JSON"],
+        .target(name: "SyncAPI", dependencies: ["HTTPServer", "Sockets", "Logging", "SyncEngine", "JSON"],
                 plugins: ["EmbedWebClientPlugin"]),
         .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend", "PostgresBackend"]),
 
@@ -47,7 +51,7 @@ let package = Package(
         .plugin(name: "EmbedWebClientPlugin", capability: .buildTool(),
                 dependencies: ["WebClientEmbedder"], path: "Sources/EmbedWebClientPlugin"),
 
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "JSON"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Sockets", "JSON"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
         // The load generator's verifier and scenario plans (in the executable target).
         .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),

@@ -1,4 +1,5 @@
 import Glibc
+import Sockets
 
 /// An outbound HTTP/1.1 keep-alive connection on an event loop, which can upgrade to a
 /// WebSocket client (RFC 6455 §4.1). One request at a time, no pipelining; responses
@@ -164,7 +165,7 @@ public final class ClientConnection: LoopRegistrant {
         token = loop.register(fd: s, events: [.readable, .writable, .peerShutdown, .edgeTriggered], self)
     }
 
-    func handleEvents(_ events: IOEvents) {
+    package func handleEvents(_ events: IOEvents) {
         if state == .connecting {
             var err: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)

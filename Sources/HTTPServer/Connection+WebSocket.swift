@@ -1,3 +1,5 @@
+import Sockets
+
 /// The WebSocket life of a connection after `101 Switching Protocols`: the same
 /// socket and buffer switch codec, so frames the client sent right behind the
 /// handshake are not lost (as FlyingFox does it).

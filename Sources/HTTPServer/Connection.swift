@@ -1,4 +1,5 @@
 import Glibc
+import Sockets
 
 /// One client connection, owned by one loop (all methods run on that loop's thread).
 ///

@@ -1,3 +1,5 @@
+import Sockets
+
 /// What the server calls for each request. Implementations are Sendable: one instance
 /// serves every loop.
 public protocol HTTPHandler: Sendable {

@@ -1,5 +1,7 @@
 import Dispatch
 import Glibc
+import Logging
+import Sockets
 import Synchronization
 
 public struct HTTPServerConfiguration: Sendable {

@@ -1,3 +1,5 @@
+import Sockets
+
 /// Callbacks of an upgraded connection. All run on the connection's loop.
 public protocol WebSocketDelegate: AnyObject {
     func webSocket(_ ws: WebSocket, didReceiveText text: String)

@@ -1,6 +1,7 @@
 import HTTPServer
 import Synchronization
 import SyncEngine
+import Sockets
 
 /// One parked `GET /v1/sync`.
 ///

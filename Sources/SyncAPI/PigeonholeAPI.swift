@@ -2,6 +2,8 @@ import HTTPServer
 import JSON
 import Synchronization
 import SyncEngine
+import Sockets
+import Logging
 
 /// The HTTP face of the engine: authenticates, decodes, calls the engine, encodes.
 /// Thin on purpose: every rule lives in SyncEngine; every error becomes a response in

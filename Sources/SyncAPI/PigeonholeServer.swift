@@ -1,5 +1,7 @@
 import Glibc
 import HTTPServer
+import Logging
+import Sockets
 import SyncEngine
 
 /// Everything `pigeonhole serve` runs, wired in one place: the engine over a store

@@ -3,6 +3,7 @@ import HTTPServer
 import JSON
 import Synchronization
 import SyncEngine
+import Logging
 
 /// Delivers the push outbox to the webhook: batches of JSON, each push with a stable
 /// `id` for de-duplication; deleted on 2xx, retried with backoff and jitter otherwise,

@@ -1,4 +1,5 @@
 import HTTPServer
+import Sockets
 import Synchronization
 
 /// Token buckets keyed by device or client address (in memory, per process: limits

@@ -1,5 +1,6 @@
 import Glibc
 import HTTPServer
+import Logging
 import SyncEngine
 
 /// The admin token: from `--admin-token` / PIGEONHOLE_ADMIN_TOKEN, else from

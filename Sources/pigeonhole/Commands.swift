@@ -7,6 +7,7 @@ import SQLiteBackend
 import SQLiteStore
 import SyncAPI
 import SyncEngine
+import Logging
 
 let serveFlags: [Flag] = [
     Flag(name: "host", env: "PIGEONHOLE_HOST", value: "ADDR", help: "IPv4 address to listen on (default 127.0.0.1)"),

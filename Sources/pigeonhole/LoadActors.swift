@@ -1,6 +1,7 @@
 import Glibc
 import HTTPServer
 import JSON
+import Sockets
 import Synchronization
 
 /// What every load-test actor shares: when sending ends, and where finished actors

@@ -4,6 +4,7 @@ import HTTPServer
 import JSON
 import Synchronization
 import SyncEngine
+import Sockets
 
 /// `pigeonhole loadtest`: provisions users, devices and rooms through the admin API,
 /// then drives senders, syncing devices and idle waiters as non-blocking connections

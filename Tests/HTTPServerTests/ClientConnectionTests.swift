@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import HTTPServer
+import Sockets
 
 /// The load generator's non-blocking client, on its own event loop, against the real
 /// server on port 0: keep-alive requests, bodies, upgrade to WebSocket, and failures.

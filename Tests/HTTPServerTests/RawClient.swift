@@ -151,3 +151,4 @@ final class RawClient {
 }
 
 import Foundation
+import Sockets

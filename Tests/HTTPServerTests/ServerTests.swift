@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import HTTPServer
+import Sockets
 
 /// The transport over real sockets: one server per test on 127.0.0.1:0.
 @Suite(.timeLimit(.minutes(1)))

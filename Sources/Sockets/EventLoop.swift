@@ -4,7 +4,7 @@ import Glibc
 import Synchronization
 
 /// Something registered on an event loop's epoll set (a listener or a connection).
-protocol LoopRegistrant: AnyObject {
+package protocol LoopRegistrant: AnyObject {
     func handleEvents(_ events: IOEvents)
 }
 
@@ -35,11 +35,11 @@ public final class EventLoop: @unchecked Sendable {
     private var registrants: [UInt64: LoopRegistrant] = [:]
     private var nextToken: UInt64 = 16
     /// Per-loop scratch buffer for reads, so idle connections hold no read buffer.
-    var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+    package var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
     /// Callbacks run once per iteration after events and timers (connections flush here).
     private var beforeSleep: [() -> Void] = []
 
-    init(index: Int) throws {
+    package init(index: Int) throws {
         self.index = index
         epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         guard epfd >= 0 else { throw SocketError.system(call: "epoll_create1", errno: errno) }
@@ -72,13 +72,13 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Asks the loop to exit after its current iteration. Safe from any thread.
-    func stop() {
+    package func stop() {
         stopping.store(true, ordering: .releasing)
         var one: UInt64 = 1
         _ = Glibc.write(wakeFD, &one, 8)
     }
 
-    func waitUntilExited() { exited.wait() }
+    package func waitUntilExited() { exited.wait() }
 
     // MARK: loop-only
 
@@ -93,7 +93,7 @@ public final class EventLoop: @unchecked Sendable {
 
     func addBeforeSleep(_ hook: @escaping () -> Void) { beforeSleep.append(hook) }
 
-    func register(fd: Int32, events: IOEvents, _ registrant: LoopRegistrant) -> UInt64 {
+    package func register(fd: Int32, events: IOEvents, _ registrant: LoopRegistrant) -> UInt64 {
         let token = nextToken
         nextToken += 1
         var ev = epoll_event()
@@ -104,14 +104,14 @@ public final class EventLoop: @unchecked Sendable {
         return token
     }
 
-    func modify(fd: Int32, token: UInt64, events: IOEvents) {
+    package func modify(fd: Int32, token: UInt64, events: IOEvents) {
         var ev = epoll_event()
         ev.events = events.rawValue
         ev.data.u64 = token
         epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev)
     }
 
-    func unregister(fd: Int32, token: UInt64) {
+    package func unregister(fd: Int32, token: UInt64) {
         epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nil)
         registrants[token] = nil
     }
@@ -119,7 +119,7 @@ public final class EventLoop: @unchecked Sendable {
     var registrantCount: Int { registrants.count }
 
     /// Starts the loop's thread, named `ph-<name>` (what `top -H` and `perf` show).
-    func start(name: String) {
+    package func start(name: String) {
         LoopThread { [self] in
             _ = pthread_setname_np(pthread_self(), String("ph-\(name)".utf8.prefix(15))!)
             self.run()
@@ -187,25 +187,5 @@ public final class EventLoop: @unchecked Sendable {
             return b
         }
         for task in batch { task() }
-    }
-}
-
-/// A detached pthread running a Sendable closure. The closure is passed through the
-/// `void*` argument: a capturing closure as a C function pointer crashes the Swift 6
-/// compiler (SWIFT-NOTES G12).
-final class LoopThread: Sendable {
-    let body: @Sendable () -> Void
-    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-
-    func start() {
-        var tid = pthread_t()
-        let box = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&tid, nil, { arg in
-            let thread = Unmanaged<LoopThread>.fromOpaque(arg!).takeRetainedValue()
-            thread.body()
-            return nil
-        }, box)
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        pthread_detach(tid)
     }
 }

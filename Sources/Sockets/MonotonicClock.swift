@@ -13,7 +13,7 @@ public enum MonotonicClock {
 
 extension Duration {
     /// Whole nanoseconds, saturating at zero for negative durations.
-    var nanoseconds: UInt64 {
+    package var nanoseconds: UInt64 {
         let (s, atto) = components
         if s < 0 { return 0 }
         return UInt64(s) &* 1_000_000_000 &+ UInt64(atto / 1_000_000_000)

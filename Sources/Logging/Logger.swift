@@ -38,7 +38,7 @@ public struct Logger: Sendable {
 
     public func log(_ lvl: Level, _ msg: String, _ fields: KeyValuePairs<String, Any>) {
         guard lvl >= level, fd >= 0 else { return }
-        var line = "ts=\(HTTPDateCache.iso8601Now()) level=\(lvl.name) msg=\(Self.quote(msg))"
+        var line = "ts=\(Self.timestamp()) level=\(lvl.name) msg=\(Self.quote(msg))"
         for (k, v) in fields { line += " \(k)=\(Self.quote("\(v)"))" }
         line += "\n"
         var bytes = Array(line.utf8)
@@ -59,11 +59,9 @@ public struct Logger: Sendable {
         }
         return out + "\""
     }
-}
 
-extension HTTPDateCache {
-    /// `2026-11-23T05:17:48.123Z`
-    static func iso8601Now() -> String {
+    /// The time now in RFC 3339 UTC with milliseconds: `2026-11-23T05:17:48.123Z`.
+    static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         var t = ts.tv_sec

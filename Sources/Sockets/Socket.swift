@@ -1,29 +1,16 @@
 import CLinux
 import Glibc
 
-/// Errors of the socket layer. They carry errno for logs; they never reach a client.
-public enum SocketError: Error, CustomStringConvertible {
-    case invalidAddress(String)
-    case system(call: String, errno: Int32)
-
-    public var description: String {
-        switch self {
-        case .invalidAddress(let host): return "invalid IPv4 address: \(host)"
-        case .system(let call, let code): return "\(call) failed: \(String(cString: strerror(code)))"
-        }
-    }
-}
-
 /// Thin wrappers over the BSD socket calls the server needs. Everything is non-blocking
 /// and close-on-exec.
-enum Socket {
-    static let streamFlags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+package enum Socket {
+    package static let streamFlags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
 
     /// A listening TCP socket bound to host:port with SO_REUSEADDR. Deliberately not
     /// SO_REUSEPORT: with it a second server could bind the same port without an error
     /// and silently take half the connections. The loops share this one socket instead
     /// (EPOLLEXCLUSIVE wakes one loop per connection).
-    static func listen(host: String, port: UInt16, backlog: Int32 = 4096) throws -> (fd: Int32, port: UInt16) {
+    package static func listen(host: String, port: UInt16, backlog: Int32 = 4096) throws -> (fd: Int32, port: UInt16) {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = port.bigEndian
@@ -54,7 +41,7 @@ enum Socket {
     }
 
     /// accept4 with the peer's IPv4 address as text. Returns nil on EAGAIN.
-    static func accept(_ listenFD: Int32) -> (fd: Int32, peer: String)? {
+    package static func accept(_ listenFD: Int32) -> (fd: Int32, peer: String)? {
         var addr = sockaddr_in()
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         while true {
@@ -84,7 +71,7 @@ enum Socket {
 
     /// Raises the soft open-file limit to the hard limit (each connection is one fd).
     @discardableResult
-    static func raiseOpenFileLimit() -> (old: UInt64, new: UInt64) {
+    package static func raiseOpenFileLimit() -> (old: UInt64, new: UInt64) {
         var rl = rlimit()
         let res = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
         getrlimit(res, &rl)
