@@ -9,6 +9,7 @@ import Sockets
 ///          │                        │                              │
 ///          └──── bad bytes / limits / timeouts ──> 4xx, closing ───┴── client gone ──> closed
 ///                                                       └─ answer sent ──> lingering ──> closed
+///     awaiting ──101 (`upgrade`)──> upgraded: input goes to the `UpgradeHandler` (a WebSocket)
 ///
 /// Pipelined requests wait in `input` while one is `awaiting`, so responses go out in order.
 ///
@@ -25,7 +26,8 @@ final class Connection: LoopRegistrant {
         case readingBody(HTTPRequestHead, remaining: Int, body: [UInt8])
         case readingChunked(HTTPRequestHead, ChunkedDecoder, body: [UInt8])
         case awaiting(ResponseEncoder.Context)
-        case webSocket
+        /// Switched protocols (`upgrade`): input goes to `upgradeHandler`.
+        case upgraded
         case closing
         /// The last answer is out; what the client still sends is read and dropped
         /// until it closes (see `linger`).
@@ -69,9 +71,9 @@ final class Connection: LoopRegistrant {
     var currentHead: HTTPRequestHead?
     var currentLabel: String?
     var dispatchedAt: UInt64 = 0
+    /// Set once the connection switched protocols (`upgrade`).
+    var upgradeHandler: (any UpgradeHandler)?
     /// Monotonic deadline of the current phase (header read, body read or keep-alive idle).
-    /// Set once the connection is upgraded (RFC 6455).
-    var webSocketSession: WebSocketSession?
     private(set) var deadline: UInt64
     private(set) var deadlineKind: DeadlineKind = .header
 
@@ -194,9 +196,10 @@ final class Connection: LoopRegistrant {
             // answer is on its way (a read or write off the loop, never parked), so
             // it is written before the close (`deliver` sees `peerClosed`).
             break
-        case .awaiting, .webSocket:
+        case .awaiting, .upgraded:
             // The client is gone while we hold a parked request (a long-poll asked to be
-            // told of cancels), or a WebSocket peer half-closed without a close frame.
+            // told of cancels), or an upgraded peer (a WebSocket) half-closed without
+            // closing its protocol.
             close()
         case .readingHead where inputStart == input.count:
             closeAfterFlush()
@@ -311,8 +314,10 @@ final class Connection: LoopRegistrant {
                     compactInput()
                     return
                 }
-            case .webSocket:
-                return processWebSocketInput()
+            case .upgraded:
+                upgradeHandler?.processInput()
+                compactInput()
+                return
             case .awaiting, .closing, .lingering, .closed:
                 return
             }
@@ -442,10 +447,7 @@ final class Connection: LoopRegistrant {
         writeStalledSince = 0
         setWriteInterest(false)
         if case .closing = state { return lingerOnClose ? linger() : close() }
-        if case .webSocket = state, let session = webSocketSession {
-            if queuePendingPong(session) { return flush() }
-            if let ws = session.handle { session.delegate?.webSocketDidDrain(ws) }
-        }
+        if case .upgraded = state, let handler = upgradeHandler, handler.outputDrained() { return flush() }
         // A slow reader paused pipelined processing (and reading); resume both.
         if case .readingHead = state, inputStart < input.count, !processing {
             processInput()
@@ -533,9 +535,13 @@ final class Connection: LoopRegistrant {
         }
     }
 
-    /// Shutdown: close at once if nothing is in flight; WebSockets get a 1001 close.
+    /// Shutdown: close at once if nothing is in flight; an upgraded connection is asked
+    /// to end its protocol (a WebSocket gets a 1001 close).
     func closeIfIdle() {
-        if case .webSocket = state { return webSocketClose(.goingAway) }
+        if case .upgraded = state {
+            upgradeHandler?.serverDraining()
+            return
+        }
         if isIdle { close() }
     }
 
@@ -543,8 +549,8 @@ final class Connection: LoopRegistrant {
         if isClosed { return }
         let wasAwaiting: Bool
         if case .awaiting = state { wasAwaiting = true } else { wasAwaiting = false }
-        let session = webSocketSession
-        webSocketSession = nil
+        let upgraded = upgradeHandler
+        upgradeHandler = nil
         state = .closed
         context.loop.unregister(fd: fd, token: token)
         Glibc.close(fd)
@@ -555,7 +561,10 @@ final class Connection: LoopRegistrant {
         for h in handlers { h() }
         input = []
         output = []
-        if let session { webSocketDidClose(session) }
+        if let upgraded {
+            context.stats.upgraded.wrappingAdd(-1, ordering: .relaxed)
+            upgraded.connectionClosed()
+        }
     }
 
     func compactInput() {

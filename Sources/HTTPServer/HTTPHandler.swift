@@ -58,11 +58,12 @@ public final class Responder: @unchecked Sendable {
         connection.addCancelHandler(callback, serial: serial)
     }
 
-    /// Switches the connection to WebSocket with a `101` (after `WebSocketHandshake.validate`
-    /// gave `acceptKey`). Returns nil if the client already went away. Loop thread only.
-    public func upgradeToWebSocket(acceptKey: String, delegate: WebSocketDelegate,
-                                   configuration: WebSocketConfiguration = WebSocketConfiguration()) -> WebSocket? {
-        connection.upgrade(serial: serial, acceptKey: acceptKey, delegate: delegate, config: configuration)
+    /// Answers with `101 Switching Protocols` and `headers`, and hands the connection to
+    /// the handler `make` builds (the WebSocket layer's `upgradeToWebSocket` does).
+    /// Returns nil if the client already went away. Loop thread only.
+    package func switchProtocols<Handler: UpgradeHandler>(headers: [(name: String, value: String)],
+                                                          to make: (UpgradedConnection) -> Handler) -> Handler? {
+        connection.upgrade(serial: serial, headers: headers, to: make)
     }
 
     /// Labels this request for `HTTPHandler.requestCompleted` (metrics). Loop thread only.

@@ -91,8 +91,8 @@ public final class HTTPServer: Sendable {
     public var openConnections: Int { stats.connections.load(ordering: .relaxed) }
     /// Requests being handled right now (parked long-polls included).
     public var inFlightRequests: Int { stats.inFlight.load(ordering: .relaxed) }
-    /// Open WebSocket connections (a subset of `openConnections`).
-    public var openWebSockets: Int { stats.webSockets.load(ordering: .relaxed) }
+    /// Open connections that switched protocols (WebSockets; a subset of `openConnections`).
+    public var openUpgradedConnections: Int { stats.upgraded.load(ordering: .relaxed) }
 
     /// Graceful stop: stop accepting, close idle connections, let in-flight requests
     /// finish for up to `grace`, then close whatever is left and stop the loops.
@@ -125,7 +125,7 @@ final class ServerStats: Sendable {
     let connections = Atomic<Int>(0)
     let refusing = Atomic<Int>(0)
     let inFlight = Atomic<Int>(0)
-    let webSockets = Atomic<Int>(0)
+    let upgraded = Atomic<Int>(0)
     /// Open (admitted) connections per client address, for the per-address cap.
     private let perAddress = Mutex<[String: Int]>([:])
 

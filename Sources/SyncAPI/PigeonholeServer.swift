@@ -69,7 +69,8 @@ public final class PigeonholeServer: Sendable {
         api.lanes.withLock { lanes in
             lanes = http.loops.map { loop in notifier.addLane { loop.execute($0) } }
         }
-        api.gauges.withLock { $0 = { Metrics.Gauges(connections: http.openConnections, webSockets: http.openWebSockets) } }
+        // The only upgrade the API makes is a /v1/notify WebSocket.
+        api.gauges.withLock { $0 = { Metrics.Gauges(connections: http.openConnections, webSockets: http.openUpgradedConnections) } }
     }
 
     public var port: UInt16 { http.port }

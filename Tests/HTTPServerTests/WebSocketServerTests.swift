@@ -39,7 +39,7 @@ struct WebSocketServerTests {
             #expect(Self.readFrame(c)?.payload == Array("B".utf8))
             for b in WebSocketCodecTests.masked(0x81, Array("slow".utf8)) { c.send([b]); usleep(300) }
             #expect(Self.readFrame(c)?.payload == Array("SLOW".utf8))
-            #expect(server.openWebSockets == 1)
+            #expect(server.openUpgradedConnections == 1)
         }
     }
 
@@ -54,7 +54,7 @@ struct WebSocketServerTests {
             #expect(v.header("Sec-WebSocket-Version") == "13")
             c.send(Self.upgrade.replacingOccurrences(of: "dGhlIHNhbXBsZSBub25jZQ==", with: "short"))
             #expect(try #require(c.readResponse()).status == 400)
-            #expect(server.openWebSockets == 0)
+            #expect(server.openUpgradedConnections == 0)
         }
     }
 
@@ -109,7 +109,7 @@ struct WebSocketServerTests {
                 alive.send(WebSocketCodecTests.masked(0x8A, f.payload))
             }
             #expect(eventually { handler.wsClosed.load(ordering: .relaxed) == 1 })
-            #expect(server.openWebSockets == 1)
+            #expect(server.openUpgradedConnections == 1)
             _ = silent
         }
     }
@@ -117,10 +117,10 @@ struct WebSocketServerTests {
     @Test func vanishedPeerIsCleanedUp() throws {
         try withTestServer { server, handler in
             var c: RawClient? = try open(server)
-            #expect(server.openWebSockets == 1)
+            #expect(server.openUpgradedConnections == 1)
             c!.abort()   // RST, no close frame
             c = nil
-            #expect(eventually { handler.wsClosed.load(ordering: .relaxed) == 1 && server.openWebSockets == 0 })
+            #expect(eventually { handler.wsClosed.load(ordering: .relaxed) == 1 && server.openUpgradedConnections == 0 })
             #expect(eventually { server.openConnections == 0 })
         }
     }

@@ -177,7 +177,7 @@ struct NotifyTests {
         try TestServer.with { server in
             let alice = try server.createUser("alice", device: "phone")
             let (ws, _) = try WebSocketTestClient.openReady(server, token: alice.token)
-            #expect(server.server.http.openWebSockets == 1)
+            #expect(server.server.http.openUpgradedConnections == 1)
 
             ws.send(opcode: Frame.ping, Array("are-you-there".utf8))
             let pong = try ws.readFrame(timeout: 2)
@@ -187,7 +187,7 @@ struct NotifyTests {
             let echo = try ws.readFrame(timeout: 2)
             #expect(echo.opcode == Frame.close && echo.closeCode == 1000, "\(echo)")
             #expect(ws.isClosedByPeer())
-            #expect(eventually { server.server.http.openWebSockets == 0 && server.engine.notifier.subscriberCount == 0 })
+            #expect(eventually { server.server.http.openUpgradedConnections == 0 && server.engine.notifier.subscriberCount == 0 })
         }
     }
 
@@ -221,7 +221,7 @@ struct NotifyTests {
             #expect(silent.isClosedByPeer(timeout: 2), "a silent peer was kept")
             let droppedAfter = ContinuousClock.now - opened
             #expect(droppedAfter >= interval && droppedAfter < .seconds(2), "\(droppedAfter)")
-            #expect(eventually { server.server.http.openWebSockets == 1 && server.engine.notifier.subscriberCount == 1 })
+            #expect(eventually { server.server.http.openUpgradedConnections == 1 && server.engine.notifier.subscriberCount == 1 })
 
             // The answering peer outlives several intervals and still gets mail.
             usleep(250_000)
@@ -231,7 +231,7 @@ struct NotifyTests {
             #expect(aliveDone.wait(timeout: .now() + 2) == .success)
             let pings = aliveFrames.value.filter { $0.opcode == Frame.ping }.count
             #expect(pings >= 3, "pings seen by the live peer: \(pings)")
-            #expect(server.server.http.openWebSockets == 1)
+            #expect(server.server.http.openUpgradedConnections == 1)
         }
     }
 
@@ -244,7 +244,7 @@ struct NotifyTests {
             // Both forms work for a good token (so the refusals below are about the token).
             _ = try WebSocketTestClient.openReady(server, token: phone.token)
             _ = try WebSocketTestClient.openReady(server, token: phone.token, viaQuery: true)
-            #expect(eventually { server.server.http.openWebSockets == 0 })   // both dropped above
+            #expect(eventually { server.server.http.openUpgradedConnections == 0 })   // both dropped above
             let phoneTicket = try WebSocketTestClient.ticket(port: server.port, token: phone.token)
             #expect(try server.admin.delete("/v1/admin/devices/\(phone.id)", token: TestServer.adminToken).status == 204)
 
@@ -271,7 +271,7 @@ struct NotifyTests {
                 #expect(r.header("Sec-WebSocket-Accept") == nil && r.header("Upgrade") == nil, "\(what): \(r.headers)")
                 #expect(c.staysSilent(for: 0.01), "\(what): bytes after the 401")
             }
-            #expect(server.server.http.openWebSockets == 0)
+            #expect(server.server.http.openUpgradedConnections == 0)
             #expect(server.engine.notifier.subscriberCount == 0)
 
             // A good token, but no upgrade: 426 naming the protocol.
@@ -287,7 +287,7 @@ struct NotifyTests {
             // A key that is not 16 bytes: 400.
             let badKey = try c.requestUpgrade("/v1/notify", token: laptop.token, headers: WebSocketTestClient.upgradeHeaders(key: "c2hvcnQ="))
             expectError(badKey, 400, "bad_handshake")
-            #expect(server.server.http.openWebSockets == 0)
+            #expect(server.server.http.openUpgradedConnections == 0)
             #expect(server.engine.notifier.subscriberCount == 0)
 
             // The same connection is still plain HTTP and upgrades once asked properly.
@@ -307,12 +307,12 @@ struct NotifyTests {
             let connectionsBefore = server.server.http.openConnections
             let (reset, _) = try WebSocketTestClient.openReady(server, token: alice.token)
             let (halfClosed, _) = try WebSocketTestClient.openReady(server, token: alice.token)
-            #expect(server.server.http.openWebSockets == 2)
+            #expect(server.server.http.openUpgradedConnections == 2)
             #expect(server.engine.notifier.subscriberCount == 2)
 
             reset.abort()               // RST: SO_LINGER 0, no close frame
             halfClosed.shutdownWrite()  // FIN, no close frame
-            #expect(eventually { server.server.http.openWebSockets == 0 }, "open sockets: \(server.server.http.openWebSockets)")
+            #expect(eventually { server.server.http.openUpgradedConnections == 0 }, "open sockets: \(server.server.http.openUpgradedConnections)")
             #expect(eventually { server.engine.notifier.subscriberCount == 0 }, "subscribers: \(server.engine.notifier.subscriberCount)")
             #expect(eventually { server.server.http.openConnections == connectionsBefore })
             #expect(halfClosed.isClosedByPeer())

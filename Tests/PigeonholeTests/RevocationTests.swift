@@ -33,7 +33,7 @@ struct RevocationTests {
             #expect(close.opcode == WebSocketTestClient.Frame.close)
             #expect(close.payload.prefix(2) == [0x03, 0xF0])
             #expect(laptopSocket.staysSilent(for: 0.2))
-            #expect(server.server.http.openWebSockets >= 1)
+            #expect(server.server.http.openUpgradedConnections >= 1)
         }
     }
 
