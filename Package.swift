@@ -27,6 +27,10 @@ let package = Package(
         // Structured log lines on stderr.
         .target(name: "Logging"),
         .target(name: "HTTPServer", dependencies: ["Sockets", "Logging", "CZlib", "JSON"]),
+        // HTTP/1.1 clients: a blocking one per request (the push webhook), a blocking
+        // keep-alive one (demo, load-test setup) and a non-blocking one on the event
+        // loops that can open a WebSocket (the load generator).
+        .target(name: "HTTPClient", dependencies: ["HTTPServer", "Sockets", "JSON"]),
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
         // A strict JSON value type, parser and writer (no Foundation JSON on the hot path).
         .target(name: "JSON"),
@@ -37,9 +41,9 @@ let package = Package(
         // The PostgreSQL backend (several nodes over one database): all its SQL lives here.
         .target(name: "PostgresBackend", dependencies: ["SyncEngine", "CPQ", "JSON"],
                 plugins: ["EmbedMigrationsPlugin"]),
-        .target(name: "SyncAPI", dependencies: ["HTTPServer", "Sockets", "Logging", "SyncEngine", "JSON"],
+        .target(name: "SyncAPI", dependencies: ["HTTPServer", "HTTPClient", "Sockets", "Logging", "SyncEngine", "JSON"],
                 plugins: ["EmbedWebClientPlugin"]),
-        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend", "PostgresBackend"]),
+        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend", "PostgresBackend", "HTTPClient"]),
 
         // Build-time embedding of top-level migrations/*.sql into SQLiteBackend, so the
         // binary carries its schema wherever it runs and migrations/ stays the one source.
@@ -51,7 +55,7 @@ let package = Package(
         .plugin(name: "EmbedWebClientPlugin", capability: .buildTool(),
                 dependencies: ["WebClientEmbedder"], path: "Sources/EmbedWebClientPlugin"),
 
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "Sockets", "JSON"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPClient", "Sockets", "JSON"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
         // The load generator's verifier and scenario plans (in the executable target).
         .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),

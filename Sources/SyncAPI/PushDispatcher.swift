@@ -4,6 +4,7 @@ import JSON
 import Synchronization
 import SyncEngine
 import Logging
+import HTTPClient
 
 /// Delivers the push outbox to the webhook: batches of JSON, each push with a stable
 /// `id` for de-duplication; deleted on 2xx, retried with backoff and jitter otherwise,

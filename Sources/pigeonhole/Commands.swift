@@ -8,6 +8,7 @@ import SQLiteStore
 import SyncAPI
 import SyncEngine
 import Logging
+import HTTPClient
 
 let serveFlags: [Flag] = [
     Flag(name: "host", env: "PIGEONHOLE_HOST", value: "ADDR", help: "IPv4 address to listen on (default 127.0.0.1)"),

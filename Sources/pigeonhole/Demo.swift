@@ -1,5 +1,6 @@
 import Dispatch
 import Glibc
+import HTTPClient
 import HTTPServer
 import JSON
 import SyncAPI

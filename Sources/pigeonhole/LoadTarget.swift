@@ -1,4 +1,5 @@
 import Glibc
+import HTTPClient
 import HTTPServer
 
 /// One server node the load test talks to (`--url`, repeated or comma-separated).

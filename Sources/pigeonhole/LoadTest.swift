@@ -5,6 +5,7 @@ import JSON
 import Synchronization
 import SyncEngine
 import Sockets
+import HTTPClient
 
 /// `pigeonhole loadtest`: provisions users, devices and rooms through the admin API,
 /// then drives senders, syncing devices and idle waiters as non-blocking connections

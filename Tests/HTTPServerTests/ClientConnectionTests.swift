@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 @testable import HTTPServer
 import Sockets
+import HTTPClient
 
 /// The load generator's non-blocking client, on its own event loop, against the real
 /// server on port 0: keep-alive requests, bodies, upgrade to WebSocket, and failures.

@@ -1,4 +1,4 @@
-@testable import HTTPServer
+@testable import HTTPClient
 import Testing
 
 /// Whatever answers on the webhook's address: a status we can act on, or a thrown

@@ -3,15 +3,15 @@ import JSON
 
 /// A small blocking HTTP/1.1 keep-alive client for the load generator: one connection,
 /// one request at a time, Content-Length bodies (the server never sends chunked).
-final class BlockingHTTPClient {
-    struct Response {
-        let status: Int
-        let body: [UInt8]
-        var json: JSONValue? { try? JSONParser.parse(body) }
+package final class BlockingHTTPClient {
+    package struct Response {
+        package let status: Int
+        package let body: [UInt8]
+        package var json: JSONValue? { try? JSONParser.parse(body) }
     }
 
-    struct ClientError: Error, CustomStringConvertible {
-        let description: String
+    package struct ClientError: Error, CustomStringConvertible {
+        package let description: String
     }
 
     private let host: String
@@ -20,7 +20,7 @@ final class BlockingHTTPClient {
     private var buffer: [UInt8] = []
     private var chunk = [UInt8](repeating: 0, count: 65536)
 
-    init(host: String, port: UInt16) {
+    package init(host: String, port: UInt16) {
         self.host = host
         self.port = port
     }
@@ -49,7 +49,7 @@ final class BlockingHTTPClient {
         buffer.removeAll()
     }
 
-    func request(_ method: String, _ path: String, token: String?, body: JSONValue? = nil) throws -> Response {
+    package func request(_ method: String, _ path: String, token: String?, body: JSONValue? = nil) throws -> Response {
         try connectIfNeeded()
         let payload = body?.serialized() ?? []
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host)\r\n"
@@ -112,7 +112,7 @@ final class BlockingHTTPClient {
 }
 
 extension Substring {
-    func trimmingSpaces() -> String {
+    fileprivate func trimmingSpaces() -> String {
         var s = self
         while s.first == " " { s.removeFirst() }
         while s.last == " " { s.removeLast() }

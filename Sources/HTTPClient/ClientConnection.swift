@@ -1,4 +1,5 @@
 import Glibc
+import HTTPServer
 import Sockets
 
 /// An outbound HTTP/1.1 keep-alive connection on an event loop, which can upgrade to a
