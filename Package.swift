@@ -30,7 +30,10 @@ let package = Package(
         // HTTP/1.1 clients: a blocking one per request (the push webhook), a blocking
         // keep-alive one (demo, load-test setup) and a non-blocking one on the event
         // loops that can open a WebSocket (the load generator).
-        .target(name: "HTTPClient", dependencies: ["HTTPServer", "Sockets", "JSON"]),
+        // WebSocket (RFC 6455): frames, the handshake, and the server's sessions, which
+        // take over upgraded connections through the HTTP server's UpgradeHandler hook.
+        .target(name: "WebSocket", dependencies: ["HTTPServer", "Sockets"]),
+        .target(name: "HTTPClient", dependencies: ["WebSocket", "Sockets", "JSON"]),
         .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
         // A strict JSON value type, parser and writer (no Foundation JSON on the hot path).
         .target(name: "JSON"),
@@ -41,7 +44,7 @@ let package = Package(
         // The PostgreSQL backend (several nodes over one database): all its SQL lives here.
         .target(name: "PostgresBackend", dependencies: ["SyncEngine", "CPQ", "JSON"],
                 plugins: ["EmbedMigrationsPlugin"]),
-        .target(name: "SyncAPI", dependencies: ["HTTPServer", "HTTPClient", "Sockets", "Logging", "SyncEngine", "JSON"],
+        .target(name: "SyncAPI", dependencies: ["HTTPServer", "WebSocket", "HTTPClient", "Sockets", "Logging", "SyncEngine", "JSON"],
                 plugins: ["EmbedWebClientPlugin"]),
         .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend", "PostgresBackend", "HTTPClient"]),
 
@@ -55,7 +58,7 @@ let package = Package(
         .plugin(name: "EmbedWebClientPlugin", capability: .buildTool(),
                 dependencies: ["WebClientEmbedder"], path: "Sources/EmbedWebClientPlugin"),
 
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPClient", "Sockets", "JSON"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "WebSocket", "HTTPClient", "Sockets", "JSON"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
         // The load generator's verifier and scenario plans (in the executable target).
         .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),

@@ -1,6 +1,6 @@
 import Glibc
-import HTTPServer
 import Sockets
+import WebSocket
 
 /// An outbound HTTP/1.1 keep-alive connection on an event loop, which can upgrade to a
 /// WebSocket client (RFC 6455 §4.1). One request at a time, no pipelining; responses

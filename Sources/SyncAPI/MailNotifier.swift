@@ -2,6 +2,7 @@ import HTTPServer
 import Synchronization
 import SyncEngine
 import Sockets
+import WebSocket
 
 /// One `/v1/notify` WebSocket: tells the device "you have mail" with the newest
 /// cursor, never the payload (a lost notification never loses a message: the

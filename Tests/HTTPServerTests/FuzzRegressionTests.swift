@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import HTTPServer
+@testable import WebSocket
 
 // Hostile input, unit level: the request head parser, body framing, the chunked decoder
 // and the WebSocket frame decoder + protocol get thousands of mutated and random inputs

@@ -2,6 +2,7 @@ import Foundation
 import JSON
 import Synchronization
 @testable import HTTPServer
+import WebSocket
 
 /// The routes the transport tests talk to.
 enum TestRoute: Sendable {

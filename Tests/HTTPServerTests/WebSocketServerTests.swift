@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import HTTPServer
+import WebSocket
 
 /// WebSocket over real sockets: handshake, frames split and batched, ping/pong,
 /// close handshakes, protocol errors, dead peers.

@@ -1,6 +1,7 @@
 import Glibc
 import HTTPServer
 import JSON
+import WebSocket
 
 /// A blocking RFC 6455 client over one TCP connection to the test server, written
 /// from the client's side of the RFC (masked frames out, unmasked frames in), for the

@@ -1,3 +1,4 @@
+import HTTPServer
 import Sockets
 
 /// The WebSocket life of a connection after `101 Switching Protocols` (RFC 6455): the

@@ -1,3 +1,5 @@
+import HTTPServer
+
 extension Responder {
     /// Switches the connection to WebSocket with a `101` (after `WebSocketHandshake.validate`
     /// gave `acceptKey`). Returns nil if the client already went away. Loop thread only.

@@ -1,3 +1,5 @@
+import HTTPServer
+
 /// The server side of the opening handshake (RFC 6455 §4.2).
 public enum WebSocketHandshake {
     static let guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
