@@ -46,7 +46,9 @@ let package = Package(
                 plugins: ["EmbedMigrationsPlugin"]),
         .target(name: "SyncAPI", dependencies: ["HTTPServer", "WebSocket", "HTTPClient", "Sockets", "Logging", "SyncEngine", "JSON"],
                 plugins: ["EmbedWebClientPlugin"]),
-        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend", "PostgresBackend", "HTTPClient"]),
+        // The load generator behind `pigeonhole loadtest`, with its exactly-once verifier.
+        .target(name: "LoadTester", dependencies: ["HTTPClient", "Sockets", "JSON"]),
+        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend", "PostgresBackend", "HTTPClient", "LoadTester"]),
 
         // Build-time embedding of top-level migrations/*.sql into SQLiteBackend, so the
         // binary carries its schema wherever it runs and migrations/ stays the one source.
@@ -60,8 +62,8 @@ let package = Package(
 
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "WebSocket", "HTTPClient", "Sockets", "JSON"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
-        // The load generator's verifier and scenario plans (in the executable target).
-        .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),
+        // The load generator's verifier, scenario plans and sync-page scanner.
+        .testTarget(name: "LoadTestTests", dependencies: ["LoadTester", "JSON"]),
         // The store conformance suite (written against the store interface, run per backend)
         // and domain tests that drive SyncEngine without HTTP.
         // Throwaway PostgreSQL databases for the tests (PIGEONHOLE_TEST_DATABASE_URL).

@@ -9,6 +9,7 @@ import SyncAPI
 import SyncEngine
 import Logging
 import HTTPClient
+import LoadTester
 
 let serveFlags: [Flag] = [
     Flag(name: "host", env: "PIGEONHOLE_HOST", value: "ADDR", help: "IPv4 address to listen on (default 127.0.0.1)"),

@@ -1,5 +1,5 @@
 import Testing
-@testable import pigeonhole
+@testable import LoadTester
 
 /// The load test's verdicts, on hand-made logs: a verifier that cannot fail would
 /// make every green load-test run meaningless.

@@ -1,28 +1,22 @@
 import Testing
-@testable import pigeonhole
+@testable import LoadTester
 
-/// Several nodes (issue 12): `--url` repeated or comma-separated, and how the plan
-/// spreads devices, senders and idle clients over the nodes.
+/// Several nodes (issue 12): `--url` repeated or comma-separated (each value one entry
+/// here; how the command line and PIGEONHOLE_URL give them is `CLITests`), and how the
+/// plan spreads devices, senders and idle clients over the nodes.
 @Suite struct LoadSpreadTests {
-    static func urls(_ args: [String], environment: [String: String] = [:]) throws -> [LoadTarget] {
-        try LoadTarget.parse(FlagParser.parse(args, flags: loadtestFlags, environment: environment).strings("url"))
-    }
+    static func urls(_ entries: [String]) throws -> [LoadTarget] { try LoadTarget.parse(entries) }
 
     @Test func repeatedAndCommaSeparatedURLsAreAllKeptInOrder() throws {
-        let targets = try Self.urls(["--url", "http://127.0.0.1:8080", "--url=http://10.0.0.2:81/x, http://localhost:82"])
+        let targets = try Self.urls(["http://127.0.0.1:8080", "http://10.0.0.2:81/x, http://localhost:82"])
         #expect(targets.map(\.url) == ["http://127.0.0.1:8080", "http://10.0.0.2:81/x", "http://localhost:82"])
         #expect(targets.map(\.host) == ["127.0.0.1", "10.0.0.2", "127.0.0.1"])
         #expect(targets.map(\.port) == [8080, 81, 82])
         // One URL, and none at all, are what they always were.
-        #expect(try Self.urls(["--url", "http://127.0.0.1:9000"]) == [LoadTarget("http://127.0.0.1:9000")!])
+        #expect(try Self.urls(["http://127.0.0.1:9000"]) == [LoadTarget("http://127.0.0.1:9000")!])
         #expect(try Self.urls([]).map(\.url) == ["http://127.0.0.1:8080"])
-    }
-
-    /// The environment variable may hold a list too; the command line replaces it whole.
-    @Test func theCommandLineReplacesTheEnvironmentsList() throws {
-        let env = ["PIGEONHOLE_URL": "http://127.0.0.1:1,http://127.0.0.1:2"]
-        #expect(try Self.urls([], environment: env).map(\.port) == [1, 2])
-        #expect(try Self.urls(["--url", "http://127.0.0.1:3", "--url", "http://127.0.0.1:4"], environment: env).map(\.port) == [3, 4])
+        // The environment variable's one value may hold a list too.
+        #expect(try Self.urls(["http://127.0.0.1:1,http://127.0.0.1:2"]).map(\.port) == [1, 2])
     }
 
     @Test(arguments: [
@@ -36,9 +30,9 @@ import Testing
     func aBadURLAmongSeveralIsNamed(_ list: String) {
         let bad = list.split(separator: ",", omittingEmptySubsequences: false)[1]
         #expect {
-            try Self.urls(["--url", list])
+            try Self.urls([list])
         } throws: { error in
-            (error as? CommandFailure)?.description.hasPrefix("--url '\(bad)' is not http://HOST:PORT") == true
+            (error as? LoadTestFailure)?.description.hasPrefix("--url '\(bad)' is not http://HOST:PORT") == true
         }
     }
 

@@ -1,6 +1,6 @@
 import JSON
 import Testing
-@testable import pigeonhole
+@testable import LoadTester
 
 /// The load tester's sync-page reader must see exactly what the full parser sees, and
 /// refuse what the full parser refuses: otherwise the verifier could pass a broken page.

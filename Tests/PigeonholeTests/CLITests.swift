@@ -115,6 +115,24 @@ struct CLITests {
         }
     }
 
+    /// `--url` may be repeated and PIGEONHOLE_URL may hold a list: the command line's
+    /// values replace the environment's list whole, and a list from the environment is
+    /// read entry by entry (its bad entry named).
+    @Test func loadtestURLsOnTheCommandLineReplaceTheEnvironmentsList() throws {
+        try TestServer.with { server in
+            let good = "http://127.0.0.1:\(server.port)"
+            let common = ["loadtest", "--admin-token", "pha_wrong", "--duration", "200ms", "--users", "2"]
+            // The environment's bad entry is never read: the run gets as far as the admin token.
+            let replaced = try Self.run(common + ["--url", good, "--url", good],
+                                        environment: ["PIGEONHOLE_URL": "http://127.0.0.1:x,\(good)"])
+            #expect(replaced.status == 1)
+            #expect(replaced.stderr.contains("401") && !replaced.stderr.contains("127.0.0.1:x"), "\(replaced.stderr)")
+            let fromEnvironment = try Self.run(common, environment: ["PIGEONHOLE_URL": "\(good),http://127.0.0.1:x"])
+            #expect(fromEnvironment.status == 1)
+            #expect(fromEnvironment.stderr.hasPrefix("pigeonhole: --url 'http://127.0.0.1:x'"), "\(fromEnvironment.stderr)")
+        }
+    }
+
     /// Two URLs (one repeated flag, two spellings) that reach the same server: the
     /// devices and senders are spread over both, every delivery verifies, and the
     /// report counts per URL. Two --server-pid are summed.

@@ -1,29 +1,28 @@
 import Glibc
 import HTTPClient
-import HTTPServer
 
 /// One server node the load test talks to (`--url`, repeated or comma-separated).
 /// Several nodes over one database is issue 12: devices and senders are spread over
 /// them (`LoadPlan.deviceNode`, `LoadPlan.senderNode`) and the verifier reads what
 /// each device got, wherever it was connected.
-struct LoadTarget: Equatable, Sendable {
+package struct LoadTarget: Equatable, Sendable {
     /// As given, for the report.
-    let url: String
+    package let url: String
     /// An IPv4 address (`localhost` is 127.0.0.1): the clients connect without DNS.
-    let host: String
-    let port: UInt16
+    package let host: String
+    package let port: UInt16
 
     static let defaultURL = "http://127.0.0.1:8080"
 
     /// `http://HOST:PORT[/...]` per entry; each entry may itself be a comma-separated
     /// list. The error names the bad entry.
-    static func parse(_ entries: [String]) throws -> [LoadTarget] {
+    package static func parse(_ entries: [String]) throws -> [LoadTarget] {
         var out: [LoadTarget] = []
         for entry in entries {
             for part in entry.split(separator: ",", omittingEmptySubsequences: false) {
-                let url = part.trimmedOWS()
+                let url = Self.trimmed(part)
                 guard let target = LoadTarget(url) else {
-                    throw CommandFailure("--url '\(url)' is not http://HOST:PORT with an IPv4 address or localhost")
+                    throw LoadTestFailure(description: "--url '\(url)' is not http://HOST:PORT with an IPv4 address or localhost")
                 }
                 out.append(target)
             }
@@ -32,7 +31,7 @@ struct LoadTarget: Equatable, Sendable {
         return out
     }
 
-    init?(_ url: String) {
+    package init?(_ url: String) {
         guard url.hasPrefix("http://") else { return nil }
         let hostPort = url.dropFirst(7).split(separator: "/", omittingEmptySubsequences: false).first ?? ""
         let parts = hostPort.split(separator: ":", omittingEmptySubsequences: false)
@@ -51,9 +50,16 @@ struct LoadTarget: Equatable, Sendable {
         let client = BlockingHTTPClient(host: host, port: port)
         let status: Int
         do { status = try client.request("GET", "/healthz", token: nil).status } catch {
-            throw CommandFailure("--url \(url): \(error)")
+            throw LoadTestFailure(description: "--url \(url): \(error)")
         }
-        guard status == 200 else { throw CommandFailure("--url \(url): /healthz answered HTTP \(status)") }
+        guard status == 200 else { throw LoadTestFailure(description: "--url \(url): /healthz answered HTTP \(status)") }
+    }
+
+    /// `s` without the spaces and tabs around it.
+    private static func trimmed(_ s: Substring) -> String {
+        var s = s
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
     }
 }
-

@@ -1,11 +1,9 @@
 import Dispatch
 import Glibc
-import HTTPServer
-import JSON
-import Synchronization
-import SyncEngine
-import Sockets
 import HTTPClient
+import JSON
+import Sockets
+import Synchronization
 
 /// `pigeonhole loadtest`: provisions users, devices and rooms through the admin API,
 /// then drives senders, syncing devices and idle waiters as non-blocking connections
@@ -13,9 +11,7 @@ import HTTPClient
 /// (exactly once, in per-room seq order) and what the first screen says is unread.
 /// With several `targets` (nodes over one database) setup goes to the first, and
 /// devices, senders and idle clients are spread as `LoadPlan` says.
-struct LoadTest {
-    enum Transport: String { case longpoll, websocket }
-
+package struct LoadTest {
     let targets: [LoadTarget]
     let adminToken: String
     let plan: LoadPlan
@@ -31,6 +27,24 @@ struct LoadTest {
     /// Local server processes whose RSS and CPU are reported (summed).
     let serverPIDs: [Int32]
     let json: Bool
+
+    package init(targets: [LoadTarget], adminToken: String, plan: LoadPlan, scenarioName: String, devicesPerUser: Int,
+                 duration: Double, rate: Double?, transport: DeviceActor.Transport, idle: Int, readEvery: Int,
+                 clientThreads: Int, serverPIDs: [Int32], json: Bool) {
+        self.targets = targets
+        self.adminToken = adminToken
+        self.plan = plan
+        self.scenarioName = scenarioName
+        self.devicesPerUser = devicesPerUser
+        self.duration = duration
+        self.rate = rate
+        self.transport = transport
+        self.idle = idle
+        self.readEvery = readEvery
+        self.clientThreads = clientThreads
+        self.serverPIDs = serverPIDs
+        self.json = json
+    }
 
     /// Runs `count` provisioning jobs on `threads` threads, each with its own blocking
     /// connection per node; job `i` talks to node `node(i)` (default: the first).
@@ -56,7 +70,7 @@ struct LoadTest {
             }
         }
         group.wait()
-        if let f = failure.withLock({ $0 }) { throw CommandFailure("provisioning failed: \(f)") }
+        if let f = failure.withLock({ $0 }) { throw LoadTestFailure(description: "provisioning failed: \(f)") }
     }
 
     /// Provisioning through the device API meets the per-device room and member limits
@@ -72,7 +86,7 @@ struct LoadTest {
 
     static func expect(_ r: BlockingHTTPClient.Response, _ statuses: Set<Int>, _ what: String) throws -> JSONValue {
         guard statuses.contains(r.status), let j = r.json else {
-            throw CommandFailure("\(what): HTTP \(r.status) \(String(decoding: r.body, as: UTF8.self))")
+            throw LoadTestFailure(description: "\(what): HTTP \(r.status) \(String(decoding: r.body, as: UTF8.self))")
         }
         return j
     }
@@ -89,9 +103,9 @@ struct LoadTest {
         return targets.filter { seen.insert("\($0.host):\($0.port)").inserted }
     }
 
-    func run() throws {
+    package func run() throws {
         for t in distinctTargets { try t.checkHealth() }
-        let prefix = "lt\(SyncEngine.nowMillis() % 100_000_000)"
+        let prefix = "lt\(WallClock.millis() % 100_000_000)"
         let admin = adminToken
         let plan = self.plan
         let receiving = Set(plan.receivers)
@@ -116,7 +130,7 @@ struct LoadTest {
             var mine: [String] = []
             for d in 0..<(receiving.contains(u) ? perUser : 1) {
                 let r = try c.request("POST", "/v1/admin/users/\(names[u])/devices", token: admin, body: ["name": .string("loadtest-\(d)")])
-                guard let t = try Self.expect(r, [201], "create device")["token"]?.stringValue else { throw CommandFailure("device without token") }
+                guard let t = try Self.expect(r, [201], "create device")["token"]?.stringValue else { throw LoadTestFailure(description: "device without token") }
                 mine.append(t)
             }
             tokenTable.withLock { $0[u] = mine }
@@ -368,10 +382,10 @@ extension IdleActor {
 }
 
 /// The server's RSS and CPU time, from /proc (for --server-pid).
-struct ServerProcess {
+package struct ServerProcess {
     let pid: Int32
 
-    init(_ pid: Int32) { self.pid = pid }
+    package init(_ pid: Int32) { self.pid = pid }
 
     private func read(_ file: String) -> String? {
         guard let f = fopen("/proc/\(pid)/\(file)", "r") else { return nil }
@@ -386,7 +400,7 @@ struct ServerProcess {
         return String(decoding: out, as: UTF8.self)
     }
 
-    func rssBytes() -> Int? {
+    package func rssBytes() -> Int? {
         guard let status = read("status") else { return nil }
         for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
             return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }.map { $0 * 1024 }
@@ -413,6 +427,15 @@ extension [ServerProcess] {
     func cpuSeconds() -> Double? {
         let each = compactMap { $0.cpuSeconds() }
         return each.isEmpty ? nil : each.reduce(0, +)
+    }
+}
+
+/// Wall-clock milliseconds since the epoch (CLOCK_REALTIME): a run's names are unique by it.
+enum WallClock {
+    static func millis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 }
 

@@ -12,14 +12,14 @@
 /// With several nodes (`--url` given more than once), device d of user u connects to
 /// node (d + u) mod nodes, so the devices of one user land on different nodes, and
 /// sender slots and idle clients go round-robin.
-struct LoadPlan: Sendable {
-    enum Scenario: Equatable, Sendable {
+package struct LoadPlan: Sendable {
+    package enum Scenario: Equatable, Sendable {
         case dm
         case group(Int)
         case hot(Int)
         case mixed
 
-        init?(_ text: String) {
+        package init?(_ text: String) {
             switch text {
             case "dm": self = .dm
             case "mixed": self = .mixed
@@ -52,7 +52,7 @@ struct LoadPlan: Sendable {
 
     /// `users` applies to dm and mixed. `receivers`: the first K users sync (default:
     /// every user in dm and mixed, 50 members of a group or hot room; 0 measures sends alone).
-    init(scenario: Scenario, users: Int, senders: Int, receivers: Int?, nodes: Int = 1) {
+    package init(scenario: Scenario, users: Int, senders: Int, receivers: Int?, nodes: Int = 1) {
         self.scenario = scenario
         self.senders = senders
         self.nodes = max(1, nodes)

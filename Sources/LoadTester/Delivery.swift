@@ -128,8 +128,3 @@ enum Delivery {
         sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(q * Double(sorted.count)))]
     }
 }
-
-/// A load test whose verification found violations (exit status 1).
-struct LoadTestFailure: Error, CustomStringConvertible {
-    let description: String
-}

@@ -1,6 +1,5 @@
 import Glibc
 import HTTPClient
-import HTTPServer
 import JSON
 import Sockets
 import Synchronization
@@ -132,8 +131,8 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
 /// One syncing device: pulls with its cursor and keeps what it received; now and then
 /// marks a room read. Woken by a parked long-poll, or by `mail` on a /v1/notify
 /// WebSocket (then every pull is immediate).
-final class DeviceActor: @unchecked Sendable {   // confined to `loop`
-    enum Transport: String, Sendable { case longpoll, websocket }
+package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
+    package enum Transport: String, Sendable { case longpoll, websocket }
 
     let index: Int
     let name: String
