@@ -10,15 +10,6 @@ import WebSocket
 /// Confinement: loop thread only, like the server's connections (see EventLoop). Every
 /// callback runs on the loop and may start the next request at once.
 public final class ClientConnection: LoopRegistrant {
-    public struct Response: Sendable {
-        public let status: Int
-        /// Header names lowercased, in arrival order.
-        public let headers: [(name: String, value: String)]
-        public let body: [UInt8]
-
-        public func header(_ name: String) -> String? { headers.first { $0.name == name }?.value }
-    }
-
     public enum Failure: Error, Equatable, CustomStringConvertible {
         case connect(errno: Int32)
         case closed
@@ -37,35 +28,23 @@ public final class ClientConnection: LoopRegistrant {
         }
     }
 
-    /// What a WebSocket client hears: the upgrade answer (nil = 101), text messages, and the end.
-    public struct WebSocketHandlers {
-        public var opened: (Response?) -> Void
-        public var text: ([UInt8]) -> Void
-        public var ended: (Failure) -> Void
-        public init(opened: @escaping (Response?) -> Void, text: @escaping ([UInt8]) -> Void, ended: @escaping (Failure) -> Void) {
-            self.opened = opened
-            self.text = text
-            self.ended = ended
-        }
-    }
-
-    private enum State { case disconnected, connecting, open, webSocket }
+    enum State { case disconnected, connecting, open, webSocket }
 
     public let loop: EventLoop
     private let host: String
     private let port: UInt16
-    private var state = State.disconnected
+    var state = State.disconnected
     private var fd: Int32 = -1
     private var token: UInt64 = 0
-    private var output: [UInt8] = []
-    private var input: [UInt8] = []
-    private var scanned = 0
-    private var pending: ((Result<Response, Failure>) -> Void)?
-    private var pendingIsHead = false
-    private var upgrade: WebSocketHandlers?
-    private var timer: TimerToken?
-    private let frames = WebSocketFrameDecoder(maxPayload: 1 << 20, expectMasked: false)
-    private var maskState: UInt32
+    var output: [UInt8] = []
+    var input: [UInt8] = []
+    var scanned = 0
+    var pending: ((Result<Response, Failure>) -> Void)?
+    var pendingIsHead = false
+    var upgrade: WebSocketHandlers?
+    var timer: TimerToken?
+    let frames = WebSocketFrameDecoder(maxPayload: 1 << 20, expectMasked: false)
+    var maskState: UInt32
 
     public init(loop: EventLoop, host: String, port: UInt16) {
         self.loop = loop
@@ -95,46 +74,6 @@ public final class ClientConnection: LoopRegistrant {
             fail(.timedOut)
         }
         if state == .disconnected { connect() } else if state == .open { flush() }
-    }
-
-    /// Upgrades to a WebSocket at `path` (a fresh connection is opened if needed).
-    /// `opened(nil)` means 101; any other answer is handed over and the connection closes.
-    public func openWebSocket(_ path: String, headers: [(String, String)] = [], handlers: WebSocketHandlers) {
-        var key: [UInt8] = []
-        for _ in 0..<4 { key += withUnsafeBytes(of: nextMask()) { Array($0) } }
-        let expected = WebSocketHandshake.acceptKey(for: Base64.encode(key))
-        upgrade = handlers
-        request("GET", path, headers: headers + [("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                                                  ("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", Base64.encode(key))],
-                timeout: .seconds(10)) { [self] result in
-            guard let handlers = upgrade else { return }
-            switch result {
-            case .failure(let f):
-                upgrade = nil
-                handlers.ended(f)
-            case .success(let r) where r.status == 101:
-                guard r.header("sec-websocket-accept") == expected else {
-                    upgrade = nil
-                    close()
-                    handlers.ended(.malformed("Sec-WebSocket-Accept does not match the key"))
-                    return
-                }
-                state = .webSocket
-                handlers.opened(nil)
-                readFrames()
-            case .success(let r):
-                upgrade = nil
-                handlers.opened(r)
-                close()
-            }
-        }
-    }
-
-    /// Sends a text message on an open WebSocket (masked, as a client must).
-    public func sendText(_ bytes: [UInt8]) {
-        guard state == .webSocket else { return }
-        output.append(contentsOf: WebSocketFrame(opcode: .text, payload: bytes).encodedMasked(nextMask()))
-        flush()
     }
 
     /// Closes the socket now; a waiting request fails with `.closed`, a WebSocket ends.
@@ -179,7 +118,7 @@ public final class ClientConnection: LoopRegistrant {
         if fd >= 0 && !events.isDisjoint(with: [.readable, .peerShutdown, .error, .hangUp]) { readAll() }
     }
 
-    private func flush() {
+    func flush() {
         guard state == .open || state == .webSocket, !output.isEmpty else { return }
         let n = output.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         if n > 0 {
@@ -206,75 +145,8 @@ public final class ClientConnection: LoopRegistrant {
         if eof && fd >= 0 { fail(.closed) }
     }
 
-    private func readResponse() {
-        let from = max(0, scanned - 3)
-        guard pending != nil, input.count >= 4, from <= input.count - 4 else { return }
-        var end = -1
-        for i in from...(input.count - 4)
-        where input[i] == 13 && input[i + 1] == 10 && input[i + 2] == 13 && input[i + 3] == 10 {
-            end = i
-            break
-        }
-        guard end >= 0 else { scanned = input.count; return }
-        let lines = String(decoding: input[0..<end], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
-        let statusParts = lines[0].split(separator: " ", maxSplits: 2)
-        guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
-            return fail(.malformed("status line"))
-        }
-        var headers: [(name: String, value: String)] = []
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { return fail(.malformed("header line")) }
-            headers.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...].drop { $0 == " " })))
-        }
-        let noBody = pendingIsHead || status == 101 || status == 204 || status == 304 || status < 200
-        var length = 0
-        if !noBody {
-            if headers.contains(where: { $0.name == "transfer-encoding" }) { return fail(.malformed("chunked body")) }
-            guard let cl = headers.first(where: { $0.name == "content-length" }), let n = Int(cl.value), n >= 0 else {
-                return fail(.malformed("no Content-Length"))
-            }
-            length = n
-        }
-        guard input.count >= end + 4 + length else { return }
-        let body = Array(input[(end + 4)..<(end + 4 + length)])
-        input.removeFirst(end + 4 + length)
-        scanned = 0
-        let closeAfter = headers.contains { $0.name == "connection" && $0.value.lowercased().contains("close") }
-        let done = pending!
-        pending = nil
-        if let t = timer { loop.cancel(t); timer = nil }
-        if closeAfter && status != 101 { teardown() }
-        done(.success(Response(status: status, headers: headers, body: body)))
-    }
-
-    private func readFrames() {
-        while state == .webSocket && !input.isEmpty {
-            let outcome = input.withUnsafeBufferPointer { frames.decode($0) }
-            switch outcome {
-            case .needMore:
-                return
-            case .failure(let code):
-                return fail(.webSocketClosed(code: code.rawValue))
-            case .frame(let frame, let consumed):
-                input.removeFirst(consumed)
-                switch frame.opcode {
-                case .text, .binary, .continuation: upgrade?.text(frame.payload)
-                case .ping:
-                    output.append(contentsOf: WebSocketFrame(opcode: .pong, payload: frame.payload).encodedMasked(nextMask()))
-                    flush()
-                case .pong: break
-                case .close:
-                    let code = frame.payload.count >= 2 ? UInt16(frame.payload[0]) << 8 | UInt16(frame.payload[1]) : 1005
-                    output.append(contentsOf: WebSocketFrame(opcode: .close, payload: Array(frame.payload.prefix(2))).encodedMasked(nextMask()))
-                    flush()
-                    return fail(.webSocketClosed(code: code))
-                }
-            }
-        }
-    }
-
     /// Closes the socket and resets to `.disconnected`; then tells whoever was waiting.
-    private func fail(_ failure: Failure) {
+    func fail(_ failure: Failure) {
         let done = pending
         let ws = state == .webSocket ? upgrade : nil
         pending = nil
@@ -284,7 +156,7 @@ public final class ClientConnection: LoopRegistrant {
         ws?.ended(failure)
     }
 
-    private func teardown() {
+    func teardown() {
         if let t = timer { loop.cancel(t); timer = nil }
         if fd >= 0 {
             loop.unregister(fd: fd, token: token)
@@ -295,13 +167,5 @@ public final class ClientConnection: LoopRegistrant {
         output.removeAll()
         input.removeAll()
         scanned = 0
-    }
-
-    /// xorshift32: masks need only be unpredictable to intermediaries, not secret (§10.3).
-    private func nextMask() -> UInt32 {
-        maskState ^= maskState << 13
-        maskState ^= maskState >> 17
-        maskState ^= maskState << 5
-        return maskState
     }
 }
