@@ -210,3 +210,9 @@ struct LoadReport {
         return lines.joined(separator: "\n")
     }
 }
+
+/// A figure rounded to two decimals, for the report and the log.
+func fmt(_ v: Double) -> String {
+    let r = (v * 100).rounded() / 100
+    return String(r)
+}
