@@ -60,7 +60,12 @@ let package = Package(
         .plugin(name: "EmbedWebClientPlugin", capability: .buildTool(),
                 dependencies: ["WebClientEmbedder"], path: "Sources/EmbedWebClientPlugin"),
 
+        .testTarget(name: "SocketsTests", dependencies: ["Sockets"]),
+        // The server end to end on real sockets (with its WebSocket upgrade, and the
+        // event-loop client against it), the parsers, and the fuzz-corpus regressions.
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "WebSocket", "HTTPClient", "Sockets", "JSON"]),
+        .testTarget(name: "WebSocketTests", dependencies: ["WebSocket"]),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
         // The load generator's verifier, scenario plans and sync-page scanner.
         .testTarget(name: "LoadTestTests", dependencies: ["LoadTester", "JSON"]),

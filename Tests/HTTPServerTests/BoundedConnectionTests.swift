@@ -136,14 +136,14 @@ struct BoundedConnectionTests {
             for i in 0..<1000 {
                 var payload = Array(String(format: "%06d", i).utf8)
                 payload += [UInt8](repeating: UInt8(ascii: "x"), count: 125 - payload.count)
-                pings += WebSocketCodecTests.masked(0x89, payload)
+                pings += ClientFrame.masked(0x89, payload)
             }
             let limit = 24 << 20   // 24 MB of 131-byte pings, never reading
             let sent = c.flood(pings, limit: limit - limit % pings.count)
             #expect(sent == limit - limit % pings.count, "the server stopped reading pings at \(sent) bytes")
             let pingCount = sent / 131
             // Now read: the 101, a bounded number of pongs, and the one for the last ping.
-            c.sendAll(WebSocketCodecTests.masked(0x81, Array("after".utf8)))
+            c.sendAll(ClientFrame.masked(0x81, Array("after".utf8)))
             var received: [UInt8] = []
             c.readAll(timeout: 1.5) { received += $0 }
             let head = try #require(received.firstRange(of: Array("\r\n\r\n".utf8)))

@@ -32,13 +32,13 @@ struct WebSocketServerTests {
     @Test func handshakeThenEchoIncludingFramesSentWithTheRequest() throws {
         try withTestServer { server, _ in
             // The first frame rides in the same packet as the handshake: it must not be lost.
-            let c = try open(server, extra: WebSocketCodecTests.masked(0x81, Array("early".utf8)))
+            let c = try open(server, extra: ClientFrame.masked(0x81, Array("early".utf8)))
             #expect(Self.readFrame(c) == WebSocketFrame(opcode: .text, payload: Array("EARLY".utf8)))
             // Two frames in one write, then one frame a byte at a time.
-            c.send(WebSocketCodecTests.masked(0x81, Array("a".utf8)) + WebSocketCodecTests.masked(0x81, Array("b".utf8)))
+            c.send(ClientFrame.masked(0x81, Array("a".utf8)) + ClientFrame.masked(0x81, Array("b".utf8)))
             #expect(Self.readFrame(c)?.payload == Array("A".utf8))
             #expect(Self.readFrame(c)?.payload == Array("B".utf8))
-            for b in WebSocketCodecTests.masked(0x81, Array("slow".utf8)) { c.send([b]); usleep(300) }
+            for b in ClientFrame.masked(0x81, Array("slow".utf8)) { c.send([b]); usleep(300) }
             #expect(Self.readFrame(c)?.payload == Array("SLOW".utf8))
             #expect(server.openUpgradedConnections == 1)
         }
@@ -62,9 +62,9 @@ struct WebSocketServerTests {
     @Test func pingIsAnsweredAndCloseIsEchoed() throws {
         try withTestServer { server, handler in
             let c = try open(server)
-            c.send(WebSocketCodecTests.masked(0x89, Array("hb".utf8)))
+            c.send(ClientFrame.masked(0x89, Array("hb".utf8)))
             #expect(Self.readFrame(c) == WebSocketFrame(opcode: .pong, payload: Array("hb".utf8)))
-            c.send(WebSocketCodecTests.masked(0x88, [0x03, 0xE8]))
+            c.send(ClientFrame.masked(0x88, [0x03, 0xE8]))
             #expect(Self.readFrame(c) == WebSocketFrame(opcode: .close, payload: [0x03, 0xE8]))
             #expect(c.isClosedByPeer())
             #expect(eventually { handler.wsClosed.load(ordering: .relaxed) == 1 && server.openConnections == 0 })
@@ -74,19 +74,19 @@ struct WebSocketServerTests {
     @Test func serverCloseWaitsForTheClientsClose() throws {
         try withTestServer { server, _ in
             let c = try open(server)
-            c.send(WebSocketCodecTests.masked(0x81, Array("close".utf8)))
+            c.send(ClientFrame.masked(0x81, Array("close".utf8)))
             #expect(Self.readFrame(c) == WebSocketFrame(opcode: .close, payload: [0x03, 0xE8]))
-            c.send(WebSocketCodecTests.masked(0x88, [0x03, 0xE8]))
+            c.send(ClientFrame.masked(0x88, [0x03, 0xE8]))
             #expect(c.isClosedByPeer())
         }
     }
 
     @Test(arguments: [
         ([0x81, 0x02, 0x68, 0x69], UInt16(1002)),                                          // unmasked
-        (WebSocketCodecTests.masked(0x81, [UInt8](repeating: 0x61, count: 5000)), 1009),  // over 4 KiB
-        (WebSocketCodecTests.masked(0x09, []), 1002),                                      // fragmented control frame
-        (WebSocketCodecTests.masked(0xA1, Array("x".utf8)), 1002),                         // reserved bit
-        (WebSocketCodecTests.masked(0x81, [0xFF, 0xFE]), 1007),                            // invalid UTF-8
+        (ClientFrame.masked(0x81, [UInt8](repeating: 0x61, count: 5000)), 1009),  // over 4 KiB
+        (ClientFrame.masked(0x09, []), 1002),                                      // fragmented control frame
+        (ClientFrame.masked(0xA1, Array("x".utf8)), 1002),                         // reserved bit
+        (ClientFrame.masked(0x81, [0xFF, 0xFE]), 1007),                            // invalid UTF-8
     ] as [([UInt8], UInt16)])
     func protocolErrorsCloseWithTheirCode(_ bytes: [UInt8], _ code: UInt16) throws {
         try withTestServer { server, _ in
@@ -107,7 +107,7 @@ struct WebSocketServerTests {
             for _ in 0..<4 {
                 guard let f = Self.readFrame(alive) else { Issue.record("no ping"); return }
                 #expect(f.opcode == .ping)
-                alive.send(WebSocketCodecTests.masked(0x8A, f.payload))
+                alive.send(ClientFrame.masked(0x8A, f.payload))
             }
             #expect(eventually { handler.wsClosed.load(ordering: .relaxed) == 1 })
             #expect(server.openUpgradedConnections == 1)

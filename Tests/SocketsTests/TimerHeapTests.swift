@@ -1,5 +1,4 @@
 import Testing
-@testable import HTTPServer
 @testable import Sockets
 
 struct TimerHeapTests {

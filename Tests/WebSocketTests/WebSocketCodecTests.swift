@@ -1,5 +1,4 @@
 import Testing
-@testable import HTTPServer
 @testable import WebSocket
 
 /// RFC 6455 §5.7 examples and every close-code path of the decoder and protocol.
