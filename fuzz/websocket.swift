@@ -1,9 +1,9 @@
 // libFuzzer harness: WebSocket frame decoder (WebSocketFrameDecoder.decode) and the
 // per-connection protocol state machine (WebSocketProtocol.receive), driven the way
-// Connection+WebSocket.swift drives them: decode frames off a buffer until needMore or
-// failure, hand each to the protocol, stop when it asks to close.
+// WebSocketSession drives them: decode frames off a buffer until needMore or failure,
+// hand each to the protocol, stop when it asks to close.
 //
-// Compiled by fuzz/run into module HTTPServer, so internal API is visible.
+// Compiled by fuzz/run into module WebSocket, so internal API is visible.
 // The first input byte picks the frame/message limit; the rest is the byte stream.
 //
 // Invariants checked (beyond "does not trap"):

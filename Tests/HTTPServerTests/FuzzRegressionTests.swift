@@ -243,7 +243,7 @@ enum FrameOutcome: Equatable, Sendable {
 }
 
 enum FrameOracle {
-    /// Drives the decoder and protocol over `stream` the way Connection+WebSocket does.
+    /// Drives the decoder and protocol over `stream` the way WebSocketSession does.
     static func run(_ stream: [UInt8], limit: Int = 4096, _ f: inout Findings) -> FrameOutcome {
         let decoder = WebSocketFrameDecoder(maxPayload: limit)
         var proto = WebSocketProtocol(maxMessage: limit)
