@@ -1,12 +1,21 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Dependency arrows point one way (see ARCHITECTURE.md):
-//   CLinux/CZlib -> HTTPServer ────────────┐
-//   JSON -> SyncEngine (the domain and the store interface) -> SyncAPI -> pigeonhole
-//   CSQLite -> SQLiteStore -> SQLiteBackend (SyncStore on SQLite) ──────┤ (constructed by the executable)
-//   CPQ -> PostgresBackend (SyncStore on PostgreSQL, several nodes) ─────┘
-// HTTPServer knows nothing of messages; SyncEngine knows nothing of HTTP or SQL.
+// The targets in layers; every dependency points to a layer above it in this list.
+// ARCHITECTURE.md draws each arrow declared here and no other, and
+// .ci/check_targets.py checks that the drawing, these declarations and the imports agree.
+//
+//   C libraries   CLinux, CZlib, CSQLite, CPQ
+//   base          JSON, Logging
+//   transport     Sockets -> HTTPServer -> WebSocket -> HTTPClient
+//   domain        SyncEngine (the domain and the store interface)
+//   storage       SQLiteStore -> SQLiteBackend; PostgresBackend
+//   API           SyncAPI (HTTP <-> SyncEngine)
+//   load          LoadTester (a client of the API over HTTP, nothing more)
+//   executable    pigeonhole (picks and opens a backend, wires the rest, runs commands)
+//
+// HTTPServer knows nothing of messages or WebSocket frames; SyncEngine knows nothing of
+// HTTP or SQL; LoadTester knows nothing of the server it loads but its HTTP API.
 let package = Package(
     name: "Pigeonhole",
     products: [
@@ -22,33 +31,45 @@ let package = Package(
         // Header-only: epoll, eventfd, accept4 (Glibc's Swift module exports none of them).
         .systemLibrary(name: "CLinux", path: "Sources/CLinux"),
 
-        // The socket and event-loop layer: epoll loops, timers, non-blocking sockets.
-        .target(name: "Sockets", dependencies: ["CLinux"]),
+        // A strict JSON value type, parser and writer (no Foundation JSON on the hot path).
+        .target(name: "JSON"),
         // Structured log lines on stderr.
         .target(name: "Logging"),
+
+        // The socket and event-loop layer: non-blocking sockets, epoll loops, timers.
+        .target(name: "Sockets", dependencies: ["CLinux"]),
+        // HTTP/1.1 serving: parsing, routing, responses with gzip, bounded connections,
+        // and the hook an upgraded connection is handed to (`UpgradeHandler`).
         .target(name: "HTTPServer", dependencies: ["Sockets", "Logging", "CZlib", "JSON"]),
+        // WebSocket (RFC 6455): frames, the handshake, and the server's sessions, which
+        // take over upgraded connections through HTTPServer's hook.
+        .target(name: "WebSocket", dependencies: ["HTTPServer", "Sockets"]),
         // HTTP/1.1 clients: a blocking one per request (the push webhook), a blocking
         // keep-alive one (demo, load-test setup) and a non-blocking one on the event
         // loops that can open a WebSocket (the load generator).
-        // WebSocket (RFC 6455): frames, the handshake, and the server's sessions, which
-        // take over upgraded connections through the HTTP server's UpgradeHandler hook.
-        .target(name: "WebSocket", dependencies: ["HTTPServer", "Sockets"]),
         .target(name: "HTTPClient", dependencies: ["WebSocket", "Sockets", "JSON"]),
-        .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
-        // A strict JSON value type, parser and writer (no Foundation JSON on the hot path).
-        .target(name: "JSON"),
+
+        // The domain and the store interface.
         .target(name: "SyncEngine", dependencies: ["JSON", "CLinux"]),
+
+        .target(name: "SQLiteStore", dependencies: ["CSQLite"]),
         // The embedded SQLite backend of the store interface: all SQL lives here.
         .target(name: "SQLiteBackend", dependencies: ["SyncEngine", "SQLiteStore", "JSON"],
                 plugins: ["EmbedMigrationsPlugin"]),
         // The PostgreSQL backend (several nodes over one database): all its SQL lives here.
         .target(name: "PostgresBackend", dependencies: ["SyncEngine", "CPQ", "JSON"],
                 plugins: ["EmbedMigrationsPlugin"]),
-        .target(name: "SyncAPI", dependencies: ["HTTPServer", "WebSocket", "HTTPClient", "Sockets", "Logging", "SyncEngine", "JSON"],
+
+        .target(name: "SyncAPI", dependencies: ["HTTPServer", "WebSocket", "HTTPClient", "Sockets", "Logging",
+                                                "SyncEngine", "JSON"],
                 plugins: ["EmbedWebClientPlugin"]),
+
         // The load generator behind `pigeonhole loadtest`, with its exactly-once verifier.
         .target(name: "LoadTester", dependencies: ["HTTPClient", "Sockets", "JSON"]),
-        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend", "PostgresBackend", "HTTPClient", "LoadTester"]),
+
+        .executableTarget(name: "pigeonhole", dependencies: ["SyncAPI", "SQLiteBackend", "PostgresBackend", "LoadTester",
+                                                             "HTTPServer", "HTTPClient", "Logging", "SyncEngine",
+                                                             "SQLiteStore", "JSON"]),
 
         // Build-time embedding of top-level migrations/*.sql into SQLiteBackend, so the
         // binary carries its schema wherever it runs and migrations/ stays the one source.
@@ -69,14 +90,14 @@ let package = Package(
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
         // The load generator's verifier, scenario plans and sync-page scanner.
         .testTarget(name: "LoadTestTests", dependencies: ["LoadTester", "JSON"]),
-        // The store conformance suite (written against the store interface, run per backend)
-        // and domain tests that drive SyncEngine without HTTP.
         // Throwaway PostgreSQL databases for the tests (PIGEONHOLE_TEST_DATABASE_URL).
         .target(name: "PostgresTestSupport", dependencies: ["PostgresBackend"], path: "Tests/PostgresTestSupport"),
-        .testTarget(name: "StoreConformanceTests", dependencies: ["SyncEngine", "SQLiteBackend", "SQLiteStore", "PostgresBackend",
+        // The store conformance suite (written against the store interface, run per backend)
+        // and domain tests that drive SyncEngine without HTTP.
+        .testTarget(name: "StoreConformanceTests", dependencies: ["SyncEngine", "SQLiteBackend", "PostgresBackend",
                                                                  "PostgresTestSupport", "JSON"]),
         .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "PostgresBackend", "HTTPServer",
-                                                            "SQLiteStore", "PostgresTestSupport", "JSON"]),
+                                                            "WebSocket", "SQLiteStore", "PostgresTestSupport", "JSON"]),
     ],
     swiftLanguageModes: [.v6]
 )
