@@ -50,6 +50,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         public var cluster = true
         /// How often presence is published and read (milliseconds).
         public var presenceIntervalMillis = 1000
+        /// A batch's units send their first statements in one round trip (libpq pipeline
+        /// mode; GroupCommitWriter+Pipeline.swift). Off: one round trip per statement.
+        public var pipelining = true
         public init(url: String, poolSize: Int = 8, connectTimeoutSeconds: Int = 5, lockTimeoutMillis: Int = 50,
                     maxBatch: Int = 256) {
             self.url = url

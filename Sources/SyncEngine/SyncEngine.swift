@@ -131,8 +131,12 @@ public final class SyncEngine: Sendable {
         let counter = self.inboxRowsWritten
         let presence = self.presence
         let principals = self.principals
+        // A unit may run more than once (a store replays a batch, or probes it first:
+        // PostgresBackend's pipelining); every run reads the time of the first.
+        let firstRun = FirstRunTime()
         store.submit({ store -> Outcome<T> in
-            let ctx = WriteContext(store: store, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
+            let ctx = WriteContext(store: store, now: firstRun.time(clock), config: config, receiptsPending: pendingFlag,
+                                   retentionPosition: position)
             if config.pushEnabled { ctx.isOnline = { presence.isOnline($0) } }
             let value = try body(ctx)
             activity.add(ctx.activeRooms)   // only commands that succeeded
@@ -347,5 +351,19 @@ final class RoomActivity: Sendable {
         // A failure here fails the whole batch, as a failed COMMIT does. One store
         // operation for all the batch's rooms (one statement on PostgreSQL).
         if !mine.isEmpty { try db.touchMembers(rooms: mine) }
+    }
+}
+
+/// The time a unit of work first ran, for its reruns.
+final class FirstRunTime: Sendable {
+    private let value = Mutex<Int64?>(nil)
+
+    func time(_ clock: () -> Int64) -> Int64 {
+        value.withLock { v in
+            if let v { return v }
+            let t = clock()
+            v = t
+            return t
+        }
     }
 }
