@@ -170,7 +170,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 } catch {
                     return connectionLost(units) + carried
                 }
-                statsBox.withLock { $0.transactionsFailed += 1 }
+                statsBox.withLock { $0.pipelineFallbacks += 1 }
             case .connectionLost:
                 return connectionLost(units) + carried
             }
@@ -298,6 +298,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         statsBox.withLock { s in
             s.transactionsCommitted += 1
             s.unitsCompleted += done.count
+            s.roundTrips += conn.takeRoundTrips()
             var bucket = 0
             while bucket < Self.batchBuckets - 1 && (1 << bucket) < batch.count { bucket += 1 }
             s.batchSizeHistogram[bucket] += 1

@@ -105,6 +105,7 @@ extension PGConnection {
         names.reserveCapacity(statements.count)
         for s in statements { names.append(try preparedName(s.sql, parameters: s.texts.count)) }
         guard PQenterPipelineMode(c) == 1 else { throw lost(c) }
+        roundTrips += 1
         // Non-blocking while sending: a long pipeline must not block on a full socket
         // while the server blocks on sending us results (the manual's deadlock).
         PQsetnonblocking(c, 1)

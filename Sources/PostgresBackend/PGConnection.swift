@@ -160,6 +160,13 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
     var prepared: [String: String] = [:]
     /// Set by the group-commit writer around a pipelined batch (PGConnection+Pipeline.swift).
     var script: PGScript = .off
+    /// Statements and pipelines sent since the last `takeRoundTrips()`.
+    var roundTrips = 0
+
+    func takeRoundTrips() -> Int {
+        defer { roundTrips = 0 }
+        return roundTrips
+    }
     /// Whether the last command left the connection inside a transaction block.
     public var inTransaction: Bool { conn.map { PQtransactionStatus($0) != PQTRANS_IDLE } ?? false }
     /// Inside a transaction that a failed statement aborted (only ROLLBACK helps).
@@ -204,6 +211,7 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
     public func execute(_ sql: String) throws(PGError) {
         if case .off = script {} else { throw PGError.unscripted }
         let c = try connection()
+        roundTrips += 1
         let r = PQexec(c, sql)
         defer { PQclear(r) }
         try check(r)
@@ -217,6 +225,7 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
         let c = try connection()
         let name = try preparedName(sql, parameters: params.count)
         let texts = params.map(\.text)
+        roundTrips += 1
         let r = Self.withOptionalCStrings(texts) { ptrs in
             PQexecPrepared(c, name, Int32(texts.count), ptrs, nil, nil, 0)
         }
@@ -229,6 +238,7 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
         if let n = prepared[sql] { return n }
         let c = try connection()
         let name = "p\(prepared.count)"
+        roundTrips += 1
         let r = PQprepare(c, name, sql, Int32(parameters), nil)
         defer { PQclear(r) }
         try check(r)

@@ -152,6 +152,8 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
             total.commitLatencyCounts = zipAdd(total.commitLatencyCounts, s.commitLatencyCounts)
             total.commitLatencySum += s.commitLatencySum
             total.commitBuckets = s.commitBuckets
+            total.roundTrips += s.roundTrips
+            total.pipelineFallbacks += s.pipelineFallbacks
         }
     }
 

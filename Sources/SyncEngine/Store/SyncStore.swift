@@ -104,5 +104,10 @@ public struct StoreStats: Sendable {
     public var commitLatencyCounts: [Int] = []
     public var commitLatencySum: Double = 0
     public var commitBuckets: [Double] = []
+    /// Round trips the writers made to a networked database (a statement, or a pipeline
+    /// of them, each one); 0 for an embedded one.
+    public var roundTrips = 0
+    /// Pipelined batches that diverged and ran again unpipelined (PostgreSQL).
+    public var pipelineFallbacks = 0
     public init() {}
 }
