@@ -24,6 +24,7 @@ public enum PGValue: Sendable {
     case text(String)
     case bytea([UInt8])
     case bool(Bool)
+    case double(Double)
     case int64Array([Int64])
     /// A `text[]` literal: every element quoted, `"` and `\` escaped.
     case textArray([String])
@@ -37,6 +38,7 @@ public enum PGValue: Sendable {
         case .int(let v): return String(v)
         case .text(let s): return s
         case .bool(let b): return b ? "t" : "f"
+        case .double(let d): return "\(d)"
         case .bytea(let bytes):
             var s = "\\x"
             s.reserveCapacity(2 + bytes.count * 2)

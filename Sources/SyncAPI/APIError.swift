@@ -68,6 +68,8 @@ enum APIError: Error {
         case .seqOutOfRange(let last):
             return .error(.badRequest, code: "seq_out_of_range",
                           message: "seq is outside the messages of this room you can see (its last_seq is \(last))")
+        case .rateLimited(let ms, let what):
+            return APIError.limited(ms: ms, what: what).response
         case .storageUnavailable:
             return .error(.serviceUnavailable, code: "storage_unavailable", message: "storage is temporarily unavailable; retry",
                           headers: [("Retry-After", "1")])

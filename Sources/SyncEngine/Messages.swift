@@ -9,7 +9,7 @@ public enum Messages {
     /// the wake-ups, member activity per batch, offline pushes. The HTTP 201 goes out only
     /// after the batch commits.
     public static func send(_ ctx: WriteContext, me: Principal, room: RoomID, clientMsgID: String,
-                            body: String, maxBodyBytes: Int) throws -> SendResult {
+                            body: String, maxBodyBytes: Int, bucket: RateBucket? = nil) throws -> SendResult {
         guard Validation.isValidClientMsgID(clientMsgID) else {
             throw SyncError.invalid(field: "client_msg_id", reason: "1-64 printable ASCII characters")
         }
@@ -19,13 +19,14 @@ public enum Messages {
         // devices, also when a concurrent send with the same key committed first (the
         // store's unique key answers it the same way).
         let request = SendRequest(room: room, sender: me.user, device: me.device, clientMsgID: clientMsgID, body: body,
-                                  at: ctx.now, receiptsDueBy: ctx.now - ctx.config.receiptsWindowMillis)
+                                  at: ctx.now, receiptsDueBy: ctx.now - ctx.config.receiptsWindowMillis, bucket: bucket)
         let sent: SentMessage
         switch try ctx.store.sendMessage(request) {
         case .appended(let s): sent = s
         case .duplicate(let original): return try resent(original, room: room, body: body)
         case .roomNotFound: throw SyncError.roomNotFound
         case .notMember: throw SyncError.notMember
+        case .rateLimited(let ms): throw SyncError.rateLimited(retryAfterMillis: ms, what: bucket?.what ?? "messages")
         }
         ctx.messageInserted(sent.id.rawValue)
         if sent.hot {
