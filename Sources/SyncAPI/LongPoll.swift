@@ -143,19 +143,6 @@ final class LongPoll: @unchecked Sendable {
     }
 }
 
-/// The parked polls, so a shutdown can answer them instead of cutting them off.
-final class PollRegistry: Sendable {
-    private let polls = Mutex<[ObjectIdentifier: LongPoll]>([:])
-
-    func add(_ p: LongPoll) { polls.withLock { $0[ObjectIdentifier(p)] = p } }
-    func remove(_ p: LongPoll) { _ = polls.withLock { $0.removeValue(forKey: ObjectIdentifier(p)) } }
-    var count: Int { polls.withLock { $0.count } }
-
-    func finishAll() {
-        for p in polls.withLock({ Array($0.values) }) { p.loop.execute { p.finishNow() } }
-    }
-}
-
 extension PigeonholeAPI {
     /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`: parameters first (a bad
     /// one costs no database read), then the engine's start (a read off the loop), then

@@ -465,10 +465,3 @@ public final class PigeonholeAPI: HTTPHandler {
         }
     }
 }
-
-/// A JSON response built with a JSONWriter.
-func json(_ status: HTTPStatus, _ build: (inout JSONWriter) -> Void) -> HTTPResponse {
-    var w = JSONWriter()
-    build(&w)
-    return .json(status, w.bytes)
-}
