@@ -76,7 +76,7 @@ final class LongPoll: @unchecked Sendable {
         switch news {
         case .revoked(let d):
             // This device lost its token while parked: answer 401 now.
-            if d == me.device { finish(APIError.unauthorized.response) }
+            if d == me.device { finish(api.errorResponse(APIError.unauthorized)) }
         case .recheck:
             // News may have been missed, a revocation too: check the token again.
             recheckToken = true
@@ -109,9 +109,9 @@ final class LongPoll: @unchecked Sendable {
         guard !finished else { return }
         switch outcome {
         case .failed(let error):
-            finish(APIError.response(for: error))
+            finish(api.errorResponse(error))
         case .revoked:
-            finish(APIError.unauthorized.response)
+            finish(api.errorResponse(APIError.unauthorized))
         case .page(let result, let response):
             // Nothing new: keep waiting. (The cursor may still differ from `from` by hot
             // rooms joined since, at their join points: the same position, answered at
@@ -163,27 +163,13 @@ extension PigeonholeAPI {
                     LongPoll(api: self, responder: responder, pull: start, limit: limit, perRoomLimit: perRoom,
                              timeout: timeout).start()
                 }
-            case .success(nil): response = authenticationFailed(address).response
-            case .success(.expired(_, let page)?): response = cursorExpired(page)
+            case .success(nil): response = errorResponse(authenticationFailed(address))
+            // 410 whose body already carries the first screen (as GET /v1/conversations
+            // returns it) with a fresh cursor: recovery in one round trip.
+            case .success(.expired(_, let page)?): response = errorResponse(APIError.cursorExpired(firstScreen: page))
             case .failure(let error): response = errorResponse(error)
             }
             responder.loop.execute { responder.respond(response) }
-        }
-    }
-
-    /// 410 `cursor_expired` whose body already carries the first screen (as
-    /// `GET /v1/conversations` returns it) with a fresh cursor: recovery in one round trip.
-    func cursorExpired(_ page: ConversationPage) -> HTTPResponse {
-        json(.gone) { w in
-            w.object { w in
-                w.key("error")
-                w.object { w in
-                    w.field("code", "cursor_expired")
-                    w.field("message", "events after this cursor were pruned; start again from first_screen.cursor")
-                }
-                w.key("first_screen")
-                Encode.conversations(page, &w)
-            }
         }
     }
 }

@@ -199,7 +199,7 @@ extension PigeonholeAPI {
     /// reads wakes the subscription.
     func startNotify(_ input: RequestInput, _ responder: Responder) throws {
         if input.queryString("access_token") != nil {
-            throw APIError.badRequest(code: "invalid_request", message:
+            throw APIError.invalidRequest(
                 "a device token in a URL is refused (URLs end up in logs): send it as Authorization: Bearer, or open the socket with ?ticket= from POST /v1/notify/ticket")
         }
         let address = input.request.remoteAddress
@@ -249,8 +249,9 @@ extension PigeonholeAPI {
                     }
                     mail.start(ws, head: head, waits: waits)
                 case .success(nil):
-                    mail.cancel()   // not asked to check the device: never nil
-                    responder.respond(errorResponse(SyncError.storageUnavailable))
+                    // Not asked to check the device: never nil.
+                    mail.cancel()
+                    responder.respond(errorResponse(APIError.unexpected(detail: "notify: head of user \(me.user) read as revoked without a device check")))
                 case .failure(let error):
                     mail.cancel()
                     responder.respond(errorResponse(error))

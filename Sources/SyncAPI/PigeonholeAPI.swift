@@ -60,9 +60,9 @@ public final class PigeonholeAPI: HTTPHandler {
     }
 
     public func handle(_ request: HTTPRequest, _ responder: Responder) {
-        if config.webClient, let (response, label) = WebClient.shared.respond(to: request.head) {
+        if config.webClient, let (file, label) = WebClient.shared.respond(to: request.head) {
             responder.setLabel(label)
-            return responder.respond(response)
+            return answer(responder) { responder.respond(try file.get()) }
         }
         let route: APIRoute
         let (resolution, label) = router.resolveLabeled(request.head)
@@ -71,23 +71,22 @@ public final class PigeonholeAPI: HTTPHandler {
         case .response(let r): return responder.respond(r)
         case .route(let r): route = r
         }
+        answer(responder) { try dispatch(route, RequestInput(request: request), responder) }
+    }
+
+    /// Runs `body`; whatever it throws is the answer.
+    func answer(_ responder: Responder, _ body: () throws -> Void) {
         do {
-            try dispatch(route, RequestInput(request: request), responder)
+            try body()
         } catch {
             responder.respond(errorResponse(error))
         }
     }
 
     /// Every error a handler throws or a read or write completes with becomes its
-    /// response here.
+    /// response through here (`APIError.response(for:log:)`).
     func errorResponse(_ error: any Error) -> HTTPResponse {
-        switch error {
-        case let e as APIError: return e.response
-        case let e as SyncError: return APIError.response(for: e)
-        default:
-            log.error("unexpected error", ["error": "\(error)"])
-            return APIError.response(for: .storageUnavailable)
-        }
+        APIError.response(for: error, log: log)
     }
 
     /// The Notifier lane of `loop`: subscribers told there run on that loop.
@@ -100,7 +99,7 @@ public final class PigeonholeAPI: HTTPHandler {
         case .healthz: return health(responder)
         case .sync: return try startPull(input, responder)   // authenticates in its own first read
         case .limits: return responder.respond(limits())
-        case .badID(let what): throw APIError.badRequest(code: "invalid_request", message: "\(what) must be a positive integer")
+        case .badID(let what): throw APIError.badID(what: what)
         case .notify: return try startNotify(input, responder)
         case .metrics:
             try requireAdmin(input)
@@ -237,7 +236,7 @@ public final class PigeonholeAPI: HTTPHandler {
                 HTTPResponse(status: .noContent)
             }
         case .send(let id):
-            if let ms = sendLimiter.take(me.device) { throw APIError.rateLimited(ms, what: "messages from this device") }
+            if let ms = sendLimiter.take(me.device) { throw APIError.rateLimited(ms: ms, what: "messages from this device") }
             let body = try input.object()
             let clientMsgID = try RequestInput.string(body, "client_msg_id")
             guard let value = body["body"] else { throw APIError.invalid("body", "is required") }
@@ -279,13 +278,13 @@ public final class PigeonholeAPI: HTTPHandler {
     /// Taken before the write (like sends), so refused and repeated requests count too.
     private func takeRoomWrite(_ device: DeviceID, rooms: Int, members: Int) throws(APIError) {
         if rooms > 0, let ms = roomLimiter.check(device, cost: Double(rooms)) {
-            throw APIError.rateLimited(ms, what: "rooms created from this device")
+            throw APIError.rateLimited(ms: ms, what: "rooms created from this device")
         }
         if members > 0, let ms = memberLimiter.take(device, cost: Double(members)) {
-            throw APIError.rateLimited(ms, what: "members added from this device")
+            throw APIError.rateLimited(ms: ms, what: "members added from this device")
         }
         if rooms > 0, let ms = roomLimiter.take(device, cost: Double(rooms)) {
-            throw APIError.rateLimited(ms, what: "rooms created from this device")
+            throw APIError.rateLimited(ms: ms, what: "rooms created from this device")
         }
     }
 
@@ -314,7 +313,7 @@ public final class PigeonholeAPI: HTTPHandler {
             guard let me = try Accounts.authenticate(ctx.store, token: token) else { return nil }
             return try body(ctx, me)
         }) { [self] value in
-            guard let value else { return authenticationFailed(address).response }
+            guard let value else { return errorResponse(authenticationFailed(address)) }
             return render(value)
         }
     }
@@ -326,7 +325,7 @@ public final class PigeonholeAPI: HTTPHandler {
     /// else taken from the device's member bucket.
     private func takeMembershipChange(_ device: DeviceID, room: RoomID, count: Int) throws(APIError) {
         if let ms = membershipLimiter.check(room, cost: 0) {
-            throw APIError.rateLimited(ms, what: "membership changes in this room")
+            throw APIError.rateLimited(ms: ms, what: "membership changes in this room")
         }
         try takeRoomWrite(device, rooms: 0, members: count)
     }
@@ -352,14 +351,12 @@ public final class PigeonholeAPI: HTTPHandler {
     func resumeAuthenticated(_ result: Result<Principal?, SyncError>, address: String, _ responder: Responder,
                              _ then: @escaping @Sendable (Principal) throws -> Void) {
         responder.loop.execute { [self] in
-            do {
+            answer(responder) {
                 switch result {
                 case .success(let me?): try then(me)
                 case .success(nil): throw authenticationFailed(address)
                 case .failure(let error): throw error
                 }
-            } catch {
-                responder.respond(errorResponse(error))
             }
         }
     }
@@ -369,7 +366,7 @@ public final class PigeonholeAPI: HTTPHandler {
     /// down). A valid token is never refused for failures of others at its address (a
     /// NAT, a proxy): the limit is applied only after the lookup failed.
     func authenticationFailed(_ address: String) -> APIError {
-        if let ms = authFailures.take(address) { return .rateLimited(ms, what: "failed authentications from this address") }
+        if let ms = authFailures.take(address) { return .rateLimited(ms: ms, what: "failed authentications from this address") }
         return .unauthorized
     }
 
@@ -379,7 +376,7 @@ public final class PigeonholeAPI: HTTPHandler {
         guard Tokens.constantTimeEquals(Tokens.hash(token), adminTokenHash) else {
             // Only a presented, wrong token counts as a guess.
             if let ms = authFailures.take(input.request.remoteAddress) {
-                throw APIError.rateLimited(ms, what: "failed authentications from this address")
+                throw APIError.rateLimited(ms: ms, what: "failed authentications from this address")
             }
             throw APIError.adminUnauthorized
         }
@@ -420,7 +417,7 @@ public final class PigeonholeAPI: HTTPHandler {
                 lastHealthyAt.store(now, ordering: .relaxed)
                 response = ok
             case .failure:
-                response = .error(.serviceUnavailable, code: "storage_unavailable", message: "the database cannot be read")
+                response = errorResponse(APIError.healthCheckFailed)
             }
             responder.loop.execute { responder.respond(response) }
         }
