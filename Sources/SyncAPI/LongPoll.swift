@@ -142,34 +142,3 @@ final class LongPoll: @unchecked Sendable {
         api.polls.remove(self)
     }
 }
-
-extension PigeonholeAPI {
-    /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`: parameters first (a bad
-    /// one costs no database read), then the engine's start (a read off the loop), then
-    /// park on the request's loop.
-    func startPull(_ input: RequestInput, _ responder: Responder) throws {
-        let address = input.request.remoteAddress
-        let limit = try input.queryInt("limit", default: engine.config.defaultPullLimit, range: 1...engine.config.maxPullLimit)!
-        let perRoom = try input.queryInt("per_room_limit", default: nil, range: 1...1000)
-        // Over the maximum is clamped, not rejected: clients may ask for "as long as you can".
-        let requested = try input.queryInt("timeout", default: config.defaultPollTimeout, range: 0...Int(Int32.max))!
-        let timeout = Duration.seconds(min(requested, config.maxPollTimeout))
-        guard let token = input.bearerToken else { throw APIError.unauthorized }
-        engine.startPull(token: token, cursor: input.queryString("cursor"), mayWait: requested > 0) { [self] result in
-            let response: HTTPResponse
-            switch result {
-            case .success(.started(let start)?):
-                return responder.loop.execute { [self] in
-                    LongPoll(api: self, responder: responder, pull: start, limit: limit, perRoomLimit: perRoom,
-                             timeout: timeout).start()
-                }
-            case .success(nil): response = errorResponse(authenticationFailed(address))
-            // 410 whose body already carries the first screen (as GET /v1/conversations
-            // returns it) with a fresh cursor: recovery in one round trip.
-            case .success(.expired(_, let page)?): response = errorResponse(APIError.cursorExpired(firstScreen: page))
-            case .failure(let error): response = errorResponse(error)
-            }
-            responder.loop.execute { responder.respond(response) }
-        }
-    }
-}
