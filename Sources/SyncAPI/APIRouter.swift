@@ -49,6 +49,16 @@ struct APIRouter: Sendable {
         }
     }
 
+    /// The answer to `OPTIONS`: 204 with `Allow`.
+    static func optionsResponse(allow: [HTTPMethod]) -> HTTPResponse {
+        HTTPResponse(status: .noContent, headers: [("Allow", allow.map(\.rawValue).joined(separator: ", "))])
+    }
+
     /// The body limit of the route a head resolves to (nil: the transport's default).
-    func bodyLimit(for head: HTTPRequestHead) -> Int? { router.bodyLimit(for: head) }
+    func bodyLimit(for head: HTTPRequestHead) -> Int? { bodyLimit(method: head.method, path: head.path) }
+
+    func bodyLimit(method: HTTPMethod, path: String) -> Int? {
+        if case .found(_, let limit, _) = router.match(method, path) { return limit }
+        return nil
+    }
 }

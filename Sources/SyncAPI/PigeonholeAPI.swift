@@ -72,7 +72,7 @@ public final class PigeonholeAPI: HTTPHandler {
         answer(responder) { [self] in
             switch try target.get() {
             case .options(let allow):
-                responder.respond(HTTPResponse(status: .noContent, headers: [("Allow", allow.map(\.rawValue).joined(separator: ", "))]))
+                responder.respond(APIRouter.optionsResponse(allow: allow))
             case .route(let route):
                 try dispatch(route, RequestInput(request: request), responder)
             }
