@@ -43,7 +43,7 @@ extension APIError {
     }
 
     /// The code and the message for humans.
-    var described: (ErrorCode, String) {
+    private var described: (ErrorCode, String) {
         switch self {
         case .notFound: return (.notFound, "no such resource")
         case .methodNotAllowed(let method, _): return (.methodNotAllowed, "\(method) is not allowed here")
@@ -66,7 +66,7 @@ extension APIError {
     }
 
     /// Domain errors to codes, in one place.
-    static func described(_ error: SyncError) -> (ErrorCode, String) {
+    private static func described(_ error: SyncError) -> (ErrorCode, String) {
         switch error {
         case .invalid(let field, let reason): return (.invalidRequest, "\(field): \(reason)")
         case .userNotFound(let name): return (.userNotFound, "no user named \(name)")
