@@ -76,7 +76,7 @@ final class LongPoll: @unchecked Sendable {
         switch news {
         case .revoked(let d):
             // This device lost its token while parked: answer 401 now.
-            if d == me.device { finish(APIError.unauthorized.response) }
+            if d == me.device { finish(api.errorResponse(APIError.unauthorized)) }
         case .recheck:
             // News may have been missed, a revocation too: check the token again.
             recheckToken = true
@@ -109,9 +109,9 @@ final class LongPoll: @unchecked Sendable {
         guard !finished else { return }
         switch outcome {
         case .failed(let error):
-            finish(APIError.response(for: error))
+            finish(api.errorResponse(error))
         case .revoked:
-            finish(APIError.unauthorized.response)
+            finish(api.errorResponse(APIError.unauthorized))
         case .page(let result, let response):
             // Nothing new: keep waiting. (The cursor may still differ from `from` by hot
             // rooms joined since, at their join points: the same position, answered at
@@ -140,63 +140,5 @@ final class LongPoll: @unchecked Sendable {
         if let timer { loop.cancel(timer) }
         if let waitID { api.waits.remove(me.device, waitID) }
         api.polls.remove(self)
-    }
-}
-
-/// The parked polls, so a shutdown can answer them instead of cutting them off.
-final class PollRegistry: Sendable {
-    private let polls = Mutex<[ObjectIdentifier: LongPoll]>([:])
-
-    func add(_ p: LongPoll) { polls.withLock { $0[ObjectIdentifier(p)] = p } }
-    func remove(_ p: LongPoll) { _ = polls.withLock { $0.removeValue(forKey: ObjectIdentifier(p)) } }
-    var count: Int { polls.withLock { $0.count } }
-
-    func finishAll() {
-        for p in polls.withLock({ Array($0.values) }) { p.loop.execute { p.finishNow() } }
-    }
-}
-
-extension PigeonholeAPI {
-    /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`: parameters first (a bad
-    /// one costs no database read), then the engine's start (a read off the loop), then
-    /// park on the request's loop.
-    func startPull(_ input: RequestInput, _ responder: Responder) throws {
-        let address = input.request.remoteAddress
-        let limit = try input.queryInt("limit", default: engine.config.defaultPullLimit, range: 1...engine.config.maxPullLimit)!
-        let perRoom = try input.queryInt("per_room_limit", default: nil, range: 1...1000)
-        // Over the maximum is clamped, not rejected: clients may ask for "as long as you can".
-        let requested = try input.queryInt("timeout", default: config.defaultPollTimeout, range: 0...Int(Int32.max))!
-        let timeout = Duration.seconds(min(requested, config.maxPollTimeout))
-        guard let token = input.bearerToken else { throw APIError.unauthorized }
-        engine.startPull(token: token, cursor: input.queryString("cursor"), mayWait: requested > 0) { [self] result in
-            let response: HTTPResponse
-            switch result {
-            case .success(.started(let start)?):
-                return responder.loop.execute { [self] in
-                    LongPoll(api: self, responder: responder, pull: start, limit: limit, perRoomLimit: perRoom,
-                             timeout: timeout).start()
-                }
-            case .success(nil): response = authenticationFailed(address).response
-            case .success(.expired(_, let page)?): response = cursorExpired(page)
-            case .failure(let error): response = errorResponse(error)
-            }
-            responder.loop.execute { responder.respond(response) }
-        }
-    }
-
-    /// 410 `cursor_expired` whose body already carries the first screen (as
-    /// `GET /v1/conversations` returns it) with a fresh cursor: recovery in one round trip.
-    func cursorExpired(_ page: ConversationPage) -> HTTPResponse {
-        json(.gone) { w in
-            w.object { w in
-                w.key("error")
-                w.object { w in
-                    w.field("code", "cursor_expired")
-                    w.field("message", "events after this cursor were pruned; start again from first_screen.cursor")
-                }
-                w.key("first_screen")
-                Encode.conversations(page, &w)
-            }
-        }
     }
 }

@@ -1,0 +1,46 @@
+import SyncEngine
+
+/// The per-device and per-room token buckets a write takes from before it is
+/// submitted (so refused and repeated requests count too), and the per-request cap on
+/// named members.
+extension PigeonholeAPI {
+    /// One message from the device's send bucket.
+    func takeSend(_ device: DeviceID) throws(APIError) {
+        if let ms = sendLimiter.take(device) { throw .rateLimited(ms: ms, what: "messages from this device") }
+    }
+
+    /// Takes from the device's room and member buckets, both or neither: a limited
+    /// request stores nothing and costs nothing, and is resent after `Retry-After`.
+    func takeRoomWrite(_ device: DeviceID, rooms: Int, members: Int) throws(APIError) {
+        if rooms > 0, let ms = roomLimiter.check(device, cost: Double(rooms)) {
+            throw .rateLimited(ms: ms, what: "rooms created from this device")
+        }
+        if members > 0, let ms = memberLimiter.take(device, cost: Double(members)) {
+            throw .rateLimited(ms: ms, what: "members added from this device")
+        }
+        if rooms > 0, let ms = roomLimiter.take(device, cost: Double(rooms)) {
+            throw .rateLimited(ms: ms, what: "rooms created from this device")
+        }
+    }
+
+    /// Members added to or removed from an existing room: refused while the room's
+    /// membership bucket is in debt (the rows are charged once the change is done,
+    /// `chargeMembership`), else taken from the device's member bucket.
+    func takeMembershipChange(_ device: DeviceID, room: RoomID, count: Int) throws(APIError) {
+        if let ms = membershipLimiter.check(room, cost: 0) {
+            throw .rateLimited(ms: ms, what: "membership changes in this room")
+        }
+        try takeRoomWrite(device, rooms: 0, members: count)
+    }
+
+    /// The inbox rows a membership change wrote, charged to its room.
+    func chargeMembership(_ room: RoomID) -> @Sendable (Int) -> Void {
+        { [membershipLimiter] rows in membershipLimiter.charge(room, cost: Double(rows)) }
+    }
+
+    /// At most `maxRoomMembersPerRequest` names in one request.
+    func checkMemberCount(_ names: [String]) throws(APIError) {
+        let max = engine.config.maxRoomMembersPerRequest
+        guard names.count <= max else { throw APIError.invalid("members", "at most \(max) per request") }
+    }
+}
