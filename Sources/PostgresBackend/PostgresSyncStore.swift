@@ -143,6 +143,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         return PostgresReadConnection(pool: pool)
     }
 
+    /// Nodes serving requests share the database (an admin command alone does not count).
+    public var isShared: Bool { options.cluster }
+
     public var stats: StoreStats {
         writers.map(\.stats).reduce(into: StoreStats()) { total, s in
             total.transactionsCommitted += s.transactionsCommitted

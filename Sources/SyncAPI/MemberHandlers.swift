@@ -47,7 +47,11 @@ struct MemberHandlers {
         guard !names.isEmpty else { throw APIError.invalid("members", "must name at least one user") }
         try api.checkMemberCount(names)
         try api.takeMembershipChange(me.device, room: id, count: names.count)
-        api.write(responder, room: id, rows: api.chargeMembership(id), { try Rooms.addMembers($0, me: me, room: id, names: names) }) { added in
+        api.write(responder, room: id, rows: api.chargeMembership(id), { [api] ctx in
+            try api.sharedMembershipChange(ctx, me.device, room: id, count: names.count) {
+                try Rooms.addMembers(ctx, me: me, room: id, names: names)
+            }
+        }) { added in
             json(.ok) { w in w.object { w in w.key("added"); w.array { w in for m in added { Encode.member(m, &w) } } } }
         }
     }
@@ -56,7 +60,11 @@ struct MemberHandlers {
     private func remove(_ id: RoomID, _ name: UserName, _ me: Principal, _ responder: Responder) throws {
         try api.takeMembershipChange(me.device, room: id, count: 1)
         let userName = name.rawValue
-        api.write(responder, room: id, rows: api.chargeMembership(id), { try Rooms.removeMember($0, me: me, room: id, name: userName) }) { _ in
+        api.write(responder, room: id, rows: api.chargeMembership(id), { [api] ctx in
+            try api.sharedMembershipChange(ctx, me.device, room: id, count: 1) {
+                try Rooms.removeMember(ctx, me: me, room: id, name: userName)
+            }
+        }) { _ in
             HTTPResponse(status: .noContent)
         }
     }

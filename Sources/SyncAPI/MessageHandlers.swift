@@ -29,8 +29,9 @@ struct MessageHandlers {
         guard let value = body["body"] else { throw APIError.invalid("body", "is required") }
         let text = value.serializedString
         let limit = api.engine.config.maxMessageBodyBytes
+        let bucket = api.sharedSendBucket(me.device)
         api.write(responder, room: id, {
-            try Messages.send($0, me: me, room: id, clientMsgID: clientMsgID, body: text, maxBodyBytes: limit)
+            try Messages.send($0, me: me, room: id, clientMsgID: clientMsgID, body: text, maxBodyBytes: limit, bucket: bucket)
         }) { r in
             json(r.duplicate ? .ok : .created) { w in
                 Encode.message(r.message, &w) { $0.field("duplicate", r.duplicate) }

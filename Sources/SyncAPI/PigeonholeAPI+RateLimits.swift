@@ -38,6 +38,45 @@ extension PigeonholeAPI {
         { [membershipLimiter] rows in membershipLimiter.charge(room, cost: Double(rows)) }
     }
 
+    // The cluster's share of each limit (issue 20, item 5): over a database several nodes
+    // write through, the write also takes from the same bucket in the database, inside
+    // its unit (a send in the same statement): the cluster allows what one node would.
+    // Nil where one process has the store to itself (its buckets above are the limit).
+
+    func sharedSendBucket(_ device: DeviceID) -> RateBucket? {
+        shared(sendLimiter, "send:d\(device.rawValue)", "messages from this device")
+    }
+
+    /// Takes the room and member tokens of a room write from the shared buckets (in its unit).
+    func takeSharedRoomWrite(_ ctx: WriteContext, _ device: DeviceID, rooms: Int, members: Int) throws {
+        if rooms > 0 {
+            try RateBuckets.take(ctx, shared(roomLimiter, "rooms:d\(device.rawValue)", "rooms created from this device"),
+                                 cost: Double(rooms))
+        }
+        if members > 0 {
+            try RateBuckets.take(ctx, shared(memberLimiter, "members:d\(device.rawValue)", "members added from this device"),
+                                 cost: Double(members))
+        }
+    }
+
+    /// A membership change's unit, with the shared buckets: refused while the room's
+    /// bucket is in debt, the device's member tokens taken, then `body`, then the inbox
+    /// rows it wrote charged to the room.
+    func sharedMembershipChange<T>(_ ctx: WriteContext, _ device: DeviceID, room: RoomID, count: Int,
+                                   _ body: () throws -> T) throws -> T {
+        let roomBucket = shared(membershipLimiter, "membership:r\(room.rawValue)", "membership changes in this room")
+        try RateBuckets.take(ctx, roomBucket, cost: 0)
+        try takeSharedRoomWrite(ctx, device, rooms: 0, members: count)
+        let value = try body()
+        try RateBuckets.charge(ctx, roomBucket, cost: Double(ctx.inboxRows))
+        return value
+    }
+
+    private func shared<Key>(_ limiter: RateLimiter<Key>, _ key: String, _ what: String) -> RateBucket? {
+        guard engine.store.isShared, limiter.isEnabled else { return nil }
+        return RateBucket(key: key, ratePerSecond: limiter.ratePerSecond, burst: limiter.burst, what: what)
+    }
+
     /// At most `maxRoomMembersPerRequest` names in one request.
     func checkMemberCount(_ names: [String]) throws(APIError) {
         let max = engine.config.maxRoomMembersPerRequest

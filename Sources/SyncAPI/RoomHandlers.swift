@@ -31,7 +31,10 @@ struct RoomHandlers {
     private func direct(_ other: UserName, _ me: Principal, _ responder: Responder) throws {
         try api.takeRoomWrite(me.device, rooms: 1, members: 0)
         let otherName = other.rawValue
-        api.write(responder, { try Rooms.direct($0, me: me, otherName: otherName) }) { room, created in
+        api.write(responder, { [api] ctx in
+            try api.takeSharedRoomWrite(ctx, me.device, rooms: 1, members: 0)
+            return try Rooms.direct(ctx, me: me, otherName: otherName)
+        }) { room, created in
             json(created ? .created : .ok) { Encode.room(room, peer: otherName, &$0) }
         }
     }
@@ -42,7 +45,10 @@ struct RoomHandlers {
         let members = try RequestInput.optionalStringArray(body, "members")
         try api.checkMemberCount(members)
         try api.takeRoomWrite(me.device, rooms: 1, members: members.count)
-        api.write(responder, { try Rooms.createGroup($0, me: me, name: name, memberNames: members) }) { room in
+        api.write(responder, { [api] ctx in
+            try api.takeSharedRoomWrite(ctx, me.device, rooms: 1, members: members.count)
+            return try Rooms.createGroup(ctx, me: me, name: name, memberNames: members)
+        }) { room in
             json(.created) { Encode.room(room, peer: nil, &$0) }
         }
     }

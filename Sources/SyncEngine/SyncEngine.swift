@@ -249,7 +249,8 @@ public final class WriteContext {
     var roomWakes: [RoomID: Int64] = [:]
     var receiptWakes: [UserID: Set<RoomID>] = [:]
     var revoked: [UserID: [DeviceID]] = [:]
-    var inboxRows = 0
+    /// Inbox rows this unit wrote so far.
+    public internal(set) var inboxRows = 0
     /// Normal rooms that had a message: every member's activity moves to `now`, once
     /// per room per batch (see `RoomActivity`).
     var activeRooms: [RoomID: Int64] = [:]
