@@ -34,6 +34,9 @@ final class LongPoll: @unchecked Sendable {
     /// Set by `News.recheck` (news may have been missed): the next query first checks
     /// that the device is still active.
     private var recheckToken = false
+    /// Parked with nothing after `pull.from` as of a query (or the start's caught-up
+    /// read), and no news since: the next news alone says what the page is.
+    private var atHead = false
 
     init(api: PigeonholeAPI, responder: Responder, pull: PullStart, limit: Int, perRoomLimit: Int?, timeout: Duration) {
         self.api = api
@@ -66,7 +69,7 @@ final class LongPoll: @unchecked Sendable {
         // The usual first query, unless the start already saw the head and nothing was
         // published since (then any commit after that read wakes this subscription).
         if let seen = pull.caughtUpAt, timeout > .zero, api.engine.notifier.publications == seen {
-            // caught up: wait
+            atHead = true   // caught up: wait
         } else {
             attempt(final: timeout == .zero)
         }
@@ -81,9 +84,33 @@ final class LongPoll: @unchecked Sendable {
             // News may have been missed, a revocation too: check the token again.
             recheckToken = true
             attempt(final: false)
+        case .inbox(let seq, let message?) where canAnswerAtOnce && seq == pull.from.inboxSeq + 1:
+            answer(message, Cursor(user: me.user, inboxSeq: seq, hot: pull.from.hot))
+        case .room(let room, let seq, let message?) where canAnswerAtOnce && !api.engine.store.isShared
+                                                        && pull.from.hot[room].map({ seq == $0 + 1 }) == true:
+            var hot = pull.from.hot
+            hot[room] = seq
+            answer(message, Cursor(user: me.user, inboxSeq: pull.from.inboxSeq, hot: hot))
         case .inbox, .room, .receipts:
             attempt(final: false)
         }
+    }
+
+    /// Whether news may be answered without a query: parked at the head (see `atHead`),
+    /// no token recheck due.
+    private var canAnswerAtOnce: Bool { atHead && !reading && !finished && !recheckToken && !finalWanted }
+
+    /// The one event after the cursor is the message the news brought (a send on this
+    /// node): the page a query would read, without the query. The inbox row at exactly
+    /// the cursor's next seq is that message (the writer said so); a hot room's next seq
+    /// likewise, and on a store of one process the news comes in commit order, so a leave
+    /// before it would have come first (and made this pull query). Several nodes: a
+    /// leave on another node may arrive after a send here, so hot rooms query there.
+    private func answer(_ message: Message, _ cursor: Cursor) {
+        let page = PullResult(events: [Event(kind: .message, room: message.room, message: message, payload: nil)],
+                              cursor: cursor, hasMore: false, gaps: [])
+        api.pulls.answeredAtOnce.add(1)
+        finish(json(.ok) { Encode.pull(page, &$0) })
     }
 
     /// Queries from the cursor; answers if anything is there, or if `final`.
@@ -95,6 +122,7 @@ final class LongPoll: @unchecked Sendable {
             return
         }
         reading = true
+        atHead = false
         again = false
         let check = recheckToken
         recheckToken = false
@@ -117,7 +145,7 @@ final class LongPoll: @unchecked Sendable {
             // rooms joined since, at their join points: the same position, answered at
             // the timeout.)
             if result.events.isEmpty && result.gaps.isEmpty && !finalWanted {
-                if again { attempt(final: false) }
+                if again { attempt(final: false) } else { atHead = true }
                 return
             }
             finish(response)

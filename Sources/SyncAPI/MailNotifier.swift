@@ -23,8 +23,10 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private let lane: Notifier.Lane?
     private var ws: WebSocket?
     private var subscription: Notifier.Subscription?
-    /// News not yet folded into `latest`.
-    private var news: (inbox: Int64, rooms: [RoomID: Int64], recheck: Bool) = (-1, [:], false)
+    /// News not yet folded into `latest`: inbox rows that may change the hot rooms (a
+    /// join, a leave: the head is read again), inbox rows known to be messages (they
+    /// change nothing else: no read), hot rooms, a recheck.
+    private var news: (inbox: Int64, messages: Int64, rooms: [RoomID: Int64], recheck: Bool) = (-1, -1, [:], false)
     /// Rooms whose read counts changed, still to announce (rate-limited at the source).
     private var receiptRooms: Set<RoomID> = []
     /// A head read is under way (at most one at a time; news meanwhile waits for it).
@@ -32,6 +34,8 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     /// The cursor of the newest news, and of the last notification sent.
     private var latest: Cursor
     private var sent: Cursor
+    /// The inbox seq the last head read saw (messages since may have moved `latest` on).
+    private var headInbox: Int64 = 0
     private var lastSentAt: UInt64 = 0
     private var timer: TimerToken?
     private var recheckTimer: TimerToken?
@@ -60,8 +64,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     private func receive(_ item: Notifier.News) {
         switch item {
-        case .inbox(let seq): news.inbox = max(news.inbox, seq)
-        case .room(let room, let seq): news.rooms[room] = max(news.rooms[room] ?? 0, seq)
+        case .inbox(let seq, nil): news.inbox = max(news.inbox, seq)
+        case .inbox(let seq, _?): news.messages = max(news.messages, seq)
+        case .room(let room, let seq, _): news.rooms[room] = max(news.rooms[room] ?? 0, seq)
         case .receipts(let room): receiptRooms.insert(room)
         case .recheck: news.recheck = true
         case .revoked(let d):
@@ -81,6 +86,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         let loop = self.loop
         waitID = waits.add(device) { [self] in loop.execute { [self] in self.ws?.close(.policyViolation) } }
         latest = head
+        headInbox = head.inboxSeq
         sent = head
         ws.send(text: Self.frame("ready", head))
         absorbNews()
@@ -97,8 +103,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         var hot = latest.hot
         for (room, seq) in news.rooms where hot[room] != nil { hot[room] = max(hot[room]!, seq) }
         news.rooms.removeAll()
-        latest = Cursor(user: user, inboxSeq: latest.inboxSeq, hot: hot)
-        guard !reading, news.inbox > latest.inboxSeq || news.recheck else { return }
+        latest = Cursor(user: user, inboxSeq: max(latest.inboxSeq, news.messages), hot: hot)
+        news.messages = -1
+        guard !reading, news.inbox > headInbox || news.recheck else { return }
         let inbox = news.inbox
         let recheck = news.recheck
         news.inbox = -1
@@ -125,6 +132,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
             }
             hot = current.hot.merging(hot.filter { current.hot[$0.key] != nil }) { max($0, $1) }
             newInbox = max(newInbox, current.inboxSeq)
+            headInbox = max(headInbox, current.inboxSeq, inbox)
         case .failure:
             if recheck { retryRecheck() }
         }

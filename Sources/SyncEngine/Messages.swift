@@ -29,12 +29,15 @@ public enum Messages {
         case .rateLimited(let ms): throw SyncError.rateLimited(retryAfterMillis: ms, what: bucket?.what ?? "messages")
         }
         ctx.messageInserted(sent.id.rawValue)
+        let message = Message(id: sent.id, room: room, seq: sent.seq, sender: me.userName, senderDevice: me.device,
+                              clientMsgID: clientMsgID, body: body, sentAt: ctx.now)
+        // The wake-ups carry the message: a pull or socket one row behind needs no read.
         if sent.hot {
             // Read diffusion: stored once; members' pulls merge the room in, and only
             // members with a parked pull or an open socket are woken.
-            ctx.wakeRoom(room, at: sent.seq)
+            ctx.wakeRoom(room, at: sent.seq, message: message)
         } else {
-            for r in sent.recipients { ctx.wake(r.user, at: r.seq) }
+            for r in sent.recipients { ctx.wake(r.user, at: r.seq, message: message) }
             ctx.inboxRows += sent.recipients.count
             // Activity for everyone, once per room per batch (RoomActivity); the sender's
             // own moved with the message.
@@ -46,8 +49,6 @@ public enum Messages {
             // receipts.
             Receipts.applied(ctx, room: room, sent.receipts)
         }
-        let message = Message(id: sent.id, room: room, seq: sent.seq, sender: me.userName, senderDevice: me.device,
-                              clientMsgID: clientMsgID, body: body, sentAt: ctx.now)
         return SendResult(message: message, duplicate: false)
     }
 

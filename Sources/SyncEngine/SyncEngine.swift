@@ -143,7 +143,7 @@ public final class SyncEngine: Sendable {
             let news = StoreNews(users: ctx.wakes, rooms: ctx.roomWakes, receipts: ctx.receiptWakes, revoked: ctx.revoked)
             if !news.isEmpty { try store.announce(news) }
             return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes,
-                           revoked: ctx.revoked, inboxRows: ctx.inboxRows)
+                           revoked: ctx.revoked, inboxRows: ctx.inboxRows, events: ctx.wakeEvents)
         }, affinity: room?.rawValue, completion: { result in
             switch result {
             case .success(let outcome):
@@ -155,7 +155,7 @@ public final class SyncEngine: Sendable {
                 // a thousand; published first, they would all run before the sender's 201.
                 completion(.success(outcome.value))
                 notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes, receipts: outcome.receiptWakes,
-                                 revoked: outcome.revoked)
+                                 revoked: outcome.revoked, events: outcome.events)
             case .failure(let error):
                 completion(.failure(error))
             }
@@ -235,6 +235,7 @@ public final class SyncEngine: Sendable {
         let receiptWakes: [UserID: Set<RoomID>]
         let revoked: [UserID: [DeviceID]]
         let inboxRows: Int
+        let events: Notifier.Events
     }
 }
 
@@ -247,6 +248,8 @@ public final class WriteContext {
     public let config: EngineConfiguration
     var wakes: [UserID: Int64] = [:]
     var roomWakes: [RoomID: Int64] = [:]
+    /// The messages at exactly the woken seqs, where known (`Notifier.Events`).
+    var wakeEvents = Notifier.Events()
     var receiptWakes: [UserID: Set<RoomID>] = [:]
     var revoked: [UserID: [DeviceID]] = [:]
     /// Inbox rows this unit wrote so far.
@@ -268,8 +271,10 @@ public final class WriteContext {
         self.retentionPosition = retentionPosition
     }
 
-    func wake(_ user: UserID, at seq: Int64) {
-        wakes[user] = max(seq, wakes[user] ?? 0)
+    func wake(_ user: UserID, at seq: Int64, message: Message? = nil) {
+        guard seq >= (wakes[user] ?? 0) else { return }
+        wakes[user] = seq
+        wakeEvents.inbox[user] = message.map { (seq, $0) }
     }
 
     func wakeReceipts(_ user: UserID, room: RoomID) {
@@ -281,8 +286,10 @@ public final class WriteContext {
         activeRooms[room] = max(now, activeRooms[room] ?? 0)
     }
 
-    func wakeRoom(_ room: RoomID, at seq: Int64) {
-        roomWakes[room] = max(seq, roomWakes[room] ?? 0)
+    func wakeRoom(_ room: RoomID, at seq: Int64, message: Message? = nil) {
+        guard seq >= (roomWakes[room] ?? 0) else { return }
+        roomWakes[room] = seq
+        wakeEvents.rooms[room] = message
     }
 
     /// The commit position for non-message inbox events (`MessagesWrites.commitPosition`),
