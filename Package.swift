@@ -51,6 +51,8 @@ let package = Package(
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
         // The load generator's verifier and scenario plans (in the executable target).
         .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),
+        // The command line's settings table: parser, help, and docs/configuration.md's table.
+        .testTarget(name: "CommandLineTests", dependencies: ["pigeonhole"]),
         // The store conformance suite (written against the store interface, run per backend)
         // and domain tests that drive SyncEngine without HTTP.
         // Throwaway PostgreSQL databases for the tests (PIGEONHOLE_TEST_DATABASE_URL).
