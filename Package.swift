@@ -51,8 +51,6 @@ let package = Package(
         .testTarget(name: "SQLiteStoreTests", dependencies: ["SQLiteStore", "SQLiteBackend", "SyncEngine"]),
         // The load generator's verifier and scenario plans (in the executable target).
         .testTarget(name: "LoadTestTests", dependencies: ["pigeonhole"]),
-        // The command line's settings table: parser, help, and docs/configuration.md's table.
-        .testTarget(name: "CommandLineTests", dependencies: ["pigeonhole"]),
         // The store conformance suite (written against the store interface, run per backend)
         // and domain tests that drive SyncEngine without HTTP.
         // Throwaway PostgreSQL databases for the tests (PIGEONHOLE_TEST_DATABASE_URL).
@@ -61,6 +59,9 @@ let package = Package(
                                                                  "PostgresTestSupport", "JSON"]),
         .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "PostgresBackend", "HTTPServer",
                                                             "SQLiteStore", "PostgresTestSupport", "JSON"]),
+        // The command line's settings table (parser, help), and the docs checked against
+        // it: docs/configuration.md's table, the defaults named in prose, the docs' links.
+        .testTarget(name: "CommandLineTests", dependencies: ["pigeonhole"]),
     ],
     swiftLanguageModes: [.v6]
 )
