@@ -59,6 +59,9 @@ let package = Package(
                                                                  "PostgresTestSupport", "JSON"]),
         .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "PostgresBackend", "HTTPServer",
                                                             "SQLiteStore", "PostgresTestSupport", "JSON"]),
+        // The command line's settings table (parser, help), and the docs checked against
+        // it: docs/configuration.md's table, the defaults named in prose, the docs' links.
+        .testTarget(name: "CommandLineTests", dependencies: ["pigeonhole"]),
     ],
     swiftLanguageModes: [.v6]
 )
