@@ -97,7 +97,10 @@ let package = Package(
         .testTarget(name: "StoreConformanceTests", dependencies: ["SyncEngine", "SQLiteBackend", "PostgresBackend",
                                                                  "PostgresTestSupport", "JSON"]),
         .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "PostgresBackend", "HTTPServer",
-                                                            "WebSocket", "SQLiteStore", "PostgresTestSupport", "JSON"]),
+                                                            "WebSocket", "Logging", "SQLiteStore", "PostgresTestSupport", "JSON"]),
+        // The command line's settings table (parser, help), and the docs checked against
+        // it: docs/configuration.md's table, the defaults named in prose, the docs' links.
+        .testTarget(name: "CommandLineTests", dependencies: ["pigeonhole"]),
     ],
     swiftLanguageModes: [.v6]
 )

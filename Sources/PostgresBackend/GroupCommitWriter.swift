@@ -42,6 +42,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let hooks = Mutex<StoreBatchHooks?>(nil)
     private let statsBox = Mutex(StoreStats())
+    /// What the writer learned of units' first statements (the writer thread's alone).
+    private var pipelineMemory = PipelineMemory()
     /// Batch sizes per power-of-two bucket (1, 2, 3-4, ...), the last one everything larger.
     static let batchBuckets = 16
     static let commitBuckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1]
@@ -151,6 +153,28 @@ final class GroupCommitWriter: @unchecked Sendable {
         var again: [Command] = []
         var news: [StoreNews] = []
         var restart = true
+        if options.pipelining && batch.count > 1 {
+            hooks?.began()
+            writer.beginBatch(isolating: false)
+            switch Self.runPipelined(units, conn: conn, writer: writer, memory: &pipelineMemory) {
+            case .ran(let d, let r, let n):
+                done = d
+                again = countAttempt(r)
+                news = n
+                restart = false
+            case .fallback:
+                // Roll back what ran and run the batch again, a statement at a time.
+                do {
+                    try conn.execute("ROLLBACK")
+                    try conn.execute(beginStatement(batch))
+                } catch {
+                    return connectionLost(units) + carried
+                }
+                statsBox.withLock { $0.pipelineFallbacks += 1 }
+            case .connectionLost:
+                return connectionLost(units) + carried
+            }
+        }
         while restart {
             restart = false
             hooks?.began()
@@ -274,6 +298,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         statsBox.withLock { s in
             s.transactionsCommitted += 1
             s.unitsCompleted += done.count
+            s.roundTrips += conn.takeRoundTrips()
             var bucket = 0
             while bucket < Self.batchBuckets - 1 && (1 << bucket) < batch.count { bucket += 1 }
             s.batchSizeHistogram[bucket] += 1
@@ -304,12 +329,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 // this time: two nodes whose units keep colliding on the same rhythm
                 // (each holding what the other waits for, retrying in step) fall out of
                 // step, and one of them wins. Same round trip as BEGIN.
-                if batch.contains(where: { $0.attempts > 0 }) {
-                    let ms = options.lockTimeoutMillis + Int.random(in: 0..<(2 * max(1, options.lockTimeoutMillis)))
-                    try conn.execute("BEGIN; SET LOCAL lock_timeout = '\(ms)ms'")
-                } else {
-                    try conn.execute("BEGIN")
-                }
+                try conn.execute(beginStatement(batch))
                 return conn
             } catch {
                 self.conn?.close()
@@ -320,6 +340,13 @@ final class GroupCommitWriter: @unchecked Sendable {
             }
         }
         return nil
+    }
+
+    /// BEGIN, and for a rerun of units that lost a lock wait, their lock_timeout.
+    private func beginStatement(_ batch: [Command]) -> String {
+        guard batch.contains(where: { $0.attempts > 0 }) else { return "BEGIN" }
+        let ms = options.lockTimeoutMillis + Int.random(in: 0..<(2 * max(1, options.lockTimeoutMillis)))
+        return "BEGIN; SET LOCAL lock_timeout = '\(ms)ms'"
     }
 
     /// Counts a rerun for each of `commands`; those out of attempts fail (503), the rest

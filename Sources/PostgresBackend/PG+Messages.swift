@@ -113,9 +113,15 @@ extension PGWriter: MessagesWrites {
     public func sendMessage(_ r: SendRequest) throws -> SendOutcome {
         try willLock()
         var outcome: SendOutcome?
-        try pg.query("SELECT * FROM ph_send($1, $2, $3, $4, $5, $6, $7)",
-                     [.int(r.room.rawValue), .int(r.sender.rawValue), .int(r.device.rawValue), .text(r.clientMsgID),
-                      .text(r.body), .int(r.at), .int(r.receiptsDueBy)]) { row in
+        let send: [PGValue] = [.int(r.room.rawValue), .int(r.sender.rawValue), .int(r.device.rawValue), .text(r.clientMsgID),
+                               .text(r.body), .int(r.at), .int(r.receiptsDueBy)]
+        // With the device's cluster-wide send bucket: taken in the same call (0010_rate_buckets.sql).
+        let limited = r.bucket.map { $0.ratePerSecond > 0 } ?? false
+        let sql = limited ? "SELECT * FROM ph_send_limited($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                          : "SELECT * FROM ph_send($1, $2, $3, $4, $5, $6, $7)"
+        let params: [PGValue] = limited ? [.text(r.bucket!.key), .double(r.bucket!.ratePerSecond), .double(r.bucket!.burst)] + send
+                                        : send
+        try pg.query(sql, params) { row in
             switch row.text(0) {
             case "appended":
                 let users = row.int64Array(11), seqs = row.int64Array(12)
@@ -130,6 +136,7 @@ extension PGWriter: MessagesWrites {
             case "duplicate": outcome = .duplicate(MessageRows.message(row, at: 1))
             case "no_room": outcome = .roomNotFound
             case "not_member": outcome = .notMember
+            case "rate_limited": outcome = .rateLimited(retryAfterMillis: row.int(1))
             default: break
             }
         }

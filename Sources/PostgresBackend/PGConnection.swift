@@ -24,6 +24,7 @@ public enum PGValue: Sendable {
     case text(String)
     case bytea([UInt8])
     case bool(Bool)
+    case double(Double)
     case int64Array([Int64])
     /// A `text[]` literal: every element quoted, `"` and `\` escaped.
     case textArray([String])
@@ -37,6 +38,7 @@ public enum PGValue: Sendable {
         case .int(let v): return String(v)
         case .text(let s): return s
         case .bool(let b): return b ? "t" : "f"
+        case .double(let d): return "\(d)"
         case .bytea(let bytes):
             var s = "\\x"
             s.reserveCapacity(2 + bytes.count * 2)
@@ -155,8 +157,18 @@ public struct PGRow {
 /// One libpq connection, used by one thread at a time. Statements are prepared once
 /// per connection (named by their text) and executed with text parameters.
 public final class PGConnection: @unchecked Sendable {   // one thread at a time (pool, writer, listener)
-    private var conn: OpaquePointer?
-    private var prepared: [String: String] = [:]
+    var conn: OpaquePointer?
+    /// Statement text -> prepared statement name, on this session.
+    var prepared: [String: String] = [:]
+    /// Set by the group-commit writer around a pipelined batch (PGConnection+Pipeline.swift).
+    var script: PGScript = .off
+    /// Statements and pipelines sent since the last `takeRoundTrips()`.
+    var roundTrips = 0
+
+    func takeRoundTrips() -> Int {
+        defer { roundTrips = 0 }
+        return roundTrips
+    }
     /// Whether the last command left the connection inside a transaction block.
     public var inTransaction: Bool { conn.map { PQtransactionStatus($0) != PQTRANS_IDLE } ?? false }
     /// Inside a transaction that a failed statement aborted (only ROLLBACK helps).
@@ -199,7 +211,9 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
 
     /// Runs one or more statements without parameters (DDL, BEGIN, LISTEN, ...).
     public func execute(_ sql: String) throws(PGError) {
+        if case .off = script {} else { throw PGError.unscripted }
         let c = try connection()
+        roundTrips += 1
         let r = PQexec(c, sql)
         defer { PQclear(r) }
         try check(r)
@@ -209,22 +223,34 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
     /// the command affected (for INSERT/UPDATE/DELETE) or returned.
     @discardableResult
     public func query(_ sql: String, _ params: [PGValue] = [], _ row: (PGRow) throws -> Void = { _ in }) throws -> Int {
+        if case .off = script {} else { return try scripted(sql, params, row) }
         let c = try connection()
-        let name: String
-        if let n = prepared[sql] {
-            name = n
-        } else {
-            name = "p\(prepared.count)"
-            let r = PQprepare(c, name, sql, Int32(params.count), nil)
-            defer { PQclear(r) }
-            try check(r)
-            prepared[sql] = name
-        }
+        let name = try preparedName(sql, parameters: params.count)
         let texts = params.map(\.text)
+        roundTrips += 1
         let r = Self.withOptionalCStrings(texts) { ptrs in
             PQexecPrepared(c, name, Int32(texts.count), ptrs, nil, nil, 0)
         }
         defer { PQclear(r) }
+        return try rows(of: r, row)
+    }
+
+    /// The name `sql` is prepared under on this session, preparing it the first time.
+    func preparedName(_ sql: String, parameters: Int) throws(PGError) -> String {
+        if let n = prepared[sql] { return n }
+        let c = try connection()
+        let name = "p\(prepared.count)"
+        roundTrips += 1
+        let r = PQprepare(c, name, sql, Int32(parameters), nil)
+        defer { PQclear(r) }
+        try check(r)
+        prepared[sql] = name
+        return name
+    }
+
+    /// Checks a statement's result, calls `row` for each row and returns the rows it
+    /// affected (INSERT/UPDATE/DELETE) or returned.
+    func rows(of r: OpaquePointer?, _ row: (PGRow) throws -> Void) throws -> Int {
         try check(r)
         guard let r else { return 0 }
         let n = PQntuples(r)
@@ -260,16 +286,16 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
 
     // MARK: - Internals
 
-    private func connection() throws(PGError) -> OpaquePointer {
+    func connection() throws(PGError) -> OpaquePointer {
         guard let c = conn else { throw PGError(sqlState: nil, message: "connection closed", connectionLost: true) }
         return c
     }
 
-    private func lost(_ c: OpaquePointer) -> PGError {
+    func lost(_ c: OpaquePointer) -> PGError {
         PGError(sqlState: nil, message: Self.trimmed(String(cString: PQerrorMessage(c))), connectionLost: true)
     }
 
-    private func check(_ r: OpaquePointer?) throws(PGError) {
+    func check(_ r: OpaquePointer?) throws(PGError) {
         let c = try connection()
         guard let r else { throw lost(c) }
         switch PQresultStatus(r) {
@@ -302,7 +328,7 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
         }
     }
 
-    private static func withOptionalCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    static func withOptionalCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
         let ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
         defer { for p in ptrs { free(p) } }
         if ptrs.isEmpty { return body(nil) }

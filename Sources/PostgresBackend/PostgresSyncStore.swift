@@ -50,6 +50,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         public var cluster = true
         /// How often presence is published and read (milliseconds).
         public var presenceIntervalMillis = 1000
+        /// A batch's units send their first statements in one round trip (libpq pipeline
+        /// mode; GroupCommitWriter+Pipeline.swift). Off: one round trip per statement.
+        public var pipelining = true
         public init(url: String, poolSize: Int = 8, connectTimeoutSeconds: Int = 5, lockTimeoutMillis: Int = 50,
                     maxBatch: Int = 256) {
             self.url = url
@@ -140,6 +143,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         return PostgresReadConnection(pool: pool)
     }
 
+    /// Nodes serving requests share the database (an admin command alone does not count).
+    public var isShared: Bool { options.cluster }
+
     public var stats: StoreStats {
         writers.map(\.stats).reduce(into: StoreStats()) { total, s in
             total.transactionsCommitted += s.transactionsCommitted
@@ -149,6 +155,8 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
             total.commitLatencyCounts = zipAdd(total.commitLatencyCounts, s.commitLatencyCounts)
             total.commitLatencySum += s.commitLatencySum
             total.commitBuckets = s.commitBuckets
+            total.roundTrips += s.roundTrips
+            total.pipelineFallbacks += s.pipelineFallbacks
         }
     }
 

@@ -72,6 +72,9 @@ public final class SQLiteSyncStore: SyncStore {
         }
     }
 
+    /// One process has the database to itself: its buckets in memory are the whole limit.
+    public var isShared: Bool { false }
+
     public var stats: StoreStats {
         let w = writer.stats
         var s = StoreStats()

@@ -1,73 +1,73 @@
 import HTTPServer
 import SyncEngine
 
-/// Every endpoint, as a closed enum with typed captures (openapi.yaml is the contract).
-enum APIRoute: Sendable {
-    case healthz
-    case limits
-    case me
-    case adminCreateUser
-    case adminListDevices(user: String)
-    case adminCreateDevice(user: String)
-    case adminRevokeDevice(DeviceID)
-    case adminPushes
-    case metrics
-    case direct(user: String)
-    case createRoom
-    case getRoom(RoomID)
-    case listMembers(RoomID)
-    case addMembers(RoomID)
-    case removeMember(RoomID, user: String)
-    case send(RoomID)
-    case history(RoomID)
-    case markRead(RoomID)
-    case receipts(RoomID)
-    case sync
-    case ack
-    case conversations
-    case unread
-    case notify
-    case notifyTicket
-    /// A path parameter that should be an id was not one.
-    case badID(String)
+/// Every endpoint of openapi.yaml, as a closed enum with typed captures, grouped by the
+/// resource whose handlers serve it (each group's cases are that handler's `Route`).
+/// Parsed once per request by `APIRouter`; a handler never looks at the path again.
+enum APIRoute: Equatable, Sendable {
+    case health(HealthHandlers.Route)
+    case account(AccountHandlers.Route)
+    case admin(AdminHandlers.Route)
+    case rooms(RoomHandlers.Route)
+    case members(MemberHandlers.Route)
+    case messages(MessageHandlers.Route)
+    case conversations(ConversationHandlers.Route)
+    case sync(SyncHandlers.Route)
+    case notify(NotifyHandlers.Route)
 
+    /// The body limit of every POST route (`request_body_max_bytes` in `/v1/limits`);
+    /// the others have the transport's.
     static let smallBody = 64 * 1024
 
-    static func makeRouter() -> Router<APIRoute> {
-        var r = Router<APIRoute>()
-        r.add(.GET, "/healthz") { _ in .healthz }
-        r.add(.GET, "/v1/limits") { _ in .limits }
-        r.add(.GET, "/v1/me") { _ in .me }
-        r.add(.POST, "/v1/admin/users", bodyLimit: smallBody) { _ in .adminCreateUser }
-        r.add(.GET, "/v1/admin/users/{name}/devices") { .adminListDevices(user: $0[0]) }
-        r.add(.POST, "/v1/admin/users/{name}/devices", bodyLimit: smallBody) { .adminCreateDevice(user: $0[0]) }
-        r.add(.DELETE, "/v1/admin/devices/{id}") { p in
-            guard let id = Int64(p[0]), id > 0 else { return .badID("device id") }
-            return .adminRevokeDevice(DeviceID(id))
+    /// The routing table: method, pattern (`{x}` is a capture, percent-decoded), body
+    /// limit, and the route (or how the captures become one, or a 400 for a path id that
+    /// is not a positive integer, answered before the token is looked at). Also returns
+    /// every method some route has (for `OPTIONS *`).
+    static func table() -> (router: Router<Result<APIRoute, APIError>>, methods: Set<HTTPMethod>) {
+        var r = Router<Result<APIRoute, APIError>>()
+        var methods: Set<HTTPMethod> = []
+        func add(_ method: HTTPMethod, _ pattern: String, body: Int? = nil,
+                 _ make: @escaping @Sendable ([String]) -> Result<APIRoute, APIError>) {
+            methods.insert(method)
+            r.add(method, pattern, bodyLimit: body, make)
         }
-        r.add(.GET, "/v1/admin/pushes") { _ in .adminPushes }
-        r.add(.GET, "/metrics") { _ in .metrics }
-        r.add(.POST, "/v1/direct/{name}", bodyLimit: smallBody) { .direct(user: $0[0]) }
-        r.add(.POST, "/v1/rooms", bodyLimit: smallBody) { _ in .createRoom }
-        r.add(.GET, "/v1/rooms/{id}") { room($0) { .getRoom($0) } }
-        r.add(.GET, "/v1/rooms/{id}/members") { room($0) { .listMembers($0) } }
-        r.add(.POST, "/v1/rooms/{id}/members", bodyLimit: smallBody) { room($0) { .addMembers($0) } }
-        r.add(.DELETE, "/v1/rooms/{id}/members/{name}") { p in room(p) { .removeMember($0, user: p[1]) } }
-        r.add(.POST, "/v1/rooms/{id}/messages", bodyLimit: smallBody) { room($0) { .send($0) } }
-        r.add(.GET, "/v1/rooms/{id}/messages") { room($0) { .history($0) } }
-        r.add(.POST, "/v1/rooms/{id}/read", bodyLimit: smallBody) { room($0) { .markRead($0) } }
-        r.add(.GET, "/v1/rooms/{id}/receipts") { room($0) { .receipts($0) } }
-        r.add(.GET, "/v1/sync") { _ in .sync }
-        r.add(.POST, "/v1/sync/ack", bodyLimit: smallBody) { _ in .ack }
-        r.add(.GET, "/v1/conversations") { _ in .conversations }
-        r.add(.GET, "/v1/unread") { _ in .unread }
-        r.add(.GET, "/v1/notify") { _ in .notify }
-        r.add(.POST, "/v1/notify/ticket", bodyLimit: smallBody) { _ in .notifyTicket }
-        return r
+        func add(_ method: HTTPMethod, _ pattern: String, body: Int? = nil, _ route: APIRoute) {
+            add(method, pattern, body: body) { _ in .success(route) }
+        }
+        add(.GET, "/healthz", .health(.healthz))
+        add(.GET, "/v1/limits", .health(.limits))
+        add(.GET, "/v1/me", .account(.me))
+        add(.POST, "/v1/admin/users", body: smallBody, .admin(.createUser))
+        add(.GET, "/v1/admin/users/{name}/devices") { .success(.admin(.listDevices(UserName($0[0])))) }
+        add(.POST, "/v1/admin/users/{name}/devices", body: smallBody) { .success(.admin(.createDevice(UserName($0[0])))) }
+        add(.DELETE, "/v1/admin/devices/{id}") { id($0[0], "device id").map { .admin(.revokeDevice(DeviceID($0))) } }
+        add(.GET, "/v1/admin/pushes", .admin(.pushes))
+        add(.GET, "/metrics", .health(.metrics))
+        add(.POST, "/v1/direct/{name}", body: smallBody) { .success(.rooms(.direct(UserName($0[0])))) }
+        add(.POST, "/v1/rooms", body: smallBody, .rooms(.create))
+        add(.GET, "/v1/rooms/{id}") { room($0).map { .rooms(.get($0)) } }
+        add(.GET, "/v1/rooms/{id}/members") { room($0).map { .members(.list($0)) } }
+        add(.POST, "/v1/rooms/{id}/members", body: smallBody) { room($0).map { .members(.add($0)) } }
+        add(.DELETE, "/v1/rooms/{id}/members/{name}") { p in room(p).map { .members(.remove($0, UserName(p[1]))) } }
+        add(.POST, "/v1/rooms/{id}/messages", body: smallBody) { room($0).map { .messages(.send($0)) } }
+        add(.GET, "/v1/rooms/{id}/messages") { room($0).map { .messages(.history($0)) } }
+        add(.POST, "/v1/rooms/{id}/read", body: smallBody) { room($0).map { .conversations(.markRead($0)) } }
+        add(.GET, "/v1/rooms/{id}/receipts") { room($0).map { .conversations(.receipts($0)) } }
+        add(.GET, "/v1/sync", .sync(.pull))
+        add(.POST, "/v1/sync/ack", body: smallBody, .sync(.ack))
+        add(.GET, "/v1/conversations", .conversations(.list))
+        add(.GET, "/v1/unread", .conversations(.unread))
+        add(.GET, "/v1/notify", .notify(.socket))
+        add(.POST, "/v1/notify/ticket", body: smallBody, .notify(.ticket))
+        return (r, methods)
     }
 
-    private static func room(_ p: [String], _ make: (RoomID) -> APIRoute) -> APIRoute {
-        guard let id = Int64(p[0]), id > 0 else { return .badID("room id") }
-        return make(RoomID(id))
+    private static func room(_ captures: [String]) -> Result<RoomID, APIError> {
+        id(captures[0], "room id").map(RoomID.init)
+    }
+
+    private static func id(_ text: String, _ what: String) -> Result<Int64, APIError> {
+        guard let id = Int64(text), id > 0 else { return .failure(.badID(what: what)) }
+        return .success(id)
     }
 }

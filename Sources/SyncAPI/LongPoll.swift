@@ -35,6 +35,9 @@ final class LongPoll: @unchecked Sendable {
     /// Set by `News.recheck` (news may have been missed): the next query first checks
     /// that the device is still active.
     private var recheckToken = false
+    /// Parked with nothing after `pull.from` as of a query (or the start's caught-up
+    /// read), and no news since: the next news alone says what the page is.
+    private var atHead = false
 
     init(api: PigeonholeAPI, responder: Responder, pull: PullStart, limit: Int, perRoomLimit: Int?, timeout: Duration) {
         self.api = api
@@ -67,7 +70,7 @@ final class LongPoll: @unchecked Sendable {
         // The usual first query, unless the start already saw the head and nothing was
         // published since (then any commit after that read wakes this subscription).
         if let seen = pull.caughtUpAt, timeout > .zero, api.engine.notifier.publications == seen {
-            // caught up: wait
+            atHead = true   // caught up: wait
         } else {
             attempt(final: timeout == .zero)
         }
@@ -77,14 +80,38 @@ final class LongPoll: @unchecked Sendable {
         switch news {
         case .revoked(let d):
             // This device lost its token while parked: answer 401 now.
-            if d == me.device { finish(APIError.unauthorized.response) }
+            if d == me.device { finish(api.errorResponse(APIError.unauthorized)) }
         case .recheck:
             // News may have been missed, a revocation too: check the token again.
             recheckToken = true
             attempt(final: false)
+        case .inbox(let seq, let message?) where canAnswerAtOnce && seq == pull.from.inboxSeq + 1:
+            answer(message, Cursor(user: me.user, inboxSeq: seq, hot: pull.from.hot))
+        case .room(let room, let seq, let message?) where canAnswerAtOnce && !api.engine.store.isShared
+                                                        && pull.from.hot[room].map({ seq == $0 + 1 }) == true:
+            var hot = pull.from.hot
+            hot[room] = seq
+            answer(message, Cursor(user: me.user, inboxSeq: pull.from.inboxSeq, hot: hot))
         case .inbox, .room, .receipts:
             attempt(final: false)
         }
+    }
+
+    /// Whether news may be answered without a query: parked at the head (see `atHead`),
+    /// no token recheck due.
+    private var canAnswerAtOnce: Bool { atHead && !reading && !finished && !recheckToken && !finalWanted }
+
+    /// The one event after the cursor is the message the news brought (a send on this
+    /// node): the page a query would read, without the query. The inbox row at exactly
+    /// the cursor's next seq is that message (the writer said so); a hot room's next seq
+    /// likewise, and on a store of one process the news comes in commit order, so a leave
+    /// before it would have come first (and made this pull query). Several nodes: a
+    /// leave on another node may arrive after a send here, so hot rooms query there.
+    private func answer(_ message: Message, _ cursor: Cursor) {
+        let page = PullResult(events: [Event(kind: .message, room: message.room, message: message, payload: nil)],
+                              cursor: cursor, hasMore: false, gaps: [])
+        api.pulls.answeredAtOnce.add(1)
+        finish(json(.ok) { Encode.pull(page, &$0) })
     }
 
     /// Queries from the cursor; answers if anything is there, or if `final`.
@@ -96,6 +123,7 @@ final class LongPoll: @unchecked Sendable {
             return
         }
         reading = true
+        atHead = false
         again = false
         let check = recheckToken
         recheckToken = false
@@ -110,15 +138,15 @@ final class LongPoll: @unchecked Sendable {
         guard !finished else { return }
         switch outcome {
         case .failed(let error):
-            finish(APIError.response(for: error))
+            finish(api.errorResponse(error))
         case .revoked:
-            finish(APIError.unauthorized.response)
+            finish(api.errorResponse(APIError.unauthorized))
         case .page(let result, let response):
             // Nothing new: keep waiting. (The cursor may still differ from `from` by hot
             // rooms joined since, at their join points: the same position, answered at
             // the timeout.)
             if result.events.isEmpty && result.gaps.isEmpty && !finalWanted {
-                if again { attempt(final: false) }
+                if again { attempt(final: false) } else { atHead = true }
                 return
             }
             finish(response)
@@ -141,63 +169,5 @@ final class LongPoll: @unchecked Sendable {
         if let timer { loop.cancel(timer) }
         if let waitID { api.waits.remove(me.device, waitID) }
         api.polls.remove(self)
-    }
-}
-
-/// The parked polls, so a shutdown can answer them instead of cutting them off.
-final class PollRegistry: Sendable {
-    private let polls = Mutex<[ObjectIdentifier: LongPoll]>([:])
-
-    func add(_ p: LongPoll) { polls.withLock { $0[ObjectIdentifier(p)] = p } }
-    func remove(_ p: LongPoll) { _ = polls.withLock { $0.removeValue(forKey: ObjectIdentifier(p)) } }
-    var count: Int { polls.withLock { $0.count } }
-
-    func finishAll() {
-        for p in polls.withLock({ Array($0.values) }) { p.loop.execute { p.finishNow() } }
-    }
-}
-
-extension PigeonholeAPI {
-    /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`: parameters first (a bad
-    /// one costs no database read), then the engine's start (a read off the loop), then
-    /// park on the request's loop.
-    func startPull(_ input: RequestInput, _ responder: Responder) throws {
-        let address = input.request.remoteAddress
-        let limit = try input.queryInt("limit", default: engine.config.defaultPullLimit, range: 1...engine.config.maxPullLimit)!
-        let perRoom = try input.queryInt("per_room_limit", default: nil, range: 1...1000)
-        // Over the maximum is clamped, not rejected: clients may ask for "as long as you can".
-        let requested = try input.queryInt("timeout", default: config.defaultPollTimeout, range: 0...Int(Int32.max))!
-        let timeout = Duration.seconds(min(requested, config.maxPollTimeout))
-        guard let token = input.bearerToken else { throw APIError.unauthorized }
-        engine.startPull(token: token, cursor: input.queryString("cursor"), mayWait: requested > 0) { [self] result in
-            let response: HTTPResponse
-            switch result {
-            case .success(.started(let start)?):
-                return responder.loop.execute { [self] in
-                    LongPoll(api: self, responder: responder, pull: start, limit: limit, perRoomLimit: perRoom,
-                             timeout: timeout).start()
-                }
-            case .success(nil): response = authenticationFailed(address).response
-            case .success(.expired(_, let page)?): response = cursorExpired(page)
-            case .failure(let error): response = errorResponse(error)
-            }
-            responder.loop.execute { responder.respond(response) }
-        }
-    }
-
-    /// 410 `cursor_expired` whose body already carries the first screen (as
-    /// `GET /v1/conversations` returns it) with a fresh cursor: recovery in one round trip.
-    func cursorExpired(_ page: ConversationPage) -> HTTPResponse {
-        json(.gone) { w in
-            w.object { w in
-                w.key("error")
-                w.object { w in
-                    w.field("code", "cursor_expired")
-                    w.field("message", "events after this cursor were pruned; start again from first_screen.cursor")
-                }
-                w.key("first_screen")
-                Encode.conversations(page, &w)
-            }
-        }
     }
 }

@@ -25,8 +25,10 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private let lane: Notifier.Lane?
     private var ws: WebSocket?
     private var subscription: Notifier.Subscription?
-    /// News not yet folded into `latest`.
-    private var news: (inbox: Int64, rooms: [RoomID: Int64], recheck: Bool) = (-1, [:], false)
+    /// News not yet folded into `latest`: inbox rows that may change the hot rooms (a
+    /// join, a leave: the head is read again), inbox rows known to be messages (they
+    /// change nothing else: no read), hot rooms, a recheck.
+    private var news: (inbox: Int64, messages: Int64, rooms: [RoomID: Int64], recheck: Bool) = (-1, -1, [:], false)
     /// Rooms whose read counts changed, still to announce (rate-limited at the source).
     private var receiptRooms: Set<RoomID> = []
     /// A head read is under way (at most one at a time; news meanwhile waits for it).
@@ -34,6 +36,8 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     /// The cursor of the newest news, and of the last notification sent.
     private var latest: Cursor
     private var sent: Cursor
+    /// The inbox seq the last head read saw (messages since may have moved `latest` on).
+    private var headInbox: Int64 = 0
     private var lastSentAt: UInt64 = 0
     private var timer: TimerToken?
     private var recheckTimer: TimerToken?
@@ -62,8 +66,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     private func receive(_ item: Notifier.News) {
         switch item {
-        case .inbox(let seq): news.inbox = max(news.inbox, seq)
-        case .room(let room, let seq): news.rooms[room] = max(news.rooms[room] ?? 0, seq)
+        case .inbox(let seq, nil): news.inbox = max(news.inbox, seq)
+        case .inbox(let seq, _?): news.messages = max(news.messages, seq)
+        case .room(let room, let seq, _): news.rooms[room] = max(news.rooms[room] ?? 0, seq)
         case .receipts(let room): receiptRooms.insert(room)
         case .recheck: news.recheck = true
         case .revoked(let d):
@@ -83,6 +88,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         let loop = self.loop
         waitID = waits.add(device) { [self] in loop.execute { [self] in self.ws?.close(.policyViolation) } }
         latest = head
+        headInbox = head.inboxSeq
         sent = head
         ws.send(text: Self.frame("ready", head))
         absorbNews()
@@ -99,8 +105,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         var hot = latest.hot
         for (room, seq) in news.rooms where hot[room] != nil { hot[room] = max(hot[room]!, seq) }
         news.rooms.removeAll()
-        latest = Cursor(user: user, inboxSeq: latest.inboxSeq, hot: hot)
-        guard !reading, news.inbox > latest.inboxSeq || news.recheck else { return }
+        latest = Cursor(user: user, inboxSeq: max(latest.inboxSeq, news.messages), hot: hot)
+        news.messages = -1
+        guard !reading, news.inbox > headInbox || news.recheck else { return }
         let inbox = news.inbox
         let recheck = news.recheck
         news.inbox = -1
@@ -127,6 +134,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
             }
             hot = current.hot.merging(hot.filter { current.hot[$0.key] != nil }) { max($0, $1) }
             newInbox = max(newInbox, current.inboxSeq)
+            headInbox = max(headInbox, current.inboxSeq, inbox)
         case .failure:
             if recheck { retryRecheck() }
         }
@@ -188,76 +196,5 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         if let timer { loop.cancel(timer) }
         if let recheckTimer { loop.cancel(recheckTimer) }
         self.ws = nil
-    }
-}
-
-extension PigeonholeAPI {
-    /// `GET /v1/notify`: authenticate, then upgrade. A device authenticates with its
-    /// bearer token, or (a browser, which cannot set a header on a WebSocket) with a
-    /// single-use `?ticket=` from `POST /v1/notify/ticket`. A long-lived token in the URL
-    /// (`?access_token=`) is refused: URLs end up in proxy logs. A bad token or ticket is
-    /// a plain 401, never an upgrade. The token, the hot rooms and the head are read off
-    /// the loop: rooms first, then subscribe, then the head, so a commit between the two
-    /// reads wakes the subscription.
-    func startNotify(_ input: RequestInput, _ responder: Responder) throws {
-        if input.queryString("access_token") != nil {
-            throw APIError.badRequest(code: "invalid_request", message:
-                "a device token in a URL is refused (URLs end up in logs): send it as Authorization: Bearer, or open the socket with ?ticket= from POST /v1/notify/ticket")
-        }
-        let address = input.request.remoteAddress
-        guard let ticket = input.queryString("ticket") else {
-            return try authenticated(token: input.bearerToken, address: address, responder) { [self] me in
-                try upgradeNotify(me, input, responder)
-            }
-        }
-        // A ticket is spent by its first use: the handshake is checked before that.
-        if case .reject(let response) = WebSocketHandshake.validate(input.request.head) { return responder.respond(response) }
-        engine.write({ try Accounts.redeemSocketTicket($0, ticket: ticket) }) { [self] result in
-            resumeAuthenticated(result, address: address, responder) { [self] me in try upgradeNotify(me, input, responder) }
-        }
-    }
-
-    private func upgradeNotify(_ me: Principal, _ input: RequestInput, _ responder: Responder) throws {
-        let acceptKey: String
-        switch WebSocketHandshake.validate(input.request.head) {
-        case .reject(let response): return responder.respond(response)
-        case .accept(let key): acceptKey = key
-        }
-        let loop = responder.loop
-        engine.hotRooms(of: me.user) { [self] rooms in
-            loop.execute { [self] in
-                switch rooms {
-                case .failure(let error): responder.respond(errorResponse(error))
-                case .success(let rooms): subscribeAndUpgrade(me, rooms: rooms, acceptKey: acceptKey, responder)
-                }
-            }
-        }
-    }
-
-    private func subscribeAndUpgrade(_ me: Principal, rooms: Set<RoomID>, acceptKey: String, _ responder: Responder) {
-        let loop = responder.loop
-        let mail = MailNotifier(user: me.user, device: me.device, engine: engine, loop: loop, lane: lane(loop),
-                                interval: config.notifyCoalesceInterval)
-        mail.subscribe(rooms: rooms)
-        var configured = WebSocketConfiguration()
-        configured.pingInterval = config.webSocketPingInterval
-        let wsConfig = configured
-        engine.head(of: me.user) { [self] head in
-            loop.execute { [self] in
-                switch head {
-                case .success(let head?):
-                    guard let ws = responder.upgradeToWebSocket(acceptKey: acceptKey, delegate: mail, configuration: wsConfig) else {
-                        return mail.cancel()
-                    }
-                    mail.start(ws, head: head, waits: waits)
-                case .success(nil):
-                    mail.cancel()   // not asked to check the device: never nil
-                    responder.respond(errorResponse(SyncError.storageUnavailable))
-                case .failure(let error):
-                    mail.cancel()
-                    responder.respond(errorResponse(error))
-                }
-            }
-        }
     }
 }

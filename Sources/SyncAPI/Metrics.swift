@@ -101,6 +101,12 @@ final class Metrics: Sendable {
         header("pigeonhole_writer_commit_seconds", "histogram", "BEGIN to durable COMMIT of one batch.")
         histogram("pigeonhole_writer_commit_seconds", "", bounds: w.commitBuckets.map { "\($0)" },
                   counts: w.commitLatencyCounts, sum: w.commitLatencySum)
+        header("pigeonhole_writer_round_trips_total", "counter",
+               "Round trips the writers made to PostgreSQL (a statement or a pipeline of them each; 0 on SQLite).")
+        line("pigeonhole_writer_round_trips_total", "", "\(w.roundTrips)")
+        header("pigeonhole_writer_pipeline_fallbacks_total", "counter",
+               "Pipelined batches rolled back and run again a statement at a time (PostgreSQL).")
+        line("pigeonhole_writer_pipeline_fallbacks_total", "", "\(w.pipelineFallbacks)")
         header("pigeonhole_inbox_rows_written_total", "counter", "Inbox rows written (write diffusion).")
         line("pigeonhole_inbox_rows_written_total", "", "\(engine.inboxRowsWritten.count)")
         header("pigeonhole_notifier_wakeups_total", "counter", "Callbacks the Notifier made (pulls and sockets woken).")

@@ -1,8 +1,6 @@
-import Glibc
 import HTTPClient
 import HTTPServer
 import Logging
-import Sockets
 import SyncEngine
 
 /// Everything `pigeonhole serve` runs, wired in one place: the engine over a store
@@ -91,19 +89,5 @@ public final class PigeonholeServer: Sendable {
         engine.stopBackgroundJobs()
         engine.store.stop()
         log.info("stopped")
-    }
-}
-
-public enum DataDirectory {
-    /// Creates the directory (and parents) with mode 0700 if missing.
-    public static func create(_ path: String) throws {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        for part in path.split(separator: "/") {
-            prefix += part
-            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
-                throw SocketError.system(call: "mkdir \(prefix)", errno: errno)
-            }
-            prefix += "/"
-        }
     }
 }

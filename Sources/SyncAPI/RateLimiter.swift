@@ -80,10 +80,3 @@ final class RateLimiter<Key: Hashable & Sendable>: Sendable {
         all = all.filter { refilled($0.value, now: now).tokens < burst }
     }
 }
-
-extension APIError {
-    /// 429 with `Retry-After` (whole seconds, rounded up) and `retry_after_ms`.
-    static func rateLimited(_ ms: Int, what: String) -> APIError {
-        .limited(ms: ms, what: what)
-    }
-}

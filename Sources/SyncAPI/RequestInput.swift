@@ -19,20 +19,20 @@ struct RequestInput: Sendable {
     func object(allowEmpty: Bool = false) throws(APIError) -> JSONValue {
         if request.body.isEmpty {
             if allowEmpty { return .object([]) }
-            throw APIError.badRequest(code: "invalid_json", message: "a JSON object body is required")
+            throw .invalidJSON("a JSON object body is required")
         }
         if let ct = request.headers["content-type"], !Self.acceptedMediaTypes.contains(Self.mediaType(ct)) {
             // curl -d sends x-www-form-urlencoded by default: accepted (and parsed as JSON) so
             // shell scripts need no -H; anything else (multipart, XML, application/jsonx) is refused.
-            throw APIError.status(.unsupportedMediaType, code: "unsupported_media_type", message: "send the body as application/json")
+            throw .unsupportedMediaType
         }
         let value: JSONValue
         do {
             value = try JSONParser.parse(request.body)
         } catch {
-            throw APIError.badRequest(code: "invalid_json", message: "body is not valid JSON: \(error)")
+            throw .invalidJSON("body is not valid JSON: \(error)")
         }
-        guard case .object = value else { throw APIError.badRequest(code: "invalid_json", message: "body must be a JSON object") }
+        guard case .object = value else { throw .invalidJSON("body must be a JSON object") }
         return value
     }
 

@@ -50,6 +50,8 @@ final class SharedPulls: Sendable {
     private let engine: SyncEngine
     /// Reads started (tests count them).
     let reads = Counter()
+    /// Parked pulls answered from their news alone, without a read (`LongPoll.answer`).
+    let answeredAtOnce = Counter()
 
     init(engine: SyncEngine) { self.engine = engine }
 

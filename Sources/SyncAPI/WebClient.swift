@@ -42,9 +42,10 @@ struct WebClient: Sendable {
         self.files = map
     }
 
-    /// The answer for a request under `/` or `/app/`, with its metrics label; nil for
+    /// The answer for a request under `/` or `/app/` (a file, or the error to answer
+    /// with: 404 `not_found`, 405 `method_not_allowed`), with its metrics label; nil for
     /// every other path (the API's router handles those).
-    func respond(to head: HTTPRequestHead) -> (response: HTTPResponse, label: String)? {
+    func respond(to head: HTTPRequestHead) -> (response: Result<HTTPResponse, APIError>, label: String)? {
         let name: String
         let label: String
         if head.path == "/" {
@@ -56,22 +57,20 @@ struct WebClient: Sendable {
         }
         switch head.method {
         case .GET, .HEAD: break
-        case .OPTIONS: return (HTTPResponse(status: .noContent, headers: [("Allow", "GET, HEAD, OPTIONS")]), label)
-        default:
-            return (.error(.methodNotAllowed, code: "method_not_allowed", message: "\(head.method) is not allowed here",
-                           headers: [("Allow", "GET, HEAD, OPTIONS")]), label)
+        case .OPTIONS: return (.success(HTTPResponse(status: .noContent, headers: [("Allow", "GET, HEAD, OPTIONS")])), label)
+        default: return (.failure(.methodNotAllowed(head.method, allow: [.GET, .HEAD, .OPTIONS])), label)
         }
         // Only flat names of embedded files: no directories, no percent tricks.
         guard let file = files[name], name != "index.html" || label == "/" else {
-            return (.error(.notFound, code: "not_found", message: "no such resource"), label)
+            return (.failure(.notFound), label)
         }
         var headers = Self.securityHeaders
         headers.append(("Cache-Control", "no-cache"))
         headers.append(("ETag", file.etag))
         if let match = head.headers["if-none-match"], Self.matches(match, file.etag) {
-            return (HTTPResponse(status: Self.notModified, headers: headers, contentType: nil), label)
+            return (.success(HTTPResponse(status: Self.notModified, headers: headers, contentType: nil)), label)
         }
-        return (HTTPResponse(status: .ok, headers: headers, body: file.body, contentType: file.contentType), label)
+        return (.success(HTTPResponse(status: .ok, headers: headers, body: file.body, contentType: file.contentType)), label)
     }
 
     /// `If-None-Match` (RFC 9110 §13.1.2): `*` or a list of entity tags, weak comparison.

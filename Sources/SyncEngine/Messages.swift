@@ -9,7 +9,7 @@ public enum Messages {
     /// the wake-ups, member activity per batch, offline pushes. The HTTP 201 goes out only
     /// after the batch commits.
     public static func send(_ ctx: WriteContext, me: Principal, room: RoomID, clientMsgID: String,
-                            body: String, maxBodyBytes: Int) throws -> SendResult {
+                            body: String, maxBodyBytes: Int, bucket: RateBucket? = nil) throws -> SendResult {
         guard Validation.isValidClientMsgID(clientMsgID) else {
             throw SyncError.invalid(field: "client_msg_id", reason: "1-64 printable ASCII characters")
         }
@@ -19,21 +19,25 @@ public enum Messages {
         // devices, also when a concurrent send with the same key committed first (the
         // store's unique key answers it the same way).
         let request = SendRequest(room: room, sender: me.user, device: me.device, clientMsgID: clientMsgID, body: body,
-                                  at: ctx.now, receiptsDueBy: ctx.now - ctx.config.receiptsWindowMillis)
+                                  at: ctx.now, receiptsDueBy: ctx.now - ctx.config.receiptsWindowMillis, bucket: bucket)
         let sent: SentMessage
         switch try ctx.store.sendMessage(request) {
         case .appended(let s): sent = s
         case .duplicate(let original): return try resent(original, room: room, body: body)
         case .roomNotFound: throw SyncError.roomNotFound
         case .notMember: throw SyncError.notMember
+        case .rateLimited(let ms): throw SyncError.rateLimited(retryAfterMillis: ms, what: bucket?.what ?? "messages")
         }
         ctx.messageInserted(sent.id.rawValue)
+        let message = Message(id: sent.id, room: room, seq: sent.seq, sender: me.userName, senderDevice: me.device,
+                              clientMsgID: clientMsgID, body: body, sentAt: ctx.now)
+        // The wake-ups carry the message: a pull or socket one row behind needs no read.
         if sent.hot {
             // Read diffusion: stored once; members' pulls merge the room in, and only
             // members with a parked pull or an open socket are woken.
-            ctx.wakeRoom(room, at: sent.seq)
+            ctx.wakeRoom(room, at: sent.seq, message: message)
         } else {
-            for r in sent.recipients { ctx.wake(r.user, at: r.seq) }
+            for r in sent.recipients { ctx.wake(r.user, at: r.seq, message: message) }
             ctx.inboxRows += sent.recipients.count
             // Activity for everyone, once per room per batch (RoomActivity); the sender's
             // own moved with the message.
@@ -45,8 +49,6 @@ public enum Messages {
             // receipts.
             Receipts.applied(ctx, room: room, sent.receipts)
         }
-        let message = Message(id: sent.id, room: room, seq: sent.seq, sender: me.userName, senderDevice: me.device,
-                              clientMsgID: clientMsgID, body: body, sentAt: ctx.now)
         return SendResult(message: message, duplicate: false)
     }
 

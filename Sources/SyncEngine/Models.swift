@@ -115,6 +115,13 @@ public struct Event: Sendable {
     public let message: Message?
     /// Extra fields of non-message events (e.g. `read_seq`, `action`), already JSON.
     public let payload: JSONValue?
+
+    public init(kind: EventKind, room: RoomID?, message: Message?, payload: JSONValue?) {
+        self.kind = kind
+        self.room = room
+        self.message = message
+        self.payload = payload
+    }
 }
 
 public struct PullResult: Sendable {
@@ -124,6 +131,13 @@ public struct PullResult: Sendable {
     /// With `per_room_limit`: rooms whose older messages in the range were left out;
     /// the client pages history below `beforeSeq`.
     public let gaps: [(room: RoomID, beforeSeq: Int64)]
+
+    public init(events: [Event], cursor: Cursor, hasMore: Bool, gaps: [(room: RoomID, beforeSeq: Int64)]) {
+        self.events = events
+        self.cursor = cursor
+        self.hasMore = hasMore
+        self.gaps = gaps
+    }
 }
 
 public struct Conversation: Sendable {

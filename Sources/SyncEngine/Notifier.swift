@@ -11,8 +11,12 @@ import Synchronization
 /// data: the woken party queries the database.
 public final class Notifier: Sendable {
     public enum News: Sendable {
-        case inbox(Int64)
-        case room(RoomID, Int64)
+        /// The user's inbox grew to this seq; with the message when the row at exactly
+        /// that seq is known to be it (a send on this node): a pull or socket exactly one
+        /// row behind needs no read.
+        case inbox(Int64, Message?)
+        /// A hot room advanced to this seq; with the message at that seq, as above.
+        case room(RoomID, Int64, Message?)
         /// Read counts of the user's messages in the room changed (already rate-limited).
         case receipts(RoomID)
         /// One of the user's devices was revoked: its open sockets and parked pulls end.
@@ -55,7 +59,7 @@ public final class Notifier: Sendable {
             self.execute = execute
         }
 
-        fileprivate func deliver(_ news: StoreNews, recheck: Bool, published: Counter) {
+        fileprivate func deliver(_ news: StoreNews, _ events: Events, recheck: Bool, published: Counter) {
             var calls: [(Callback, News)] = []
             table.withLock { s in
                 if recheck {
@@ -64,7 +68,8 @@ public final class Notifier: Sendable {
                 }
                 for (user, seq) in news.users {
                     guard let subs = s.byUser[user] else { continue }
-                    for e in subs.values { calls.append((e.callback, .inbox(seq))) }
+                    let m = events.inbox[user].flatMap { $0.seq == seq ? $0.message : nil }
+                    for e in subs.values { calls.append((e.callback, .inbox(seq, m))) }
                 }
                 for (user, devices) in news.revoked {
                     guard let subs = s.byUser[user] else { continue }
@@ -76,14 +81,23 @@ public final class Notifier: Sendable {
                 }
                 for (room, seq) in news.rooms {
                     guard let subs = s.byRoom[room] else { continue }
+                    let m = events.rooms[room].flatMap { $0.seq == seq ? $0 : nil }
                     for (id, user) in subs {
-                        if let e = s.byUser[user]?[id] { calls.append((e.callback, .room(room, seq))) }
+                        if let e = s.byUser[user]?[id] { calls.append((e.callback, .room(room, seq, m))) }
                     }
                 }
             }
             published.add(calls.count)
             for (cb, news) in calls { cb(news) }
         }
+    }
+
+    /// The messages behind news (this node's sends): per user the message at an inbox
+    /// seq, per hot room the message at a room seq. Never broadcast to other nodes.
+    public struct Events: Sendable {
+        public var inbox: [UserID: (seq: Int64, message: Message)] = [:]
+        public var rooms: [RoomID: Message] = [:]
+        public init() {}
     }
 
     /// Lane 0 tells its subscribers on the publisher's thread (tests, subscribers
@@ -154,24 +168,24 @@ public final class Notifier: Sendable {
     /// Wakes the subscribers of each user and each hot room: one task per lane with
     /// subscribers, run on that lane (the caller goes on at once).
     public func publish(users: [UserID: Int64], rooms: [RoomID: Int64] = [:], receipts: [UserID: Set<RoomID>] = [:],
-                        revoked: [UserID: [DeviceID]] = [:]) {
+                        revoked: [UserID: [DeviceID]] = [:], events: Events = Events()) {
         guard !users.isEmpty || !rooms.isEmpty || !receipts.isEmpty || !revoked.isEmpty else { return }
         let news = StoreNews(users: users, rooms: rooms, receipts: receipts, revoked: revoked)
-        dispatch(news, recheck: false)
+        dispatch(news, events, recheck: false)
     }
 
     /// Tells every subscriber to query again (`News.recheck`): after this node may have
     /// missed other nodes' news, so no wake-up is lost.
-    public func recheckAll() { dispatch(StoreNews(), recheck: true) }
+    public func recheckAll() { dispatch(StoreNews(), Events(), recheck: true) }
 
-    private func dispatch(_ news: StoreNews, recheck: Bool) {
+    private func dispatch(_ news: StoreNews, _ events: Events, recheck: Bool) {
         // Counted before any lane looks at its subscribers: see `publications`. A lane
         // whose count reads 0 here has no subscriber yet, and one that subscribes later
         // sees the count moved.
         publishCalls.wrappingAdd(1, ordering: .sequentiallyConsistent)
         let published = self.published
         for lane in lanes.withLock({ $0 }) where lane.count.load(ordering: .sequentiallyConsistent) > 0 {
-            lane.execute { lane.deliver(news, recheck: recheck, published: published) }
+            lane.execute { lane.deliver(news, events, recheck: recheck, published: published) }
         }
     }
 

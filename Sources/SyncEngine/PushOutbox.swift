@@ -1,4 +1,4 @@
-/// The offline push outbox (README "Offline push"): a message for a member with no live
+/// The offline push outbox (docs/operations.md, "Offline push"): a message for a member with no live
 /// connection (no parked pull, no open socket) queues a push in the same transaction;
 /// a dispatcher delivers batches to the webhook, retrying with backoff, and marks a
 /// push dead after the maximum attempts.

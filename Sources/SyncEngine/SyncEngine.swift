@@ -131,15 +131,19 @@ public final class SyncEngine: Sendable {
         let counter = self.inboxRowsWritten
         let presence = self.presence
         let principals = self.principals
+        // A unit may run more than once (a store replays a batch, or probes it first:
+        // PostgresBackend's pipelining); every run reads the time of the first.
+        let firstRun = FirstRunTime()
         store.submit({ store -> Outcome<T> in
-            let ctx = WriteContext(store: store, now: clock(), config: config, receiptsPending: pendingFlag, retentionPosition: position)
+            let ctx = WriteContext(store: store, now: firstRun.time(clock), config: config, receiptsPending: pendingFlag,
+                                   retentionPosition: position)
             if config.pushEnabled { ctx.isOnline = { presence.isOnline($0) } }
             let value = try body(ctx)
             activity.add(ctx.activeRooms)   // only commands that succeeded
             let news = StoreNews(users: ctx.wakes, rooms: ctx.roomWakes, receipts: ctx.receiptWakes, revoked: ctx.revoked)
             if !news.isEmpty { try store.announce(news) }
             return Outcome(value: value, wakes: ctx.wakes, roomWakes: ctx.roomWakes, receiptWakes: ctx.receiptWakes,
-                           revoked: ctx.revoked, inboxRows: ctx.inboxRows)
+                           revoked: ctx.revoked, inboxRows: ctx.inboxRows, events: ctx.wakeEvents)
         }, affinity: room?.rawValue, completion: { result in
             switch result {
             case .success(let outcome):
@@ -151,7 +155,7 @@ public final class SyncEngine: Sendable {
                 // a thousand; published first, they would all run before the sender's 201.
                 completion(.success(outcome.value))
                 notifier.publish(users: outcome.wakes, rooms: outcome.roomWakes, receipts: outcome.receiptWakes,
-                                 revoked: outcome.revoked)
+                                 revoked: outcome.revoked, events: outcome.events)
             case .failure(let error):
                 completion(.failure(error))
             }
@@ -231,6 +235,7 @@ public final class SyncEngine: Sendable {
         let receiptWakes: [UserID: Set<RoomID>]
         let revoked: [UserID: [DeviceID]]
         let inboxRows: Int
+        let events: Notifier.Events
     }
 }
 
@@ -243,9 +248,12 @@ public final class WriteContext {
     public let config: EngineConfiguration
     var wakes: [UserID: Int64] = [:]
     var roomWakes: [RoomID: Int64] = [:]
+    /// The messages at exactly the woken seqs, where known (`Notifier.Events`).
+    var wakeEvents = Notifier.Events()
     var receiptWakes: [UserID: Set<RoomID>] = [:]
     var revoked: [UserID: [DeviceID]] = [:]
-    var inboxRows = 0
+    /// Inbox rows this unit wrote so far.
+    public internal(set) var inboxRows = 0
     /// Normal rooms that had a message: every member's activity moves to `now`, once
     /// per room per batch (see `RoomActivity`).
     var activeRooms: [RoomID: Int64] = [:]
@@ -263,8 +271,10 @@ public final class WriteContext {
         self.retentionPosition = retentionPosition
     }
 
-    func wake(_ user: UserID, at seq: Int64) {
-        wakes[user] = max(seq, wakes[user] ?? 0)
+    func wake(_ user: UserID, at seq: Int64, message: Message? = nil) {
+        guard seq >= (wakes[user] ?? 0) else { return }
+        wakes[user] = seq
+        wakeEvents.inbox[user] = message.map { (seq, $0) }
     }
 
     func wakeReceipts(_ user: UserID, room: RoomID) {
@@ -276,8 +286,10 @@ public final class WriteContext {
         activeRooms[room] = max(now, activeRooms[room] ?? 0)
     }
 
-    func wakeRoom(_ room: RoomID, at seq: Int64) {
-        roomWakes[room] = max(seq, roomWakes[room] ?? 0)
+    func wakeRoom(_ room: RoomID, at seq: Int64, message: Message? = nil) {
+        guard seq >= (roomWakes[room] ?? 0) else { return }
+        roomWakes[room] = seq
+        wakeEvents.rooms[room] = message
     }
 
     /// The commit position for non-message inbox events (`MessagesWrites.commitPosition`),
@@ -347,5 +359,19 @@ final class RoomActivity: Sendable {
         // A failure here fails the whole batch, as a failed COMMIT does. One store
         // operation for all the batch's rooms (one statement on PostgreSQL).
         if !mine.isEmpty { try db.touchMembers(rooms: mine) }
+    }
+}
+
+/// The time a unit of work first ran, for its reruns.
+final class FirstRunTime: Sendable {
+    private let value = Mutex<Int64?>(nil)
+
+    func time(_ clock: () -> Int64) -> Int64 {
+        value.withLock { v in
+            if let v { return v }
+            let t = clock()
+            v = t
+            return t
+        }
     }
 }

@@ -17,6 +17,8 @@ public enum SyncError: Error, Sendable, Equatable {
     case bodyTooLarge(limit: Int)
     case seqOutOfRange(lastSeq: Int64)
     case storageUnavailable
+    /// A rate limit shared by the cluster (`RateBuckets`): retry after the wait.
+    case rateLimited(retryAfterMillis: Int, what: String)
     /// The kernel gave no random bytes (a token cannot be made now).
     case randomUnavailable
     case shuttingDown

@@ -5,32 +5,22 @@ import HTTPServer
 import JSON
 import SyncAPI
 
-let demoFlags: [Flag] = [
-    Flag(name: "host", env: nil, value: "ADDR", help: "IPv4 address to listen on (default 127.0.0.1)"),
-    Flag(name: "port", env: nil, value: "N", help: "TCP port (default 8080; 0 = any free port)"),
-    Flag(name: "data-dir", env: nil, value: "DIR", help: "data directory (default: a new scratch directory under /tmp)"),
-    Flag(name: "log-level", env: nil, value: "LEVEL", help: "debug, info, warn or error (default warn)"),
-    Flag(name: "help", env: nil, value: nil, help: "show this help"),
-]
-
 /// `pigeonhole demo`: a server on a scratch data directory with a few users (alice with
 /// two devices, bob, carol), a direct room and a group with some history, provisioned
 /// through the server's own HTTP API. Prints one web client link per device
 /// (`http://HOST:PORT/#token=...`: the token travels in the fragment, which browsers
 /// never send to a server) and serves until SIGINT/SIGTERM.
-func demo(_ flags: ParsedFlags) throws {
-    var values = flags
-    values.values["log-level"] = flags.string("log-level") ?? "warn"
-    if values.string("data-dir") == nil {
+func demo(_ settings: ServeConfiguration) throws {
+    var serve = settings
+    if serve.dataDirectory.isEmpty {
         var template = Array("/tmp/pigeonhole-demo-XXXXXX".utf8CString)
         guard let dir = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw UsageError("cannot create a scratch directory under /tmp")
         }
-        values.values["data-dir"] = String(cString: dir)
+        serve.dataDirectory = String(cString: dir)
     }
-    let log = try logger(values)
-    var serve = try serverConfiguration(values)
-    let server = try openServer(&serve, explicitAdminToken: nil, log: log)
+    let log = serve.logger
+    let server = try openServer(&serve, log: log)
     let config = serve.server
     let stop = StopSignal()
     server.start()

@@ -39,40 +39,41 @@ func run(_ args: [String]) -> Int32 {
     do {
         switch command {
         case "serve":
-            let flags = try FlagParser.parse(rest, flags: serveFlags, environment: env)
-            if flags.string("help") != nil {
-                out("usage: pigeonhole serve [flags]\n\n" + FlagParser.usage(serveFlags))
+            let parsed = try SettingsTable.serve.parse(rest, environment: env)
+            if parsed.help {
+                out(SettingsTable.serve.usage("serve"))
                 return 0
             }
-            guard flags.positional.isEmpty else { throw UsageError("serve takes no arguments") }
-            try serve(flags)
+            guard parsed.positional.isEmpty else { throw UsageError("serve takes no arguments") }
+            try serve(parsed.configuration)
         case "migrate":
-            let flags = try FlagParser.parse(rest, flags: dataFlags, environment: env)
-            if flags.string("help") != nil { out("usage: pigeonhole migrate [flags]\n\n" + FlagParser.usage(dataFlags)); return 0 }
-            try withEngine(flags) { engine, name in
+            let parsed = try SettingsTable.admin.parse(rest, environment: env)
+            if parsed.help { out(SettingsTable.admin.usage("migrate")); return 0 }
+            try withEngine(parsed.configuration) { engine, name in
                 let version = engine.store is PostgresSyncStore ? PostgresMigrations.all.last?.version ?? 0
                                                                 : Schema.migrations.last?.version ?? 0
                 out("database \(name) is at schema version \(version)")
             }
         case "user":
-            let flags = try FlagParser.parse(rest, flags: dataFlags, environment: env)
-            guard flags.positional.count == 2, flags.positional[0] == "add" else { throw UsageError("usage: pigeonhole user add NAME") }
-            let name = flags.positional[1]
-            let user = try withEngine(flags) { engine, _ in try runWrite(engine) { try Accounts.createUser($0, name: name) } }
+            let parsed = try SettingsTable.admin.parse(rest, environment: env)
+            let p = parsed.positional
+            guard p.count == 2, p[0] == "add" else { throw UsageError("usage: pigeonhole user add NAME") }
+            let name = p[1]
+            let user = try withEngine(parsed.configuration) { engine, _ in try runWrite(engine) { try Accounts.createUser($0, name: name) } }
             out("created user \(user.name) (id \(user.id))")
         case "device":
-            let flags = try FlagParser.parse(rest, flags: dataFlags, environment: env)
-            let p = flags.positional
+            let parsed = try SettingsTable.admin.parse(rest, environment: env)
+            let (p, config) = (parsed.positional, parsed.configuration)
             switch (p.first, p.count) {
             case ("add", 3):
                 let (user, name) = (p[1], p[2])
-                let (device, token) = try withEngine(flags) { engine, _ in
+                let (device, token) = try withEngine(config) { engine, _ in
                     try runWrite(engine) { try Accounts.createDevice($0, userName: user, deviceName: name) }
                 }
                 err("created device \(device.id) '\(device.name)' for \(user); its token (shown once):")
                 out(token)
             case ("list", 2):
-                let devices = try withEngine(flags) { engine, _ in
+                let devices = try withEngine(config) { engine, _ in
                     let reader = try engine.store.openReader()
                     defer { reader.close() }
                     return try engine.read(reader) { try Accounts.devices($0.store, userName: p[1]) }
@@ -83,29 +84,29 @@ func run(_ args: [String]) -> Int32 {
                 }
             case ("revoke", 2):
                 guard let id = Int64(p[1]) else { throw UsageError("device id must be a number") }
-                try withEngine(flags) { engine, _ in try runWrite(engine) { try Accounts.revokeDevice($0, id: DeviceID(id)) } }
+                try withEngine(config) { engine, _ in try runWrite(engine) { try Accounts.revokeDevice($0, id: DeviceID(id)) } }
                 out("revoked device \(id)")
             default:
                 throw UsageError("usage: pigeonhole device add USER NAME | device list USER | device revoke ID")
             }
         case "demo":
-            let flags = try FlagParser.parse(rest, flags: demoFlags, environment: [:])
-            if flags.string("help") != nil { out("usage: pigeonhole demo [flags]\n\n" + FlagParser.usage(demoFlags)); return 0 }
-            guard flags.positional.isEmpty else { throw UsageError("demo takes no arguments") }
-            try demo(flags)
+            let parsed = try SettingsTable.demo.parse(rest, environment: env)
+            if parsed.help { out(SettingsTable.demo.usage("demo")); return 0 }
+            guard parsed.positional.isEmpty else { throw UsageError("demo takes no arguments") }
+            try demo(parsed.configuration)
         case "loadtest":
             let flags = try FlagParser.parse(rest, flags: loadtestFlags, environment: env)
             if flags.string("help") != nil { out("usage: pigeonhole loadtest [flags]\n\n" + FlagParser.usage(loadtestFlags)); return 0 }
             try loadtest(flags)
         case "help", "--help", "-h":
-            if rest.first == "serve" { out("usage: pigeonhole serve [flags]\n\n" + FlagParser.usage(serveFlags)) } else { out(mainUsage) }
+            if rest.first == "serve" { out(SettingsTable.serve.usage("serve")) } else { out(mainUsage) }
         default:
             throw UsageError("unknown command '\(command)'")
         }
         return 0
     } catch let e as UsageError {
         err("pigeonhole: \(e.description)\n")
-        err(command == "serve" ? "usage: pigeonhole serve [flags]\n\n" + FlagParser.usage(serveFlags) : mainUsage)
+        err(command == "serve" ? SettingsTable.serve.usage("serve") : mainUsage)
         return 2
     } catch let e as CommandFailure {
         err("pigeonhole: \(e.description)")

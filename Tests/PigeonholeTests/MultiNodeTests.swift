@@ -225,6 +225,43 @@ struct MultiNodeTests {
 
     /// Control characters in paths and queries get the same 400s as on SQLite (libpq
     /// would cut a NUL short: `/v1/direct/bob%00x` answered bob's room).
+    /// Issue 20, item 5: one device alternating between two nodes gets what one node
+    /// would give it, not twice that: 10 sends of a burst of 10 (the clock stands still),
+    /// 3 group creations of a burst of 3; after a second, one more send, whichever node.
+    @Test func rateLimitsHoldForTheClusterAsAWhole() throws {
+        let time = FakeClocks()
+        try TestCluster.with(nodes: 2, configure: {
+            $0.api.sendRatePerSecond = 1; $0.api.sendBurst = 10
+            $0.api.roomRatePerSecond = 1; $0.api.roomBurst = 3
+            $0.api.clocks = time.clocks
+        }) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            try a.createUser("alice")
+            try a.createUser("bob")
+            let onA = try a.createDevice("alice", "phone")
+            let onB = TestDevice(user: "alice", name: "phone", id: onA.id, token: onA.token, client: try b.connect())
+            let room = try onA.directRoom(with: "bob")   // one room token
+            var sent: [Int] = []
+            for i in 0..<30 { sent.append(try (i % 2 == 0 ? onA : onB).send(room, "m\(i)", "hi").status) }
+            #expect(sent.filter { $0 == 201 }.count == 10, "\(sent)")
+            #expect(sent.allSatisfy { $0 == 201 || $0 == 429 }, "\(sent)")
+            let limited = try onB.send(room, "over", "x")
+            #expect(limited.status == 429)
+            #expect(limited.json["error"]?["retry_after_ms"]?.intValue == 1000)
+            var groups: [Int] = []
+            for i in 0..<6 {
+                groups.append(try (i % 2 == 0 ? onB : onA).post("/v1/rooms", ["name": .string("g\(i)"), "members": []]).status)
+            }
+            #expect(groups.filter { $0 == 201 }.count == 2, "2 of the burst of 3 left after the direct room: \(groups)")
+            time.advance(milliseconds: 1000)
+            #expect(try onB.send(room, "later-1", "x").status == 201)
+            #expect(try onA.send(room, "later-2", "x").status == 429)
+            // What was refused was not stored: the 10, then 1.
+            let history = try onA.get("/v1/rooms/\(room)/messages?limit=100")
+            #expect(history.json["messages"]?.array.count == 11)
+        }
+    }
+
     @Test func controlCharactersAreRefusedAsOnSQLite() throws {
         try TestCluster.with(nodes: 1) { cluster in try ControlCharacterChecks.run(cluster.nodes[0]) }
     }

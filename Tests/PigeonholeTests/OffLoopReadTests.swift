@@ -16,7 +16,7 @@ struct SharedPullTests {
         try TestServer.with(configure: { $0.api.waitsPerDevice = 0 }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let bob = try server.createUser("bob", device: "phone")
-            let room = try bob.directRoom(with: "alice")
+            _ = try bob.directRoom(with: "alice")
             let cursor = try alice.conversationsCursor()
             let count = 40
             // All 40 requests written before any is read, so they park together.
@@ -35,13 +35,17 @@ struct SharedPullTests {
             #expect(eventually { server.parkedPolls == count })
             let readsBefore = server.server.api.pulls.reads.count
 
-            #expect(try bob.send(room, "wake-all", "hello, all of you").status == 201)
+            // Not a message (a message's news carries it: no read at all, the next test):
+            // alice is added to a group, a `member` event only a read can tell.
+            let group = try bob.createGroup("wake-all", members: ["alice"])
             for _ in 0..<count { #expect(done.wait(timeout: .now() + 5) == .success) }
             let all = answers.value
             #expect(all.count == count)
             for r in all {
                 #expect(r.status == 200)
-                #expect(ReceivedMessage.from(r.json["events"]?.array ?? []).map(\.clientMsgID) == ["wake-all"])
+                let events = r.json["events"]?.array ?? []
+                #expect(events.map { $0["type"]?.stringValue } == ["member"])
+                #expect(events.first?["room_id"]?.int64Value == group)
             }
             #expect(Set(all.map { $0.json["cursor"]?.stringValue ?? "" }).count == 1)
             // Without sharing: 40. With it: the first read, and one follow-up for those who
@@ -57,6 +61,48 @@ struct SharedPullTests {
 }
 
 extension SharedPullTests {
+    /// A message's wake-up carries the message: 40 pulls parked by one device at the
+    /// head are answered with it and no read at all, the page and cursor a read would give.
+    @Test func parkedPullsAtTheHeadAreAnsweredFromTheMessageWithoutARead() throws {
+        try TestServer.with(configure: { $0.api.waitsPerDevice = 0 }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let cursor = try alice.conversationsCursor()
+            let count = 40
+            let answers = Locked<[HTTPTestResponse]>([])
+            let done = DispatchSemaphore(value: 0)
+            var pollers: [HTTPTestClient] = []
+            for _ in 0..<count {
+                let poller = try server.connect(timeout: 15)
+                pollers.append(poller)
+                poller.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
+                Thread {
+                    if let r = try? poller.readResponse() { answers.withLock { $0.append(r) } }
+                    done.signal()
+                }.start()
+            }
+            #expect(eventually { server.parkedPolls == count })
+            let readsBefore = server.server.api.pulls.reads.count
+            #expect(try bob.send(room, "wake-all", "hello, all of you").status == 201)
+            for _ in 0..<count { #expect(done.wait(timeout: .now() + 5) == .success) }
+            let all = answers.value
+            #expect(all.count == count)
+            #expect(server.server.api.pulls.reads.count == readsBefore)
+            #expect(server.server.api.pulls.answeredAtOnce.count == count)
+            // What a read from the same cursor gives: the same event, the same cursor.
+            let read = try alice.get("/v1/sync?cursor=\(cursor)&timeout=0")
+            #expect(read.status == 200)
+            for r in all {
+                #expect(r.status == 200)
+                #expect(r.json["events"] == read.json["events"])
+                #expect(r.json["cursor"] == read.json["cursor"])
+                #expect(r.json["has_more"]?.boolValue == false)
+            }
+            withExtendedLifetime(pollers) {}
+        }
+    }
+
     /// A pull whose cursor is at the head of the inbox and of every hot room parks
     /// without a first query (a 1,000-member room's members re-park after every message:
     /// that query was a third of the reads), and still wakes on the room's next message.
@@ -78,6 +124,24 @@ extension SharedPullTests {
             try bob.sendOK(room, "h2", "second")
             let answer = try #require(pull.wait(5))
             #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["h2"])
+            // Nor after it: the room's news carried the message (one process: in commit order).
+            #expect(server.server.api.pulls.reads.count == reads)
+            #expect(server.server.api.pulls.answeredAtOnce.count == 1)
+            let read = try alice.pull(head)
+            #expect(answer.json["events"] == read.json["events"])
+            #expect(answer.json["cursor"] == read.json["cursor"])
+
+            // Removed from the room, then a message: the removal's news comes first, so
+            // the pull reads (and gets the removal, not the message).
+            let next = try ParkedPull(alice, on: server, cursor: try #require(read.json["cursor"]?.stringValue))
+            #expect(eventually { server.parkedPolls == 1 })
+            #expect(try bob.delete("/v1/rooms/\(room)/members/alice").status == 204)
+            try bob.sendOK(room, "h3", "after alice left")
+            let removed = try #require(next.wait(5))
+            let types = (removed.json["events"]?.array ?? []).map { $0["type"]?.stringValue }
+            #expect(types == ["member"], "\(removed.text)")
+            let after = try alice.pullAll(from: try #require(removed.json["cursor"]?.stringValue))
+            #expect(!ReceivedMessage.from(after.events).map(\.clientMsgID).contains("h3"))
         }
     }
 }

@@ -29,6 +29,8 @@ struct PostgresStoreConformanceTests {
     @Test func sendsWithOneKeyInOneBatchMakeOneMessage() throws { try StoreConformanceTests().sendsWithOneKeyInOneBatchMakeOneMessage(factory) }
     @Test func aUnitFailingAfterItsSendLeavesTheOtherSendsOfItsBatchWhole() throws { try StoreConformanceTests().aUnitFailingAfterItsSendLeavesTheOtherSendsOfItsBatchWhole(factory) }
     @Test func acksForSeveralDevicesAtOnceOnlyMoveForward() throws { try StoreConformanceTests().acksForSeveralDevicesAtOnceOnlyMoveForward(factory) }
+    @Test func rateBucketsAreSharedByTheStoresOfOneDatabase() throws { try StoreConformanceTests().rateBucketsAreSharedByTheStoresOfOneDatabase(factory) }
+    @Test func sendsTakeFromTheirBucketInTheSameUnit() throws { try StoreConformanceTests().sendsTakeFromTheirBucketInTheSameUnit(factory) }
 }
 
 @Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))

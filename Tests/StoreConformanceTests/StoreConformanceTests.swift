@@ -661,6 +661,7 @@ enum ConcurrentScenario {
             #expect(try reader.pullAll(u.id, from: cursor).events.isEmpty)
         }
     }
+
 }
 
 /// 1...n as an array (empty for 0).

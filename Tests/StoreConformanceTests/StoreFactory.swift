@@ -251,8 +251,8 @@ final class Harness: @unchecked Sendable {
     }
 
     /// Another store (writer) on the same database, with its own engine.
-    func second(config: EngineConfiguration? = nil) throws -> Harness {
-        try Harness(database: database, store: try database.open(), config: config ?? engine.config)
+    func second(config: EngineConfiguration? = nil, clock: (@Sendable () -> Int64)? = nil) throws -> Harness {
+        try Harness(database: database, store: try database.open(), config: config ?? engine.config, clock: clock)
     }
 
     /// Runs `body` as one unit of work and waits for its completion.

@@ -136,9 +136,12 @@ public struct SendRequest: Sendable {
     public let at: Int64
     /// Receipt marks last emitted at or before this are due (now minus the receipts window).
     public let receiptsDueBy: Int64
+    /// The device's send bucket shared by the cluster, taken first (`RateBuckets`).
+    public let bucket: RateBucket?
 
     public init(room: RoomID, sender: UserID, device: DeviceID, clientMsgID: String, body: String, at: Int64,
-                receiptsDueBy: Int64) {
+                receiptsDueBy: Int64, bucket: RateBucket? = nil) {
+        self.bucket = bucket
         self.room = room
         self.sender = sender
         self.device = device
@@ -197,6 +200,8 @@ public enum SendOutcome: Sendable {
     case duplicate(Message)
     case roomNotFound
     case notMember
+    /// The request's bucket (`SendRequest.bucket`) had no token: nothing written.
+    case rateLimited(retryAfterMillis: Int)
 }
 
 extension MessagesWrites where Self: StoreWriter {
@@ -210,6 +215,10 @@ extension MessagesWrites where Self: StoreWriter {
     /// room the sender's read marker. The SQLite backend runs this (each step is a call
     /// into the same process); a backend across a network may do it in one round trip.
     public func sendMessage(_ r: SendRequest) throws -> SendOutcome {
+        if let bucket = r.bucket, bucket.ratePerSecond > 0 {
+            let wait = try takeTokens(bucket, cost: 1, at: r.at, debt: false)
+            if wait > 0 { return .rateLimited(retryAfterMillis: wait) }
+        }
         if let original = try message(sender: r.sender, clientMsgID: r.clientMsgID) { return .duplicate(original) }
         guard let target = try sendTarget(room: r.room) else { return .roomNotFound }
         var members: [SendMember] = []

@@ -15,4 +15,4 @@ public protocol StoreReader: AnyObject, AccountsReads, RoomsReads, MessagesReads
 /// its completion runs (or not at all). It also sees its own writes.
 public protocol StoreWriter: StoreReader, AccountsWrites, RoomsWrites, MessagesWrites, InboxWrites, StreamWrites,
                              ConversationsWrites, ReceiptsWrites, RetentionWrites, PushOutboxWrites,
-                             ClusterWrites {}
+                             ClusterWrites, RateBucketsWrites {}

@@ -43,6 +43,10 @@ public protocol SyncStore: AnyObject, Sendable {
     /// push dispatcher, an admin command, tests); never for an event loop.
     func openReader() throws(SyncError) -> any StoreReadConnection
     /// Counters for /metrics.
+    /// Several nodes write through this store (one database, several processes): rate
+    /// limits are then also taken from buckets in the store (`RateBuckets`), for the
+    /// cluster as a whole. False when one process has the store to itself.
+    var isShared: Bool { get }
     var stats: StoreStats { get }
     /// This process's Notifier joins the cluster: a store serving several nodes delivers
     /// the other nodes' news (`ClusterWrites.announce`) to `deliver`, and returns the
@@ -104,5 +108,10 @@ public struct StoreStats: Sendable {
     public var commitLatencyCounts: [Int] = []
     public var commitLatencySum: Double = 0
     public var commitBuckets: [Double] = []
+    /// Round trips the writers made to a networked database (a statement, or a pipeline
+    /// of them, each one); 0 for an embedded one.
+    public var roundTrips = 0
+    /// Pipelined batches that diverged and ran again unpipelined (PostgreSQL).
+    public var pipelineFallbacks = 0
     public init() {}
 }

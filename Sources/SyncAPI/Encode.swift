@@ -1,3 +1,4 @@
+import HTTPServer
 import JSON
 import SyncEngine
 
@@ -120,4 +121,11 @@ enum Encode {
             }
         }
     }
+}
+
+/// A JSON response built with a JSONWriter.
+func json(_ status: HTTPStatus, _ build: (inout JSONWriter) -> Void) -> HTTPResponse {
+    var w = JSONWriter()
+    build(&w)
+    return .json(status, w.bytes)
 }

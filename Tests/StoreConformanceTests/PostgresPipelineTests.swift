@@ -1,0 +1,189 @@
+import Dispatch
+import PostgresBackend
+import PostgresTestSupport
+import SyncEngine
+import Testing
+
+// The PostgreSQL writer pipelines a batch (GroupCommitWriter+Pipeline.swift): every
+// unit's first statement goes out in one round trip. These tests hold the writer so the
+// units they submit form one batch, and check what a client would: the batch's round
+// trips, and that every unit saw the database as if the units had run one after another.
+
+@Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(3)))
+struct PostgresPipelineTests {
+    /// One writer (so the held units are one batch), no cluster listener.
+    final class Node: @unchecked Sendable {
+        let database: TestPostgres.Database
+        let store: PostgresSyncStore
+        let harness: Harness
+
+        init() throws {
+            database = try TestPostgres.createDatabase()
+            var options = PostgresSyncStore.Options(url: database.url, poolSize: 2)
+            options.cluster = false
+            options.writers = 1
+            store = try PostgresSyncStore(options)
+            harness = try Harness(database: PostgresTestDatabase(database: database), store: store)
+        }
+
+        func close() {
+            harness.reader.close()
+            store.stop()
+            database.drop()
+        }
+
+        /// Holds the writer inside a batch of its own while `submit` queues units, then lets
+        /// it go: the queued units are its next batch. Returns the writer's round trips
+        /// and fallbacks before that batch (read on the writer thread, in the holding
+        /// unit's completion, so the next batch has not begun).
+        func asOneBatch(_ submit: () -> Void) -> (roundTrips: Int, fallbacks: Int) {
+            let hold = DispatchSemaphore(value: 0)
+            let held = DispatchSemaphore(value: 0)
+            let before = Locked<(Int, Int)>((0, 0))
+            let released = DispatchSemaphore(value: 0)
+            let store = self.store
+            store.submit({ _ in
+                held.signal()
+                hold.wait()
+            }, affinity: nil) { _ in
+                let s = store.stats
+                before.withLock { $0 = (s.roundTrips, s.pipelineFallbacks) }
+                released.signal()
+            }
+            held.wait()
+            submit()
+            hold.signal()
+            released.wait()
+            return before.value
+        }
+    }
+
+    static func with(_ body: (Node) throws -> Void) throws {
+        let node = try Node()
+        defer { node.close() }
+        try body(node)
+    }
+
+    /// Waits for `count` completions counted by `done`.
+    static func wait(_ done: DispatchSemaphore, _ count: Int) { for _ in 0..<count { done.wait() } }
+
+    /// 48 sends in one batch: BEGIN, one pipeline, the member activity, the notify and
+    /// COMMIT (5 round trips; one per send before), stored in the order submitted.
+    @Test func aBatchOfSendsIsAFewRoundTrips() throws {
+        try Self.with { node in
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "pipelined", [bob])
+            _ = try h.send(alice, room, "warm-up").get()   // statements prepared on the writer's connection
+            let n = 48
+            let done = DispatchSemaphore(value: 0)
+            let seqs = Locked<[Int: Int64]>([:])
+            let max = h.engine.config.maxMessageBodyBytes
+            let before = node.asOneBatch {
+                for i in 0..<n {
+                    let sender = i % 2 == 0 ? alice : bob
+                    h.engine.write({ try Messages.send($0, me: sender.principal, room: room, clientMsgID: "p\(i)",
+                                                       body: "\"m\(i)\"", maxBodyBytes: max) }) { r in
+                        if case .success(let s) = r { seqs.withLock { $0[i] = s.message.seq } }
+                        done.signal()
+                    }
+                }
+            }
+            Self.wait(done, n)
+            let after = node.store.stats
+            let trips = after.roundTrips - before.roundTrips
+            print("PostgresPipelineTests: \(n) sends in one batch: \(trips) round trips")
+            #expect(trips <= 5, "\(trips) round trips for \(n) sends in one batch")
+            #expect(after.pipelineFallbacks == before.fallbacks)
+            let got = seqs.value
+            #expect(got.count == n)
+            #expect((0..<n).compactMap { got[$0] } == Array(2...Int64(n + 1)), "gapless, in the order submitted")
+        }
+    }
+
+    /// A unit that reads the room's last seq and then sends, between two sends of one
+    /// batch: its read must see the send before it and not the one after (as if run one
+    /// after another), so its message is the next seq after what it read. The first time
+    /// it makes the batch run again unpipelined; then the writer knows such a unit ends
+    /// its round, and no batch runs twice.
+    @Test func aUnitThatGoesOnAfterItsFirstStatementIsNotOvertaken() throws {
+        try Self.with { node in
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "reads then sends", [bob])
+            _ = try h.send(alice, room, "warm-up").get()
+            let max = h.engine.config.maxMessageBodyBytes
+            let fallbacks = Locked<[Int]>([])
+            for round in 0..<2 {
+                let done = DispatchSemaphore(value: 0)
+                let seen = Locked<(read: Int64, sent: Int64)?>(nil)
+                let before = node.asOneBatch {
+                    h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: "a\(round)",
+                                                       body: "\"a\"", maxBodyBytes: max) }) { _ in done.signal() }
+                    node.store.submit({ w -> (Int64, Int64) in
+                        guard let read = try w.room(room)?.lastSeq else { throw SyncError.roomNotFound }
+                        let request = SendRequest(room: room, sender: bob.id, device: bob.principal.device,
+                                                  clientMsgID: "u\(round)", body: "\"u\"", at: 1, receiptsDueBy: 0)
+                        guard case .appended(let sent) = try w.sendMessage(request) else { throw SyncError.notMember }
+                        return (read, sent.seq)
+                    }, affinity: nil) { r in
+                        if case .success(let v) = r { seen.withLock { $0 = (v.0, v.1) } }
+                        done.signal()
+                    }
+                    h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: "b\(round)",
+                                                       body: "\"b\"", maxBodyBytes: max) }) { _ in done.signal() }
+                }
+                Self.wait(done, 3)
+                let unit = try #require(seen.value, "the unit committed")
+                #expect(unit.sent == unit.read + 1, "round \(round): read \(unit.read), sent at \(unit.sent)")
+                fallbacks.withLock { $0.append(node.store.stats.pipelineFallbacks - before.fallbacks) }
+            }
+            #expect(fallbacks.value == [1, 0], "\(fallbacks.value)")
+            let last = try #require(try h.read { try $0.store.room(room) }).lastSeq
+            #expect(last == 7, "a warm-up and two batches of three sends")
+        }
+    }
+
+    /// A unit that asks another first question when run again than when probed (here: a
+    /// counter picks the name it looks up) is answered for the question it asked last,
+    /// and from then on such a unit runs alone: again, no batch runs twice.
+    @Test func aUnitThatChangesItsFirstStatementIsAnsweredRight() throws {
+        try Self.with { node in
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "solo", [bob])
+            _ = try h.send(alice, room, "warm-up").get()
+            let max = h.engine.config.maxMessageBodyBytes
+            let fallbacks = Locked<[Int]>([])
+            for round in 0..<2 {
+                let done = DispatchSemaphore(value: 0)
+                let runs = Locked(0)
+                let answer = Locked<(asked: String, found: String?)?>(nil)
+                let before = node.asOneBatch {
+                    h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: "x\(round)",
+                                                       body: "\"x\"", maxBodyBytes: max) }) { _ in done.signal() }
+                    node.store.submit({ w -> (String, String?) in
+                        let asked = runs.withLock { n -> String in
+                            n += 1
+                            return n % 2 == 1 ? "alice" : "bob"
+                        }
+                        return (asked, try w.user(named: asked)?.name)
+                    }, affinity: nil) { r in
+                        if case .success(let v) = r { answer.withLock { $0 = (v.0, v.1) } }
+                        done.signal()
+                    }
+                    h.engine.write({ try Messages.send($0, me: bob.principal, room: room, clientMsgID: "y\(round)",
+                                                       body: "\"y\"", maxBodyBytes: max) }) { _ in done.signal() }
+                }
+                Self.wait(done, 3)
+                let a = try #require(answer.value)
+                #expect(a.found == a.asked, "round \(round): asked \(a.asked), found \(a.found ?? "nothing")")
+                fallbacks.withLock { $0.append(node.store.stats.pipelineFallbacks - before.fallbacks) }
+            }
+            #expect(fallbacks.value == [1, 0], "\(fallbacks.value)")
+        }
+    }
+}
