@@ -1,0 +1,249 @@
+import Dispatch
+import Glibc
+import Synchronization
+import SyncEngine
+
+// One batch of the writer (see `GroupCommitWriter`): BEGIN, the units (pipelined first:
+// GroupCommitWriter+Pipeline.swift), the batch hook, the notify, COMMIT.
+extension GroupCommitWriter {
+    /// Runs one transaction over `batch`; returns the units to run again in the next one.
+    ///
+    /// Optimistic first: units without savepoints (see `PGWriter`). A unit that fails
+    /// without having changed rows, its transaction intact, fails alone. One that fails
+    /// after changing rows, or whose statement aborted the transaction, makes the batch
+    /// roll back and run again isolating, a savepoint per unit; if it lost a lock wait or
+    /// a deadlock it goes to the next batch instead (the lock is likely still taken).
+    func runBatch(_ batch: [Command]) -> [Command] {
+        let started = MonotonicNanos.now()
+        guard let conn = begin(batch) else { return [] }
+        let hooks = self.hooks.withLock { $0 }
+        let writer = PGWriter(conn)
+        var units = batch
+        /// Lost a lock wait while optimistic: counted, for the next batch.
+        var carried: [Command] = []
+        var isolating = false
+        var done: [Command] = []
+        var again: [Command] = []
+        var news: [StoreNews] = []
+        var restart = true
+        if options.pipelining && batch.count > 1 {
+            hooks?.began()
+            writer.beginBatch(isolating: false)
+            switch Self.runPipelined(units, conn: conn, writer: writer, memory: &pipelineMemory) {
+            case .ran(let d, let r, let n):
+                done = d
+                again = countAttempt(r)
+                news = n
+                restart = false
+            case .fallback:
+                // Roll back what ran and run the batch again, a statement at a time.
+                do {
+                    try conn.execute("ROLLBACK")
+                    try conn.execute(beginStatement(batch))
+                } catch {
+                    return connectionLost(units) + carried
+                }
+                statsBox.withLock { $0.pipelineFallbacks += 1 }
+            case .connectionLost:
+                return connectionLost(units) + carried
+            }
+        }
+        while restart {
+            restart = false
+            hooks?.began()
+            writer.beginBatch(isolating: isolating)
+            done = []
+            again = []
+            news = []
+            for command in units {
+                writer.beginUnit()
+                command.failure = nil   // a rerun decides afresh
+                do {
+                    try command.run(writer)
+                    done.append(command)
+                    news.append(contentsOf: writer.unitNews)
+                    continue
+                } catch {
+                    if let pg = error as? PGError, pg.connectionLost { return connectionLost(units) + carried }
+                    let retryable = (error as? PGError)?.isRetryable ?? false
+                    if !isolating {
+                        if !writer.unitWrote && !conn.transactionFailed {
+                            // Nothing of it to undo: it fails alone (locks it took are
+                            // held to the commit, as every unit's are).
+                            if retryable { again += countAttempt([command]) } else {
+                                command.failure = PostgresSyncStore.classify(error)
+                                done.append(command)
+                            }
+                            continue
+                        }
+                        // It cannot be undone alone: roll back, replay isolating.
+                        do {
+                            try conn.execute("ROLLBACK")
+                            try conn.execute("BEGIN")
+                        } catch {
+                            return connectionLost(units) + carried
+                        }
+                        statsBox.withLock { $0.transactionsFailed += 1 }
+                        if retryable {
+                            units.removeAll { $0 === command }
+                            carried += countAttempt([command])
+                        }
+                        isolating = true
+                        restart = true
+                        break
+                    }
+                    let undone: Bool
+                    do {
+                        undone = try writer.undoUnit()
+                    } catch {
+                        return connectionLost(units) + carried
+                    }
+                    guard undone else {
+                        // The unit failed before its savepoint and its error aborted the whole
+                        // transaction: roll back; it alone is decided now, the rest run again.
+                        try? conn.execute("ROLLBACK")
+                        statsBox.withLock { $0.transactionsFailed += 1 }
+                        let rest = units.filter { $0 !== command }
+                        var next = carried + countAttempt(rest)
+                        if retryable {
+                            next += countAttempt([command])
+                        } else {
+                            failAll([command], PostgresSyncStore.classify(error))
+                        }
+                        return next
+                    }
+                    if retryable {
+                        command.attempts += 1
+                        if command.attempts >= Self.maxAttempts {
+                            command.failure = .storageUnavailable
+                            done.append(command)
+                        } else {
+                            again.append(command)
+                        }
+                    } else {
+                        command.failure = PostgresSyncStore.classify(error)
+                        done.append(command)
+                    }
+                }
+            }
+        }
+        do {
+            writer.endUnit()
+            if let hooks { try hooks.beforeCommit(writer) }
+            let payloads = NewsCodec.encode(news, node: nodeID)
+            if !payloads.isEmpty {
+                // All payloads in one statement. A notifying COMMIT waits for PostgreSQL's
+                // one notify-queue lock, held by other nodes' commits through their WAL
+                // flush: not a row lock to give up on after lock_timeout (that would only
+                // repeat the batch behind them), so lock_timeout is 0 for the rest of this
+                // transaction, set in the same statement (no round trip of its own).
+                try conn.query("""
+                    SELECT set_config('lock_timeout', '0', true), pg_notify($1, p)
+                    FROM unnest(string_to_array($2, E'\\n')) AS p
+                    """, [.text(PostgresSyncStore.channel), .text(payloads.joined(separator: "\n"))])
+            }
+        } catch {
+            if let pg = error as? PGError, pg.connectionLost { return connectionLost(units) + carried }
+            try? conn.execute("ROLLBACK")
+            statsBox.withLock { $0.transactionsFailed += 1 }
+            // The batch hook lost a lock wait: run everything again.
+            if let pg = error as? PGError, pg.isRetryable { return countAttempt(units) + carried }
+            failAll(units, PostgresSyncStore.classify(error))
+            return carried
+        }
+        do {
+            try conn.execute("COMMIT")
+        } catch {
+            // No answer to COMMIT: it may have committed. The units fail (503; a resend
+            // with the same client_msg_id finds out), and waiters here query again.
+            if error.connectionLost {
+                let next = connectionLost(units) + carried
+                ambiguousCommit()
+                return next
+            }
+            try? conn.execute("ROLLBACK")
+            statsBox.withLock { $0.transactionsFailed += 1 }
+            if error.isRetryable { return countAttempt(units) + carried }
+            failAll(units, .storageUnavailable)
+            return carried
+        }
+        let nanos = MonotonicNanos.now() - started
+        statsBox.withLock { s in
+            s.transactionsCommitted += 1
+            s.unitsCompleted += done.count
+            s.roundTrips += conn.takeRoundTrips()
+            var bucket = 0
+            while bucket < Self.batchBuckets - 1 && (1 << bucket) < batch.count { bucket += 1 }
+            s.batchSizeHistogram[bucket] += 1
+            let seconds = Double(nanos) / 1e9
+            s.commitLatencySum += seconds
+            s.commitLatencyCounts[Self.commitBuckets.firstIndex { seconds <= $0 } ?? Self.commitBuckets.count] += 1
+        }
+        for c in done { c.complete(c.failure) }
+        return again + carried
+    }
+
+    /// BEGIN on the kept connection, or a new one. A kept connection may have died
+    /// unnoticed (the server restarted): if BEGIN finds it gone, nothing ran yet, so once
+    /// more on a new one. Nil (every unit failed) when no connection takes a BEGIN.
+    func begin(_ batch: [Command]) -> PGConnection? {
+        var conn: PGConnection! = nil
+        for attempt in 0..<2 {
+            do {
+                if let c = self.conn, c.isOpen {
+                    conn = c
+                } else {
+                    self.conn?.close()
+                    self.conn = nil
+                    conn = try Self.connect(options)
+                    self.conn = conn
+                }
+                // A rerun of units that lost a lock wait waits a random 1-3x lock_timeout
+                // this time: two nodes whose units keep colliding on the same rhythm
+                // (each holding what the other waits for, retrying in step) fall out of
+                // step, and one of them wins. Same round trip as BEGIN.
+                try conn.execute(beginStatement(batch))
+                return conn
+            } catch {
+                self.conn?.close()
+                self.conn = nil
+                if attempt == 0, let pg = error as? PGError, pg.connectionLost, conn != nil { conn = nil; continue }
+                failAll(batch, .storageUnavailable)
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// BEGIN, and for a rerun of units that lost a lock wait, their lock_timeout.
+    func beginStatement(_ batch: [Command]) -> String {
+        guard batch.contains(where: { $0.attempts > 0 }) else { return "BEGIN" }
+        let ms = options.lockTimeoutMillis + Int.random(in: 0..<(2 * max(1, options.lockTimeoutMillis)))
+        return "BEGIN; SET LOCAL lock_timeout = '\(ms)ms'"
+    }
+
+    /// Counts a rerun for each of `commands`; those out of attempts fail (503), the rest
+    /// are returned to run again.
+    func countAttempt(_ commands: [Command]) -> [Command] {
+        var again: [Command] = []
+        for c in commands {
+            c.failure = nil
+            c.attempts += 1
+            if c.attempts >= Self.maxAttempts { failAll([c], .storageUnavailable) } else { again.append(c) }
+        }
+        return again
+    }
+
+    func connectionLost(_ batch: [Command]) -> [Command] {
+        conn?.close()
+        conn = nil
+        statsBox.withLock { $0.transactionsFailed += 1 }
+        failAll(batch, .storageUnavailable)
+        return []
+    }
+
+    func failAll(_ batch: [Command], _ error: SyncError) {
+        statsBox.withLock { $0.unitsCompleted += batch.count }
+        for c in batch { c.complete(error) }
+    }
+}

@@ -1,0 +1,47 @@
+import CPQ
+import Glibc
+
+/// A parameter value, sent in text format (`nil` is SQL NULL).
+public enum PGValue: Sendable {
+    case int(Int64)
+    case text(String)
+    case bytea([UInt8])
+    case bool(Bool)
+    case double(Double)
+    case int64Array([Int64])
+    /// A `text[]` literal: every element quoted, `"` and `\` escaped.
+    case textArray([String])
+    case null
+
+    init<T: BinaryInteger>(_ v: T?) { self = v.map { .int(Int64($0)) } ?? .null }
+    init(_ v: String?) { self = v.map { .text($0) } ?? .null }
+
+    var text: String? {
+        switch self {
+        case .int(let v): return String(v)
+        case .text(let s): return s
+        case .bool(let b): return b ? "t" : "f"
+        case .double(let d): return "\(d)"
+        case .bytea(let bytes):
+            var s = "\\x"
+            s.reserveCapacity(2 + bytes.count * 2)
+            let hex = Array("0123456789abcdef".utf8)
+            s += String(decoding: bytes.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
+            return s
+        case .int64Array(let values): return "{" + values.map(String.init).joined(separator: ",") + "}"
+        case .textArray(let values):
+            var out = "{"
+            for (i, v) in values.enumerated() {
+                if i > 0 { out += "," }
+                out += "\""
+                for ch in v.unicodeScalars {
+                    if ch == "\"" || ch == "\\" { out += "\\" }
+                    out.unicodeScalars.append(ch)
+                }
+                out += "\""
+            }
+            return out + "}"
+        case .null: return nil
+        }
+    }
+}

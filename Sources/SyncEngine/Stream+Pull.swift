@@ -1,0 +1,224 @@
+import JSON
+
+// A pull page (see `Stream`): keys first, then the bodies the page keeps.
+extension Stream {
+    /// One candidate of a merged pull, as keys: the message body is fetched only once
+    /// the page keeps it (`resolve`).
+    struct Item {
+        let pos: Int64
+        let seq: Int64          // inbox seq, or room seq for a hot room
+        let hotRoom: RoomID?    // nil: from the inbox
+        let kind: EventKind
+        let room: RoomID?
+        let roomSeq: Int64?
+        /// Extra fields of a non-message event, as stored (parsed only if delivered).
+        let payload: String?
+        /// False: an inbox row left out by a catch-up (it still advances the inbox position).
+        var deliver = true
+        var isMessage: Bool { kind == .message }
+
+        static func inbox(_ key: InboxKey) -> Item {
+            Item(pos: key.pos, seq: key.seq, hotRoom: nil, kind: key.kind, room: key.room, roomSeq: key.roomSeq, payload: key.payload)
+        }
+    }
+
+    /// Merges the streams' items (the inbox's, each hot room's; each already in its own
+    /// seq order) in commit order: by position, a message before the non-message events
+    /// committed after it. Never reorders within a stream: with several writers (nodes)
+    /// positions are taken before commit, so one stream's positions need not grow with
+    /// its seqs, and a page must still advance each stream in seq order (the cursor keeps
+    /// one position per stream: skipping back or ahead in one would skip or repeat).
+    static func mergeByPosition(_ items: [Item]) -> [Item] {
+        var streams: [[Item]] = []
+        var index: [RoomID?: Int] = [:]
+        for item in items {
+            if let i = index[item.hotRoom] {
+                streams[i].append(item)
+            } else {
+                index[item.hotRoom] = streams.count
+                streams.append([item])
+            }
+        }
+        if streams.count == 1 { return streams[0] }
+        func before(_ a: Item, _ b: Item) -> Bool {
+            if a.pos != b.pos { return a.pos < b.pos }
+            if a.isMessage != b.isMessage { return a.isMessage }
+            return a.seq < b.seq
+        }
+        var heads = Array(repeating: 0, count: streams.count)
+        var merged: [Item] = []
+        merged.reserveCapacity(items.count)
+        while merged.count < items.count {
+            var best = -1
+            for s in streams.indices where heads[s] < streams[s].count {
+                if best < 0 || before(streams[s][heads[s]], streams[best][heads[best]]) { best = s }
+            }
+            merged.append(streams[best][heads[best]])
+            heads[best] += 1
+        }
+        return merged
+    }
+
+    /// Events after `cursor`, at most `limit` and at most about `maxPageBytes` of JSON
+    /// (always at least one event), in commit order. Each component (the inbox, each hot
+    /// room) advances only as far as it was returned, so a page cut short by either
+    /// bound continues exactly after its last event. With `perRoomLimit`, a long-offline
+    /// device gets only the newest N messages of each room plus a gap marker per room,
+    /// instead of its whole backlog.
+    public static func pull(_ ctx: ReadContext, user: UserID, after cursor: Cursor, limit: Int, perRoomLimit: Int?) throws -> PullResult {
+        var items: [Item] = []
+        var gaps: [RoomID: Int64] = [:]
+        var moreBeyondScan = false
+        var inboxRows = 0
+
+        // Inbox candidates (keys only).
+        if let perRoom = perRoomLimit {
+            let window = try inboxCatchUp(ctx, user: user, after: cursor.inboxSeq, perRoom: perRoom)
+            items = window.items
+            for (room, before) in window.gaps { gaps[room] = before }
+            moreBeyondScan = window.truncated
+        } else {
+            items = try ctx.store.inboxKeys(user: user, after: cursor.inboxSeq, limit: limit + 1).map(Item.inbox)
+            inboxRows = items.count
+        }
+
+        // Hot-room candidates, each from its own position (or its floor): seqs only, all
+        // rooms in one read.
+        var positions: [RoomID: Int64] = [:]
+        var ranges: [RoomRange] = []
+        var departedEnds: [RoomID: Int64] = [:]
+        // Departures matter only to a cursor that still names a hot room.
+        for h in try hotMemberships(ctx.store, user: user, includeDepartures: !cursor.hot.isEmpty) {
+            if h.departed {
+                // Only for a cursor that still names the room, up to the leave.
+                guard cursor.hot[h.room] != nil, positions[h.room] == nil else { continue }
+                departedEnds[h.room] = h.lastSeq
+            }
+            var start = max(cursor.hot[h.room] ?? h.floor, h.floor)
+            if cursor.hot[h.room] == nil {
+                // A room the cursor does not name yet starts at the member's floor, or at
+                // the room's history floor if retention pruned past it: a page that ends
+                // before this room's first message must not hand out an expired position.
+                start = max(start, h.historyFloor)
+            }
+            if let perRoom = perRoomLimit, h.lastSeq - start > Int64(perRoom) {
+                start = h.lastSeq - Int64(perRoom)
+                gaps[h.room] = start + 1
+            }
+            positions[h.room] = start
+            if h.lastSeq > start { ranges.append(RoomRange(room: h.room, after: start, through: h.lastSeq)) }
+        }
+        if !ranges.isEmpty {
+            let keys = try ctx.store.hotRoomKeys(ranges, limit: limit + 1)
+            for range in ranges {
+                for key in keys[range.room] ?? [] {
+                    items.append(Item(pos: key.pos, seq: key.seq, hotRoom: range.room, kind: .message, room: range.room,
+                                      roomSeq: key.seq, payload: nil))
+                }
+            }
+        }
+
+        items = mergeByPosition(items)
+        // The bodies the page may need, in one read: the messages among the first `limit`
+        // events to deliver, and of those only as far as the byte budget can reach (the
+        // store stops where the bodies alone pass it). A page needs no more unless some of
+        // them were pruned (history retention shorter than offline retention): then it
+        // ends early, with `has_more`, and continues exactly after its last event.
+        var keys: [MessageKey] = []
+        var toDeliver = 0
+        for item in items where item.deliver {
+            if toDeliver == limit { break }
+            toDeliver += 1
+            if item.isMessage, let room = item.room, let seq = item.roomSeq { keys.append(MessageKey(room: room, seq: seq)) }
+        }
+        let bodies = keys.isEmpty ? [] : try ctx.store.streamMessages(keys, maxCount: limit, maxBodyBytes: ctx.config.maxPageBytes)
+        var nextBody = 0
+        // Take events in that order until `limit` or the byte budget.
+        var events: [Event] = []
+        var bytes = 0
+        var inboxSeq = cursor.inboxSeq
+        var hasMore = moreBeyondScan
+        var consumedInbox = 0
+        for item in items {
+            if item.deliver {
+                if events.count == limit {
+                    hasMore = true
+                    break
+                }
+                let event: Event?
+                if !item.isMessage {
+                    event = Event(kind: item.kind, room: item.room, message: nil,
+                                  payload: item.payload.flatMap { try? JSONParser.parse($0) })
+                } else if let room = item.room, item.roomSeq != nil {
+                    // Beyond what the store read: the page cannot reach this message.
+                    guard nextBody < bodies.count else {
+                        hasMore = true
+                        break
+                    }
+                    event = bodies[nextBody].map { Event(kind: .message, room: room, message: $0, payload: nil) }
+                    nextBody += 1
+                } else {
+                    event = nil
+                }
+                if let e = event {
+                    let size = estimatedBytes(e, storedPayload: item.payload)
+                    if !events.isEmpty && bytes + size > ctx.config.maxPageBytes {
+                        hasMore = true
+                        break
+                    }
+                    events.append(e)
+                    bytes += size
+                }
+                // else: a message pruned by history retention leaves nothing to deliver
+                // (only possible when the offline retention is the longer one).
+            }
+            if let room = item.hotRoom { positions[room] = item.seq } else { inboxSeq = item.seq; consumedInbox += 1 }
+        }
+        // Every inbox row read was consumed (some delivered nothing) but the read was
+        // capped at limit + 1: the inbox may go on.
+        if !hasMore && inboxRows > limit && consumedInbox == inboxRows { hasMore = true }
+        // A departed room leaves the cursor once its range is delivered.
+        for (room, end) in departedEnds where (positions[room] ?? end) >= end { positions[room] = nil }
+        let next = Cursor(user: user, inboxSeq: inboxSeq, hot: positions)
+        return PullResult(events: events, cursor: next, hasMore: hasMore,
+                          gaps: gaps.keys.sorted().map { (room: $0, beforeSeq: gaps[$0]!) })
+    }
+
+    /// About what an event adds to a page's JSON, without encoding it: the variable parts
+    /// (a message's body is stored as the JSON text it is sent as) plus a fixed allowance
+    /// for keys, ids and the timestamp. A budget, not an exact count.
+    static func estimatedBytes(_ e: Event, storedPayload: String?) -> Int {
+        if let m = e.message { return Messages.estimatedBytes(m) + 48 }
+        return 96 + (storedPayload?.utf8.count ?? 0)
+    }
+
+    /// The inbox part of a catch-up: scans the keys of up to `catchUpScanWindow` entries
+    /// and marks all but the newest `perRoom` messages of each room as left out (every
+    /// non-message event stays). No body is read here.
+    private static func inboxCatchUp(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
+        -> (items: [Item], gaps: [RoomID: Int64], truncated: Bool) {
+        // Rows exist only up to the head: the window's end need not wait for it.
+        let upper = after + Int64(ctx.config.catchUpScanWindow)
+        let window = try ctx.store.inboxWindow(user: user, after: after, through: upper)
+        let head = window?.head ?? after
+        var items = (window?.keys ?? []).map(Item.inbox)
+        // Walk backwards: keep the newest `perRoom` messages of each room.
+        var keptPerRoom: [RoomID: Int] = [:]
+        var oldestKept: [RoomID: Int64] = [:]
+        var dropped = Set<RoomID>()
+        for i in items.indices.reversed() where items[i].isMessage {
+            guard let room = items[i].room, let seq = items[i].roomSeq else { continue }
+            let n = keptPerRoom[room, default: 0]
+            if n < perRoom {
+                keptPerRoom[room] = n + 1
+                oldestKept[room] = seq
+            } else {
+                items[i].deliver = false
+                dropped.insert(room)
+            }
+        }
+        var gaps: [RoomID: Int64] = [:]
+        for room in dropped { if let s = oldestKept[room] { gaps[room] = s } }
+        return (items, gaps, upper < head)
+    }
+}

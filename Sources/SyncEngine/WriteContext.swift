@@ -1,0 +1,76 @@
+import Dispatch
+import Glibc
+import Synchronization
+
+/// What a write command gets: the writer's connection, the commit's clock reading,
+/// and the list of inboxes to wake once the batch is durable.
+/// Confined to the writer thread for the duration of one command.
+public final class WriteContext {
+    public let store: any StoreWriter
+    public let now: Int64
+    public let config: EngineConfiguration
+    var wakes: [UserID: Int64] = [:]
+    var roomWakes: [RoomID: Int64] = [:]
+    /// The messages at exactly the woken seqs, where known (`Notifier.Events`).
+    var wakeEvents = Notifier.Events()
+    var receiptWakes: [UserID: Set<RoomID>] = [:]
+    var revoked: [UserID: [DeviceID]] = [:]
+    /// Inbox rows this unit wrote so far.
+    public internal(set) var inboxRows = 0
+    /// Normal rooms that had a message: every member's activity moves to `now`, once
+    /// per room per batch (see `RoomActivity`).
+    var activeRooms: [RoomID: Int64] = [:]
+    let receiptsPending: Flag
+    let retentionPosition: Retention.Position
+    /// Whether a user has a live connection (parked pull or socket); set when pushes are on.
+    var isOnline: ((UserID) -> Bool)?
+    private var cachedPos: Int64?
+
+    init(store: any StoreWriter, now: Int64, config: EngineConfiguration, receiptsPending: Flag, retentionPosition: Retention.Position) {
+        self.store = store
+        self.now = now
+        self.config = config
+        self.receiptsPending = receiptsPending
+        self.retentionPosition = retentionPosition
+    }
+
+    func wake(_ user: UserID, at seq: Int64, message: Message? = nil) {
+        guard seq >= (wakes[user] ?? 0) else { return }
+        wakes[user] = seq
+        wakeEvents.inbox[user] = message.map { (seq, $0) }
+    }
+
+    func wakeReceipts(_ user: UserID, room: RoomID) {
+        receiptWakes[user, default: []].insert(room)
+    }
+
+    /// The members of `room` (a normal room) were active now: written before the batch commits.
+    func roomActive(_ room: RoomID) {
+        activeRooms[room] = max(now, activeRooms[room] ?? 0)
+    }
+
+    func wakeRoom(_ room: RoomID, at seq: Int64, message: Message? = nil) {
+        guard seq >= (roomWakes[room] ?? 0) else { return }
+        roomWakes[room] = seq
+        wakeEvents.rooms[room] = message
+    }
+
+    /// The commit position for non-message inbox events (`MessagesWrites.commitPosition`),
+    /// asked of the store once per command and then kept up to date by `messageInserted`.
+    func position() throws -> Int64 {
+        if let cachedPos { return cachedPos }
+        let p = try store.commitPosition()
+        cachedPos = p
+        return p
+    }
+
+    /// A message was stored in this command: its id is the commit position from now on.
+    func messageInserted(_ id: Int64) { cachedPos = id }
+}
+
+/// What a read gets: a read-only connection inside a read transaction.
+public struct ReadContext {
+    public let store: any StoreReader
+    public let now: Int64
+    public let config: EngineConfiguration
+}
