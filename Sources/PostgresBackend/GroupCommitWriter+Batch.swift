@@ -27,25 +27,38 @@ extension GroupCommitWriter {
         var news: [StoreNews] = []
         var restart = true
         if options.pipelining && batch.count > 1 {
-            hooks?.began()
-            writer.beginBatch(isolating: false)
-            switch Self.runPipelined(units, conn: conn, writer: writer, memory: &pipelineMemory) {
-            case .ran(let d, let r, let n):
-                done = d
-                again = countAttempt(r)
-                news = n
-                restart = false
-            case .fallback:
-                // Roll back what ran and run the batch again, a statement at a time.
+            pipelined: while units.count > 1 {
+                hooks?.began()
+                writer.beginBatch(isolating: false)
+                let outcome = Self.runPipelined(units, conn: conn, writer: writer, memory: &pipelineMemory)
+                if case .ran(let d, let r, let n) = outcome {
+                    done = d
+                    again = countAttempt(r)
+                    news = n
+                    restart = false
+                    break pipelined
+                }
+                if case .connectionLost = outcome { return connectionLost(units) + carried }
+                // Roll back what ran; then as the outcome says.
                 do {
                     try conn.execute("ROLLBACK")
                     try conn.execute(beginStatement(batch))
                 } catch {
                     return connectionLost(units) + carried
                 }
-                statsBox.withLock { $0.pipelineFallbacks += 1 }
-            case .connectionLost:
-                return connectionLost(units) + carried
+                switch outcome {
+                case .carry(let lost):
+                    statsBox.withLock { $0.transactionsFailed += 1 }
+                    units.removeAll { $0 === lost }
+                    carried += countAttempt([lost])
+                    continue pipelined
+                case .isolate:
+                    statsBox.withLock { $0.transactionsFailed += 1 }
+                    isolating = true
+                default:   // .fallback: a statement at a time
+                    statsBox.withLock { $0.pipelineFallbacks += 1 }
+                }
+                break pipelined
             }
         }
         while restart {

@@ -35,6 +35,12 @@ enum PipelinedOutcome {
     /// Statements ran and the batch cannot go on pipelined: roll back and run it again
     /// the plain way.
     case fallback
+    /// This unit's first statement lost a lock wait (or a deadlock) in the pipeline:
+    /// roll back, carry it to the next batch, run the others again.
+    case carry(GroupCommitWriter.Command)
+    /// A first statement failed otherwise: roll back and run the batch isolating (a
+    /// savepoint per unit), where the failing unit fails alone.
+    case isolate
     case connectionLost
 }
 
@@ -70,7 +76,13 @@ extension GroupCommitWriter {
                 } catch {
                     return error.connectionLost ? .connectionLost : .fallback
                 }
-                guard results.allSatisfy(\.succeeded) else { return .fallback }
+                if let failed = results.firstIndex(where: { !$0.succeeded }) {
+                    // The server skipped everything after it. The same statement would fail
+                    // the same way run alone: decide here, not after a plain rerun.
+                    let j = round.filter { firsts[$0] != nil }[failed]
+                    let state = results[failed].sqlState
+                    return state == "40001" || state == "40P01" || state == "55P03" ? .carry(units[j]) : .isolate
+                }
                 var k = 0
                 for j in round where firsts[j] != nil {
                     prefetched[j] = results[k]
@@ -87,8 +99,10 @@ extension GroupCommitWriter {
                 } else {
                     conn.script = j < last ? .none : .off
                 }
+                conn.scriptViolated = false
                 do {
                     try command.run(writer)
+                    if let diverged = divergence(conn, first: firsts[j], memory: &memory) { return diverged }
                     done.append(command)
                     news.append(contentsOf: writer.unitNews)
                 } catch let stop as PGScriptStop {
@@ -104,6 +118,7 @@ extension GroupCommitWriter {
                             return .fallback
                         }
                     }
+                    if let diverged = divergence(conn, first: firsts[j], memory: &memory) { return diverged }
                     // Failed before changing anything, the transaction intact: alone.
                     guard !writer.unitWrote && !conn.transactionFailed else { return .fallback }
                     if (error as? PGError)?.isRetryable ?? false {
@@ -117,6 +132,19 @@ extension GroupCommitWriter {
             }
         }
         return .ran(done: done, retry: retry, news: news)
+    }
+
+    /// A unit that ended (returned or threw) off its script: it stepped off and caught the
+    /// error (`scriptViolated`), or never asked for its prefetched statement, which ran
+    /// anyway (the replay took another branch). Its first statement is remembered as a
+    /// solo; the batch must run again unpipelined.
+    private static func divergence(_ conn: PGConnection, first: PGStatement?,
+                                   memory: inout PipelineMemory) -> PipelinedOutcome? {
+        var unasked = false
+        if case .replay = conn.script { unasked = true }
+        guard conn.scriptViolated || unasked else { return nil }
+        if let first { memory.solos.insert(first.sql) }
+        return .fallback
     }
 
     /// The end of the round that starts at `start`: up to and including the first unit

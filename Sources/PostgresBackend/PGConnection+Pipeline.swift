@@ -26,6 +26,12 @@ final class PGPrefetched {
 
     deinit { PQclear(result) }
 
+    /// The SQLSTATE of a statement that failed (nil if it succeeded or was skipped).
+    var sqlState: String? {
+        guard let result, PQresultStatus(result) == PGRES_FATAL_ERROR else { return nil }
+        return PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+    }
+
     /// Succeeded (an error, or a statement skipped after another's error, did not).
     var succeeded: Bool {
         guard let result else { return false }
@@ -83,13 +89,16 @@ extension PGConnection {
             throw PGScriptStop.recorded
         case .replay(let prefetched, let more):
             guard prefetched.statement.sql == sql, prefetched.statement.texts == params.map(\.text) else {
+                scriptViolated = true
                 throw PGScriptStop.diverged(firstSQL: prefetched.statement.sql, extra: false)
             }
             script = more ? .off : .noMore(firstSQL: sql)
             return try rows(of: prefetched.result, row)
         case .noMore(let first):
+            scriptViolated = true
             throw PGScriptStop.diverged(firstSQL: first, extra: true)
         case .none:
+            scriptViolated = true
             throw PGScriptStop.diverged(firstSQL: nil, extra: false)
         }
     }

@@ -9,6 +9,9 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
     var prepared: [String: String] = [:]
     /// Set by the group-commit writer around a pipelined batch (PGConnection+Pipeline.swift).
     var script: PGScript = .off
+    /// A scripted unit stepped off its script (sticky: a unit that catches the error
+    /// cannot hide it from the writer).
+    var scriptViolated = false
     /// Statements and pipelines sent since the last `takeRoundTrips()`.
     var roundTrips = 0
 
@@ -58,7 +61,10 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
 
     /// Runs one or more statements without parameters (DDL, BEGIN, LISTEN, ...).
     public func execute(_ sql: String) throws(PGError) {
-        if case .off = script {} else { throw PGError.unscripted }
+        if case .off = script {} else {
+            scriptViolated = true
+            throw PGError.unscripted
+        }
         let c = try connection()
         roundTrips += 1
         let r = PQexec(c, sql)

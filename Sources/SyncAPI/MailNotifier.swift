@@ -136,17 +136,20 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
             newInbox = max(newInbox, current.inboxSeq)
             headInbox = max(headInbox, current.inboxSeq, inbox)
         case .failure:
-            if recheck { retryRecheck() }
+            // Read again soon: until then a join's hot room is not listened to.
+            news.inbox = max(news.inbox, inbox)
+            if recheck { news.recheck = true }
+            retryHead()
         }
         latest = Cursor(user: user, inboxSeq: newInbox, hot: hot)
         absorbNews()   // news that came while reading
         flush()
     }
 
-    /// The database could not be read for a recheck: keep it pending and try again soon
-    /// (a socket must not miss what happened while the node was cut off).
-    private func retryRecheck() {
-        news.recheck = true
+    /// The database could not be read for the head (or a recheck): keep it pending and try
+    /// again soon (a socket must not miss a hot room it joined, or what happened while the
+    /// node was cut off). The pending news stays in `news` until a read succeeds.
+    private func retryHead() {
         guard recheckTimer == nil else { return }
         recheckTimer = loop.schedule(after: .seconds(1)) { [self] in
             recheckTimer = nil

@@ -186,4 +186,120 @@ struct PostgresPipelineTests {
             #expect(fallbacks.value == [1, 0], "\(fallbacks.value)")
         }
     }
+
+    /// A unit that asks for a statement when probed and for none when run again (a
+    /// counter picks): the statement ran in the pipeline, so the batch runs again
+    /// unpipelined, and what is stored is what the unit says it did.
+    @Test func aPrefetchedStatementTheUnitNoLongerAsksForIsUndone() throws {
+        try Self.with { node in
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "unasked", [bob])
+            _ = try h.send(alice, room, "warm-up").get()
+            let max = h.engine.config.maxMessageBodyBytes
+            let done = DispatchSemaphore(value: 0)
+            let runs = Locked(0)
+            let said = Locked<Bool?>(nil)
+            let before = node.asOneBatch {
+                h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: "x",
+                                                   body: "\"x\"", maxBodyBytes: max) }) { _ in done.signal() }
+                node.store.submit({ w -> Bool in
+                    let n = runs.withLock { n -> Int in n += 1; return n }
+                    guard n % 2 == 1 else { return false }   // the second run sends nothing
+                    let request = SendRequest(room: room, sender: bob.id, device: bob.principal.device,
+                                              clientMsgID: "maybe", body: "\"m\"", at: 1, receiptsDueBy: 0)
+                    guard case .appended = try w.sendMessage(request) else { throw SyncError.notMember }
+                    return true
+                }, affinity: nil) { r in
+                    if case .success(let v) = r { said.withLock { $0 = v } }
+                    done.signal()
+                }
+                h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: "y",
+                                                   body: "\"y\"", maxBodyBytes: max) }) { _ in done.signal() }
+            }
+            Self.wait(done, 3)
+            let sent = try #require(said.value)
+            let stored = try h.read { try $0.store.message(sender: bob.id, clientMsgID: "maybe") } != nil
+            #expect(stored == sent, "the unit said \(sent), the database has \(stored)")
+            #expect(node.store.stats.pipelineFallbacks == before.fallbacks + 1)
+        }
+    }
+
+    /// A send whose first statement loses a lock wait inside the pipeline (its room is
+    /// locked elsewhere) goes to the next batch at once; the other sends of its batch
+    /// commit while the lock is still held, with no plain rerun of the batch.
+    @Test func aFirstStatementThatLosesALockWaitIsCarriedAlone() throws {
+        try Self.with { node in
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let locked = try h.group(alice, "locked", [bob])
+            let free = try h.group(alice, "free", [bob])
+            _ = try h.send(alice, locked, "warm-up-1").get()
+            _ = try h.send(alice, free, "warm-up-2").get()
+            let holder = try PGConnection(url: node.database.url)
+            defer { holder.close() }
+            try holder.execute("BEGIN")
+            try holder.query("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", [.int(locked.rawValue)])
+            let max = h.engine.config.maxMessageBodyBytes
+            let others = DispatchSemaphore(value: 0)
+            let blocked = DispatchSemaphore(value: 0)
+            let before = node.asOneBatch {
+                h.engine.write({ try Messages.send($0, me: alice.principal, room: free, clientMsgID: "a",
+                                                   body: "\"a\"", maxBodyBytes: max) }) { _ in others.signal() }
+                h.engine.write({ try Messages.send($0, me: bob.principal, room: locked, clientMsgID: "l",
+                                                   body: "\"l\"", maxBodyBytes: max) }) { _ in blocked.signal() }
+                h.engine.write({ try Messages.send($0, me: bob.principal, room: free, clientMsgID: "b",
+                                                   body: "\"b\"", maxBodyBytes: max) }) { _ in others.signal() }
+            }
+            // Both free-room sends commit while the locked room is still locked.
+            #expect(others.wait(timeout: .now() + 5) == .success)
+            #expect(others.wait(timeout: .now() + 5) == .success)
+            let stats = node.store.stats
+            #expect(stats.pipelineFallbacks == before.fallbacks, "no plain rerun of the batch")
+            try holder.execute("ROLLBACK")
+            #expect(blocked.wait(timeout: .now() + 10) == .success)
+            #expect(try h.read { try $0.store.message(sender: bob.id, clientMsgID: "l") } != nil)
+        }
+    }
+
+    /// A take refused by a cluster-wide bucket changes nothing to undo: the unit fails
+    /// alone (429), and its batch neither falls back nor rolls back.
+    @Test func aRefusedBucketTakeFailsAloneWithoutARollback() throws {
+        try Self.with { node in
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "buckets", [bob])
+            _ = try h.send(alice, room, "warm-up").get()
+            let max = h.engine.config.maxMessageBodyBytes
+            let bucket = RateBucket(key: "members:d1", ratePerSecond: 1, burst: 2, what: "members added from this device")
+            let done = DispatchSemaphore(value: 0)
+            let refused = Locked<SyncError?>(nil)
+            let stats = Locked<(Int, Int)>((0, 0))
+            let failedBefore = node.store.stats.transactionsFailed
+            let before = node.asOneBatch {
+                h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: "p",
+                                                   body: "\"p\"", maxBodyBytes: max) }) { _ in done.signal() }
+                h.engine.write({ try RateBuckets.take($0, bucket, cost: 5) }) { r in
+                    if case .failure(let e) = r { refused.withLock { $0 = e } }
+                    let s = node.store.stats
+                    stats.withLock { $0 = (s.transactionsFailed, s.pipelineFallbacks) }
+                    done.signal()
+                }
+                h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: "q",
+                                                   body: "\"q\"", maxBodyBytes: max) }) { _ in done.signal() }
+            }
+            Self.wait(done, 3)
+            guard case .rateLimited(let ms, _)? = refused.value else {
+                Issue.record("not refused: \(String(describing: refused.value))")
+                return
+            }
+            #expect(ms == 3_000)
+            #expect(stats.value.0 == failedBefore, "no rollback")
+            #expect(stats.value.1 == before.fallbacks, "no fallback")
+            #expect(try h.read { try $0.store.room(room) }?.lastSeq == 3)
+        }
+    }
 }
