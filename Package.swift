@@ -81,6 +81,10 @@ let package = Package(
         .plugin(name: "EmbedWebClientPlugin", capability: .buildTool(),
                 dependencies: ["WebClientEmbedder"], path: "Sources/EmbedWebClientPlugin"),
 
+        // Seeded generators and mutations for the hostile-input tests (no dependencies).
+        .target(name: "MutationSupport", path: "Tests/MutationSupport"),
+        // The JSON parser and writer alone: byte tables, round trips, hostile input.
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "MutationSupport"]),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets"]),
         // The server end to end on real sockets (with its WebSocket upgrade, and the
         // event-loop client against it), the parsers, and the fuzz-corpus regressions.
@@ -97,7 +101,8 @@ let package = Package(
         .testTarget(name: "StoreConformanceTests", dependencies: ["SyncEngine", "SQLiteBackend", "PostgresBackend",
                                                                  "PostgresTestSupport", "JSON"]),
         .testTarget(name: "PigeonholeTests", dependencies: ["SyncAPI", "SyncEngine", "SQLiteBackend", "PostgresBackend", "HTTPServer",
-                                                            "WebSocket", "Logging", "SQLiteStore", "PostgresTestSupport", "JSON"]),
+                                                            "WebSocket", "Logging", "SQLiteStore", "PostgresTestSupport", "JSON",
+                                                            "MutationSupport"]),
         // The command line's settings table (parser, help), and the docs checked against
         // it: docs/configuration.md's table, the defaults named in prose, the docs' links.
         .testTarget(name: "CommandLineTests", dependencies: ["pigeonhole"]),

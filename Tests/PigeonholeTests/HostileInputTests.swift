@@ -1,130 +1,22 @@
 import Foundation
 import Glibc
 import Testing
-import JSON
+import MutationSupport
 @testable import SyncAPI
 @testable import HTTPServer
 @testable import SyncEngine
 
-// Hostile input, second half (the first is Tests/HTTPServerTests/FuzzRegressionTests.swift):
-//  - unit level: JSON bodies, stream cursors and conversation page tokens get thousands
-//    of mutated and random inputs from a seeded PRNG; each gives a value or nil/a typed
-//    error, and the fuzz/ invariants hold (JSON round-trips through its serialization,
-//    decoded tokens re-encode to themselves);
+// Hostile input, second half (the first is Tests/HTTPServerTests/FuzzRegressionTests.swift;
+// JSON bodies alone: Tests/JSONTests/JSONHostileInputTests.swift):
+//  - unit level: stream cursors and conversation page tokens get thousands of mutated
+//    and random inputs from a seeded PRNG; each gives a value or nil, and the fuzz/
+//    invariants hold (decoded tokens re-encode to themselves);
 //  - a regression corpus of named cases, including the page-token overflow libFuzzer found;
 //  - live: the real server gets a few hundred hostile requests over raw sockets; each
 //    must get an HTTP response (the parser's own 4xx/5xx when the head is bad) or a close,
 //    never a hang, and the server must still answer /healthz afterwards.
 
-// MARK: - Deterministic randomness and mutation
-
-/// SplitMix64: one fixed sequence per seed, so every run sends the same inputs.
-private struct RNG {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
-    mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-}
-
-private enum Mutate {
-    static let specials: [[UInt8]] = [[13], [10], [13, 10], [0], [0xFF], [0x20], [0x2C], [0x3A], [0x22], [0x5C], [0x5B], [0x7B], [0x2E]]
-    static let hugeNumbers = ["99999999999999999999", "ffffffffffffffffff", "18446744073709551616", "9223372036854775808",
-                              "9223372036854775807", "-1", "1e999", "-0.0e-0", "000001"]
-    static let invalidUTF8: [[UInt8]] = [[0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF8, 0x88, 0x80, 0x80, 0x80], [0xFE], [0xE2, 0x82], [0x80]]
-
-    /// Bit flips, truncation, duplication, insertion of CR/LF/NUL/0xFF, huge numbers,
-    /// invalid UTF-8, random bytes and long runs; 1 to `maxOps` of them.
-    static func bytes(_ input: [UInt8], _ rng: inout RNG, maxOps: Int = 3) -> [UInt8] {
-        var b = input
-        for _ in 0..<(1 + rng.below(maxOps)) {
-            let at = rng.below(b.count + 1)
-            switch rng.below(10) {
-            case 0: if !b.isEmpty { b[rng.below(b.count)] ^= UInt8(1) << UInt8(rng.below(8)) }
-            case 1: b = Array(b.prefix(at))
-            case 2:
-                if !b.isEmpty {
-                    let s = rng.below(b.count)
-                    b.insert(contentsOf: Array(b[s..<min(b.count, s + 1 + rng.below(64))]), at: at)
-                }
-            case 3: b.insert(contentsOf: rng.pick(specials), at: at)
-            case 4: b.insert(contentsOf: Array(rng.pick(hugeNumbers).utf8), at: at)
-            case 5:
-                if !b.isEmpty {
-                    let s = rng.below(b.count)
-                    b.removeSubrange(s..<min(b.count, s + 1 + rng.below(16)))
-                }
-            case 6: if !b.isEmpty { b[rng.below(b.count)] = UInt8(truncatingIfNeeded: rng.next()) }
-            case 7: b.insert(contentsOf: rng.bytes(1 + rng.below(16)), at: at)
-            case 8: b.insert(contentsOf: rng.pick(invalidUTF8), at: at)
-            default:
-                let unit = b.isEmpty ? UInt8(ascii: "a") : b[rng.below(b.count)]
-                b.insert(contentsOf: [UInt8](repeating: unit, count: 100 + rng.below(2000)), at: at)
-            }
-        }
-        return b
-    }
-}
-
-/// Invariant violations; the first few are recorded with the input in base64.
-private struct Violations {
-    private(set) var count = 0
-
-    mutating func check(_ ok: Bool, _ what: @autoclosure () -> String, _ input: [UInt8],
-                        sourceLocation: SourceLocation = #_sourceLocation) {
-        guard !ok else { return }
-        count += 1
-        if count <= 10 {
-            Issue.record(Comment(rawValue: "\(what()); input (base64): \(Data(input).base64EncodedString())"),
-                         sourceLocation: sourceLocation)
-        }
-    }
-}
-
-// MARK: - Oracles (the invariants of fuzz/json.swift and fuzz/cursor.swift)
-
-private enum JSONOracle {
-    static func depth(_ v: JSONValue) -> Int {
-        switch v {
-        case .array(let items): return 1 + (items.map(depth).max() ?? 0)
-        case .object(let members): return 1 + (members.map { depth($0.1) }.max() ?? 0)
-        default: return 0
-        }
-    }
-
-    /// Parses with the server's settings; on success checks the serialization round trip.
-    @discardableResult
-    static func check(_ bytes: [UInt8], _ v: inout Violations) -> Result<JSONValue, JSONError> {
-        let first: JSONValue
-        do {
-            first = try JSONParser.parse(bytes)
-        } catch {
-            v.check(error.offset >= 0 && error.offset <= bytes.count, "error offset \(error.offset) outside the input", bytes)
-            return .failure(error)
-        }
-        v.check(depth(first) <= 64, "nesting deeper than 64 accepted", bytes)
-        let s1 = first.serialized()
-        v.check(String(validating: s1, as: UTF8.self) != nil, "serialization is not UTF-8", bytes)
-        v.check(!s1.contains { $0 < 0x20 }, "raw control byte in the serialization", bytes)
-        do {
-            let second = try JSONParser.parse(s1)
-            v.check(second == first, "parse(serialize(parse(x))) != parse(x)", bytes)
-            v.check(second.serialized() == s1, "serialization is not a fixed point", bytes)
-        } catch {
-            v.check(false, "serialization does not parse: \(error)", bytes)
-        }
-        return .success(first)
-    }
-}
+// MARK: - Oracle (the invariants of fuzz/cursor.swift)
 
 private enum TokenOracle {
     @discardableResult
@@ -155,87 +47,6 @@ private enum TokenOracle {
 // MARK: - Unit level
 
 struct HostileInputTests {
-    static let jsonSeeds: [String] = [
-        #"{"client_msg_id":"m-1","body":{"text":"h\u00e9llo \ud83d\ude00","n":[1,-0.5,2e10,true,false,null]}}"#,
-        #"{"name":"room","members":["bob","carol"]}"#,
-        #"{"cursor":"djEuNDIuMTAwMA","seq":9223372036854775807}"#,
-        #"[[[{"a":{},"b":[]}]]]"#,
-        #""\u0000\"\\\/\b\f\n\r\t é""#,
-        #"  -0.0e+1  "#,
-    ]
-
-    @Test func jsonBodiesFromMutatedAndRandomInput() {
-        var rng = RNG(seed: 0x5EED_1001)
-        var v = Violations()
-        var ok = 0, failed = 0
-        let seeds = Self.jsonSeeds.map { Array($0.utf8) }
-        for i in 0..<4000 {
-            let input = i % 10 == 9 ? rng.bytes(rng.below(200)) : Mutate.bytes(rng.pick(seeds), &rng)
-            switch JSONOracle.check(input, &v) {
-            case .success: ok += 1
-            case .failure: failed += 1
-            }
-        }
-        #expect(v.count == 0)
-        #expect(ok > 200 && failed > 200, "ok \(ok), failed \(failed)")
-    }
-
-    static let deepNesting: [String: String] = [
-        "100,000 [": String(repeating: "[", count: 100_000),
-        "100,000 [ then ]": String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
-        "100,000 {\"a\":": String(repeating: #"{"a":"#, count: 100_000),
-        "65 nested arrays": String(repeating: "[", count: 65) + String(repeating: "]", count: 65),
-        "65 nested objects in a message body": #"{"body":"# + String(repeating: #"{"a":"#, count: 64) + "1" + String(repeating: "}", count: 65),
-    ]
-
-    @Test(arguments: deepNesting.keys.sorted())
-    func deepNestingIsRefusedNotRecursed(_ name: String) {
-        let text = Self.deepNesting[name]!
-        #expect(throws: JSONError.self, "\(name)") { try JSONParser.parse(text) }
-        do { _ = try JSONParser.parse(text) } catch { #expect(error.reason == .tooDeep, "\(name)") }
-    }
-
-    @Test func nestingUpToTheLimitIsAccepted() throws {
-        let v = try JSONParser.parse(String(repeating: "[", count: 64) + String(repeating: "]", count: 64))
-        #expect(JSONOracle.depth(v) == 64)
-    }
-
-    @Test(arguments: [
-        ("invalid UTF-8 in a string", [0x22, 0xC0, 0xAF, 0x22], JSONError.Reason.invalidUTF8),
-        ("UTF-16 surrogate encoded as UTF-8", [0x22, 0xED, 0xA0, 0x80, 0x22], .invalidUTF8),
-        ("0xFF outside a string", [0x5B, 0xFF, 0x5D], .unexpectedByte),
-        ("lone low surrogate escape", Array(#""\udc00""#.utf8), .invalidEscape),
-        ("high surrogate without its pair", Array(#""\ud83dx""#.utf8), .invalidEscape),
-        ("NUL byte in a string", [0x22, 0x00, 0x22], .controlCharacter),
-        ("number of 257 digits", Array(String(repeating: "9", count: 257).utf8), .invalidNumber),
-        ("leading zero", Array("01".utf8), .invalidNumber),
-        ("huge exponent is refused, not a trap", Array("1e99999999999999999999 x".utf8), .numberOutOfRange),
-        ("number past a double (issue 20, item 10)", Array("[1e999999]".utf8), .numberOutOfRange),
-        ("negative number past a double", Array(#"{"n":-1.5e309}"#.utf8), .numberOutOfRange),
-        ("duplicate key", Array(#"{"a":1,"a":2}"#.utf8), .duplicateKey),
-        ("duplicate key, canonically equivalent", Array("{\"\u{E9}\":1,\"e\u{301}\":2}".utf8), .duplicateKey),
-        ("empty input", [], .unexpectedEnd),
-        ("truncated literal", Array("tru".utf8), .unexpectedEnd),
-    ] as [(String, [UInt8], JSONError.Reason)])
-    func jsonCorpus(_ name: String, _ bytes: [UInt8], _ reason: JSONError.Reason) {
-        var v = Violations()
-        switch JSONOracle.check(bytes, &v) {
-        case .success(let value): Issue.record("\(name): accepted as \(value.serializedString)")
-        case .failure(let e): #expect(e.reason == reason, "\(name)")
-        }
-        #expect(v.count == 0)
-    }
-
-    @Test func longStringsAndNumbersRoundTrip() {
-        var v = Violations()
-        let long = "\"" + String(repeating: "a\\n\\u00e9", count: 20_000) + "\""
-        let string = JSONOracle.check(Array(long.utf8), &v)
-        let number = JSONOracle.check(Array(String(repeating: "9", count: 256).utf8), &v)
-        #expect((try? string.get()) != nil)
-        #expect((try? number.get()) != nil)
-        #expect(v.count == 0)
-    }
-
     static let cursorSeeds: [Cursor] = [
         Cursor(user: UserID(1), inboxSeq: 0),
         Cursor(user: UserID(42), inboxSeq: 1000, hot: [RoomID(3): 17, RoomID(9): 0]),
@@ -243,7 +54,7 @@ struct HostileInputTests {
     ]
 
     @Test func cursorsFromMutatedAndRandomText() {
-        var rng = RNG(seed: 0x5EED_1002)
+        var rng = SeededRandom(seed: 0x5EED_1002)
         var v = Violations()
         var decoded = 0
         for c in Self.cursorSeeds {
@@ -255,18 +66,18 @@ struct HostileInputTests {
         for i in 0..<2500 {
             let text: String
             switch i % 4 {
-            case 0: text = String(decoding: Mutate.bytes(rng.pick(texts), &rng), as: UTF8.self)   // the token text
-            case 1, 2: text = Base64URL.encode(Mutate.bytes(rng.pick(plains), &rng))              // the plaintext behind it
+            case 0: text = String(decoding: Mutation.bytes(rng.pick(texts), &rng), as: UTF8.self)   // the token text
+            case 1, 2: text = Base64URL.encode(Mutation.bytes(rng.pick(plains), &rng))              // the plaintext behind it
             default: text = String(decoding: rng.bytes(rng.below(64)), as: UTF8.self)
             }
             if TokenOracle.cursor(text, &v) != nil { decoded += 1 }
         }
-        #expect(v.count == 0)
+        #expect(v.count == 0, "\(v)")
         #expect(decoded > 20, "only \(decoded) mutated cursors decoded")
     }
 
     @Test func pageTokensFromMutatedAndRandomInput() {
-        var rng = RNG(seed: 0x5EED_1003)
+        var rng = SeededRandom(seed: 0x5EED_1003)
         var v = Violations()
         var decoded = 0
         let seeds = [
@@ -278,13 +89,13 @@ struct HostileInputTests {
         for i in 0..<4000 {
             let text: String
             switch i % 4 {
-            case 0: text = String(decoding: Mutate.bytes(Array(rng.pick(seeds).encoded.utf8), &rng), as: UTF8.self)
-            case 1, 2: text = Base64URL.encode([0x70, 0x32] + Mutate.bytes(rng.pick(payloads), &rng))
+            case 0: text = String(decoding: Mutation.bytes(Array(rng.pick(seeds).encoded.utf8), &rng), as: UTF8.self)
+            case 1, 2: text = Base64URL.encode([0x70, 0x32] + Mutation.bytes(rng.pick(payloads), &rng))
             default: text = Base64URL.encode([0x70, 0x32] + rng.bytes(rng.below(40)))
             }
             if TokenOracle.pageToken(text, &v) != nil { decoded += 1 }
         }
-        #expect(v.count == 0)
+        #expect(v.count == 0, "\(v)")
         #expect(decoded > 100, "only \(decoded) mutated page tokens decoded")
     }
 
@@ -305,7 +116,7 @@ struct HostileInputTests {
         var v = Violations()
         let decoded = TokenOracle.pageToken(text, &v) != nil
         #expect(decoded == decodes, "\(name)")
-        #expect(v.count == 0)
+        #expect(v.count == 0, "\(v)")
     }
 
     @Test(arguments: [
@@ -337,7 +148,7 @@ struct HostileInputTests {
         var v = Violations()
         let decoded = TokenOracle.cursor(text, &v) != nil
         #expect(decoded == decodes, "\(name)")
-        #expect(v.count == 0)
+        #expect(v.count == 0, "\(v)")
     }
 }
 
@@ -530,7 +341,7 @@ extension HostileInputTests {
                 ("WebSocket: then a 2^62-byte frame header",
                  request("GET", "/v1/notify", auth + FuzzFrames.upgradeHeaders) + [0x82, 0xFF, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4], 101),
                 ("WebSocket: then invalid UTF-8 text", request("GET", "/v1/notify", auth + FuzzFrames.upgradeHeaders) + m(0x81, [0xED, 0xA0, 0x80]), 101),
-                ("only random bytes", { var r = RNG(seed: 7); return r.bytes(512) }(), nil),
+                ("only random bytes", { var r = SeededRandom(seed: 7); return r.bytes(512) }(), nil),
                 ("empty request", [], nil),
             ]
             for (name, bytes, expected) in named {
@@ -562,10 +373,10 @@ extension HostileInputTests {
                 request("POST", "/v1/rooms", auth, body: json(#"{"name":"x","members":["bob"]}"#)),
                 request("GET", "/v1/notify", auth + FuzzFrames.upgradeHeaders) + m(0x81, Array("hi".utf8)) + m(0x88, [0x03, 0xE8]),
             ]
-            var rng = RNG(seed: 0x5EED_1004)
+            var rng = SeededRandom(seed: 0x5EED_1004)
             var tally: [String: Int] = [:]
             for i in 0..<300 {
-                let bytes = i % 10 == 9 ? rng.bytes(rng.below(400)) : Mutate.bytes(rng.pick(seeds), &rng)
+                let bytes = i % 10 == 9 ? rng.bytes(rng.below(400)) : Mutation.bytes(rng.pick(seeds), &rng)
                 let (reply, _) = probe(port: server.port, bytes)
                 let verdict = parserVerdict(bytes)
                 let b64 = Data(bytes).base64EncodedString()

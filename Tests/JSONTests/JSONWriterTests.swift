@@ -1,0 +1,89 @@
+import JSON
+import Testing
+
+/// The streaming writer: commas and colons placed by itself in any nesting, numbers
+/// written without String, raw JSON copied as is, and what it writes parses back to what
+/// was meant (the same bytes `JSONValue.serialized()` gives).
+@Suite struct JSONWriterTests {
+    @Test func commasAndColonsInAnyNesting() {
+        var w = JSONWriter()
+        w.object { w in
+            w.field("a", 1)
+            w.key("b")
+            w.array { w in
+                w.int(1)
+                w.array { _ in }
+                w.object { w in w.field("c", true) }
+                w.null()
+                w.string("x")
+            }
+            w.field("d", optional: nil)
+            w.field("e", optional: "f")
+            w.key("g"); w.object { _ in }
+        }
+        #expect(String(decoding: w.bytes, as: UTF8.self) == #"{"a":1,"b":[1,[],{"c":true},null,"x"],"d":null,"e":"f","g":{}}"#)
+    }
+
+    @Test func topLevelValuesAndEmptyContainers() {
+        var a = JSONWriter()
+        a.array { _ in }
+        #expect(a.bytes == Array("[]".utf8))
+        var s = JSONWriter()
+        s.string("only")
+        #expect(s.bytes == Array(#""only""#.utf8))
+    }
+
+    @Test(arguments: [
+        (Int64(0), "0"),
+        (7, "7"),
+        (-7, "-7"),
+        (10, "10"),
+        (1_000_000, "1000000"),
+        (Int64.max, "9223372036854775807"),
+        (Int64.min, "-9223372036854775808"),
+        (Int64.min + 1, "-9223372036854775807"),
+    ])
+    func integers(_ value: Int64, _ text: String) throws {
+        var w = JSONWriter()
+        w.int(value)
+        #expect(String(decoding: w.bytes, as: UTF8.self) == text)
+        #expect(try JSONParser.parse(w.bytes).int64Value == value)
+    }
+
+    /// Raw JSON (a stored message body, a timestamp written in place) is inserted as is,
+    /// with the separators around it.
+    @Test func rawValuesAreCopiedAsIs() {
+        var w = JSONWriter()
+        w.array { w in
+            w.raw(#"{"text":"hé","n":[1.10]}"#)
+            w.raw { out in out.append(contentsOf: #""2026-11-23T05:17:48.123Z""#.utf8) }
+            w.value(["k": [1, "two", nil, false]])
+        }
+        #expect(String(decoding: w.bytes, as: UTF8.self)
+            == #"[{"text":"hé","n":[1.10]},"2026-11-23T05:17:48.123Z",{"k":[1,"two",null,false]}]"#)
+    }
+
+    /// Keys are escaped like strings.
+    @Test func keysAreEscaped() throws {
+        var w = JSONWriter()
+        w.object { w in w.field("a\"b\n\u{1}", "v") }
+        #expect(String(decoding: w.bytes, as: UTF8.self) == #"{"a\"b\n\u0001":"v"}"#)
+        #expect(try JSONParser.parse(w.bytes)["a\"b\n\u{1}"] == .string("v"))
+    }
+
+    /// The writer and the value tree write the same bytes for the same document.
+    @Test func theWriterAndTheTreeAgree() throws {
+        let tree: JSONValue = ["id": 9, "name": "r\u{0}☃", "members": ["a", "b"], "hot": false, "gone": nil, "body": ["x": []]]
+        var w = JSONWriter()
+        w.object { w in
+            w.field("id", Int64(9))
+            w.field("name", "r\u{0}☃")
+            w.key("members"); w.array { w in w.string("a"); w.string("b") }
+            w.field("hot", false)
+            w.key("gone"); w.null()
+            w.key("body"); w.object { w in w.key("x"); w.array { _ in } }
+        }
+        #expect(w.bytes == tree.serialized())
+        #expect(try JSONParser.parse(w.bytes) == tree)
+    }
+}
