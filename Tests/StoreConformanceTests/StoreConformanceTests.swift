@@ -296,15 +296,24 @@ struct StoreConformanceTests {
             let bob = try h.user("bob")
             let first = try h.group(alice, "first", [bob])
             let second = try h.group(alice, "second", [bob])
-            let runs = Locked<[Int]>([0, 0])
+            // Where units overlap, each unit's first run waits, holding its first room,
+            // until the other holds its own: then each asks for the other's room. (SQLite's
+            // two writers take turns: there the units run one after the other.)
+            let overlap = factory.unitsOfTwoStoresOverlap
+            let holding = [DispatchSemaphore(value: 0), DispatchSemaphore(value: 0)]
+            let firstRunDone = Locked([false, false])
+            let metInTime = Locked([true, true])
             let results = Locked<[Result<Int, SyncError>?]>([nil, nil])
             let stores = [h.store, other.store]
             onThreads(2) { i in
                 let (a, b) = i == 0 ? (first, second) : (second, first)
                 let r = submitAndWait(stores[i]) { w -> Int in
-                    runs.withLock { $0[i] += 1 }
                     guard let ta = try w.sendTarget(room: a) else { throw SyncError.roomNotFound }
-                    usleep(300_000)   // both hold their first room now
+                    if overlap, !firstRunDone.withLock({ done in defer { done[i] = true }; return done[i] }) {
+                        holding[i].signal()
+                        let met = holding[1 - i].wait(timeout: .now() + 10) == .success
+                        metInTime.withLock { $0[i] = met }
+                    }
                     guard try w.sendTarget(room: b) != nil else { throw SyncError.roomNotFound }
                     // One effect per unit, to count: a message in its first room.
                     _ = try w.appendMessage(to: ta, sender: alice.id, device: alice.principal.device,
@@ -314,6 +323,7 @@ struct StoreConformanceTests {
                 results.withLock { $0[i] = r }
             }
             #expect(results.value.compactMap { try? $0?.get() }.sorted() == [0, 1], "\(results.value)")
+            #expect(metInTime.value == [true, true], "a unit never saw the other hold its first room")
             try h.read { ctx throws in
                 #expect(try ctx.store.room(first)?.lastSeq == 1)
                 #expect(try ctx.store.room(second)?.lastSeq == 1)
@@ -421,14 +431,18 @@ struct StoreConformanceTests {
             let room = try h.group(alice, "busy", [bob])
             let people = joiners
             let failures = Locked<[String]>([])
+            // The joins are spread over the sends: each waits for three more sends to end.
+            let sent = DispatchSemaphore(value: 0)
             onThreads(3) { t in
                 if t == 2 {
                     for j in people {
+                        for _ in 0..<3 {
+                            if sent.wait(timeout: .now() + 10) == .timedOut { failures.withLock { $0.append("no send ended in 10 s") } }
+                        }
                         let name = j.name
                         if case .failure(let e) = other.write({ try Rooms.addMembers($0, me: bob.principal, room: room, names: [name]) }) {
                             failures.withLock { $0.append("join \(name): \(e)") }
                         }
-                        usleep(3000)
                     }
                 } else {
                     let (sender, harness) = t == 0 ? (alice, h) : (bob, other)
@@ -436,6 +450,7 @@ struct StoreConformanceTests {
                         if case .failure(let e) = harness.send(sender, room, "t\(t)-\(k)") {
                             failures.withLock { $0.append("send t\(t)-\(k): \(e)") }
                         }
+                        sent.signal()
                     }
                 }
             }

@@ -15,6 +15,10 @@ import Testing
 protocol StoreFactory: Sendable, CustomStringConvertible {
     /// A fresh, empty database of its own (nothing opened yet).
     func freshDatabase() throws -> any TestDatabase
+    /// Whether units of two stores on one database run at the same time, each holding
+    /// its rows' locks (PostgreSQL), rather than one write transaction after the other
+    /// (SQLite: one writer per database file at a time).
+    var unitsOfTwoStoresOverlap: Bool { get }
 }
 
 /// One test's database. Every store it opens is stopped, and its storage removed, by
@@ -46,6 +50,7 @@ let allStoreFactories: [any StoreFactory] = [SQLiteStoreFactory()]
 /// `SQLiteSyncStore` (its own single writer) on the same file.
 struct SQLiteStoreFactory: StoreFactory {
     var description: String { "SQLite" }
+    var unitsOfTwoStoresOverlap: Bool { false }
 
     func freshDatabase() throws -> any TestDatabase {
         var template = Array("/tmp/pigeonhole-conformance-XXXXXX".utf8CString)
@@ -84,6 +89,7 @@ final class SQLiteTestDatabase: TestDatabase {
 /// where the tests may create and drop databases); a second store is another node.
 struct PostgresStoreFactory: StoreFactory {
     var description: String { "PostgreSQL" }
+    var unitsOfTwoStoresOverlap: Bool { true }
 
     func freshDatabase() throws -> any TestDatabase {
         let database = try TestPostgres.createDatabase()
