@@ -175,7 +175,10 @@ struct BoundedConnectionTests {
             // answer cannot fit in them, so the server's output stops moving.
             let c = try Flooder(port: server.port, smallBuffers: false)
             c.sendAll(Array("GET /blob/8192 HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
-            usleep(2_000_000)   // the server's sweep notices within a quarter of the timeout
+            // The client reads nothing until the server has given up on it (its sweep
+            // notices within a quarter of the timeout).
+            #expect(eventually { server.openConnections == 1 })
+            #expect(eventually(timeout: 3) { server.openConnections == 0 }, "the connection was kept")
             let counter = Counter("HTTP/1.1")
             let closed = c.readAll(timeout: 3) { counter.feed($0) }
             #expect(closed, "the connection was not closed")
@@ -192,9 +195,10 @@ struct BoundedConnectionTests {
             var closed = false
             for _ in 0..<30 {   // one byte every 100 ms: 3 s if never cut off
                 c.send("[")
-                usleep(100_000)
+                // The trickle is the point (a real socket against the server's real body
+                // deadline): the pause between bytes is a wait for the answer.
                 var p = pollfd(fd: c.fd, events: Int16(POLLIN), revents: 0)
-                if poll(&p, 1, 0) > 0 { closed = true; break }
+                if poll(&p, 1, 100) > 0 { closed = true; break }
             }
             #expect(closed)
             #expect(Date().timeIntervalSince(start) < 2.5)

@@ -106,7 +106,8 @@ struct ClientConnectionAbortTests {
             _ = recv(c, &buf, buf.count, 0)
             let partial = Array("HTTP/1.1 200 OK\r\nContent-Le".utf8)
             _ = partial.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            usleep(50_000)   // the client reads the partial head first, then the EOF
+            // The client reads the partial head before the EOF whenever the EOF arrives
+            // (TCP delivers the bytes first): either way it meets EOF with half a head.
             close(c)
         }
         let group = try EventLoopGroup(threads: 1)

@@ -65,6 +65,9 @@ final class RawClient {
     }
 
     /// Sends one byte per write with a tiny pause, so the server sees many partial reads.
+    /// The pause is the point (a client that trickles on a real socket); the parsers'
+    /// byte-at-a-time splits are checked without sockets in RequestHeadParserTests and
+    /// ChunkedDecoderTests.
     func sendSlowly(_ text: String, pauseMicros: UInt32 = 200) {
         for b in text.utf8 {
             send([b])

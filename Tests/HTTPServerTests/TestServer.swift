@@ -105,7 +105,8 @@ func withTestServer(_ configure: (inout HTTPServerConfiguration) -> Void = { _ i
     try body(server, handler)
 }
 
-/// Polls `condition` until true or `timeout` seconds pass.
+/// Polls `condition` until true or `timeout` seconds pass: a wait on the condition
+/// itself (the 5 ms pause is only how often it is looked at).
 func eventually(timeout: Double = 2, _ condition: () -> Bool) -> Bool {
     let end = Date().addingTimeInterval(timeout)
     while Date() < end {

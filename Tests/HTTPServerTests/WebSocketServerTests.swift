@@ -38,6 +38,9 @@ struct WebSocketServerTests {
             c.send(ClientFrame.masked(0x81, Array("a".utf8)) + ClientFrame.masked(0x81, Array("b".utf8)))
             #expect(Self.readFrame(c)?.payload == Array("A".utf8))
             #expect(Self.readFrame(c)?.payload == Array("B".utf8))
+            // A client that trickles is the point: each byte its own write, paced so the
+            // server most likely reads it alone (the decoder's byte-at-a-time split is
+            // checked without sockets in WebSocketCodecTests).
             for b in ClientFrame.masked(0x81, Array("slow".utf8)) { c.send([b]); usleep(300) }
             #expect(Self.readFrame(c)?.payload == Array("SLOW".utf8))
             #expect(server.openUpgradedConnections == 1)

@@ -26,7 +26,8 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
     group.wait()
 }
 
-/// Polls `condition` until true or `timeout` seconds pass.
+/// Polls `condition` until true or `timeout` seconds pass: a wait on the condition
+/// itself (the 2 ms pause is only how often it is looked at).
 func eventually(timeout: Double = 2, _ condition: () throws -> Bool) rethrows -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
     while ContinuousClock.now < deadline {

@@ -34,7 +34,8 @@ func withDatabase<T>(options: Database.Options = Database.Options(), _ body: (Da
 }
 
 /// Polls until `condition` holds; fails the test after `timeout`. For states the
-/// writer thread reaches asynchronously (e.g. "N commands queued").
+/// writer thread reaches asynchronously (e.g. "N commands queued"); the 1 ms pause is
+/// only how often the condition is looked at.
 func waitUntil(timeout: Duration = .seconds(5), _ condition: () -> Bool,
                sourceLocation: SourceLocation = #_sourceLocation) async throws {
     let deadline = ContinuousClock.now + timeout
