@@ -323,7 +323,8 @@ struct HotRoomTests {
     }
 
     @Test func aSocketOpenedBeforeJoiningAHotRoomGetsMailForItsMessages() throws {
-        try TestServer.with(configure: Self.threshold(3)) { server in
+        // No coalescing gap: the mail after the join's is the message's own.
+        try TestServer.with(configure: { Self.threshold(3)(&$0); $0.api.notifyCoalesceInterval = .zero }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let bob = try server.createUser("bob", device: "phone")
             _ = try server.createUser("carol", device: "phone")
@@ -333,7 +334,6 @@ struct HotRoomTests {
             try bob.addMembers(h, ["alice"])
             let joined = try ws.readNotification(timeout: 2)   // the member event (inbox)
             #expect(joined.type == "mail")
-            usleep(40_000)   // past the coalescing gap, so the next mail is the message's own
             try bob.sendOK(h, "hot-1", "hello")
             let head = try alice.pullAll(from: start)
             #expect(Self.ordered(head.events) == ["member:\(h):added:alice", "message:\(h):hot-1"])

@@ -19,7 +19,8 @@ struct NotifyTests {
     // MARK: 1. wake-up latency, and the pull that follows
 
     @Test func mailArrivesWithinMillisecondsAndThePullFromThePreviousCursorReturnsTheMessage() throws {
-        try TestServer.with { server in
+        // No coalescing gap: every round is a fresh wake-up, however fast the rounds go.
+        try TestServer.with(configure: { $0.api.notifyCoalesceInterval = .zero }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let bob = try server.createUser("bob", device: "phone")
             let room = try bob.directRoom(with: "alice")
@@ -33,8 +34,10 @@ struct NotifyTests {
             for round in 0..<5 {
                 // A reader blocked in recv, so the frame's timestamp is its arrival.
                 let got = Locked<Result<Frame, WebSocketTestClient.Failure>?>(nil)
+                let reading = DispatchSemaphore(value: 0)
                 let done = DispatchSemaphore(value: 0)
                 Thread {
+                    reading.signal()   // microseconds from recv; the send takes milliseconds
                     let r: Result<Frame, WebSocketTestClient.Failure>
                     do { r = .success(try ws.readNotification(timeout: 5)) } catch {
                         r = .failure(error as? WebSocketTestClient.Failure ?? .closed)
@@ -42,7 +45,7 @@ struct NotifyTests {
                     got.withLock { $0 = r }
                     done.signal()
                 }.start()
-                usleep(5_000)   // let the reader reach recv
+                reading.wait()
 
                 let sendStarted = ContinuousClock.now
                 let sent = try bob.send(room, "wake-\(round)", "hello \(round)")
@@ -67,7 +70,6 @@ struct NotifyTests {
                 #expect(ReceivedMessage.from(pull.json["events"]?.array ?? []).map(\.clientMsgID) == ["wake-\(round)"])
                 #expect(pull.json["cursor"]?.stringValue == mail.cursor)
                 previous = try #require(mail.cursor)
-                usleep(30_000)   // past the 10 ms coalescing gap, so every round is a fresh wake-up
             }
             print("notify wake after the 201 (ms): \(latencies.sorted())")
         }
@@ -223,8 +225,9 @@ struct NotifyTests {
             #expect(droppedAfter >= interval && droppedAfter < .seconds(2), "\(droppedAfter)")
             #expect(eventually { server.server.http.openUpgradedConnections == 1 && server.engine.notifier.subscriberCount == 1 })
 
-            // The answering peer outlives several intervals and still gets mail.
-            usleep(250_000)
+            // The answering peer outlives several intervals (three pings answered) and still
+            // gets mail.
+            #expect(eventually { aliveFrames.value.filter { $0.opcode == Frame.ping }.count >= 3 })
             try bob.sendOK(room, "still-there", "ping me")
             #expect(eventually { aliveFrames.value.contains { $0.type == "mail" } })
             stop.withLock { $0 = true }
@@ -340,8 +343,9 @@ struct NotifyTests {
         }
     }
 
-    /// 20 sockets open staggered over ~60 ms; bob sends without pause from before the
-    /// first upgrade until half of them are open. Then, once quiet, every socket's last
+    /// 20 sockets open staggered over bob's commits (socket i once 3 + i sends are
+    /// answered); bob sends without pause from before the first upgrade until half of
+    /// them are open. Then, once quiet, every socket's last
     /// word (its last mail, or its ready if nothing came after) must be the final head,
     /// and its ready must be a cursor a pull can start from. Returns the head.
     private func raceWave(_ wave: Int, server: TestServer, alice: TestDevice, bob: TestDevice, room: Int64,
@@ -352,6 +356,7 @@ struct NotifyTests {
         let opened = Locked(0)
         let sends = Locked(0)
         let sendFailure = Locked<String?>(nil)
+        let senderStopped = Locked(false)
         let senderDone = DispatchSemaphore(value: 0)
         Thread {
             while opened.value < socketCount / 2 && sends.value < 2000 {
@@ -361,6 +366,7 @@ struct NotifyTests {
                 }
                 sends.withLock { $0 += 1 }
             }
+            senderStopped.withLock { $0 = true }
             senderDone.signal()
         }.start()
         #expect(eventually { sends.value >= 3 })
@@ -369,7 +375,7 @@ struct NotifyTests {
         let openFailures = Locked<[String]>([])
         onThreads(socketCount) { i in
             defer { opened.withLock { $0 += 1 } }
-            usleep(UInt32(i) * 3_000)
+            _ = eventually(timeout: 10) { sends.value >= 3 + i || senderStopped.value }
             do {
                 let s = try WebSocketTestClient.openReady(port: port, token: token)
                 sockets.withLock { $0[i] = s }
