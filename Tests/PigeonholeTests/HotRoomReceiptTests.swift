@@ -8,8 +8,8 @@ import Testing
 /// Read receipts (issue 5) end to end: `GET /v1/rooms/{id}/receipts?seq=S` counts the
 /// members other than the sender whose read marker reached S (names them in rooms under
 /// 100 members), refuses non-members and seqs past the end; the sender's stream gets
-/// coalesced `receipts` events, at most about one per second per room however many
-/// people read, the last one after the last read.
+/// coalesced `receipts` events, at most one per second (of the server's clock) per room
+/// however many people read, the last one after the last read.
 @Suite(.serialized, .timeLimit(.minutes(1)))
 struct HotRoomReceiptTests {
     static func receipts(_ d: TestDevice, _ room: Int64, _ seq: Int64) throws -> (count: Int64?, readers: [String]?) {
@@ -21,23 +21,28 @@ struct HotRoomReceiptTests {
     }
 
     /// Pulls `device`'s stream from `cursor` until a `receipts` event shows up or
-    /// `timeout` passes; returns the events and the cursor after them.
+    /// `timeout` passes; returns the events and the cursor after them. Each pull with
+    /// nothing to return waits on the server (a long-poll, up to a second) for the next
+    /// commit to the stream.
     static func awaitReceipts(_ device: TestDevice, from cursor: String, timeout: Double = 2.5) throws -> (events: [JSONValue], cursor: String) {
         var cursor = cursor
         var events: [JSONValue] = []
         let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
         repeat {
-            let all = try device.pullAll(from: cursor)
-            events += all.events
-            cursor = all.cursor
+            let r = try device.get("/v1/sync?cursor=\(cursor)&timeout=1")
+            guard r.status == 200, let next = r.json["cursor"]?.stringValue else { throw TestFailure("pull: \(r.status) \(r.text)") }
+            events += r.json["events"]?.array ?? []
+            cursor = next
             if events.contains(where: { $0["type"]?.stringValue == "receipts" }) { break }
-            usleep(20_000)
         } while ContinuousClock.now < deadline
         return (events, cursor)
     }
 
+    static let pendingSQL = "SELECT count(*) FROM receipt_marks WHERE room_id = ? AND pending = 1"
+
     @Test func countsAndReadersFollowTheReadMarkersAndNonMembersAndBadSeqsAreRefused() throws {
-        try TestServer.with { server in
+        let clocks = FakeClocks()   // the receipts window runs on the server's wall clock
+        try TestServer.with(configure: { $0.api.clocks = clocks.clocks }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let bob = try server.createUser("bob", device: "phone")
             let carol = try server.createUser("carol", device: "phone")
@@ -61,7 +66,6 @@ struct HotRoomReceiptTests {
             // The first change goes out at once: an event in the sender's stream and a hint
             // on her socket.
             let first = try Self.awaitReceipts(alice, from: start, timeout: 1)
-            let firstAt = ContinuousClock.now
             #expect(HotRoomTests.keys(first.events) == ["receipts:\(room)"])
             var frames: [WebSocketTestClient.Frame] = []
             while let f = try? ws.readNotification(timeout: 0.3) { frames.append(f) }
@@ -71,11 +75,19 @@ struct HotRoomReceiptTests {
             try carol.markRead(room, 2)   // not a move: changes nothing
             #expect(try Self.receipts(dave, room, 1) == (2, ["bob", "carol"]))
             #expect(try Self.receipts(dave, room, 2) == (1, ["carol"]))
-            // The second change, within the window, comes about a second after the first.
+            // The second change, within the window, is held (a pending mark, no event) until
+            // a second after the first has passed on the server's clock: one millisecond
+            // before, a further read (which emits what is due) still emits nothing ...
+            #expect(try server.count(Self.pendingSQL, [.integer(room)]) == 1)
+            clocks.advance(milliseconds: 999)
+            try dave.markRead(room, 1)
+            #expect(try server.count(Self.pendingSQL, [.integer(room)]) == 1)
+            #expect(try alice.pullAll(from: first.cursor).events.isEmpty)
+            // ... and once it has, the periodic flush emits it.
+            clocks.advance(milliseconds: 1)
             let second = try Self.awaitReceipts(alice, from: first.cursor, timeout: 2.5)
-            let gap = ContinuousClock.now - firstAt
             #expect(HotRoomTests.keys(second.events) == ["receipts:\(room)"])
-            #expect(gap > .milliseconds(800), "receipts events \(gap.milliseconds) ms apart")
+            #expect(try server.count(Self.pendingSQL, [.integer(room)]) == 0)
 
             // Readers never get receipts of their own (bob sent nothing).
             let bobEvents = try bob.pullAll(from: bobStart).events
@@ -142,26 +154,16 @@ struct HotRoomReceiptTests {
             #expect(counted.count == 500)
             #expect(counted.readers == nil, "no names above 100 members")
 
-            // Collect the sender's receipts events until nothing is pending any more
-            // (the trailing one may come a second or two after the burst).
-            let pendingSQL = "SELECT count(*) FROM receipt_marks WHERE room_id = ? AND pending = 1"
-            var events: [JSONValue] = []
-            var cursor = start
-            let deadline = ContinuousClock.now + .seconds(4)
-            while ContinuousClock.now < deadline {
-                let settled = try server.count(pendingSQL, [.integer(room)]) == 0
-                let all = try alice.pullAll(from: cursor)
-                events += all.events
-                cursor = all.cursor
-                if settled && !events.isEmpty { break }
-                usleep(50_000)
-            }
+            // The sender's receipts events, once nothing is pending any more (the trailing
+            // one may come a second or two after the burst).
+            #expect(eventually(timeout: 4) { (try? server.count(Self.pendingSQL, [.integer(room)])) == 0 })
+            let events = try alice.pullAll(from: start).events
             let waited = ContinuousClock.now - began
             let receipts = events.filter { $0["type"]?.stringValue == "receipts" }
             print("receipts burst: 500 reads in \(burst.milliseconds) ms -> \(receipts.count) receipts events (settled after \(waited.milliseconds) ms)")
             #expect(HotRoomTests.keys(events) == Array(repeating: "receipts:\(room)", count: events.count))
             #expect((1...5).contains(receipts.count), "\(receipts.count) receipts events")
-            #expect(try server.count(pendingSQL, [.integer(room)]) == 0, "a read never announced")
+            #expect(try server.count(Self.pendingSQL, [.integer(room)]) == 0, "a read never announced")
 
             // The last receipts event was committed after the last read.
             let aliceID = try #require(try server.userIDs()["alice"])
