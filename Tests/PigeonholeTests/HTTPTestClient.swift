@@ -126,6 +126,23 @@ final class HTTPTestClient: @unchecked Sendable {
         return true
     }
 
+    /// Waits until bytes from the server (an answer, or its close) can be read, up to
+    /// `timeout` seconds.
+    func waitReadable(timeout: Double) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, Int32(timeout * 1000)) > 0
+    }
+
+    /// Waits until the server has taken every byte written so far (none left unacknowledged
+    /// in the send queue), up to `timeout` seconds. A reset connection's queue is dropped:
+    /// the next write then fails.
+    func waitUntilTaken(timeout: Double = 5) -> Bool {
+        eventually(timeout: timeout) {
+            var queued: Int32 = 0
+            return ioctl(fd, UInt(TIOCOUTQ), &queued) != 0 || queued == 0
+        }
+    }
+
     private func write(_ bytes: [UInt8]) {
         var off = 0
         while off < bytes.count {

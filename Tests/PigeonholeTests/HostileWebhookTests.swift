@@ -54,7 +54,10 @@ final class RawWebhook: @unchecked Sendable {
             requests.wrappingAdd(1, ordering: .relaxed)
             _ = answer.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             shutdown(c, Int32(SHUT_WR))
-            usleep(10_000)
+            // Close once the client has (it reads the answer to our EOF, then closes), or
+            // the receive timeout passed: a close with its bytes unread would reset the
+            // connection, and the client might see the reset instead of the answer.
+            while buf.withUnsafeMutableBytes({ recv(c, $0.baseAddress, $0.count, 0) }) > 0 {}
             Glibc.close(c)
         }
     }

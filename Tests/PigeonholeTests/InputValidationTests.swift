@@ -108,13 +108,14 @@ struct LingeringCloseTests {
                 let head = "POST /v1/rooms/\(room)/messages HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(alice.token)\r\n"
                     + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n"
                 client.writeRaw(Array(head.utf8) + body.prefix(16 * 1024))
-                usleep(200_000)   // the answer is out and the server has decided to close
+                // The answer is out: the server has decided to close.
+                #expect(client.waitReadable(timeout: 5), "\(size) bytes: no answer")
                 // A client (or proxy) still sending the body, as nginx does before it reads
-                // the answer: every piece is taken, none meets a reset.
+                // the answer: every piece is taken (acknowledged before the next is sent, so
+                // a reset would fail the next write), none meets a reset.
                 var accepted = true
                 for piece in stride(from: 16 * 1024, to: body.count, by: 16 * 1024) where accepted {
-                    accepted = client.writeRaw(Array(body[piece..<min(body.count, piece + 16 * 1024)]))
-                    usleep(2_000)
+                    accepted = client.writeRaw(Array(body[piece..<min(body.count, piece + 16 * 1024)])) && client.waitUntilTaken()
                 }
                 #expect(accepted, "\(size) bytes: the connection was reset while the body was still being sent")
                 let r = try client.readResponse()

@@ -17,18 +17,19 @@ struct WebClientCLITests {
         try p.run()
         var o = "", e = ""
         let deadline = Date().addingTimeInterval(20)
-        for h in [out.fileHandleForReading, err.fileHandleForReading] {
-            _ = fcntl(h.fileDescriptor, F_SETFL, fcntl(h.fileDescriptor, F_GETFL) | O_NONBLOCK)
-        }
-        while !ready(o, e) && Date() < deadline && p.isRunning {
-            var buf = [UInt8](repeating: 0, count: 4096)
-            for (h, isOut) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
-                let n = read(h.fileDescriptor, &buf, buf.count)
-                if n > 0 {
-                    if isOut { o += String(decoding: buf[..<n], as: UTF8.self) } else { e += String(decoding: buf[..<n], as: UTF8.self) }
-                }
+        let fds = [out.fileHandleForReading.fileDescriptor, err.fileHandleForReading.fileDescriptor]
+        var open = [true, true]
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while !ready(o, e) && Date() < deadline && p.isRunning && open.contains(true) {
+            // Wait for output, not for time: poll(2) returns as soon as either pipe has
+            // some (its 100 ms bound only lets the loop see an exit or the deadline).
+            var polled = fds.indices.map { pollfd(fd: open[$0] ? fds[$0] : -1, events: Int16(POLLIN), revents: 0) }
+            guard poll(&polled, nfds_t(polled.count), 100) > 0 else { continue }
+            for k in fds.indices where open[k] && polled[k].revents != 0 {
+                let n = read(fds[k], &buf, buf.count)
+                if n <= 0 { open[k] = false; continue }
+                if k == 0 { o += String(decoding: buf[..<n], as: UTF8.self) } else { e += String(decoding: buf[..<n], as: UTF8.self) }
             }
-            usleep(20_000)
         }
         return (p, o, e)
     }
