@@ -18,7 +18,13 @@ import Testing
                 writer.submit({ db in try db.run("INSERT INTO t (v) VALUES (?1)", [.init(i)]) },
                               completion: { if case .success = $0 { succeeded.add(1, ordering: .relaxed) } })
             }
-            DispatchQueue.global().asyncAfter(deadline: .now() + 0.05) { gate.open() }
+            // stop() begins with the 100 queued behind the gate, which opens only once the
+            // writer refuses new commands (stop is under way: the thread below yields until
+            // then, which is at once, the test's thread being in stop() already).
+            Thread {
+                while !Self.refuses(writer) { sched_yield() }
+                gate.open()
+            }.start()
             writer.stop()  // returns after the queue is drained and the thread joined
             #expect(succeeded.load(ordering: .relaxed) == 100)
             writer.stop()  // idempotent
@@ -34,6 +40,13 @@ import Testing
             defer { db.close() }
             #expect(try count(db, "t") == 100)
         }
+    }
+
+    /// Whether `writer` refuses a command now (a harmless one runs if it does not).
+    static func refuses(_ writer: Writer) -> Bool {
+        let refused = Atomic<Bool>(false)
+        writer.submit({ _ in () }, completion: { if case .failure(WriterError.stopped) = $0 { refused.store(true, ordering: .relaxed) } })
+        return refused.load(ordering: .relaxed)
     }
 
     @Test func initFailsWhenOpenOrSetupFails() throws {
