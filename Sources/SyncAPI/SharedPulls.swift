@@ -53,6 +53,9 @@ final class SharedPulls: Sendable {
     /// Parked pulls answered from their news alone, without a read (`LongPoll.answer`).
     let answeredAtOnce = Counter()
 
+    /// Waiters for a read, begun or not (tests wait for them).
+    var waiting: Int { state.withLock { $0.pending.values.reduce(0) { $0 + $1.waiters.count + $1.next.count } } }
+
     init(engine: SyncEngine) { self.engine = engine }
 
     /// Answers `waiter` with one page from `start.from` (see `SyncEngine.pull`).

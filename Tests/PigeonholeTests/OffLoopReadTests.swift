@@ -34,10 +34,17 @@ struct SharedPullTests {
             }
             #expect(eventually { server.parkedPolls == count })
             let readsBefore = server.server.api.pulls.reads.count
+            // The read threads held busy until every woken pull has asked: how many reads
+            // then is sharing alone, not how fast the loops deliver the wake-ups.
+            let gate = DispatchSemaphore(value: 0)
+            let blockers = 16   // at least one per read thread; the rest queue behind them
+            for _ in 0..<blockers { server.engine.read({ _ in gate.wait() }) { _ in } }
 
             // Not a message (a message's news carries it: no read at all, the next test):
             // alice is added to a group, a `member` event only a read can tell.
             let group = try bob.createGroup("wake-all", members: ["alice"])
+            #expect(eventually { server.server.api.pulls.waiting == count })
+            for _ in 0..<blockers { gate.signal() }
             for _ in 0..<count { #expect(done.wait(timeout: .now() + 5) == .success) }
             let all = answers.value
             #expect(all.count == count)
@@ -48,13 +55,9 @@ struct SharedPullTests {
                 #expect(events.first?["room_id"]?.int64Value == group)
             }
             #expect(Set(all.map { $0.json["cursor"]?.stringValue ?? "" }).count == 1)
-            // Without sharing: 40. With it: the first read, and one follow-up for those who
-            // asked after it began; each loop's wake-ups arrive together, so alone on the
-            // machine 1-4 reads. Under a loaded CI machine the wake-ups come in waves
-            // (17 seen once): the bound is half, still far from one read per pull.
+            // Without sharing: 40. With it: one read, which every pull joined before it began.
             let reads = server.server.api.pulls.reads.count - readsBefore
-            print("\(count) woken pulls of one device: \(reads) reads")
-            #expect(reads >= 1 && reads <= count / 2)
+            #expect(reads == 1)
             withExtendedLifetime(pollers) {}
         }
     }
