@@ -107,11 +107,17 @@ final class LongPoll: @unchecked Sendable {
     /// likewise, and on a store of one process the news comes in commit order, so a leave
     /// before it would have come first (and made this pull query). Several nodes: a
     /// leave on another node may arrive after a send here, so hot rooms query there.
+    /// Each answer is a task of its own on the loop (a lane tells a thousand pulls in one
+    /// task: answering them all inside it would hold the loop), and pulls at one position
+    /// share one encoding (`SharedPulls.page`).
     private func answer(_ message: Message, _ cursor: Cursor) {
-        let page = PullResult(events: [Event(kind: .message, room: message.room, message: message, payload: nil)],
-                              cursor: cursor, hasMore: false, gaps: [])
-        api.pulls.answeredAtOnce.add(1)
-        finish(json(.ok) { Encode.pull(page, &$0) })
+        reading = true   // news meanwhile changes nothing: this page is already right
+        let pulls = api.pulls
+        loop.execute { [self] in
+            guard !finished else { return }
+            pulls.answeredAtOnce.add(1)
+            finish(pulls.page(message, cursor))
+        }
     }
 
     /// Queries from the cursor; answers if anything is there, or if `final`.

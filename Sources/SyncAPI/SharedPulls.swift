@@ -53,6 +53,23 @@ final class SharedPulls: Sendable {
     /// Parked pulls answered from their news alone, without a read (`LongPoll.answer`).
     let answeredAtOnce = Counter()
 
+    /// Pages answered from news (`LongPoll.answer`), by cursor and message: 1,800 pulls of
+    /// one device woken by one message encode it once. A few recent ones are kept.
+    private let pages = Mutex<(recent: [String: HTTPResponse], order: [String])>(([:], []))
+
+    func page(_ message: Message, _ cursor: Cursor) -> HTTPResponse {
+        let key = "\(cursor.encoded) \(message.id.rawValue)"
+        if let hit = pages.withLock({ $0.recent[key] }) { return hit }
+        let page = PullResult(events: [Event(kind: .message, room: message.room, message: message, payload: nil)],
+                              cursor: cursor, hasMore: false, gaps: [])
+        let response = json(.ok) { Encode.pull(page, &$0) }
+        pages.withLock { p in
+            if p.recent.updateValue(response, forKey: key) == nil { p.order.append(key) }
+            if p.order.count > 64 { p.recent[p.order.removeFirst()] = nil }
+        }
+        return response
+    }
+
     /// Waiters for a read, begun or not (tests wait for them).
     var waiting: Int { state.withLock { $0.pending.values.reduce(0) { $0 + $1.waiters.count + $1.next.count } } }
 
