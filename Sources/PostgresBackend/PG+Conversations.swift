@@ -74,7 +74,7 @@ extension PGWriter: ConversationsWrites {
             default: break
             }
         }
-        guard let outcome else { throw SyncError.storageUnavailable }
+        guard let outcome else { throw SyncError.unexpected("a server-side function answered no known status") }
         if case .moved = outcome { didWrite() }
         return outcome
     }

@@ -38,7 +38,7 @@ extension PGWriter: InboxWrites {
                   .int(entry.position)]) {
             appended.append(InboxAppend(user: UserID($0.int64(0)), seq: $0.int64(1)))
         }
-        if let recipients, appended.count != recipients.count { throw SyncError.storageUnavailable }
+        if let recipients, appended.count != recipients.count { throw SyncError.unexpected("the fan-out wrote another number of inbox rows than recipients") }
         return appended
     }
 }

@@ -87,7 +87,7 @@ extension PGWriter: MessagesWrites {
             """, [.int(target.room.rawValue), .int(seq), .int(sender.rawValue), .int(device.rawValue),
                   .text(clientMsgID), .text(body), .int(at)]) { id = $0.int64(0) }
         guard let id else {
-            guard let original = try message(sender: sender, clientMsgID: clientMsgID) else { throw SyncError.storageUnavailable }
+            guard let original = try message(sender: sender, clientMsgID: clientMsgID) else { throw SyncError.unexpected("the message whose key was taken is not there") }
             return .duplicate(original)
         }
         return .appended(id: MessageID(id), seq: seq)
@@ -140,7 +140,7 @@ extension PGWriter: MessagesWrites {
             default: break
             }
         }
-        guard let outcome else { throw SyncError.storageUnavailable }
+        guard let outcome else { throw SyncError.unexpected("a server-side function answered no known status") }
         if case .appended = outcome { didWrite() }
         return outcome
     }

@@ -151,7 +151,7 @@ extension PGWriter: RoomsWrites {
             default: break
             }
         }
-        guard let outcome else { throw SyncError.storageUnavailable }
+        guard let outcome else { throw SyncError.unexpected("a server-side function answered no known status") }
         if case .added = outcome { didWrite() }
         return outcome
     }
@@ -178,7 +178,7 @@ extension PGWriter: RoomsWrites {
             default: break
             }
         }
-        guard let outcome else { throw SyncError.storageUnavailable }
+        guard let outcome else { throw SyncError.unexpected("a server-side function answered no known status") }
         if case .removed = outcome { didWrite() }
         return outcome
     }

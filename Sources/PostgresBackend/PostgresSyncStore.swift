@@ -188,9 +188,19 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     /// Whether the listener is connected (tests; `/metrics` could show it).
     public var listening: Bool { listener?.connected ?? false }
 
+    /// A unit's or a read's error as the domain sees it: the database away, busy or out
+    /// of resources is `storageUnavailable` (503, retry); anything else from it (a
+    /// constraint, a statement that does not run: a bug) is `unexpected` (500, logged).
     static func classify(_ error: any Error) -> SyncError {
         if let e = error as? SyncError { return e }
-        return .storageUnavailable
+        guard let pg = error as? PGError else { return .unexpected(String(reflecting: error)) }
+        if pg.connectionLost || pg.isRetryable { return .storageUnavailable }
+        // 08 connection, 53 resources, 55 lock/object state, 57 operator intervention
+        // (shutdown, cancel), 58 system error, XX internal error.
+        switch pg.sqlState.map({ String($0.prefix(2)) }) {
+        case "08", "53", "55", "57", "58", "XX": return .storageUnavailable
+        default: return .unexpected(pg.description)
+        }
     }
 }
 

@@ -55,7 +55,7 @@ extension SQLiteWriter: InboxWrites {
             // The member list read earlier in this command must be the one fanned out to
             // (the pairs returned, hence the wakes, come from `targets`); anything else
             // fails the command, which the writer then undoes alone.
-            guard inserted == targets.count else { throw SyncError.storageUnavailable }
+            guard inserted == targets.count else { throw SyncError.unexpected("the fan-out wrote another number of inbox rows than targets") }
             return targets.map { InboxAppend(user: $0.user, seq: $0.inboxSeq + 1) }
         }
         var appended: [InboxAppend] = []

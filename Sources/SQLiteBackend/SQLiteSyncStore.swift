@@ -96,10 +96,16 @@ public final class SQLiteSyncStore: SyncStore {
     /// One process: nothing comes from elsewhere, and this node's presence is all there is.
     public func joinCluster(local: any Presence, deliver: @escaping @Sendable (RemoteNews) -> Void) -> any Presence { local }
 
+    /// A unit's or a read's error as the domain sees it: the file busy, full, unreadable or
+    /// gone is `storageUnavailable` (503, retry); anything else from SQLite (a constraint, a
+    /// statement that does not prepare: a bug) is `unexpected` (500, logged).
     static func classify(_ error: any Error) -> SyncError {
         if let e = error as? SyncError { return e }
         if error is WriterError { return .shuttingDown }
-        return .storageUnavailable
+        guard let s = error as? SQLiteError else { return .unexpected(String(reflecting: error)) }
+        // BUSY, LOCKED, NOMEM, READONLY, INTERRUPT, IOERR, CORRUPT, FULL, CANTOPEN,
+        // PROTOCOL, NOTADB (https://www.sqlite.org/rescode.html).
+        return [5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 26].contains(s.code) ? .storageUnavailable : .unexpected(s.description)
     }
 }
 

@@ -14,6 +14,7 @@ extension APIError {
         switch error {
         case let e as APIError: known = e
         case SyncError.rateLimited(let ms, let what): known = .rateLimited(ms: ms, what: what)   // a cluster-wide bucket
+        case SyncError.unexpected(let detail): known = .unexpected(detail: detail)
         case let e as SyncError: known = .domain(e)
         default: known = .unexpected(detail: String(reflecting: error))
         }
@@ -91,6 +92,7 @@ extension APIError {
         case .randomUnavailable: return (.unavailable, "the server cannot make a token right now; retry")
         case .shuttingDown: return (.shuttingDown, "the server is shutting down; retry")
         case .rateLimited(_, let what): return (.rateLimited, "too many \(what); retry later")
+        case .unexpected: return (.internal, "the server failed unexpectedly; the error was logged")
         }
     }
 

@@ -18,7 +18,7 @@ enum Inbox {
         let appended = try ctx.store.appendToMembers(room: room, entry, recipients: recipients)
         // The wakes go to the pairs returned: they must be the members the caller read
         // (anything else fails the command, which the writer then undoes alone).
-        if let recipients, appended.count != recipients.count { throw SyncError.storageUnavailable }
+        if let recipients, appended.count != recipients.count { throw SyncError.unexpected("the fan-out wrote another number of inbox rows than recipients") }
         for a in appended { ctx.wake(a.user, at: a.seq) }
         ctx.inboxRows += appended.count
     }

@@ -47,7 +47,7 @@ public enum Rooms {
         if let id = try ctx.store.directRoom(key: key) { return (try load(ctx.store, id), false) }
         try checkRoomLimit(ctx, [me.userName, other.name], room: nil)
         guard let room = try ctx.store.insertDirectRoom(key: key, createdBy: me.user, at: ctx.now) else {
-            guard let id = try ctx.store.directRoom(key: key) else { throw SyncError.storageUnavailable }
+            guard let id = try ctx.store.directRoom(key: key) else { throw SyncError.unexpected("the direct room whose key was taken is not there") }
             return (try load(ctx.store, id), false)
         }
         try insertMember(ctx, room: room, user: me.user, role: "member", joinedSeq: 0)

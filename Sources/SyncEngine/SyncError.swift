@@ -17,6 +17,10 @@ public enum SyncError: Error, Sendable, Equatable {
     case bodyTooLarge(limit: Int)
     case seqOutOfRange(lastSeq: Int64)
     case storageUnavailable
+    /// Something no code path expects: a store error that is not the database being away
+    /// (a constraint a bug broke, a statement that does not prepare) or an impossible
+    /// state. Answered 500 `internal` and logged with this detail, never shown.
+    case unexpected(String)
     /// A rate limit shared by the cluster (`RateBuckets`): retry after the wait.
     case rateLimited(retryAfterMillis: Int, what: String)
     /// The kernel gave no random bytes (a token cannot be made now).

@@ -47,6 +47,7 @@ import Logging
         (.randomUnavailable, .unavailable),
         (.shuttingDown, .shuttingDown),
         (.rateLimited(retryAfterMillis: 1500, what: "messages from this device"), .rateLimited),
+        (.unexpected("the fan-out wrote 3 rows for 4 members"), .internal),
     ]
 
     @Test func theExamplesReachEveryCode() {
@@ -127,6 +128,13 @@ import Logging
         #expect(quiet.isEmpty)
         let (_, ruledOut) = try Self.capturingLog { APIError.response(for: APIError.unexpected(detail: "head was nil"), log: $0) }
         #expect(ruledOut.contains("head was nil"))
+        // A store's error that is not the database being away (a bug) is one of these too.
+        let (fromStore, storeLog) = try Self.capturingLog {
+            APIError.response(for: SyncError.unexpected("SQLite error 2067: UNIQUE constraint failed: users.name"), log: $0)
+        }
+        #expect(fromStore.status == .internalServerError)
+        #expect(!String(decoding: fromStore.body, as: UTF8.self).contains("UNIQUE"))
+        #expect(storeLog.contains("UNIQUE constraint failed"))
     }
 
     @Test func theCodesAreTheContracts() throws {

@@ -123,7 +123,7 @@ extension MessagesWrites where Self: StoreWriter {
         let recipients = try appendToMembers(room: r.room, entry, recipients: members.map {
             InboxRecipient(user: $0.user, inboxSeq: $0.inboxSeq)
         })
-        if recipients.count != members.count { throw SyncError.storageUnavailable }
+        if recipients.count != members.count { throw SyncError.unexpected("the fan-out wrote another number of inbox rows than members") }
         try senderActiveAndRead(room: r.room, user: r.sender, seq: seq, at: r.at)
         var receipts = ReceiptsEmitted.none
         if readBefore < seq - 1 {

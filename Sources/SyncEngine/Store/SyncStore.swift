@@ -19,9 +19,11 @@
 ///   out of position order may change the interleaving of a page, never skip or repeat.
 /// - **Idempotency**: `(sender, client_msg_id)` is unique; of two concurrent sends with
 ///   the same key exactly one message is stored and the other returns it.
-/// - **Errors**: a unit or read that fails for storage reasons surfaces as
-///   `SyncError.storageUnavailable` (or `.shuttingDown` once `stop` began), never as
-///   a backend error type; `SyncError`s thrown by the domain pass through unchanged.
+/// - **Errors**: a unit or read that fails because the database is away, busy or out of
+///   resources surfaces as `SyncError.storageUnavailable` (or `.shuttingDown` once `stop`
+///   began); any other error (a constraint a bug broke, a statement that does not run, an
+///   error type nobody expects) as `SyncError.unexpected` with its detail, never as a
+///   backend error type; `SyncError`s thrown by the domain pass through unchanged.
 public protocol SyncStore: AnyObject, Sendable {
     /// Queues `unit` for the next commit. `completion` is called exactly once, after the
     /// commit is durable (or the unit failed); quickly, and without blocking.
