@@ -20,18 +20,7 @@ struct SharedPullTests {
             let cursor = try alice.conversationsCursor()
             let count = 40
             // All 40 requests written before any is read, so they park together.
-            let answers = Locked<[HTTPTestResponse]>([])
-            let done = DispatchSemaphore(value: 0)
-            var pollers: [HTTPTestClient] = []
-            for _ in 0..<count {
-                let poller = try server.connect(timeout: 15)
-                pollers.append(poller)
-                poller.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
-                Thread {
-                    if let r = try? poller.readResponse() { answers.withLock { $0.append(r) } }
-                    done.signal()
-                }.start()
-            }
+            let (pollers, answers, done) = try Self.park(count, pulls: alice, from: cursor, on: server)
             #expect(eventually { server.parkedPolls == count })
             let readsBefore = server.server.api.pulls.reads.count
             // The read threads held busy until every woken pull has asked: how many reads
@@ -64,6 +53,27 @@ struct SharedPullTests {
 }
 
 extension SharedPullTests {
+    /// `count` pulls of `device` from `cursor`, each on a connection of its own, all
+    /// written before any answer is read; each answer is kept and signalled.
+    static func park(_ count: Int, pulls device: TestDevice, from cursor: String, on server: TestServer) throws
+        -> ([HTTPTestClient], Locked<[HTTPTestResponse]>, DispatchSemaphore) {
+        let answers = Locked<[HTTPTestResponse]>([])
+        let done = DispatchSemaphore(value: 0)
+        var pollers: [HTTPTestClient] = []
+        for _ in 0..<count {
+            let poller = try server.connect(timeout: 15)
+            pollers.append(poller)
+            poller.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: device.token)
+            Thread {
+                if let r = try? poller.readResponse() { answers.withLock { $0.append(r) } }
+                done.signal()
+            }.start()
+        }
+        return (pollers, answers, done)
+    }
+}
+
+extension SharedPullTests {
     /// A message's wake-up carries the message: 40 pulls parked by one device at the
     /// head are answered with it and no read at all, the page and cursor a read would give.
     @Test func parkedPullsAtTheHeadAreAnsweredFromTheMessageWithoutARead() throws {
@@ -73,18 +83,7 @@ extension SharedPullTests {
             let room = try bob.directRoom(with: "alice")
             let cursor = try alice.conversationsCursor()
             let count = 40
-            let answers = Locked<[HTTPTestResponse]>([])
-            let done = DispatchSemaphore(value: 0)
-            var pollers: [HTTPTestClient] = []
-            for _ in 0..<count {
-                let poller = try server.connect(timeout: 15)
-                pollers.append(poller)
-                poller.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
-                Thread {
-                    if let r = try? poller.readResponse() { answers.withLock { $0.append(r) } }
-                    done.signal()
-                }.start()
-            }
+            let (pollers, answers, done) = try Self.park(count, pulls: alice, from: cursor, on: server)
             #expect(eventually { server.parkedPolls == count })
             let readsBefore = server.server.api.pulls.reads.count
             #expect(try bob.send(room, "wake-all", "hello, all of you").status == 201)
