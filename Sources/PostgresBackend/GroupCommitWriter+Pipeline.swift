@@ -111,13 +111,8 @@ extension GroupCommitWriter {
                     }
                     return .fallback
                 } catch {
-                    if let pg = error as? PGError {
-                        if pg.connectionLost { return .connectionLost }
-                        if pg.isUnscripted {
-                            if let first = firsts[j]?.sql { memory.solos.insert(first) }
-                            return .fallback
-                        }
-                    }
+                    if (error as? PGError)?.connectionLost == true { return .connectionLost }
+                    // Stepped off the script (a savepoint command, say): `divergence` sees it.
                     if let diverged = divergence(conn, first: firsts[j], memory: &memory) { return diverged }
                     // Failed before changing anything, the transaction intact: alone.
                     guard !writer.unitWrote && !conn.transactionFailed else { return .fallback }

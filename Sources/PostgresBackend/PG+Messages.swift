@@ -116,11 +116,13 @@ extension PGWriter: MessagesWrites {
         let send: [PGValue] = [.int(r.room.rawValue), .int(r.sender.rawValue), .int(r.device.rawValue), .text(r.clientMsgID),
                                .text(r.body), .int(r.at), .int(r.receiptsDueBy)]
         // With the device's cluster-wide send bucket: taken in the same call (0010_rate_buckets.sql).
-        let limited = r.bucket.map { $0.ratePerSecond > 0 } ?? false
-        let sql = limited ? "SELECT * FROM ph_send_limited($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                          : "SELECT * FROM ph_send($1, $2, $3, $4, $5, $6, $7)"
-        let params: [PGValue] = limited ? [.text(r.bucket!.key), .double(r.bucket!.ratePerSecond), .double(r.bucket!.burst)] + send
-                                        : send
+        let (sql, params): (String, [PGValue])
+        if let b = r.bucket, b.ratePerSecond > 0 {
+            sql = "SELECT * FROM ph_send_limited($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            params = [.text(b.key), .double(b.ratePerSecond), .double(b.burst)] + send
+        } else {
+            (sql, params) = ("SELECT * FROM ph_send($1, $2, $3, $4, $5, $6, $7)", send)
+        }
         try pg.query(sql, params) { row in
             switch row.text(0) {
             case "appended":

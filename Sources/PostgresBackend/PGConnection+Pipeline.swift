@@ -76,7 +76,6 @@ extension PGError {
     /// `execute` (a simple-protocol command: savepoints) while a unit is scripted.
     static let unscripted = PGError(sqlState: "PH001", message: "a command outside the pipelined batch's script",
                                     connectionLost: false)
-    var isUnscripted: Bool { sqlState == "PH001" }
 }
 
 extension PGConnection {

@@ -40,7 +40,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var headInbox: Int64 = 0
     private var lastSentAt: UInt64 = 0
     private var timer: TimerToken?
-    private var recheckTimer: TimerToken?
+    private var retryTimer: TimerToken?
     /// This socket's place among its device's waits (`DeviceWaits`), and the registry.
     private var waitID: UInt64?
     private var waits: DeviceWaits?
@@ -150,9 +150,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     /// again soon (a socket must not miss a hot room it joined, or what happened while the
     /// node was cut off). The pending news stays in `news` until a read succeeds.
     private func retryHead() {
-        guard recheckTimer == nil else { return }
-        recheckTimer = loop.schedule(after: .seconds(1)) { [self] in
-            recheckTimer = nil
+        guard retryTimer == nil else { return }
+        retryTimer = loop.schedule(after: .seconds(1)) { [self] in
+            retryTimer = nil
             absorbNews()
             flush()
         }
@@ -197,7 +197,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         if let waitID { waits?.remove(device, waitID) }
         waitID = nil
         if let timer { loop.cancel(timer) }
-        if let recheckTimer { loop.cancel(recheckTimer) }
+        if let retryTimer { loop.cancel(retryTimer) }
         self.ws = nil
     }
 }

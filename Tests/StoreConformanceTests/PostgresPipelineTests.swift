@@ -302,4 +302,50 @@ struct PostgresPipelineTests {
             #expect(try h.read { try $0.store.room(room) }?.lastSeq == 3)
         }
     }
+
+    /// A first statement that fails for another reason than a lock (here a device for a
+    /// user who does not exist: a foreign key) aborts the pipeline; the batch runs again
+    /// isolating at once, where that unit fails alone as `unexpected` and the sends of
+    /// its batch commit, with no plain rerun in between.
+    @Test func aFirstStatementThatFailsOtherwiseMakesTheBatchIsolateAtOnce() throws {
+        try Self.with { node in
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let room = try h.group(alice, "isolate", [bob])
+            _ = try h.send(alice, room, "warm-up").get()
+            let max = h.engine.config.maxMessageBodyBytes
+            let done = DispatchSemaphore(value: 0)
+            let failure = Locked<SyncError?>(nil)
+            let sent = Locked(0)
+            let failedBefore = node.store.stats.transactionsFailed
+            let before = node.asOneBatch {
+                for key in ["a", "b"] {
+                    h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: key,
+                                                       body: "\"\(key)\"", maxBodyBytes: max) }) { r in
+                        if case .success = r { sent.withLock { $0 += 1 } }
+                        done.signal()
+                    }
+                    if key == "a" {
+                        node.store.submit({ w in
+                            try w.insertDevice(user: UserID(999_999), name: "ghost", tokenHash: Array(repeating: 7, count: 32),
+                                               createdAt: 1)
+                        }, affinity: nil) { r in
+                            if case .failure(let e) = r { failure.withLock { $0 = e } }
+                            done.signal()
+                        }
+                    }
+                }
+            }
+            Self.wait(done, 3)
+            guard case .unexpected? = failure.value else {
+                Issue.record("the failing unit came back as \(String(describing: failure.value))")
+                return
+            }
+            #expect(sent.value == 2)
+            let stats = node.store.stats
+            #expect(stats.pipelineFallbacks == before.fallbacks, "no plain rerun")
+            #expect(stats.transactionsFailed == failedBefore + 1, "one rollback, then the isolating run commits")
+        }
+    }
 }
