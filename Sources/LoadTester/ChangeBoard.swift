@@ -50,7 +50,8 @@ final class ChangeBoard: Sendable {
 
     /// The change `user` makes in `room` for the random `roll`, or nil (send instead)
     /// when nothing fits: 40% edits and 20% recalls of their own recent messages, 40%
-    /// reactions (add a key, or remove it when they have it) to anyone's.
+    /// reactions to anyone's: a key added (or removed when they have it), or half the
+    /// time one of their own reactions there taken back.
     func choose(room: Int64, user: Int, roll: UInt64) -> Operation? {
         state.withLock { s in
             let recent = s.recent[room] ?? []
@@ -67,8 +68,17 @@ final class ChangeBoard: Sendable {
                 }
             }
             guard !recent.isEmpty else { return nil }
-            let message = Convergence.Key(room: room, seq: recent[pick % recent.count].seq)
-            let reaction = Self.keys[Int((roll >> 40) % UInt64(Self.keys.count))]
+            var message = Convergence.Key(room: room, seq: recent[pick % recent.count].seq)
+            var reaction = Self.keys[Int((roll >> 40) % UInt64(Self.keys.count))]
+            // Half the time a user takes back one of their reactions here, if they have one
+            // (a random message and key would rarely meet one: the recent messages move on).
+            if roll >> 63 == 1 {
+                let theirs = recent.flatMap { r in
+                    let m = Convergence.Key(room: room, seq: r.seq)
+                    return (s.own.made[user]?[m] ?? []).sorted().map { (m, $0) }
+                }
+                if !theirs.isEmpty { (message, reaction) = theirs[pick % theirs.count] }
+            }
             guard s.busy.insert("\(user) \(message.room) \(message.seq) \(reaction)").inserted else { return nil }
             let has = s.own.made[user]?[message]?.contains(reaction) ?? false
             return .react(message, user: user, key: reaction, add: !has)

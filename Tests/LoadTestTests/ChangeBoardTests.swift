@@ -43,4 +43,19 @@ import Testing
         #expect(s.own.uncertain[1] == [Self.key(1)])                     // its `me` is not checked
         #expect(s.counts.reactionsAdded == 1 && s.counts.reactionsRemoved == 0 && s.counts.errors == ["unreact 0 timedOut": 1])
     }
+
+    @Test func halfTheReactionsTakeOneOfTheUsersOwnBack() {
+        let board = ChangeBoard()
+        for seq: Int64 in 1...3 { board.sent(room: 7, seq: seq, user: 2) }
+        let takeBack: UInt64 = 1 << 63
+        // Nothing of theirs yet: a reaction like any other.
+        let add = ChangeBoard.Operation.react(Self.key(2), user: 1, key: ChangeBoard.keys[3], add: true)
+        #expect(board.choose(room: 7, user: 1, roll: Self.roll(8, pick: 1, key: 3) | takeBack) == add)
+        board.finished(add, .applied, error: nil)
+        // Then whatever message and key the roll names, it is the one they have.
+        #expect(board.choose(room: 7, user: 1, roll: Self.roll(8, pick: 2, key: 0) | takeBack)
+                == .react(Self.key(2), user: 1, key: ChangeBoard.keys[3], add: false))
+        #expect(board.choose(room: 7, user: 2, roll: Self.roll(8, pick: 2, key: 0) | takeBack)
+                == .react(Self.key(3), user: 2, key: ChangeBoard.keys[0], add: true))   // not another user's
+    }
 }
