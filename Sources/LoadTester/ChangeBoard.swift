@@ -35,6 +35,8 @@ final class ChangeBoard: Sendable {
         /// (user, message, reaction key) with a request in flight: not chosen again meanwhile,
         /// so each user's reactions are known in the order the server made them.
         var busy: Set<String> = []
+        /// Messages recalled (answered 200): no reaction is taken back there.
+        var recalled: Set<Convergence.Key> = []
         var counts = Counts()
     }
 
@@ -70,13 +72,11 @@ final class ChangeBoard: Sendable {
             guard !recent.isEmpty else { return nil }
             var message = Convergence.Key(room: room, seq: recent[pick % recent.count].seq)
             var reaction = Self.keys[Int((roll >> 40) % UInt64(Self.keys.count))]
-            // Half the time a user takes back one of their reactions here, if they have one
-            // (a random message and key would rarely meet one: the recent messages move on).
+            // Half the time a user takes back one of their reactions in the room, on any
+            // message not recalled (a recent message and key would rarely meet one).
             if roll >> 63 == 1 {
-                let theirs = recent.flatMap { r in
-                    let m = Convergence.Key(room: room, seq: r.seq)
-                    return (s.own.made[user]?[m] ?? []).sorted().map { (m, $0) }
-                }
+                let theirs = (s.own.made[user] ?? [:]).filter { $0.key.room == room && !s.recalled.contains($0.key) }
+                    .sorted { $0.key < $1.key }.flatMap { m, keys in keys.sorted().map { (m, $0) } }
                 if !theirs.isEmpty { (message, reaction) = theirs[pick % theirs.count] }
             }
             guard s.busy.insert("\(user) \(message.room) \(message.seq) \(reaction)").inserted else { return nil }
@@ -91,7 +91,11 @@ final class ChangeBoard: Sendable {
             if let error { s.counts.errors[error, default: 0] += 1 }
             switch op {
             case .edit: if outcome == .applied { s.counts.edits += 1 }
-            case .recall: if outcome == .applied { s.counts.recalls += 1 }
+            case .recall(let message, _):
+                if outcome == .applied {
+                    s.counts.recalls += 1
+                    s.recalled.insert(message)
+                }
             case .react(let message, let user, let key, let add):
                 s.busy.remove("\(user) \(message.room) \(message.seq) \(key)")
                 switch outcome {

@@ -57,5 +57,14 @@ import Testing
                 == .react(Self.key(2), user: 1, key: ChangeBoard.keys[3], add: false))
         #expect(board.choose(room: 7, user: 2, roll: Self.roll(8, pick: 2, key: 0) | takeBack)
                 == .react(Self.key(3), user: 2, key: ChangeBoard.keys[0], add: true))   // not another user's
+        board.finished(.react(Self.key(2), user: 1, key: ChangeBoard.keys[3], add: false), .refused, error: "unreact 429 rate_limited")
+        // Also once the message is no longer among the recent ones, but not once it is recalled.
+        for seq: Int64 in 4...40 { board.sent(room: 7, seq: seq, user: 3) }
+        #expect(board.choose(room: 7, user: 1, roll: Self.roll(8, pick: 5, key: 1) | takeBack)
+                == .react(Self.key(2), user: 1, key: ChangeBoard.keys[3], add: false))
+        board.finished(.react(Self.key(2), user: 1, key: ChangeBoard.keys[3], add: false), .refused, error: "unreact 429 rate_limited")
+        board.finished(.recall(Self.key(2), user: 2), .applied, error: nil)
+        #expect(board.choose(room: 7, user: 1, roll: Self.roll(8, pick: 0, key: 1) | takeBack)
+                == .react(Self.key(9), user: 1, key: ChangeBoard.keys[1], add: true))
     }
 }
