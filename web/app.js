@@ -159,7 +159,11 @@ function roomUnread(room) {
   return unreadCount(room.read_seq, room.messages.keys(), room.baseline);
 }
 
-/** A page of messages (history, previews): each copy kept by version; the page's lowest seq shown from. */
+/**
+ * A page of messages (history, previews): each copy kept by version. The room shows
+ * messages from its pages' and message events' lowest seq up (`floor`): together they
+ * have no gap, while a change can carry a message from far below them.
+ */
 function addPage(room, messages) {
   for (const m of messages) {
     putMessage(room.messages, m);
@@ -171,6 +175,7 @@ function addPage(room, messages) {
 function addMessage(m) {
   const room = rooms.get(m.room_id) ?? upsertRoom({ id: m.room_id });
   putMessage(room.messages, m);
+  room.floor = Math.min(room.floor, m.seq);
   room.last_seq = Math.max(room.last_seq, m.seq);
   if (me && m.sender === me.user.name) room.read_seq = Math.max(room.read_seq, m.seq); // sending reads
   if (m.sent_at > room.last_active_at) room.last_active_at = m.sent_at;
@@ -274,7 +279,6 @@ async function loadNewest(roomId) {
     const room = rooms.get(roomId);
     if (!room) return;
     for (const m of page.messages) addMessage(m);
-    addPage(room, page.messages);
     if (!room.historyLoaded) room.nextBefore = page.next_before ?? null;
     room.historyLoaded = true;
     forceBottom = true;
@@ -443,7 +447,7 @@ function renderRoom() {
   const mine = me?.user.name;
   const owner = !!room.members?.some((x) => x.user === mine && x.role === 'owner');
   // Changes of messages below the loaded pages are held, not shown (no gap in the timeline).
-  const shown = [...room.messages.values()].filter((m) => !(m.seq < room.floor && room.floor !== Infinity));
+  const shown = [...room.messages.values()].filter((m) => m.seq >= room.floor);
   const items = shown.sort((a, b) => a.seq - b.seq).map((m) => renderMessage(room, m, mine, owner));
   for (const p of client.outbox.filter((x) => x.room_id === room.id)) {
     items.push(el('li', { class: 'message mine', 'data-testid': 'message', 'data-room-id': String(room.id),
