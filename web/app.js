@@ -198,11 +198,14 @@ function applyChange(ev) {
 
 function replaceWithFirstScreen(page) {
   const open = openRoomId;
+  const before = new Map([...rooms].map(([id, r]) => [id, r.messages]));
   rooms.clear();
   for (const c of page.conversations) {
     const room = upsertRoom(c);
     room.loaded = true;
     setBaseline(room, c);
+    // A copy held already (e.g. an edit's answer) may be newer than the page's.
+    for (const m of c.preview) { const held = before.get(c.id)?.get(m.seq); if (held) room.messages.set(m.seq, held); }
     addPage(room, c.preview);
   }
   nextPage = page.next_page ?? null;
