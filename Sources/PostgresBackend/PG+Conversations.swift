@@ -3,12 +3,28 @@ import SyncEngine
 private enum SQL {
     static let select = """
         SELECT r.id, r.kind, r.name, r.last_seq, r.last_active_at, r.member_count, r.created_at, r.hot,
-               m.read_seq, m.joined_seq, m.last_active_at
+               m.read_seq, m.joined_seq, m.last_active_at, \(unread)
         FROM members m JOIN rooms r ON r.id = m.room_id
         """
 
+    /// Unread counts messages, not seqs (docs/message-changes.md): the seqs above the read
+    /// marker minus the change rows among them. The changes at or below the marker are the
+    /// `change_no` of the newest change row at or below it, or, when those were pruned or
+    /// never were, one less than the oldest change row's above it, or all of them; each a
+    /// probe of the partial index `messages_changes`. A room without changes skips it.
+    static let unread = """
+        CASE WHEN r.change_count = 0 THEN greatest(0, r.last_seq - m.read_seq)
+                    ELSE greatest(0, (r.last_seq - r.change_count) - (m.read_seq - coalesce(
+                        (SELECT x.change_no FROM messages x WHERE x.room_id = m.room_id AND x.kind <> 'message'
+                           AND x.seq <= m.read_seq ORDER BY x.seq DESC LIMIT 1),
+                        (SELECT x.change_no - 1 FROM messages x WHERE x.room_id = m.room_id AND x.kind <> 'message'
+                           AND x.seq > m.read_seq ORDER BY x.seq LIMIT 1),
+                        r.change_count))) END
+        """
+
     static func toCandidate(_ r: PGRow) -> Conversations.Candidate {
-        Conversations.Candidate(room: RoomRows.room(r), readSeq: r.int64(8), joinedSeq: r.int64(9), memberActiveAt: r.int64(10))
+        Conversations.Candidate(room: RoomRows.room(r), readSeq: r.int64(8), joinedSeq: r.int64(9), memberActiveAt: r.int64(10),
+                                unread: r.int64(11))
     }
 }
 
@@ -34,9 +50,11 @@ extension PGReader: ConversationsReads {
 
     public func unreadRooms(user: UserID) throws -> [(room: RoomID, unread: Int64)] {
         try pg.queryAll("""
-            SELECT r.id, r.last_seq - m.read_seq FROM members m JOIN rooms r ON r.id = m.room_id
-            WHERE m.user_id = $1 AND r.last_seq > m.read_seq
-            ORDER BY (CASE WHEN r.hot THEN r.last_active_at ELSE m.last_active_at END) DESC, r.id DESC
+            SELECT * FROM (SELECT r.id, \(SQL.unread) AS unread,
+                   (CASE WHEN r.hot THEN r.last_active_at ELSE m.last_active_at END) AS active
+            FROM members m JOIN rooms r ON r.id = m.room_id
+            WHERE m.user_id = $1 AND r.last_seq > m.read_seq) u
+            WHERE u.unread > 0 ORDER BY u.active DESC, u.id DESC
             """, [.int(user.rawValue)]) { (room: RoomID($0.int64(0)), unread: $0.int64(1)) }
     }
 }

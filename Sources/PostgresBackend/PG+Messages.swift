@@ -1,47 +1,71 @@
 import SyncEngine
 
-/// The columns of a message with its sender's name (`messages m JOIN users su`), and
-/// their mapping. Shared by the areas that return messages.
+/// The columns of a message as it is now with its sender's name (`messages m JOIN users
+/// su`), and their mapping. Shared by the areas that return messages. `viewer` is the SQL
+/// of the reader's user id (a parameter or a column), for `me` in the reactions.
 enum MessageRows {
-    static let columns = "m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at"
+    static func columns(viewer: String) -> String {
+        """
+        m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at,
+        m.edited_at, m.edit_count, m.deleted_at, m.version, m.reactions,
+        CASE WHEN m.reactions IS NULL THEN NULL ELSE
+            (SELECT string_agg(rx.key, chr(30)) FROM reactions rx
+             WHERE rx.room_id = m.room_id AND rx.seq = m.seq AND rx.user_id = \(viewer)) END
+        """
+    }
 
-    static func message(_ row: PGRow, at offset: Int = 0) -> Message {
-        Message(id: MessageID(row.int64(offset)), room: RoomID(row.int64(offset + 1)), seq: row.int64(offset + 2),
-                sender: row.text(offset + 3), senderDevice: row.optionalInt64(offset + 4).map(DeviceID.init),
-                clientMsgID: row.text(offset + 5), body: row.text(offset + 6), sentAt: row.int64(offset + 7))
+    /// How many columns `columns` has.
+    static let count = 14
+
+    /// Maps `columns` starting at `offset`; with `change`, the column of a change row's
+    /// kind, followed by its seq (a message row's kind is 'message': no change).
+    static func message(_ row: PGRow, at offset: Int = 0, change: Int? = nil) -> Message {
+        var m = Message(id: MessageID(row.int64(offset)), room: RoomID(row.int64(offset + 1)), seq: row.int64(offset + 2),
+                        sender: row.text(offset + 3), senderDevice: row.optionalInt64(offset + 4).map(DeviceID.init),
+                        clientMsgID: row.text(offset + 5), body: row.text(offset + 6), sentAt: row.int64(offset + 7),
+                        editedAt: row.optionalInt64(offset + 8), editCount: row.int(offset + 9),
+                        deletedAt: row.optionalInt64(offset + 10), version: row.int(offset + 11),
+                        reactions: ReactionCounts.decode(row.optionalText(offset + 12), mine: row.optionalText(offset + 13)))
+        if let c = change, let kind = MessageChange.Kind(rawValue: row.text(c)) {
+            m.change = MessageChange(kind: kind, seq: row.int64(c + 1))
+        }
+        return m
     }
 }
 
 extension PGReader: MessagesReads {
     public func message(sender: UserID, clientMsgID: String) throws -> Message? {
         try pg.queryOne("""
-            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
+            SELECT \(MessageRows.columns(viewer: "$1")) FROM messages m JOIN users su ON su.id = m.sender_id
             WHERE m.sender_id = $1 AND m.client_msg_id = $2
             """, [.int(sender.rawValue), .text(clientMsgID)]) { MessageRows.message($0) }
     }
 
-    public func messages(room: RoomID, below: Int64, above: Int64, limit: Int, _ each: (Message) throws -> Bool) throws {
+    public func messages(room: RoomID, below: Int64, above: Int64, limit: Int, viewer: UserID,
+                         _ each: (Message) throws -> Bool) throws {
         var more = true
         try pg.query("""
-            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-            WHERE m.room_id = $1 AND m.seq < $2 AND m.seq > $3 ORDER BY m.seq DESC LIMIT $4
-            """, [.int(room.rawValue), .int(below), .int(above), .int(Int64(limit))]) {
+            SELECT \(MessageRows.columns(viewer: "$5")) FROM messages m JOIN users su ON su.id = m.sender_id
+            WHERE m.room_id = $1 AND m.seq < $2 AND m.seq > $3 AND m.kind = 'message' ORDER BY m.seq DESC LIMIT $4
+            """, [.int(room.rawValue), .int(below), .int(above), .int(Int64(limit)), .int(viewer.rawValue)]) {
             guard more else { return }
             more = try each(MessageRows.message($0))
         }
     }
 
-    public func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int) throws -> [RoomID: [Message]] {
+    public func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int, viewer: UserID) throws -> [RoomID: [Message]] {
         guard !rooms.isEmpty, count > 0 else { return [:] }
         // All rooms in one statement: per room, its newest `count` from the (room_id, seq)
         // index, read backwards.
         var out: [RoomID: [Message]] = [:]
         try pg.query("""
             SELECT l.* FROM unnest($1::bigint[], $2::bigint[]) AS k(room, above)
-            CROSS JOIN LATERAL (SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-                                WHERE m.room_id = k.room AND m.seq > k.above ORDER BY m.seq DESC LIMIT $3) l
+            CROSS JOIN LATERAL (SELECT \(MessageRows.columns(viewer: "$4")) FROM messages m JOIN users su ON su.id = m.sender_id
+                                WHERE m.room_id = k.room AND m.seq > k.above AND m.kind = 'message'
+                                ORDER BY m.seq DESC LIMIT $3) l
             ORDER BY l.room_id, l.seq DESC
-            """, [.int64Array(rooms.map(\.room.rawValue)), .int64Array(rooms.map(\.above)), .int(Int64(count))]) {
+            """, [.int64Array(rooms.map(\.room.rawValue)), .int64Array(rooms.map(\.above)), .int(Int64(count)),
+                  .int(viewer.rawValue)]) {
             let m = MessageRows.message($0)
             out[m.room, default: []].append(m)
         }
@@ -135,7 +159,13 @@ extension PGWriter: MessagesWrites {
                     id: MessageID(row.int64(1)), seq: row.int64(3), hot: row.bool(9),
                     recipients: zip(users, seqs).map { InboxAppend(user: UserID($0), seq: $1) },
                     readBefore: row.int64(10), receipts: receipts))
-            case "duplicate": outcome = .duplicate(MessageRows.message(row, at: 1))
+            // The original as the function returns it: its first columns, the body as it
+            // is now (a resend after an edit or a recall differs from it: 409, and no
+            // second statement, which would make every send a pipeline barrier).
+            case "duplicate": outcome = .duplicate(Message(
+                id: MessageID(row.int64(1)), room: RoomID(row.int64(2)), seq: row.int64(3), sender: row.text(4),
+                senderDevice: row.optionalInt64(5).map(DeviceID.init), clientMsgID: row.text(6), body: row.text(7),
+                sentAt: row.int64(8)))
             case "no_room": outcome = .roomNotFound
             case "not_member": outcome = .notMember
             case "rate_limited": outcome = .rateLimited(retryAfterMillis: row.int(1))

@@ -36,7 +36,7 @@ extension PGWriter: PushOutboxWrites {
                 WHERE id IN (SELECT id FROM push_outbox WHERE NOT dead AND next_attempt_at <= $1
                              ORDER BY next_attempt_at, id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED)
                 RETURNING id, push_id, user_id, attempts, message_id, next_attempt_at)
-            SELECT c.id, c.push_id, u.name, c.attempts, \(MessageRows.columns)
+            SELECT c.id, c.push_id, u.name, c.attempts, \(MessageRows.columns(viewer: "c.user_id"))
             FROM c JOIN users u ON u.id = c.user_id JOIN messages m ON m.id = c.message_id JOIN users su ON su.id = m.sender_id
             ORDER BY c.id
             """, [.int(now), .int(Int64(limit)), .int(leaseUntil)]) {

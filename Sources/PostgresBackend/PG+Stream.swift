@@ -110,27 +110,30 @@ extension PGReader: StreamReads {
         return keys
     }
 
-    public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int) throws -> [Message?] {
+    public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?] {
         guard !keys.isEmpty else { return [] }
-        // Every key is looked up (a missing one: pruned); the window over the keys' order
-        // counts the messages found before each and their body bytes (octet_length reads
-        // a stored value's length, not the value), and only the prefix of keys a page can
-        // reach comes back, bodies included.
+        // Every key is looked up (a missing one: pruned), with the message it is or changes
+        // (`c` the row at the key, `m` the message as it is now); the window over the keys'
+        // order counts the messages found before each and their body bytes (octet_length
+        // reads a stored value's length, not the value), and only the prefix of keys a page
+        // can reach comes back, bodies included.
         var out: [Message?] = []
         out.reserveCapacity(keys.count)
         try pg.query("""
-            SELECT x.ord, x.id, x.room_id, x.seq, su.name, x.sender_device_id, x.client_msg_id, x.body, x.sent_at
-            FROM (SELECT k.ord, m.id, m.room_id, m.seq, m.sender_id, m.sender_device_id, m.client_msg_id, m.body, m.sent_at,
+            SELECT x.ord, \(MessageRows.columns(viewer: "$5")), x.kind, x.change_seq
+            FROM (SELECT k.ord, m.id AS message_id, c.kind, c.seq AS change_seq,
                          count(m.id) OVER w AS found_before, coalesce(sum(octet_length(m.body)) OVER w, 0) AS bytes_before
                   FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(room, seq, ord)
-                  LEFT JOIN messages m ON m.room_id = k.room AND m.seq = k.seq
+                  LEFT JOIN messages c ON c.room_id = k.room AND c.seq = k.seq
+                  LEFT JOIN messages m ON m.room_id = c.room_id AND m.seq = coalesce(c.target_seq, c.seq)
                   WINDOW w AS (ORDER BY k.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) x
-            LEFT JOIN users su ON su.id = x.sender_id
+            LEFT JOIN messages m ON m.id = x.message_id
+            LEFT JOIN users su ON su.id = m.sender_id
             WHERE x.found_before < $3 AND x.bytes_before <= $4
             ORDER BY x.ord
             """, [.int64Array(keys.map(\.room.rawValue)), .int64Array(keys.map(\.seq)), .int(Int64(maxCount)),
-                  .int(Int64(maxBodyBytes))]) {
-            out.append($0.isNull(1) ? nil : MessageRows.message($0, at: 1))
+                  .int(Int64(maxBodyBytes)), .int(viewer.rawValue)]) {
+            out.append($0.isNull(1) ? nil : MessageRows.message($0, at: 1, change: 1 + MessageRows.count))
         }
         return out
     }

@@ -87,6 +87,7 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     /// `PGError` (connection) or `PostgresMigrationError` with a one-line message.
     public init(_ options: Options, applied: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.options = options
+        scrubber = Scrubber(url: options.url, connectTimeoutSeconds: options.connectTimeoutSeconds)
         var random = SystemRandomNumberGenerator()
         let bits: UInt64 = random.next()
         nodeID = "n" + String(bits & 0xFFFF_FFFF_FFFF, radix: 36) + "-\(getpid())"
@@ -176,14 +177,20 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         return presence
     }
 
+    public func scrubErasedText() { scrubber.request() }
+    public var scrubs: Int { scrubber.scrubs }
+
     public func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        scrubber.stop()
         readers.stop()
         for w in writers { w.stop() }
         listener?.stop()
         presence?.stop()
         pool.close()
     }
+
+    private let scrubber: Scrubber
 
     /// Whether the listener is connected (tests; `/metrics` could show it).
     public var listening: Bool { listener?.connected ?? false }

@@ -1,48 +1,72 @@
 import SyncEngine
 import SQLiteStore
 
-/// The columns of a message with its sender's name (`messages m JOIN users su`), and
-/// their mapping. Shared by the SQLite store's areas that return messages.
+/// The columns of a message as it is now with its sender's name (`messages m JOIN users
+/// su`), and their mapping. Shared by the SQLite store's areas that return messages.
+/// `viewer` is the SQL of the reader's user id (a parameter), for `me` in the reactions.
 enum MessageRows {
-    static let columns = "m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at"
+    static func columns(viewer: String) -> String {
+        """
+        m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at,
+        m.edited_at, m.edit_count, m.deleted_at, m.version, m.reactions,
+        CASE WHEN m.reactions IS NULL THEN NULL ELSE
+            (SELECT group_concat(rx.key, char(30)) FROM reactions rx
+             WHERE rx.room_id = m.room_id AND rx.seq = m.seq AND rx.user_id = \(viewer)) END
+        """
+    }
 
-    /// Maps `columns` starting at `offset`.
-    static func message(_ row: Row, at offset: Int = 0) -> Message {
-        Message(id: MessageID(row.int64(offset)), room: RoomID(row.int64(offset + 1)), seq: row.int64(offset + 2),
+    /// How many columns `columns` has.
+    static let count = 14
+
+    /// Maps `columns` starting at `offset`; with `change`, the column of a change row's
+    /// kind, followed by its seq (a message row's kind is 'message': no change).
+    static func message(_ row: Row, at offset: Int = 0, change: Int? = nil) -> Message {
+        var m = Message(id: MessageID(row.int64(offset)), room: RoomID(row.int64(offset + 1)), seq: row.int64(offset + 2),
                 sender: row.text(offset + 3), senderDevice: row.optionalInt64(offset + 4).map(DeviceID.init),
-                clientMsgID: row.text(offset + 5), body: row.text(offset + 6), sentAt: row.int64(offset + 7))
+                clientMsgID: row.text(offset + 5), body: row.text(offset + 6), sentAt: row.int64(offset + 7),
+                editedAt: row.optionalInt64(offset + 8), editCount: row.int(offset + 9),
+                deletedAt: row.optionalInt64(offset + 10), version: row.int(offset + 11),
+                reactions: ReactionCounts.decode(row.optionalText(offset + 12), mine: row.optionalText(offset + 13)))
+        if let c = change, let kind = MessageChange.Kind(rawValue: row.text(c)) {
+            m.change = MessageChange(kind: kind, seq: row.int64(c + 1))
+        }
+        return m
     }
 }
 
 extension SQLiteReader: MessagesReads {
     public func message(sender: UserID, clientMsgID: String) throws -> Message? {
         try sqlite.queryOne("""
-            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-            WHERE m.sender_id = ? AND m.client_msg_id = ?
+            SELECT \(MessageRows.columns(viewer: "?1")) FROM messages m JOIN users su ON su.id = m.sender_id
+            WHERE m.sender_id = ?1 AND m.client_msg_id = ?2
             """, [.integer(sender.rawValue), .text(clientMsgID)], { MessageRows.message($0) })
     }
 
-    public func messages(room: RoomID, below: Int64, above: Int64, limit: Int, _ each: (Message) throws -> Bool) throws {
+    public func messages(room: RoomID, below: Int64, above: Int64, limit: Int, viewer: UserID,
+                         _ each: (Message) throws -> Bool) throws {
         var more = true
         try sqlite.query("""
-            SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-            WHERE m.room_id = ? AND m.seq < ? AND m.seq > ? ORDER BY m.seq DESC LIMIT ?
-            """, [.integer(room.rawValue), .integer(below), .integer(above), .integer(Int64(limit))]) {
+            SELECT \(MessageRows.columns(viewer: "?5")) FROM messages m JOIN users su ON su.id = m.sender_id
+            WHERE m.room_id = ?1 AND m.seq < ?2 AND m.seq > ?3 AND m.kind = 'message' ORDER BY m.seq DESC LIMIT ?4
+            """, [.integer(room.rawValue), .integer(below), .integer(above), .integer(Int64(limit)),
+                  .integer(viewer.rawValue)]) {
             guard more else { return }
             more = try each(MessageRows.message($0))
         }
     }
 
-    public func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int) throws -> [RoomID: [Message]] {
+    public func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int, viewer: UserID) throws -> [RoomID: [Message]] {
         // One prepared statement per room, in the snapshot's transaction: in-process, no
         // round trips, each an index range read backwards (see SQLite+Stream.swift).
         var out: [RoomID: [Message]] = [:]
         guard count > 0 else { return out }
         for (room, above) in rooms {
             let rows = try sqlite.queryAll("""
-                SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id
-                WHERE m.room_id = ? AND m.seq > ? ORDER BY m.seq DESC LIMIT ?
-                """, [.integer(room.rawValue), .integer(above), .integer(Int64(count))]) { MessageRows.message($0) }
+                SELECT \(MessageRows.columns(viewer: "?4")) FROM messages m JOIN users su ON su.id = m.sender_id
+                WHERE m.room_id = ?1 AND m.seq > ?2 AND m.kind = 'message' ORDER BY m.seq DESC LIMIT ?3
+                """, [.integer(room.rawValue), .integer(above), .integer(Int64(count)), .integer(viewer.rawValue)]) {
+                MessageRows.message($0)
+            }
             if !rows.isEmpty { out[room] = rows }
         }
         return out

@@ -30,7 +30,7 @@ extension SQLiteWriter: PushOutboxWrites {
     public func claimDuePushes(now: Int64, leaseUntil: Int64, limit: Int) throws -> [PushOutbox.Push] {
         // One dispatcher, one writer: nothing else claims concurrently.
         let pushes = try sqlite.queryAll("""
-            SELECT p.id, p.push_id, u.name, p.attempts, \(MessageRows.columns)
+            SELECT p.id, p.push_id, u.name, p.attempts, \(MessageRows.columns(viewer: "p.user_id"))
             FROM push_outbox p
             JOIN users u ON u.id = p.user_id
             JOIN messages m ON m.id = p.message_id

@@ -9,8 +9,11 @@ private enum SQL {
     static let inboxWindow = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
     // Seqs from the (room_id, seq) index alone: no body is read.
     static let hotRoomKeys = "SELECT id, seq FROM messages WHERE room_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+    /// The row at a stream key (`c`) and the message it is or changes (`m`), as it is now.
     static let messageByKey = """
-        SELECT \(MessageRows.columns) FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ? AND m.seq = ?
+        SELECT \(MessageRows.columns(viewer: "?3")), c.kind, c.seq
+        FROM messages c JOIN messages m ON m.room_id = c.room_id AND m.seq = coalesce(c.target_seq, c.seq)
+        JOIN users su ON su.id = m.sender_id WHERE c.room_id = ?1 AND c.seq = ?2
         """
 
     static let hotMemberships = """
@@ -109,14 +112,15 @@ extension SQLiteReader: StreamReads {
         return keys
     }
 
-    public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int) throws -> [Message?] {
+    public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?] {
         var out: [Message?] = []
         var found = 0
         var bodyBytes = 0
         for key in keys {
             // The bounds of the protocol: a page cannot reach this key.
             if found >= maxCount || bodyBytes > maxBodyBytes { break }
-            let m = try sqlite.queryOne(SQL.messageByKey, [.integer(key.room.rawValue), .integer(key.seq)], { MessageRows.message($0) })
+            let m = try sqlite.queryOne(SQL.messageByKey, [.integer(key.room.rawValue), .integer(key.seq), .integer(viewer.rawValue)],
+                                        { MessageRows.message($0, change: MessageRows.count) })
             if let m {
                 found += 1
                 bodyBytes += m.body.utf8.count

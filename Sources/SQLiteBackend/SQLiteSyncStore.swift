@@ -46,6 +46,9 @@ public final class SQLiteSyncStore: SyncStore {
 
     public func ping(completion: @escaping @Sendable (Result<Void, SyncError>) -> Void) { readers.ping(completion: completion) }
 
+    public func scrubErasedText() { writer.scrub() }
+    public var scrubs: Int { writer.scrubs }
+
     /// One writer: `affinity` changes nothing.
     public func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T, affinity: Int64?,
                                     completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {

@@ -22,6 +22,9 @@ final class Checkpointer: Sendable {
     private struct State {
         var requested = false
         var stopping = false
+        /// A recall erased text: truncate the WAL (`scrub`).
+        var scrub = false
+        var scrubs = 0
     }
 
     /// WAL size (pages) at which a background checkpoint is requested.
@@ -83,6 +86,19 @@ final class Checkpointer: Sendable {
         if !wasRequested { state.broadcast() }
     }
 
+    /// Erased text must leave the files: with `secure_delete` the database's freed bytes
+    /// are zeroes, but the WAL still holds the frames written before (the message as
+    /// sent, its edits). A TRUNCATE checkpoint copies the WAL back and truncates it to
+    /// zero bytes (https://www.sqlite.org/c3ref/wal_checkpoint_v2.html). It waits for
+    /// readers on older snapshots; this thread retries until it succeeds.
+    func requestScrub() {
+        state.withLock { $0.scrub = true; $0.requested = true }
+        state.broadcast()
+    }
+
+    /// Scrubs completed (a test waits for one after its recall).
+    var scrubs: Int { state.withLock { $0.scrubs } }
+
     /// Stops and joins the thread and closes its connection. Idempotent.
     func stop() {
         state.withLock { $0.stopping = true }
@@ -96,11 +112,22 @@ final class Checkpointer: Sendable {
 
     private func main() {
         while true {
-            let stopping = state.withLock(waitingUntil: { $0.requested || $0.stopping }) { s -> Bool in
+            let (stopping, scrub) = state.withLock(waitingUntil: { $0.requested || $0.stopping }) { s -> (Bool, Bool) in
                 s.requested = false
-                return s.stopping
+                defer { s.scrub = false }
+                return (s.stopping, s.scrub)
             }
             if stopping { break }
+            if scrub {
+                if let r = try? connection.checkpoint(truncate: true), r.walFrames == 0 {
+                    state.withLock { $0.scrubs += 1 }
+                } else {
+                    // Busy (a reader on an older snapshot, or another checkpoint): again soon.
+                    usleep(50_000)
+                    requestScrub()
+                }
+                continue
+            }
             // SQLITE_BUSY (another checkpoint running) or an I/O error: the WAL simply
             // stays longer; the next request (or the writer's fallback) tries again.
             _ = try? connection.checkpoint(truncate: false)

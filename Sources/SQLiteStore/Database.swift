@@ -70,6 +70,9 @@ public final class Database: @unchecked Sendable {
             // Statement journals of the per-command savepoints stay in memory instead of
             // temp files; a larger page cache keeps hot inbox/member pages resident.
             try execute("PRAGMA temp_store = MEMORY")
+            // A recall erases a message's text: freed bytes are overwritten with zeroes,
+            // so nothing of it stays in free pages or cells (docs/message-changes.md).
+            try execute("PRAGMA secure_delete = ON")
             try execute("PRAGMA cache_size = -65536")
         case .readOnly:
             // Belt and braces on top of SQLITE_OPEN_READONLY: refuses even writes

@@ -47,6 +47,13 @@ public final class Writer: Sendable {
 
     public let path: String
     public var stats: WriterStats { core.stats }
+
+    /// Asks the background checkpointer to truncate the WAL soon (erased text leaves the
+    /// files: `Checkpointer.requestScrub`); a no-op without one (an in-memory database).
+    public func scrub() { core.checkpointer.withLock { $0 }?.requestScrub() }
+
+    /// Scrubs completed.
+    public var scrubs: Int { core.checkpointer.withLock { $0 }?.scrubs ?? 0 }
     private let core: WriterCore
     /// The writer thread until it is joined; then nil, so a second stop() is a no-op.
     private let thread: Mutex<pthread_t?>

@@ -31,6 +31,8 @@ final class WriterCore: Sendable {
     private let options: Writer.Options
     let batchHooks = Mutex<Writer.BatchHooks?>(nil)
     private let setup: @Sendable (Database) throws -> Void
+    /// The background checkpointer, while the thread runs (`Writer.scrub`).
+    let checkpointer = Mutex<Checkpointer?>(nil)
 
     init(path: String, options: Writer.Options, setup: @escaping @Sendable (Database) throws -> Void) {
         self.path = path
@@ -61,6 +63,7 @@ final class WriterCore: Sendable {
             if let pages = options.backgroundCheckpointPages, !path.isEmpty, path != ":memory:" {
                 checkpointer = try Checkpointer(path: path, options: options.database, thresholdPages: pages)
                 checkpointer?.attach(to: db)
+                self.checkpointer.withLock { [checkpointer] in $0 = checkpointer }
             }
         } catch {
             queue.withLock { $0.phase = .failed(error) }
@@ -81,6 +84,7 @@ final class WriterCore: Sendable {
         // so the next start (or a file copy for backup) does not depend on the -wal.
         // A failure here loses nothing: the WAL is replayed on the next open.
         if let checkpointer {
+            self.checkpointer.withLock { $0 = nil }
             checkpointer.stop()
             checkpointer.detach(from: db)
         }

@@ -89,6 +89,13 @@ extension APIError {
         case .seqOutOfRange(let last):
             return (.seqOutOfRange, "seq is outside the messages of this room you can see (its last_seq is \(last))")
         case .storageUnavailable: return (.storageUnavailable, "storage is temporarily unavailable; retry")
+        case .messageNotFound: return (.messageNotFound, "no message at this seq that you can see")
+        case .notSender(let why): return (.notSender, why)
+        case .editWindowClosed(let ms): return (.editWindowClosed, "a message can be edited for \(ms / 1000) s after it is sent")
+        case .recallWindowClosed(let ms):
+            return (.recallWindowClosed, "a message can be recalled by its sender for \(ms / 1000) s after it is sent")
+        case .messageDeleted: return (.messageDeleted, "the message was recalled")
+        case .reactionLimit(let n): return (.reactionLimit, "a message has at most \(n) distinct reaction keys")
         case .randomUnavailable: return (.unavailable, "the server cannot make a token right now; retry")
         case .shuttingDown: return (.shuttingDown, "the server is shutting down; retry")
         case .rateLimited(_, let what): return (.rateLimited, "too many \(what); retry later")

@@ -11,6 +11,7 @@ enum APIRoute: Equatable, Sendable {
     case rooms(RoomHandlers.Route)
     case members(MemberHandlers.Route)
     case messages(MessageHandlers.Route)
+    case messageChanges(MessageChangeHandlers.Route)
     case conversations(ConversationHandlers.Route)
     case sync(SyncHandlers.Route)
     case notify(NotifyHandlers.Route)
@@ -42,6 +43,8 @@ enum APIRoute: Equatable, Sendable {
         add(.POST, "/v1/admin/users/{name}/devices", body: smallBody) { .success(.admin(.createDevice(UserName($0[0])))) }
         add(.DELETE, "/v1/admin/devices/{id}") { id($0[0], "device id").map { .admin(.revokeDevice(DeviceID($0))) } }
         add(.GET, "/v1/admin/pushes", .admin(.pushes))
+        add(.DELETE, "/v1/admin/users/{name}") { .success(.admin(.eraseUser(UserName($0[0])))) }
+        add(.GET, "/v1/admin/users/{name}/erasure") { .success(.admin(.erasure(UserName($0[0])))) }
         add(.GET, "/metrics", .health(.metrics))
         add(.POST, "/v1/direct/{name}", body: smallBody) { .success(.rooms(.direct(UserName($0[0])))) }
         add(.POST, "/v1/rooms", body: smallBody, .rooms(.create))
@@ -51,6 +54,18 @@ enum APIRoute: Equatable, Sendable {
         add(.DELETE, "/v1/rooms/{id}/members/{name}") { p in room(p).map { .members(.remove($0, UserName(p[1]))) } }
         add(.POST, "/v1/rooms/{id}/messages", body: smallBody) { room($0).map { .messages(.send($0)) } }
         add(.GET, "/v1/rooms/{id}/messages") { room($0).map { .messages(.history($0)) } }
+        add(.PATCH, "/v1/rooms/{id}/messages/{seq}", body: smallBody) { p in
+            room(p).flatMap { r in id(p[1], "seq").map { .messageChanges(.edit(r, seq: $0)) } }
+        }
+        add(.DELETE, "/v1/rooms/{id}/messages/{seq}") { p in
+            room(p).flatMap { r in id(p[1], "seq").map { .messageChanges(.recall(r, seq: $0)) } }
+        }
+        add(.PUT, "/v1/rooms/{id}/messages/{seq}/reactions/{key}") { p in
+            room(p).flatMap { r in id(p[1], "seq").map { .messageChanges(.react(r, seq: $0, key: p[2])) } }
+        }
+        add(.DELETE, "/v1/rooms/{id}/messages/{seq}/reactions/{key}") { p in
+            room(p).flatMap { r in id(p[1], "seq").map { .messageChanges(.unreact(r, seq: $0, key: p[2])) } }
+        }
         add(.POST, "/v1/rooms/{id}/read", body: smallBody) { room($0).map { .conversations(.markRead($0)) } }
         add(.GET, "/v1/rooms/{id}/receipts") { room($0).map { .conversations(.receipts($0)) } }
         add(.GET, "/v1/sync", .sync(.pull))

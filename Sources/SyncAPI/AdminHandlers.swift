@@ -10,6 +10,8 @@ struct AdminHandlers {
         case createDevice(UserName)
         case revokeDevice(DeviceID)
         case pushes
+        case eraseUser(UserName)
+        case erasure(UserName)
     }
 
     let api: PigeonholeAPI
@@ -23,6 +25,22 @@ struct AdminHandlers {
         case .revokeDevice(let id):
             api.write(responder, { try Accounts.revokeDevice($0, id: id) }) { _ in HTTPResponse(status: .noContent) }
         case .pushes: pushes(responder)
+        case .eraseUser(let user):
+            // Devices revoked in the unit (before the answer); the messages and reactions
+            // go in the background (SyncEngine.eraseRound), the progress at .erasure.
+            let name = user.rawValue
+            let engine = api.engine
+            api.write(responder, { try Erasure.request($0, userName: name) }) { p in
+                engine.eraseRound {}
+                return json(.accepted) { Encode.erasure(p, user: name, &$0) }
+            }
+        case .erasure(let user):
+            let name = user.rawValue
+            api.read(responder, { ctx -> ErasureProgress in
+                guard let u = try ctx.store.user(named: name) else { throw SyncError.userNotFound(name) }
+                guard let p = try ctx.store.erasure(user: u.id) else { throw SyncError.invalid(field: "name", reason: "no erasure was asked for this user") }
+                return p
+            }) { p in json(.ok) { Encode.erasure(p, user: name, &$0) } }
         }
     }
 

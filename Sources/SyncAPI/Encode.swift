@@ -14,8 +14,32 @@ enum Encode {
             w.key("sender_device_id")
             if let d = m.senderDevice { w.int(d.rawValue) } else { w.null() }
             w.field("client_msg_id", m.clientMsgID)
-            w.key("body"); w.raw(m.body)
-            w.key("sent_at"); w.raw { Timestamp.appendJSON(m.sentAt, to: &$0) }
+            // A tombstone has no body, edits or reactions: its text is erased.
+            if let deleted = m.deletedAt {
+                w.key("sent_at"); w.raw { Timestamp.appendJSON(m.sentAt, to: &$0) }
+                w.field("deleted", true)
+                w.key("deleted_at"); w.raw { Timestamp.appendJSON(deleted, to: &$0) }
+            } else {
+                w.key("body"); w.raw(m.body)
+                w.key("sent_at"); w.raw { Timestamp.appendJSON(m.sentAt, to: &$0) }
+                if let edited = m.editedAt {
+                    w.key("edited_at"); w.raw { Timestamp.appendJSON(edited, to: &$0) }
+                    w.field("edit_count", m.editCount)
+                }
+                if !m.reactions.isEmpty {
+                    w.key("reactions")
+                    w.array { w in
+                        for r in m.reactions {
+                            w.object { w in
+                                w.field("key", r.key)
+                                w.field("count", r.count)
+                                w.field("me", r.me)
+                            }
+                        }
+                    }
+                }
+            }
+            if m.version > 0 { w.field("version", m.version) }
             extra(&w)
         }
     }
@@ -51,6 +75,7 @@ enum Encode {
         w.object { w in
             w.field("type", e.kind.rawValue)
             if let room = e.room { w.field("room_id", room.rawValue) }
+            if let change = e.message?.change { w.field("seq", change.seq) }
             if let m = e.message {
                 w.key("message")
                 message(m, &w)
@@ -81,6 +106,19 @@ enum Encode {
             w.field("id", u.id.rawValue)
             w.field("name", u.name)
             w.field("created_at", Timestamp.rfc3339(u.createdAt))
+        }
+    }
+
+    /// `GET /v1/admin/users/{name}/erasure` (and the 202 of its DELETE).
+    static func erasure(_ p: ErasureProgress, user: String, _ w: inout JSONWriter) {
+        w.object { w in
+            w.field("user", user)
+            w.field("state", p.finishedAt == nil ? "running" : "done")
+            w.key("requested_at"); w.raw { Timestamp.appendJSON(p.requestedAt, to: &$0) }
+            if let f = p.finishedAt { w.key("finished_at"); w.raw { Timestamp.appendJSON(f, to: &$0) } }
+            w.field("messages_erased", p.messagesErased)
+            w.field("messages_left", p.messagesLeft)
+            w.field("reactions_left", p.reactionsLeft)
         }
     }
 

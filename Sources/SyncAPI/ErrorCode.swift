@@ -18,16 +18,22 @@ enum ErrorCode: String, CaseIterable, Sendable {
     // 401, 403, 404, 405
     case unauthorized
     case notMember = "not_member"
+    case notSender = "not_sender"
+    case editWindowClosed = "edit_window_closed"
+    case recallWindowClosed = "recall_window_closed"
     case forbidden
     case userNotFound = "user_not_found"
     case deviceNotFound = "device_not_found"
     case roomNotFound = "room_not_found"
+    case messageNotFound = "message_not_found"
     case notFound = "not_found"
     case methodNotAllowed = "method_not_allowed"
     // 409, 410, 413, 415, 429
     case roomLimit = "room_limit"
     case userExists = "user_exists"
     case idempotencyConflict = "idempotency_conflict"
+    case messageDeleted = "message_deleted"
+    case reactionLimit = "reaction_limit"
     case cursorExpired = "cursor_expired"
     case payloadTooLarge = "payload_too_large"
     case unsupportedMediaType = "unsupported_media_type"
@@ -44,10 +50,10 @@ enum ErrorCode: String, CaseIterable, Sendable {
              .malformedQuery, .malformedPath:
             return .badRequest
         case .unauthorized: return .unauthorized
-        case .notMember, .forbidden: return .forbidden
-        case .userNotFound, .deviceNotFound, .roomNotFound, .notFound: return .notFound
+        case .notMember, .forbidden, .notSender, .editWindowClosed, .recallWindowClosed: return .forbidden
+        case .userNotFound, .deviceNotFound, .roomNotFound, .messageNotFound, .notFound: return .notFound
         case .methodNotAllowed: return .methodNotAllowed
-        case .roomLimit, .userExists, .idempotencyConflict: return .conflict
+        case .roomLimit, .userExists, .idempotencyConflict, .messageDeleted, .reactionLimit: return .conflict
         case .cursorExpired: return .gone
         case .payloadTooLarge: return .payloadTooLarge
         case .unsupportedMediaType: return .unsupportedMediaType

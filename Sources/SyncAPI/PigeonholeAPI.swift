@@ -89,6 +89,7 @@ public final class PigeonholeAPI: HTTPHandler {
         case .rooms(let r): try RoomHandlers(api: self).handle(r, input, responder)
         case .members(let r): try MemberHandlers(api: self).handle(r, input, responder)
         case .messages(let r): try MessageHandlers(api: self).handle(r, input, responder)
+        case .messageChanges(let r): try MessageChangeHandlers(api: self).handle(r, input, responder)
         case .conversations(let r): try ConversationHandlers(api: self).handle(r, input, responder)
         case .sync(let r): try SyncHandlers(api: self).handle(r, input, responder)
         case .notify(let r): try NotifyHandlers(api: self).handle(r, input, responder)

@@ -4,7 +4,9 @@ public struct Conversation: Sendable {
     public let readSeq: Int64
     public let lastActiveAt: Int64
     public let preview: [Message]
-    public var unread: Int64 { max(0, room.lastSeq - readSeq) }
+    /// The messages above the read marker, tombstones included; changes never count
+    /// (docs/message-changes.md, "Unread and previews").
+    public let unread: Int64
 }
 
 public struct ConversationPage: Sendable {

@@ -100,13 +100,13 @@ public enum Conversations {
         // in one read), COMMIT.
         let directRooms = pageRows.filter { $0.room.kind == .direct }.map(\.room.id)
         let peers = directRooms.isEmpty ? [:] : try ctx.store.otherMemberNames(rooms: directRooms, excluding: me)
-        let previews = try Messages.latest(ctx.store, rooms: pageRows.map { ($0.room.id, $0.joinedSeq) }, count: preview)
+        let previews = try Messages.latest(ctx.store, rooms: pageRows.map { ($0.room.id, $0.joinedSeq) }, count: preview, viewer: me)
         var conversations: [Conversation] = []
         var bytes = 0
         for r in pageRows {
             let c = Conversation(
                 room: r.room, peer: r.room.kind == .direct ? peers[r.room.id] : nil, readSeq: r.readSeq, lastActiveAt: r.activity,
-                preview: previews[r.room.id] ?? [])
+                preview: previews[r.room.id] ?? [], unread: r.unread)
             let size = estimatedBytes(c)
             if !conversations.isEmpty && bytes + size > ctx.config.maxPageBytes {
                 pageRows.removeLast(pageRows.count - conversations.count)

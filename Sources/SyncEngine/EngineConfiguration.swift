@@ -35,6 +35,13 @@ public struct EngineConfiguration: Sendable {
     public var hotThreshold = 500
     /// At most one `receipts` event per room per sender per window.
     public var receiptsWindowMillis: Int64 = 1000
+    /// How long after sending its sender may edit a message (`--edit-window`).
+    public var editWindowMillis: Int64 = 86_400_000
+    /// How long after sending its sender may recall a message (`--recall-window`); the
+    /// room's owner may at any time.
+    public var recallWindowMillis: Int64 = 86_400_000
+    /// Messages one erasure step recalls (`DELETE /v1/admin/users/{name}`).
+    public var erasureBatch = 100
     /// Inbox rows (what offline devices have not pulled) are kept this long; a cursor
     /// older than what remains is expired (410). 0 keeps them forever.
     public var offlineRetentionMillis: Int64 = 7 * 86_400_000

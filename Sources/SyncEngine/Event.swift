@@ -2,6 +2,20 @@ import JSON
 
 public enum EventKind: String, Sendable {
     case message, read, member, receipts
+    /// Changes to a message (docs/message-changes.md): never stored as an inbox kind (a
+    /// change is a room-stream row, its inbox row is a `message` row); a pull names the
+    /// event by the change the row is.
+    case edit, delete, reactions
+
+    /// A room-stream row's event: `message`, or the change it is.
+    public init(_ change: MessageChange?) {
+        switch change?.kind {
+        case nil: self = .message
+        case .edit?: self = .edit
+        case .delete?: self = .delete
+        case .reactions?: self = .reactions
+        }
+    }
 }
 
 /// One entry of a user's stream.

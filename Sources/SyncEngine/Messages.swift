@@ -80,7 +80,7 @@ public enum Messages {
         var rows: [Message] = []
         var hasMore = false
         var bytes = 0
-        try ctx.store.messages(room: room, below: upper, above: membership.joinedSeq, limit: limit + 1) { m in
+        try ctx.store.messages(room: room, below: upper, above: membership.joinedSeq, limit: limit + 1, viewer: me) { m in
             let size = estimatedBytes(m)
             if rows.count == limit || (!rows.isEmpty && bytes + size > ctx.config.maxPageBytes) {
                 hasMore = true
@@ -96,9 +96,9 @@ public enum Messages {
 
     /// For each (room, joined seq): the newest `count` messages of the room visible to a
     /// member who joined at that seq, oldest first. All rooms in one read.
-    static func latest(_ db: any StoreReader, rooms: [(RoomID, joinedSeq: Int64)], count: Int) throws -> [RoomID: [Message]] {
+    static func latest(_ db: any StoreReader, rooms: [(RoomID, joinedSeq: Int64)], count: Int, viewer: UserID) throws -> [RoomID: [Message]] {
         guard count > 0, !rooms.isEmpty else { return [:] }
-        return try db.latestMessages(rooms: rooms.map { (room: $0.0, above: $0.joinedSeq) }, count: count)
+        return try db.latestMessages(rooms: rooms.map { (room: $0.0, above: $0.joinedSeq) }, count: count, viewer: viewer)
             .mapValues { $0.reversed() }
     }
 }

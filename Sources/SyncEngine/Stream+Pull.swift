@@ -131,7 +131,8 @@ extension Stream {
             toDeliver += 1
             if item.isMessage, let room = item.room, let seq = item.roomSeq { keys.append(MessageKey(room: room, seq: seq)) }
         }
-        let bodies = keys.isEmpty ? [] : try ctx.store.streamMessages(keys, maxCount: limit, maxBodyBytes: ctx.config.maxPageBytes)
+        let bodies = keys.isEmpty ? [] : try ctx.store.streamMessages(keys, maxCount: limit, maxBodyBytes: ctx.config.maxPageBytes,
+                                                                                   viewer: user)
         var nextBody = 0
         // Take events in that order until `limit` or the byte budget.
         var events: [Event] = []
@@ -155,7 +156,7 @@ extension Stream {
                         hasMore = true
                         break
                     }
-                    event = bodies[nextBody].map { Event(kind: .message, room: room, message: $0, payload: nil) }
+                    event = bodies[nextBody].map { Event(kind: EventKind($0.change), room: room, message: $0, payload: nil) }
                     nextBody += 1
                 } else {
                     event = nil

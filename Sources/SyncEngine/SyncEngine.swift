@@ -131,6 +131,7 @@ public final class SyncEngine: Sendable {
                 guard busy.trySet() else { return }   // the previous round is still running
                 pruneRound { _ = busy.take() }
             })
+            startChangeJobs(&timers)
         }
     }
 
@@ -141,7 +142,7 @@ public final class SyncEngine: Sendable {
         }
     }
 
-    private static func timer(every interval: Duration, _ handler: @escaping @Sendable () -> Void) -> DispatchSourceTimer {
+    static func timer(every interval: Duration, _ handler: @escaping @Sendable () -> Void) -> DispatchSourceTimer {
         let t = DispatchSource.makeTimerSource(queue: .global())
         let ms = max(1, Int(interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000))
         t.schedule(deadline: .now() + .milliseconds(ms), repeating: .milliseconds(ms))

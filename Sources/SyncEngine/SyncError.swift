@@ -16,6 +16,16 @@ public enum SyncError: Error, Sendable, Equatable {
     case idempotencyConflict
     case bodyTooLarge(limit: Int)
     case seqOutOfRange(lastSeq: Int64)
+    /// No message at that seq the caller can see (docs/message-changes.md).
+    case messageNotFound
+    /// An edit by someone other than the sender; a recall by neither the sender nor the owner.
+    case notSender(String)
+    case editWindowClosed(windowMillis: Int64)
+    case recallWindowClosed(windowMillis: Int64)
+    /// An edit of, or a reaction to, a recalled message.
+    case messageDeleted
+    /// A new reaction key on a message that has `ReactionCounts.maxKeys` already.
+    case reactionLimit(Int)
     case storageUnavailable
     /// Something no code path expects: a store error that is not the database being away
     /// (a constraint a bug broke, a statement that does not prepare) or an impossible

@@ -52,4 +52,13 @@ public enum Validation {
         let u = id.utf8
         return (1...64).contains(u.count) && u.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
+
+    /// A reaction key (an emoji, a short word): 1-64 bytes of UTF-8 without whitespace or
+    /// control characters (so it never holds the separators of `ReactionCounts`).
+    public static func isValidReactionKey(_ key: String) -> Bool {
+        (1...64).contains(key.utf8.count) && key.unicodeScalars.allSatisfy { s in
+            !s.properties.isWhitespace && s.properties.generalCategory != .control
+                && s.properties.generalCategory != .format || s.value == 0x200D || s.value == 0xFE0F
+        }
+    }
 }

@@ -19,6 +19,8 @@ import Testing
         ("POST", "/v1/admin/users/{name}/devices", "/v1/admin/users/bob/devices", .admin(.createDevice(UserName("bob")))),
         ("DELETE", "/v1/admin/devices/{id}", "/v1/admin/devices/42", .admin(.revokeDevice(DeviceID(42)))),
         ("GET", "/v1/admin/pushes", "/v1/admin/pushes", .admin(.pushes)),
+        ("DELETE", "/v1/admin/users/{name}", "/v1/admin/users/erin", .admin(.eraseUser(UserName("erin")))),
+        ("GET", "/v1/admin/users/{name}/erasure", "/v1/admin/users/erin/erasure", .admin(.erasure(UserName("erin")))),
         ("POST", "/v1/direct/{name}", "/v1/direct/carol", .rooms(.direct(UserName("carol")))),
         ("POST", "/v1/rooms", "/v1/rooms", .rooms(.create)),
         ("GET", "/v1/rooms/{id}", "/v1/rooms/7", .rooms(.get(RoomID(7)))),
@@ -27,6 +29,12 @@ import Testing
         ("DELETE", "/v1/rooms/{id}/members/{name}", "/v1/rooms/9/members/dave", .members(.remove(RoomID(9), UserName("dave")))),
         ("POST", "/v1/rooms/{id}/messages", "/v1/rooms/10/messages", .messages(.send(RoomID(10)))),
         ("GET", "/v1/rooms/{id}/messages", "/v1/rooms/11/messages", .messages(.history(RoomID(11)))),
+        ("PATCH", "/v1/rooms/{id}/messages/{seq}", "/v1/rooms/11/messages/3", .messageChanges(.edit(RoomID(11), seq: 3))),
+        ("DELETE", "/v1/rooms/{id}/messages/{seq}", "/v1/rooms/11/messages/4", .messageChanges(.recall(RoomID(11), seq: 4))),
+        ("PUT", "/v1/rooms/{id}/messages/{seq}/reactions/{key}", "/v1/rooms/11/messages/5/reactions/%F0%9F%91%8D",
+         .messageChanges(.react(RoomID(11), seq: 5, key: "👍"))),
+        ("DELETE", "/v1/rooms/{id}/messages/{seq}/reactions/{key}", "/v1/rooms/11/messages/6/reactions/ok",
+         .messageChanges(.unreact(RoomID(11), seq: 6, key: "ok"))),
         ("POST", "/v1/rooms/{id}/read", "/v1/rooms/12/read", .conversations(.markRead(RoomID(12)))),
         ("GET", "/v1/rooms/{id}/receipts", "/v1/rooms/13/receipts", .conversations(.receipts(RoomID(13)))),
         ("GET", "/v1/conversations", "/v1/conversations", .conversations(.list)),
@@ -115,7 +123,7 @@ import Testing
 
     @Test func optionsListsThePathsMethods() throws {
         #expect(try route("OPTIONS", "/v1/rooms/5/messages").get() == .options(allow: [.POST, .GET, .HEAD, .OPTIONS]))
-        #expect(try route("OPTIONS", "*").get() == .options(allow: [.DELETE, .GET, .POST, .HEAD, .OPTIONS]))
+        #expect(try route("OPTIONS", "*").get() == .options(allow: [.DELETE, .GET, .PATCH, .POST, .PUT, .HEAD, .OPTIONS]))
         guard case .failure(.notFound) = route("OPTIONS", "/v1/nope") else { Issue.record("unknown path"); return }
     }
 

@@ -48,6 +48,12 @@ import Logging
         (.shuttingDown, .shuttingDown),
         (.rateLimited(retryAfterMillis: 1500, what: "messages from this device"), .rateLimited),
         (.unexpected("the fan-out wrote 3 rows for 4 members"), .internal),
+        (.messageNotFound, .messageNotFound),
+        (.notSender("only its sender edits a message"), .notSender),
+        (.editWindowClosed(windowMillis: 86_400_000), .editWindowClosed),
+        (.recallWindowClosed(windowMillis: 86_400_000), .recallWindowClosed),
+        (.messageDeleted, .messageDeleted),
+        (.reactionLimit(20), .reactionLimit),
     ]
 
     @Test func theExamplesReachEveryCode() {

@@ -124,7 +124,7 @@ struct StoreConformanceTests {
                 #expect(try s.inboxHead(user: bob.id) == inboxBefore.map { $0 + 1 })
                 #expect(try s.user(named: "carol") != nil)
                 // One snapshot: the room's last seq and its newest message agree.
-                #expect(try s.latestMessages(room: room, above: 0, count: 1).first?.seq == 2)
+                #expect(try s.latestMessages(room: room, above: 0, count: 1, viewer: bob.id).first?.seq == 2)
             }
         }
     }
@@ -278,7 +278,7 @@ struct StoreConformanceTests {
             try h.read { ctx throws in
                 #expect(try ctx.store.room(room)?.lastSeq == 3)
                 var seqs: [Int64] = []
-                try ctx.store.messages(room: room, below: .max, above: 0, limit: 100) { seqs.append($0.seq); return true }
+                try ctx.store.messages(room: room, below: .max, above: 0, limit: 100, viewer: UserID(1)) { seqs.append($0.seq); return true }
                 #expect(seqs == [3, 2, 1])
             }
         }
@@ -545,7 +545,7 @@ struct StoreConformanceTests {
                 #expect(try ctx.store.room(room)?.lastSeq == 6)
                 #expect(try ctx.store.message(sender: senders[0].id, clientMsgID: "k3") == nil)
                 var stored: [Int64] = []
-                try ctx.store.messages(room: room, below: .max, above: 0, limit: 100) { stored.append($0.seq); return true }
+                try ctx.store.messages(room: room, below: .max, above: 0, limit: 100, viewer: UserID(1)) { stored.append($0.seq); return true }
                 #expect(stored.reversed() == oneThrough(6))
                 for (i, u) in senders.enumerated() {
                     let keys = try ctx.store.inboxKeys(user: u.id, after: heads[i], limit: 1000)
@@ -648,7 +648,7 @@ enum ConcurrentScenario {
                     let n = Int64(sentByRoom[room]?.count ?? 0)
                     #expect(try ctx.store.room(room)?.lastSeq == n)
                     var messages: [Message] = []
-                    try ctx.store.messages(room: room, below: .max, above: 0, limit: 10_000) { messages.append($0); return true }
+                    try ctx.store.messages(room: room, below: .max, above: 0, limit: 10_000, viewer: UserID(1)) { messages.append($0); return true }
                     #expect(Array(messages.map(\.seq).reversed()) == oneThrough(n), "room \(room): seqs not 1...\(n)")
                     #expect(Set(messages.map(\.clientMsgID)) == Set(sentByRoom[room] ?? []))
                 }

@@ -22,8 +22,8 @@ public protocol ConversationsReads {
     /// member's (user, activity, room).
     func normalConversations(user: UserID, below activity: Int64, room: RoomID, limit: Int) throws -> [Conversations.Candidate]
 
-    /// The rooms where `user` has unread messages (room last seq - member read seq > 0)
-    /// with that count, most recently active first (room activity for hot rooms,
+    /// The rooms where `user` has unread messages (messages, not change rows, above the
+    /// member's read marker: see `Conversations.Candidate.unread`) with that count, most recently active first (room activity for hot rooms,
     /// member activity otherwise), then room id descending.
     func unreadRooms(user: UserID) throws -> [(room: RoomID, unread: Int64)]
 }
@@ -114,13 +114,16 @@ extension Conversations {
         public let joinedSeq: Int64
         /// The member row's activity (the room's own is `room.lastActiveAt`).
         public let memberActiveAt: Int64
+        /// The messages (not change rows) above the read marker (`Unread`).
+        public let unread: Int64
 
         /// Memberwise (public: backends construct it).
-        public init(room: Room, readSeq: Int64, joinedSeq: Int64, memberActiveAt: Int64) {
+        public init(room: Room, readSeq: Int64, joinedSeq: Int64, memberActiveAt: Int64, unread: Int64) {
             self.room = room
             self.readSeq = readSeq
             self.joinedSeq = joinedSeq
             self.memberActiveAt = memberActiveAt
+            self.unread = unread
         }
     }
 }

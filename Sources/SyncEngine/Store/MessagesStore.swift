@@ -51,20 +51,22 @@ public protocol MessagesReads {
     /// most one: (sender, client_msg_id) is unique in the store.
     func message(sender: UserID, clientMsgID: String) throws -> Message?
 
-    /// A page of history: messages of `room` with `above < seq < below`, newest first,
-    /// at most `limit`, handed to `each` one at a time until it returns false.
-    func messages(room: RoomID, below: Int64, above: Int64, limit: Int, _ each: (Message) throws -> Bool) throws
+    /// A page of history: messages of `room` with `above < seq < below` (messages only,
+    /// not change rows, each as it is now, rendered for `viewer`), newest first, at most
+    /// `limit`, handed to `each` one at a time until it returns false.
+    func messages(room: RoomID, below: Int64, above: Int64, limit: Int, viewer: UserID,
+                  _ each: (Message) throws -> Bool) throws
 
-    /// For each (room, above): the newest `count` messages of `room` with seq > `above`,
-    /// newest first. All rooms in one read (a conversation page's previews); rooms
-    /// without such messages are absent from the result.
-    func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int) throws -> [RoomID: [Message]]
+    /// For each (room, above): the newest `count` messages (not change rows) of `room`
+    /// with seq > `above`, newest first, rendered for `viewer`. All rooms in one read (a
+    /// conversation page's previews); rooms without such messages are absent.
+    func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int, viewer: UserID) throws -> [RoomID: [Message]]
 }
 
 extension MessagesReads {
     /// The newest `count` messages of `room` with seq > `above`, newest first.
-    public func latestMessages(room: RoomID, above: Int64, count: Int) throws -> [Message] {
-        try latestMessages(rooms: [(room, above)], count: count)[room] ?? []
+    public func latestMessages(room: RoomID, above: Int64, count: Int, viewer: UserID) throws -> [Message] {
+        try latestMessages(rooms: [(room, above)], count: count, viewer: viewer)[room] ?? []
     }
 }
 

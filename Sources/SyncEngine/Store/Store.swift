@@ -9,10 +9,10 @@
 /// What a read sees: one consistent snapshot, for the duration of one call of
 /// `SyncEngine.read`.
 public protocol StoreReader: AnyObject, AccountsReads, RoomsReads, MessagesReads, StreamReads,
-                             ConversationsReads, ReceiptsReads, PushOutboxReads {}
+                             ConversationsReads, ReceiptsReads, PushOutboxReads, MessageChangesReads {}
 
 /// One unit of work of a write: everything it does commits together, durably, before
 /// its completion runs (or not at all). It also sees its own writes.
 public protocol StoreWriter: StoreReader, AccountsWrites, RoomsWrites, MessagesWrites, InboxWrites, StreamWrites,
                              ConversationsWrites, ReceiptsWrites, RetentionWrites, PushOutboxWrites,
-                             ClusterWrites, RateBucketsWrites {}
+                             ClusterWrites, RateBucketsWrites, MessageChangesWrites {}

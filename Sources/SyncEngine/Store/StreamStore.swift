@@ -64,8 +64,10 @@ public protocol StreamReads {
     /// already found before it, or the bodies of those found before it (UTF-8 bytes)
     /// add up to more than `maxBodyBytes`. A page adds at least a message's body bytes
     /// per message, so one with those bounds ends at or before that key; its body and
-    /// those after it are not read.
-    func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int) throws -> [Message?]
+    /// those after it are not read. A key of a change row yields the message it changes,
+    /// as it is now, with `change` set (nil if that message was pruned); every message is
+    /// rendered for `viewer`.
+    func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?]
 }
 
 public protocol StreamWrites {

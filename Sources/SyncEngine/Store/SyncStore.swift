@@ -56,6 +56,13 @@ public protocol SyncStore: AnyObject, Sendable {
     /// A single-process store delivers nothing and returns `local`. Called once, by the
     /// engine, before any unit is submitted.
     func joinCluster(local: any Presence, deliver: @escaping @Sendable (RemoteNews) -> Void) -> any Presence
+    /// Erased text (a recall, an erasure) must leave the database's files too, not only
+    /// its rows: asks the store to scrub soon (SQLite: a truncating checkpoint of the WAL;
+    /// PostgreSQL: VACUUM and WAL segment switches), on a thread of its own. Requests
+    /// while one runs fold into the next.
+    func scrubErasedText()
+    /// Scrubs completed since the store opened (tests wait for one).
+    var scrubs: Int { get }
     /// Stops taking units, commits what is queued, and closes. Idempotent.
     func stop()
 }
