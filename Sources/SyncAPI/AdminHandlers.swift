@@ -31,7 +31,7 @@ struct AdminHandlers {
             let name = user.rawValue
             let engine = api.engine
             api.write(responder, { try Erasure.request($0, userName: name) }) { p in
-                engine.eraseRound {}
+                engine.eraseSoon()
                 return json(.accepted) { Encode.erasure(p, user: name, &$0) }
             }
         case .erasure(let user):

@@ -26,6 +26,13 @@ extension SyncEngine {
         }
     }
 
+    /// Starts an erasure round unless one is running (then its next tick, within a
+    /// second, picks up what was asked meanwhile).
+    public func eraseSoon() {
+        guard erasing.trySet() else { return }
+        eraseRound { [self] in _ = erasing.take() }
+    }
+
     /// Runs every pending erasure to its end, step after step, scrubbing the store after
     /// (the erased text leaves its files), then calls `done`.
     public func eraseRound(_ done: @escaping @Sendable () -> Void) {
@@ -64,10 +71,6 @@ extension SyncEngine {
             guard flushing.trySet() else { return }
             flushReactions { _ in _ = flushing.take() }
         })
-        let erasing = Flag()
-        timers.append(Self.timer(every: .seconds(1)) { [self] in
-            guard erasing.trySet() else { return }
-            eraseRound { _ = erasing.take() }
-        })
+        timers.append(Self.timer(every: .seconds(1)) { [self] in eraseSoon() })
     }
 }

@@ -20,6 +20,8 @@ public final class SyncEngine: Sendable {
     let clock: @Sendable () -> Int64
     /// Set when coalesced receipts wait for their window; the background job flushes them.
     let receiptsPending = Flag()
+    /// An erasure round is running (`SyncEngine+Changes.swift`).
+    let erasing = Flag()
     /// Inbox rows written by committed commands (write diffusion), for metrics.
     public let inboxRowsWritten = Counter()
     let retentionPosition = Retention.Position()
