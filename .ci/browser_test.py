@@ -10,14 +10,19 @@ two as alice's devices, one as bob's. Then checks, in order:
      of alice's sessions; both show the unread badge;
   3. alice reads on one session; the other's badge clears within 2 s (read event);
   4. a body of <img src=x onerror=alert(1)> shows as text (no element, no alert);
-  5. a page reload keeps the state (signed in, same messages, once each);
-  6. older pages load through the history loader; a group is made and a member
+  5. edits, recalls and reactions (docs/message-changes.md) across alice's two
+     devices: one edits her message, the other shows the new text marked "edited";
+     one reacts, the other shows the count as hers (a click toggles it); one
+     recalls, the other shows the tombstone and the text is nowhere in its DOM; bob's
+     unread badge counts the message (tombstone included) and none of the changes;
+  6. a page reload keeps the state (signed in, same messages, once each);
+  7. older pages load through the history loader; a group is made and a member
      added in the browser, and the other side lists it;
-  7. the server is killed (SIGKILL) and restarted on the same port and data: the
+  8. the server is killed (SIGKILL) and restarted on the same port and data: the
      sessions show they lost it, catch up afterwards with no duplicate, and a
      message alice typed while the connection was refused stays pending, then is
      stored exactly once;
-  8. sign-out forgets the token, a pasted token signs in again; a #token= link for
+  9. sign-out forgets the token, a pasted token signs in again; a #token= link for
      another device asks before replacing the sign-in (declined: kept; accepted:
      switched); the server's log (debug level) holds no device token; no unexpected
      console errors.
@@ -42,6 +47,7 @@ import urllib.request
 
 ADMIN = "browser-test-admin-token"
 XSS = "<img src=x onerror=alert(1)>"
+TOMBSTONE = "message deleted"  # what the page shows for a recalled message (web/app.js)
 
 
 def skipped(why):
@@ -190,6 +196,38 @@ class Session:
         wait_for("%s to open room %d" % (self.name, room),
                  lambda: self.q("[data-testid=composer]") and self.q("[data-testid=composer]")[0].is_displayed())
 
+    def message(self, room, seq):
+        els = self.q("[data-testid=message][data-room-id='%d'][data-seq='%d']" % (room, seq))
+        return els[0] if els else None
+
+    def message_action(self, room, seq, testid, key=None):
+        """Opens a message's actions (the ⋯ button) and clicks one: edit, recall, or the
+        react-option with data-key `key`. Retried while the list re-renders."""
+        def click():
+            m = self.message(room, seq)
+            if m is None:
+                return False
+            targets = [b for b in m.find_elements(By.CSS_SELECTOR, "[data-testid=%s]" % testid)
+                       if key is None or b.get_attribute("data-key") == key]
+            if not targets:
+                m.find_element(By.CSS_SELECTOR, "[data-testid=actions-toggle]").click()
+                return False
+            targets[0].click()
+            return True
+        wait_for("%s to click %s on message %d" % (self.name, testid, seq), click)
+
+    def reactions(self, room, seq):
+        """{key: (count, me)} as shown under a message."""
+        m = self.message(room, seq)
+        if m is None:
+            return None
+        return {r.get_attribute("data-key"): (int(r.get_attribute("data-count")), r.get_attribute("data-me") == "true")
+                for r in m.find_elements(By.CSS_SELECTOR, "[data-testid=reaction]")}
+
+    def preview(self, room):
+        c = self.conversation(room)
+        return c.find_element(By.CSS_SELECTOR, ".preview").text if c is not None else None
+
     def messages(self, room):
         """[(seq or None if pending, body text)] as shown, top to bottom."""
         out = []
@@ -230,7 +268,8 @@ def expect_history(port, token, room, sessions):
     def stored():
         status, page = api(port, "GET", "/v1/rooms/%d/messages?limit=100" % room, token)
         assert status == 200, status
-        return [(m["seq"], m["body"]["text"] if isinstance(m["body"], dict) else m["body"]) for m in page["messages"]]
+        return [(m["seq"], TOMBSTONE if m.get("deleted") else
+                 m["body"]["text"] if isinstance(m["body"], dict) else m["body"]) for m in page["messages"]]
 
     def same(s):
         want = stored()
@@ -359,13 +398,99 @@ def main():
             a1.d.save_screenshot(args.screenshot)
             print("saved %s" % args.screenshot)
 
+        # Edits, recalls and reactions across alice's two devices (docs/message-changes.md).
+        # bob looks at another room meanwhile, so his badge shows what counts as unread.
+        b.open_room(trip)
+        draft, fixed = "Dinner at 8 at the usual place?", "Dinner at 7 at the usual place?"
+        a1.send(draft)
+        mine = wait_for("alice's message stored", lambda: [seq for seq, t in a1.messages(room) if seq and t == draft])[0]
+        wait_for("alice-phone to show it", lambda: (mine, draft) in a2.messages(room))
+        wait_for("bob's badge to count it", lambda: b.unread(room) == 1, timeout=10)
+        a1.message_action(room, mine, "edit")
+        box = a1.q("[data-testid=composer]")[0]
+        assert box.get_attribute("value") == draft, box.get_attribute("value")
+        box.clear()
+        box.send_keys(fixed)
+        a1.q("[data-testid=send]")[0].click()
+
+        def edited_on(s):
+            m = s.message(room, mine)
+            return (m is not None and m.find_element(By.CSS_SELECTOR, "[data-testid=body]").text == fixed
+                    and bool(m.find_elements(By.CSS_SELECTOR, "[data-testid=edited]")))
+        wait_for("alice-phone to show the edit, marked edited", lambda: edited_on(a2), timeout=10)
+        assert edited_on(a1)
+        assert not [x for x in a1.messages(room) if x[1] == draft], "the edit showed as a new message"
+        status, history = api(port, "GET", "/v1/rooms/%d/messages?limit=100" % room, bob_token)
+        assert [m["body"] for m in history["messages"] if m["seq"] == mine] == [{"text": fixed}], history
+        checks += 1
+        print("ok 6 - alice edits on one device; the other shows the new text, marked edited, in place")
+
+        # alice reacts to bob's last message on her laptop; her phone shows the count as hers.
+        theirs = [seq for seq, t in a1.messages(room) if t == "Nice! Try killing the server next."][0]
+        a1.message_action(room, theirs, "react-option", key="\U0001F44D")
+        t0 = time.time()
+        wait_for("alice-phone to show the reaction as hers",
+                 lambda: a2.reactions(room, theirs) == {"\U0001F44D": (1, True)}, timeout=10)
+        print("  the reaction reached alice-phone in %.2fs" % (time.time() - t0))
+        assert a1.reactions(room, theirs) == {"\U0001F44D": (1, True)}, a1.reactions(room, theirs)
+        # A click on her own reaction takes it back; again puts it back (a toggle).
+        chip = lambda: [r for r in a2.message(room, theirs).find_elements(By.CSS_SELECTOR, "[data-testid=reaction]")]
+        wait_for("the chip", chip)[0].click()
+        wait_for("the reaction taken back on alice-laptop", lambda: a1.reactions(room, theirs) == {}, timeout=10)
+        wait_for("the chip gone", lambda: not chip())
+        a2.message_action(room, theirs, "react-option", key="\U0001F44D")
+        wait_for("the reaction back on alice-laptop",
+                 lambda: a1.reactions(room, theirs) == {"\U0001F44D": (1, True)}, timeout=10)
+        checks += 1
+        print("ok 7 - alice reacts on one device; the other shows the count, highlighted as hers; a click toggles it")
+
+        # alice recalls her message on her laptop; her phone shows a tombstone, and
+        # neither text is anywhere in its page.
+        a1.message_action(room, mine, "recall")
+        wait_for("the recall's confirmation", lambda: a1.d.switch_to.alert, timeout=5).accept()
+
+        def tombstone_on(s):
+            m = s.message(room, mine)
+            return (m is not None and m.get_attribute("data-deleted") == "true"
+                    and m.find_element(By.CSS_SELECTOR, "[data-testid=body]").text == TOMBSTONE
+                    and not m.find_elements(By.CSS_SELECTOR, "[data-testid=edited], [data-testid=actions-toggle]"))
+        wait_for("alice-phone to show the tombstone", lambda: tombstone_on(a2), timeout=10)
+        assert tombstone_on(a1)
+        for s in (a1, a2):
+            page = s.d.execute_script("return document.documentElement.outerHTML")
+            for text in (draft, fixed, "Dinner at"):
+                assert text not in page, "%s still shows %r after the recall" % (s.name, text)
+        status, history = api(port, "GET", "/v1/rooms/%d/messages?limit=100" % room, bob_token)
+        gone = [m for m in history["messages"] if m["seq"] == mine]
+        assert gone and gone[0].get("deleted") is True and "body" not in gone[0], gone
+
+        # bob: the new message counted once (a tombstone still counts until read), the
+        # edit, the reactions and the recall not at all; the list's preview is the tombstone.
+        wait_for("bob's list to show the tombstone as the room's last message",
+                 lambda: b.preview(room) == "alice: " + TOMBSTONE, timeout=10)
+        time.sleep(1.5)  # the reactions events are written about once a second
+        assert b.unread(room) == 1, "bob's badge shows %r, not 1: changes counted as unread?" % b.unread(room)
+        status, unread = api(port, "GET", "/v1/unread", bob_token)
+        assert [r["unread"] for r in unread["rooms"] if r["room_id"] == room] == [1], unread
+        b.open_room(room)
+        wait_for("bob to show the tombstone", lambda: tombstone_on(b), timeout=10)
+        wait_for("bob to show alice's reaction, not as his",
+                 lambda: b.reactions(room, theirs) == {"\U0001F44D": (1, False)}, timeout=10)
+        page = b.d.execute_script("return document.documentElement.outerHTML")
+        assert "Dinner at" not in page, "bob's page still shows the recalled text"
+        wait_for("bob's badge to clear", lambda: b.unread(room) == 0, timeout=5)
+        expect_history(port, bob_token, room, [a1, a2, b])
+        checks += 1
+        print("ok 8 - alice recalls on one device; both of hers and bob's show the tombstone, the text nowhere; "
+              "bob's unread counted the message, none of the changes")
+
         # 5. a reload keeps the state.
         a1.d.refresh()
         a1.wait_live()
         a1.open_room(room)
         expect_history(port, bob_token, room, [a1])
         checks += 1
-        print("ok 6 - a reload keeps the sign-in and shows the same messages once")
+        print("ok 9 - a reload keeps the sign-in and shows the same messages once")
 
         # Older pages: 35 more messages in the group; alice's laptop loads them with the
         # history loader ("older") and shows every message once, in order.
@@ -380,7 +505,7 @@ def main():
         a1.d.execute_script("arguments[0].scrollIntoView(); arguments[0].click();", older[0])
         expect_history(port, bob_token, trip, [a1])
         checks += 1
-        print("ok 7 - older pages load through the history loader; every message once, in order")
+        print("ok 10 - older pages load through the history loader; every message once, in order")
 
         # A group made in the browser, a member added in the browser; bob's session lists it.
         a1.q("[data-testid=new-chat]")[0].click()
@@ -402,7 +527,7 @@ def main():
         assert sorted(m["user"] for m in members["members"]) == ["alice", "bob", "carol"], members
         a1.open_room(room)
         checks += 1
-        print("ok 8 - a group created and a member added in the browser; the other side lists it")
+        print("ok 11 - a group created and a member added in the browser; the other side lists it")
 
         # 6. kill the server; type while it is down; restart; catch up with no duplicate.
         server.kill()
@@ -424,7 +549,7 @@ def main():
         assert bodies.count("after the restart") == 1, bodies
         assert not a1.q("[data-testid=message][data-pending]"), "a message is still pending"
         checks += 1
-        print("ok 9 - after kill -9 and restart: caught up, no duplicates, the pending message stored once")
+        print("ok 12 - after kill -9 and restart: caught up, no duplicates, the pending message stored once")
 
         # More rooms than one page of the first screen (20): the list pages on scroll.
         for i in range(22):
@@ -452,7 +577,7 @@ def main():
         a2.open_room(room)
         expect_history(port, bob_token, room, [a2])
         checks += 1
-        print("ok 10 - sign-out forgets the token; a pasted token signs in again; %d rooms listed page by page" % total)
+        print("ok 13 - sign-out forgets the token; a pasted token signs in again; %d rooms listed page by page" % total)
 
         # A #token= link never silently replaces a sign-in (a page opening such a link
         # would move the person into another account): the tab asks; declining keeps
@@ -481,7 +606,7 @@ def main():
         wait_for("bob's name shown after accepting", lambda: who().startswith("bob"))
         a2.wait_live()
         checks += 1
-        print("ok 11 - a #token= link asks before replacing a sign-in: declined keeps it, accepted switches")
+        print("ok 14 - a #token= link asks before replacing a sign-in: declined keeps it, accepted switches")
 
         # The server's log (at debug level) never carries a device token, not even the
         # socket's ticket query (which is never a device token).
@@ -491,14 +616,14 @@ def main():
         leaked = [k for k, t in tokens.items() if t in log]
         assert not leaked, "tokens in the server log: %s" % leaked
         checks += 1
-        print("ok 12 - no token in the server's log")
+        print("ok 15 - no token in the server's log")
 
         for s in sessions:
             errs = s.errors()
             if errs:
                 raise Failure("%s console errors: %s" % (s.name, errs[:3]))
         checks += 1
-        print("ok 13 - no unexpected console errors")
+        print("ok 16 - no unexpected console errors")
         print("browser test: %d checks passed" % checks)
         return 0
     except (Failure, AssertionError, WebDriverException) as e:

@@ -1,7 +1,9 @@
 // The Pigeonhole web client: a small chat UI on top of pigeonhole-client.js.
 // Message bodies and every other server string are shown with textContent only,
-// never parsed as HTML.
-import { PigeonholeClient, tokenKey } from './pigeonhole-client.js';
+// never parsed as HTML. Every copy of a message (events, send answers, previews,
+// history pages, the answers of edits, recalls and reactions) is kept through
+// putMessage/mergeMessage, so whatever order they arrive in, the newest one shows.
+import { PigeonholeClient, tokenKey, eventMessage, putMessage, unreadCount } from './pigeonhole-client.js';
 
 const TOKEN_KEY = 'pigeonhole:token';
 const $ = (id) => document.getElementById(id);
@@ -15,6 +17,10 @@ let loadingMore = false;
 let openRoomId = null;
 let renderQueued = false;
 let forceBottom = false;
+let selected = null; // the message whose actions are shown: `${room_id}:${seq}`
+let editing = null; // the message the composer edits: {roomId, seq, body}
+// The reactions offered (any key another client used shows too, and toggles the same way).
+const REACTIONS = ['👍', '❤️', '😂', '🎉', '😮'];
 
 // ---- sign-in: the token comes from #token=... (never a query string) or storage -------
 function storedToken() {
@@ -61,6 +67,7 @@ function signOut(message = '') {
   rooms.clear();
   openRoomId = null;
   listLoaded = false;
+  stopEditing();
   showSignIn(message);
 }
 
@@ -123,11 +130,16 @@ async function loadConversations() {
 }
 
 // ---- the local state: idempotent by (room, seq); read markers only move forward ---------
+// A room's `messages` holds messages only (seq -> the newest copy); a change (edit,
+// recall, reactions) replaces the copy of the message it changes. `last_seq` is the
+// room's newest seq, changes included. Unread is counted from the messages (see
+// roomUnread), never as last_seq - read_seq: a change takes a seq but is not unread.
 function upsertRoom(r) {
   let room = rooms.get(r.id);
   if (!room) {
     room = { id: r.id, kind: 'group', name: null, peer: null, last_seq: 0, read_seq: 0, last_active_at: '',
-      member_count: 0, messages: new Map(), historyLoaded: false, nextBefore: null, members: null, markedSeq: 0 };
+      member_count: 0, messages: new Map(), historyLoaded: false, nextBefore: null, members: null, markedSeq: 0,
+      baseline: null, floor: Infinity };
     rooms.set(r.id, room);
   }
   for (const k of ['kind', 'name', 'peer', 'member_count', 'hot']) if (k in r) room[k] = r[k];
@@ -137,9 +149,33 @@ function upsertRoom(r) {
   return room;
 }
 
+/** The server's unread count as a first screen gives it: what roomUnread starts from. */
+function setBaseline(room, c) {
+  room.baseline = { unread: c.unread, last_seq: c.last_seq, read_seq: c.read_seq };
+}
+
+/** Unread by the contract: the messages above the read marker (tombstones too), never changes. */
+function roomUnread(room) {
+  return unreadCount(room.read_seq, room.messages.keys(), room.baseline);
+}
+
+/**
+ * A page of messages (history, previews): each copy kept by version. The room shows
+ * messages from its pages' and message events' lowest seq up (`floor`): together they
+ * have no gap, while a change can carry a message from far below them.
+ */
+function addPage(room, messages) {
+  for (const m of messages) {
+    putMessage(room.messages, m);
+    room.floor = Math.min(room.floor, m.seq);
+  }
+}
+
+/** A message as sent (a `message` event, a send's answer). */
 function addMessage(m) {
   const room = rooms.get(m.room_id) ?? upsertRoom({ id: m.room_id });
-  room.messages.set(m.seq, m);
+  putMessage(room.messages, m);
+  room.floor = Math.min(room.floor, m.seq);
   room.last_seq = Math.max(room.last_seq, m.seq);
   if (me && m.sender === me.user.name) room.read_seq = Math.max(room.read_seq, m.seq); // sending reads
   if (m.sent_at > room.last_active_at) room.last_active_at = m.sent_at;
@@ -147,13 +183,30 @@ function addMessage(m) {
   return room;
 }
 
+/**
+ * An edit, recall or reactions event: the message as it is now replaces an older copy
+ * (a tombstone is never replaced). A change of a message not held is kept too (a page
+ * read earlier may still be on its way), though not shown below the loaded pages.
+ * Neither unread nor the room's activity time move.
+ */
+function applyChange(ev) {
+  const room = rooms.get(ev.room_id) ?? upsertRoom({ id: ev.room_id });
+  putMessage(room.messages, ev.message);
+  if (typeof ev.seq === 'number') room.last_seq = Math.max(room.last_seq, ev.seq);
+  if (!room.loaded) fetchRoomInfo(room.id);
+}
+
 function replaceWithFirstScreen(page) {
   const open = openRoomId;
+  const before = new Map([...rooms].map(([id, r]) => [id, r.messages]));
   rooms.clear();
   for (const c of page.conversations) {
     const room = upsertRoom(c);
     room.loaded = true;
-    for (const m of c.preview) room.messages.set(m.seq, m);
+    setBaseline(room, c);
+    // A copy held already (e.g. an edit's answer) may be newer than the page's.
+    for (const m of c.preview) { const held = before.get(c.id)?.get(m.seq); if (held) room.messages.set(m.seq, held); }
+    addPage(room, c.preview);
   }
   nextPage = page.next_page ?? null;
   listLoaded = true;
@@ -170,7 +223,8 @@ async function fetchRoomInfo(id) {
   try {
     const [info, unread] = await Promise.all([client.room(id), client.unread()]);
     const n = unread.rooms.find((x) => x.room_id === id)?.unread ?? 0;
-    const room = upsertRoom({ ...info, read_seq: info.last_seq - n });
+    const room = upsertRoom(info);
+    setBaseline(room, { unread: n, last_seq: info.last_seq, read_seq: room.read_seq });
     room.loaded = true;
     scheduleRender();
   } catch (e) {
@@ -184,6 +238,7 @@ function applyEvents(events) {
   for (const ev of events) {
     switch (ev.type) {
       case 'message': addMessage(ev.message); break;
+      case 'edit': case 'delete': case 'reactions': if (eventMessage(ev)) applyChange(ev); break;
       case 'read': upsertRoom({ id: ev.room_id, read_seq: ev.read_seq }); break;
       case 'member':
         if (me && ev.user === me.user.name && (ev.action === 'left' || ev.action === 'removed')) {
@@ -242,7 +297,7 @@ async function loadOlder() {
   try {
     const page = await client.history(room.id, { before: room.nextBefore, limit: 30 });
     const fromBottom = box.scrollHeight - box.scrollTop;
-    for (const m of page.messages) room.messages.set(m.seq, m);
+    addPage(room, page.messages);
     room.nextBefore = page.next_before ?? null;
     render();
     box.scrollTop = box.scrollHeight - fromBottom; // keep the reader's place
@@ -260,7 +315,8 @@ async function loadMoreConversations() {
     for (const c of page.conversations) {
       const room = upsertRoom(c);
       room.loaded = true;
-      for (const m of c.preview) room.messages.set(m.seq, m);
+      setBaseline(room, c);
+      addPage(room, c.preview);
     }
     nextPage = page.next_page ?? null;
   } catch { /* try again on the next scroll */ } finally {
@@ -279,7 +335,8 @@ function atBottom() {
 function maybeMarkRead() {
   const room = rooms.get(openRoomId);
   if (!room || !client || document.visibilityState !== 'visible' || !atBottom()) return;
-  if (room.last_seq <= room.read_seq || room.markedSeq >= room.last_seq) return;
+  // Only unread messages call for a marker: a change (an edit, a reaction) never does.
+  if (roomUnread(room) === 0 || room.last_seq <= room.read_seq || room.markedSeq >= room.last_seq) return;
   const seq = room.last_seq;
   room.markedSeq = seq;
   room.read_seq = seq; // this device clears at once; the others through the `read` event
@@ -301,7 +358,7 @@ function el(tag, props = {}, ...children) {
   for (const [k, v] of Object.entries(props)) {
     if (k === 'text') e.textContent = v;
     else if (k === 'class') e.className = v;
-    else if (k.startsWith('data-')) e.setAttribute(k, v);
+    else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v);
     else e[k] = v;
   }
   for (const c of children) if (c) e.append(c);
@@ -318,6 +375,19 @@ function bodyText(body) {
   if (typeof body === 'string') return body;
   if (body && typeof body === 'object' && typeof body.text === 'string') return body.text;
   return JSON.stringify(body);
+}
+
+const TOMBSTONE_TEXT = 'message deleted';
+
+/** What a message shows: its body, or for a recalled one (no body left) that it was deleted. */
+function messageText(m) {
+  return m.deleted ? TOMBSTONE_TEXT : bodyText(m.body);
+}
+
+/** An edited body: the text replaced, any other fields of an object body kept. */
+function editedBody(body, text) {
+  if (body && typeof body === 'object' && !Array.isArray(body)) return { ...body, text };
+  return typeof body === 'string' ? text : { text };
 }
 
 function shortTime(iso) {
@@ -346,12 +416,12 @@ function renderList() {
   const list = $('conversations');
   const items = sortedRooms().map((room) => {
     const last = room.messages.size ? room.messages.get(Math.max(...room.messages.keys())) : null;
-    const unread = Math.max(0, room.last_seq - room.read_seq);
+    const unread = roomUnread(room);
     const li = el('li', { class: 'conversation' + (room.id === openRoomId ? ' active' : ''),
       'data-testid': 'conversation', 'data-room-id': String(room.id) },
     el('span', { class: 'title', text: roomTitle(room) }),
     el('span', { class: 'time', text: shortTime(room.last_active_at) }),
-    el('span', { class: 'preview', text: last ? `${last.sender}: ${bodyText(last.body)}` : 'No messages yet' }),
+    el('span', { class: 'preview', text: last ? `${last.sender}: ${messageText(last)}` : 'No messages yet' }),
     unread > 0 ? el('span', { class: 'unread', 'data-testid': 'unread', text: String(unread) }) : null);
     li.addEventListener('click', () => openRoom(room.id));
     return li;
@@ -373,19 +443,15 @@ function renderRoom() {
   $('member-list').replaceChildren(...(room.members ?? []).map((m) =>
     el('li', { 'data-testid': 'member', text: m.role === 'owner' ? `${m.user} (owner)` : m.user })));
   $('older').hidden = !(room.historyLoaded && room.nextBefore !== null);
+  if (editing && rooms.get(editing.roomId)?.messages.get(editing.seq)?.deleted) {
+    stopEditing(); // recalled meanwhile (by the owner, or on another device)
+    alertIn('room-error', 'The message you were editing was recalled.');
+  }
   const mine = me?.user.name;
-  const items = [...room.messages.values()].sort((a, b) => a.seq - b.seq).map((m) => {
-    let readBy = null;
-    if (m.sender === mine && room.members) {
-      const n = room.members.filter((x) => x.user !== m.sender && x.read_seq >= m.seq).length;
-      readBy = el('span', { class: 'read-by', 'data-testid': 'read-by', text: `read by ${n}` });
-    }
-    return el('li', { class: 'message' + (m.sender === mine ? ' mine' : ''), 'data-testid': 'message',
-      'data-room-id': String(m.room_id), 'data-seq': String(m.seq), 'data-sender': m.sender },
-    el('div', { class: 'meta' }, el('span', { class: 'sender', text: m.sender }),
-      el('time', { dateTime: m.sent_at, text: shortTime(m.sent_at), title: m.sent_at }), readBy),
-    el('div', { class: 'body', 'data-testid': 'body', text: bodyText(m.body) }));
-  });
+  const owner = !!room.members?.some((x) => x.user === mine && x.role === 'owner');
+  // Changes of messages below the loaded pages are held, not shown (no gap in the timeline).
+  const shown = [...room.messages.values()].filter((m) => m.seq >= room.floor);
+  const items = shown.sort((a, b) => a.seq - b.seq).map((m) => renderMessage(room, m, mine, owner));
   for (const p of client.outbox.filter((x) => x.room_id === room.id)) {
     items.push(el('li', { class: 'message mine', 'data-testid': 'message', 'data-room-id': String(room.id),
       'data-pending': 'true', 'data-client-msg-id': p.client_msg_id },
@@ -397,7 +463,126 @@ function renderRoom() {
   forceBottom = false;
 }
 
+function renderMessage(room, m, mine, owner) {
+  let readBy = null;
+  if (m.sender === mine && room.members) {
+    const n = room.members.filter((x) => x.user !== m.sender && x.read_seq >= m.seq).length;
+    readBy = el('span', { class: 'read-by', 'data-testid': 'read-by', text: `read by ${n}` });
+  }
+  const key = `${m.room_id}:${m.seq}`;
+  const isSelected = selected === key;
+  const edited = !m.deleted && m.edited_at
+    ? el('span', { class: 'edited', 'data-testid': 'edited', text: 'edited', title: `edited ${m.edited_at}` }) : null;
+  const toggle = m.deleted ? null : el('button', { type: 'button', class: 'link actions-toggle', 'data-testid': 'actions-toggle',
+    text: '⋯', title: 'React, edit or recall', 'aria-label': 'Message actions', 'aria-expanded': String(isSelected),
+    onclick: () => { selected = isSelected ? null : key; render(); } });
+  const beingEdited = editing && editing.roomId === m.room_id && editing.seq === m.seq;
+  const li = el('li', { class: 'message' + (m.sender === mine ? ' mine' : '') + (m.deleted ? ' deleted' : '')
+    + (beingEdited ? ' being-edited' : ''),
+    'data-testid': 'message', 'data-room-id': String(m.room_id), 'data-seq': String(m.seq), 'data-sender': m.sender },
+  el('div', { class: 'meta' }, el('span', { class: 'sender', text: m.sender }),
+    el('time', { dateTime: m.sent_at, text: shortTime(m.sent_at), title: m.sent_at }), edited, readBy, toggle),
+  el('div', { class: 'body' + (m.deleted ? ' tombstone' : ''), 'data-testid': 'body', text: messageText(m) }));
+  if (m.deleted) {
+    li.setAttribute('data-deleted', 'true');
+    return li;
+  }
+  const reactions = m.reactions ?? [];
+  if (reactions.length) {
+    li.append(el('div', { class: 'reactions', 'data-testid': 'reactions' }, ...reactions.map((r) =>
+      el('button', { type: 'button', class: 'reaction' + (r.me ? ' me' : ''), 'data-testid': 'reaction',
+        'data-key': r.key, 'data-count': String(r.count), 'data-me': String(!!r.me), text: `${r.key} ${r.count}`,
+        title: r.me ? 'You reacted; click to take it back' : 'React with this too', 'aria-pressed': String(!!r.me),
+        onclick: () => toggleReaction(m, r.key) }))));
+  }
+  if (isSelected) {
+    const actions = el('div', { class: 'actions', 'data-testid': 'actions' }, ...REACTIONS.map((k) =>
+      el('button', { type: 'button', class: 'react-option', 'data-testid': 'react-option', 'data-key': k, text: k,
+        'aria-label': `React with ${k}`, onclick: () => toggleReaction(m, k) })));
+    if (m.sender === mine) {
+      actions.append(el('button', { type: 'button', class: 'link', 'data-testid': 'edit', text: 'Edit',
+        onclick: () => startEditing(m) }));
+    }
+    if (m.sender === mine || owner) {
+      actions.append(el('button', { type: 'button', class: 'link danger', 'data-testid': 'recall', text: 'Recall',
+        onclick: () => recall(m) }));
+    }
+    li.append(actions);
+  }
+  return li;
+}
+
+// ---- changes: edit (in the composer), recall, react --------------------------------------------
+const CHANGE_ERRORS = {
+  edit_window_closed: 'Too late to edit this message.',
+  recall_window_closed: 'Too late to recall this message.',
+  not_sender: 'Only its sender can change this message.',
+  message_deleted: 'That message was recalled.',
+  message_not_found: 'That message is no longer there.',
+  reaction_limit: 'This message has as many different reactions as it can take.',
+  rate_limited: 'Slow down a little, then try again.',
+};
+
+function changeFailed(what, e) {
+  alertIn('room-error', `${what}: ${CHANGE_ERRORS[e.code] ?? e.message}`);
+}
+
+/** The server's answer: the message as it now is (kept by version, like every other copy). */
+function keepAnswer(m) {
+  if (!m || typeof m.seq !== 'number') return;
+  const room = rooms.get(m.room_id);
+  if (room) putMessage(room.messages, m);
+  scheduleRender();
+}
+
+function toggleReaction(m, key) {
+  if (!client) return;
+  const room = rooms.get(m.room_id);
+  const current = room?.messages.get(m.seq) ?? m;
+  const mine = (current.reactions ?? []).some((r) => r.key === key && r.me);
+  const call = mine ? client.unreact(m.room_id, m.seq, key) : client.react(m.room_id, m.seq, key);
+  selected = null;
+  call.then(keepAnswer, (e) => changeFailed('Not changed', e));
+  scheduleRender();
+}
+
+function recall(m) {
+  if (!client) return;
+  if (!window.confirm('Recall this message? Its text is erased for everyone in the room.')) return;
+  selected = null;
+  if (editing && editing.roomId === m.room_id && editing.seq === m.seq) stopEditing();
+  client.deleteMessage(m.room_id, m.seq).then(keepAnswer, (e) => changeFailed('Not recalled', e));
+  scheduleRender();
+}
+
+function startEditing(m) {
+  editing = { roomId: m.room_id, seq: m.seq, body: m.body };
+  selected = null;
+  $('composer').value = bodyText(m.body);
+  $('editing').hidden = false;
+  $('send').textContent = 'Save';
+  $('composer').focus();
+  scheduleRender();
+}
+
+function stopEditing() {
+  if (!editing) return;
+  editing = null;
+  $('composer').value = '';
+  $('editing').hidden = true;
+  $('send').textContent = 'Send';
+}
+
+function saveEdit(text) {
+  const { roomId, seq, body } = editing;
+  stopEditing();
+  if (text === bodyText(body)) return; // unchanged: nothing to send
+  client.editMessage(roomId, seq, editedBody(body, text)).then(keepAnswer, (e) => changeFailed('Not edited', e));
+}
+
 function openRoom(id) {
+  if (editing && editing.roomId !== id) stopEditing();
+  if (openRoomId !== id) selected = null;
   openRoomId = id;
   const room = rooms.get(id);
   if (room) {
@@ -411,6 +596,7 @@ function openRoom(id) {
 }
 
 function closeRoom() {
+  stopEditing();
   openRoomId = null;
   scheduleRender();
 }
@@ -436,9 +622,12 @@ function wire() {
     e.preventDefault();
     const text = $('composer').value;
     if (!text.trim() || openRoomId === null || !client) return;
+    if (editing) { saveEdit(text); return; }
     $('composer').value = '';
     client.send(openRoomId, { text }).catch(() => {});
   });
+  $('composer').addEventListener('keydown', (e) => { if (e.key === 'Escape') stopEditing(); });
+  $('edit-cancel').addEventListener('click', () => { stopEditing(); $('composer').focus(); });
   $('older').addEventListener('click', loadOlder);
   $('messages').addEventListener('scroll', () => {
     if ($('messages').scrollTop < 40) loadOlder();

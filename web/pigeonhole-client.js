@@ -22,10 +22,27 @@
 //
 //   const client = new PigeonholeClient({ baseUrl: 'http://127.0.0.1:8080', token, storage: localStorage });
 //   client.on('firstScreen', (page) => showConversations(page));   // replace local state
-//   client.on('events', (events) => events.forEach(apply));        // messages, reads, members, receipts
+//   client.on('events', (events) => events.forEach(apply));        // messages, changes, reads, members, receipts
 //   client.on('status', (s) => indicator.textContent = s);         // connecting, live, reconnecting, offline, unauthorized
 //   client.start();
 //   await client.send(roomId, { text: 'hello' });                  // resolves with the stored message
+//
+// Edits, recalls and reactions (docs/message-changes.md): editMessage, deleteMessage,
+// react and unreact resolve with the message as the server now has it. Every device,
+// the one that made the change included, also gets an event for it, handed over with
+// the others: `edit`, `delete` or `reactions`, carrying `message`, the changed message
+// as it is now (its `seq` and the event's `room_id` say which one; the event's own `seq`
+// is the change's place in the room). A copy of a message reaches you in many ways (the
+// send's answer, `message` and change events, previews, history pages, the answers
+// above), in any order and more than once: keep each copy through mergeMessage (a
+// tombstone is final, else the higher `version` wins), e.g.
+//
+//   const m = eventMessage(ev);                    // message/edit/delete/reactions, else null
+//   if (m) putMessage(messagesOf(ev.room_id), m);  // a Map seq -> message of that room
+//
+// and apply every history page and preview the same way, so all copies converge.
+// Unread counts `message` events (messages, tombstones included) above the read marker,
+// never change events: a room's seqs are no longer all messages (see unreadCount).
 
 /** An HTTP answer that was not 2xx (or no answer: status 0). */
 export class PigeonholeError extends Error {
@@ -72,6 +89,70 @@ export function tokenKey(token) {
   let h = 0x811c9dc5;
   for (let i = 0; i < token.length; i++) h = Math.imul(h ^ token.charCodeAt(i), 0x01000193) >>> 0;
   return h.toString(16).padStart(8, '0');
+}
+
+// ---- messages that change (docs/message-changes.md) ----------------------------------
+
+/** A copy's version: how many changes it has seen (absent = 0). */
+export function messageVersion(m) {
+  return typeof m?.version === 'number' ? m.version : 0;
+}
+
+/**
+ * Of two copies of one message, the one to keep, whatever order they arrived in: a
+ * tombstone is final (a copy that is not deleted never replaces one that is);
+ * otherwise the higher `version`; equal versions keep the incoming copy. Pure: returns
+ * one of its arguments, never a mix.
+ */
+export function mergeMessage(stored, incoming) {
+  if (!stored) return incoming;
+  if (!incoming) return stored;
+  if (stored.deleted && !incoming.deleted) return stored;
+  if (incoming.deleted && !stored.deleted) return incoming;
+  return messageVersion(incoming) >= messageVersion(stored) ? incoming : stored;
+}
+
+/** The event types whose `message` is a change of an earlier message. */
+export const CHANGE_EVENT_TYPES = Object.freeze(['edit', 'delete', 'reactions']);
+
+/** The message an event carries (`message`, `edit`, `delete`, `reactions`), else null. */
+export function eventMessage(ev) {
+  if (!ev || !ev.message || typeof ev.message !== 'object') return null;
+  return ev.type === 'message' || CHANGE_EVENT_TYPES.includes(ev.type) ? ev.message : null;
+}
+
+/**
+ * Keeps `incoming` in `messages` (one room's Map seq -> message) by mergeMessage and
+ * returns the copy kept. A change of a message not held yet is kept too: it is the
+ * newest copy, and a page read earlier that arrives later must not win over it.
+ */
+export function putMessage(messages, incoming) {
+  const kept = mergeMessage(messages.get(incoming.seq), incoming);
+  messages.set(incoming.seq, kept);
+  return kept;
+}
+
+/**
+ * A room's unread count by the contract: the messages above the read marker, tombstones
+ * included, changes never. `messageSeqs`: the seqs of the room's messages held locally
+ * (from `message` events, pages and previews; a change's `message.seq` is a message's
+ * seq too, its event's own `seq` is not). `baseline`: the server's count for the part
+ * not held, `{unread, last_seq, read_seq}` as a first-screen conversation gives it
+ * (messages up to `last_seq` are counted by it, newer ones from `messageSeqs`).
+ */
+export function unreadCount(readSeq, messageSeqs, baseline = null) {
+  const top = baseline ? baseline.last_seq : 0;
+  let above = 0; // held messages above both the marker and the baseline
+  let between = 0; // held messages above the marker, at or below the baseline's last_seq
+  for (const s of messageSeqs) {
+    if (s > readSeq && s > top) above++;
+    else if (s > readSeq) between++;
+  }
+  if (!baseline || readSeq >= top) return above;
+  // Read up to where the baseline was taken or less: its count stands. Read part of the
+  // way since: what is held of the rest, never more than the baseline counted.
+  const counted = readSeq <= (baseline.read_seq ?? 0) ? baseline.unread : Math.min(baseline.unread, between);
+  return above + Math.max(0, counted);
 }
 
 const defaultSleep = (ms, signal) => new Promise((resolve) => {
@@ -214,6 +295,25 @@ export class PigeonholeClient {
   direct(userName) { return this.request('POST', `/v1/direct/${encodeURIComponent(userName)}`); }
   createGroup(name, members = []) { return this.request('POST', '/v1/rooms', { name, members }); }
   addMembers(id, names) { return this.request('POST', `/v1/rooms/${id}/members`, { members: names }); }
+
+  // Changes to a message (docs/message-changes.md). Each resolves with the message as
+  // the server now has it (keep it through mergeMessage); repeating one is harmless.
+  // Refusals: 403 not_sender / edit_window_closed / recall_window_closed, 404
+  // message_not_found, 409 message_deleted / reaction_limit, 400 invalid_request.
+  /** Replaces a message's body (the sender, within the edit window). */
+  editMessage(roomId, seq, body) {
+    return this.request('PATCH', `/v1/rooms/${roomId}/messages/${seq}`, { body });
+  }
+  /** Recalls a message (the sender within the recall window, or the room's owner): resolves with the tombstone. */
+  deleteMessage(roomId, seq) { return this.request('DELETE', `/v1/rooms/${roomId}/messages/${seq}`); }
+  /** Adds the caller's reaction `key` (e.g. an emoji; 1-64 bytes, no whitespace). */
+  react(roomId, seq, key) {
+    return this.request('PUT', `/v1/rooms/${roomId}/messages/${seq}/reactions/${encodeURIComponent(key)}`);
+  }
+  /** Removes the caller's reaction `key`. */
+  unreact(roomId, seq, key) {
+    return this.request('DELETE', `/v1/rooms/${roomId}/messages/${seq}/reactions/${encodeURIComponent(key)}`);
+  }
 
   // ---- the sync loop ------------------------------------------------------------
   /** Starts syncing (and sending what the outbox still holds). */

@@ -16,6 +16,8 @@ enum Delivery {
         var received: [Record]
         var complete: Bool
         var note: String?
+        /// In the `--changes` mode: the state of every message it received.
+        var states: Convergence.DeviceStates? = nil
     }
 
     /// Every device must hold every acknowledged message of its rooms exactly once, in
@@ -69,13 +71,25 @@ enum Delivery {
         let lastSeq: Int64
     }
 
+    /// What the user's devices received in the `--changes` mode, where changes take room
+    /// seqs too, so `unread` is no longer `last_seq - read_seq` (docs/message-changes.md).
+    struct Received: Sendable {
+        /// room -> the seqs of the message events received (changes excluded).
+        var messages: [Int64: Set<Int64>] = [:]
+        /// room -> the newest seq of any event received, message or change.
+        var newest: [Int64: Int64] = [:]
+    }
+
     /// The first screen must list each of the user's rooms once, with `unread =
     /// last_seq - read_seq`, `last_seq` the newest acknowledged seq and `read_seq` the
     /// furthest of the user's own sends and acknowledged read markers. With `exact` false
     /// (some sends or reads have an unknown outcome: they may have committed unseen) the
-    /// server may be ahead of what was acknowledged, never behind.
+    /// server may be ahead of what was acknowledged, never behind. With `received` (the
+    /// `--changes` mode) `unread` must be the number of messages the user's devices
+    /// received above `read_seq`, and `last_seq` reaches the newest event they received.
     static func verifyUnread(user: String, rows: [ConversationRow], rooms: [Int64], acked: [Record],
-                             ownSends: [Int64: Int64], readMarks: [Int64: Int64], exact: Bool) -> [String] {
+                             ownSends: [Int64: Int64], readMarks: [Int64: Int64], exact: Bool,
+                             received: Received? = nil) -> [String] {
         var out: [String] = []
         var lastAcked: [Int64: Int64] = [:]
         for s in acked { lastAcked[s.room] = max(lastAcked[s.room] ?? 0, s.seq) }
@@ -89,17 +103,24 @@ enum Delivery {
                 out.append("user \(user) room \(room): missing from the first screen")
                 continue
             }
-            let wantLast = lastAcked[room] ?? 0
+            let wantLast = max(lastAcked[room] ?? 0, received?.newest[room] ?? 0)
             let wantRead = max(ownSends[room] ?? 0, readMarks[room] ?? 0)
-            if r.unread != r.lastSeq - r.readSeq {
+            if let received {
+                let above = received.messages[room, default: []].filter { $0 > r.readSeq }.count
+                if r.unread != Int64(above) {
+                    out.append("user \(user) room \(room): unread \(r.unread) but its devices received \(above) messages above read_seq \(r.readSeq)")
+                }
+            } else if r.unread != r.lastSeq - r.readSeq {
                 out.append("user \(user) room \(room): unread \(r.unread) but last_seq \(r.lastSeq) - read_seq \(r.readSeq) = \(r.lastSeq - r.readSeq)")
             }
             if exact ? r.lastSeq != wantLast : r.lastSeq < wantLast {
-                out.append("user \(user) room \(room): last_seq \(r.lastSeq), but the newest acknowledged send is \(wantLast)")
+                out.append("user \(user) room \(room): last_seq \(r.lastSeq), but the newest acknowledged send"
+                    + (received == nil ? "" : " or received event") + " is \(wantLast)")
             }
             if exact ? r.readSeq != wantRead : r.readSeq < wantRead {
+                let expected = received.map { Int64($0.messages[room, default: []].filter { $0 > wantRead }.count) } ?? wantLast - wantRead
                 out.append("user \(user) room \(room): read_seq \(r.readSeq), but own sends and read markers reached \(wantRead)"
-                    + " (unread \(r.unread), expected \(wantLast - wantRead))")
+                    + " (unread \(r.unread), expected \(expected))")
             }
         }
         for r in rows where !rooms.contains(r.room) {

@@ -21,6 +21,7 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     private var notify: ClientConnection?
     private var cursor: String
     private var received: [Delivery.Record] = []
+    private var states: Convergence.DeviceStates?   // the `--changes` mode only
     private var readMarks: [Int64: Int64] = [:]
     private var errors: [String: Int] = [:]
     private var pulling = false
@@ -46,6 +47,7 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
         self.target = target
         self.done = done
         http = ClientConnection(loop: loop, host: target.host, port: target.port)
+        if context.trackStates { states = Convergence.DeviceStates(name: name, user: user) }
     }
 
     var auth: (String, String) { ("Authorization", "Bearer \(token)") }
@@ -112,7 +114,7 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
             pulling = false
             parked = false
             let now = MonoTime.now()
-            guard case .success(let r) = result, r.status == 200, let page = SyncPageScanner.scan(r.body),
+            guard case .success(let r) = result, r.status == 200, let page = SyncPageScanner.scan(r.body, keepStates: states != nil),
                   let next = page.cursor else {
                 switch result {
                 case .success(let r) where r.status == 200:
@@ -134,6 +136,7 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
                 received.append(Delivery.Record(room: m.room, seq: m.seq, id: m.id, at: now))
                 newest = (m.room, m.seq)
             }
+            for c in page.copies { states?.apply(c, rooms: rooms) }
             let eventsEmpty = page.eventCount == 0
             cursor = next
             let hasMore = page.hasMore
@@ -173,7 +176,8 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     func finish(note: String?) {
         if finished { return }
         finished = true
-        let log = Delivery.DeviceLog(name: name, rooms: rooms, received: received, complete: note == nil, note: note)
+        let log = Delivery.DeviceLog(name: name, rooms: rooms, received: received, complete: note == nil, note: note,
+                                      states: states)
         let (marks, errs, user) = (readMarks, errors, user)
         context.results.withLock { res in
             res.devices[index] = log

@@ -8,6 +8,10 @@ final class LoadContext: Sendable {
     let results = Mutex<LoadResults>(LoadResults())
     /// Devices that have caught up once (their next long-poll parks): sending waits for all.
     let settled = Atomic<Int>(0)
+    /// The `--changes` mode: devices keep the state of every message they receive.
+    let trackStates: Bool
+
+    init(trackStates: Bool = false) { self.trackStates = trackStates }
 
     var draining: Bool { drainDeadlineMillis.load(ordering: .acquiring) != 0 }
 }

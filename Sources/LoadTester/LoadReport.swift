@@ -69,10 +69,15 @@ struct LoadReport {
     let idleErrors: [String: Int]
     let violations: [String]
     let exactUnread: Bool
+    /// The `--changes` mode: its fraction, the changes made and the convergence verdict.
+    let changeFraction: Double
+    let changes: ChangeBoard.Counts
+    let convergence: LoadTest.ConvergenceOutcome?
     let server: ServerFigures?
 
     init(test: LoadTest, roomInfo: [(id: Int64, hot: Bool)], results: LoadResults, deviceCount: Int, nodes: [Node],
-         begin: Double, sendEnd: Double, violations: [String], exactUnread: Bool, server: ServerFigures?) {
+         begin: Double, sendEnd: Double, violations: [String], exactUnread: Bool,
+         convergence: LoadTest.ConvergenceOutcome?, server: ServerFigures?) {
         let plan = test.plan
         scenario = test.scenarioName
         transport = test.transport.rawValue
@@ -130,6 +135,9 @@ struct LoadReport {
         idleErrors = results.idleErrors
         self.violations = violations
         self.exactUnread = exactUnread
+        changeFraction = test.changes
+        changes = results.changes
+        self.convergence = convergence
         self.server = server
     }
 
@@ -161,6 +169,15 @@ struct LoadReport {
             ("unread_check", .string(exactUnread ? "exact" : "bounds")),
             ("violations", .int(violations.count)),
         ]
+        if let c = convergence {
+            fields.append(("changes", [
+                "fraction": .number(fmt(changeFraction)), "edits": .int(changes.edits), "recalls": .int(changes.recalls),
+                "reactions_added": .int(changes.reactionsAdded), "reactions_removed": .int(changes.reactionsRemoved),
+                "errors_by_code": Self.codes(changes.errors), "converged": .bool(c.violations.isEmpty),
+                "convergence_violations": .int(c.violations.count), "states_compared": .int(c.compared),
+                "server_messages": .int(c.serverMessages),
+            ]))
+        }
         if let s = server {
             var srv: [(String, JSONValue)] = [("pids", .array(s.pids.map { .int(Int($0)) })),
                                               ("rss_bytes_start", .int(s.rssBeforeIdle)), ("rss_bytes_end", .int(s.rssEnd)),
@@ -193,6 +210,18 @@ struct LoadReport {
         if !sendErrors.isEmpty { lines.append("  send errors: \(Self.codesText(sendErrors))") }
         if !syncErrors.isEmpty { lines.append("  sync errors: \(Self.codesText(syncErrors))") }
         if !idleErrors.isEmpty { lines.append("  idle client errors: \(Self.codesText(idleErrors))") }
+        if let c = convergence {
+            lines.append("  changes (\(fmt(changeFraction * 100))% of operations): \(changes.edits) edits, \(changes.recalls) recalls, "
+                + "\(changes.reactionsAdded) reactions added, \(changes.reactionsRemoved) removed"
+                + (changes.errors.isEmpty ? "" : "; change errors: \(Self.codesText(changes.errors))"))
+            if changes.edits + changes.recalls + changes.reactionsAdded + changes.reactionsRemoved == 0 {
+                lines.append("  (no change was made: the convergence check below saw unchanged messages only)")
+            }
+            lines.append(c.violations.isEmpty
+                ? "  converged: every device holds the server's current state of every message it received "
+                    + "(\(c.compared) device states compared, \(c.serverMessages) messages on the server)"
+                : "  NOT CONVERGED: \(c.violations.count) violation(s) (\(c.compared) device states compared)")
+        }
         if let s = server {
             var line = "  server" + (s.pids.count > 1 ? " (\(s.pids.count) processes, summed)" : "")
                 + ": RSS \(s.rssBeforeIdle / 1024) KiB at start, \(s.rssEnd / 1024) KiB at end, "
@@ -202,7 +231,8 @@ struct LoadReport {
         }
         if violations.isEmpty {
             lines.append("  verified: every device received every acknowledged message of its rooms exactly once, in seq order;")
-            lines.append("  every first screen lists each room once with unread = last_seq - read_seq"
+            lines.append("  every first screen lists each room once with unread = "
+                + (convergence == nil ? "last_seq - read_seq" : "the messages received above read_seq")
                 + (exactUnread ? ", matching what was sent and read" : " (bounds only: some sends had unknown outcomes)"))
         } else {
             lines.append("  VIOLATIONS: \(violations.count)")

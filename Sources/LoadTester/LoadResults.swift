@@ -13,4 +13,7 @@ struct LoadResults: Sendable {
     var syncErrors: [String: Int] = [:]
     var idleReady = 0
     var idleErrors: [String: Int] = [:]
+    /// The `--changes` mode: the changes made, and each user's own reactions.
+    var changes = ChangeBoard.Counts()
+    var ownReactions = Convergence.OwnReactions()
 }

@@ -24,7 +24,8 @@ extension LoadTest {
         let (roomIDs, sendTokens) = (setup.roomIDs, setup.sendTokens)
         let senderLoop = group.loops[0]
         let loops = Array(group.loops.dropFirst())
-        let context = LoadContext()
+        let context = LoadContext(trackStates: changes > 0)
+        let board = changes > 0 ? ChangeBoard() : nil
         let server = serverPIDs.isEmpty ? nil : serverPIDs.map(ServerProcess.init)
         let rssBeforeIdle = server?.rssBytes()
 
@@ -71,12 +72,22 @@ extension LoadTest {
             sendersDone.enter()
             let a = SendActor(slot: slot, plan: plan, roomIDs: roomIDs, tokens: sendTokens, context: context,
                               target: targets[plan.senderNode(slot: slot)], loop: senderLoop,
-                              interval: rate.map { Double(plan.senders) / $0 }, start: begin, end: end) { sendersDone.leave() }
+                              interval: rate.map { Double(plan.senders) / $0 }, start: begin, end: end,
+                              changes: changes, board: board) { sendersDone.leave() }
             a.conn.loop.execute { a.next() }
         }
         sendersDone.wait()
         let sendEnd = MonoTime.now()
         let cpuAfter = server?.cpuSeconds()
+        if let board {
+            let made = board.state.withLock { $0 }
+            context.results.withLock { $0.changes = made.counts; $0.ownReactions = made.own }
+            // Reactions reach the stream coalesced, about once a second: the devices go
+            // on syncing for 2 s more so the last ones are in before they drain.
+            log("\(made.counts.edits) edits, \(made.counts.recalls) recalls, "
+                + "\(made.counts.reactionsAdded + made.counts.reactionsRemoved) reactions; waiting 2 s for coalesced reactions")
+            usleep(2_000_000)
+        }
         context.drainDeadlineMillis.store(Int(sendEnd * 1000) + 30_000, ordering: .releasing)
         log("sending done; \(devices.count) devices draining")
         for a in actors { a.http.loop.execute { a.beginDrain() } }

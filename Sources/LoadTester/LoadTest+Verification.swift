@@ -2,7 +2,8 @@ import Glibc
 import Synchronization
 
 /// The verdict: every device got every acknowledged message exactly once and in
-/// order, each user's first screen agrees with what was sent and read; then the report.
+/// order, each user's first screen agrees with what was sent and read, and with
+/// `--changes` every device converged on each message's current state; then the report.
 extension LoadTest {
     /// Throws `LoadTestFailure` when anything was violated (after printing the report).
     func verify(_ setup: Setup, _ outcome: Outcome) throws {
@@ -36,12 +37,17 @@ extension LoadTest {
         violations += screenErrors.withLock { $0 }
         let exact = results.sendErrors.isEmpty && !results.syncErrors.keys.contains { $0.hasPrefix("read") }
         let screenTable = screens.withLock { $0 }
+        // With changes, unread counts the messages above the read marker, not the seqs.
+        let received = changes > 0 ? Self.received(devices: devices, results: results) : nil
         for u in plan.receivers {
             violations += Delivery.verifyUnread(
                 user: names[u], rows: screenTable[u] ?? [], rooms: plan.userRooms[u].map { roomIDs[$0] },
                 acked: results.acked, ownSends: results.ownSends.compactMapValues { $0[u] },
-                readMarks: results.readMarks.compactMapValues { $0[u] }, exact: exact)
+                readMarks: results.readMarks.compactMapValues { $0[u] }, exact: exact,
+                received: received.map { $0[u] ?? Delivery.Received() })
         }
+        let convergence = changes > 0 ? try checkConvergence(setup, results) : nil
+        violations += convergence?.violations ?? []
 
         let nodes = targets.indices.map { n in
             LoadReport.Node(url: targets[n].url, devices: devices.filter { $0.node == n }.count,
@@ -50,7 +56,8 @@ extension LoadTest {
         }
         let report = LoadReport(
             test: self, roomInfo: setup.roomInfo, results: results, deviceCount: devices.count, nodes: nodes, begin: outcome.begin,
-            sendEnd: outcome.sendEnd, violations: violations, exactUnread: exact, server: outcome.server)
+            sendEnd: outcome.sendEnd, violations: violations, exactUnread: exact, convergence: convergence,
+            server: outcome.server)
         print(json ? report.json().serializedString : report.text())
         fflush(nil)
         if !violations.isEmpty {

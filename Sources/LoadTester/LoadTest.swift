@@ -8,7 +8,8 @@ import Synchronization
 /// `pigeonhole loadtest`: provisions users, devices and rooms through the admin API,
 /// then drives senders, syncing devices and idle waiters as non-blocking connections
 /// on a few client event loops, and at the end verifies what every device received
-/// (exactly once, in per-room seq order) and what the first screen says is unread.
+/// (exactly once, in per-room seq order) and what the first screen says is unread;
+/// with `changes`, also that every device converged on each message's current state.
 /// With several `targets` (nodes over one database) setup goes to the first, and
 /// devices, senders and idle clients are spread as `LoadPlan` says.
 package struct LoadTest {
@@ -23,6 +24,8 @@ package struct LoadTest {
     let transport: DeviceActor.Transport
     let idle: Int
     let readEvery: Int
+    /// The fraction of operations that change a message instead of sending one (0: none).
+    let changes: Double
     let clientThreads: Int
     /// Local server processes whose RSS and CPU are reported (summed).
     let serverPIDs: [Int32]
@@ -30,7 +33,7 @@ package struct LoadTest {
 
     package init(targets: [LoadTarget], adminToken: String, plan: LoadPlan, scenarioName: String, devicesPerUser: Int,
                  duration: Double, rate: Double?, transport: DeviceActor.Transport, idle: Int, readEvery: Int,
-                 clientThreads: Int, serverPIDs: [Int32], json: Bool) {
+                 changes: Double = 0, clientThreads: Int, serverPIDs: [Int32], json: Bool) {
         self.targets = targets
         self.adminToken = adminToken
         self.plan = plan
@@ -41,6 +44,7 @@ package struct LoadTest {
         self.transport = transport
         self.idle = idle
         self.readEvery = readEvery
+        self.changes = changes
         self.clientThreads = clientThreads
         self.serverPIDs = serverPIDs
         self.json = json

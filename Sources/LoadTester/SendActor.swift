@@ -4,7 +4,9 @@ import Sockets
 
 /// One sender slot: a keep-alive connection that sends one message at a time (closed
 /// loop), or on a schedule of `interval` seconds (open loop: latency then counts from
-/// the scheduled start, so a slow server cannot hide its queueing).
+/// the scheduled start, so a slow server cannot hide its queueing). With `changes` P
+/// (the `--changes` mode) an operation is, with probability P, a change instead of a
+/// send (`SendActor+Changes`).
 final class SendActor: @unchecked Sendable {   // confined to `loop`
     let slot: Int
     let plan: LoadPlan
@@ -14,8 +16,11 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
     let interval: Double?
     let start: Double
     let end: Double
+    /// The `--changes` fraction, and what the senders share for it (nil when 0).
+    let changes: Double
+    let board: ChangeBoard?
     let conn: ClientConnection
-    private var n = 0
+    var n = 0
     private var latencies: [Double] = []
     private var acked: [Delivery.Record] = []
     private var starts: [(room: Int64, seq: Int64, at: Double)] = []
@@ -24,7 +29,8 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
     private let done: @Sendable () -> Void
 
     init(slot: Int, plan: LoadPlan, roomIDs: [Int64], tokens: [String], context: LoadContext, target: LoadTarget,
-         loop: EventLoop, interval: Double?, start: Double, end: Double, done: @escaping @Sendable () -> Void) {
+         loop: EventLoop, interval: Double?, start: Double, end: Double, changes: Double = 0, board: ChangeBoard? = nil,
+         done: @escaping @Sendable () -> Void) {
         self.slot = slot
         self.plan = plan
         self.roomIDs = roomIDs
@@ -33,6 +39,8 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
         self.interval = interval
         self.start = start
         self.end = end
+        self.changes = changes
+        self.board = board
         self.done = done
         conn = ClientConnection(loop: loop, host: target.host, port: target.port)
     }
@@ -58,6 +66,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
         n += 1
         let (r, user) = plan.pick(slot: slot, n: n)
         let room = roomIDs[r]
+        if let op = chooseChange(room: room, user: user) { return change(op) }
         let body: JSONValue = ["client_msg_id": .string("s\(slot)-\(n)"), "body": ["n": .int(n), "slot": .int(slot)]]
         let started = MonoTime.now()
         let t0 = interval == nil ? started : intended
@@ -72,6 +81,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
                     acked.append(Delivery.Record(room: room, seq: seq, id: id, at: t1))
                     starts.append((room, seq, started))
                     own[room, default: [:]][user] = max(own[room]?[user] ?? 0, seq)
+                    board?.sent(room: room, seq: seq, user: user)
                 } else {
                     errors["201 unreadable", default: 0] += 1
                 }

@@ -51,5 +51,10 @@ extension PGWriter: RetentionWrites {
     public func deleteMessageEvents(room: RoomID, through: Int64) throws {
         try write("DELETE FROM inbox WHERE kind = 'message' AND room_id = $1 AND room_seq <= $2",
                   [.int(room.rawValue), .int(through)])
+        // The pruned messages' reactions go with them (docs/message-changes.md).
+        try write("""
+            WITH r AS (DELETE FROM reactions WHERE room_id = $1 AND seq <= $2)
+            DELETE FROM reaction_marks WHERE room_id = $1 AND seq <= $2
+            """, [.int(room.rawValue), .int(through)])
     }
 }

@@ -54,6 +54,10 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         /// A batch's units send their first statements in one round trip (libpq pipeline
         /// mode; GroupCommitWriter+Pipeline.swift). Off: one round trip per statement.
         public var pipelining = true
+        /// After recalls, rewrite the messages table (`VACUUM FULL`, locks it while it
+        /// copies) rather than VACUUM it, so no byte of a recalled text stays in the file
+        /// (`Scrubber`, `--db-scrub rewrite`).
+        public var rewriteOnScrub = false
         public init(url: String, poolSize: Int = 8, connectTimeoutSeconds: Int = 5, lockTimeoutMillis: Int = 50,
                     maxBatch: Int = 256) {
             self.url = url
@@ -87,7 +91,7 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     /// `PGError` (connection) or `PostgresMigrationError` with a one-line message.
     public init(_ options: Options, applied: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.options = options
-        scrubber = Scrubber(url: options.url, connectTimeoutSeconds: options.connectTimeoutSeconds)
+        scrubber = Scrubber(url: options.url, connectTimeoutSeconds: options.connectTimeoutSeconds, rewrite: options.rewriteOnScrub)
         var random = SystemRandomNumberGenerator()
         let bits: UInt64 = random.next()
         nodeID = "n" + String(bits & 0xFFFF_FFFF_FFFF, radix: 36) + "-\(getpid())"

@@ -6,11 +6,19 @@ import SyncEngine
 /// Erased text leaves the database files (docs/message-changes.md, "Erasing what was
 /// said"). A recall empties the body in place, but PostgreSQL keeps the old row version
 /// until VACUUM and the WAL records until their segment goes: after recalls this thread
-/// runs, on a connection of its own, `VACUUM messages` (prunes the dead versions), then
+/// runs, on a connection of its own, once the snapshots older than the request are gone
+/// (they keep old versions alive), `VACUUM messages` (prunes the dead versions), then
 /// `CHECKPOINT` and `pg_switch_wal()` twice, so the segments that held the text are
 /// behind two checkpoints and removed (deleted, with `wal_recycle = off`). A role
 /// without the rights (pg_checkpoint, EXECUTE on pg_switch_wal) gets the VACUUM only;
 /// the log says so once.
+///
+/// VACUUM removes the old versions but PostgreSQL does not zero the space they leave in
+/// their page (it has no secure delete): those bytes stay in the table's file until new
+/// rows reuse the space. `--db-scrub rewrite` runs `VACUUM FULL messages` instead, which
+/// writes the live rows to a new file and deletes the old one, so nothing of the text is
+/// left; it locks the table while it copies (seconds on a large one), so it is for
+/// deployments that must prove erasure (docs/message-changes.md).
 final class Scrubber: @unchecked Sendable {
     private struct State {
         var requested = false
@@ -21,12 +29,15 @@ final class Scrubber: @unchecked Sendable {
 
     private let url: String
     private let connectTimeoutSeconds: Int
+    /// `VACUUM FULL` rather than `VACUUM` (`--db-scrub rewrite`).
+    private let rewrite: Bool
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let started = Atomic<Bool>(false)
 
-    init(url: String, connectTimeoutSeconds: Int) {
+    init(url: String, connectTimeoutSeconds: Int, rewrite: Bool) {
+        self.rewrite = rewrite
         self.url = url
         self.connectTimeoutSeconds = connectTimeoutSeconds
     }
@@ -66,7 +77,34 @@ final class Scrubber: @unchecked Sendable {
                 let c = try conn ?? PGConnection(url: url, connectTimeoutSeconds: connectTimeoutSeconds,
                                                  applicationName: "pigeonhole-scrub")
                 conn = c
-                try c.execute("VACUUM messages")
+                // A snapshot older than the recall keeps the old row version alive through
+                // VACUUM: wait (up to 5 s) until the transactions that began before this
+                // scrub and hold one are gone.
+                let since = try c.queryOne("SELECT clock_timestamp()::text", []) { $0.text(0) } ?? ""
+                for _ in 0..<100 {
+                    let older = try c.queryOne("""
+                        SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                           AND backend_xmin IS NOT NULL AND xact_start < $1::timestamptz
+                        """, [.text(since)]) { $0.int64(0) } ?? 0
+                    if older == 0 { break }
+                    usleep(50_000)
+                }
+                if rewrite {
+                    // A new file with the live rows only; the old one is unlinked. It
+                    // locks the table while it copies: a lock it cannot get within 2 s is
+                    // given up (sends are not held behind it), and tried again.
+                    try c.execute("SET lock_timeout = '2s'")
+                    do {
+                        try c.execute("VACUUM FULL messages")
+                    } catch {
+                        usleep(200_000)
+                        state.withLock { $0.requested = true }
+                        wake.signal()
+                        continue
+                    }
+                } else {
+                    try c.execute("VACUUM messages")
+                }
                 do {
                     try c.execute("CHECKPOINT; SELECT pg_switch_wal(); CHECKPOINT; SELECT pg_switch_wal(); CHECKPOINT")
                 } catch {

@@ -65,9 +65,10 @@ public enum Messages {
 
     /// About what a message adds to a page's JSON (see `EngineConfiguration.maxPageBytes`):
     /// its body (stored as the JSON text it is sent as), sender and client_msg_id, plus a
-    /// fixed allowance for keys, ids and the timestamp.
+    /// fixed allowance for keys, ids and the timestamps, and its reactions.
     static func estimatedBytes(_ m: Message) -> Int {
         160 + m.body.utf8.count + m.sender.utf8.count + m.clientMsgID.utf8.count
+            + (m.editedAt == nil ? 0 : 60) + m.reactions.reduce(0) { $0 + 40 + $1.key.utf8.count }
     }
 
     /// A page of history, newest first in the query and returned oldest first, strictly

@@ -159,6 +159,7 @@ let loadtestFlags: [Flag] = [
     Flag(name: "transport", env: nil, value: "longpoll|websocket", help: "how devices learn of news (default longpoll)"),
     Flag(name: "idle", env: nil, value: "N", help: "extra users whose one connection only waits (parked poll / socket)"),
     Flag(name: "read-every", env: nil, value: "N", help: "a device marks read after every Nth pull with messages (default 8, 0 = never)"),
+    Flag(name: "changes", env: nil, value: "P", help: "fraction 0..1 of operations that edit, recall or react instead of sending; verifies convergence (default 0)"),
     Flag(name: "client-threads", env: nil, value: "N", help: "client event loops for devices (default 2; senders get one more)"),
     Flag(name: "server-pid", env: nil, value: "PID", help: "report this local server process's RSS and CPU (repeat for several: summed)"),
     Flag(name: "json", env: nil, value: nil, help: "print one JSON object"),
@@ -190,11 +191,16 @@ func loadtest(_ flags: ParsedFlags) throws {
         guard let v = Int32(p), v > 0, ServerProcess(v).rssBytes() != nil else { throw UsageError("--server-pid: no such local process '\(p)'") }
         if !pids.contains(v) { pids.append(v) }
     }
+    var changes = 0.0
+    if let c = flags.string("changes") {
+        guard let v = Double(c), v >= 0, v <= 1 else { throw UsageError("--changes must be a fraction between 0 and 1") }
+        changes = v
+    }
     let plan = LoadPlan(scenario: scenario, users: users, senders: senders, receivers: receivers, nodes: targets.count)
     try LoadTest(targets: targets, adminToken: token, plan: plan, scenarioName: name, devicesPerUser: perUser,
                  duration: Double(durationMs) / 1000, rate: rate, transport: transport,
                  idle: try flags.int("idle", default: 0, range: 0...1_000_000),
-                 readEvery: try flags.int("read-every", default: 8, range: 0...1_000_000),
+                 readEvery: try flags.int("read-every", default: 8, range: 0...1_000_000), changes: changes,
                  clientThreads: try flags.int("client-threads", default: 2, range: 1...64),
                  serverPIDs: pids, json: flags.string("json") != nil).run()
 }

@@ -81,6 +81,25 @@ import Testing
         #expect(check([row, row]) == ["user u1 room 7: listed twice on the first screen"])
     }
 
+    /// With changes (`--changes`), which take room seqs of their own, unread is the
+    /// number of messages received above read_seq, and last_seq the newest event.
+    @Test func withChangesUnreadCountsMessagesNotSeqs() {
+        // Messages at 1, 2, 4, 6 and 8; changes at 3, 5, 7 and 9.
+        let acked = [1, 2, 4, 6, 8].map { Delivery.Record(room: 7, seq: Int64($0), id: Int64($0), at: 1) }
+        let received = Delivery.Received(messages: [7: [1, 2, 4, 6, 8]], newest: [7: 9])
+        func check(_ row: Delivery.ConversationRow, _ received: Delivery.Received? = received) -> [String] {
+            Delivery.verifyUnread(user: "u1", rows: [row], rooms: [7], acked: acked, ownSends: [7: 2], readMarks: [7: 4],
+                                  exact: true, received: received)
+        }
+        #expect(check(.init(room: 7, unread: 2, readSeq: 4, lastSeq: 9)).isEmpty)
+        #expect(check(.init(room: 7, unread: 5, readSeq: 4, lastSeq: 9))
+                == ["user u1 room 7: unread 5 but its devices received 2 messages above read_seq 4"])
+        #expect(check(.init(room: 7, unread: 2, readSeq: 4, lastSeq: 8))
+                == ["user u1 room 7: last_seq 8, but the newest acknowledged send or received event is 9"])
+        // The old rule would call the right count wrong: it is kept only without changes.
+        #expect(check(.init(room: 7, unread: 2, readSeq: 4, lastSeq: 9), nil).count == 2)
+    }
+
     @Test func withUnknownOutcomesTheServerMayBeAheadButNotBehind() {
         #expect(check([.init(room: 7, unread: 3, readSeq: 8, lastSeq: 11)], exact: false).isEmpty)
         #expect(check([.init(room: 7, unread: 3, readSeq: 8, lastSeq: 11)], exact: true).count == 2)

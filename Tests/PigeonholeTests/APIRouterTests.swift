@@ -127,10 +127,10 @@ import Testing
         guard case .failure(.notFound) = route("OPTIONS", "/v1/nope") else { Issue.record("unknown path"); return }
     }
 
-    @Test func postRoutesHaveTheSmallBodyLimitAndTheOthersTheTransports() throws {
+    @Test func routesWithABodyHaveTheSmallBodyLimitAndTheOthersTheTransports() throws {
         for row in Self.table {
             let limit = router.bodyLimit(method: HTTPMethod(row.method), path: row.path)
-            #expect(limit == (row.method == "POST" ? APIRoute.smallBody : nil), "\(row.method) \(row.path)")
+            #expect(limit == (["POST", "PATCH"].contains(row.method) ? APIRoute.smallBody : nil), "\(row.method) \(row.path)")
         }
     }
 }

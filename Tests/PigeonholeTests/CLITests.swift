@@ -217,11 +217,14 @@ struct CLITests {
     }
 
     /// `pigeonhole loadtest` against a real server: every scenario shape and both
-    /// transports finish with zero violations, and the JSON report carries the figures.
+    /// transports finish with zero violations, and the JSON report carries the figures;
+    /// with `--changes`, in a normal and a hot room, the devices converge.
     @Test(arguments: [
         ["--scenario", "dm", "--users", "8", "--devices-per-user", "2"],
         ["--scenario", "mixed", "--users", "24", "--transport", "websocket", "--idle", "20"],
         ["--scenario", "hot:12", "--receivers", "6", "--idle", "20", "--rate", "200"],
+        ["--scenario", "group:6", "--devices-per-user", "2", "--changes", "0.4"],
+        ["--scenario", "hot:12", "--receivers", "4", "--changes", "0.4"],
     ])
     func loadtestVerifiesARealRun(_ args: [String]) throws {
         try TestServer.with(configure: { $0.api.engine.hotThreshold = 10 }) { server in
@@ -236,6 +239,15 @@ struct CLITests {
             #expect(report["unread_check"]?.stringValue == "exact")
             #expect((report["server"]?["rss_bytes_end"]?.intValue ?? 0) > 0)
             if args.contains("hot:12") { #expect(report["hot_rooms"]?.intValue == 1) }
+            if args.contains("--changes") {
+                // Edits, recalls and reactions were made, and every device converged on them.
+                let changes = try #require(report["changes"])
+                #expect(changes["converged"] == .bool(true))
+                #expect(["edits", "recalls", "reactions_added"].allSatisfy { (changes[$0]?.intValue ?? 0) > 0 }, "\(changes)")
+                #expect((changes["states_compared"]?.intValue ?? 0) > 0)
+            } else {
+                #expect(report["changes"] == nil)
+            }
             #expect(report["urls"]?.arrayValue?.count == 1)
         }
     }

@@ -13,13 +13,15 @@ final class TestCluster {
     let database: TestPostgres.Database
     let nodes: [TestServer]
 
-    init(nodes count: Int, configure: (inout PigeonholeServer.Configuration) -> Void = { _ in }) throws {
+    init(nodes count: Int, configure: (inout PigeonholeServer.Configuration) -> Void = { _ in },
+         store: (inout PostgresSyncStore.Options) -> Void = { _ in }) throws {
         database = try TestPostgres.createDatabase()
         var nodes: [TestServer] = []
         do {
             for _ in 0..<count {
                 var options = PostgresSyncStore.Options(url: database.url, poolSize: 4)
                 options.presenceIntervalMillis = 100
+                store(&options)
                 nodes.append(try TestServer(directory: "", databasePath: database.url, store: try PostgresSyncStore(options),
                                             configure: configure))
             }
@@ -37,8 +39,9 @@ final class TestCluster {
     }
 
     static func with<T>(nodes: Int, configure: (inout PigeonholeServer.Configuration) -> Void = { _ in },
+                        store: (inout PostgresSyncStore.Options) -> Void = { _ in },
                         _ body: (TestCluster) throws -> T) throws -> T {
-        let cluster = try TestCluster(nodes: nodes, configure: configure)
+        let cluster = try TestCluster(nodes: nodes, configure: configure, store: store)
         defer { cluster.shutdown() }
         return try body(cluster)
     }

@@ -31,6 +31,11 @@ struct PostgresStoreConformanceTests {
     @Test func acksForSeveralDevicesAtOnceOnlyMoveForward() throws { try StoreConformanceTests().acksForSeveralDevicesAtOnceOnlyMoveForward(factory) }
     @Test func rateBucketsAreSharedByTheStoresOfOneDatabase() throws { try StoreConformanceTests().rateBucketsAreSharedByTheStoresOfOneDatabase(factory) }
     @Test func sendsTakeFromTheirBucketInTheSameUnit() throws { try StoreConformanceTests().sendsTakeFromTheirBucketInTheSameUnit(factory) }
+    @Test func editsAndRecallsUnderConcurrentSendsKeepSeqsGapless() throws { try StoreConformanceTests().editsAndRecallsUnderConcurrentSendsKeepSeqsGapless(factory) }
+    @Test func aRecallRacingReadsNeverShowsTheTextAfterItsCommit() throws { try StoreConformanceTests().aRecallRacingReadsNeverShowsTheTextAfterItsCommit(factory) }
+    @Test func unreadCountsMessagesNotChanges() throws { try StoreConformanceTests().unreadCountsMessagesNotChanges(factory) }
+    @Test func reactionsAreCountedAndFlushedOncePerMessage() throws { try StoreConformanceTests().reactionsAreCountedAndFlushedOncePerMessage(factory) }
+    @Test func erasingAUserTombstonesTheirMessagesAndReactions() throws { try StoreConformanceTests().erasingAUserTombstonesTheirMessagesAndReactions(factory) }
 }
 
 @Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))

@@ -2,7 +2,10 @@
 // Run: node --test web/test/   (Node 18+, no npm packages)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PigeonholeClient, PigeonholeError, backoffDelay, memoryStorage, newClientMsgId } from '../pigeonhole-client.js';
+import {
+  PigeonholeClient, PigeonholeError, backoffDelay, memoryStorage, newClientMsgId,
+  mergeMessage, messageVersion, eventMessage, putMessage, unreadCount,
+} from '../pigeonhole-client.js';
 
 /** A fake fetch: `routes` answers each request (method, path+query, body) in order of arrival. */
 function fakeServer(handler) {
@@ -10,7 +13,8 @@ function fakeServer(handler) {
   const fetch = async (url, init = {}) => {
     const u = new URL(url, 'http://h');
     const call = { method: init.method ?? 'GET', path: u.pathname, query: Object.fromEntries(u.searchParams),
-      body: init.body ? JSON.parse(init.body) : undefined, auth: init.headers?.Authorization };
+      body: init.body ? JSON.parse(init.body) : undefined, auth: init.headers?.Authorization,
+      contentType: init.headers?.['Content-Type'], url };
     calls.push(call);
     // Like a real fetch, an abort (stop(), a timeout) rejects a request still waiting.
     const aborted = new Promise((_, reject) => init.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
@@ -317,4 +321,189 @@ test('newClientMsgId is 1-64 printable ASCII characters and unique', () => {
   const ids = new Set(Array.from({ length: 1000 }, newClientMsgId));
   assert.equal(ids.size, 1000);
   for (const id of ids) assert.match(id, /^[!-~]{1,64}$/);
+});
+
+// ---- edits, recalls, reactions (docs/message-changes.md) ------------------------------
+
+// Copies of message 12 of room 7 as the server would hand them out.
+const v0 = msg(7, 12, 'hello'); // as sent: no version field (0)
+const edited = (version, text, extra = {}) => ({ ...msg(7, 12, text), edited_at: '2026-12-03T10:05:00.000Z',
+  edit_count: version, version, ...extra });
+const tombstone = (version) => {
+  const t = { ...msg(7, 12), deleted: true, deleted_at: '2026-12-03T10:09:00.000Z', version };
+  delete t.body;
+  return t;
+};
+const change = (type, seq, message) => ({ type, room_id: message.room_id, seq, message });
+
+/** The apply path the header comment gives: every event's message through putMessage. */
+function applyAll(rooms, events) {
+  for (const ev of events) {
+    const m = eventMessage(ev);
+    if (!m) continue;
+    if (!rooms.has(ev.room_id)) rooms.set(ev.room_id, new Map());
+    putMessage(rooms.get(ev.room_id), m);
+  }
+  return rooms;
+}
+
+test('messageVersion: absent is 0', () => {
+  assert.equal(messageVersion(v0), 0);
+  assert.equal(messageVersion(edited(3, 'x')), 3);
+  assert.equal(messageVersion(undefined), 0);
+});
+
+test('mergeMessage keeps the higher version whichever arrives first; equal versions keep the incoming', () => {
+  const a = edited(1, 'first edit');
+  const b = edited(2, 'second edit');
+  assert.equal(mergeMessage(a, b), b);
+  assert.equal(mergeMessage(b, a), b, 'an older copy arriving later loses');
+  assert.equal(mergeMessage(v0, a), a, 'absent version counts as 0');
+  assert.equal(mergeMessage(a, v0), a);
+  const again = edited(2, 'second edit', { reactions: [{ key: '👍', count: 1, me: true }] });
+  assert.equal(mergeMessage(b, again), again, 'equal versions: the incoming copy');
+  assert.equal(mergeMessage(undefined, a), a, 'nothing stored: the incoming copy');
+  assert.equal(mergeMessage(a, undefined), a);
+});
+
+test('mergeMessage: a tombstone is final, even against a copy with a higher version', () => {
+  const t = tombstone(2);
+  assert.equal(mergeMessage(t, edited(1, 'older edit')), t);
+  assert.equal(mergeMessage(t, edited(5, 'a higher version')), t, 'a tombstone is never replaced by text');
+  assert.equal(mergeMessage(edited(5, 'x'), t), t, 'a tombstone replaces any copy with text');
+  assert.equal(mergeMessage(v0, t), t);
+});
+
+test('eventMessage: message and change events carry a message; others none', () => {
+  const m = msg(7, 12);
+  assert.equal(eventMessage({ type: 'message', room_id: 7, message: m }), m);
+  for (const type of ['edit', 'delete', 'reactions']) assert.equal(eventMessage(change(type, 13, m)), m, type);
+  assert.equal(eventMessage({ type: 'read', room_id: 7, read_seq: 3 }), null);
+  assert.equal(eventMessage({ type: 'member', room_id: 7, action: 'added', user: 'bob' }), null);
+  assert.equal(eventMessage({ type: 'future', room_id: 7, message: m }), null, 'unknown types are skipped');
+});
+
+test('apply path: the same events twice (a replay after a crash) give the same state', () => {
+  const events = [
+    { type: 'message', room_id: 7, message: v0 },
+    change('edit', 13, edited(1, 'hello, edited')),
+    change('reactions', 14, edited(2, 'hello, edited', { reactions: [{ key: '👍', count: 1, me: false }] })),
+  ];
+  const once = applyAll(new Map(), events);
+  const twice = applyAll(applyAll(new Map(), events), events);
+  assert.deepEqual(twice, once);
+  const kept = once.get(7).get(12);
+  assert.equal(kept.body.text, 'hello, edited');
+  assert.equal(kept.version, 2);
+  assert.equal(once.get(7).size, 1, 'changes are kept under the message seq, not their own');
+  // A crash before the cursor moved past the first two: they come again, after the third.
+  applyAll(once, events.slice(0, 2));
+  assert.deepEqual(once, twice, 'replaying older events changes nothing');
+});
+
+test('apply path: a history page read later (higher version) arriving before an older edit event keeps the newer copy', () => {
+  const room = new Map();
+  // The page, read after the second edit, is applied first...
+  for (const m of [msg(7, 11), edited(2, 'second edit')]) putMessage(room, m);
+  // ...then a pull page read earlier hands over the message and its first edit.
+  applyAll(new Map([[7, room]]), [
+    { type: 'message', room_id: 7, message: v0 },
+    change('edit', 13, edited(1, 'first edit')),
+  ]);
+  assert.equal(room.get(12).body.text, 'second edit');
+  assert.equal(room.get(12).version, 2);
+  assert.equal(room.get(11).body.text, 'm11');
+  // And the other way round gives the same.
+  const other = new Map();
+  applyAll(new Map([[7, other]]), [{ type: 'message', room_id: 7, message: v0 }, change('edit', 13, edited(1, 'first edit'))]);
+  for (const m of [msg(7, 11), edited(2, 'second edit')]) putMessage(other, m);
+  assert.deepEqual(other.get(12), room.get(12));
+});
+
+test('apply path: a tombstone, then an older edit or page, stays a tombstone with no text', () => {
+  const room = new Map();
+  const rooms = new Map([[7, room]]);
+  applyAll(rooms, [change('delete', 15, tombstone(3))]); // a change of a message not held yet is kept
+  applyAll(rooms, [{ type: 'message', room_id: 7, message: v0 }, change('edit', 13, edited(1, 'secret draft'))]);
+  putMessage(room, edited(2, 'secret draft, v2')); // a history page read before the recall
+  const kept = room.get(12);
+  assert.equal(kept.deleted, true);
+  assert.equal('body' in kept, false, 'no text survives in the tombstone');
+  assert.ok(!JSON.stringify([...room.values()]).includes('secret'), 'the text is nowhere in the state');
+});
+
+test('apply path: reactions with `me`, the newest count wins and a replayed older count does not', () => {
+  const room = new Map();
+  const rooms = new Map([[7, room]]);
+  const mine = edited(1, 'hello', { reactions: [{ key: '👍', count: 1, me: true }] });
+  const both = edited(2, 'hello', { reactions: [{ key: '❤️', count: 1, me: false }, { key: '👍', count: 2, me: true }] });
+  const gone = edited(3, 'hello', { reactions: [{ key: '❤️', count: 1, me: false }] });
+  applyAll(rooms, [change('reactions', 13, both), change('reactions', 14, gone), change('reactions', 13, both),
+    change('reactions', 12, mine)]);
+  assert.deepEqual(room.get(12).reactions, [{ key: '❤️', count: 1, me: false }], 'my 👍 is gone: the newest copy');
+  applyAll(rooms, [change('reactions', 15, edited(4, 'hello', {}))]);
+  assert.equal(room.get(12).reactions, undefined, 'no reactions left: the field is absent');
+});
+
+test('unreadCount counts messages above the read marker, never changes', () => {
+  // A room: messages 1-4, then an edit (seq 5) and a reaction (seq 6) of message 2,
+  // then message 7 and its recall (seq 8). Held message seqs: 1, 2, 3, 4, 7.
+  const seqs = [1, 2, 3, 4, 7];
+  assert.equal(unreadCount(0, seqs), 5);
+  assert.equal(unreadCount(4, seqs), 1, 'seqs 5 and 6 are changes: not counted');
+  assert.equal(unreadCount(6, seqs), 1, 'the recalled message 7 counts until read');
+  assert.equal(unreadCount(7, seqs), 0);
+  assert.equal(unreadCount(8, seqs), 0);
+  // The same room from a first screen read at last_seq 6 with read_seq 1: the server
+  // counted 3 unread (messages 2, 3, 4); held: its preview (3, 4) and message 7 since.
+  const baseline = { unread: 3, last_seq: 6, read_seq: 1 };
+  assert.equal(unreadCount(1, [3, 4, 7], baseline), 4, "the baseline's 3, and message 7");
+  assert.equal(unreadCount(1, [2, 3, 4, 7], baseline), 4, 'a held message the baseline counted is not counted twice');
+  assert.equal(unreadCount(6, [3, 4, 7], baseline), 1, 'read past the baseline: only the newer messages');
+  assert.equal(unreadCount(3, [3, 4, 7], baseline), 2, 'read part of the way: what is held of the rest (4), and 7');
+  assert.equal(unreadCount(8, [3, 4, 7], baseline), 0);
+});
+
+test('editMessage, deleteMessage, react and unreact: method, path (key percent-encoded), body; resolve with the message', async () => {
+  const answers = [];
+  const { fetch, calls } = fakeServer((call, n) => {
+    const a = { ...edited(n, `answer ${n}`), reactions: [{ key: '👍', count: 1, me: true }] };
+    answers.push(a);
+    return [200, a];
+  });
+  const c = client(fetch);
+  assert.deepEqual(await c.editMessage(7, 12, { text: 'fixed' }), answers[0]);
+  assert.deepEqual(await c.deleteMessage(7, 12), answers[1]);
+  assert.deepEqual(await c.react(7, 12, '👍'), answers[2]);
+  assert.deepEqual(await c.unreact(7, 12, '❤️'), answers[3]);
+  await c.react(7, 12, 'a/b?c#d%');
+  await c.unreact(7, 12, ':+1:');
+  assert.deepEqual(calls.map((x) => [x.method, x.url, x.body]), [
+    ['PATCH', 'http://h/v1/rooms/7/messages/12', { body: { text: 'fixed' } }],
+    ['DELETE', 'http://h/v1/rooms/7/messages/12', undefined],
+    ['PUT', 'http://h/v1/rooms/7/messages/12/reactions/%F0%9F%91%8D', undefined],
+    ['DELETE', 'http://h/v1/rooms/7/messages/12/reactions/%E2%9D%A4%EF%B8%8F', undefined],
+    ['PUT', 'http://h/v1/rooms/7/messages/12/reactions/a%2Fb%3Fc%23d%25', undefined],
+    ['DELETE', 'http://h/v1/rooms/7/messages/12/reactions/%3A%2B1%3A', undefined],
+  ]);
+  assert.ok(calls.every((x) => x.auth === 'Bearer ph_test'));
+  assert.equal(calls[0].contentType, 'application/json');
+  assert.ok(calls.slice(1).every((x) => x.contentType === undefined), 'no body, no Content-Type');
+});
+
+test('a refused change rejects with a PigeonholeError carrying the code', async () => {
+  const refusals = {
+    PATCH: [403, { error: { code: 'edit_window_closed', message: 'too late' } }],
+    DELETE: [409, { error: { code: 'message_deleted', message: 'recalled' } }],
+    PUT: [409, { error: { code: 'reaction_limit', message: '20 keys' } }],
+  };
+  const { fetch } = fakeServer((call) => refusals[call.method]);
+  const c = client(fetch);
+  const refused = (status, code) => (e) => e instanceof PigeonholeError && e.status === status && e.code === code && !e.retryable;
+  await assert.rejects(c.editMessage(7, 12, 'x'), refused(403, 'edit_window_closed'));
+  await assert.rejects(c.deleteMessage(7, 12), refused(409, 'message_deleted'));
+  await assert.rejects(c.react(7, 12, '👍'), refused(409, 'reaction_limit'));
+  await assert.rejects(c.unreact(7, 12, '👍'), refused(409, 'message_deleted'));
+  const down = client(fakeServer(() => new TypeError('refused')).fetch);
+  await assert.rejects(down.react(7, 12, '👍'), (e) => e instanceof PigeonholeError && e.status === 0 && e.retryable);
 });

@@ -48,6 +48,7 @@ public protocol RetentionWrites {
     /// Raises the room's history floor to `seq` (never lowers it).
     func raiseHistoryFloor(room: RoomID, to seq: Int64) throws
 
-    /// Deletes the `message` inbox events of `room` with room seq <= `through`.
+    /// Deletes the `message` inbox events of `room` with room seq <= `through`, and the
+    /// reactions (and reaction marks) of its messages up to there.
     func deleteMessageEvents(room: RoomID, through: Int64) throws
 }

@@ -1,0 +1,167 @@
+import Foundation
+import JSON
+import SyncAPI
+import SyncEngine
+import Testing
+
+/// Edits, recalls, reactions and erasing a user end to end over real sockets
+/// (docs/message-changes.md): what each device sees, the errors, the windows on the
+/// server's clock, and that a recalled text is in no file of the database.
+@Suite(.serialized, .timeLimit(.minutes(1)))
+struct MessageChangeTests {
+    static func patch(_ d: TestDevice, _ path: String, _ body: String) throws -> HTTPTestResponse {
+        try d.client.request("PATCH", path, token: d.token, body: Array(body.utf8))
+    }
+
+    static func put(_ d: TestDevice, _ path: String) throws -> HTTPTestResponse {
+        try d.client.request("PUT", path, token: d.token)
+    }
+
+    /// The change events of `events` as "type:seq" of the message they change.
+    static func changes(_ events: [JSONValue]) -> [String] {
+        events.compactMap { e in
+            guard let t = e["type"]?.stringValue, t != "message", let seq = e["message"]?["seq"]?.int64Value else { return nil }
+            return "\(t):\(seq)"
+        }
+    }
+
+    @Test func everyDeviceSeesEditsReactionsAndRecallsOnceAndRepeatsChangeNothing() throws {
+        try TestServer.with { server in
+            let phone = try server.createUser("alice", device: "phone")
+            let laptop = try server.createDevice("alice", "laptop")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try phone.createGroup("pair", members: ["bob"])
+            let cursors = try [phone, laptop, bob].map { try $0.conversationsCursor() }
+            let seq = try phone.sendOK(room, "m1", "first words")
+            let path = "/v1/rooms/\(room)/messages/\(seq)"
+
+            let edited = try Self.patch(phone, path, #"{"body":{"text":"better words"}}"#)
+            #expect(edited.status == 200)
+            #expect(edited.json["body"]?["text"]?.stringValue == "better words")
+            #expect(edited.json["edit_count"]?.int64Value == 1 && edited.json["edited_at"] != nil)
+            #expect(edited.json["version"]?.int64Value == 1)
+            let again = try Self.patch(laptop, path, #"{"body":{"text":"better words"}}"#)
+            #expect(again.status == 200 && again.json["version"]?.int64Value == 1, "a repeat is the same answer")
+
+            expectError(try Self.patch(bob, path, #"{"body":"mine now"}"#), 403, "not_sender")
+            expectError(try Self.patch(phone, "/v1/rooms/\(room)/messages/99", #"{"body":1}"#), 404, "message_not_found")
+            expectError(try Self.patch(phone, path, #"{"text":1}"#), 400, "invalid_request")
+
+            let thumbs = "\(path)/reactions/%F0%9F%91%8D"
+            let reacted = try Self.put(bob, thumbs)
+            #expect(reacted.status == 200)
+            #expect(reacted.json["reactions"]?.array.first?["key"]?.stringValue == "👍")
+            #expect(reacted.json["reactions"]?.array.first?["me"]?.boolValue == true)
+            #expect(try Self.put(bob, thumbs).json["version"]?.int64Value == 2, "a repeated reaction adds nothing")
+            expectError(try Self.put(bob, "\(path)/reactions/two%20words"), 400, "invalid_request")
+            // The flush (about a second) writes the one reactions event.
+            let flushed = DispatchSemaphore(value: 0)
+            server.engine.flushReactions { _ in flushed.signal() }
+            flushed.wait()
+
+            let recalled = try phone.delete(path)
+            #expect(recalled.status == 200 && recalled.json["deleted"]?.boolValue == true)
+            #expect(recalled.json["body"] == nil && recalled.json["reactions"] == nil)
+            #expect(try phone.delete(path).json["version"] == recalled.json["version"], "a repeated recall changes nothing")
+            expectError(try Self.patch(phone, path, #"{"body":"again"}"#), 409, "message_deleted")
+            expectError(try Self.put(bob, thumbs), 409, "message_deleted")
+
+            // Each device: the message, then each change once, after it; every copy as it
+            // is now (a tombstone, without the text).
+            for (device, cursor) in zip([phone, laptop, bob], cursors) {
+                let events = try device.pullAll(from: cursor).events.filter { $0["room_id"]?.int64Value == room }
+                #expect(events.compactMap { $0["type"]?.stringValue }.filter { $0 != "member" } == ["message", "edit", "reactions", "delete"],
+                        "\(device.name)")
+                #expect(events.allSatisfy { !$0.serializedString.contains("words") }, "the text of a recalled message reached \(device.name)")
+                let seqs = events.compactMap { $0["seq"]?.int64Value }
+                #expect(seqs == seqs.sorted() && seqs.allSatisfy { $0 > seq }, "changes come after the message, in seq order")
+            }
+            let first = try bob.get("/v1/conversations?preview=1").json["conversations"]?.array.first
+            #expect(first?["unread"]?.int64Value == 1, "a recalled unread message still counts; changes never")
+            #expect(first?["preview"]?.array.first?["deleted"]?.boolValue == true)
+        }
+    }
+
+    @Test func theWindowsFollowTheServersClockAndTheOwnerMayAlwaysRecall() throws {
+        let clocks = FakeClocks()
+        try TestServer.with(configure: { $0.api.clocks = clocks.clocks }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let carol = try server.createUser("carol", device: "phone")
+            let room = try alice.createGroup("three", members: ["bob", "carol"])
+            let bobs = try bob.sendOK(room, "b1", "bob's")
+            let bobs2 = try bob.sendOK(room, "b2", "bob's too")
+            clocks.advance(milliseconds: 86_400_000)
+            #expect(try Self.patch(bob, "/v1/rooms/\(room)/messages/\(bobs)", #"{"body":"still in time"}"#).status == 200)
+            clocks.advance(milliseconds: 1)
+            expectError(try Self.patch(bob, "/v1/rooms/\(room)/messages/\(bobs)", #"{"body":"too late"}"#), 403, "edit_window_closed")
+            expectError(try bob.delete("/v1/rooms/\(room)/messages/\(bobs)"), 403, "recall_window_closed")
+            expectError(try carol.delete("/v1/rooms/\(room)/messages/\(bobs)"), 403, "not_sender")
+            // The owner (alice made the room) may recall anyone's message at any time.
+            #expect(try alice.delete("/v1/rooms/\(room)/messages/\(bobs2)").json["deleted"]?.boolValue == true)
+        }
+    }
+
+    /// A recall erases the text from the database's files, the WAL included: after the
+    /// scrub, neither the recalled text nor its earlier edit is anywhere in them, while a
+    /// message not recalled is (the search finds what is there).
+    @Test func aRecalledTextIsInNoFileOfTheDatabase() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            _ = try server.createUser("bob", device: "phone")
+            let room = try alice.createGroup("pair", members: ["bob"])
+            let kept = try alice.sendOK(room, "k1", "KEPT-TEXT-7c1f")
+            // Long enough that its freed cell is not simply overwritten by the next one, with
+            // messages around it on the same page.
+            let padding = String(repeating: "x", count: 600)
+            let seq = try alice.sendOK(room, "s1", "SECRET-FIRST-93ab " + padding)
+            for i in 0..<3 { _ = try alice.sendOK(room, "after\(i)", "a later message \(i)") }
+            #expect(try Self.patch(alice, "/v1/rooms/\(room)/messages/\(seq)",
+                                   #"{"body":{"text":"SECRET-EDIT-93ab \#(padding)"}}"#).status == 200)
+            #expect(kept == seq - 1)
+            func found(_ text: String) throws -> [String] {
+                let dir = URL(fileURLWithPath: server.databasePath).deletingLastPathComponent().path
+                return try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("pigeonhole.sqlite") }.filter {
+                    let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + $0))
+                    return data.range(of: Data(text.utf8)) != nil
+                }
+            }
+            #expect(try !found("SECRET-FIRST-93ab").isEmpty, "the sent text is in the files before the recall")
+            let scrubs = server.engine.store.scrubs
+            #expect(try alice.delete("/v1/rooms/\(room)/messages/\(seq)").status == 200)
+            #expect(eventually(timeout: 5) { server.engine.store.scrubs > scrubs }, "no scrub after the recall")
+            #expect(try found("SECRET-FIRST-93ab") == [])
+            #expect(try found("SECRET-EDIT-93ab") == [])
+            #expect(try !found("KEPT-TEXT-7c1f").isEmpty)
+        }
+    }
+
+    @Test func erasingAUserRevokesTheirDevicesAndTombstonesWhatTheySaid() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try alice.createGroup("pair", members: ["bob"])
+            let hers = try alice.sendOK(room, "a1", "hello bob")
+            for i in 0..<5 { _ = try bob.sendOK(room, "b\(i)", "bob line \(i)") }
+            #expect(try Self.put(bob, "/v1/rooms/\(room)/messages/\(hers)/reactions/ok").status == 200)
+            let asked = try server.admin.delete("/v1/admin/users/bob", token: TestServer.adminToken)
+            #expect(asked.status == 202)
+            #expect(asked.json["user"]?.stringValue == "bob" && asked.json["messages_left"] != nil)
+            expectError(try bob.get("/v1/me"), 401, "unauthorized")
+            var progress = asked.json
+            #expect(try eventually(timeout: 5) {
+                progress = try server.admin.get("/v1/admin/users/bob/erasure", token: TestServer.adminToken).json
+                return progress["state"]?.stringValue == "done"
+            }, "\(progress)")
+            #expect(progress["messages_erased"]?.int64Value == 5 && progress["messages_left"]?.int64Value == 0)
+            #expect(progress["reactions_left"]?.int64Value == 0)
+            let history = try alice.get("/v1/rooms/\(room)/messages").json["messages"]?.array ?? []
+            #expect(history.filter { $0["sender"]?.stringValue == "bob" }.count == 5)
+            #expect(history.filter { $0["sender"]?.stringValue == "bob" }.allSatisfy { $0["deleted"]?.boolValue == true })
+            #expect(history.first { $0["seq"]?.int64Value == hers }?["reactions"] == nil)
+            #expect(!history.map(\.serializedString).joined().contains("bob line"))
+            _ = try alice.sendOK(room, "a2", "the room goes on")
+            expectError(try server.admin.get("/v1/admin/users/carol/erasure", token: TestServer.adminToken), 404, "user_not_found")
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import JSON
+import PostgresBackend
+import PostgresTestSupport
+import SyncAPI
+import SyncEngine
+import Testing
+
+/// Edits, recalls and reactions across two PostgreSQL nodes: devices on either node
+/// converge on the same state, and a recalled text is nowhere in the database's files
+/// (heap and WAL) once the node has scrubbed. Needs a server whose data directory this
+/// process can read (`.ci/pg_cluster`, as root) and `wal_recycle = off`.
+@Suite(.enabled(if: TestPostgres.serverURL != nil,
+                "no PostgreSQL: set PIGEONHOLE_TEST_DATABASE_URL to a server's URL (.ci/run starts one)"),
+       .timeLimit(.minutes(2)))
+struct MultiNodeChangeTests {
+    @Test func twoNodesConvergeAndARecalledTextLeavesTheDataDirectory() throws {
+        // `--db-scrub rewrite`: VACUUM alone leaves the old versions' bytes in their pages.
+        try TestCluster.with(nodes: 2, store: { $0.rewriteOnScrub = true }) { cluster in
+            let (a, b) = (cluster.nodes[0], cluster.nodes[1])
+            let alice = try a.createUser("alice", device: "phone")
+            let laptop = try b.createDevice("alice", "laptop")
+            _ = try a.createUser("bob", device: "phone")
+            let bob = try b.createDevice("bob", "laptop")
+            let room = try alice.createGroup("pair", members: ["bob"])
+            let cursors = try [alice, laptop, bob].map { try $0.conversationsCursor() }
+            let padding = String(repeating: "y", count: 600)
+            let kept = try alice.sendOK(room, "k1", "KEPT-PG-5d2e")
+            let seq = try alice.sendOK(room, "s1", "SECRET-PG-FIRST-41c0 " + padding)
+            #expect(try MessageChangeTests.patch(laptop, "/v1/rooms/\(room)/messages/\(seq)",
+                                                 #"{"body":{"text":"SECRET-PG-EDIT-41c0 \#(padding)"}}"#).status == 200)
+            #expect(try MessageChangeTests.put(bob, "/v1/rooms/\(room)/messages/\(kept)/reactions/ok").status == 200)
+            let flushed = DispatchSemaphore(value: 0)
+            a.engine.flushReactions { _ in flushed.signal() }
+            flushed.wait()
+            let scrubs = b.engine.store.scrubs
+            #expect(try laptop.delete("/v1/rooms/\(room)/messages/\(seq)").json["deleted"]?.boolValue == true)
+
+            var states: [[String]] = []
+            for (device, cursor) in zip([alice, laptop, bob], cursors) {
+                let events = try device.pullAll(from: cursor).events.filter { $0["room_id"]?.int64Value == room }
+                #expect(events.compactMap { $0["type"]?.stringValue }.filter { $0 != "member" }
+                        == ["message", "message", "edit", "reactions", "delete"], "\(device.name)")
+                // The last copy of each message, without the viewer's own `me`.
+                var last: [Int64: String] = [:]
+                for e in events {
+                    guard var m = e["message"], let s = m["seq"]?.int64Value else { continue }
+                    if case .object(var fields) = m {
+                        fields.removeAll { $0.0 == "reactions" }
+                        m = .object(fields)
+                    }
+                    last[s] = m.serializedString
+                }
+                states.append(last.sorted { $0.key < $1.key }.map(\.value))
+                #expect(!events.map(\.serializedString).joined().contains("SECRET-PG"))
+            }
+            #expect(states[0] == states[1] && states[1] == states[2], "the devices hold different states")
+
+            #expect(eventually(timeout: 20) { b.engine.store.scrubs > scrubs }, "the node did not scrub after the recall")
+            let files = try Self.databaseFiles(cluster.database.url)
+            #expect(files.count > 2, "the data directory is not readable here")
+            func found(_ text: String) throws -> [String] {
+                try files.filter { path in
+                    guard let data = FileManager.default.contents(atPath: path) else { return false }
+                    return data.range(of: Data(text.utf8)) != nil
+                }
+            }
+            let first = try found("SECRET-PG-FIRST-41c0"), edit = try found("SECRET-PG-EDIT-41c0")
+            #expect(first.isEmpty, "the sent text is in \(first)")
+            #expect(edit.isEmpty, "the edited text is in \(edit)")
+            #expect(try !found("KEPT-PG-5d2e").isEmpty, "the search does not find what is there")
+        }
+    }
+
+    /// The files of the test database (its directory under base/) and of the WAL.
+    static func databaseFiles(_ url: String) throws -> [String] {
+        let conn = try PGConnection(url: url)
+        defer { conn.close() }
+        let dir = try #require(try conn.queryOne("SHOW data_directory", []) { $0.text(0) })
+        let oid = try #require(try conn.queryOne("SELECT oid::text FROM pg_database WHERE datname = current_database()", []) { $0.text(0) })
+        let fm = FileManager.default
+        var out: [String] = []
+        for sub in ["base/\(oid)", "pg_wal"] {
+            for name in (try? fm.contentsOfDirectory(atPath: "\(dir)/\(sub)")) ?? [] {
+                var isDir: ObjCBool = false
+                let path = "\(dir)/\(sub)/\(name)"
+                if fm.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue { out.append(path) }
+            }
+        }
+        return out
+    }
+}

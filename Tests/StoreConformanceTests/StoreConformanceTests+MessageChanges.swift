@@ -1,0 +1,235 @@
+import Dispatch
+import SyncEngine
+import Testing
+
+extension StoreConformanceTests {
+    // MARK: edits, recalls and reactions (docs/message-changes.md)
+
+    func edit(_ h: Harness, _ me: TestUser, _ room: RoomID, _ seq: Int64, _ body: String) -> Result<Message, SyncError> {
+        h.write { try MessageChanges.edit($0, me: me.principal, room: room, seq: seq, body: body, maxBodyBytes: 16_384) }
+    }
+
+    func recall(_ h: Harness, _ me: TestUser, _ room: RoomID, _ seq: Int64) -> Result<Message, SyncError> {
+        h.write { try MessageChanges.recall($0, me: me.principal, room: room, seq: seq) }
+    }
+
+    /// Edits and recalls interleaved with concurrent sends, through two stores on one
+    /// database, in a normal and a hot room: every room's rows (messages and changes)
+    /// have exactly the seqs 1...N, each change comes after the message it changes, and
+    /// a member pulling from the start gets every message and every change exactly once,
+    /// in seq order, each change carrying the message as it is now.
+    @Test(arguments: allStoreFactories)
+    func editsAndRecallsUnderConcurrentSendsKeepSeqsGapless(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 3
+        try Harness.with(factory, config: config) { h in
+            let other = try h.second()
+            defer { other.reader.close() }
+            let alice = try h.user("alice"), bob = try h.user("bob"), carol = try h.user("carol")
+            let start = try h.read { try Stream.head($0.store, user: bob.id) }
+            let normal = try h.group(alice, "normal", [bob])
+            let hot = try h.group(alice, "hot", [bob, carol])
+            for room in [normal, hot] {
+                for i in 0..<4 { _ = try h.send(alice, room, "seed-\(room.rawValue)-\(i)").get() }
+            }
+            let harnesses = [h, other]
+            onThreads(8) { t in
+                let hx = harnesses[t % 2]
+                let room = t < 4 ? normal : hot
+                for i in 0..<10 {
+                    switch (t + i) % 3 {
+                    case 0: _ = hx.send(alice, room, "c-\(t)-\(i)")
+                    case 1: _ = self.edit(hx, alice, room, Int64(1 + i % 4), "\"edit \(t) \(i)\"")
+                    default: _ = hx.write { try MessageChanges.react($0, me: bob.principal, room: room, seq: Int64(1 + i % 4),
+                                                                       key: "k\(t)", add: i % 2 == 0) }
+                    }
+                }
+            }
+            _ = try recall(h, alice, normal, 2).get()
+            _ = try recall(h, alice, hot, 2).get()
+            // The flush writes the reactions' events (a unit per room).
+            let flushed = DispatchSemaphore(value: 0)
+            h.engine.flushReactions { _ in flushed.signal() }
+            flushed.wait()
+
+            for room in [normal, hot] {
+                let rows = try h.read { ctx -> [Int64] in
+                    var seqs: [Int64] = []
+                    try ctx.store.messages(room: room, below: .max, above: 0, limit: 10_000, viewer: bob.id) { seqs.append($0.seq); return true }
+                    return seqs
+                }
+                let last = try h.read { try $0.store.room(room)!.lastSeq }
+                // Every seq up to last_seq is a row: a message (history) or a change (the stream).
+                let keys = (1...last).map { Stream.MessageKey(room: room, seq: $0) }
+                let all = try h.read { try $0.store.streamMessages(keys, maxCount: 100_000, maxBodyBytes: .max, viewer: bob.id) }
+                #expect(all.count == Int(last) && all.allSatisfy { $0 != nil }, "room \(room): a gap in 1...\(last)")
+                for (i, m) in all.enumerated() {
+                    guard let m else { continue }
+                    if let change = m.change {
+                        #expect(change.seq == Int64(i + 1))
+                        #expect(m.seq < change.seq, "a change before its message")
+                    } else {
+                        #expect(m.seq == Int64(i + 1))
+                    }
+                }
+                #expect(rows.count == all.filter { $0?.change == nil }.count)
+                let recalled = try h.read { try $0.store.latestMessages(room: room, above: 1, count: 100, viewer: bob.id) }
+                    .first { $0.seq == 2 }
+                #expect(recalled?.isDeleted == true && recalled?.body == "")
+            }
+            // Bob's stream: every row of both rooms exactly once, in seq order per room.
+            let pulled = try h.pullAll(bob.id, from: start).events
+            for room in [normal, hot] {
+                let seqs = pulled.filter { $0.room == room && $0.message != nil }.map { $0.message!.change?.seq ?? $0.message!.seq }
+                let last = try h.read { try $0.store.room(room)!.lastSeq }
+                #expect(seqs == Array(1...last), "room \(room)")
+                // Each copy is the message as it is now: the recalled one a tombstone everywhere.
+                for e in pulled where e.room == room && e.message?.seq == 2 {
+                    #expect(e.message?.isDeleted == true && e.message?.body == "", "\(e.kind)")
+                }
+            }
+        }
+    }
+
+    /// A recall racing reads: no read whose snapshot began after the recall's commit sees
+    /// the text, through a pull, history or a preview.
+    @Test(arguments: allStoreFactories)
+    func aRecallRacingReadsNeverShowsTheTextAfterItsCommit(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob")
+            let start = try h.read { try Stream.head($0.store, user: bob.id) }
+            let room = try h.group(alice, "pair", [bob])
+            let sent = try h.send(alice, room, "secret", "\"the secret text\"").get().message
+            let committed = Locked<Bool>(false)
+            let violations = Locked<[String]>([])
+            let stop = Locked<Bool>(false)
+            let store = h.store
+            let readsAfter = DispatchSemaphore(value: 0)
+            let group = DispatchGroup()
+            for _ in 0..<2 {
+                DispatchQueue.global().async(group: group) {
+                    guard let reader = try? store.openReader() else { return }
+                    defer { reader.close() }
+                    while !stop.value {
+                        let after = committed.value
+                        let seen = (try? reader.snapshot { s -> [Message] in
+                            let keys = [Stream.MessageKey(room: room, seq: sent.seq)]
+                            return try s.streamMessages(keys, maxCount: 10, maxBodyBytes: .max, viewer: bob.id).compactMap { $0 }
+                                + s.latestMessages(room: room, above: 0, count: 5, viewer: bob.id)
+                        }) ?? []
+                        if after, seen.contains(where: { $0.body.contains("secret") }) {
+                            violations.withLock { $0.append("a read begun after the recall saw the text") }
+                        }
+                        if after { readsAfter.signal() }
+                    }
+                }
+            }
+            _ = try recall(h, alice, room, sent.seq).get()
+            committed.withLock { $0 = true }
+            for _ in 0..<20 { readsAfter.wait() }   // reads begun after the commit
+            stop.withLock { $0 = true }
+            group.wait()
+            #expect(violations.value.isEmpty, "\(violations.value.prefix(3))")
+            let events = try h.pullAll(bob.id, from: start).events.filter { $0.room == room }
+            #expect(events.map(\.kind) == [.member, .message, .delete])
+            #expect(events.allSatisfy { !($0.message?.body.contains("secret") ?? false) })
+        }
+    }
+
+    /// Unread counts messages (tombstones included), never changes; a read marker on a
+    /// change's seq has read the messages below it; the preview shows the tombstone.
+    @Test(arguments: allStoreFactories)
+    func unreadCountsMessagesNotChanges(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            for i in 1...3 { _ = try h.send(alice, room, "m\(i)").get() }       // seqs 1-3
+            _ = try edit(h, alice, room, 1, "\"one, edited\"").get()            // seq 4
+            _ = try recall(h, alice, room, 2).get()                             // seq 5
+            _ = try h.send(alice, room, "m4").get()                             // seq 6
+            func unread() throws -> Int64 {
+                try h.read { try Conversations.unread($0, me: bob.id) }.total
+            }
+            #expect(try unread() == 4)
+            let page = try h.read { try Conversations.list($0, me: bob.id, limit: 10, preview: 3, page: nil) }
+            #expect(page.conversations.first?.unread == 4)
+            #expect(page.conversations.first?.preview.map(\.seq) == [2, 3, 6])
+            #expect(page.conversations.first?.preview.first?.isDeleted == true)
+            for (marker, left) in [(Int64(3), Int64(1)), (5, 1), (6, 0)] {
+                _ = try h.write { try Conversations.markRead($0, me: bob.principal, room: room, seq: marker) }.get()
+                #expect(try unread() == left, "read up to \(marker)")
+            }
+        }
+    }
+
+    /// Reactions: counts and `me` as each reader sees them, a repeat changes nothing, and
+    /// a flush writes one `reactions` event per changed message however many reactions.
+    @Test(arguments: allStoreFactories)
+    func reactionsAreCountedAndFlushedOncePerMessage(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob"), carol = try h.user("carol")
+            let room = try h.group(alice, "trio", [bob, carol])
+            let m = try h.send(alice, room, "m1").get().message
+            let start = try h.read { try Stream.head($0.store, user: alice.id) }
+            func react(_ u: TestUser, _ key: String, _ add: Bool = true) throws -> Message {
+                try h.write { try MessageChanges.react($0, me: u.principal, room: room, seq: m.seq, key: key, add: add) }.get()
+            }
+            _ = try react(bob, "👍")
+            _ = try react(carol, "👍")
+            let again = try react(carol, "👍")
+            #expect(again.reactions == [ReactionCount(key: "👍", count: 2, me: true)])
+            #expect(again.version == 2, "a repeat adds no version")
+            _ = try react(carol, "ok")
+            _ = try react(carol, "ok", false)
+            let asAlice = try h.read { try $0.store.latestMessages(room: room, above: 0, count: 1, viewer: alice.id) }.first
+            #expect(asAlice?.reactions == [ReactionCount(key: "👍", count: 2, me: false)])
+            #expect(asAlice?.version == 4)
+            let flushed = DispatchSemaphore(value: 0)
+            let written = Locked(0)
+            h.engine.flushReactions { n in written.withLock { $0 = n }; flushed.signal() }
+            flushed.wait()
+            #expect(written.value == 1)
+            let events = try h.pullAll(alice.id, from: start).events
+            #expect(events.map(\.kind) == [.reactions])
+            #expect(events.first?.message?.reactions == [ReactionCount(key: "👍", count: 2, me: false)])
+            #expect(throws: SyncError.invalid(field: "key", reason: "1-64 bytes of UTF-8 without whitespace or control characters")) {
+                try react(bob, "two words")
+            }
+        }
+    }
+
+    /// Erasing a user: devices revoked, every message a tombstone with its `delete`
+    /// event, every reaction gone, the progress done; the room goes on for the others.
+    @Test(arguments: allStoreFactories)
+    func erasingAUserTombstonesTheirMessagesAndReactions(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.erasureBatch = 3
+        try Harness.with(factory, config: config) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            for i in 0..<7 { _ = try h.send(bob, room, "b\(i)", "\"bob says \(i)\"").get() }
+            let a = try h.send(alice, room, "a0").get().message
+            _ = try h.write { try MessageChanges.react($0, me: bob.principal, room: room, seq: a.seq, key: "ok", add: true) }.get()
+            let start = try h.read { try Stream.head($0.store, user: alice.id) }
+            let requested = try h.write { try Erasure.request($0, userName: "bob") }.get()
+            #expect(requested.messagesLeft == 7 && requested.reactionsLeft == 1 && requested.finishedAt == nil)
+            #expect(try h.read { try Accounts.authenticate($0.store, token: bob.token) } == nil, "bob's device still works")
+            let done = DispatchSemaphore(value: 0)
+            h.engine.eraseRound { done.signal() }
+            done.wait()
+            let progress = try h.read { try $0.store.erasure(user: bob.id) }
+            #expect(progress?.messagesErased == 7 && progress?.messagesLeft == 0 && progress?.reactionsLeft == 0)
+            #expect(progress?.finishedAt != nil)
+            let history = try h.read { try Messages.history($0, me: alice.id, room: room, before: nil, limit: 100) }.messages
+            #expect(history.filter { $0.sender == "bob" }.allSatisfy { $0.isDeleted && $0.body.isEmpty })
+            #expect(history.first { $0.seq == a.seq }?.reactions.isEmpty == true)
+            let flushed = DispatchSemaphore(value: 0)
+            h.engine.flushReactions { _ in flushed.signal() }
+            flushed.wait()
+            let kinds = try h.pullAll(alice.id, from: start).events.map(\.kind)
+            #expect(kinds.filter { $0 == .delete }.count == 7 && kinds.filter { $0 == .reactions }.count == 1)
+            #expect(try h.send(alice, room, "a1").get().message.seq > a.seq, "the room goes on")
+        }
+    }
+}
+
