@@ -9,13 +9,15 @@ provisioning, direct and group rooms, sends and duplicate sends, long-poll pulls
 with cursors, ack, first screen, read markers, unread, history, read receipts and
 `receipts` events, hot rooms merged into pulls and conversation pages, membership,
 the WebSocket notifier's `ready`/`mail`/`receipts` frames, offline pushes and
-`GET /v1/admin/pushes`, and the error cases), and checks EVERY response against
-openapi.yaml.
+`GET /v1/admin/pushes`, edits, recalls and reactions with their `edit`, `delete` and
+`reactions` events (normal and hot rooms), erasing a user and its progress, and the
+error cases), and checks EVERY response against openapi.yaml.
 
 Then a second, short-lived server with small abuse limits (`--send-rate 1
 --send-burst 3 --auth-failures-per-minute 1`) and a webhook that always fails
-(`--push-max-attempts 2`) checks the `429 rate_limited` answers (Retry-After and
-`retry_after_ms`) and dead pushes. The failed-authentication limit is per client
+(`--push-max-attempts 2`) and 1 s edit and recall windows checks the `429
+rate_limited` answers (Retry-After and `retry_after_ms`), dead pushes, and
+`edit_window_closed` / `recall_window_closed`. The failed-authentication limit is per client
 address and everything here comes from 127.0.0.1, so it is triggered last, on that
 second server only. `410 cursor_expired` is not reached live (retention runs once a
 minute); the Swift tests (RetentionTests) cover it.
@@ -40,7 +42,9 @@ wake-up, full wait before an unchanged cursor, clamping, idempotency, receipt
 counts and coalescing, hot-room merge order and member-event fan-out, stable
 conversation pages under concurrent sends, pushes only for members without a live
 connection and never for hot rooms, stable push ids across retries, 429 before the
-token is looked at).
+token is looked at, repeated changes answering the same and writing no second event,
+each change event after the message it changes and carrying it as it is now, unread
+counting messages and never changes, the reaction key limit, an erasure finishing).
 
 Prints `openapi conformance: N passed, M failed` last; exits 1 on any failure.
 The servers are always stopped, even on failure or interruption.
@@ -1144,12 +1148,243 @@ def session(c, r, admin, hook):
             ws.close()
     c.call("GET", "/healthz", expect=200, label="GET /healthz (after the receipts frame)")
 
+    message_changes(c, r, A, device)
+
+
+# ---------------------------------------------------------------- edits, recalls, reactions, erasure
+
+def pull_all(c, token, cursor, label):
+    """Every event after `cursor` (timeout=0, pages followed); (events, cursor)."""
+    events = []
+    for _ in range(20):
+        page = c.call("GET", "/v1/sync", token, query={"cursor": cursor, "timeout": 0, "limit": 1000}, expect=200,
+                      label=label).json
+        events += page["events"]
+        cursor = page["cursor"]
+        if not page["has_more"]:
+            break
+    return events, cursor
+
+
+def pull_until(c, token, cursor, done, label, timeout=6.0):
+    """Pulls (timeout=0) until `done(events)` or `timeout`; the events after `cursor`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events, _ = pull_all(c, token, cursor, label)
+        if done(events) or time.monotonic() > deadline:
+            return events
+        time.sleep(0.3)
+
+
+def message_changes(c, r, admin, device):
+    """docs/message-changes.md: edits, recalls and reactions (their answers, repeats and
+    errors), their events in pulls (normal and hot rooms), unread counting messages only,
+    and erasing a user. Run last on the main server (--hot-threshold 3)."""
+    A = admin
+    for name in ("erin", "frank", "gina", "hank"):
+        c.call("POST", "/v1/admin/users", A, {"name": name}, expect=201)
+    erin = device("erin", "phone")
+    erin_tablet = device("erin", "tablet")
+    erin_bad = device("erin", "errors")       # the error cases take send tokens too: their own bucket
+    erin_keys = device("erin", "keys")
+    frank = device("frank", "phone")
+    gina = device("gina", "phone")
+    room = c.call("POST", "/v1/rooms", erin, {"name": "Changes", "members": ["frank"]}, expect=201).json["id"]
+    frank_start = c.call("GET", "/v1/conversations", frank, expect=200).json["cursor"]
+    base = "/v1/rooms/%d/messages" % room
+
+    def key_path(seq, key, in_room=None):
+        return "/v1/rooms/%d/messages/%d/reactions/%s" % (in_room or room, seq, urllib.parse.quote(key, safe=""))
+
+    m1 = c.call("POST", base, erin, {"client_msg_id": "e-1", "body": {"text": "frist"}}, expect=201).json
+    m2 = c.call("POST", base, erin, {"client_msg_id": "e-2", "body": "wrong room"}, expect=201).json
+    f1 = c.call("POST", base, frank, {"client_msg_id": "f-1", "body": "hello erin"}, expect=201).json
+
+    # Edits: the sender, from any device; the same body again changes nothing.
+    e = c.call("PATCH", "%s/%d" % (base, m1["seq"]), erin, {"body": {"text": "first"}}, expect=200).json
+    require(r, e.get("body") == {"text": "first"} and e.get("edit_count") == 1 and e.get("version") == 1 and
+            "edited_at" in e and e["id"] == m1["id"] and e["sent_at"] == m1["sent_at"],
+            "an edit answers the message with the new body, edited_at, edit_count 1 and version 1")
+    again = c.call("PATCH", "%s/%d" % (base, m1["seq"]), erin_tablet, {"body": {"text": "first"}}, expect=200,
+                   label="the same edit again, from the sender's other device").json
+    require(r, again == e, "repeating an edit answers the same message (no second change)")
+    after_edit = c.call("GET", "/v1/rooms/%d" % room, frank, expect=200).json["last_seq"]
+    require(r, after_edit == f1["seq"] + 1, "an edit takes the room's next seq (once)")
+    c.call("PATCH", "%s/%d" % (base, m1["seq"]), frank, {"body": "mine now"}, expect=403, expect_code="not_sender")
+    c.call("PATCH", "%s/%d" % (base, m1["seq"]), gina, {"body": "let me"}, expect=403, expect_code="not_member")
+    c.call("PATCH", "%s/999" % base, erin_bad, {"body": "x"}, expect=404, expect_code="message_not_found")
+    c.call("PATCH", "%s/%d" % (base, after_edit), erin_bad, {"body": "x"}, expect=404,
+           expect_code="message_not_found", label="PATCH the seq of an edit (a change, not a message)")
+    c.call("PATCH", "/v1/rooms/999999/messages/1", erin_bad, {"body": "x"}, expect=404, expect_code="room_not_found")
+    c.call("PATCH", "%s/%d" % (base, m1["seq"]), erin_bad, {"text": "no body"}, expect=400,
+           expect_code="invalid_request", valid_request=False)
+    c.call("PATCH", "%s/%d" % (base, m1["seq"]), erin_bad, raw_body=b"{nope", expect=400, expect_code="invalid_json",
+           valid_request=False)
+    c.call("PATCH", "%s/%d" % (base, m1["seq"]), erin_bad, {"body": "x" * 17000}, expect=413,
+           expect_code="payload_too_large", valid_request=False)
+    c.call("PATCH", "%s/%d" % (base, m1["seq"]), erin_bad, raw_body=b"<xml/>", content_type="application/xml",
+           expect=415, expect_code="unsupported_media_type", valid_request=False)
+    c.call("PATCH", "/v1/rooms/abc/messages/1", erin_bad, {"body": "x"}, expect=400, expect_code="invalid_request",
+           valid_request=False)
+    c.call("PATCH", "%s/0" % base, erin_bad, {"body": "x"}, expect=400, expect_code="invalid_request",
+           valid_request=False)
+    c.call("PATCH", "%s/%d" % (base, m1["seq"]), None, {"body": "x"}, expect=401, expect_code="unauthorized")
+    c.call("GET", "%s/%d" % (base, m1["seq"]), erin, expect=405, expect_code="method_not_allowed",
+           valid_request=False)
+    c.call("POST", base, erin, {"client_msg_id": "e-1", "body": {"text": "frist"}}, expect=409,
+           expect_code="idempotency_conflict", label="a resend of a message edited since")
+
+    # Reactions: counts at once, `me` as the reader sees it; repeats change nothing.
+    up = c.call("PUT", key_path(m1["seq"], "👍"), frank, expect=200).json
+    require(r, up.get("reactions") == [{"key": "👍", "count": 1, "me": True}] and up.get("version") == 2,
+            "a reaction answers the message with its counts (me: true) and version + 1")
+    up2 = c.call("PUT", key_path(m1["seq"], "👍"), frank, expect=200, label="the same reaction again").json
+    require(r, up2 == up, "repeating a reaction changes nothing")
+    party = c.call("PUT", key_path(m1["seq"], "🎉"), erin, expect=200).json
+    # Ordered by the keys' UTF-8 bytes: 🎉 (F0 9F 8E 89) before 👍 (F0 9F 91 8D).
+    require(r, party.get("reactions") == [{"key": "🎉", "count": 1, "me": True}, {"key": "👍", "count": 1, "me": False}],
+            "reactions are ordered by key's bytes, me per reader")
+    gone = c.call("DELETE", key_path(m1["seq"], "🎉"), erin, expect=200).json
+    require(r, gone.get("reactions") == [{"key": "👍", "count": 1, "me": False}] and gone.get("version") == 4,
+            "taking a reaction back drops a key whose count is 0")
+    gone2 = c.call("DELETE", key_path(m1["seq"], "🎉"), erin, expect=200, label="taking it back again").json
+    require(r, gone2 == gone, "taking back a reaction that is not there changes nothing")
+    c.call("PUT", key_path(m1["seq"], "a b"), erin_bad, expect=400, expect_code="invalid_request",
+           valid_request=False, label="PUT a reaction key with a space")
+    c.call("PUT", key_path(m1["seq"], "k" * 65), erin_bad, expect=400, expect_code="invalid_request",
+           valid_request=False, label="PUT a reaction key of 65 bytes")
+    c.call("PUT", key_path(m1["seq"], "\x01"), erin_bad, expect=400, expect_code="malformed_path",
+           valid_request=False, label="PUT a reaction key with a control character")
+    c.call("PUT", key_path(999, "👍"), erin_bad, expect=404, expect_code="message_not_found")
+    c.call("PUT", key_path(m1["seq"], "👍"), gina, expect=403, expect_code="not_member")
+    c.call("DELETE", key_path(m1["seq"], "👍"), gina, expect=403, expect_code="not_member")
+    c.call("PUT", key_path(1, "👍", in_room=999999), erin_bad, expect=404, expect_code="room_not_found")
+    c.call("PUT", key_path(m1["seq"], "👍"), None, expect=401, expect_code="unauthorized")
+    for i in range(20):
+        c.call("PUT", key_path(f1["seq"], "k%02d" % i), erin_keys, expect=200, label="reaction key %d of 20" % (i + 1))
+    c.call("PUT", key_path(f1["seq"], "k20"), erin_keys, expect=409, expect_code="reaction_limit",
+           label="a 21st distinct reaction key")
+    c.call("PUT", key_path(f1["seq"], "k00"), frank, expect=200, label="a key already there, with 20 keys")
+
+    # Recalls: the sender, or the room's owner for anyone's message; a tombstone is final.
+    c.call("DELETE", "%s/%d" % (base, m2["seq"]), frank, expect=403, expect_code="not_sender")
+    c.call("DELETE", "%s/%d" % (base, m2["seq"]), gina, expect=403, expect_code="not_member")
+    c.call("DELETE", "%s/999" % base, erin_bad, expect=404, expect_code="message_not_found")
+    c.call("DELETE", "%s/abc" % base, erin_bad, expect=400, expect_code="invalid_request", valid_request=False)
+    t = c.call("DELETE", "%s/%d" % (base, m2["seq"]), erin, expect=200).json
+    require(r, t.get("deleted") is True and "deleted_at" in t and "body" not in t and t.get("version") == 1,
+            "a recall answers the tombstone: deleted, deleted_at, no body")
+    t2 = c.call("DELETE", "%s/%d" % (base, m2["seq"]), erin, expect=200, label="recalling a tombstone again").json
+    require(r, t2 == t, "repeating a recall answers the same tombstone")
+    owner = c.call("DELETE", "%s/%d" % (base, f1["seq"]), erin, expect=200,
+                   label="the room's owner recalls someone else's message").json
+    require(r, owner.get("deleted") is True and "reactions" not in owner, "a tombstone has no reactions")
+    c.call("PATCH", "%s/%d" % (base, m2["seq"]), erin_bad, {"body": "back"}, expect=409,
+           expect_code="message_deleted")
+    c.call("PUT", key_path(m2["seq"], "👍"), erin_bad, expect=409, expect_code="message_deleted")
+    c.call("DELETE", key_path(m2["seq"], "👍"), erin_bad, expect=409, expect_code="message_deleted")
+    c.call("POST", base, erin, {"client_msg_id": "e-2", "body": "wrong room"}, expect=409,
+           expect_code="idempotency_conflict", label="a resend of a recalled message")
+
+    # Frank's stream: the messages as they are now, then one event per change, each after
+    # the message it changes; reactions flushed within about a second.
+    events = pull_until(c, frank, frank_start, lambda evs: any(x["type"] == "reactions" for x in evs),
+                        "frank's pull of the changes")
+    kinds = [x["type"] for x in events]
+    require(r, {"message", "edit", "delete", "reactions"} <= set(kinds),
+            "a pull carries message, edit, delete and reactions events (got %s)" % kinds)
+    changes = [x for x in events if x["type"] in ("edit", "delete", "reactions")]
+    require(r, all(x["room_id"] == room and x["seq"] > x["message"]["seq"] for x in changes) and
+            [x["seq"] for x in changes] == sorted({x["seq"] for x in changes}),
+            "each change has its own room seq, after the message it changes, in order")
+    require(r, kinds.count("edit") == 1 and kinds.count("delete") == 2,
+            "one edit event and one delete event per recall (repeats wrote none)")
+    require(r, all(x["message"].get("deleted") is True for x in events if x["type"] == "delete"),
+            "delete events carry the tombstone")
+    msgs = {x["message"]["seq"]: x["message"] for x in events if x["type"] == "message"}
+    require(r, msgs.get(m2["seq"], {}).get("deleted") is True and "body" not in msgs.get(m2["seq"], {}),
+            "a message event pulled after the recall carries the tombstone")
+    react = [x for x in events if x["type"] == "reactions" and x["message"]["seq"] == m1["seq"]]
+    require(r, 1 <= len(react) <= 3 and
+            all(x["message"].get("reactions") == [{"key": "👍", "count": 1, "me": True}] for x in react),
+            "coalesced reactions events, each with the counts as they are now, me as the puller sees it")
+
+    # Unread counts messages above the marker (a tombstone too), never changes.
+    conv = {x["id"]: x for x in c.call("GET", "/v1/conversations", erin, expect=200).json["conversations"]}
+    mine = conv.get(room, {})
+    require(r, mine.get("unread") == 1 and mine.get("last_seq", 0) - mine.get("read_seq", 0) > 1,
+            "unread counts the one message above the marker (a tombstone), not the changes")
+    fr = {x["room_id"]: x["unread"] for x in c.call("GET", "/v1/unread", frank, expect=200).json["rooms"]}
+    require(r, room not in fr, "changes above the marker are not unread")
+    hist = c.call("GET", base, frank, expect=200).json["messages"]
+    require(r, [m["seq"] for m in hist] == [m1["seq"], m2["seq"], f1["seq"]] and hist[0].get("edit_count") == 1,
+            "history lists the messages as they are now, never change events")
+
+    # A hot room (three members here): a change is stored once and merged into pulls.
+    hot = c.call("POST", "/v1/rooms", erin, {"name": "Hot changes", "members": ["frank", "gina"]}, expect=201).json
+    require(r, hot["hot"] is True, "a three-member group is hot on this server")
+    gina_start = c.call("GET", "/v1/conversations", gina, expect=200).json["cursor"]
+    h = c.call("POST", "/v1/rooms/%d/messages" % hot["id"], erin, {"client_msg_id": "e-hot", "body": "hot"},
+               expect=201).json
+    c.call("PATCH", "/v1/rooms/%d/messages/%d" % (hot["id"], h["seq"]), erin, {"body": "hotter"}, expect=200)
+    c.call("PUT", key_path(h["seq"], "🔥", in_room=hot["id"]), frank, expect=200)
+    hot_events = pull_until(c, gina, gina_start, lambda evs: any(x["type"] == "reactions" for x in evs),
+                            "gina's pull of the hot room")
+    require(r, [x["type"] for x in hot_events] == ["message", "edit", "reactions"] and
+            all(x["message"].get("body") == "hotter" for x in hot_events),
+            "a hot room's message, edit and reactions merge into the pull, each as the message is now")
+
+    # Erasing a user: devices revoked at once, messages recalled and reactions taken back in
+    # the background; their rooms go on working.
+    hank = device("hank", "phone")
+    dm = c.call("POST", "/v1/direct/frank", hank, expect=201).json["id"]
+    fm = c.call("POST", "/v1/rooms/%d/messages" % dm, frank, {"client_msg_id": "f-dm", "body": "hi hank"},
+                expect=201).json
+    frank_dm = c.call("GET", "/v1/conversations", frank, expect=200).json["cursor"]
+    for i in range(2):
+        c.call("POST", "/v1/rooms/%d/messages" % dm, hank, {"client_msg_id": "h-%d" % i, "body": "hank %d" % i},
+               expect=201)
+    c.call("PUT", key_path(fm["seq"], "👋", in_room=dm), hank, expect=200)
+    c.call("GET", "/v1/admin/users/hank/erasure", A, expect=400, expect_code="invalid_request",
+           label="GET the erasure of a user nobody asked to erase")
+    c.call("DELETE", "/v1/admin/users/hank", frank, expect=401, expect_code="unauthorized",
+           label="DELETE /v1/admin/users/hank with a device token")
+    p = c.call("DELETE", "/v1/admin/users/hank", A, expect=202).json
+    require(r, p.get("user") == "hank" and p.get("state") in ("running", "done"), "erasing a user answers 202 with its progress")
+    c.call("GET", "/v1/me", hank, expect=401, expect_code="unauthorized", label="GET /v1/me as the erased user")
+    deadline = time.monotonic() + 15
+    while True:
+        p = c.call("GET", "/v1/admin/users/hank/erasure", A, expect=200).json
+        if p.get("state") == "done" or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    require(r, p.get("state") == "done" and p.get("messages_erased") == 2 and p.get("messages_left") == 0 and
+            p.get("reactions_left") == 0 and "finished_at" in p,
+            "the erasure finishes: two messages erased, nothing left")
+    p2 = c.call("DELETE", "/v1/admin/users/hank", A, expect=202, label="erasing the user again").json
+    require(r, p2.get("state") == "done" and p2.get("requested_at") == p.get("requested_at"),
+            "repeating an erasure answers its progress (the first requested_at)")
+    c.call("DELETE", "/v1/admin/users/nobody", A, expect=404, expect_code="user_not_found")
+    c.call("GET", "/v1/admin/users/nobody/erasure", A, expect=404, expect_code="user_not_found")
+    dm_events = pull_until(c, frank, frank_dm,
+                           lambda evs: any(x["type"] == "reactions" and "reactions" not in x["message"] for x in evs),
+                           "frank's pull after the erasure")
+    dkinds = [x["type"] for x in dm_events]
+    require(r, dkinds.count("delete") == 2 and all(x["message"].get("deleted") is True for x in dm_events
+                                                  if x.get("message", {}).get("sender") == "hank"),
+            "the erased user's messages are tombstones, each with a delete event")
+    require(r, any(x["type"] == "reactions" and x["message"]["seq"] == fm["seq"] and "reactions" not in x["message"]
+                   for x in dm_events), "the erased user's reaction is taken back, with a reactions event")
+    c.call("POST", "/v1/rooms/%d/messages" % dm, frank, {"client_msg_id": "f-dm-2", "body": "still here"},
+           expect=201, label="a send in the erased user's room")
+
 
 LIMITS_SEND_RATE = 1
 LIMITS_SEND_BURST = 3
 LIMITS_PUSH_ATTEMPTS = 2
 LIMITS_ROOM_RATE = 1
 LIMITS_ROOM_BURST = 2
+LIMITS_CHANGE_WINDOW = 1  # --edit-window and --recall-window of the limits server, seconds
 
 
 def limits_session(c, r, admin, hook):
@@ -1218,6 +1453,25 @@ def limits_session(c, r, admin, hook):
     require(r, sorted(attempts) == sorted(d["id"] for d in dead) and
             all(sorted(a) == list(range(1, LIMITS_PUSH_ATTEMPTS + 1)) for a in attempts.values()),
             "each dead push was tried --push-max-attempts times under one id")
+
+    # The edit and recall windows (`--edit-window` and `--recall-window` are 1 s here): the
+    # sender is refused once they passed; the room's owner recalls at any time.
+    watch = c.call("POST", "/v1/admin/users/xena/devices", A, {"name": "watch"}, expect=201).json["token"]
+    yuri = c.call("POST", "/v1/admin/users/yuri/devices", A, {"name": "phone"}, expect=201).json["token"]
+    late = c.call("POST", path, watch, {"client_msg_id": "late-1", "body": "soon too old"}, expect=201).json
+    windows = c.call("POST", "/v1/rooms", watch, {"name": "windows", "members": ["yuri"]}, expect=201).json["id"]
+    theirs = c.call("POST", "/v1/rooms/%d/messages" % windows, yuri, {"client_msg_id": "y-1", "body": "mine"},
+                    expect=201).json
+    time.sleep(LIMITS_CHANGE_WINDOW + 0.3)
+    c.call("PATCH", "%s/%d" % (path, late["seq"]), watch, {"body": "too late"}, expect=403,
+           expect_code="edit_window_closed", label="an edit after --edit-window")
+    c.call("DELETE", "%s/%d" % (path, late["seq"]), watch, expect=403, expect_code="recall_window_closed",
+           label="the sender's recall after --recall-window")
+    c.call("DELETE", "/v1/rooms/%d/messages/%d" % (windows, theirs["seq"]), yuri, expect=403,
+           expect_code="recall_window_closed", label="a member's recall of their own message after the window")
+    gone = c.call("DELETE", "/v1/rooms/%d/messages/%d" % (windows, theirs["seq"]), watch, expect=200,
+                  label="the room's owner recalls a member's message after the window").json
+    require(r, gone.get("deleted") is True, "the owner's recall has no window")
 
     # Failed authentication from this address: device and admin guesses share one bucket.
     for i in range(AUTH_FAILURE_BURST):
@@ -1353,6 +1607,7 @@ def main():
         "--send-rate", str(LIMITS_SEND_RATE), "--send-burst", str(LIMITS_SEND_BURST),
         "--auth-failures-per-minute", "1",
         "--room-rate", str(LIMITS_ROOM_RATE), "--room-burst", str(LIMITS_ROOM_BURST),
+        "--edit-window", "%ds" % LIMITS_CHANGE_WINDOW, "--recall-window", "%ds" % LIMITS_CHANGE_WINDOW,
         "--push-webhook", failing_hook.url, "--push-max-attempts", str(LIMITS_PUSH_ATTEMPTS)])
     servers = (server, limits)
 
