@@ -3,7 +3,7 @@ import SyncEngine
 extension PGReader: ReceiptsReads {
     public func messageSender(room: RoomID, seq: Int64) throws -> (id: UserID, name: String)? {
         try pg.queryOne("""
-            SELECT m.sender_id, u.name FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.room_id = $1 AND m.seq = $2
+            SELECT m.sender_id, u.name FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.room_id = $1 AND m.seq = $2 AND m.kind = 'message'
             """, [.int(room.rawValue), .int(seq)]) { (id: UserID($0.int64(0)), name: $0.text(1)) }
     }
 

@@ -4,7 +4,7 @@ import SQLiteStore
 extension SQLiteReader: ReceiptsReads {
     public func messageSender(room: RoomID, seq: Int64) throws -> (id: UserID, name: String)? {
         try sqlite.queryOne("""
-            SELECT m.sender_id, u.name FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.room_id = ? AND m.seq = ?
+            SELECT m.sender_id, u.name FROM messages m JOIN users u ON u.id = m.sender_id WHERE m.room_id = ? AND m.seq = ? AND m.kind = 'message'
             """, [.integer(room.rawValue), .integer(seq)], { (id: UserID($0.int64(0)), name: $0.text(1)) })
     }
 

@@ -15,6 +15,10 @@ public enum Accounts {
             throw SyncError.invalid(field: "name", reason: "1-64 characters, at least one visible, no control characters")
         }
         guard let user = try user(ctx.store, named: userName) else { throw SyncError.userNotFound(userName) }
+        // An erased user stays erased: a new device would let them speak again.
+        guard try ctx.store.erasure(user: user.id) == nil else {
+            throw SyncError.forbidden("\(userName) was erased (DELETE /v1/admin/users/{name}); the name stays taken")
+        }
         let token = try Tokens.newDeviceToken()
         let id = try ctx.store.insertDevice(user: user.id, name: deviceName, tokenHash: Tokens.hash(token), createdAt: ctx.now)
         let device = Device(id: id, user: user.id, name: deviceName, createdAt: ctx.now,

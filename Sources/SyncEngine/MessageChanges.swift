@@ -15,11 +15,12 @@ public enum MessageChanges {
         let m = target.message
         guard target.sender == me.user else { throw SyncError.notSender("only its sender edits a message") }
         guard !m.isDeleted else { throw SyncError.messageDeleted }
+        // Bytes, as a resend compares them: the same body again changes nothing, and is
+        // answered the same also after the window.
+        if m.body.utf8.elementsEqual(body.utf8) { return m }
         guard ctx.now - m.sentAt <= ctx.config.editWindowMillis else {
             throw SyncError.editWindowClosed(windowMillis: ctx.config.editWindowMillis)
         }
-        // Bytes, as a resend compares them: the same body again changes nothing.
-        if m.body.utf8.elementsEqual(body.utf8) { return m }
         try ctx.store.editMessage(room: room.target.room, seq: seq, body: body, at: ctx.now)
         try appendChange(ctx, &room, .edit, targetSeq: seq, actor: me.user)
         return Message(id: m.id, room: m.room, seq: m.seq, sender: m.sender, senderDevice: m.senderDevice,
@@ -35,14 +36,14 @@ public enum MessageChanges {
         var room = try locked(ctx, room: room, me: me.user)
         let target = try message(ctx, room: room, seq: seq, me: me.user)
         let owner = room.membership.role == "owner"
-        if target.sender == me.user {
-            guard owner || ctx.now - target.message.sentAt <= ctx.config.recallWindowMillis else {
-                throw SyncError.recallWindowClosed(windowMillis: ctx.config.recallWindowMillis)
-            }
-        } else if !owner {
+        guard owner || target.sender == me.user else {
             throw SyncError.notSender("only its sender or the room's owner recalls a message")
         }
+        // A repeat is answered with the tombstone, also after the window.
         if target.message.isDeleted { return target.message }
+        guard owner || ctx.now - target.message.sentAt <= ctx.config.recallWindowMillis else {
+            throw SyncError.recallWindowClosed(windowMillis: ctx.config.recallWindowMillis)
+        }
         return try erase(ctx, &room, target, actor: me.user)
     }
 
@@ -60,7 +61,11 @@ public enum MessageChanges {
             throw SyncError.messageNotFound
         }
         let m = target.message
-        guard !m.isDeleted else { throw SyncError.messageDeleted }
+        if m.isDeleted {
+            // A recall took every reaction with it: taking one back finds it gone already.
+            if add { throw SyncError.messageDeleted }
+            return m
+        }
         var counts = ReactionCounts.counts(target.storedReactions)
         if add {
             if counts[key] == nil && counts.count >= ReactionCounts.maxKeys { throw SyncError.reactionLimit(ReactionCounts.maxKeys) }

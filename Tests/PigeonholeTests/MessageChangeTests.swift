@@ -98,7 +98,16 @@ struct MessageChangeTests {
             expectError(try bob.delete("/v1/rooms/\(room)/messages/\(bobs)"), 403, "recall_window_closed")
             expectError(try carol.delete("/v1/rooms/\(room)/messages/\(bobs)"), 403, "not_sender")
             // The owner (alice made the room) may recall anyone's message at any time.
-            #expect(try alice.delete("/v1/rooms/\(room)/messages/\(bobs2)").json["deleted"]?.boolValue == true)
+            let tombstone = try alice.delete("/v1/rooms/\(room)/messages/\(bobs2)")
+            #expect(tombstone.json["deleted"]?.boolValue == true)
+            // Repeats are answered the same past the window: the edit as it is, the tombstone.
+            let same = try Self.patch(bob, "/v1/rooms/\(room)/messages/\(bobs)", #"{"body":"still in time"}"#)
+            #expect(same.status == 200 && same.json["edit_count"]?.int64Value == 1)
+            let again = try bob.delete("/v1/rooms/\(room)/messages/\(bobs2)")
+            #expect(again.status == 200 && again.json == tombstone.json)
+            expectError(try carol.delete("/v1/rooms/\(room)/messages/\(bobs2)"), 403, "not_sender")
+            #expect(try bob.delete("/v1/rooms/\(room)/messages/\(bobs2)/reactions/ok").json["deleted"]?.boolValue == true,
+                    "taking a reaction back from a tombstone answers the tombstone")
         }
     }
 
@@ -148,6 +157,8 @@ struct MessageChangeTests {
             #expect(asked.status == 202)
             #expect(asked.json["user"]?.stringValue == "bob" && asked.json["messages_left"] != nil)
             expectError(try bob.get("/v1/me"), 401, "unauthorized")
+            expectError(try server.admin.post("/v1/admin/users/bob/devices", json: ["name": "new phone"], token: TestServer.adminToken),
+                        403, "forbidden")
             var progress = asked.json
             #expect(try eventually(timeout: 5) {
                 progress = try server.admin.get("/v1/admin/users/bob/erasure", token: TestServer.adminToken).json
