@@ -25,7 +25,7 @@ extension PGWriter: ReceiptsWrites {
         try write("""
             INSERT INTO receipt_marks (room_id, sender_id, emitted_at, pending)
             SELECT DISTINCT $1::bigint, sender_id, 0::bigint, true FROM messages
-            WHERE room_id = $1 AND seq > $2 AND seq <= $3 AND sender_id <> $4
+            WHERE room_id = $1 AND seq > $2 AND seq <= $3 AND sender_id <> $4 AND kind = 'message'
               AND sender_id IN (SELECT user_id FROM members WHERE room_id = $1)
             ORDER BY sender_id
             ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = true

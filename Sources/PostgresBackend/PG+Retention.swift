@@ -45,16 +45,16 @@ extension PGWriter: RetentionWrites {
     }
 
     public func raiseHistoryFloor(room: RoomID, to seq: Int64) throws {
-        try write("UPDATE rooms SET history_floor = greatest(history_floor, $1) WHERE id = $2", [.int(seq), .int(room.rawValue)])
+        // The pruned messages' reactions go with them (docs/message-changes.md).
+        try write("""
+            WITH f AS (UPDATE rooms SET history_floor = greatest(history_floor, $1) WHERE id = $2),
+                 r AS (DELETE FROM reactions WHERE room_id = $2 AND seq <= $1)
+            DELETE FROM reaction_marks WHERE room_id = $2 AND seq <= $1
+            """, [.int(seq), .int(room.rawValue)])
     }
 
     public func deleteMessageEvents(room: RoomID, through: Int64) throws {
         try write("DELETE FROM inbox WHERE kind = 'message' AND room_id = $1 AND room_seq <= $2",
                   [.int(room.rawValue), .int(through)])
-        // The pruned messages' reactions go with them (docs/message-changes.md).
-        try write("""
-            WITH r AS (DELETE FROM reactions WHERE room_id = $1 AND seq <= $2)
-            DELETE FROM reaction_marks WHERE room_id = $1 AND seq <= $2
-            """, [.int(room.rawValue), .int(through)])
     }
 }

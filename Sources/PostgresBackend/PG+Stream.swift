@@ -113,7 +113,8 @@ extension PGReader: StreamReads {
     public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?] {
         guard !keys.isEmpty else { return [] }
         // Every key is looked up (a missing one: pruned), with the message it is or changes
-        // (`c` the row at the key, `m` the message as it is now); the window over the keys'
+        // (`c` the row at the key, `m` the message as it is now; none for a change to a
+        // message from before the viewer joined: not theirs to see); the window over the keys'
         // order counts the messages found before each and their body bytes (octet_length
         // reads a stored value's length, not the value), and only the prefix of keys a page
         // can reach comes back, bodies included.
@@ -126,6 +127,8 @@ extension PGReader: StreamReads {
                   FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(room, seq, ord)
                   LEFT JOIN messages c ON c.room_id = k.room AND c.seq = k.seq
                   LEFT JOIN messages m ON m.room_id = c.room_id AND m.seq = coalesce(c.target_seq, c.seq)
+                      AND (c.target_seq IS NULL OR c.target_seq > coalesce(
+                          (SELECT vm.joined_seq FROM members vm WHERE vm.room_id = c.room_id AND vm.user_id = $5), 0))
                   WINDOW w AS (ORDER BY k.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) x
             LEFT JOIN messages m ON m.id = x.message_id
             LEFT JOIN users su ON su.id = m.sender_id

@@ -63,10 +63,24 @@ final class Scrubber: @unchecked Sendable {
         if started.load(ordering: .acquiring) { finished.wait() }
     }
 
+    /// Scrubs are at least this far apart (VACUUM FULL locks the table: recalls in a burst,
+    /// or a client repeating them, fold into one scrub per interval).
+    static let interval = 10.0
+
+    private func retryLater(seconds: Double) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { [self] in request() }
+    }
+
     private func main() {
         var conn: PGConnection?
+        var lastScrub: DispatchTime?
         while true {
             wake.wait()
+            if let last = lastScrub {
+                // The spacing, cut short by `stop`.
+                let deadline = last + Self.interval
+                while DispatchTime.now() < deadline, !state.withLock({ $0.stopping }) { _ = wake.wait(timeout: deadline) }
+            }
             let (go, stopping) = state.withLock { s -> (Bool, Bool) in
                 defer { s.requested = false }
                 return (s.requested, s.stopping)
@@ -81,13 +95,20 @@ final class Scrubber: @unchecked Sendable {
                 // VACUUM: wait (up to 5 s) until the transactions that began before this
                 // scrub and hold one are gone.
                 let since = try c.queryOne("SELECT clock_timestamp()::text", []) { $0.text(0) } ?? ""
+                var older: Int64 = 0
                 for _ in 0..<100 {
-                    let older = try c.queryOne("""
+                    older = try c.queryOne("""
                         SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
                            AND backend_xmin IS NOT NULL AND xact_start < $1::timestamptz
                         """, [.text(since)]) { $0.int64(0) } ?? 0
-                    if older == 0 { break }
+                    if older == 0 || state.withLock({ $0.stopping }) { break }
                     usleep(50_000)
+                }
+                if older > 0 {
+                    // Still there after 5 s: VACUUM could not remove the text now (and
+                    // VACUUM FULL would copy it). Not done: try again later.
+                    retryLater(seconds: 5)
+                    continue
                 }
                 if rewrite {
                     // A new file with the live rows only; the old one is unlinked. It
@@ -97,9 +118,7 @@ final class Scrubber: @unchecked Sendable {
                     do {
                         try c.execute("VACUUM FULL messages")
                     } catch {
-                        usleep(200_000)
-                        state.withLock { $0.requested = true }
-                        wake.signal()
+                        retryLater(seconds: 1)
                         continue
                     }
                 } else {
@@ -117,6 +136,7 @@ final class Scrubber: @unchecked Sendable {
                     }
                 }
                 state.withLock { $0.done += 1 }
+                lastScrub = DispatchTime.now()
             } catch {
                 conn?.close()
                 conn = nil

@@ -7,23 +7,23 @@ import SQLiteStore
 
 extension SQLiteReader: MessageChangesReads {
     public func roomsWithReactionMarks(limit: Int) throws -> [RoomID] {
-        try sqlite.queryAll("SELECT DISTINCT room_id FROM reaction_marks ORDER BY room_id LIMIT ?", [.integer(Int64(limit))]) {
+        try sqlite.queryAll("SELECT room_id FROM reaction_marks GROUP BY room_id ORDER BY min(since), room_id LIMIT ?", [.integer(Int64(limit))]) {
             RoomID($0.int64(0))
         }
     }
 
     public func erasuresPending() throws -> [UserID] {
-        try sqlite.queryAll("SELECT id FROM users WHERE erase_requested_at IS NOT NULL AND erased_at IS NULL ORDER BY id", []) {
+        try sqlite.queryAll("SELECT user_id FROM erasures WHERE finished_at IS NULL ORDER BY user_id", []) {
             UserID($0.int64(0))
         }
     }
 
     public func erasure(user: UserID) throws -> ErasureProgress? {
         try sqlite.queryOne("""
-            SELECT u.erase_requested_at, u.erased_at, u.erased_messages,
-                   (SELECT count(*) FROM messages m WHERE m.sender_id = u.id AND m.kind = 'message' AND m.deleted_at IS NULL),
-                   (SELECT count(*) FROM reactions r WHERE r.user_id = u.id)
-            FROM users u WHERE u.id = ? AND u.erase_requested_at IS NOT NULL
+            SELECT e.requested_at, e.finished_at, e.erased_messages,
+                   (SELECT count(*) FROM messages m WHERE m.sender_id = e.user_id AND m.kind = 'message' AND m.deleted_at IS NULL),
+                   (SELECT count(*) FROM reactions r WHERE r.user_id = e.user_id)
+            FROM erasures e WHERE e.user_id = ?
             """, [.integer(user.rawValue)]) {
             ErasureProgress(requestedAt: $0.int64(0), finishedAt: $0.optionalInt64(1), messagesErased: $0.int64(2),
                             messagesLeft: $0.int64(3), reactionsLeft: $0.int64(4))
@@ -107,7 +107,7 @@ extension SQLiteWriter: MessageChangesWrites {
     }
 
     public func requestErasure(user: UserID, at: Int64) throws -> Bool {
-        try sqlite.run("UPDATE users SET erase_requested_at = coalesce(erase_requested_at, ?2) WHERE id = ?1",
+        try sqlite.run("INSERT OR IGNORE INTO erasures (user_id, requested_at) SELECT id, ?2 FROM users WHERE id = ?1",
                        [.integer(user.rawValue), .integer(at)]) > 0
     }
 
@@ -129,7 +129,7 @@ extension SQLiteWriter: MessageChangesWrites {
     }
 
     public func recordErasure(user: UserID, erased count: Int, finishedAt: Int64?) throws {
-        try sqlite.run("UPDATE users SET erased_messages = erased_messages + ?2, erased_at = coalesce(erased_at, ?3) WHERE id = ?1",
+        try sqlite.run("UPDATE erasures SET erased_messages = erased_messages + ?2, finished_at = coalesce(finished_at, ?3) WHERE user_id = ?1",
                        [.integer(user.rawValue), .integer(Int64(count)), finishedAt.map(SQLValue.integer) ?? .null])
     }
 }

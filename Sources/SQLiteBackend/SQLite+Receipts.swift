@@ -31,7 +31,7 @@ extension SQLiteWriter: ReceiptsWrites {
         try sqlite.run("""
             INSERT OR FAIL INTO receipt_marks (room_id, sender_id, emitted_at, pending)
             SELECT DISTINCT ?1, sender_id, 0, 1 FROM messages
-            WHERE room_id = ?1 AND seq > ?2 AND seq <= ?3 AND sender_id != ?4
+            WHERE room_id = ?1 AND seq > ?2 AND seq <= ?3 AND sender_id != ?4 AND kind = 'message'
               AND sender_id IN (SELECT user_id FROM members WHERE room_id = ?1)
             ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = 1
             """, [.integer(room.rawValue), .integer(from), .integer(to), .integer(reader.rawValue)]) > 0

@@ -39,13 +39,13 @@ extension SQLiteWriter: RetentionWrites {
 
     public func raiseHistoryFloor(room: RoomID, to seq: Int64) throws {
         try sqlite.run("UPDATE rooms SET history_floor = max(history_floor, ?) WHERE id = ?", [.integer(seq), .integer(room.rawValue)])
+        // The pruned messages' reactions go with them (docs/message-changes.md).
+        try sqlite.run("DELETE FROM reactions WHERE room_id = ? AND seq <= ?", [.integer(room.rawValue), .integer(seq)])
+        try sqlite.run("DELETE FROM reaction_marks WHERE room_id = ? AND seq <= ?", [.integer(room.rawValue), .integer(seq)])
     }
 
     public func deleteMessageEvents(room: RoomID, through: Int64) throws {
         try sqlite.run("DELETE FROM inbox WHERE kind = 'message' AND room_id = ? AND room_seq <= ?",
                        [.integer(room.rawValue), .integer(through)])
-        // The pruned messages' reactions go with them (docs/message-changes.md).
-        try sqlite.run("DELETE FROM reactions WHERE room_id = ? AND seq <= ?", [.integer(room.rawValue), .integer(through)])
-        try sqlite.run("DELETE FROM reaction_marks WHERE room_id = ? AND seq <= ?", [.integer(room.rawValue), .integer(through)])
     }
 }

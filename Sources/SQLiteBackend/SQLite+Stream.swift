@@ -9,11 +9,14 @@ private enum SQL {
     static let inboxWindow = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
     // Seqs from the (room_id, seq) index alone: no body is read.
     static let hotRoomKeys = "SELECT id, seq FROM messages WHERE room_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-    /// The row at a stream key (`c`) and the message it is or changes (`m`), as it is now.
+    /// The row at a stream key (`c`) and the message it is or changes (`m`), as it is now;
+    /// none for a change to a message from before the viewer joined (not theirs to see).
     static let messageByKey = """
         SELECT \(MessageRows.columns(viewer: "?3")), c.kind, c.seq
         FROM messages c JOIN messages m ON m.room_id = c.room_id AND m.seq = coalesce(c.target_seq, c.seq)
         JOIN users su ON su.id = m.sender_id WHERE c.room_id = ?1 AND c.seq = ?2
+        AND (c.target_seq IS NULL OR c.target_seq > coalesce(
+            (SELECT vm.joined_seq FROM members vm WHERE vm.room_id = c.room_id AND vm.user_id = ?3), 0))
         """
 
     static let hotMemberships = """

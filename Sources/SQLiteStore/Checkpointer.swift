@@ -33,6 +33,9 @@ final class Checkpointer: Sendable {
     let writerFallbackPages: Int32
     private let state = ConditionLock(State())
     private let connection: Database
+    private let busyTimeoutMilliseconds: Int32
+    /// Scrubs are at least this far apart: recalls in a burst fold into one.
+    static let scrubInterval: Double = 1
     private let thread = ConditionLock<pthread_t?>(nil)
 
     /// Opens the checkpointing connection on `path` (which must exist: the writer
@@ -40,6 +43,7 @@ final class Checkpointer: Sendable {
     init(path: String, options: Database.Options, thresholdPages: Int) throws(SQLiteError) {
         self.thresholdPages = Int32(clamping: max(1, thresholdPages))
         self.writerFallbackPages = Int32(clamping: min(max(1, thresholdPages), Int(Int32.max) / 8) * 8)
+        busyTimeoutMilliseconds = options.busyTimeoutMilliseconds
         var connectionOptions = options
         connectionOptions.create = false
         // A checkpoint writes the database file, so the connection must be read-write;
@@ -111,6 +115,7 @@ final class Checkpointer: Sendable {
     }
 
     private func main() {
+        var lastScrub: UInt64?
         while true {
             let (stopping, scrub) = state.withLock(waitingUntil: { $0.requested || $0.stopping }) { s -> (Bool, Bool) in
                 s.requested = false
@@ -119,11 +124,23 @@ final class Checkpointer: Sendable {
             }
             if stopping { break }
             if scrub {
-                if let r = try? connection.checkpoint(truncate: true), r.walFrames == 0 {
+                if let last = lastScrub {
+                    let wait = Self.scrubInterval - Double(MonotonicNanos.now() - last) / 1e9
+                    if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
+                }
+                // Copy back what it can without waiting, then TRUNCATE. TRUNCATE takes the
+                // write lock and waits for readers on older snapshots: with a short busy
+                // timeout, so the writer is held up 50 ms at most; busy, it backs off and
+                // tries again (a long read delays the scrub, never the writes).
+                _ = try? connection.checkpoint(truncate: false)
+                sqlite3_busy_timeout(connection.connection, 50)
+                let r = try? connection.checkpoint(truncate: true)
+                sqlite3_busy_timeout(connection.connection, busyTimeoutMilliseconds)
+                if let r, r.walFrames == 0 {
+                    lastScrub = MonotonicNanos.now()
                     state.withLock { $0.scrubs += 1 }
                 } else {
-                    // Busy (a reader on an older snapshot, or another checkpoint): again soon.
-                    usleep(50_000)
+                    usleep(250_000)
                     requestScrub()
                 }
                 continue
@@ -133,5 +150,14 @@ final class Checkpointer: Sendable {
             _ = try? connection.checkpoint(truncate: false)
         }
         connection.close()
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (the scrubs' spacing).
+enum MonotonicNanos {
+    static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }

@@ -31,10 +31,11 @@ struct MessageChangeHandlers {
                 }
             case .recall(let room, let seq):
                 let store = api.engine.store
-                api.write(responder, room: room, { try MessageChanges.recall($0, me: me, room: room, seq: seq, bucket: bucket) }) { m in
-                    // The text is gone from the rows; now from the files (soon, off this thread).
-                    store.scrubErasedText()
-                    return json(.ok) { Encode.message(m, &$0) }
+                api.write(responder, room: room, { try MessageChanges.recall($0, me: me, room: room, seq: seq, bucket: bucket) }) { r in
+                    // The text is gone from the rows; now from the files (soon, off this
+                    // thread, scrubs coalesced). A repeat erased nothing: no scrub.
+                    if r.erased { store.scrubErasedText() }
+                    return json(.ok) { Encode.message(r.message, &$0) }
                 }
             case .react(let room, let seq, let key):
                 answer(room, responder) { try MessageChanges.react($0, me: me, room: room, seq: seq, key: key, add: true, bucket: bucket) }

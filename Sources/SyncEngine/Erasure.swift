@@ -60,8 +60,10 @@ public enum Erasure {
         }
         let reactions = try ctx.store.reactionsToErase(user: user, limit: ctx.config.erasureBatch)
         for r in reactions {
-            guard let t = try ctx.store.messageForChange(room: r.room, seq: r.seq, viewer: user),
-                  try ctx.store.removeReaction(room: r.room, seq: r.seq, user: user, key: r.key) else { continue }
+            let t = try ctx.store.messageForChange(room: r.room, seq: r.seq, viewer: user)
+            // Removed even when its message is gone (nothing else would): every step
+            // takes reactions off the list, so the erasure ends.
+            guard try ctx.store.removeReaction(room: r.room, seq: r.seq, user: user, key: r.key), let t else { continue }
             var counts = ReactionCounts.counts(t.storedReactions)
             counts[r.key, default: 1] -= 1
             try ctx.store.setReactions(room: r.room, seq: r.seq, stored: ReactionCounts.encode(counts), at: ctx.now)

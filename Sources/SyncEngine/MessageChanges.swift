@@ -31,7 +31,7 @@ public enum MessageChanges {
     /// `DELETE /v1/rooms/{id}/messages/{seq}`: the sender within the recall window, or the
     /// room's owner at any time, makes the message a tombstone; its text is erased.
     public static func recall(_ ctx: WriteContext, me: Principal, room: RoomID, seq: Int64,
-                              bucket: RateBucket? = nil) throws -> Message {
+                              bucket: RateBucket? = nil) throws -> Recall {
         try RateBuckets.take(ctx, bucket)
         var room = try locked(ctx, room: room, me: me.user)
         let target = try message(ctx, room: room, seq: seq, me: me.user)
@@ -40,11 +40,18 @@ public enum MessageChanges {
             throw SyncError.notSender("only its sender or the room's owner recalls a message")
         }
         // A repeat is answered with the tombstone, also after the window.
-        if target.message.isDeleted { return target.message }
+        if target.message.isDeleted { return Recall(message: target.message, erased: false) }
         guard owner || ctx.now - target.message.sentAt <= ctx.config.recallWindowMillis else {
             throw SyncError.recallWindowClosed(windowMillis: ctx.config.recallWindowMillis)
         }
-        return try erase(ctx, &room, target, actor: me.user)
+        return Recall(message: try erase(ctx, &room, target, actor: me.user), erased: true)
+    }
+
+    /// A recall's answer: the tombstone, and whether this recall made it (a repeat did not:
+    /// then there is no text to scrub from the files).
+    public struct Recall: Sendable {
+        public let message: Message
+        public let erased: Bool
     }
 
     /// `PUT`/`DELETE /v1/rooms/{id}/messages/{seq}/reactions/{key}`. Only the message row is
@@ -150,11 +157,15 @@ public enum MessageChanges {
             ctx.wakeRoom(r, at: seq)
             return
         }
+        // Only to members who can see the message (joined before it): a change to what was
+        // said before someone joined must not show it to them.
+        let seeing = room.members.filter { $0.joinedSeq < targetSeq }
+        guard !seeing.isEmpty else { return }
         let entry = InboxEntry(kind: .message, room: r, roomSeq: seq, payload: nil, createdAt: ctx.now, position: id.rawValue)
-        let written = try ctx.store.appendToMembers(room: r, entry, recipients: room.members.map {
+        let written = try ctx.store.appendToMembers(room: r, entry, recipients: seeing.map {
             InboxRecipient(user: $0.user, inboxSeq: $0.inboxSeq)
         })
-        if written.count != room.members.count { throw SyncError.unexpected("a change's fan-out wrote another number of rows than members") }
+        if written.count != seeing.count { throw SyncError.unexpected("a change's fan-out wrote another number of rows than members") }
         let seqs = Dictionary(written.map { ($0.user, $0.seq) }, uniquingKeysWith: max)
         room.members = room.members.map {
             SendMember(user: $0.user, inboxSeq: seqs[$0.user] ?? $0.inboxSeq, joinedSeq: $0.joinedSeq, readSeq: $0.readSeq, role: $0.role)

@@ -7,20 +7,28 @@ import Synchronization
 // room row's lock and its marks, so two nodes never write one mark's event twice; an
 // erasure's steps pick the messages not yet tombstones.
 extension SyncEngine {
-    /// Writes the pending `reactions` events of up to 200 rooms (a unit per room), then
-    /// calls `done` with how many it wrote.
+    /// Writes the pending `reactions` events, 200 rooms at a time (a unit per room), the
+    /// longest waiting first, until none is left; then calls `done` with how many it wrote.
     public func flushReactions(_ done: @escaping @Sendable (Int) -> Void) {
-        read({ try $0.store.roomsWithReactionMarks(limit: 200) }) { [self] result in
-            guard case .success(let rooms) = result, !rooms.isEmpty else { return done(0) }
+        flushReactions(wrote: 0, done)
+    }
+
+    private func flushReactions(wrote: Int, _ done: @escaping @Sendable (Int) -> Void) {
+        let limit = 200
+        read({ try $0.store.roomsWithReactionMarks(limit: limit) }) { [self] result in
+            guard case .success(let rooms) = result, !rooms.isEmpty else { return done(wrote) }
             let left = Mutex((rooms: rooms.count, events: 0))
             for room in rooms {
-                write(room: room, { try MessageChanges.flushReactions($0, room: room) }) { r in
+                write(room: room, { try MessageChanges.flushReactions($0, room: room) }) { [self] r in
                     let finished = left.withLock { l -> Int? in
                         l.rooms -= 1
                         if case .success(let n) = r { l.events += n }
                         return l.rooms == 0 ? l.events : nil
                     }
-                    if let finished { done(finished) }
+                    guard let finished else { return }
+                    // A full page may have more behind it (marks made meanwhile wait for
+                    // the next second).
+                    if rooms.count == limit, finished > 0 { flushReactions(wrote: wrote + finished, done) } else { done(wrote + finished) }
                 }
             }
         }

@@ -9,8 +9,25 @@ extension StoreConformanceTests {
         h.write { try MessageChanges.edit($0, me: me.principal, room: room, seq: seq, body: body, maxBodyBytes: 16_384) }
     }
 
+    /// Runs the reactions flush and returns the events it wrote (fails after 10 s).
+    @discardableResult
+    func flush(_ h: Harness) throws -> Int {
+        let done = DispatchSemaphore(value: 0)
+        let written = Locked(0)
+        h.engine.flushReactions { n in written.withLock { $0 = n }; done.signal() }
+        guard done.wait(timeout: .now() + 10) == .success else { throw TestSetupError("the reactions flush did not end") }
+        return written.value
+    }
+
+    /// Runs an erasure round to its end (fails after 20 s: an erasure that never ends).
+    func erase(_ h: Harness) throws {
+        let done = DispatchSemaphore(value: 0)
+        h.engine.eraseRound { done.signal() }
+        guard done.wait(timeout: .now() + 20) == .success else { throw TestSetupError("the erasure round did not end") }
+    }
+
     func recall(_ h: Harness, _ me: TestUser, _ room: RoomID, _ seq: Int64) -> Result<Message, SyncError> {
-        h.write { try MessageChanges.recall($0, me: me.principal, room: room, seq: seq) }
+        h.write { try MessageChanges.recall($0, me: me.principal, room: room, seq: seq).message }
     }
 
     /// Edits and recalls interleaved with concurrent sends, through two stores on one
@@ -33,24 +50,26 @@ extension StoreConformanceTests {
                 for i in 0..<4 { _ = try h.send(alice, room, "seed-\(room.rawValue)-\(i)").get() }
             }
             let harnesses = [h, other]
+            let failures = Locked<[String]>([])
             onThreads(8) { t in
                 let hx = harnesses[t % 2]
                 let room = t < 4 ? normal : hot
                 for i in 0..<10 {
+                    let failure: SyncError?
                     switch (t + i) % 3 {
-                    case 0: _ = hx.send(alice, room, "c-\(t)-\(i)")
-                    case 1: _ = self.edit(hx, alice, room, Int64(1 + i % 4), "\"edit \(t) \(i)\"")
-                    default: _ = hx.write { try MessageChanges.react($0, me: bob.principal, room: room, seq: Int64(1 + i % 4),
-                                                                       key: "k\(t)", add: i % 2 == 0) }
+                    case 0: failure = hx.send(alice, room, "c-\(t)-\(i)").failure
+                    case 1: failure = self.edit(hx, alice, room, Int64(1 + i % 4), "\"edit \(t) \(i)\"").failure
+                    default: failure = hx.write { try MessageChanges.react($0, me: bob.principal, room: room, seq: Int64(1 + i % 4),
+                                                                              key: "k\(t)", add: i % 2 == 0) }.failure
                     }
+                    if let failure { failures.withLock { $0.append("\(failure)") } }
                 }
             }
+            #expect(failures.value.isEmpty, "every send, edit and reaction succeeds: \(failures.value.prefix(3))")
             _ = try recall(h, alice, normal, 2).get()
             _ = try recall(h, alice, hot, 2).get()
             // The flush writes the reactions' events (a unit per room).
-            let flushed = DispatchSemaphore(value: 0)
-            h.engine.flushReactions { _ in flushed.signal() }
-            flushed.wait()
+            try flush(h)
 
             for room in [normal, hot] {
                 let rows = try h.read { ctx -> [Int64] in
@@ -184,11 +203,7 @@ extension StoreConformanceTests {
             let asAlice = try h.read { try $0.store.latestMessages(room: room, above: 0, count: 1, viewer: alice.id) }.first
             #expect(asAlice?.reactions == [ReactionCount(key: "👍", count: 2, me: false)])
             #expect(asAlice?.version == 4)
-            let flushed = DispatchSemaphore(value: 0)
-            let written = Locked(0)
-            h.engine.flushReactions { n in written.withLock { $0 = n }; flushed.signal() }
-            flushed.wait()
-            #expect(written.value == 1)
+            #expect(try flush(h) == 1)
             let events = try h.pullAll(alice.id, from: start).events
             #expect(events.map(\.kind) == [.reactions])
             #expect(events.first?.message?.reactions == [ReactionCount(key: "👍", count: 2, me: false)])
@@ -214,18 +229,14 @@ extension StoreConformanceTests {
             let requested = try h.write { try Erasure.request($0, userName: "bob") }.get()
             #expect(requested.messagesLeft == 7 && requested.reactionsLeft == 1 && requested.finishedAt == nil)
             #expect(try h.read { try Accounts.authenticate($0.store, token: bob.token) } == nil, "bob's device still works")
-            let done = DispatchSemaphore(value: 0)
-            h.engine.eraseRound { done.signal() }
-            done.wait()
+            try erase(h)
             let progress = try h.read { try $0.store.erasure(user: bob.id) }
             #expect(progress?.messagesErased == 7 && progress?.messagesLeft == 0 && progress?.reactionsLeft == 0)
             #expect(progress?.finishedAt != nil)
             let history = try h.read { try Messages.history($0, me: alice.id, room: room, before: nil, limit: 100) }.messages
             #expect(history.filter { $0.sender == "bob" }.allSatisfy { $0.isDeleted && $0.body.isEmpty })
             #expect(history.first { $0.seq == a.seq }?.reactions.isEmpty == true)
-            let flushed = DispatchSemaphore(value: 0)
-            h.engine.flushReactions { _ in flushed.signal() }
-            flushed.wait()
+            try flush(h)
             let kinds = try h.pullAll(alice.id, from: start).events.map(\.kind)
             #expect(kinds.filter { $0 == .delete }.count == 7 && kinds.filter { $0 == .reactions }.count == 1)
             #expect(try h.send(alice, room, "a1").get().message.seq > a.seq, "the room goes on")
@@ -233,3 +244,68 @@ extension StoreConformanceTests {
     }
 }
 
+extension Result {
+    var failure: Failure? {
+        if case .failure(let e) = self { return e }
+        return nil
+    }
+}
+
+extension StoreConformanceTests {
+    /// A member who joined after a message never sees it through a change to it: no
+    /// edit, reaction or recall event for it reaches them (normal and hot rooms), while
+    /// members from before get each.
+    @Test(arguments: allStoreFactories)
+    func aChangeNeverShowsAMemberWhatWasSaidBeforeTheyJoined(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 4
+        try Harness.with(factory, config: config) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob"), carol = try h.user("carol"), dave = try h.user("dave")
+            let normal = try h.group(alice, "normal", [bob])
+            let hot = try h.group(alice, "hot", [bob, carol])
+            let daveStart = try h.read { try Stream.head($0.store, user: dave.id) }
+            let bobStart = try h.read { try Stream.head($0.store, user: bob.id) }
+            for room in [normal, hot] {
+                let seq = try h.send(alice, room, "pre-\(room.rawValue)", "\"PRE-JOIN SECRET\"").get().message.seq
+                _ = try h.write { try Rooms.addMembers($0, me: alice.principal, room: room, names: ["dave"]) }.get()
+                _ = try edit(h, alice, room, seq, "\"EDITED PRE-JOIN SECRET\"").get()
+                _ = try h.write { try MessageChanges.react($0, me: bob.principal, room: room, seq: seq, key: "ok", add: true) }.get()
+                try flush(h)
+                _ = try recall(h, alice, room, seq).get()
+                _ = try h.send(alice, room, "post-\(room.rawValue)", "\"after the join\"").get()
+            }
+            let daves = try h.pullAll(dave.id, from: daveStart).events
+            #expect(!daves.contains { $0.message?.body.contains("PRE-JOIN") ?? false })
+            #expect(daves.filter { $0.message != nil }.map(\.kind) == [.message, .message], "dave: \(daves.map(\.kind))")
+            let bobs = try h.pullAll(bob.id, from: bobStart).events.filter { $0.message != nil }.map(\.kind)
+            #expect(bobs == [.message, .edit, .reactions, .delete, .message, .message, .edit, .reactions, .delete, .message])
+        }
+    }
+
+    /// Reactions on messages that retention pruned: erasing their author still ends, with
+    /// nothing left (retention takes a pruned message's reactions with it).
+    @Test(arguments: allStoreFactories)
+    func anErasureEndsWhenRetentionPrunedTheMessagesReactedTo(_ factory: any StoreFactory) throws {
+        let clock = FakeClock()
+        var config = EngineConfiguration()
+        config.historyRetentionMillis = 60_000
+        config.erasureBatch = 2
+        try Harness.with(factory, config: config, clock: clock.function) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob")
+            let room = try h.group(alice, "pair", [bob])
+            for i in 0..<3 {
+                let seq = try h.send(alice, room, "old\(i)").get().message.seq
+                _ = try h.write { try MessageChanges.react($0, me: bob.principal, room: room, seq: seq, key: "ok", add: true) }.get()
+            }
+            clock.advance(by: 120_000)
+            let pruned = DispatchSemaphore(value: 0)
+            h.engine.pruneRound { pruned.signal() }
+            #expect(pruned.wait(timeout: .now() + 10) == .success)
+            #expect(try h.read { try Messages.history($0, me: alice.id, room: room, before: nil, limit: 10) }.messages.isEmpty)
+            _ = try h.write { try Erasure.request($0, userName: "bob") }.get()
+            try erase(h)
+            let progress = try h.read { try $0.store.erasure(user: bob.id) }
+            #expect(progress?.finishedAt != nil && progress?.reactionsLeft == 0)
+        }
+    }
+}

@@ -6,8 +6,9 @@
 -- no text: the message's own row holds its current state (body, edited_at, edit_count,
 -- deleted_at, version, reaction counts), and every event renders that state when it is
 -- read. A recall empties the body in place (after recalls a node VACUUMs this table: docs/message-changes.md).
-ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message'
-    CHECK (kind IN ('message', 'edit', 'delete', 'reactions'));
+-- 'message', 'edit', 'delete' or 'reactions' (written only by the server: no CHECK,
+-- which every send would pay for).
+ALTER TABLE messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
 ALTER TABLE messages ADD COLUMN target_seq BIGINT;
 -- A change row: the room's change rows up to and including it (0 on message rows). Unread
 -- counts messages, so a marker at seq S has read S minus the change_no of the newest
@@ -46,14 +47,43 @@ CREATE TABLE reaction_marks (
     PRIMARY KEY (room_id, seq)
 );
 
--- Erasing a user (DELETE /v1/admin/users/{name}): requested at, the messages erased so
--- far, and when it finished.
-ALTER TABLE users ADD COLUMN erase_requested_at BIGINT;
-ALTER TABLE users ADD COLUMN erased_messages BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE users ADD COLUMN erased_at BIGINT;
+-- Erasing a user (DELETE /v1/admin/users/{name}): one row per erasure asked for (a
+-- table of its own, so the users rows every send updates do not grow or gain an index).
+CREATE TABLE erasures (
+    user_id         BIGINT PRIMARY KEY REFERENCES users(id),
+    requested_at    BIGINT NOT NULL,
+    erased_messages BIGINT NOT NULL DEFAULT 0,
+    finished_at     BIGINT
+);
+
 -- A read marker's change count (unread): the newest change row at or below it, from
 -- this index alone; message rows are not in it, so sends do not maintain it.
 CREATE INDEX messages_changes ON messages(room_id, seq) WHERE kind <> 'message';
--- The erasures still running, which every node's erasure job asks for each second: from
--- this index alone, not a scan of every user.
-CREATE INDEX users_erasing ON users(id) WHERE erase_requested_at IS NOT NULL AND erased_at IS NULL;
+
+-- Receipts count messages: a reader's marker passing a change row marks nobody (the
+-- change's author would get receipts for an edit). ph_receipts of 0008 with that filter.
+CREATE OR REPLACE FUNCTION ph_receipts(p_room bigint, p_reader bigint, p_from bigint, p_to bigint, p_due bigint, p_at bigint,
+                            p_pos bigint,
+                            OUT o_marked boolean, OUT o_users bigint[], OUT o_seqs bigint[], OUT o_pending boolean)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_n bigint;
+BEGIN
+    o_marked := false;
+    o_pending := false;
+    INSERT INTO receipt_marks (room_id, sender_id, emitted_at, pending)
+    SELECT DISTINCT p_room, msg.sender_id, 0::bigint, true FROM messages msg
+    WHERE msg.room_id = p_room AND msg.seq > p_from AND msg.seq <= p_to AND msg.sender_id <> p_reader
+      AND msg.kind = 'message'
+      AND msg.sender_id IN (SELECT mb.user_id FROM members mb WHERE mb.room_id = p_room)
+    ORDER BY 2
+    ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = true;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    IF v_n = 0 THEN
+        RETURN;
+    END IF;
+    o_marked := true;
+    SELECT e.o_users, e.o_seqs INTO o_users, o_seqs FROM ph_emit_receipts(p_room, p_due, p_at, p_pos) e;
+    o_pending := EXISTS (SELECT 1 FROM receipt_marks rm WHERE rm.pending);
+END
+$$;

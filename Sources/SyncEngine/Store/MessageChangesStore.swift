@@ -41,7 +41,7 @@ public struct ErasureProgress: Sendable, Equatable {
 
 public protocol MessageChangesReads {
     /// Rooms with messages whose reactions changed since their last `reactions` event,
-    /// ascending, at most `limit`.
+    /// the longest waiting first, at most `limit`.
     func roomsWithReactionMarks(limit: Int) throws -> [RoomID]
 
     /// Users whose erasure was asked for and is not finished, ascending.
@@ -86,7 +86,8 @@ public protocol MessageChangesWrites {
     /// whose reactions changed, ascending.
     func takeReactionMarks(room: RoomID) throws -> [Int64]
 
-    /// Asks for `user`'s erasure (kept if already asked); false if the user does not exist.
+    /// Asks for `user`'s erasure (the first request is kept); false if it was asked for
+    /// before or the user does not exist.
     func requestErasure(user: UserID, at: Int64) throws -> Bool
 
     /// The user's messages that are not tombstones yet, by client_msg_id above `after`

@@ -45,10 +45,10 @@ public protocol RetentionWrites {
     /// Deletes the queued pushes of messages with id <= `through`.
     func deletePushes(forMessagesThrough: MessageID) throws
 
-    /// Raises the room's history floor to `seq` (never lowers it).
+    /// Raises the room's history floor to `seq` (never lowers it), and deletes the
+    /// reactions (and reaction marks) of the room's messages up to there.
     func raiseHistoryFloor(room: RoomID, to seq: Int64) throws
 
-    /// Deletes the `message` inbox events of `room` with room seq <= `through`, and the
-    /// reactions (and reaction marks) of its messages up to there.
+    /// Deletes the `message` inbox events of `room` with room seq <= `through`.
     func deleteMessageEvents(room: RoomID, through: Int64) throws
 }

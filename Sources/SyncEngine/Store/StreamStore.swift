@@ -65,8 +65,9 @@ public protocol StreamReads {
     /// add up to more than `maxBodyBytes`. A page adds at least a message's body bytes
     /// per message, so one with those bounds ends at or before that key; its body and
     /// those after it are not read. A key of a change row yields the message it changes,
-    /// as it is now, with `change` set (nil if that message was pruned); every message is
-    /// rendered for `viewer`.
+    /// as it is now, with `change` set (nil if that message was pruned, or is at or below
+    /// the viewer's join: a change never shows what was said before they joined); every
+    /// message is rendered for `viewer`.
     func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?]
 }
 
