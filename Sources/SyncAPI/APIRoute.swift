@@ -60,7 +60,7 @@ enum APIRoute: Equatable, Sendable {
         add(.DELETE, "/v1/rooms/{id}/messages/{seq}") { p in
             room(p).flatMap { r in id(p[1], "seq").map { .messageChanges(.recall(r, seq: $0)) } }
         }
-        add(.PUT, "/v1/rooms/{id}/messages/{seq}/reactions/{key}") { p in
+        add(.PUT, "/v1/rooms/{id}/messages/{seq}/reactions/{key}", body: smallBody) { p in
             room(p).flatMap { r in id(p[1], "seq").map { .messageChanges(.react(r, seq: $0, key: p[2])) } }
         }
         add(.DELETE, "/v1/rooms/{id}/messages/{seq}/reactions/{key}") { p in

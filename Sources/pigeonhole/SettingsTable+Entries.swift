@@ -36,7 +36,7 @@ extension SettingsTable {
             .seconds("write-timeout", \.server.http.writeTimeout, range: 1...3600,
                      help: "a connection whose unsent answer has not moved for this long is closed"),
             .integer("max-body-bytes", \.server.http.maxBodyBytes, range: 1024...(64 << 20),
-                     help: "transport request body limit (POST and PATCH routes have their own, lower one)"),
+                     help: "transport request body limit (POST, PATCH and PUT routes have their own, lower one)"),
             .integer("poll-timeout-max", \.server.api.maxPollTimeout, range: 1...3600, placeholder: "SECONDS",
                      help: "longest long-poll wait; longer requested timeouts are clamped"),
             .integer("hot-threshold", \.server.api.engine.hotThreshold, range: 2...1_000_000,
