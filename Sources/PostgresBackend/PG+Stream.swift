@@ -112,9 +112,9 @@ extension PGReader: StreamReads {
 
     public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?] {
         guard !keys.isEmpty else { return [] }
-        // Every key is looked up (a missing one: pruned), with the message it is or changes
-        // (`c` the row at the key, `m` the message as it is now; none for a change to a
-        // message from before the viewer joined: not theirs to see); the window over the keys'
+        // Every key is looked up once (a missing one: pruned): the row at it (`c`) is the
+        // message as it is now, or a change row, whose message is read by its target seq
+        // (none for a message from before the viewer joined: not theirs to see); the window over the keys'
         // order counts the messages found before each and their body bytes (octet_length
         // reads a stored value's length, not the value), and only the prefix of keys a page
         // can reach comes back, bodies included.
@@ -122,15 +122,16 @@ extension PGReader: StreamReads {
         out.reserveCapacity(keys.count)
         try pg.query("""
             SELECT x.ord, \(MessageRows.columns(viewer: "$5")), x.kind, x.change_seq
-            FROM (SELECT k.ord, m.id AS message_id, c.kind, c.seq AS change_seq,
-                         count(m.id) OVER w AS found_before, coalesce(sum(octet_length(m.body)) OVER w, 0) AS bytes_before
+            FROM (SELECT k.ord, c.kind, c.seq AS change_seq,
+                         CASE WHEN c.id IS NULL THEN NULL WHEN c.target_seq IS NULL THEN c
+                              ELSE (SELECT t FROM messages t WHERE t.room_id = c.room_id AND t.seq = c.target_seq
+                                    AND c.target_seq > coalesce((SELECT vm.joined_seq FROM members vm
+                                                                 WHERE vm.room_id = c.room_id AND vm.user_id = $5), 0)) END AS mrow,
+                         count(c.id) OVER w AS found_before, coalesce(sum(octet_length(c.body)) OVER w, 0) AS bytes_before
                   FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(room, seq, ord)
                   LEFT JOIN messages c ON c.room_id = k.room AND c.seq = k.seq
-                  LEFT JOIN messages m ON m.room_id = c.room_id AND m.seq = coalesce(c.target_seq, c.seq)
-                      AND (c.target_seq IS NULL OR c.target_seq > coalesce(
-                          (SELECT vm.joined_seq FROM members vm WHERE vm.room_id = c.room_id AND vm.user_id = $5), 0))
                   WINDOW w AS (ORDER BY k.ord ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) x
-            LEFT JOIN messages m ON m.id = x.message_id
+            LEFT JOIN LATERAL (SELECT (x.mrow).*) m ON true
             LEFT JOIN users su ON su.id = m.sender_id
             WHERE x.found_before < $3 AND x.bytes_before <= $4
             ORDER BY x.ord

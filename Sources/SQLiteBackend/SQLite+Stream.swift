@@ -9,14 +9,19 @@ private enum SQL {
     static let inboxWindow = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
     // Seqs from the (room_id, seq) index alone: no body is read.
     static let hotRoomKeys = "SELECT id, seq FROM messages WHERE room_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-    /// The row at a stream key (`c`) and the message it is or changes (`m`), as it is now;
-    /// none for a change to a message from before the viewer joined (not theirs to see).
-    static let messageByKey = """
-        SELECT \(MessageRows.columns(viewer: "?3")), c.kind, c.seq
-        FROM messages c JOIN messages m ON m.room_id = c.room_id AND m.seq = coalesce(c.target_seq, c.seq)
-        JOIN users su ON su.id = m.sender_id WHERE c.room_id = ?1 AND c.seq = ?2
-        AND (c.target_seq IS NULL OR c.target_seq > coalesce(
-            (SELECT vm.joined_seq FROM members vm WHERE vm.room_id = c.room_id AND vm.user_id = ?3), 0))
+    /// The row at a stream key: a message as it is now (one index probe, as every message
+    /// row of a pull), or a change row, whose kind and target seq say which message to read
+    /// (`changeTarget`).
+    static let rowByKey = """
+        SELECT \(MessageRows.columns(viewer: "?3")), m.kind, m.target_seq
+        FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ?1 AND m.seq = ?2
+        """
+    /// The message a change row changes, as it is now; none if it is at or below the
+    /// viewer's join (what was said before they joined is not theirs to see).
+    static let changeTarget = """
+        SELECT \(MessageRows.columns(viewer: "?3"))
+        FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ?1 AND m.seq = ?2
+        AND ?2 > coalesce((SELECT vm.joined_seq FROM members vm WHERE vm.room_id = ?1 AND vm.user_id = ?3), 0)
         """
 
     static let hotMemberships = """
@@ -122,8 +127,16 @@ extension SQLiteReader: StreamReads {
         for key in keys {
             // The bounds of the protocol: a page cannot reach this key.
             if found >= maxCount || bodyBytes > maxBodyBytes { break }
-            let m = try sqlite.queryOne(SQL.messageByKey, [.integer(key.room.rawValue), .integer(key.seq), .integer(viewer.rawValue)],
-                                        { MessageRows.message($0, change: MessageRows.count) })
+            let row = try sqlite.queryOne(SQL.rowByKey, [.integer(key.room.rawValue), .integer(key.seq), .integer(viewer.rawValue)]) {
+                (MessageRows.message($0), kind: $0.text(MessageRows.count), target: $0.optionalInt64(MessageRows.count + 1))
+            }
+            var m = row?.0
+            if let row, let kind = MessageChange.Kind(rawValue: row.kind), let target = row.target {
+                m = try sqlite.queryOne(SQL.changeTarget, [.integer(key.room.rawValue), .integer(target), .integer(viewer.rawValue)]) {
+                    MessageRows.message($0)
+                }
+                m?.change = MessageChange(kind: kind, seq: key.seq)
+            }
             if let m {
                 found += 1
                 bodyBytes += m.body.utf8.count
