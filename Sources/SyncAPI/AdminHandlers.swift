@@ -29,10 +29,17 @@ struct AdminHandlers {
             // Devices revoked in the unit (before the answer); the messages and reactions
             // go in the background (SyncEngine.eraseRound), the progress at .erasure.
             let name = user.rawValue
-            let engine = api.engine
-            api.write(responder, { try Erasure.request($0, userName: name) }) { p in
-                engine.eraseSoon()
-                return json(.accepted) { Encode.erasure(p, user: name, &$0) }
+            let api = self.api
+            api.engine.write({ try Erasure.request($0, userName: name) }) { result in
+                switch result {
+                case .failure(let error): responder.loop.execute { responder.respond(api.errorResponse(error)) }
+                case .success(let id):
+                    api.engine.eraseSoon()
+                    api.read(responder, { ctx -> ErasureProgress in
+                        guard let p = try ctx.store.erasure(user: id) else { throw SyncError.unexpected("an erasure just asked for is not there") }
+                        return p
+                    }) { p in json(.accepted) { Encode.erasure(p, user: name, &$0) } }
+                }
             }
         case .erasure(let user):
             let name = user.rawValue
