@@ -293,11 +293,31 @@ class Send:
         self.body = body
 
 
+class MsgState:
+    """An acknowledged message and what its sender did to it: `base` the body as sent,
+    `bodies` every body it may have had (as sent, each edit's), `ops` the edits and
+    recalls issued, in order, each [kind, body, status] with status "acked" (a 2xx) or
+    "lost" (no response: it may or may not have been done). A slot issues no further
+    change to a message after a lost one until the lost one is repeated and answered."""
+
+    __slots__ = ("user", "cmid", "base", "bodies", "ops", "slot")
+
+    def __init__(self, user, cmid, base, slot):
+        self.user = user
+        self.cmid = cmid
+        self.base = base
+        self.bodies = [base]
+        self.ops = []
+        self.slot = slot
+
+
 class Puller:
     """A pulling device and what it kept.
 
-    `kept` is the device's local store of message events, in stream order, as
-    (room, seq, id, client_msg_id). `confirmed` is its length when the device's last
+    `kept` is the device's local store of message and change events, in stream
+    order, as (room, seq, type, id, client_msg_id, message): `seq` is the event's own
+    room seq (a change's, not the message's), `id` and `client_msg_id` are the
+    message's (the one a change changes), `message` the message as the event carried it. `confirmed` is its length when the device's last
     explicit ack got its 204 (durable); `pending` is the length at an ack whose
     response was lost (it may or may not be durable)."""
 
@@ -325,6 +345,8 @@ class CrashTest:
         self.user_rooms = {}            # name -> [room ids]
         self.acked = {}                 # (user, cmid) -> (room, seq, id)
         self.by_room_seq = {}           # (room, seq) -> (id, user, cmid)
+        self.states = {}                # (room, seq) -> MsgState of each acknowledged message
+        self.history = {}               # room -> {seq: message} as the last check's history showed it
         self.lost = {}                  # (user, cmid) -> Send, response lost, not resolved yet
         self.lost_ever = set()          # (user, cmid) of every send whose response was lost
         self.never_sent = set()         # (user, cmid): the connection was refused
@@ -352,8 +374,9 @@ class CrashTest:
             self.counter += 1
             return "%s-%06d" % (user, self.counter)
 
-    def record_ack(self, user, room, cmid, status, js, context):
-        """A 2xx answer for a send: check it and remember it."""
+    def record_ack(self, user, room, cmid, body, status, js, context, slot=None):
+        """A 2xx answer for a send: check it and remember it (`slot`: the sender that
+        may change it, None for a resend)."""
         if not isinstance(js, dict) or not isinstance(js.get("seq"), int) or not isinstance(js.get("id"), int):
             self.violation("%s: %s %s/%s answered %s without a message: %r" % (context, user, room, cmid, status, js))
             return
@@ -373,6 +396,8 @@ class CrashTest:
                 return
             self.acked[key] = (room, seq, mid)
             self.by_room_seq[(room, seq)] = (mid, user, cmid)
+            if (room, seq) not in self.states:
+                self.states[(room, seq)] = MsgState(user, cmid, body, slot)
 
     # ------------------------------------------------------------ provisioning
 
@@ -478,7 +503,7 @@ class CrashTest:
                         return
                     continue
                 if st == 201:
-                    self.record_ack(user, room, cmid, st, js, "send")
+                    self.record_ack(user, room, cmid, body, st, js, "send")
                     with self.state_lock:
                         self.sends_during_load += 1
                 elif st == 200:
@@ -533,16 +558,36 @@ class CrashTest:
         # Small pages now and then, so cursors land between events of one commit.
         return 7 if (len(p.kept) % 3 == 0) else 100
 
+    CHANGE_TYPES = ("edit", "delete", "reactions")
+
     def messages_of(self, js, who):
-        """The message events of a pull, as (room, seq, id, client_msg_id)."""
+        """The message and change events of a pull, as (room, seq, type, id,
+        client_msg_id, message) (Puller.kept). A change event has its own `seq` (the
+        change row's) above the seq of the message it carries, in the same room."""
         out = []
         for e in js.get("events", []):
-            if e.get("type") == "message":
+            t = e.get("type")
+            if t == "message":
                 m = e.get("message")
                 try:
-                    out.append((m["room_id"], m["seq"], m["id"], m["client_msg_id"]))
+                    out.append((m["room_id"], m["seq"], t, m["id"], m["client_msg_id"], m))
                 except (KeyError, TypeError):
                     self.violation("pull %s: malformed message event %r" % (who, e))
+            elif t in self.CHANGE_TYPES:
+                m = e.get("message")
+                try:
+                    room, seq, mid, cmid, target = e["room_id"], e["seq"], m["id"], m["client_msg_id"], m["seq"]
+                    if not (isinstance(seq, int) and isinstance(target, int)) or m["room_id"] != room:
+                        raise TypeError
+                except (KeyError, TypeError):
+                    self.violation("pull %s: malformed %s event %r" % (who, t, e))
+                    continue
+                if seq <= target:
+                    self.violation("pull %s: %s event at room %d seq %d changes seq %d, not an earlier one"
+                                   % (who, t, room, seq, target))
+                if t == "delete" and (m.get("deleted") is not True or "body" in m):
+                    self.violation("pull %s: delete event room %d seq %d carries no tombstone: %r" % (who, room, seq, m))
+                out.append((room, seq, t, mid, cmid, m))
         return out
 
     def run_load(self, duration, cycle=0):
@@ -600,7 +645,7 @@ class CrashTest:
                     self.violation("resend %s/%s (attempt %d): expected %s, got %s %r"
                                    % (s.user, s.cmid, attempt, "201 or 200 duplicate" if attempt == 1 else "200 duplicate", st, js))
                     break
-                self.record_ack(s.user, s.room, s.cmid, st, js, "resend")
+                self.record_ack(s.user, s.room, s.cmid, s.body, st, js, "resend")
                 if attempt == 1:
                     del self.lost[key]
                 # Every other one twice: the second must be the same message again.
@@ -647,8 +692,9 @@ class CrashTest:
             # (confirmed) or, if an ack's response was lost, possibly that one (pending).
             start = p.confirmed
             if p.pending is not None and p.pending != p.confirmed:
-                between = p.kept[p.confirmed:p.pending]
-                if not (between and resumed[:len(between)] == between):
+                # By (room, seq): a copy pulled again renders the message as it is now.
+                between = [m[:2] for m in p.kept[p.confirmed:p.pending]]
+                if not (between and [m[:2] for m in resumed[:len(between)]] == between):
                     start = p.pending
             # Events received after the last ack and never acked are not kept: the
             # device pulls them again.
@@ -664,31 +710,99 @@ class CrashTest:
             p.confirmed = len(p.kept)
             p.pending = None
 
-    def check_pullers(self, last_seqs, context):
-        """The device's kept stream: per room exactly seqs 1..last_seq, in order, once
-        each, matching the acknowledged sends."""
+    def check_pullers(self, last_before, last_after, context):
+        """The device's kept stream: per room exactly seqs 1..N, in order, once each, N
+        between the room's last_seq read before the device drained and after (a
+        reactions flush may add change rows meanwhile). Its message events are the
+        room's history (the acknowledged sends as acknowledged), the other seqs change
+        events; each message's edit and delete events agree with its state in history,
+        and the copy the device keeps of each message (the highest version; a
+        tombstone wins) is history's, reactions aside (their events come up to about a
+        second after the reaction)."""
         for name in self.users:
             p = self.pullers[name]
             per_room = {}
-            for room, seq, mid, cmid in p.kept:
+            msg_seqs = {}
+            best = {}
+            edits = {}
+            deletes = {}
+            for room, seq, t, mid, cmid, m in p.kept:
                 per_room.setdefault(room, []).append(seq)
-                known = self.by_room_seq.get((room, seq))
+                mseq = seq if t == "message" else m["seq"]
+                key = (room, mseq)
+                if t == "message":
+                    msg_seqs.setdefault(room, set()).add(seq)
+                elif t == "edit":
+                    edits[key] = edits.get(key, 0) + 1
+                    if key in deletes:
+                        self.violation("%s: %s received an edit of room %d seq %d (at seq %d) after its delete (at seq %d)"
+                                       % (context, name, room, mseq, seq, deletes[key][0]))
+                elif t == "delete":
+                    deletes.setdefault(key, []).append(seq)
+                known = self.by_room_seq.get(key)
                 if known is not None and (known[0], known[2]) != (mid, cmid):
-                    self.violation("%s: %s received room %d seq %d as id %d %s, acknowledged as %r"
-                                   % (context, name, room, seq, mid, cmid, known))
+                    self.violation("%s: %s received room %d seq %d (%s event at seq %d) as id %d %s, acknowledged as %r"
+                                   % (context, name, room, mseq, t, seq, mid, cmid, known))
+                self.check_copy("%s: %s's %s event at seq %d" % (context, name, t, seq), key, m)
+                b = best.get(key)
+                if b is None or (b.get("deleted") is not True and
+                                 (m.get("deleted") is True or m.get("version", 0) > b.get("version", 0))):
+                    best[key] = m
             for room in set(per_room) - set(p.rooms):
                 self.violation("%s: %s received messages of room %d, not one of its rooms" % (context, name, room))
             for room in p.rooms:
                 seqs = per_room.get(room, [])
-                want = list(range(1, last_seqs[room] + 1))
-                if seqs != want:
-                    self.violation("%s: %s's stream for room %d is not 1..%d once each in order: %s"
-                                   % (context, name, room, last_seqs[room], describe_seqs(seqs, want)))
+                want = list(range(1, len(seqs) + 1))
+                if seqs != want or not (last_before[room] <= len(seqs) <= last_after[room]):
+                    want = list(range(1, max(last_before[room], min(len(seqs), last_after[room])) + 1))
+                    self.violation("%s: %s's stream for room %d is not 1..N once each in order, last_seq %d..%d: %s"
+                                   % (context, name, room, last_before[room], last_after[room], describe_seqs(seqs, want)))
+                hist = self.history.get(room, {})
+                got = msg_seqs.get(room, set())
+                if got != set(hist):
+                    self.violation("%s: %s's message events of room %d are not its history: missing %s, not in history %s"
+                                   % (context, name, room, sorted(set(hist) - got)[:10], sorted(got - set(hist))[:10]))
+                for mseq, h in hist.items():
+                    key = (room, mseq)
+                    deleted = h.get("deleted") is True
+                    nd = len(deletes.get(key, []))
+                    ne = edits.get(key, 0)
+                    if nd != (1 if deleted else 0):
+                        self.violation("%s: %s received %d delete events of room %d seq %d, which history shows %s"
+                                       % (context, name, nd, room, mseq, "recalled" if deleted else "not recalled"))
+                    if not deleted and ne != h.get("edit_count", 0):
+                        self.violation("%s: %s received %d edit events of room %d seq %d, history shows edit_count %s"
+                                       % (context, name, ne, room, mseq, h.get("edit_count", 0)))
+                    b = best.get(key)
+                    if b is None:
+                        continue
+                    if ((b.get("deleted") is True) != deleted or b.get("version", 0) > h.get("version", 0) or
+                            (not deleted and (b.get("body") != h.get("body") or
+                                              b.get("edit_count", 0) != h.get("edit_count", 0)))):
+                        self.violation("%s: %s keeps room %d seq %d as %s, history shows %s"
+                                       % (context, name, room, mseq, brief(b), brief(h)))
+
+    def check_copy(self, where, key, m):
+        """A copy of a message (an event's, or history's): a tombstone carries nothing of
+        what was said; otherwise the body is one the message had (as sent or as edited)."""
+        if m.get("deleted") is True:
+            extra = [f for f in ("body", "edited_at", "edit_count", "reactions") if f in m]
+            if extra:
+                self.violation("%s: room %d seq %d is a tombstone with %s: %r" % (where, key[0], key[1], extra, m))
+            return
+        if "deleted" in m or "body" not in m:
+            self.violation("%s: room %d seq %d: malformed message %r" % (where, key[0], key[1], m))
+            return
+        st = self.states.get(key)
+        if st is not None and m["body"] not in st.bodies:
+            self.violation("%s: room %d seq %d has a body it never had: %r" % (where, key[0], key[1], m["body"]))
 
     def check_history(self, port, context):
-        """History of every room: gapless seqs, each acknowledged message once, with
-        its id and client_msg_id. Returns {room: last_seq}."""
+        """History of every room: messages only (a change row's seq is not listed), in
+        seq order within 1..last_seq, each acknowledged message once, with its id and
+        client_msg_id. Returns ({room: last_seq}, {room: {seq: message}})."""
         last_seqs = {}
+        history = {}
         for room, info in sorted(self.rooms.items()):
             member = info["members"][-1]
             c = Client(port, self.pullers[member].token)
@@ -717,9 +831,10 @@ class CrashTest:
             finally:
                 c.close()
             seqs = [m["seq"] for m in msgs]
-            want = list(range(1, last + 1))
-            if seqs != want:
-                self.violation("%s: room %d history seqs are not 1..%d: %s" % (context, room, last, describe_seqs(seqs, want)))
+            if seqs != sorted(set(seqs)) or (seqs and (seqs[0] < 1 or seqs[-1] > last)):
+                self.violation("%s: room %d history seqs are not increasing within 1..%d: %s"
+                               % (context, room, last, describe_seqs(seqs, sorted(set(s for s in seqs if 1 <= s <= last)))))
+            history[room] = {m["seq"]: m for m in msgs}
             keys = {}
             for m in msgs:
                 k = (m["sender"], m["client_msg_id"])
@@ -740,7 +855,27 @@ class CrashTest:
                 if m is None:
                     self.violation("%s: acknowledged message %s/%s (room %d seq %d id %d) is missing"
                                    % (context, user, cmid, room, seq, mid))
-        return last_seqs
+            for m in msgs:
+                self.check_copy("%s: history" % context, (room, m["seq"]), m)
+        return last_seqs, history
+
+    def room_last_seqs(self, context):
+        """Each room's last_seq now (GET /v1/rooms/{id} as one of its members)."""
+        out = {}
+        for room, info in sorted(self.rooms.items()):
+            c = Client(self.pick_port(), self.pullers[info["members"][-1]].token)
+            try:
+                st, _, js = c.request("GET", "/v1/rooms/%d" % room)
+            except (NotSent, Lost) as e:
+                self.violation("%s: GET room %d: no response: %s" % (context, room, e))
+                continue
+            finally:
+                c.close()
+            if st != 200:
+                self.violation("%s: GET room %d answered %s %r" % (context, room, st, js))
+                continue
+            out[room] = js["last_seq"]
+        return out
 
     # ------------------------------------------------------------ final database check
 
@@ -796,13 +931,18 @@ class CrashTest:
         names = {uid: name for name, uid in self.user_ids.items()}
         rooms = {r: (last, hot, since) for r, last, hot, since in
                  query("SELECT id, last_seq, hot, hot_since_seq FROM rooms")}
-        # Messages: gapless per room; each acknowledged one exactly once, as acknowledged.
-        rows = query("SELECT id, room_id, seq, sender_id, client_msg_id FROM messages")
+        # Rows of every kind (messages and changes): gapless per room. Messages: each
+        # acknowledged one exactly once, as acknowledged.
+        rows = query("SELECT id, room_id, seq, sender_id, client_msg_id, kind, target_seq FROM messages")
         per_room = {}
         per_key = {}
-        for mid, room, seq, sender, cmid in rows:
+        change_targets = {}             # (room, change seq) -> the seq of the message it changes
+        for mid, room, seq, sender, cmid, kind, target in rows:
             per_room.setdefault(room, []).append(seq)
-            per_key.setdefault((names.get(sender), cmid), []).append((room, seq, mid))
+            if kind == "message":
+                per_key.setdefault((names.get(sender), cmid), []).append((room, seq, mid))
+            else:
+                change_targets[(room, seq)] = target
         for room, (last, _, _) in rooms.items():
             seqs = sorted(per_room.get(room, []))
             if seqs != list(range(1, last + 1)):
@@ -820,7 +960,8 @@ class CrashTest:
                 self.violation("%s: %s/%s stored but never acknowledged nor lost%s"
                                % (label, key[0], key[1], " (its connection was refused)" if key in self.never_sent else ""))
         # Inbox: each member, each message of a non-hot room (of a hot room: up to
-        # hot_since_seq) after the member joined, exactly once.
+        # hot_since_seq) after the member joined, exactly once; so each change row (also
+        # of kind 'message' in the inbox) whose message is after the member's join.
         counts = {}
         for user, room, rseq, n in query(
                 "SELECT user_id, room_id, room_seq, count(*) FROM inbox WHERE kind = 'message' GROUP BY 1, 2, 3"):
@@ -830,7 +971,9 @@ class CrashTest:
             last, hot, since = rooms[room]
             upto = last if not hot else (since or 0)
             for s in range(joined + 1, upto + 1):
-                expected.add((user, room, s))
+                target = change_targets.get((room, s))
+                if target is None or target > joined:
+                    expected.add((user, room, s))
         checked_inbox = 0
         for key in expected:
             n = counts.get(key, 0)
@@ -858,19 +1001,40 @@ class CrashTest:
     # ------------------------------------------------------------ main
 
     def check_nodes(self, context):
-        """History through every node; all must show the same rooms at the same last_seq
-        (nothing is being written now). Returns {room: last_seq} of the first."""
+        """History through every node; all must show the same messages (no client
+        writes now) and rooms at the same last_seq, or later on a node asked later (the
+        reactions flush may still write change rows). Returns {room: last_seq} of the
+        first and keeps its history in self.history."""
         if len(self.servers) == 1:
-            return self.check_history(self.servers[0].port, context)
-        first = None
+            first, self.history = self.check_history(self.servers[0].port, context)
+            return first
+        first = prev = None
         for server in self.servers:
-            last_seqs = self.check_history(server.port, "%s via %s" % (context, server.name))
+            last_seqs, history = self.check_history(server.port, "%s via %s" % (context, server.name))
             if first is None:
-                first = last_seqs
-            elif last_seqs != first:
-                self.violation("%s: %s shows rooms at %r, %s at %r"
-                               % (context, self.servers[0].name, first, server.name, last_seqs))
+                first, self.history = last_seqs, history
+            else:
+                if set(last_seqs) != set(prev) or any(last_seqs[r] < prev[r] for r in prev):
+                    self.violation("%s: %s shows rooms at %r, %s (asked after it) at %r"
+                                   % (context, self.servers[0].name, prev, server.name, last_seqs))
+                if history != self.history:
+                    diff = [(r, s) for r in set(history) | set(self.history)
+                            for s in set(history.get(r, {})) | set(self.history.get(r, {}))
+                            if history.get(r, {}).get(s) != self.history.get(r, {}).get(s)]
+                    self.violation("%s: %s and %s show different messages at (room, seq) %r"
+                                   % (context, self.servers[0].name, server.name, sorted(diff)[:10]))
+            prev = last_seqs
         return first
+
+    def check_all(self, context):
+        """After the load: history through every node, then each device drains its
+        stream, then the streams against history and the rooms' last_seq before and
+        after the drain."""
+        last_before = self.check_nodes(context)
+        self.resume_pullers()
+        last_after = self.room_last_seqs(context)
+        if len(last_before) == len(self.rooms) == len(last_after):
+            self.check_pullers(last_before, last_after, context)
 
     def run(self):
         tmp = tempfile.mkdtemp(prefix="pigeonhole-crash-")
@@ -929,10 +1093,7 @@ class CrashTest:
                     server.start()
                 context = "cycle %d" % cycle
                 self.resend_lost(0.6)
-                self.resume_pullers()
-                last_seqs = self.check_nodes(context)
-                if len(last_seqs) == len(self.rooms):
-                    self.check_pullers(last_seqs, context)
+                self.check_all(context)
                 if self.args.verbose:
                     print("%s: %.2f s of load%s, %d acknowledged, %d lost pending resend, %d resends, %.1f s elapsed"
                           % (context, duration, (", %s killed, %d client failovers so far" % (victim.name, self.failovers))
@@ -941,10 +1102,7 @@ class CrashTest:
             # Settle half of what is still unresolved; leave the rest unknown (each
             # must then exist at most once).
             self.resend_lost(0.5)
-            self.resume_pullers()
-            last_seqs = self.check_nodes("final")
-            if len(last_seqs) == len(self.rooms):
-                self.check_pullers(last_seqs, "final")
+            self.check_all("final")
             for node in self.servers:
                 rc = node.stop()
                 if rc != 0:
@@ -982,6 +1140,13 @@ class CrashTest:
               % (self.cycles, len(self.acked), len(self.violations),
                  " (postgres, %d nodes)" % len(self.servers) if pg else ""), flush=True)
         return 1 if self.violations else 0
+
+
+def brief(m):
+    """A message's state in a few words."""
+    if m.get("deleted") is True:
+        return "a tombstone (version %s)" % m.get("version", 0)
+    return "body %r, edit_count %s, version %s" % (m.get("body"), m.get("edit_count", 0), m.get("version", 0))
 
 
 def describe_seqs(seqs, want):
