@@ -56,6 +56,8 @@ import time
 
 ADMIN_TOKEN = "crash-test-admin-token"
 HOST = "127.0.0.1"
+# Reaction keys as they go in the path (percent-encoded) and as the API shows them.
+REACTION_KEYS = {"ok": "ok", "+1": "+1", "%F0%9F%91%8D": "\U0001F44D"}
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -358,6 +360,15 @@ class CrashTest:
         self.state_lock = threading.Lock()
         self.cycles = 0
         self.sends_during_load = 0
+        # Message changes (docs/message-changes.md), by the sender slots during the load.
+        self.slot_pool = {}             # sender slot -> [(room, seq)] of its messages it may change next
+        self.room_msgs = {}             # room -> [seq] of its acknowledged messages (reaction targets)
+        self.recall_issued = set()      # (room, seq) with a recall sent (a reaction may find a tombstone)
+        self.reacts = {}                # (room, seq) -> {key: {"acked": set(users), "lost": set(users)}}
+        self.lost_changes = []          # [(room, seq), op] of edits and recalls whose response was lost
+        self.lost_reacts = []           # (room, seq, user, path key) of reactions whose response was lost
+        self.change_counts = {}         # "edit acked", "recall lost", ... -> n
+        self.repeats = 0
         self.failovers = 0
         self.servers = []
 
@@ -398,6 +409,9 @@ class CrashTest:
             self.by_room_seq[(room, seq)] = (mid, user, cmid)
             if (room, seq) not in self.states:
                 self.states[(room, seq)] = MsgState(user, cmid, body, slot)
+                self.room_msgs.setdefault(room, []).append(seq)
+                if slot is not None:
+                    self.slot_pool.setdefault(slot, []).append((room, seq))
 
     # ------------------------------------------------------------ provisioning
 
@@ -476,12 +490,18 @@ class CrashTest:
             self.failovers += 1
         return Client(route.port, token)
 
-    def sender_loop(self, route, user, stop, seed):
+    def sender_loop(self, route, slot, user, stop, seed):
         rng = random.Random(seed)
         c = Client(route.port, self.send_tokens[user])
         rooms = self.user_rooms[user]
         try:
             while not stop.is_set():
+                if rng.random() < self.args.change_rate:
+                    done, c = self.change_once(route, c, slot, user, rng)
+                    if c is None:
+                        return
+                    if done:
+                        continue
                 room = rng.choice(rooms)
                 cmid = self.next_cmid(user)
                 body = {"text": "%s says %d" % (user, rng.randrange(1 << 30)), "pad": "x" * rng.randrange(0, 300)}
@@ -503,7 +523,7 @@ class CrashTest:
                         return
                     continue
                 if st == 201:
-                    self.record_ack(user, room, cmid, body, st, js, "send")
+                    self.record_ack(user, room, cmid, body, st, js, "send", slot)
                     with self.state_lock:
                         self.sends_during_load += 1
                 elif st == 200:
@@ -514,6 +534,112 @@ class CrashTest:
         finally:
             if c is not None:
                 c.close()
+
+    def count(self, what):
+        with self.state_lock:
+            self.change_counts[what] = self.change_counts.get(what, 0) + 1
+
+    def change_once(self, route, c, slot, user, rng):
+        """Instead of a send: an edit or a recall of one of the slot's own acknowledged
+        messages (a recent one), or a reaction to some message of one of the user's
+        rooms. Returns (whether a change was made, the client to go on with or None)."""
+        pool = self.slot_pool.get(slot, [])
+        r = rng.random()
+        if r < 0.65 and pool:
+            key = rng.choice(pool[-6:])
+            pool.remove(key)            # no other change to it while this one is out
+            st = self.states[key]
+            kind = "recall" if r < 0.2 else "edit"
+            op = [kind, None, "out"]
+            if kind == "edit":
+                with self.counter_lock:
+                    self.counter += 1
+                    n = self.counter
+                op[1] = {"text": "%s edits %s (%d)" % (user, st.cmid, n), "edit": n}
+                st.bodies.append(op[1])
+            else:
+                self.recall_issued.add(key)
+            st.ops.append(op)
+            path = "/v1/rooms/%d/messages/%d" % key
+            try:
+                if kind == "edit":
+                    status, _, js = c.request("PATCH", path, {"body": op[1]})
+                else:
+                    status, _, js = c.request("DELETE", path)
+            except NotSent as e:
+                st.ops.remove(op)
+                if kind == "recall":
+                    self.recall_issued.discard(key)
+                pool.append(key)
+                return True, self.fail_over(route, c, self.send_tokens[user], "sender %s" % user, e)
+            except Lost as e:
+                op[2] = "lost"
+                with self.state_lock:
+                    self.lost_changes.append((key, op))
+                self.count(kind + " lost")
+                return True, self.fail_over(route, c, self.send_tokens[user], "sender %s" % user, e)
+            if status != 200 or not isinstance(js, dict):
+                self.violation("%s %s of room %d seq %d: unexpected %s %r" % (user, kind, key[0], key[1], status, js))
+                return True, None
+            self.check_change_answer("%s %s" % (user, kind), key, op, js)
+            op[2] = "acked"
+            self.count(kind + " acked")
+            if kind == "edit":
+                pool.append(key)
+            return True, c
+        rooms = [room for room in self.user_rooms[user] if self.room_msgs.get(room)]
+        if not rooms:
+            return False, c
+        room = rng.choice(rooms)
+        key = (room, rng.choice(self.room_msgs[room][-40:]))
+        pkey = rng.choice(sorted(REACTION_KEYS))
+        with self.state_lock:
+            rec = self.reacts.setdefault(key, {}).setdefault(REACTION_KEYS[pkey], {"acked": set(), "lost": set()})
+        try:
+            status, _, js = c.request("PUT", "/v1/rooms/%d/messages/%d/reactions/%s" % (room, key[1], pkey))
+        except NotSent as e:
+            return True, self.fail_over(route, c, self.send_tokens[user], "sender %s" % user, e)
+        except Lost as e:
+            with self.state_lock:
+                rec["lost"].add(user)
+                self.lost_reacts.append((room, key[1], user, pkey))
+            self.count("reaction lost")
+            return True, self.fail_over(route, c, self.send_tokens[user], "sender %s" % user, e)
+        if not self.check_reaction_answer("%s reaction" % user, key, REACTION_KEYS[pkey], status, js):
+            return True, None
+        if status == 200:
+            with self.state_lock:
+                rec["acked"].add(user)
+        return True, c
+
+    def check_change_answer(self, who, key, op, js):
+        """A 200 to an edit (the message with the new body, edit_count one more than the
+        edits acknowledged before it) or to a recall (the tombstone)."""
+        st = self.states[key]
+        if js.get("room_id") != key[0] or js.get("seq") != key[1] or js.get("client_msg_id") != st.cmid:
+            self.violation("%s of room %d seq %d answered another message: %r" % (who, key[0], key[1], js))
+        if op[0] == "recall":
+            if js.get("deleted") is not True or "body" in js:
+                self.violation("%s of room %d seq %d answered no tombstone: %r" % (who, key[0], key[1], js))
+            return
+        before = sum(1 for o in st.ops if o is not op and o[0] == "edit" and o[2] == "acked")
+        if js.get("deleted") is True or js.get("body") != op[1] or js.get("edit_count") != before + 1:
+            self.violation("%s of room %d seq %d answered %s, expected body %r, edit_count %d"
+                           % (who, key[0], key[1], brief(js), op[1], before + 1))
+
+    def check_reaction_answer(self, who, key, rkey, status, js):
+        """A reaction's answer: 200 with the key counted and `me`, or 409 message_deleted
+        when a recall of the message was sent. False on anything else (a violation)."""
+        if status == 409 and isinstance(js, dict) and js.get("error", {}).get("code") == "message_deleted" \
+                and key in self.recall_issued:
+            return True
+        if status != 200 or not isinstance(js, dict):
+            self.violation("%s %s to room %d seq %d: unexpected %s %r" % (who, rkey, key[0], key[1], status, js))
+            return False
+        mine = [r for r in js.get("reactions", []) if r.get("key") == rkey]
+        if js.get("seq") != key[1] or len(mine) != 1 or mine[0].get("me") is not True or mine[0].get("count", 0) < 1:
+            self.violation("%s %s to room %d seq %d answered without it: %r" % (who, rkey, key[0], key[1], js))
+        return True
 
     def puller_loop(self, route, p, stop):
         """Pulls with the cursor it holds and acks; after a failure (several nodes) it
@@ -597,7 +723,7 @@ class CrashTest:
         threads = []
         for i, user in enumerate(self.users * self.args.senders_per_user):
             route = Route(self.servers, i + cycle)
-            threads.append(threading.Thread(target=self.sender_loop, args=(route, user, stop, self.rng.randrange(1 << 30)),
+            threads.append(threading.Thread(target=self.sender_loop, args=(route, i, user, stop, self.rng.randrange(1 << 30)),
                                             daemon=True))
         for i, user in enumerate(self.users):
             route = Route(self.servers, i + cycle + 1)
@@ -653,6 +779,66 @@ class CrashTest:
                     break
         for c in clients.values():
             c.close()
+
+    def repeat_lost_changes(self, fraction):
+        """Repeats a random part of the edits, recalls and reactions whose responses were
+        lost, as they were: whether the first one was done or not, the answer is the
+        same (an edit: its body, edit_count one more than the acknowledged edits before
+        it; a recall: the tombstone; a reaction: counted, or message_deleted), and no
+        second change is made (the streams and the stored rows are checked after)."""
+        with self.state_lock:
+            changes, self.lost_changes = self.lost_changes, []
+            reacts, self.lost_reacts = self.lost_reacts, []
+        self.rng.shuffle(changes)
+        self.rng.shuffle(reacts)
+        n = int(round(len(changes) * fraction))
+        changes, kept = changes[:n], changes[n:]
+        n = int(round(len(reacts) * fraction))
+        reacts, kept_reacts = reacts[:n], reacts[n:]
+        for key, op in changes:
+            st = self.states[key]
+            c = Client(self.pick_port(), self.send_tokens[st.user])
+            path = "/v1/rooms/%d/messages/%d" % key
+            try:
+                if op[0] == "edit":
+                    status, _, js = c.request("PATCH", path, {"body": op[1]})
+                else:
+                    status, _, js = c.request("DELETE", path)
+            except (NotSent, Lost) as e:
+                self.violation("repeat of %s's %s of room %d seq %d: no response from a healthy server: %s"
+                               % (st.user, op[0], key[0], key[1], e))
+                kept.append((key, op))
+                continue
+            finally:
+                c.close()
+            self.repeats += 1
+            if status != 200 or not isinstance(js, dict):
+                self.violation("repeat of %s's %s of room %d seq %d: unexpected %s %r" % (st.user, op[0], key[0], key[1], status, js))
+                kept.append((key, op))
+                continue
+            self.check_change_answer("repeat of %s's %s" % (st.user, op[0]), key, op, js)
+            op[2] = "acked"
+            if op[0] == "edit" and st.slot is not None:
+                self.slot_pool.setdefault(st.slot, []).append(key)
+        for room, seq, user, pkey in reacts:
+            c = Client(self.pick_port(), self.send_tokens[user])
+            try:
+                status, _, js = c.request("PUT", "/v1/rooms/%d/messages/%d/reactions/%s" % (room, seq, pkey))
+            except (NotSent, Lost) as e:
+                self.violation("repeat of %s's reaction to room %d seq %d: no response from a healthy server: %s"
+                               % (user, room, seq, e))
+                kept_reacts.append((room, seq, user, pkey))
+                continue
+            finally:
+                c.close()
+            self.repeats += 1
+            rkey = REACTION_KEYS[pkey]
+            if self.check_reaction_answer("repeat of %s's reaction" % user, (room, seq), rkey, status, js) and status == 200:
+                rec = self.reacts[(room, seq)][rkey]
+                rec["acked"].add(user)
+                rec["lost"].discard(user)
+        self.lost_changes.extend(kept)
+        self.lost_reacts.extend(kept_reacts)
 
     def resume_pullers(self):
         """Each device pulls without a cursor (the server resumes from its acked cursor)
@@ -1093,6 +1279,7 @@ class CrashTest:
                     server.start()
                 context = "cycle %d" % cycle
                 self.resend_lost(0.6)
+                self.repeat_lost_changes(0.6)
                 self.check_all(context)
                 if self.args.verbose:
                     print("%s: %.2f s of load%s, %d acknowledged, %d lost pending resend, %d resends, %.1f s elapsed"
@@ -1102,6 +1289,7 @@ class CrashTest:
             # Settle half of what is still unresolved; leave the rest unknown (each
             # must then exist at most once).
             self.resend_lost(0.5)
+            self.repeat_lost_changes(0.5)
             self.check_all("final")
             for node in self.servers:
                 rc = node.stop()
@@ -1129,6 +1317,10 @@ class CrashTest:
               % (self.args.seed, stored or 0, len(self.lost_ever), self.resend_created + self.resend_duplicate,
                  self.resend_created, self.resend_duplicate, len(self.lost),
                  getattr(self, "inbox_rows_checked", 0), elapsed))
+        cc = self.change_counts
+        print("changes during the load: %d edits, %d recalls, %d reactions acknowledged; %d, %d, %d lost (%d repeated after a restart)"
+              % (cc.get("edit acked", 0), cc.get("recall acked", 0), sum(len(k["acked"]) for r in self.reacts.values() for k in r.values()),
+                 cc.get("edit lost", 0), cc.get("recall lost", 0), cc.get("reaction lost", 0), self.repeats))
         if multi:
             print("%d nodes on one PostgreSQL database; %d client failovers to another node"
                   % (len(self.servers), self.failovers))
@@ -1166,6 +1358,8 @@ def main():
     ap.add_argument("--users", type=int, default=6, help="users, each with a sending and a pulling device (default 6)")
     ap.add_argument("--senders-per-user", type=int, default=2,
                     help="concurrent sending connections per user (default 2)")
+    ap.add_argument("--change-rate", type=float, default=0.1,
+                    help="the part of the senders' operations that edit, recall or react instead of sending (default 0.1)")
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: random, printed)")
     ap.add_argument("--keep", action="store_true", help="keep the data directory and logs")
     ap.add_argument("-v", "--verbose", action="store_true", help="one line per cycle")
