@@ -1043,7 +1043,67 @@ class CrashTest:
                                    % (context, user, cmid, room, seq, mid))
             for m in msgs:
                 self.check_copy("%s: history" % context, (room, m["seq"]), m)
+                if (room, m["seq"]) in self.states:
+                    self.check_state("%s: history" % context, (room, m["seq"]), m, member)
         return last_seqs, history
+
+    def allowed_states(self, key):
+        """What the message at `key` may be now, from what its sender did: ("tombstone",)
+        or ("body", body, edit_count). Acknowledged edits and recalls are done; the last
+        change, when its response was lost, may or may not be."""
+        st = self.states[key]
+        body, edits, recalled = st.base, 0, False
+        for kind, b, status in st.ops:
+            if status == "acked":
+                if kind == "edit":
+                    body, edits = b, edits + 1
+                else:
+                    recalled = True
+        if recalled:
+            return [("tombstone",)]
+        allowed = [("body", body, edits)]
+        if st.ops and st.ops[-1][2] == "lost":
+            last = st.ops[-1]
+            allowed.append(("tombstone",) if last[0] == "recall" else ("body", last[1], edits + 1))
+        return allowed
+
+    def check_state(self, where, key, m, viewer):
+        """A message as history shows it against what was done to it: the state its
+        acknowledged changes made (or that of a lost last one); its reactions count every
+        acknowledged one and none never made (unless it is a tombstone: a recall takes
+        them all), `me` for the viewer; and its version is its edits plus its reactions
+        (each counts one; reactions are only added here)."""
+        state = ("tombstone",) if m.get("deleted") is True else ("body", m.get("body"), m.get("edit_count", 0))
+        allowed = self.allowed_states(key)
+        if state not in allowed:
+            self.violation("%s: room %d seq %d is %s; what was done to it allows only %s"
+                           % (where, key[0], key[1], brief(m), " or ".join(
+                               "a tombstone" if a[0] == "tombstone" else "body %r, edit_count %d" % a[1:] for a in allowed)))
+        if state[0] == "tombstone":
+            return
+        if (m.get("edit_count", 0) > 0) != ("edited_at" in m):
+            self.violation("%s: room %d seq %d: edit_count and edited_at disagree: %r" % (where, key[0], key[1], m))
+        shown = {}
+        for r in m.get("reactions", []):
+            shown[r.get("key")] = r
+        rec = self.reacts.get(key, {})
+        for rkey, r in sorted(rec.items()):
+            if r["acked"] and shown.get(rkey, {}).get("count", 0) < len(r["acked"]):
+                self.violation("%s: room %d seq %d counts %s %d times, %d reactions acknowledged (%s)"
+                               % (where, key[0], key[1], rkey, shown.get(rkey, {}).get("count", 0), len(r["acked"]),
+                                  ", ".join(sorted(r["acked"]))))
+        for rkey, x in sorted(shown.items()):
+            r = rec.get(rkey, {"acked": set(), "lost": set()})
+            maybe = r["acked"] | r["lost"]
+            if x.get("count", 0) > len(maybe) or x.get("count", 0) < 1:
+                self.violation("%s: room %d seq %d counts %s %s times, but only %d reactions were made (%d acknowledged)"
+                               % (where, key[0], key[1], rkey, x.get("count"), len(maybe), len(r["acked"])))
+            if (viewer in r["acked"] and x.get("me") is not True) or (viewer not in maybe and x.get("me") is not False):
+                self.violation("%s: room %d seq %d shows %s with me=%r to %s" % (where, key[0], key[1], rkey, x.get("me"), viewer))
+        version = state[2] + sum(x.get("count", 0) for x in shown.values())
+        if m.get("version", 0) != version:
+            self.violation("%s: room %d seq %d has version %s, not its %d edits plus %d reactions"
+                           % (where, key[0], key[1], m.get("version", 0), state[2], version - state[2]))
 
     def room_last_seqs(self, context):
         """Each room's last_seq now (GET /v1/rooms/{id} as one of its members)."""
