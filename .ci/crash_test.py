@@ -1132,7 +1132,7 @@ class CrashTest:
             ok = db.execute("PRAGMA integrity_check").fetchall()
             if ok != [("ok",)]:
                 self.violation("sqlite: integrity_check: %r" % ok[:10])
-            return self.check_stored(lambda sql: db.execute(sql).fetchall(), "sqlite")
+            return self.check_stored(lambda sql: db.execute(sql).fetchall(), "sqlite", "hex(reactions)")
         finally:
             db.close()
 
@@ -1141,7 +1141,7 @@ class CrashTest:
         btree index (with the heap) and on every table, when the extension can be
         created (a superuser, postgresql-contrib); otherwise it says so and goes on."""
         psql = Psql(self.args.psql, url)
-        stored = self.check_stored(psql.query, "postgres")
+        stored = self.check_stored(psql.query, "postgres", "encode(convert_to(reactions, 'UTF8'), 'hex')")
         try:
             psql.query("CREATE EXTENSION IF NOT EXISTS amcheck")
         except PsqlError as e:
@@ -1171,9 +1171,11 @@ class CrashTest:
             self.violation("postgres: amcheck failed: %s" % e)
         return stored
 
-    def check_stored(self, query, label):
+    def check_stored(self, query, label, reactions_hex):
         """The stored data against what the clients saw. `query(sql)` returns the rows
-        as tuples (ints as ints, NULL as None); the SQL is the same for both stores."""
+        as tuples (ints as ints, NULL as None); the SQL is the same for both stores but
+        `reactions_hex`, the expression for messages.reactions in hex (its separators
+        are psql's)."""
         names = {uid: name for name, uid in self.user_ids.items()}
         rooms = {r: (last, hot, since) for r, last, hot, since in
                  query("SELECT id, last_seq, hot, hot_since_seq FROM rooms")}
@@ -1232,6 +1234,7 @@ class CrashTest:
                 self.violation("%s: inbox of user %s has room %d seq %d (%d rows) that it should not have"
                                % (label, names.get(key[0], key[0]), key[1], key[2], n))
         self.inbox_rows_checked = checked_inbox
+        self.check_stored_changes(query, label, reactions_hex, names)
         # Inbox seqs per user: gapless 1..users.inbox_seq.
         for uid, inbox_seq, n, mx in query(
                 "SELECT u.id, u.inbox_seq, count(i.seq), coalesce(max(i.seq), 0) FROM users u "
@@ -1243,6 +1246,100 @@ class CrashTest:
             if acked > inbox_seq:
                 self.violation("%s: device %d acked_seq %d past its user's inbox_seq %d" % (label, did, acked, inbox_seq))
         return len(rows)
+
+    def check_stored_changes(self, query, label, reactions_hex, names):
+        """The message changes as stored. A change row (kind edit, delete or reactions)
+        changes an earlier message row of its room and holds no text. A message row is
+        what its sender's changes made it (as in history); a tombstone keeps nothing
+        (body empty, no edits, no reaction counts, no reactions rows). Its edit and delete
+        rows agree with it (one delete row for a tombstone, after every edit row; as many
+        edit rows as edit_count otherwise, as many as the acknowledged edits, one more at
+        most for a lost one). The reactions table holds every acknowledged reaction (but
+        of a tombstone) and none never made; the row's counts are the table's, its version
+        its edits plus its reactions; and a message with reactions has a `reactions` row
+        written after the last of them, or a mark for the next flush."""
+        rows = query("SELECT room_id, seq, kind, target_seq, body, edit_count, edited_at, deleted_at, version, %s, sent_at "
+                     "FROM messages" % reactions_hex)
+        msgs = {}
+        changes = []
+        for row in rows:
+            if row[2] == "message":
+                msgs[(row[0], row[1])] = row
+            else:
+                changes.append(row)
+        edit_rows, delete_rows, reaction_rows = {}, {}, {}
+        for room, seq, kind, target, body, _, _, _, _, _, sent_at in changes:
+            key = (room, target)
+            if kind not in self.CHANGE_TYPES or body != "" or target is None or target >= seq or key not in msgs:
+                self.violation("%s: change row room %d seq %d (%s of seq %s, body %r) is not a change of an earlier message"
+                               % (label, room, seq, kind, target, body))
+                continue
+            {"edit": edit_rows, "delete": delete_rows, "reactions": reaction_rows}[kind].setdefault(key, []).append((seq, sent_at))
+        reacted = {}
+        for room, seq, uid, rkey, created in query("SELECT room_id, seq, user_id, key, created_at FROM reactions"):
+            reacted.setdefault((room, seq), []).append((names.get(uid, uid), rkey, created))
+        marks = set((r, s) for r, s in query("SELECT room_id, seq FROM reaction_marks"))
+        for key, (room, seq, _, _, body, edit_count, edited_at, deleted_at, version, rhex, _) in sorted(msgs.items()):
+            counts = {}
+            for part in (bytes.fromhex(rhex).decode("utf-8").split("\x1e") if rhex else []):
+                k, _, n = part.partition("\x1f")
+                counts[k] = int(n)
+            edits = sorted(edit_rows.get(key, []))
+            deletes = sorted(delete_rows.get(key, []))
+            table = reacted.get(key, [])
+            st = self.states.get(key)
+            if st is None:
+                # Not acknowledged (a lost send never resolved): nobody changed it.
+                if deleted_at is not None or edit_count or version or counts or edits or deletes or table:
+                    self.violation("%s: room %d seq %d, never acknowledged, has changes (edit_count %s, deleted_at %s, "
+                                   "version %s, %d edit rows, %d delete rows, %d reactions)"
+                                   % (label, room, seq, edit_count, deleted_at, version, len(edits), len(deletes), len(table)))
+                continue
+            where = "%s: room %d seq %d (%s/%s)" % (label, room, seq, st.user, st.cmid)
+            if deleted_at is not None:
+                state = ("tombstone",)
+                if body != "" or edit_count or edited_at is not None or rhex or table:
+                    self.violation("%s: a tombstone that keeps something: body %r, edit_count %s, edited_at %s, "
+                                   "reactions %r, %d reactions rows" % (where, body, edit_count, edited_at, counts, len(table)))
+            else:
+                try:
+                    state = ("body", json.loads(body), edit_count)
+                except ValueError:
+                    state = ("body", body, edit_count)
+            allowed = self.allowed_states(key)
+            if state not in allowed:
+                self.violation("%s: stored as %s; what was done to it allows only %s" % (where, state, allowed))
+            acked_edits = sum(1 for o in st.ops if o[0] == "edit" and o[2] == "acked")
+            lost_edit = 1 if st.ops and st.ops[-1][0] == "edit" and st.ops[-1][2] == "lost" else 0
+            if not (acked_edits <= len(edits) <= acked_edits + lost_edit):
+                self.violation("%s: %d edit rows for %d acknowledged edits (%d lost)" % (where, len(edits), acked_edits, lost_edit))
+            if len(deletes) != (1 if deleted_at is not None else 0):
+                self.violation("%s: %d delete rows, deleted_at %s" % (where, len(deletes), deleted_at))
+            if deletes and edits and edits[-1][0] > deletes[0][0]:
+                self.violation("%s: an edit row (seq %d) after its delete row (seq %d)" % (where, edits[-1][0], deletes[0][0]))
+            if deleted_at is not None:
+                continue
+            if edit_count != len(edits) or (edit_count > 0) != (edited_at is not None):
+                self.violation("%s: edit_count %d, edited_at %s, %d edit rows" % (where, edit_count, edited_at, len(edits)))
+            by_key = {}
+            for user, rkey, _ in table:
+                by_key.setdefault(rkey, set()).add(user)
+                r = self.reacts.get(key, {}).get(rkey)
+                if r is None or user not in (r["acked"] | r["lost"]):
+                    self.violation("%s: a reaction %s by %s that was never made" % (where, rkey, user))
+            for rkey, r in sorted(self.reacts.get(key, {}).items()):
+                if not r["acked"] <= by_key.get(rkey, set()):
+                    self.violation("%s: acknowledged reactions %s by %s are not stored"
+                                   % (where, rkey, sorted(r["acked"] - by_key.get(rkey, set()))))
+            if counts != {k: len(v) for k, v in by_key.items()}:
+                self.violation("%s: stored counts %r, reactions table %r" % (where, counts, {k: len(v) for k, v in by_key.items()}))
+            if version != edit_count + len(table):
+                self.violation("%s: version %d, not its %d edits plus %d reactions" % (where, version, edit_count, len(table)))
+            if table and key not in marks:
+                last = max(created for _, _, created in table)
+                if not any(sent_at >= last for _, sent_at in reaction_rows.get(key, [])):
+                    self.violation("%s: reactions (the last at %d) with neither a reactions row after it nor a mark (rows at %r)"
+                                   % (where, last, [t for _, t in reaction_rows.get(key, [])]))
 
     # ------------------------------------------------------------ main
 
@@ -1372,7 +1469,7 @@ class CrashTest:
         elapsed = time.monotonic() - t0
         if self.violations:
             keep = True
-        print("seed %d; %d messages stored, %d lost responses (%d resent: %d created, %d duplicates; %d left unresolved), "
+        print("seed %d; %d messages and changes stored, %d lost responses (%d resent: %d created, %d duplicates; %d left unresolved), "
               "%d inbox entries checked, %.1f s"
               % (self.args.seed, stored or 0, len(self.lost_ever), self.resend_created + self.resend_duplicate,
                  self.resend_created, self.resend_duplicate, len(self.lost),
