@@ -1276,8 +1276,9 @@ class CrashTest:
                 continue
             {"edit": edit_rows, "delete": delete_rows, "reactions": reaction_rows}[kind].setdefault(key, []).append((seq, sent_at))
         reacted = {}
-        for room, seq, uid, rkey, created in query("SELECT room_id, seq, user_id, key, created_at FROM reactions"):
-            reacted.setdefault((room, seq), []).append((names.get(uid, uid), rkey, created))
+        # The key with a letter before it: psql's rows would make a key "+1" the number 1.
+        for room, seq, uid, rkey, created in query("SELECT room_id, seq, user_id, 'k' || key, created_at FROM reactions"):
+            reacted.setdefault((room, seq), []).append((names.get(uid, uid), rkey[1:], created))
         marks = set((r, s) for r, s in query("SELECT room_id, seq FROM reaction_marks"))
         for key, (room, seq, _, _, body, edit_count, edited_at, deleted_at, version, rhex, _) in sorted(msgs.items()):
             counts = {}
