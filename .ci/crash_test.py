@@ -8,12 +8,29 @@ after a final clean stop:
 
   * every send that got a 2xx exists exactly once, with the room, seq, id and
     client_msg_id of its response (history paging; SQLite at the end);
-  * per-room seqs are gapless 1..last_seq;
+  * per-room seqs are gapless 1..last_seq: the stored rows of every kind (a message
+    change takes the room's next seq as a row of kind edit, delete or reactions) and,
+    through the API, the devices' streams (history lists messages only);
   * every member's inbox has each message of a non-hot room exactly once, hot rooms
-    only up to hot_since_seq (SQLite), and inbox seqs are gapless per user;
+    only up to hot_since_seq (SQLite), and so each change row of a message after the
+    member's join; inbox seqs are gapless per user;
   * a device resumes (pull without a cursor) right after the cursor it acked: the
-    union of what it kept across cycles has every message of its rooms exactly
-    once, in per-room seq order, nothing skipped, nothing repeated;
+    union of what it kept across cycles has every message and change event of its
+    rooms exactly once, in per-room seq order, nothing skipped, nothing repeated;
+    its message events are the room's history, its edit and delete events agree with
+    each message's state, and its newest copy of each message is history's;
+  * message changes (docs/message-changes.md): instead of a send, now and then
+    (--change-rate, default 10%) a sender edits or recalls one of its own
+    acknowledged messages or reacts to a message of one of its rooms. Every
+    acknowledged recall is a tombstone (no body, edits or reactions; its row's body
+    empty); every acknowledged edit's body is the message's unless a later edit or
+    recall was acknowledged; edit_count is the acknowledged edits (one more at most
+    for one whose response was lost, which is either done or not, nothing else);
+    every acknowledged reaction is counted unless the message was recalled, and
+    none that was never made; version is edits plus reactions; part of the lost
+    changes are repeated after a restart and must answer as the first would have.
+    Stored: edit and delete rows against each message, the reactions table against
+    the counts, a reactions row or a pending mark for every reacted message;
   * a resend of a send whose response was lost, with the same client_msg_id, is
     201 once or 200 duplicate, never a second message; sends never made leave no
     message; every message in the database is one we sent.
