@@ -61,6 +61,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -1149,9 +1150,32 @@ class CrashTest:
             ok = db.execute("PRAGMA integrity_check").fetchall()
             if ok != [("ok",)]:
                 self.violation("sqlite: integrity_check: %r" % ok[:10])
-            return self.check_stored(lambda sql: db.execute(sql).fetchall(), "sqlite", "hex(reactions)")
+            stored = self.check_stored(lambda sql: db.execute(sql).fetchall(), "sqlite", "hex(reactions)")
         finally:
             db.close()
+        self.check_recalled_text(db_path)
+        return stored
+
+    TEXT = re.compile(rb"u[0-9]+ (?:says [0-9]+|edits u[0-9]+-[0-9]+ \([0-9]+\))")
+
+    def check_recalled_text(self, db_path):
+        """SQLite after the clean stop: no text a recalled message had (as sent or as
+        edited) is in the database's files (secure_delete, the WAL truncated after a
+        recall and at the close: docs/message-changes.md)."""
+        recalled = set()
+        for key in getattr(self, "stored_tombstones", ()):
+            st = self.states.get(key)
+            if st is not None:
+                recalled.update(b["text"] for b in st.bodies if isinstance(b, dict))
+        directory, base = os.path.split(db_path)
+        for name in sorted(os.listdir(directory)):
+            if not name.startswith(base):
+                continue
+            with open(os.path.join(directory, name), "rb") as f:
+                found = set(t.decode() for t in self.TEXT.findall(f.read())) & recalled
+            if found:
+                self.violation("sqlite: %s holds %d texts of recalled messages, e.g. %r" % (name, len(found), sorted(found)[:5]))
+        print("sqlite: %d texts of %d recalled messages looked for in the files" % (len(recalled), len(getattr(self, "stored_tombstones", ()))))
 
     def check_postgres(self, url):
         """The same checks as on the SQLite file, through psql. Then amcheck on every
@@ -1297,6 +1321,7 @@ class CrashTest:
         for room, seq, uid, rkey, created in query("SELECT room_id, seq, user_id, 'k' || key, created_at FROM reactions"):
             reacted.setdefault((room, seq), []).append((names.get(uid, uid), rkey[1:], created))
         marks = set((r, s) for r, s in query("SELECT room_id, seq FROM reaction_marks"))
+        self.stored_tombstones = set(k for k, row in msgs.items() if row[7] is not None)
         for key, (room, seq, _, _, body, edit_count, edited_at, deleted_at, version, rhex, _) in sorted(msgs.items()):
             counts = {}
             for part in (bytes.fromhex(rhex).decode("utf-8").split("\x1e") if rhex else []):
