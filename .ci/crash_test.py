@@ -30,7 +30,8 @@ after a final clean stop:
     none that was never made; version is edits plus reactions; part of the lost
     changes are repeated after a restart and must answer as the first would have.
     Stored: edit and delete rows against each message, the reactions table against
-    the counts, a reactions row or a pending mark for every reacted message;
+    the counts, a reactions row or a pending mark for every reacted message; on
+    SQLite, no text of a recalled message left in the database's files;
   * a resend of a send whose response was lost, with the same client_msg_id, is
     201 once or 200 duplicate, never a second message; sends never made leave no
     message; every message in the database is one we sent.
@@ -1175,7 +1176,8 @@ class CrashTest:
                 found = set(t.decode() for t in self.TEXT.findall(f.read())) & recalled
             if found:
                 self.violation("sqlite: %s holds %d texts of recalled messages, e.g. %r" % (name, len(found), sorted(found)[:5]))
-        print("sqlite: %d texts of %d recalled messages looked for in the files" % (len(recalled), len(getattr(self, "stored_tombstones", ()))))
+        print("sqlite: %d texts of %d recalled messages looked for in the files"
+              % (len(recalled), len(getattr(self, "stored_tombstones", ()))))
 
     def check_postgres(self, url):
         """The same checks as on the SQLite file, through psql. Then amcheck on every
