@@ -18,7 +18,8 @@ after a final clean stop:
     union of what it kept across cycles has every message and change event of its
     rooms exactly once, in per-room seq order, nothing skipped, nothing repeated;
     its message events are the room's history, its edit and delete events agree with
-    each message's state, and its newest copy of each message is history's;
+    each message's state, and its newest copy of each message is history's (at the
+    end, once the reactions flush has written its events, reactions and version too);
   * message changes (docs/message-changes.md): instead of a send, now and then
     (--change-rate, default 10%) a sender edits or recalls one of its own
     acknowledged messages or reacts to a message of one of its rooms. Every
