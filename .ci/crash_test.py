@@ -1420,25 +1420,36 @@ class CrashTest:
         """After the load: history through every node, then each device drains its
         stream, then the streams against history and the rooms' last_seq before and
         after the drain. With `settle` (the final check), first until the reactions
-        flush has written its events (no room's last_seq moved for 2.5 s): then each
-        device's copy of every message is history's, reactions and version too."""
+        flush has written its events (no mark left in the store): then each device's
+        copy of every message is history's, reactions and version too."""
         if settle:
-            t0 = time.monotonic()
-            last, since = self.room_last_seqs(context), time.monotonic()
-            while time.monotonic() - since < 2.5 and time.monotonic() - t0 < 30:
-                time.sleep(0.25)
-                now = self.room_last_seqs(context)
-                if now != last:
-                    last, since = now, time.monotonic()
+            deadline = time.monotonic() + 30
+            while self.marks_left() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if self.marks_left():
+                self.violation("%s: reaction marks still not flushed 30 s after the load" % context)
         last_before = self.check_nodes(context)
         self.resume_pullers()
         last_after = self.room_last_seqs(context)
         if len(last_before) == len(self.rooms) == len(last_after):
             self.check_pullers(last_before, last_after, context, settled=settle)
 
+    def marks_left(self):
+        """The reaction marks not flushed yet, read in the store (a read-only SQLite
+        connection beside the server, or psql)."""
+        sql = "SELECT count(*) FROM reaction_marks"
+        if self.args.database_url is not None:
+            return Psql(self.args.psql, self.args.database_url).query(sql)[0][0]
+        db = sqlite3.connect("file:%s?mode=ro" % self.sqlite_path, uri=True, timeout=10)
+        try:
+            return db.execute(sql).fetchone()[0]
+        finally:
+            db.close()
+
     def run(self):
         tmp = tempfile.mkdtemp(prefix="pigeonhole-crash-")
         data_dir = os.path.join(tmp, "data")
+        self.sqlite_path = os.path.join(data_dir, "pigeonhole.sqlite")
         keep = self.args.keep
         extra = []
         help_text = subprocess.run([self.args.binary, "serve", "--help"], capture_output=True, text=True).stdout
