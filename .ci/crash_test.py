@@ -339,9 +339,10 @@ class Puller:
     `kept` is the device's local store of message and change events, in stream
     order, as (room, seq, type, id, client_msg_id, message): `seq` is the event's own
     room seq (a change's, not the message's), `id` and `client_msg_id` are the
-    message's (the one a change changes), `message` the message as the event carried it. `confirmed` is its length when the device's last
-    explicit ack got its 204 (durable); `pending` is the length at an ack whose
-    response was lost (it may or may not be durable)."""
+    message's (the one a change changes), `message` the message as the event
+    carried it. `confirmed` is its length when the device's last explicit ack got
+    its 204 (durable); `pending` is the length at an ack whose response was lost (it
+    may or may not be durable)."""
 
     def __init__(self, user, token):
         self.user = user
@@ -833,7 +834,8 @@ class CrashTest:
                 c.close()
             self.repeats += 1
             if status != 200 or not isinstance(js, dict):
-                self.violation("repeat of %s's %s of room %d seq %d: unexpected %s %r" % (st.user, op[0], key[0], key[1], status, js))
+                self.violation("repeat of %s's %s of room %d seq %d: unexpected %s %r"
+                               % (st.user, op[0], key[0], key[1], status, js))
                 kept.append((key, op))
                 continue
             self.check_change_answer("repeat of %s's %s" % (st.user, op[0]), key, op, js)
@@ -1121,7 +1123,8 @@ class CrashTest:
                 self.violation("%s: room %d seq %d counts %s %s times, but only %d reactions were made (%d acknowledged)"
                                % (where, key[0], key[1], rkey, x.get("count"), len(maybe), len(r["acked"])))
             if (viewer in r["acked"] and x.get("me") is not True) or (viewer not in maybe and x.get("me") is not False):
-                self.violation("%s: room %d seq %d shows %s with me=%r to %s" % (where, key[0], key[1], rkey, x.get("me"), viewer))
+                self.violation("%s: room %d seq %d shows %s with me=%r to %s"
+                               % (where, key[0], key[1], rkey, x.get("me"), viewer))
         version = state[2] + sum(x.get("count", 0) for x in shown.values())
         if m.get("version", 0) != version:
             self.violation("%s: room %d seq %d has version %s, not its %d edits plus %d reactions"
@@ -1305,8 +1308,8 @@ class CrashTest:
         its edits plus its reactions; and a message with reactions has a `reactions` row
         or a mark for the next flush."""
         # The hex with a letter before it: psql's rows would make an all-digit one a number.
-        rows = query("SELECT room_id, seq, kind, target_seq, body, edit_count, edited_at, deleted_at, version, 'x' || %s, sent_at "
-                     "FROM messages" % reactions_hex)
+        rows = query("SELECT room_id, seq, kind, target_seq, body, edit_count, edited_at, deleted_at, version, "
+                     "'x' || %s, sent_at FROM messages" % reactions_hex)
         msgs = {}
         changes = []
         for row in rows:
@@ -1321,7 +1324,8 @@ class CrashTest:
                 self.violation("%s: change row room %d seq %d (%s of seq %s, body %r) is not a change of an earlier message"
                                % (label, room, seq, kind, target, body))
                 continue
-            {"edit": edit_rows, "delete": delete_rows, "reactions": reaction_rows}[kind].setdefault(key, []).append((seq, sent_at))
+            by_kind = {"edit": edit_rows, "delete": delete_rows, "reactions": reaction_rows}
+            by_kind[kind].setdefault(key, []).append((seq, sent_at))
         reacted = {}
         # The key with a letter before it: psql's rows would make a key "+1" the number 1.
         for room, seq, uid, rkey, created in query("SELECT room_id, seq, user_id, 'k' || key, created_at FROM reactions"):
@@ -1329,18 +1333,18 @@ class CrashTest:
         marks = set((r, s) for r, s in query("SELECT room_id, seq FROM reaction_marks"))
         self.stored_tombstones = set(k for k, row in msgs.items() if row[7] is not None)
         for key, (room, seq, _, _, body, edit_count, edited_at, deleted_at, version, rhex, _) in sorted(msgs.items()):
-            counts = {}
+            stored_counts = {}
             rhex = (rhex or "x")[1:]
             for part in (bytes.fromhex(rhex).decode("utf-8").split("\x1e") if rhex else []):
                 k, _, n = part.partition("\x1f")
-                counts[k] = int(n)
+                stored_counts[k] = int(n)
             edits = sorted(edit_rows.get(key, []))
             deletes = sorted(delete_rows.get(key, []))
             table = reacted.get(key, [])
             st = self.states.get(key)
             if st is None:
                 # Not acknowledged (a lost send never resolved): nobody changed it.
-                if deleted_at is not None or edit_count or version or counts or edits or deletes or table:
+                if deleted_at is not None or edit_count or version or stored_counts or edits or deletes or table:
                     self.violation("%s: room %d seq %d, never acknowledged, has changes (edit_count %s, deleted_at %s, "
                                    "version %s, %d edit rows, %d delete rows, %d reactions)"
                                    % (label, room, seq, edit_count, deleted_at, version, len(edits), len(deletes), len(table)))
@@ -1350,7 +1354,7 @@ class CrashTest:
                 state = ("tombstone",)
                 if body != "" or edit_count or edited_at is not None or rhex or table:
                     self.violation("%s: a tombstone that keeps something: body %r, edit_count %s, edited_at %s, "
-                                   "reactions %r, %d reactions rows" % (where, body, edit_count, edited_at, counts, len(table)))
+                                   "reactions %r, %d reactions rows" % (where, body, edit_count, edited_at, stored_counts, len(table)))
             else:
                 try:
                     state = ("body", json.loads(body), edit_count)
@@ -1362,7 +1366,8 @@ class CrashTest:
             acked_edits = sum(1 for o in st.ops if o[0] == "edit" and o[2] == "acked")
             lost_edit = 1 if st.ops and st.ops[-1][0] == "edit" and st.ops[-1][2] == "lost" else 0
             if not (acked_edits <= len(edits) <= acked_edits + lost_edit):
-                self.violation("%s: %d edit rows for %d acknowledged edits (%d lost)" % (where, len(edits), acked_edits, lost_edit))
+                self.violation("%s: %d edit rows for %d acknowledged edits (%d lost)"
+                               % (where, len(edits), acked_edits, lost_edit))
             if len(deletes) != (1 if deleted_at is not None else 0):
                 self.violation("%s: %d delete rows, deleted_at %s" % (where, len(deletes), deleted_at))
             if deletes and edits and edits[-1][0] > deletes[0][0]:
@@ -1381,8 +1386,9 @@ class CrashTest:
                 if not r["acked"] <= by_key.get(rkey, set()):
                     self.violation("%s: acknowledged reactions %s by %s are not stored"
                                    % (where, rkey, sorted(r["acked"] - by_key.get(rkey, set()))))
-            if counts != {k: len(v) for k, v in by_key.items()}:
-                self.violation("%s: stored counts %r, reactions table %r" % (where, counts, {k: len(v) for k, v in by_key.items()}))
+            if stored_counts != {k: len(v) for k, v in by_key.items()}:
+                self.violation("%s: stored counts %r, reactions table %r"
+                               % (where, stored_counts, {k: len(v) for k, v in by_key.items()}))
             if version != edit_count + len(table):
                 self.violation("%s: version %d, not its %d edits plus %d reactions" % (where, version, edit_count, len(table)))
             # (Whether the row came after the last reaction is the devices' final check:
@@ -1539,14 +1545,16 @@ class CrashTest:
         elapsed = time.monotonic() - t0
         if self.violations:
             keep = True
-        print("seed %d; %d messages and changes stored, %d lost responses (%d resent: %d created, %d duplicates; %d left unresolved), "
-              "%d inbox entries checked, %.1f s"
+        print("seed %d; %d messages and changes stored, %d lost responses (%d resent: %d created, %d duplicates; "
+              "%d left unresolved), %d inbox entries checked, %.1f s"
               % (self.args.seed, stored or 0, len(self.lost_ever), self.resend_created + self.resend_duplicate,
                  self.resend_created, self.resend_duplicate, len(self.lost),
                  getattr(self, "inbox_rows_checked", 0), elapsed))
         cc = self.change_counts
-        print("changes during the load: %d edits, %d recalls, %d reactions acknowledged; %d, %d, %d lost (%d repeated after a restart)"
-              % (cc.get("edit acked", 0), cc.get("recall acked", 0), sum(len(k["acked"]) for r in self.reacts.values() for k in r.values()),
+        reactions = sum(len(k["acked"]) for r in self.reacts.values() for k in r.values())
+        print("changes during the load: %d edits, %d recalls, %d reactions acknowledged; %d, %d, %d lost "
+              "(%d repeated after a restart)"
+              % (cc.get("edit acked", 0), cc.get("recall acked", 0), reactions,
                  cc.get("edit lost", 0), cc.get("recall lost", 0), cc.get("reaction lost", 0), self.repeats))
         if multi:
             print("%d nodes on one PostgreSQL database; %d client failovers to another node"
