@@ -1354,7 +1354,8 @@ class CrashTest:
                 state = ("tombstone",)
                 if body != "" or edit_count or edited_at is not None or rhex or table:
                     self.violation("%s: a tombstone that keeps something: body %r, edit_count %s, edited_at %s, "
-                                   "reactions %r, %d reactions rows" % (where, body, edit_count, edited_at, stored_counts, len(table)))
+                                   "reactions %r, %d reactions rows"
+                                   % (where, body, edit_count, edited_at, stored_counts, len(table)))
             else:
                 try:
                     state = ("body", json.loads(body), edit_count)
