@@ -1598,7 +1598,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--spec", default=os.path.join(root, "openapi.yaml"))
     ap.add_argument("--binary", default=os.path.join(root, ".build", "debug", "pigeonhole"))
+    ap.add_argument("--database-url", action="append", default=[],
+                    help="run the servers on PostgreSQL: two fresh, empty databases' URLs (main, limits)")
     args = ap.parse_args()
+    if args.database_url and len(args.database_url) != 2:
+        print("openapi conformance: --database-url takes two URLs (main, limits)", file=sys.stderr)
+        return 2
+    databases = [["--database", u] for u in args.database_url] or [[], []]
 
     if not os.access(args.binary, os.X_OK):
         print("openapi conformance: %s is not built (run swift build first)" % args.binary, file=sys.stderr)
@@ -1608,8 +1614,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix="pigeonhole-conformance-")
     hook = WebhookReceiver(fail_first=1)
     failing_hook = WebhookReceiver(always_fail=True, fail_status=503)
-    server = Server(args.binary, workdir, "main", ["--push-webhook", hook.url])
-    limits = Server(args.binary, workdir, "limits", [
+    server = Server(args.binary, workdir, "main", ["--push-webhook", hook.url] + databases[0])
+    limits = Server(args.binary, workdir, "limits", databases[1] + [
         "--send-rate", str(LIMITS_SEND_RATE), "--send-burst", str(LIMITS_SEND_BURST),
         "--auth-failures-per-minute", "1",
         "--room-rate", str(LIMITS_ROOM_RATE), "--room-burst", str(LIMITS_ROOM_BURST),
@@ -1636,7 +1642,8 @@ def main():
             for s in servers:
                 print("--- %s server log (tail) ---\n%s" % (s.name, s.log_tail()), file=sys.stderr)
         shutil.rmtree(workdir, ignore_errors=True)
-    print("openapi conformance: %d passed, %d failed" % (result.passed, result.failed))
+    print("openapi conformance: %d passed, %d failed%s" % (result.passed, result.failed,
+                                                            " (postgres)" if args.database_url else ""))
     return 0 if result.failed == 0 else 1
 
 
