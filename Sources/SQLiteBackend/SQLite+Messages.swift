@@ -18,19 +18,14 @@ enum MessageRows {
     /// How many columns `columns` has.
     static let count = 14
 
-    /// Maps `columns` starting at `offset`; with `change`, the column of a change row's
-    /// kind, followed by its seq (a message row's kind is 'message': no change).
-    static func message(_ row: Row, at offset: Int = 0, change: Int? = nil) -> Message {
-        var m = Message(id: MessageID(row.int64(offset)), room: RoomID(row.int64(offset + 1)), seq: row.int64(offset + 2),
+    /// Maps `columns` starting at `offset`.
+    static func message(_ row: Row, at offset: Int = 0) -> Message {
+        Message(id: MessageID(row.int64(offset)), room: RoomID(row.int64(offset + 1)), seq: row.int64(offset + 2),
                 sender: row.text(offset + 3), senderDevice: row.optionalInt64(offset + 4).map(DeviceID.init),
                 clientMsgID: row.text(offset + 5), body: row.text(offset + 6), sentAt: row.int64(offset + 7),
                 editedAt: row.optionalInt64(offset + 8), editCount: row.int(offset + 9),
                 deletedAt: row.optionalInt64(offset + 10), version: row.int(offset + 11),
                 reactions: ReactionCounts.decode(row.optionalText(offset + 12), mine: row.optionalText(offset + 13)))
-        if let c = change, let kind = MessageChange.Kind(rawValue: row.text(c)) {
-            m.change = MessageChange(kind: kind, seq: row.int64(c + 1))
-        }
-        return m
     }
 }
 

@@ -125,7 +125,7 @@ final class Checkpointer: Sendable {
             if stopping { break }
             if scrub {
                 if let last = lastScrub {
-                    let wait = Self.scrubInterval - Double(MonotonicNanos.now() - last) / 1e9
+                    let wait = Self.scrubInterval - Double(WriterStats.monotonicNanos() - last) / 1e9
                     if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
                 }
                 // Copy back what it can without waiting, then TRUNCATE. TRUNCATE takes the
@@ -137,7 +137,7 @@ final class Checkpointer: Sendable {
                 let r = try? connection.checkpoint(truncate: true)
                 sqlite3_busy_timeout(connection.connection, busyTimeoutMilliseconds)
                 if let r, r.walFrames == 0 {
-                    lastScrub = MonotonicNanos.now()
+                    lastScrub = WriterStats.monotonicNanos()
                     state.withLock { $0.scrubs += 1 }
                 } else {
                     usleep(250_000)
@@ -150,14 +150,5 @@ final class Checkpointer: Sendable {
             _ = try? connection.checkpoint(truncate: false)
         }
         connection.close()
-    }
-}
-
-/// CLOCK_MONOTONIC in nanoseconds (the scrubs' spacing).
-enum MonotonicNanos {
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }

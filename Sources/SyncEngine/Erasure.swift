@@ -40,14 +40,8 @@ public enum Erasure {
                     cut = true
                     break
                 }
-                var room: MessageChanges.LockedRoom
-                if let r = rooms[m.room] {
-                    room = r
-                } else {
-                    guard let target = try ctx.store.sendTarget(room: m.room) else { continue }
-                    room = MessageChanges.LockedRoom(target: target, membership: Rooms.Membership(joinedSeq: 0, readSeq: 0, role: ""),
-                                                     members: target.hot ? [] : try ctx.store.sendMembers(room: m.room))
-                }
+                guard var room = try rooms[m.room]
+                    ?? ctx.store.sendTarget(room: m.room).map({ try MessageChanges.lockedForJob(ctx, $0) }) else { continue }
                 if let t = try ctx.store.messageForChange(room: m.room, seq: m.seq, viewer: user), !t.message.isDeleted {
                     _ = try MessageChanges.erase(ctx, &room, t, actor: user)
                     erased += 1

@@ -88,7 +88,7 @@ public enum MessageChanges {
         if add { mine.insert(key) } else { mine.remove(key) }
         var out = m
         out.version += 1
-        out.reactions = ReactionCounts.decode(stored, mine: mine.joined(separator: "\u{1E}"))
+        out.reactions = ReactionCounts.decode(stored, mine: mine)
         return out
     }
 
@@ -97,9 +97,8 @@ public enum MessageChanges {
     public static func flushReactions(_ ctx: WriteContext, room: RoomID) throws -> Int {
         guard let target = try ctx.store.sendTarget(room: room) else { return 0 }
         let seqs = try ctx.store.takeReactionMarks(room: room)
-        guard !seqs.isEmpty else { return 0 }
-        var locked = LockedRoom(target: target, membership: Rooms.Membership(joinedSeq: 0, readSeq: 0, role: ""),
-                                members: target.hot ? [] : try ctx.store.sendMembers(room: room))
+        guard !seqs.isEmpty else { return 0 }   // another node's flush took them
+        var locked = try lockedForJob(ctx, target)
         for seq in seqs { try appendChange(ctx, &locked, .reactions, targetSeq: seq, actor: nil) }
         return seqs.count
     }
@@ -112,6 +111,13 @@ public enum MessageChanges {
         var target: SendTarget
         let membership: Rooms.Membership
         var members: [SendMember]
+    }
+
+    /// A room whose row's lock `target` took, for a background job (the reactions flush,
+    /// an erasure), which acts for no member.
+    static func lockedForJob(_ ctx: WriteContext, _ target: SendTarget) throws -> LockedRoom {
+        LockedRoom(target: target, membership: Rooms.Membership(joinedSeq: 0, readSeq: 0, role: ""),
+                   members: target.hot ? [] : try ctx.store.sendMembers(room: target.room))
     }
 
     static func locked(_ ctx: WriteContext, room: RoomID, me: UserID) throws -> LockedRoom {

@@ -6,10 +6,15 @@
 public enum ReactionCounts {
     public static let maxKeys = 20
 
-    /// The counts of a stored value, `me` set for the keys in `mine`.
+    /// The counts of a stored value, `me` set for the keys in `mine` (the reader's keys as
+    /// the store reads them: joined by RS).
     public static func decode(_ stored: String?, mine: String?) -> [ReactionCount] {
+        decode(stored, mine: Set((mine ?? "").split(separator: "\u{1E}", omittingEmptySubsequences: true).map(String.init)))
+    }
+
+    /// The counts of a stored value, `me` set for the keys in `own`.
+    public static func decode(_ stored: String?, mine own: Set<String>) -> [ReactionCount] {
         guard let stored, !stored.isEmpty else { return [] }
-        let own = Set((mine ?? "").split(separator: "\u{1E}", omittingEmptySubsequences: true).map(String.init))
         return stored.split(separator: "\u{1E}").compactMap { part in
             guard let us = part.lastIndex(of: "\u{1F}"), let n = Int(part[part.index(after: us)...]), n > 0 else { return nil }
             let key = String(part[..<us])
@@ -26,6 +31,6 @@ public enum ReactionCounts {
 
     /// The stored counts as a dictionary.
     public static func counts(_ stored: String?) -> [String: Int] {
-        Dictionary(decode(stored, mine: nil).map { ($0.key, $0.count) }, uniquingKeysWith: +)
+        Dictionary(decode(stored, mine: []).map { ($0.key, $0.count) }, uniquingKeysWith: +)
     }
 }

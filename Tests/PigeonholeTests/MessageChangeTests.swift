@@ -130,10 +130,8 @@ struct MessageChangeTests {
             #expect(kept == seq - 1)
             func found(_ text: String) throws -> [String] {
                 let dir = URL(fileURLWithPath: server.databasePath).deletingLastPathComponent().path
-                return try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("pigeonhole.sqlite") }.filter {
-                    let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + $0))
-                    return data.range(of: Data(text.utf8)) != nil
-                }
+                let database = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("pigeonhole.sqlite") }
+                return files(database.map { dir + "/" + $0 }, containing: text)
             }
             #expect(try !found("SECRET-FIRST-93ab").isEmpty, "the sent text is in the files before the recall")
             let scrubs = server.engine.store.scrubs

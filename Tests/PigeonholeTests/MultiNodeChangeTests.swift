@@ -57,18 +57,12 @@ struct MultiNodeChangeTests {
             #expect(states[0] == states[1] && states[1] == states[2], "the devices hold different states")
 
             #expect(eventually(timeout: 20) { b.engine.store.scrubs > scrubs }, "the node did not scrub after the recall")
-            let files = try Self.databaseFiles(cluster.database.url)
-            #expect(files.count > 2, "the data directory is not readable here")
-            func found(_ text: String) throws -> [String] {
-                try files.filter { path in
-                    guard let data = FileManager.default.contents(atPath: path) else { return false }
-                    return data.range(of: Data(text.utf8)) != nil
-                }
-            }
-            let first = try found("SECRET-PG-FIRST-41c0"), edit = try found("SECRET-PG-EDIT-41c0")
+            let paths = try Self.databaseFiles(cluster.database.url)
+            #expect(paths.count > 2, "the data directory is not readable here")
+            let first = files(paths, containing: "SECRET-PG-FIRST-41c0"), edit = files(paths, containing: "SECRET-PG-EDIT-41c0")
             #expect(first.isEmpty, "the sent text is in \(first)")
             #expect(edit.isEmpty, "the edited text is in \(edit)")
-            #expect(try !found("KEPT-PG-5d2e").isEmpty, "the search does not find what is there")
+            #expect(!files(paths, containing: "KEPT-PG-5d2e").isEmpty, "the search does not find what is there")
         }
     }
 
@@ -99,7 +93,7 @@ struct MultiNodeChangeTests {
             // (docs/message-changes.md); the WAL that held the text is gone.
             let wal = try Self.databaseFiles(cluster.database.url).filter { $0.contains("/pg_wal/") }
             #expect(!wal.isEmpty)
-            let stale = wal.filter { FileManager.default.contents(atPath: $0)?.range(of: Data("SECRET-SNAPSHOT-7e21".utf8)) != nil }
+            let stale = files(wal, containing: "SECRET-SNAPSHOT-7e21")
             #expect(stale.isEmpty, "the recalled text is in \(stale)")
         }
     }

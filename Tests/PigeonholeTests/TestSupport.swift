@@ -68,3 +68,9 @@ final class FakeClocks: Sendable {
         monotonic.wrappingAdd(UInt64(ms) * 1_000_000, ordering: .releasing)
     }
 }
+
+/// The files among `paths` whose bytes contain `text` (the erasure tests search a
+/// database's files for a recalled text).
+func files(_ paths: [String], containing text: String) -> [String] {
+    paths.filter { FileManager.default.contents(atPath: $0)?.range(of: Data(text.utf8)) != nil }
+}
