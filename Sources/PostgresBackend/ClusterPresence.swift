@@ -12,7 +12,9 @@ import SyncEngine
 /// sweeps next). Answers come from memory: this node's Notifier, or the set read last.
 /// A user who just connected on another node may therefore still look offline for up
 /// to two intervals: they may get one push they did not need, never miss a message
-/// (pushes are hints; the pull is the truth).
+/// (pushes are hints; the pull is the truth). Each round also counts the live nodes
+/// (this one included), among which the cluster's writers are shared
+/// (`PostgresSyncStore.shareWriters`).
 final class ClusterPresence: Presence, @unchecked Sendable {
     private let url: String
     private let nodeID: String
@@ -22,8 +24,12 @@ final class ClusterPresence: Presence, @unchecked Sendable {
     private let expiryMillis: Int64 = 15_000
     private let remote = Mutex<Set<UserID>>([])
     private let thread = ServiceThread()
+    /// Told the live nodes (this one included) every round: the writers are shared by them.
+    private let liveNodes: @Sendable (Int) -> Void
 
-    init(url: String, nodeID: String, local: any Presence, connectTimeoutSeconds: Int, intervalMillis: Int = 1000) {
+    init(url: String, nodeID: String, local: any Presence, connectTimeoutSeconds: Int, intervalMillis: Int = 1000,
+         liveNodes: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.liveNodes = liveNodes
         self.url = url
         self.nodeID = nodeID
         self.local = local
@@ -86,6 +92,9 @@ final class ClusterPresence: Presence, @unchecked Sendable {
                     WHERE n.id <> $1 AND n.seen_at > \(Self.now) - $2
                     """, [.text(nodeID), .int(expiryMillis)]) { UserID($0.int64(0)) }
                 remote.withLock { $0 = Set(others) }
+                let live = try c.queryOne("SELECT count(*) FROM nodes WHERE seen_at > \(Self.now) - $1",
+                                          [.int(expiryMillis)]) { $0.int(0) } ?? 1
+                liveNodes(max(1, live))
                 round += 1
                 if round % 30 == 1 {
                     try c.query("DELETE FROM nodes WHERE seen_at < \(Self.now) - $1", [.int(expiryMillis * 4)])

@@ -32,13 +32,16 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         public var url: String
         /// Read connections per node (event loops and background jobs borrow one per snapshot).
         public var poolSize: Int
-        /// Writer threads per node, each with its own connection and group commit. A
-        /// unit's statements are round trips; several writers overlap them (row locks
-        /// keep the sequences exact whichever writer runs a unit).
-        /// A room's units always go to the same writer (`submit(affinity:)`), so writers
-        /// do not wait for each other's room locks. With pipelining, 1 and 2 send about
-        /// as fast on 2 cores with the database beside the node (2 measured 1.5x one
-        /// before it), 2 about 10% faster with it 0.5 ms away.
+        /// Writers the cluster runs together: the database's write concurrency, shared by
+        /// the live nodes. Each writer is a thread with its own connection and group
+        /// commit; a unit's statements are round trips, and several writers overlap them
+        /// (row locks keep the sequences exact whichever writer runs a unit). A node opens
+        /// this many and gives units to `writers / live nodes` of them, at least one
+        /// (`shareWriters`): past the database's cores, more writers only wait on each
+        /// other's row locks with smaller batches (two nodes of two writers each sent
+        /// about 25% less than one node of two, or two nodes of one, on 2 cores).
+        /// A room's units always go to the same writer of a node (`submit(affinity:)`),
+        /// so its writers do not wait for each other's room locks.
         public var writers = 2
         public var connectTimeoutSeconds: Int
         /// Longest wait for a row lock before the unit runs again in the next batch (a lock
@@ -78,6 +81,8 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     /// connection from the pool, which background jobs share.
     private let readers: ReadThreads
     private let writers: [GroupCommitWriter]
+    /// How many of `writers` take units (the first ones): see `shareWriters`.
+    private let activeWriters: Atomic<Int>
     private let nextWriter = Atomic<Int>(0)
     private var listener: NewsListener?
     private var presence: ClusterPresence?
@@ -113,22 +118,36 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
             throw error
         }
         self.writers = writers
+        activeWriters = Atomic(writers.count)
     }
+
+    /// Gives units to `writers / liveNodes` writers, at least one (presence counts the
+    /// live nodes every interval). A room's units may move to another writer when the
+    /// count changes; the one still holding some finishes them, and the room row's lock
+    /// orders the two.
+    func shareWriters(liveNodes: Int) {
+        let share = max(1, min(writers.count, writers.count / max(1, liveNodes)))
+        activeWriters.store(share, ordering: .relaxed)
+    }
+
+    /// Writers taking units now.
+    public var writersActive: Int { activeWriters.load(ordering: .relaxed) }
 
     public func submit<T: Sendable>(_ unit: @escaping @Sendable (any StoreWriter) throws -> T, affinity: Int64?,
                                     completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
         // A room's units on one writer: two writers' batches then never wait for each
         // other's room rows (a send, a join, a read marker lock their room first).
-        if let affinity, writers.count > 1 {
-            return writers[Int(UInt64(bitPattern: affinity) % UInt64(writers.count))].submit(unit, completion: completion)
+        let active = writersActive
+        if let affinity, active > 1 {
+            return writers[Int(UInt64(bitPattern: affinity) % UInt64(active))].submit(unit, completion: completion)
         }
         // The writer with the shortest queue (ties: round robin), so one slow batch
         // (a lock wait) does not hold units that others could run.
         let start = nextWriter.wrappingAdd(1, ordering: .relaxed).oldValue
-        var best = writers[start % writers.count]
+        var best = writers[start % active]
         var bestDepth = best.depth
-        for i in 1..<writers.count where bestDepth > 0 {
-            let w = writers[(start + i) % writers.count]
+        for i in 1..<active where bestDepth > 0 {
+            let w = writers[(start + i) % active]
             let d = w.depth
             if d < bestDepth { (best, bestDepth) = (w, d) }
         }
@@ -153,7 +172,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     public var isShared: Bool { options.cluster }
 
     public var stats: StoreStats {
-        writers.map(\.stats).reduce(into: StoreStats()) { total, s in
+        var sum = StoreStats()
+        sum.writersActive = writersActive
+        return writers.map(\.stats).reduce(into: sum) { total, s in
             total.transactionsCommitted += s.transactionsCommitted
             total.transactionsFailed += s.transactionsFailed
             total.unitsCompleted += s.unitsCompleted
@@ -175,7 +196,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         self.listener = listener
         let presence = ClusterPresence(url: options.url, nodeID: nodeID, local: local,
                                        connectTimeoutSeconds: options.connectTimeoutSeconds,
-                                       intervalMillis: options.presenceIntervalMillis)
+                                       intervalMillis: options.presenceIntervalMillis) { [weak self] nodes in
+            self?.shareWriters(liveNodes: nodes)
+        }
         presence.start()
         self.presence = presence
         return presence

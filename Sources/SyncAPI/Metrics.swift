@@ -107,6 +107,9 @@ final class Metrics: Sendable {
         header("pigeonhole_writer_pipeline_fallbacks_total", "counter",
                "Pipelined batches rolled back and run again a statement at a time (PostgreSQL).")
         line("pigeonhole_writer_pipeline_fallbacks_total", "", "\(w.pipelineFallbacks)")
+        header("pigeonhole_writers_active", "gauge",
+               "Writers taking units on this node (PostgreSQL: --db-writers shared among the live nodes; 1 on SQLite).")
+        line("pigeonhole_writers_active", "", "\(w.writersActive)")
         header("pigeonhole_inbox_rows_written_total", "counter", "Inbox rows written (write diffusion).")
         line("pigeonhole_inbox_rows_written_total", "", "\(engine.inboxRowsWritten.count)")
         header("pigeonhole_notifier_wakeups_total", "counter", "Callbacks the Notifier made (pulls and sockets woken).")

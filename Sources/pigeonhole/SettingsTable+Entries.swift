@@ -15,7 +15,7 @@ extension SettingsTable {
             .integer("db-pool", \.postgres.poolSize, range: 1...256,
                      help: "PostgreSQL: read connections per node, each with a read thread of its own"),
             .integer("db-writers", \.postgres.writers, range: 1...64,
-                     help: "PostgreSQL: writer connections per node, each group-committing; a room's writes always go to the same one"),
+                     help: "PostgreSQL: writers of the whole cluster (the database's write concurrency), shared by the live nodes, each at least one; each a group-committing connection, a room's writes always on the same one"),
             .choice("db-scrub", \.postgres.rewriteOnScrub, ["vacuum": false, "rewrite": true], placeholder: "vacuum|rewrite",
                     help: "PostgreSQL: after recalls, VACUUM the messages table, or rewrite it (VACUUM FULL: locks it while it copies) so no byte of a recalled text stays in its file"),
             Setting.integer("threads", \.server.http.threads, range: 1...256, help: "event loops (1-256)")

@@ -122,5 +122,8 @@ public struct StoreStats: Sendable {
     public var roundTrips = 0
     /// Pipelined batches that diverged and ran again unpipelined (PostgreSQL).
     public var pipelineFallbacks = 0
+    /// Writers taking units now (PostgreSQL: the cluster's writers shared among its live
+    /// nodes); 1 for an embedded store.
+    public var writersActive = 1
     public init() {}
 }
