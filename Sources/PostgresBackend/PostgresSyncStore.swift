@@ -5,7 +5,8 @@ import SyncEngine
 
 /// The PostgreSQL backend: several stateless nodes over one database.
 ///
-/// - **Writes**: one writer thread per node with group commit. It drains its queue
+/// - **Writes**: writer threads with group commit, `Options.writers` for the whole
+///   cluster, shared by its live nodes (`shareWriters`). Each drains its queue
 ///   into one READ COMMITTED transaction; units run without savepoints, and a unit that
 ///   fails after changing rows (a domain error, a unique violation it does not handle, a
 ///   deadlock or lock timeout against another node) makes the batch replay with a

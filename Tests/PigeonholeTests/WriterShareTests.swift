@@ -45,21 +45,27 @@ struct WriterShareTests {
 
     /// Holds the writer that room 0's units go to, and submits a unit of room 1: with two
     /// writers taking units it runs on the other one meanwhile (true); with one, only
-    /// after the hold ends (false).
-    private func unitOfAnotherRoomRunsWhileTheFirstWriterIsHeld(_ node: TestServer) -> Bool {
+    /// after the hold ends (false). Nil if the hold never began. The holding unit lets
+    /// any rerun of itself through (a pipelined batch runs a unit up to its first
+    /// statement, then again), and every wait here is bounded.
+    private func unitOfAnotherRoomRunsWhileTheFirstWriterIsHeld(_ node: TestServer) -> Bool? {
         let store = node.engine.store as! PostgresSyncStore
         let held = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
         let other = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
         store.submit({ _ in
             held.signal()
-            release.wait()
+            _ = release.wait(timeout: .now() + 10)
+            release.signal()
         }, affinity: 0) { _ in released.signal() }
-        held.wait()
+        guard held.wait(timeout: .now() + 10) == .success else {
+            release.signal()
+            return nil
+        }
         store.submit({ _ in }, affinity: 1) { _ in other.signal() }
         let ranMeanwhile = other.wait(timeout: .now() + 1) == .success
         release.signal()
-        released.wait()
-        if !ranMeanwhile { other.wait() }
+        _ = released.wait(timeout: .now() + 10)
+        if !ranMeanwhile { _ = other.wait(timeout: .now() + 10) }
         return ranMeanwhile
     }
 }
