@@ -127,7 +127,7 @@ extension Connection {
             r.closeConnection = true
             return deliver(r, serial: serial)
         }
-        currentHead = head
+        currentMethod = head.method
         currentLabel = nil
         dispatchedAt = MonotonicClock.now()
         let request = HTTPRequest(head: head, body: body, remoteAddress: peer)

@@ -10,9 +10,9 @@ extension Connection {
         context.encoder.encode(response, ctx, into: &output)
         cancelHandlers.removeAll()
         context.requestFinished()
-        if let head = currentHead {
-            currentHead = nil
-            context.handler.requestCompleted(head, label: currentLabel, status: response.status.code,
+        if let method = currentMethod {
+            currentMethod = nil
+            context.handler.requestCompleted(method: method, label: currentLabel, status: response.status.code,
                                              nanos: MonotonicClock.now() &- dispatchedAt)
         }
         if ctx.keepAlive {

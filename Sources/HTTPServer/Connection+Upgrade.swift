@@ -13,9 +13,10 @@ extension Connection {
         output.append(contentsOf: (head + "\r\n").utf8)
         cancelHandlers.removeAll()
         context.requestFinished()
-        if let head = currentHead {
-            currentHead = nil
-            context.handler.requestCompleted(head, label: currentLabel, status: 101, nanos: MonotonicClock.now() &- dispatchedAt)
+        if let method = currentMethod {
+            currentMethod = nil
+            context.handler.requestCompleted(method: method, label: currentLabel, status: 101,
+                                             nanos: MonotonicClock.now() &- dispatchedAt)
         }
         context.stats.upgraded.wrappingAdd(1, ordering: .relaxed)
         let handler = make(UpgradedConnection(self))

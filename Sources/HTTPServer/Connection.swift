@@ -68,7 +68,8 @@ final class Connection: LoopRegistrant {
     var serial: UInt64 = 0
     var cancelHandlers: [() -> Void] = []
     /// The request being answered and when it was dispatched (for `requestCompleted`).
-    var currentHead: HTTPRequestHead?
+    /// The method only: a parked request (a long-poll) holds no copy of its head.
+    var currentMethod: HTTPMethod?
     var currentLabel: String?
     var dispatchedAt: UInt64 = 0
     /// Set once the connection switched protocols (`upgrade`).

@@ -16,11 +16,12 @@ public protocol HTTPHandler: Sendable {
     /// A response went out (or a WebSocket upgrade, status 101): for metrics. Runs on
     /// the connection's loop; keep it cheap.
     /// `label` is what the handler gave `Responder.setLabel` (e.g. the route pattern).
-    func requestCompleted(_ head: HTTPRequestHead, label: String?, status: Int, nanos: UInt64)
+    /// Only the method is kept of the request's head while it waits for its answer.
+    func requestCompleted(method: HTTPMethod, label: String?, status: Int, nanos: UInt64)
 }
 
 extension HTTPHandler {
     public func bodyLimit(for head: HTTPRequestHead) -> Int? { nil }
     public func shutdownRequested() {}
-    public func requestCompleted(_ head: HTTPRequestHead, label: String?, status: Int, nanos: UInt64) {}
+    public func requestCompleted(method: HTTPMethod, label: String?, status: Int, nanos: UInt64) {}
 }

@@ -59,8 +59,8 @@ public final class PigeonholeAPI: HTTPHandler {
 
     public func shutdownRequested() { polls.finishAll() }
 
-    public func requestCompleted(_ head: HTTPRequestHead, label: String?, status: Int, nanos: UInt64) {
-        metrics.observe(route: label ?? "unmatched", method: head.method.rawValue, status: status, nanos: nanos)
+    public func requestCompleted(method: HTTPMethod, label: String?, status: Int, nanos: UInt64) {
+        metrics.observe(route: label ?? "unmatched", method: method.rawValue, status: status, nanos: nanos)
     }
 
     public func handle(_ request: HTTPRequest, _ responder: Responder) {
