@@ -117,7 +117,9 @@ extension Connection {
 
     func compactInput() {
         if inputStart == input.count {
-            input.removeAll(keepingCapacity: input.capacity <= 16 * 1024)
+            // Emptied, capacity and all: a connection that waits (a parked long-poll, an
+            // idle socket: thousands of them) holds no buffer; the next read allocates.
+            input.removeAll()
             inputStart = 0
         } else if inputStart > 64 * 1024 {
             input.removeFirst(inputStart)

@@ -65,7 +65,7 @@ extension Connection {
                 return
             }
         }
-        output.removeAll(keepingCapacity: output.capacity <= 64 * 1024)
+        output.removeAll()   // as `input` (compactInput): nothing held while waiting
         outputOffset = 0
         writeStalledSince = 0
         setWriteInterest(false)

@@ -14,9 +14,17 @@ final class DeviceWaits: Sendable {
         let end: @Sendable () -> Void
     }
 
+    /// A device's waits, oldest first: the first inline (a real client has one), the
+    /// rest in an array only when there are more.
+    private struct Waits {
+        var first: Entry
+        var rest: [Entry] = []
+        var count: Int { 1 + rest.count }
+    }
+
     private struct State {
         var next: UInt64 = 1
-        var byDevice: [DeviceID: [Entry]] = [:]
+        var byDevice: [DeviceID: Waits] = [:]
     }
 
     private let state = Mutex(State())
@@ -32,14 +40,20 @@ final class DeviceWaits: Sendable {
         let (id, evicted) = state.withLock { s -> (UInt64, [Entry]) in
             let id = s.next
             s.next += 1
-            var list = s.byDevice[device, default: []]
-            list.append(Entry(id: id, end: end))
-            var evicted: [Entry] = []
-            if cap > 0 && list.count > cap {
-                evicted = Array(list.prefix(list.count - cap))
-                list.removeFirst(list.count - cap)
+            let entry = Entry(id: id, end: end)
+            guard var waits = s.byDevice[device] else {
+                s.byDevice[device] = Waits(first: entry)
+                return (id, [])
             }
-            s.byDevice[device] = list
+            waits.rest.append(entry)
+            var evicted: [Entry] = []
+            if cap > 0 && waits.count > cap {
+                let all = [waits.first] + waits.rest
+                evicted = Array(all.prefix(all.count - cap))
+                let kept = all.suffix(cap)
+                waits = Waits(first: kept.first!, rest: Array(kept.dropFirst()))
+            }
+            s.byDevice[device] = waits
             return (id, evicted)
         }
         for e in evicted { e.end() }
@@ -48,9 +62,17 @@ final class DeviceWaits: Sendable {
 
     func remove(_ device: DeviceID, _ id: UInt64) {
         state.withLock { s in
-            guard var list = s.byDevice[device] else { return }
-            list.removeAll { $0.id == id }
-            s.byDevice[device] = list.isEmpty ? nil : list
+            guard var waits = s.byDevice[device] else { return }
+            if waits.first.id == id {
+                guard !waits.rest.isEmpty else {
+                    s.byDevice[device] = nil
+                    return
+                }
+                waits.first = waits.rest.removeFirst()
+            } else {
+                waits.rest.removeAll { $0.id == id }
+            }
+            s.byDevice[device] = waits
         }
     }
 

@@ -39,8 +39,59 @@ public final class Notifier: Sendable {
         var rooms: Set<RoomID>
     }
 
+    /// One user's subscribers on a lane. Almost always one (a device's one pull or
+    /// socket): held inline, with no table of its own (thousands of idle waiters each
+    /// saved one allocation); a table only from the second on.
+    fileprivate enum Subscribers {
+        case one(UInt64, Entry)
+        case many([UInt64: Entry])
+
+        init(_ id: UInt64, _ entry: Entry) { self = .one(id, entry) }
+
+        subscript(id: UInt64) -> Entry? {
+            switch self {
+            case .one(let i, let e): i == id ? e : nil
+            case .many(let all): all[id]
+            }
+        }
+
+        func forEach(_ body: (Entry) -> Void) {
+            switch self {
+            case .one(_, let e): body(e)
+            case .many(let all): for e in all.values { body(e) }
+            }
+        }
+
+        var isEmpty: Bool { if case .many(let all) = self { all.isEmpty } else { false } }
+
+        mutating func set(_ id: UInt64, _ entry: Entry) {
+            switch self {
+            case .one(let i, let e): self = i == id ? .one(id, entry) : .many([i: e, id: entry])
+            case .many(var all):
+                self = .many([:])   // `all` uniquely referenced while it changes
+                all[id] = entry
+                self = all.count == 1 ? .one(id, entry) : .many(all)
+            }
+        }
+
+        /// Removes `id`'s entry and returns it (nil: not here).
+        mutating func remove(_ id: UInt64) -> Entry? {
+            switch self {
+            case .one(let i, let e):
+                guard i == id else { return nil }
+                self = .many([:])
+                return e
+            case .many(var all):
+                self = .many([:])
+                let e = all.removeValue(forKey: id)
+                if all.count == 1, let (i, only) = all.first { self = .one(i, only) } else { self = .many(all) }
+                return e
+            }
+        }
+    }
+
     fileprivate struct Table {
-        var byUser: [UserID: [UInt64: Entry]] = [:]
+        var byUser: [UserID: Subscribers] = [:]
         var byRoom: [RoomID: [UInt64: UserID]] = [:]
     }
 
@@ -63,21 +114,21 @@ public final class Notifier: Sendable {
             var calls: [(Callback, News)] = []
             table.withLock { s in
                 if recheck {
-                    for subs in s.byUser.values { for e in subs.values { calls.append((e.callback, .recheck)) } }
+                    for subs in s.byUser.values { subs.forEach { calls.append(($0.callback, .recheck)) } }
                     return
                 }
                 for (user, seq) in news.users {
                     guard let subs = s.byUser[user] else { continue }
                     let m = events.inbox[user].flatMap { $0.seq == seq ? $0.message : nil }
-                    for e in subs.values { calls.append((e.callback, .inbox(seq, m))) }
+                    subs.forEach { calls.append(($0.callback, .inbox(seq, m))) }
                 }
                 for (user, devices) in news.revoked {
                     guard let subs = s.byUser[user] else { continue }
-                    for e in subs.values { for d in devices { calls.append((e.callback, .revoked(d))) } }
+                    subs.forEach { e in for d in devices { calls.append((e.callback, .revoked(d))) } }
                 }
                 for (user, changed) in news.receipts {
                     guard let subs = s.byUser[user] else { continue }
-                    for e in subs.values { for room in changed { calls.append((e.callback, .receipts(room))) } }
+                    subs.forEach { e in for room in changed { calls.append((e.callback, .receipts(room))) } }
                 }
                 for (room, seq) in news.rooms {
                     guard let subs = s.byRoom[room] else { continue }
@@ -131,7 +182,8 @@ public final class Notifier: Sendable {
         let lane = lane ?? self.lane(0)
         let id = nextID.wrappingAdd(1, ordering: .relaxed).oldValue
         lane.table.withLock { s in
-            s.byUser[user, default: [:]][id] = Entry(callback: callback, rooms: rooms)
+            let entry = Entry(callback: callback, rooms: rooms)
+            if s.byUser[user] == nil { s.byUser[user] = Subscribers(id, entry) } else { s.byUser[user]!.set(id, entry) }
             for r in rooms { s.byRoom[r, default: [:]][id] = user }
         }
         lane.count.wrappingAdd(1, ordering: .sequentiallyConsistent)
@@ -141,20 +193,22 @@ public final class Notifier: Sendable {
     /// Replaces the hot rooms a subscription listens to (after a join or leave).
     public func setRooms(_ sub: Subscription, _ rooms: Set<RoomID>) {
         lane(sub.lane).table.withLock { s in
-            guard let old = s.byUser[sub.user]?[sub.id]?.rooms, old != rooms else { return }
+            guard var entry = s.byUser[sub.user]?[sub.id], entry.rooms != rooms else { return }
+            let old = entry.rooms
             for r in old.subtracting(rooms) {
                 s.byRoom[r]?[sub.id] = nil
                 if s.byRoom[r]?.isEmpty == true { s.byRoom[r] = nil }
             }
             for r in rooms.subtracting(old) { s.byRoom[r, default: [:]][sub.id] = sub.user }
-            s.byUser[sub.user]?[sub.id]?.rooms = rooms
+            entry.rooms = rooms
+            s.byUser[sub.user]?.set(sub.id, entry)
         }
     }
 
     public func unsubscribe(_ sub: Subscription) {
         let lane = self.lane(sub.lane)
         let removed = lane.table.withLock { s -> Bool in
-            guard let entry = s.byUser[sub.user]?.removeValue(forKey: sub.id) else { return false }
+            guard let entry = s.byUser[sub.user]?.remove(sub.id) else { return false }
             if s.byUser[sub.user]?.isEmpty == true { s.byUser[sub.user] = nil }
             for r in entry.rooms {
                 s.byRoom[r]?[sub.id] = nil

@@ -82,6 +82,28 @@ import Testing
         #expect(heard.take().isEmpty)
     }
 
+    /// One subscription per user is held inline, more in a table: going from one to
+    /// three and back, each keeps its rooms and hears exactly its own news.
+    @Test func subscriptionsComeAndGoInAnyOrderAndKeepTheirRooms() {
+        let n = Notifier(), heard = Heard()
+        let a = n.subscribe(alice, heard.callback("a"))
+        let b = n.subscribe(alice, heard.callback("b"))
+        let c = n.subscribe(alice, heard.callback("c"))
+        n.setRooms(b, [hot])
+        n.unsubscribe(a)
+        n.publish(users: [alice: 1], rooms: [hot: 3])
+        #expect(Set(heard.take()) == ["b: inbox 1 -", "c: inbox 1 -", "b: room 10 3 -"])
+        n.unsubscribe(c)
+        n.publish(users: [alice: 2], rooms: [hot: 4])
+        #expect(heard.take() == ["b: inbox 2 -", "b: room 10 4 -"])
+        let d = n.subscribe(alice, rooms: [other], heard.callback("d"))
+        n.unsubscribe(b)
+        n.publish(users: [alice: 3], rooms: [hot: 5, other: 1])
+        #expect(heard.take() == ["d: inbox 3 -", "d: room 11 1 -"])
+        n.unsubscribe(d)
+        #expect(n.subscriberCount == 0 && !n.hasSubscribers(alice))
+    }
+
     @Test func recheckReachesEverySubscription() {
         let n = Notifier(), heard = Heard()
         _ = n.subscribe(alice, rooms: [hot], heard.callback("alice"))
