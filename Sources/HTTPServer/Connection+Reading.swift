@@ -115,11 +115,19 @@ extension Connection {
         readAvailable()
     }
 
+    /// Waiting for the handler's answer (a parked long-poll) or upgraded (an idle
+    /// socket): thousands of connections may wait, so their emptied buffers are freed,
+    /// not kept for the next request as a busy keep-alive connection's are.
+    var isWaiting: Bool {
+        switch state {
+        case .awaiting, .upgraded: true
+        default: false
+        }
+    }
+
     func compactInput() {
         if inputStart == input.count {
-            // Emptied, capacity and all: a connection that waits (a parked long-poll, an
-            // idle socket: thousands of them) holds no buffer; the next read allocates.
-            input.removeAll()
+            input.removeAll(keepingCapacity: !isWaiting && input.capacity <= 16 * 1024)
             inputStart = 0
         } else if inputStart > 64 * 1024 {
             input.removeFirst(inputStart)

@@ -132,5 +132,12 @@ extension Connection {
         dispatchedAt = MonotonicClock.now()
         let request = HTTPRequest(head: head, body: body, remoteAddress: peer)
         context.handler.handle(request, responder)
+        // Not answered at once (a read off the loop, a parked long-poll): hold no buffer
+        // while it waits (see `isWaiting`).
+        if isWaiting, output.isEmpty { output = [] }
+        if isWaiting, inputStart == input.count {
+            input = []
+            inputStart = 0
+        }
     }
 }

@@ -65,7 +65,7 @@ extension Connection {
                 return
             }
         }
-        output.removeAll()   // as `input` (compactInput): nothing held while waiting
+        output.removeAll(keepingCapacity: !isWaiting && output.capacity <= 64 * 1024)   // see `isWaiting`
         outputOffset = 0
         writeStalledSince = 0
         setWriteInterest(false)
