@@ -4,7 +4,7 @@ import Testing
 
 /// Hostile clients against a live server on port 0 (issue 13 items 1, 2, 4, 5): a
 /// connection's memory is bounded whatever the client does, and the server stays up.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct BoundedConnectionTests {
     /// A non-blocking client socket with small kernel buffers, so what the server
     /// buffers shows in how far the client gets.

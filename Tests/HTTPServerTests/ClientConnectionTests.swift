@@ -7,7 +7,7 @@ import HTTPClient
 
 /// The load generator's non-blocking client, on its own event loop, against the real
 /// server on port 0: keep-alive requests, bodies, upgrade to WebSocket, and failures.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ClientConnectionTests {
     typealias Outcome = Result<ClientConnection.Response, ClientConnection.Failure>
 
@@ -91,7 +91,7 @@ struct ClientConnectionTests {
 
 /// A server that dies half-way through a response head must fail the request, not
 /// the client (a partial head followed by EOF once trapped on an empty range).
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ClientConnectionAbortTests {
     @Test func halfAHeadThenEOFIsAFailure() throws {
         let listener = try Socket.listen(host: "127.0.0.1", port: 0)

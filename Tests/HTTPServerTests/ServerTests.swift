@@ -4,7 +4,7 @@ import Testing
 import Sockets
 
 /// The transport over real sockets: one server per test on 127.0.0.1:0.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ServerTests {
     @Test func keepAliveServesSeveralRequestsOnOneConnection() throws {
         try withTestServer { server, _ in

@@ -5,7 +5,7 @@ import WebSocket
 
 /// WebSocket over real sockets: handshake, frames split and batched, ping/pong,
 /// close handshakes, protocol errors, dead peers.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct WebSocketServerTests {
     static let upgrade = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

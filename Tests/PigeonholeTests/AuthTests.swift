@@ -3,7 +3,7 @@ import Testing
 
 /// 401s: device routes without a valid device token, admin routes without the admin
 /// token, and a revoked device locked out on its very next request.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct AuthTests {
     @Test func deviceRoutesNeedAValidToken() throws {
         try TestServer.with { server in

@@ -4,7 +4,7 @@ import Testing
 
 /// The `pigeonhole` executable as a user runs it: flags, exit codes, admin commands,
 /// graceful stop. Runs the binary `swift test` built next to the test bundle.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct CLITests {
     struct Run {
         let status: Int32

@@ -3,7 +3,7 @@ import Testing
 
 /// A device offline for 1,000 messages in two rooms catches up: page by page with
 /// `has_more`, or with `per_room_limit` plus history below each gap.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct CatchUpTests {
     /// alice's laptop bootstraps, goes offline; bob sends 600 and carol 400
     /// (interleaved) into their direct rooms with alice.

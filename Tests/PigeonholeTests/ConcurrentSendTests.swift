@@ -5,7 +5,7 @@ import Testing
 /// 50 senders at once, each on its own keep-alive connection: every 201 is a durable
 /// message (a new server on the same data dir finds each once), per-room seqs are
 /// gapless, and the writer group-commits (far fewer transactions than messages).
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ConcurrentSendTests {
     static let senders = 50
     static let perSender = 20

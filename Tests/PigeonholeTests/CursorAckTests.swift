@@ -5,7 +5,7 @@ import Testing
 /// Cursors are validated (400 `invalid_cursor`), a device without a cursor resumes
 /// from its acked position (400 `cursor_required` if it never acked), and acks only
 /// move forward.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct CursorAckTests {
     @Test func invalidCursorsAreRejected() throws {
         try TestServer.with { server in

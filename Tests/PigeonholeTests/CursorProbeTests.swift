@@ -6,7 +6,7 @@ import Testing
 /// `last_seq` (by binary search over the "past the end" answers), from hand-made
 /// cursors on `/v1/sync` and `/v1/sync/ack`. Membership is checked first now: every
 /// cursor naming a room that is not one of the caller's hot rooms gets the same 400.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct CursorProbeTests {
     @Test func aHandMadeCursorRevealsNothingAboutRoomsTheCallerIsNotIn() throws {
         try TestServer.with(configure: { $0.api.engine.hotThreshold = 3 }) { server in

@@ -5,7 +5,7 @@ import Testing
 
 /// `--database` as a user meets it: a wrong URL, an unreachable server and a database
 /// newer than the build each end in one line and exit code 1, quickly.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct DatabaseFlagTests {
     @Test func aWrongOrUnreachableDatabaseFailsInOneLine() throws {
         let started = Date()
@@ -38,7 +38,7 @@ struct DatabaseFlagTests {
 /// a database whose schema is newer than the build.
 @Suite(.enabled(if: TestPostgres.serverURL != nil,
                 "no PostgreSQL: set PIGEONHOLE_TEST_DATABASE_URL to a server's URL (.ci/run starts one)"),
-       .timeLimit(.minutes(1)))
+       .timeLimit(.minutes(3)))
 struct PostgresCLITests {
     @Test func adminCommandsAndMigrateWorkOnPostgres() throws {
         let db = try TestPostgres.createDatabase()

@@ -3,7 +3,7 @@ import Testing
 
 /// A user with two devices (phone and laptop) and a friend: a direct room, messages
 /// both ways, and each device receiving everything exactly once through its own cursor.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct DirectChatTests {
     @Test func directRoomIsOneRoomFromEitherSide() throws {
         try TestServer.with { server in

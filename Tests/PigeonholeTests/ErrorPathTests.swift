@@ -4,7 +4,7 @@ import SyncEngine
 import Testing
 
 /// Error paths that no other suite reaches.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ErrorPathTests {
     @Test func aBodyThatIsNotJSONByMediaTypeIs415ButCurlsDefaultIsAccepted() throws {
         try TestServer.with { server in

@@ -4,7 +4,7 @@ import Testing
 
 /// The conversation list with unread counts, read markers across devices, and
 /// `GET /v1/unread`.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct FirstScreenTests {
     @Test func unreadMatchesWhatWasSentAndClearsOnBothDevices() throws {
         try TestServer.with { server in

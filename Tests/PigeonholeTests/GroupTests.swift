@@ -3,7 +3,7 @@ import Testing
 
 /// Group rooms: create, read, members, add and remove, and the `member` events the
 /// affected users find in their streams.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct GroupTests {
     /// `(action, user, by)` of the member events of `room` in a stream.
     private func memberEvents(_ events: [JSONValue], room: Int64) -> [[String?]] {

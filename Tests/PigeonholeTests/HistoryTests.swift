@@ -3,7 +3,7 @@ import Testing
 
 /// `GET /v1/rooms/{id}/messages`: backwards paging, and a late joiner seeing only
 /// what came after their join.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct HistoryTests {
     @Test func pagingBackwardsReturnsEveryMessageOnce() throws {
         try TestServer.with { server in

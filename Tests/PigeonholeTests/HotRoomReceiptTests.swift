@@ -10,7 +10,7 @@ import Testing
 /// 100 members), refuses non-members and seqs past the end; the sender's stream gets
 /// coalesced `receipts` events, at most one per second (of the server's clock) per room
 /// however many people read, the last one after the last read.
-@Suite(.serialized, .timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct HotRoomReceiptTests {
     static func receipts(_ d: TestDevice, _ room: Int64, _ seq: Int64) throws -> (count: Int64?, readers: [String]?) {
         let r = try d.get("/v1/rooms/\(room)/receipts?seq=\(seq)")

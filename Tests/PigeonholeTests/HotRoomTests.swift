@@ -11,7 +11,7 @@ import Testing
 /// each component only as far as returned; joins, leaves, old cursors, long-polls and
 /// WebSocket wake-ups; conversation pages over mixed hot and normal rooms while messages
 /// arrive; and a room that turns hot under its members' feet.
-@Suite(.serialized, .timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct HotRoomTests {
     static func threshold(_ n: Int) -> (inout PigeonholeServer.Configuration) -> Void {
         { $0.api.engine.hotThreshold = n }

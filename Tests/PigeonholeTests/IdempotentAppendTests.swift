@@ -9,7 +9,7 @@ import Testing
 /// in the store, not the domain's prior read, is what keeps a second message out. On a
 /// backend with several writers a concurrent send with the same key passes the read and
 /// reaches the insert; here that is played by calling the store's append directly.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct IdempotentAppendTests {
     @Test func anAppendWithATakenKeyReturnsTheOriginalAndTakesNoSeq() throws {
         try TestServer.with { server in

@@ -3,7 +3,7 @@ import Testing
 
 /// A resend after a lost response (same `client_msg_id`) returns the original message
 /// and creates nothing; the same key for a different message is a conflict.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct IdempotentSendTests {
     @Test func resendReturnsTheOriginalFromAnyOfTheSendersDevices() throws {
         try TestServer.with { server in

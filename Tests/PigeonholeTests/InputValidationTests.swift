@@ -4,7 +4,7 @@ import Testing
 
 /// Bad input gets one clear error: 400 `invalid_request` / `invalid_json`, 409
 /// `user_exists`, 413 for a message body over 16 KiB.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct InputValidationTests {
     private func createUser(_ server: TestServer, _ body: JSONValue) throws -> HTTPTestResponse {
         try server.admin.post("/v1/admin/users", json: body, token: TestServer.adminToken)
@@ -92,7 +92,7 @@ struct InputValidationTests {
 /// still writing when the 413 goes out. The server reads and drops the rest before it
 /// closes (a lingering close), so the client (or a proxy in front, which would turn a
 /// reset into a 502) reads the 413 instead of a connection reset.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct LingeringCloseTests {
     @Test func aRefusedBodyStillBeingSentGetsItsAnswerNotAReset() throws {
         try TestServer.with { server in

@@ -4,7 +4,7 @@ import Testing
 
 /// `GET /v1/sync` with a timeout: a parked pull wakes on a send within milliseconds;
 /// an idle one answers empty, with the same cursor, only after its full wait.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct LongPollTests {
     @Test func parkedPullWakesRightAfterASend() throws {
         try TestServer.with { server in

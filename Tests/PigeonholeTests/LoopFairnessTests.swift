@@ -3,7 +3,7 @@ import Testing
 
 /// One connection cannot hold its event loop: each connection gets a budget of work
 /// per turn (`Connection.workPerTurn`), then the loop's other connections get theirs.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct LoopFairnessTests {
     /// A client pipelines requests without pause (and reads every answer, so no buffer
     /// bound stops it) on a server with one loop. Requests on other connections of that

@@ -7,7 +7,7 @@ import Testing
 /// Edits, recalls, reactions and erasing a user end to end over real sockets
 /// (docs/message-changes.md): what each device sees, the errors, the windows on the
 /// server's clock, and that a recalled text is in no file of the database.
-@Suite(.serialized, .timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(3)))
 struct MessageChangeTests {
     static func patch(_ d: TestDevice, _ path: String, _ body: String) throws -> HTTPTestResponse {
         try d.client.request("PATCH", path, token: d.token, body: Array(body.utf8))

@@ -3,7 +3,7 @@ import Testing
 
 /// One shape for a message everywhere it appears (send response, pull event, preview,
 /// history), and the client's JSON body delivered exactly as sent.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct MessageShapeTests {
     @Test func sameMessageObjectInSendPullPreviewAndHistory() throws {
         try TestServer.with { server in

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `GET /metrics`: Prometheus text, admin token only, counting what actually happened.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct MetricsTests {
     static func value(_ text: String, _ series: String) -> Double? {
         for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {

@@ -5,7 +5,7 @@ import Testing
 /// `e` and 20,000 combining accents was accepted), names could carry C1 controls and
 /// bidi overrides, an idempotent resend compared bodies by canonical equivalence, and
 /// `application/jsonx` was taken for JSON.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct NamesAndBodiesTests {
     static let accent = "\u{301}"
 

@@ -9,7 +9,7 @@ import Testing
 /// RFC 6455 duties (ping/pong, close, dead peers), refuses bad tokens and bad
 /// handshakes before any upgrade, and never misses a commit that races the upgrade.
 /// (Frame codec and transport-level WebSocket behaviour: HTTPServerTests.)
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct NotifyTests {
     typealias Frame = WebSocketTestClient.Frame
 

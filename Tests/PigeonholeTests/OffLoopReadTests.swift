@@ -8,7 +8,7 @@ import Testing
 /// Reads are units of work off the event loops (ARCHITECTURE.md, "Concurrency"): a
 /// request that needs no database is answered while every read waits on the database,
 /// and pulls parked by one device at one position share one read.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct SharedPullTests {
     /// 40 pulls parked by one device at one cursor, woken by one send: every one gets
     /// the message, and the node made a handful of reads for them, not 40.
@@ -150,7 +150,7 @@ extension SharedPullTests {
 
 /// One device holds at most `--waits-per-device` parked pulls and sockets on a node
 /// (issue 20, item 3); a new one past the cap ends the device's oldest.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct DeviceWaitCapTests {
     @Test func aDevicePastItsCapOfWaitsEndsItsOldest() throws {
         try TestServer.with(configure: { $0.api.waitsPerDevice = 3 }) { server in
@@ -196,7 +196,7 @@ struct DeviceWaitCapTests {
 
 @Suite(.enabled(if: TestPostgres.serverURL != nil,
                 "no PostgreSQL: set PIGEONHOLE_TEST_DATABASE_URL to a server's URL (.ci/run starts one)"),
-       .timeLimit(.minutes(1)))
+       .timeLimit(.minutes(3)))
 struct OffLoopReadTests {
     /// Another session holds an exclusive lock on `devices`, so every authenticated
     /// read waits on the database. Meanwhile `GET /v1/limits` (no database) answers at

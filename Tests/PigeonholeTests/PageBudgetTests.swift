@@ -6,7 +6,7 @@ import Testing
 /// over large messages ends early (`has_more`, `next_page`, `next_before`), always with
 /// at least one item, and following the continuation returns every item exactly once,
 /// in order. The budget is set low here (64 KiB) so a few dozen 4 KB messages cross it.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct PageBudgetTests {
     static let budget = 64 * 1024
 

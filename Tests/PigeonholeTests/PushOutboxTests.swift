@@ -64,7 +64,7 @@ final class WebhookReceiver {
     }
 }
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct PushOutboxTests {
     static func configure(_ hook: WebhookReceiver, attempts: Int = 8) -> (inout PigeonholeServer.Configuration) -> Void {
         configure(url: hook.url, attempts: attempts)

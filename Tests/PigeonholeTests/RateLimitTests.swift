@@ -4,7 +4,7 @@ import Testing
 
 /// Abuse limits: a per-device token bucket on sends, and on failed authentication per
 /// client address; over the limit, 429 `rate_limited` with Retry-After and retry_after_ms.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct RateLimitTests {
     @Test func sendsOverTheDeviceBucketGet429ThenRecover() throws {
         let time = FakeClocks()

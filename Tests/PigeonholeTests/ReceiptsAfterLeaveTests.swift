@@ -6,7 +6,7 @@ import Testing
 /// it (a read right after the leave, or a mark still pending in its window). Receipts
 /// are for current members only.
 ///
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ReceiptsAfterLeaveTests {
     @Test(arguments: [false, true])
     func aFormerMemberGetsNoReceiptsForTheRoomItLeft(hot: Bool) throws {

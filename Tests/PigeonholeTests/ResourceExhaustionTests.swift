@@ -6,7 +6,7 @@ import Testing
 /// Issue 13, item 9: with every file descriptor in use, making a device token opened
 /// /dev/urandom, failed, and trapped the process (SIGILL). Tokens now come from
 /// getrandom(2), which needs no descriptor.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ResourceExhaustionTests {
     @Test func aDeviceIsCreatedWhileTheServerHasNoFileDescriptorLeft() throws {
         let child = try ChildServer(shellPrefix: "ulimit -n 64;")

@@ -7,7 +7,7 @@ import Testing
 /// Retention: old inbox rows and messages are pruned in small batches; a device whose
 /// cursor fell behind the retained window gets 410 cursor_expired whose body already
 /// carries the first screen; unread counters stay right.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct RetentionTests {
     /// Runs retention rounds until nothing old remains.
     static func prune(_ server: TestServer) {

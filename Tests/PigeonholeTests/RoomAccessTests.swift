@@ -3,7 +3,7 @@ import Testing
 
 /// Only members see or post in a room: a non-member gets 403 `not_member` everywhere
 /// and finds nothing of the room in their stream or first screen; unknown ids are 404.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct RoomAccessTests {
     @Test func aNonMemberCanReadNothingOfARoom() throws {
         try TestServer.with { server in

@@ -6,7 +6,7 @@ import Testing
 /// What routing alone answers (before any token or database is looked at), as one test
 /// body run twice: against the router and the error mapping alone, without sockets, and
 /// against a live server on port 0. Both must give the same statuses, codes and `Allow`.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct RoutingAnswerTests {
     typealias Send = (_ method: String, _ target: String) throws -> HTTPTestResponse
 

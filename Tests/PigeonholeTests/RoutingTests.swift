@@ -2,7 +2,7 @@ import JSON
 import Testing
 
 /// Routing answers on its own: 404 `not_found`, 405 `method_not_allowed` with Allow.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct RoutingTests {
     @Test func unknownPathsAndMethods() throws {
         try TestServer.with { server in

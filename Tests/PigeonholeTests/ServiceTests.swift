@@ -2,7 +2,7 @@ import JSON
 import Testing
 
 /// `GET /v1/me`, `GET /v1/limits`, `GET`/`HEAD /healthz`.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ServiceTests {
     @Test func meIdentifiesTheUserAndDeviceOfTheToken() throws {
         try TestServer.with { server in

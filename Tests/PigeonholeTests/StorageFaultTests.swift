@@ -8,7 +8,7 @@ import Testing
 /// request fails with 503 `storage_unavailable` and `Retry-After`, leaves no partial
 /// state, reads keep working, and the server recovers by itself once writing works
 /// again: the very same send (same client_msg_id) then succeeds with 201.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct StorageFaultTests {
     static let bigText = String(repeating: "0123456789abcdef", count: 750)   // 12,000 bytes: needs overflow pages
 

@@ -3,7 +3,7 @@ import JSON
 import Testing
 
 /// `pigeonhole demo` and `serve --no-web-client`, run as a user runs them.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct WebClientCLITests {
     /// Starts the binary, reads stdout and stderr until `ready` holds for them, returns
     /// the process (running) and what was read.

@@ -3,7 +3,7 @@ import Testing
 @testable import SyncAPI
 
 /// The web client: `GET /` and `/app/{file}` from the files embedded at build time.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct WebClientTests {
     static let csp = "default-src 'none'; script-src 'self'"
 

@@ -5,7 +5,7 @@ import Testing
 
 /// The domain driven through `SyncEngine` over a factory's store, without HTTP: what
 /// the end-to-end tests check over sockets, here against every backend.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct DomainTests {
     /// Users, devices, a group and a direct room; sends; a pull followed page by page
     /// until `hasMore` is false returns every event exactly once, in order, and the

@@ -6,7 +6,7 @@ import Testing
 
 /// The guarantees of `SyncStore` (SyncStore.swift's doc comment), checked through the
 /// store interface and the engine only, against every backend in `allStoreFactories`.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct StoreConformanceTests {
     // MARK: durability before completion
 
