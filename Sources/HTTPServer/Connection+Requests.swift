@@ -133,11 +133,11 @@ extension Connection {
         let request = HTTPRequest(head: head, body: body, remoteAddress: peer)
         context.handler.handle(request, responder)
         // Not answered at once (a read off the loop, a parked long-poll): hold no buffer
-        // while it waits (see `isWaiting`).
-        if isWaiting, output.isEmpty { output = [] }
-        if isWaiting, inputStart == input.count {
-            input = []
-            inputStart = 0
+        // while it waits. Input is compacted as always (now freed: `isWaiting`); the last
+        // answer's output went out while the connection was busy, so it kept its room.
+        if isWaiting {
+            compactInput()
+            if output.isEmpty { output = [] }
         }
     }
 }

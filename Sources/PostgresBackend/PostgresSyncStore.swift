@@ -127,7 +127,7 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
     /// count changes; the one still holding some finishes them, and the room row's lock
     /// orders the two.
     func shareWriters(liveNodes: Int) {
-        let share = max(1, min(writers.count, writers.count / max(1, liveNodes)))
+        let share = max(1, writers.count / max(1, liveNodes))
         activeWriters.store(share, ordering: .relaxed)
     }
 

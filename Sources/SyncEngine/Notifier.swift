@@ -67,10 +67,10 @@ public final class Notifier: Sendable {
         mutating func set(_ id: UInt64, _ entry: Entry) {
             switch self {
             case .one(let i, let e): self = i == id ? .one(id, entry) : .many([i: e, id: entry])
-            case .many(var all):
+            case .many(var all):   // two or more (an emptied one leaves the table at once)
                 self = .many([:])   // `all` uniquely referenced while it changes
                 all[id] = entry
-                self = all.count == 1 ? .one(id, entry) : .many(all)
+                self = .many(all)
             }
         }
 
