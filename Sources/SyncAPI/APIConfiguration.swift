@@ -14,6 +14,9 @@ public struct APIConfiguration: Sendable {
     /// Parked pulls and open `/v1/notify` sockets per device (per node); over it the
     /// device's oldest one ends (`DeviceWaits`). 0: no cap.
     public var waitsPerDevice = 8
+    /// How long an answered pull's subscription waits for the re-poll from the cursor it
+    /// gave (`PullContinuations`).
+    public var pullContinuationLifetime: Duration = .seconds(2)
     /// WebSocket keep-alive ping period; a peer silent for two periods is dropped.
     public var webSocketPingInterval: Duration = .seconds(30)
 

@@ -23,6 +23,13 @@ final class LongPoll: @unchecked Sendable {
     private let perRoomLimit: Int?
     private let timeout: Duration
     private var subscription: Notifier.Subscription?
+    /// Where the subscription's news goes (this pull; after the answer, perhaps its
+    /// continuation: `PullContinuations`).
+    private var relay: NewsRelay?
+    /// A continuation this pull starts from: its subscription, already at the head.
+    private let adopted: PullContinuations.Taken?
+    /// A shutdown answers this pull: nothing is kept for a re-poll.
+    private var shuttingDown = false
     /// This pull's place among its device's waits (`DeviceWaits`).
     private var waitID: UInt64?
     private var timer: TimerToken?
@@ -39,8 +46,10 @@ final class LongPoll: @unchecked Sendable {
     /// read), and no news since: the next news alone says what the page is.
     private var atHead = false
 
-    init(api: PigeonholeAPI, responder: Responder, pull: PullStart, limit: Int, perRoomLimit: Int?, timeout: Duration) {
+    init(api: PigeonholeAPI, responder: Responder, pull: PullStart, limit: Int, perRoomLimit: Int?, timeout: Duration,
+         adopting adopted: PullContinuations.Taken? = nil) {
         self.api = api
+        self.adopted = adopted
         self.responder = responder
         self.pull = pull
         self.limit = limit
@@ -51,9 +60,18 @@ final class LongPoll: @unchecked Sendable {
     var loop: EventLoop { responder.loop }
 
     func start() {
-        if timeout > .zero {
-            subscription = api.engine.notifier.subscribe(me.user, rooms: pull.hotRooms, lane: api.lane(loop)) { [self] news in
-                if loop.isCurrent { receive(news) } else { loop.execute { [self] in receive(news) } }
+        if let adopted {
+            // The answered pull's subscription: no news since it was at the head here.
+            subscription = adopted.subscription
+            relay = adopted.relay
+            adopted.relay.target = { [self] news in receive(news) }
+        } else if timeout > .zero {
+            let relay = NewsRelay()
+            self.relay = relay
+            relay.target = { [self] news in receive(news) }
+            let loop = self.loop
+            subscription = api.engine.notifier.subscribe(me.user, rooms: pull.hotRooms, lane: api.lane(loop)) { news in
+                if loop.isCurrent { relay.deliver(news) } else { loop.execute { relay.deliver(news) } }
             }
         }
         api.polls.add(self)
@@ -69,7 +87,9 @@ final class LongPoll: @unchecked Sendable {
         guard !finished else { return }
         // The usual first query, unless the start already saw the head and nothing was
         // published since (then any commit after that read wakes this subscription).
-        if let seen = pull.caughtUpAt, timeout > .zero, api.engine.notifier.publications == seen {
+        if adopted != nil {
+            atHead = true   // the continuation's subscription heard nothing since its answer
+        } else if let seen = pull.caughtUpAt, timeout > .zero, api.engine.notifier.publications == seen {
             atHead = true   // caught up: wait
         } else {
             attempt(final: timeout == .zero)
@@ -116,7 +136,7 @@ final class LongPoll: @unchecked Sendable {
         loop.execute { [self] in
             guard !finished else { return }
             pulls.answeredAtOnce.add(1)
-            finish(pulls.page(message, cursor))
+            finish(pulls.page(message, cursor), continuingAt: cursor)
         }
     }
 
@@ -155,23 +175,40 @@ final class LongPoll: @unchecked Sendable {
                 if again { attempt(final: false) } else { atHead = true }
                 return
             }
-            finish(response)
+            // Nothing more to read and no news since the read began: the cursor is the head.
+            finish(response, continuingAt: result.hasMore || !result.gaps.isEmpty ? nil : result.cursor)
         }
     }
 
     /// Shutdown: answer now with whatever is there.
-    func finishNow() { attempt(final: true) }
+    func finishNow() {
+        shuttingDown = true
+        attempt(final: true)
+    }
 
-    private func finish(_ response: HTTPResponse) {
+    /// Answers. With `next`, the cursor of an answer that leaves the pull at the head of
+    /// every stream it listens to (no news since, no recheck due, the same hot rooms),
+    /// the subscription stays for the re-poll from `next` (`PullContinuations`).
+    private func finish(_ response: HTTPResponse, continuingAt next: Cursor? = nil) {
         guard !finished else { return }
-        cleanup()
+        if let next, let subscription, let relay, !again, !recheckToken, !shuttingDown,
+           Set(next.hot.keys) == pull.hotRooms, let table = api.continuations(on: loop) {
+            self.subscription = nil   // not unsubscribed by the cleanup
+            cleanup()
+            table.keep(pull.continued(at: next), subscription, relay)
+        } else {
+            cleanup()
+        }
         responder.respond(response)
     }
 
     private func cleanup() {
         guard !finished else { return }
         finished = true
-        if let subscription { api.engine.notifier.unsubscribe(subscription) }
+        if let subscription {
+            relay?.target = nil
+            api.engine.notifier.unsubscribe(subscription)
+        }
         if let timer { loop.cancel(timer) }
         if let waitID { api.waits.remove(me.device, waitID) }
         api.polls.remove(self)

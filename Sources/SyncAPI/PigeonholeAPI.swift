@@ -13,6 +13,8 @@ public final class PigeonholeAPI: HTTPHandler {
     let engine: SyncEngine
     /// One Notifier lane per event loop (index = loop index), set once the loops exist.
     let lanes = Mutex<[Notifier.Lane]>([])
+    /// One table of pull continuations per event loop (index = loop index), likewise.
+    let continuationTables = Mutex<[PullContinuations]>([])
     /// Parked pulls of one user at one position share one read (see `SharedPulls`).
     let pulls: SharedPulls
     /// Parked pulls and sockets per device, capped.
@@ -57,7 +59,10 @@ public final class PigeonholeAPI: HTTPHandler {
 
     public func bodyLimit(for head: HTTPRequestHead) -> Int? { router.bodyLimit(for: head) }
 
-    public func shutdownRequested() { polls.finishAll() }
+    public func shutdownRequested() {
+        polls.finishAll()
+        for table in continuationTables.withLock({ $0 }) { table.loop.execute { table.dropAll() } }
+    }
 
     public func requestCompleted(method: HTTPMethod, label: String?, status: Int, nanos: UInt64) {
         metrics.observe(route: label ?? "unmatched", method: method.rawValue, status: status, nanos: nanos)
@@ -114,5 +119,10 @@ public final class PigeonholeAPI: HTTPHandler {
     /// The Notifier lane of `loop`: subscribers told there run on that loop.
     func lane(_ loop: EventLoop) -> Notifier.Lane? {
         lanes.withLock { $0.indices.contains(loop.index) ? $0[loop.index] : nil }
+    }
+
+    /// The pull continuations of `loop` (`PullContinuations`: touch them only on it).
+    func continuations(on loop: EventLoop) -> PullContinuations? {
+        continuationTables.withLock { $0.indices.contains(loop.index) ? $0[loop.index] : nil }
     }
 }

@@ -68,6 +68,9 @@ public final class PigeonholeServer: Sendable {
         api.lanes.withLock { lanes in
             lanes = http.loops.map { loop in notifier.addLane { loop.execute($0) } }
         }
+        api.continuationTables.withLock { tables in
+            tables = http.loops.map { PullContinuations(loop: $0, notifier: notifier, lifetime: configuration.api.pullContinuationLifetime) }
+        }
         // The only upgrade the API makes is a /v1/notify WebSocket.
         api.gauges.withLock { $0 = { Metrics.Gauges(connections: http.openConnections, webSockets: http.openUpgradedConnections) } }
     }

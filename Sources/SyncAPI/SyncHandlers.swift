@@ -21,8 +21,9 @@ struct SyncHandlers {
     }
 
     /// `GET /v1/sync?cursor=&timeout=&limit=&per_room_limit=`: parameters first (a bad
-    /// one costs no database read), then the engine's start (a read off the loop), then
-    /// park on the request's loop.
+    /// one costs no database read), then the engine's start (a read off the loop, which
+    /// also reads the page when the cursor is behind: answered from there), else park on
+    /// the request's loop.
     private func pull(_ input: RequestInput, _ responder: Responder) throws {
         let api = self.api
         let config = api.engine.config
@@ -33,9 +34,23 @@ struct SyncHandlers {
         let requested = try input.queryInt("timeout", default: api.config.defaultPollTimeout, range: 0...Int(Int32.max))!
         let timeout = Duration.seconds(min(requested, api.config.maxPollTimeout))
         guard let token = input.bearerToken else { throw APIError.unauthorized }
-        api.engine.startPull(token: token, cursor: input.queryString("cursor"), mayWait: requested > 0) { result in
+        let cursor = input.queryString("cursor")
+        // The re-poll of a pull just answered at the head here parks on its subscription:
+        // no read (`PullContinuations`; the token from the cache, never past a revocation).
+        if requested > 0, let cursor, let hash = SyncEngine.tokenHash(token),
+           let me = api.engine.cachedPrincipal(tokenHash: hash),
+           let taken = api.continuations(on: responder.loop)?.take(device: me.device, cursor: cursor) {
+            api.engine.ackLater(device: me.device, cursor: taken.start.from)   // presenting a cursor acks it
+            return LongPoll(api: api, responder: responder, pull: taken.start, limit: limit, perRoomLimit: perRoom,
+                            timeout: timeout, adopting: taken).start()
+        }
+        api.engine.startPull(token: token, cursor: cursor, mayWait: requested > 0,
+                             page: .init(limit: limit, perRoomLimit: perRoom)) { result in
             let response: HTTPResponse
             switch result {
+            case .success(.answered(_, let page)?):
+                // Encoded here, on the read thread: the loop only writes it.
+                response = json(.ok) { Encode.pull(page, &$0) }
             case .success(.started(let start)?):
                 return responder.loop.execute {
                     LongPoll(api: api, responder: responder, pull: start, limit: limit, perRoomLimit: perRoom,

@@ -29,6 +29,8 @@ public final class SyncEngine: Sendable {
     let activity = RoomActivity()
     /// Tokens resolved recently (writes skip the read); emptied of revoked devices.
     public let principals = PrincipalCache()
+    /// Reads submitted to the store (`read(_:completion:)`; tests count them).
+    public let readsStarted = Counter()
     private let jobs = Mutex<[DispatchSourceTimer]>([])
 
     /// `clock` is the wall clock in milliseconds since the epoch (timestamps, retention,
@@ -171,6 +173,7 @@ public final class SyncEngine: Sendable {
                                   completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
         let clock = self.clock
         let config = self.config
+        readsStarted.add(1)
         store.read({ store in try body(ReadContext(store: store, now: clock(), config: config)) }, completion: completion)
     }
 

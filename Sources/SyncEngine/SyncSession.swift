@@ -14,10 +14,18 @@ public struct PullStart: Sendable {
     /// the Notifier's publication count read before the snapshot. A parked pull may
     /// skip its first query while the count has not moved (any later commit moves it).
     public let caughtUpAt: Int?
+
+    /// The same device and hot rooms, from `cursor` (the re-poll of an answered pull).
+    public func continued(at cursor: Cursor) -> PullStart {
+        PullStart(me: me, from: cursor, hotRooms: hotRooms, caughtUpAt: nil)
+    }
 }
 
 public enum PullStartOutcome: Sendable {
     case started(PullStart)
+    /// Something was there: the start's snapshot read the page too (one read for a pull
+    /// that is behind, not a start and then a query), to answer at once.
+    case answered(PullStart, PullResult)
     /// The cursor is older than the retained window: start again from this first
     /// screen (read in the same answer, with its own fresh cursor).
     case expired(Principal, ConversationPage)
@@ -29,21 +37,39 @@ extension SyncEngine {
     /// the first screen to start again from. Presenting a cursor acks it (coalesced,
     /// written off the request's path). Completes with nil for an unknown or revoked
     /// token, or fails with `cursorRequired` (no cursor, never acked) or `invalidCursor`.
+    /// With `page` (the pull's limits), a cursor not at the head has its page read in the
+    /// same snapshot: `.answered` when it holds anything (or the pull may not wait).
     /// Runs on the store's read threads; `completion` runs there too.
-    public func startPull(token: String, cursor text: String?, mayWait: Bool,
+    public func startPull(token: String, cursor text: String?, mayWait: Bool, page: PageLimits? = nil,
                           completion: @escaping @Sendable (Result<PullStartOutcome?, SyncError>) -> Void) {
         let publications = notifier.publications   // before the snapshot: see `PullStart.caughtUpAt`
-        read({ ctx in try Self.startPullRead(ctx, token: token, cursor: text, mayWait: mayWait) }) { [self] result in
+        let hash = Self.tokenHash(token)
+        let generation = principals.generation
+        read({ ctx in try Self.startPullRead(ctx, tokenHash: hash, cursor: text, mayWait: mayWait, page: page) }) { [self] result in
+            // The token is now known (PrincipalCache): a re-poll may skip its read.
+            if case .success(let read?) = result, let hash { principals.store(tokenHash: hash, read.me, generation: generation) }
             completion(result.flatMap { read in Result { () throws(SyncError) in try startPullDecided(read, publications) } })
         }
     }
 
     /// `startPull` on a connection of the caller's own (tests, admin commands).
     public func startPull(_ connection: any StoreReadConnection, token: String, cursor text: String?,
-                          mayWait: Bool) throws(SyncError) -> PullStartOutcome? {
+                          mayWait: Bool, page: PageLimits? = nil) throws(SyncError) -> PullStartOutcome? {
         let publications = notifier.publications
-        let read = try self.read(connection) { ctx in try Self.startPullRead(ctx, token: token, cursor: text, mayWait: mayWait) }
+        let read = try self.read(connection) { ctx in
+            try Self.startPullRead(ctx, tokenHash: Self.tokenHash(token), cursor: text, mayWait: mayWait, page: page)
+        }
         return try startPullDecided(read, publications)
+    }
+
+    /// A pull's page limits (`limit`, `per_room_limit`).
+    public struct PageLimits: Sendable {
+        public let limit: Int
+        public let perRoomLimit: Int?
+        public init(limit: Int, perRoomLimit: Int?) {
+            self.limit = limit
+            self.perRoomLimit = perRoomLimit
+        }
     }
 
     /// What the start's snapshot found.
@@ -52,12 +78,15 @@ extension SyncEngine {
         let from: Result<(Cursor, advance: Bool), SyncError>
         let hot: Set<RoomID>
         let caughtUp: Bool
+        /// The page from the cursor, read in the same snapshot when it was not at the head.
+        let page: PullResult?
         /// Read in the same snapshot when the cursor turned out expired.
         let firstScreen: ConversationPage?
     }
 
-    static func startPullRead(_ ctx: ReadContext, token: String, cursor text: String?, mayWait: Bool) throws -> StartRead? {
-        guard let (me, state) = try Accounts.authenticateForPull(ctx.store, token: token) else { return nil }
+    static func startPullRead(_ ctx: ReadContext, tokenHash: [UInt8]?, cursor text: String?, mayWait: Bool,
+                              page limits: PageLimits?) throws -> StartRead? {
+        guard let tokenHash, let (me, state) = try ctx.store.principalForPull(tokenHash: tokenHash) else { return nil }
         let bounds = (head: state.inboxHead, floor: state.inboxFloor)
         do {
             let validated: (cursor: Cursor, inboxHead: Int64, hotRooms: Set<RoomID>?, hotCaughtUp: Bool)
@@ -79,13 +108,22 @@ extension SyncEngine {
             // At the head of every stream: the inbox's, and each hot room's (or there are
             // none). A parked pull then waits for news instead of querying first.
             let hotAtHead = c.hot.isEmpty ? hot.isEmpty : validated.hotCaughtUp && Set(c.hot.keys) == hot
-            let caughtUp = text != nil && mayWait && hotAtHead && c.inboxSeq == state.inboxHead
-            return StartRead(me: me, from: .success((c, advance)), hot: hot, caughtUp: caughtUp, firstScreen: nil)
+            let atHead = hotAtHead && c.inboxSeq == state.inboxHead
+            var caughtUp = text != nil && mayWait && atHead
+            // Behind (or not waiting): the page now, in this snapshot. An empty one is as
+            // good as being at the head (the cursor may differ from `from` by hot rooms
+            // joined since, at their join points: the same position).
+            var page: PullResult? = nil
+            if let limits, !caughtUp, !(atHead && mayWait) {
+                let read = try Stream.pull(ctx, user: me.user, after: c, limit: limits.limit, perRoomLimit: limits.perRoomLimit)
+                if read.events.isEmpty && read.gaps.isEmpty && mayWait { caughtUp = true } else { page = read }
+            }
+            return StartRead(me: me, from: .success((c, advance)), hot: hot, caughtUp: caughtUp, page: page, firstScreen: nil)
         } catch SyncError.cursorExpired {
             let screen = try Conversations.list(ctx, me: me.user, limit: ctx.config.defaultConversationLimit, preview: 3, page: nil)
-            return StartRead(me: me, from: .failure(.cursorExpired), hot: [], caughtUp: false, firstScreen: screen)
+            return StartRead(me: me, from: .failure(.cursorExpired), hot: [], caughtUp: false, page: nil, firstScreen: screen)
         } catch let e as SyncError {
-            return StartRead(me: me, from: .failure(e), hot: [], caughtUp: false, firstScreen: nil)
+            return StartRead(me: me, from: .failure(e), hot: [], caughtUp: false, page: nil, firstScreen: nil)
         }
     }
 
@@ -99,8 +137,9 @@ extension SyncEngine {
             throw e
         case .success(let (cursor, advance)):
             if advance { ackLater(device: read.me.device, cursor: cursor) }
-            return .started(PullStart(me: read.me, from: cursor, hotRooms: read.hot,
-                                      caughtUpAt: read.caughtUp ? publications : nil))
+            let start = PullStart(me: read.me, from: cursor, hotRooms: read.hot, caughtUpAt: read.caughtUp ? publications : nil)
+            if let page = read.page { return .answered(start, page) }
+            return .started(start)
         }
     }
 

@@ -1,0 +1,144 @@
+import Foundation
+import JSON
+@testable import SyncAPI
+import Testing
+
+/// A pull costs one read when it is behind (the start's snapshot reads the page), and
+/// none when it is the re-poll of a pull just answered at the head on the same
+/// connection (`PullContinuations`); news in between, a revocation, or a cursor the
+/// node did not hand out make the re-poll read, and nothing is lost either way.
+@Suite(.timeLimit(.minutes(3)))
+struct PullContinuationTests {
+    /// A pull from behind is answered from the start's own read: one read, the page a
+    /// pull always gave.
+    @Test func aPullBehindIsAnsweredFromOneRead() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let cursor = try alice.conversationsCursor()
+            try bob.sendOK(room, "m1", "one")
+            try bob.sendOK(room, "m2", "two")
+            for timeout in [0, 10] {
+                let reads = server.engine.readsStarted.count
+                let r = try alice.get("/v1/sync?cursor=\(cursor)&timeout=\(timeout)")
+                #expect(server.engine.readsStarted.count - reads == 1)
+                #expect(r.status == 200)
+                #expect(ReceivedMessage.from(r.json["events"]?.array ?? []).map(\.clientMsgID) == ["m1", "m2"])
+                #expect(r.json["has_more"]?.boolValue == false)
+            }
+            // Cut by the limit: the same page, with its continuation.
+            let first = try alice.get("/v1/sync?cursor=\(cursor)&timeout=10&limit=1")
+            #expect(ReceivedMessage.from(first.json["events"]?.array ?? []).map(\.clientMsgID) == ["m1"])
+            #expect(first.json["has_more"]?.boolValue == true)
+        }
+    }
+
+    /// The re-poll of a pull answered from its news parks with no read at all, and the
+    /// next message reaches it; so does the re-poll after that.
+    @Test func theRePollOfAnAnsweredPullParksWithoutARead() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            var cursor = try alice.conversationsCursor()
+            let phone = try server.connect(timeout: 15)
+            // The first pull reads (its token unknown to the node until then), then parks.
+            phone.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            for i in 1...3 {
+                let reads = server.engine.readsStarted.count
+                try bob.sendOK(room, "m\(i)", "message \(i)")
+                let answer = try phone.readResponse()
+                #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["m\(i)"])
+                cursor = try #require(answer.json["cursor"]?.stringValue)
+                phone.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
+                #expect(eventually { server.parkedPolls == 1 })
+                // The send's own reads aside (none on SQLite: its token is cached), the
+                // answer and the re-poll read nothing.
+                #expect(server.engine.readsStarted.count == reads, "pull \(i)")
+                #expect(server.adopted == i)
+            }
+            try bob.sendOK(room, "m4", "message 4")
+            #expect(ReceivedMessage.from(try phone.readResponse().json["events"]?.array ?? []).map(\.clientMsgID) == ["m4"])
+        }
+    }
+
+    /// A message sent between the answer and the re-poll: the re-poll reads and gets it.
+    @Test func newsBetweenTheAnswerAndTheRePollMakesItRead() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let phone = try server.connect(timeout: 15)
+            phone.send("GET", "/v1/sync?cursor=\(try alice.conversationsCursor())&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            try bob.sendOK(room, "m1", "one")
+            let cursor = try #require(try phone.readResponse().json["cursor"]?.stringValue)
+            #expect(eventually { server.continuations == 1 })
+            try bob.sendOK(room, "m2", "sent while alice's phone was not waiting")
+            #expect(eventually { server.continuations == 0 })
+            let answer = try phone.request("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
+            #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["m2"])
+            #expect(server.adopted == 0)
+        }
+    }
+
+    /// Revoked between the answer and the re-poll: 401, not a parked pull.
+    @Test func aRevokedDeviceDoesNotParkOnItsContinuation() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let phone = try server.connect(timeout: 15)
+            phone.send("GET", "/v1/sync?cursor=\(try alice.conversationsCursor())&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            try bob.sendOK(room, "m1", "one")
+            let cursor = try #require(try phone.readResponse().json["cursor"]?.stringValue)
+            #expect(try server.admin.delete("/v1/admin/devices/\(alice.id)", token: TestServer.adminToken).status == 204)
+            let answer = try phone.request("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
+            #expect(answer.status == 401)
+            #expect(server.adopted == 0)
+        }
+    }
+
+    /// Another cursor than the one the answer gave (here: the one before it) is not the
+    /// continuation's: it reads, and gets what is after it.
+    @Test func onlyTheCursorTheAnswerGaveParksOnIt() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let before = try alice.conversationsCursor()
+            let phone = try server.connect(timeout: 15)
+            phone.send("GET", "/v1/sync?cursor=\(before)&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            try bob.sendOK(room, "m1", "one")
+            _ = try phone.readResponse()
+            #expect(eventually { server.continuations == 1 })
+            let again = try phone.request("GET", "/v1/sync?cursor=\(before)&timeout=10", token: alice.token)
+            #expect(ReceivedMessage.from(again.json["events"]?.array ?? []).map(\.clientMsgID) == ["m1"])
+            #expect(server.adopted == 0)
+        }
+    }
+}
+
+extension TestServer {
+    /// Pull continuations kept, and re-polls that parked on one, over every loop.
+    var continuations: Int { onLoops { $0.count } }
+    var adopted: Int { onLoops { $0.adopted } }
+
+    private func onLoops(_ figure: @escaping @Sendable (PullContinuations) -> Int) -> Int {
+        let total = Locked(0)
+        let done = DispatchSemaphore(value: 0)
+        let tables = server.api.continuationTables.withLock { $0 }
+        for t in tables {
+            t.loop.execute {
+                total.withLock { $0 += figure(t) }
+                done.signal()
+            }
+        }
+        for _ in tables { done.wait() }
+        return total.value
+    }
+}
