@@ -29,6 +29,11 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     /// join, a leave: the head is read again), inbox rows known to be messages (they
     /// change nothing else: no read), hot rooms, a recheck.
     private var news: (inbox: Int64, messages: Int64, rooms: [RoomID: Int64], recheck: Bool) = (-1, -1, [:], false)
+    /// The message news since `latest` was last exact, when it is one message and nothing
+    /// else: what `PullOffers` can be told. `otherNews`: anything that moves the stream.
+    private var offerable: (seq: Int64, message: Message)?
+    private var otherNews = false
+    private let offers: PullOffers
     /// Rooms whose read counts changed, still to announce (rate-limited at the source).
     private var receiptRooms: Set<RoomID> = []
     /// A head read is under way (at most one at a time; news meanwhile waits for it).
@@ -45,7 +50,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var waitID: UInt64?
     private var waits: DeviceWaits?
 
-    init(user: UserID, device: DeviceID, engine: SyncEngine, loop: EventLoop, lane: Notifier.Lane?, interval: Duration) {
+    init(user: UserID, device: DeviceID, engine: SyncEngine, loop: EventLoop, lane: Notifier.Lane?, interval: Duration,
+         offers: PullOffers) {
+        self.offers = offers
         self.user = user
         self.device = device
         self.engine = engine
@@ -66,11 +73,19 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     private func receive(_ item: Notifier.News) {
         switch item {
-        case .inbox(let seq, nil): news.inbox = max(news.inbox, seq)
-        case .inbox(let seq, _?): news.messages = max(news.messages, seq)
-        case .room(let room, let seq, _): news.rooms[room] = max(news.rooms[room] ?? 0, seq)
+        case .inbox(let seq, nil):
+            news.inbox = max(news.inbox, seq)
+            otherNews = true
+        case .inbox(let seq, let message?):
+            news.messages = max(news.messages, seq)
+            if offerable == nil { offerable = (seq, message) } else { otherNews = true }
+        case .room(let room, let seq, _):
+            news.rooms[room] = max(news.rooms[room] ?? 0, seq)
+            otherNews = true
         case .receipts(let room): receiptRooms.insert(room)
-        case .recheck: news.recheck = true
+        case .recheck:
+            news.recheck = true
+            otherNews = true
         case .revoked(let d):
             // This socket's device lost its token: end the socket (1008, policy).
             if d == device { ws?.close(.policyViolation) }
@@ -102,11 +117,13 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     /// both.
     private func absorbNews() {
         guard ws != nil else { return }
+        let before = latest
         var hot = latest.hot
         for (room, seq) in news.rooms where hot[room] != nil { hot[room] = max(hot[room]!, seq) }
         news.rooms.removeAll()
         latest = Cursor(user: user, inboxSeq: max(latest.inboxSeq, news.messages), hot: hot)
         news.messages = -1
+        offer(from: before)
         guard !reading, news.inbox > headInbox || news.recheck else { return }
         let inbox = news.inbox
         let recheck = news.recheck
@@ -144,6 +161,25 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         latest = Cursor(user: user, inboxSeq: newInbox, hot: hot)
         absorbNews()   // news that came while reading
         flush()
+    }
+
+    /// Tells `PullOffers` the page from `before` when one message is all that happened
+    /// since and `before` was exact (no head read under way or due); otherwise withdraws.
+    private func offer(from before: Cursor) {
+        defer {
+            offerable = nil
+            otherNews = false
+        }
+        guard let (seq, message) = offerable else {
+            if otherNews { offers.withdraw(user) }
+            return
+        }
+        if !otherNews, !reading, !news.recheck, news.inbox <= headInbox, seq == before.inboxSeq + 1,
+           latest.inboxSeq == seq, latest.hot == before.hot {
+            offers.post(user, PullOffers.Offer(from: before, to: latest, message: message))
+        } else {
+            offers.withdraw(user)
+        }
     }
 
     /// The database could not be read for the head (or a recheck): keep it pending and try
@@ -194,6 +230,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     func webSocketDidClose(_ ws: WebSocket) {
         cancel()
+        offers.withdraw(user)
         if let waitID { waits?.remove(device, waitID) }
         waitID = nil
         if let timer { loop.cancel(timer) }

@@ -81,7 +81,7 @@ struct NotifyHandlers {
         let api = self.api
         let loop = responder.loop
         let mail = MailNotifier(user: me.user, device: me.device, engine: api.engine, loop: loop, lane: api.lane(loop),
-                                interval: api.config.notifyCoalesceInterval)
+                                interval: api.config.notifyCoalesceInterval, offers: api.offers)
         mail.subscribe(rooms: rooms)
         var configured = WebSocketConfiguration()
         configured.pingInterval = api.config.webSocketPingInterval

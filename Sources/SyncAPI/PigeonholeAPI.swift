@@ -17,6 +17,8 @@ public final class PigeonholeAPI: HTTPHandler {
     let continuationTables = Mutex<[PullContinuations]>([])
     /// Parked pulls of one user at one position share one read (see `SharedPulls`).
     let pulls: SharedPulls
+    /// Pages `/v1/notify` sockets vouch for: a pull after `mail` needs no read (`PullOffers`).
+    let offers = PullOffers()
     /// Parked pulls and sockets per device, capped.
     let waits: DeviceWaits
     let router = APIRouter()

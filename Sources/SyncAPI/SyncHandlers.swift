@@ -35,14 +35,21 @@ struct SyncHandlers {
         let timeout = Duration.seconds(min(requested, api.config.maxPollTimeout))
         guard let token = input.bearerToken else { throw APIError.unauthorized }
         let cursor = input.queryString("cursor")
-        // The re-poll of a pull just answered at the head here parks on its subscription:
-        // no read (`PullContinuations`; the token from the cache, never past a revocation).
-        if requested > 0, let cursor, let hash = SyncEngine.tokenHash(token),
-           let me = api.engine.cachedPrincipal(tokenHash: hash),
-           let taken = api.continuations(on: responder.loop)?.take(device: me.device, cursor: cursor) {
-            api.engine.ackLater(device: me.device, cursor: taken.start.from)   // presenting a cursor acks it
-            return LongPoll(api: api, responder: responder, pull: taken.start, limit: limit, perRoomLimit: perRoom,
-                            timeout: timeout, adopting: taken).start()
+        // Two pulls need no read (the token from the cache, never past a revocation):
+        if let cursor, let hash = SyncEngine.tokenHash(token), let me = api.engine.cachedPrincipal(tokenHash: hash) {
+            // the pull after `mail` from the head a socket knew before one message came
+            // (`PullOffers`), answered with that message;
+            if let offer = api.offers.offer(user: me.user, from: cursor) {
+                api.engine.ackLater(device: me.device, cursor: offer.from)   // presenting a cursor acks it
+                return responder.respond(api.pulls.page(offer.message, offer.to))
+            }
+            // the re-poll of a pull just answered at the head here, which parks on that
+            // pull's subscription (`PullContinuations`).
+            if requested > 0, let taken = api.continuations(on: responder.loop)?.take(device: me.device, cursor: cursor) {
+                api.engine.ackLater(device: me.device, cursor: taken.start.from)
+                return LongPoll(api: api, responder: responder, pull: taken.start, limit: limit, perRoomLimit: perRoom,
+                                timeout: timeout, adopting: taken).start()
+            }
         }
         api.engine.startPull(token: token, cursor: cursor, mayWait: requested > 0,
                              page: .init(limit: limit, perRoomLimit: perRoom)) { result in

@@ -142,3 +142,80 @@ extension TestServer {
         return total.value
     }
 }
+
+/// The pull that follows a socket's `mail` is answered from what the socket knew
+/// (`PullOffers`) when it starts from the head the socket announced before one message:
+/// no read, the page a read gives. Other news, or another cursor, and it reads.
+@Suite(.timeLimit(.minutes(3)))
+struct PullOfferTests {
+    @Test func thePullAfterMailIsAnsweredWithoutARead() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let (ws, ready) = try WebSocketTestClient.openReady(server, token: alice.token)
+            var cursor = ready
+            var events: [JSONValue] = []
+            for i in 1...3 {
+                let reads = server.engine.readsStarted.count
+                try bob.sendOK(room, "m\(i)", "message \(i)")
+                let mail = try ws.readNotification()
+                #expect(mail.type == "mail")
+                let page = try alice.get("/v1/sync?cursor=\(cursor)&timeout=0")
+                #expect(server.engine.readsStarted.count == reads, "pull \(i)")
+                #expect(server.server.api.offers.answered.count == i)
+                #expect(ReceivedMessage.from(page.json["events"]?.array ?? []).map(\.clientMsgID) == ["m\(i)"])
+                #expect(page.json["cursor"]?.stringValue == mail.cursor)
+                #expect(page.json["has_more"]?.boolValue == false)
+                events += page.json["events"]?.array ?? []
+                cursor = try #require(page.json["cursor"]?.stringValue)
+            }
+            // What a read from the start gives (no offer is for that cursor): the same
+            // events, to the same cursor.
+            let reads = server.engine.readsStarted.count
+            let read = try alice.pullAll(from: ready)
+            #expect(server.engine.readsStarted.count > reads)
+            #expect(read.events == events)
+            #expect(read.cursor == cursor)
+        }
+    }
+
+    /// A `member` event (added to a group) is news only a read can tell: the socket
+    /// withdraws its offer, and the pull reads and gets it with the message before it.
+    @Test func otherNewsWithdrawsTheOffer() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let (ws, ready) = try WebSocketTestClient.openReady(server, token: alice.token)
+            try bob.sendOK(room, "m1", "one")
+            _ = try ws.readNotification()
+            #expect(eventually { server.server.api.offers.count == 1 })
+            let group = try bob.createGroup("later", members: ["alice"])
+            #expect(eventually { server.server.api.offers.count == 0 })
+            let page = try alice.get("/v1/sync?cursor=\(ready)&timeout=0")
+            let events = page.json["events"]?.array ?? []
+            #expect(events.map { $0["type"]?.stringValue } == ["message", "member"])
+            #expect(events.last?["room_id"]?.int64Value == group)
+            #expect(server.server.api.offers.answered.count == 0)
+        }
+    }
+
+    /// Revoked after the mail: the pull is 401, never the offered page.
+    @Test func aRevokedDeviceIsNotAnsweredFromAnOffer() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let laptop = try server.createDevice("alice", "laptop")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let (ws, ready) = try WebSocketTestClient.openReady(server, token: laptop.token)
+            #expect(try alice.get("/v1/sync?cursor=\(ready)&timeout=0").status == 200)   // the phone's token is known
+            try bob.sendOK(room, "m1", "one")
+            _ = try ws.readNotification()
+            #expect(eventually { server.server.api.offers.count == 1 })
+            #expect(try server.admin.delete("/v1/admin/devices/\(alice.id)", token: TestServer.adminToken).status == 204)
+            #expect(try alice.get("/v1/sync?cursor=\(ready)&timeout=0").status == 401)
+            #expect(server.server.api.offers.answered.count == 0)
+        }
+    }
+}
