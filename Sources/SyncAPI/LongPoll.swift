@@ -26,8 +26,6 @@ final class LongPoll: @unchecked Sendable {
     /// Where the subscription's news goes (this pull; after the answer, perhaps its
     /// continuation: `PullContinuations`).
     private var relay: NewsRelay?
-    /// A continuation this pull starts from: its subscription, already at the head.
-    private let adopted: PullContinuations.Taken?
     /// A shutdown answers this pull: nothing is kept for a re-poll.
     private var shuttingDown = false
     /// This pull's place among its device's waits (`DeviceWaits`).
@@ -46,10 +44,8 @@ final class LongPoll: @unchecked Sendable {
     /// read), and no news since: the next news alone says what the page is.
     private var atHead = false
 
-    init(api: PigeonholeAPI, responder: Responder, pull: PullStart, limit: Int, perRoomLimit: Int?, timeout: Duration,
-         adopting adopted: PullContinuations.Taken? = nil) {
+    init(api: PigeonholeAPI, responder: Responder, pull: PullStart, limit: Int, perRoomLimit: Int?, timeout: Duration) {
         self.api = api
-        self.adopted = adopted
         self.responder = responder
         self.pull = pull
         self.limit = limit
@@ -59,7 +55,9 @@ final class LongPoll: @unchecked Sendable {
 
     var loop: EventLoop { responder.loop }
 
-    func start() {
+    /// Parks (or queries first). `adopted`: a continuation this pull starts from, its
+    /// subscription already at the head (`PullContinuations`).
+    func start(adopting adopted: PullContinuations.Taken? = nil) {
         if let adopted {
             // The answered pull's subscription: no news since it was at the head here.
             subscription = adopted.subscription

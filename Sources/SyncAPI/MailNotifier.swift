@@ -30,8 +30,9 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     /// change nothing else: no read), hot rooms, a recheck.
     private var news: (inbox: Int64, messages: Int64, rooms: [RoomID: Int64], recheck: Bool) = (-1, -1, [:], false)
     /// The message news since `latest` was last exact, when it is one message and nothing
-    /// else: what `PullOffers` can be told. `otherNews`: anything that moves the stream.
-    private var offerable: (seq: Int64, message: Message)?
+    /// else: what `PullOffers` can be told (boxed: an idle socket holds one pointer, not a
+    /// message). `otherNews`: anything that moves the stream.
+    private var offerable: MessageNews?
     private var otherNews = false
     private let offers: PullOffers
     /// Rooms whose read counts changed, still to announce (rate-limited at the source).
@@ -78,7 +79,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
             otherNews = true
         case .inbox(let seq, let message?):
             news.messages = max(news.messages, seq)
-            if offerable == nil { offerable = (seq, message) } else { otherNews = true }
+            if offerable == nil { offerable = MessageNews(seq: seq, message: message) } else { otherNews = true }
         case .room(let room, let seq, _):
             news.rooms[room] = max(news.rooms[room] ?? 0, seq)
             otherNews = true
@@ -170,13 +171,13 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
             offerable = nil
             otherNews = false
         }
-        guard let (seq, message) = offerable else {
+        guard let one = offerable else {
             if otherNews { offers.withdraw(user) }
             return
         }
-        if !otherNews, !reading, !news.recheck, news.inbox <= headInbox, seq == before.inboxSeq + 1,
-           latest.inboxSeq == seq, latest.hot == before.hot {
-            offers.post(user, PullOffers.Offer(from: before, to: latest, message: message))
+        if !otherNews, !reading, !news.recheck, news.inbox <= headInbox, one.seq == before.inboxSeq + 1,
+           latest.inboxSeq == one.seq, latest.hot == before.hot {
+            offers.post(user, PullOffers.Offer(from: before, to: latest, message: one.message))
         } else {
             offers.withdraw(user)
         }
@@ -236,5 +237,15 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         if let timer { loop.cancel(timer) }
         if let retryTimer { loop.cancel(retryTimer) }
         self.ws = nil
+    }
+}
+
+/// A message's news held by a socket until it is folded in (`MailNotifier.offerable`).
+private final class MessageNews {
+    let seq: Int64
+    let message: Message
+    init(seq: Int64, message: Message) {
+        self.seq = seq
+        self.message = message
     }
 }

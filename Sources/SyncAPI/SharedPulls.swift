@@ -1,4 +1,5 @@
 import HTTPServer
+import JSON
 import Synchronization
 import SyncEngine
 
@@ -53,21 +54,36 @@ final class SharedPulls: Sendable {
     /// Parked pulls answered from their news alone, without a read (`LongPoll.answer`).
     let answeredAtOnce = Counter()
 
-    /// Pages answered from news (`LongPoll.answer`), by cursor and message: 1,800 pulls of
-    /// one device woken by one message encode it once. A few recent ones are kept.
-    private let pages = Mutex<(recent: [String: HTTPResponse], order: [String])>(([:], []))
+    /// A message's event as JSON, for pages answered from news (`LongPoll.answer`,
+    /// `PullOffers`): the thousand members of a room woken by one message each get a page
+    /// of their own (their cursors differ), all around one encoding of the event. A few
+    /// recent messages are kept.
+    private let events = Mutex<(recent: [MessageID: [UInt8]], order: [MessageID])>(([:], []))
 
+    /// The page a read from one row before `cursor` gives when that row is `message`:
+    /// exactly what `Encode.pull` writes for it.
     func page(_ message: Message, _ cursor: Cursor) -> HTTPResponse {
-        let key = "\(cursor.encoded) \(message.id.rawValue)"
-        if let hit = pages.withLock({ $0.recent[key] }) { return hit }
-        let page = PullResult(events: [Event(kind: .message, room: message.room, message: message, payload: nil)],
-                              cursor: cursor, hasMore: false, gaps: [])
-        let response = json(.ok) { Encode.pull(page, &$0) }
-        pages.withLock { p in
-            if p.recent.updateValue(response, forKey: key) == nil { p.order.append(key) }
-            if p.order.count > 64 { p.recent[p.order.removeFirst()] = nil }
+        let event = encodedEvent(message)
+        var w = JSONWriter(capacity: event.count + 160)
+        w.object { w in
+            w.key("events")
+            w.array { w in w.raw { $0.append(contentsOf: event) } }
+            w.field("cursor", cursor.encoded)
+            w.field("has_more", false)
         }
-        return response
+        return .json(.ok, w.bytes)
+    }
+
+    private func encodedEvent(_ message: Message) -> [UInt8] {
+        if let hit = events.withLock({ $0.recent[message.id] }) { return hit }
+        var w = JSONWriter()
+        Encode.event(Event(kind: .message, room: message.room, message: message, payload: nil), &w)
+        let bytes = w.bytes
+        events.withLock { e in
+            if e.recent.updateValue(bytes, forKey: message.id) == nil { e.order.append(message.id) }
+            if e.order.count > 64 { e.recent[e.order.removeFirst()] = nil }
+        }
+        return bytes
     }
 
     /// Waiters for a read, begun or not (tests wait for them).

@@ -45,10 +45,10 @@ struct SyncHandlers {
             }
             // the re-poll of a pull just answered at the head here, which parks on that
             // pull's subscription (`PullContinuations`).
-            if requested > 0, let taken = api.continuations(on: responder.loop)?.take(device: me.device, cursor: cursor) {
+            if timeout > .zero, let taken = api.continuations(on: responder.loop)?.take(device: me.device, cursor: cursor) {
                 api.engine.ackLater(device: me.device, cursor: taken.start.from)
                 return LongPoll(api: api, responder: responder, pull: taken.start, limit: limit, perRoomLimit: perRoom,
-                                timeout: timeout, adopting: taken).start()
+                                timeout: timeout).start(adopting: taken)
             }
         }
         api.engine.startPull(token: token, cursor: cursor, mayWait: requested > 0,
