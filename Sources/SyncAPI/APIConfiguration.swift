@@ -15,7 +15,8 @@ public struct APIConfiguration: Sendable {
     /// device's oldest one ends (`DeviceWaits`). 0: no cap.
     public var waitsPerDevice = 8
     /// How long an answered pull's subscription waits for the re-poll from the cursor it
-    /// gave (`PullContinuations`).
+    /// gave (`PullContinuations`), and a socket's page for the pull after its `mail`
+    /// (`PullOffers`).
     public var pullContinuationLifetime: Duration = .seconds(2)
     /// WebSocket keep-alive ping period; a peer silent for two periods is dropped.
     public var webSocketPingInterval: Duration = .seconds(30)

@@ -169,7 +169,7 @@ final class LongPoll: @unchecked Sendable {
             // Nothing new: keep waiting. (The cursor may still differ from `from` by hot
             // rooms joined since, at their join points: the same position, answered at
             // the timeout.)
-            if result.events.isEmpty && result.gaps.isEmpty && !finalWanted {
+            if result.events.isEmpty && result.gaps.isEmpty && !result.hasMore && !finalWanted {
                 if again { attempt(final: false) } else { atHead = true }
                 return
             }

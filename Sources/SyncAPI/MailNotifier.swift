@@ -35,6 +35,8 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var offerable: MessageNews?
     private var otherNews = false
     private let offers: PullOffers
+    /// Withdraws this user's offer once it has lived its lifetime (`PullOffers`).
+    private var offerTimer: TimerToken?
     /// Rooms whose read counts changed, still to announce (rate-limited at the source).
     private var receiptRooms: Set<RoomID> = []
     /// A head read is under way (at most one at a time; news meanwhile waits for it).
@@ -178,8 +180,16 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         if !otherNews, !reading, !news.recheck, news.inbox <= headInbox, one.seq == before.inboxSeq + 1,
            latest.inboxSeq == one.seq, latest.hot == before.hot {
             offers.post(user, PullOffers.Offer(from: before, to: latest, message: one.message))
+            if offerTimer == nil { expireOffer(after: .nanoseconds(Int64(offers.lifetimeNanos))) }
         } else {
             offers.withdraw(user)
+        }
+    }
+
+    private func expireOffer(after delay: Duration) {
+        offerTimer = loop.schedule(after: delay) { [self] in
+            offerTimer = nil
+            if let left = offers.expire(user) { expireOffer(after: left) }
         }
     }
 
@@ -236,6 +246,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         waitID = nil
         if let timer { loop.cancel(timer) }
         if let retryTimer { loop.cancel(retryTimer) }
+        if let offerTimer { loop.cancel(offerTimer) }
         self.ws = nil
     }
 }

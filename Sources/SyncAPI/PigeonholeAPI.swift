@@ -18,7 +18,7 @@ public final class PigeonholeAPI: HTTPHandler {
     /// Parked pulls of one user at one position share one read (see `SharedPulls`).
     let pulls: SharedPulls
     /// Pages `/v1/notify` sockets vouch for: a pull after `mail` needs no read (`PullOffers`).
-    let offers = PullOffers()
+    let offers: PullOffers
     /// Parked pulls and sockets per device, capped.
     let waits: DeviceWaits
     let router = APIRouter()
@@ -47,6 +47,7 @@ public final class PigeonholeAPI: HTTPHandler {
         self.engine = engine
         self.pulls = SharedPulls(engine: engine)
         self.waits = DeviceWaits(cap: config.waitsPerDevice)
+        self.offers = PullOffers(lifetime: config.pullContinuationLifetime)
         self.config = config
         let clock = config.clocks.monotonicNanos
         self.sendLimiter = RateLimiter(ratePerSecond: config.sendRatePerSecond, burst: config.sendBurst, clock: clock)

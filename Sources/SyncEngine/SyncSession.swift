@@ -116,7 +116,9 @@ extension SyncEngine {
             var page: PullResult? = nil
             if let limits, !caughtUp, !(atHead && mayWait) {
                 let read = try Stream.pull(ctx, user: me.user, after: c, limit: limits.limit, perRoomLimit: limits.perRoomLimit)
-                if read.events.isEmpty && read.gaps.isEmpty && mayWait { caughtUp = true } else { page = read }
+                // (Nothing to show but more to read, past pruned rows: answered, so the
+                // client pulls on from its cursor.)
+                if read.events.isEmpty && read.gaps.isEmpty && !read.hasMore && mayWait { caughtUp = true } else { page = read }
             }
             return StartRead(me: me, from: .success((c, advance)), hot: hot, caughtUp: caughtUp, page: page, firstScreen: nil)
         } catch SyncError.cursorExpired {

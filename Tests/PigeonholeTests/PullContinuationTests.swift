@@ -65,8 +65,9 @@ struct PullContinuationTests {
     }
 
     /// A message sent between the answer and the re-poll: the re-poll reads and gets it.
+    /// (A lifetime of a minute: the entry must go because of the news, not its age.)
     @Test func newsBetweenTheAnswerAndTheRePollMakesItRead() throws {
-        try TestServer.with { server in
+        try TestServer.with(configure: { $0.api.pullContinuationLifetime = .seconds(60) }) { server in
             let alice = try server.createUser("alice", device: "phone")
             let bob = try server.createUser("bob", device: "phone")
             let room = try bob.directRoom(with: "alice")
@@ -99,6 +100,31 @@ struct PullContinuationTests {
             let answer = try phone.request("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
             #expect(answer.status == 401)
             #expect(server.adopted == 0)
+        }
+    }
+
+    /// A token the node no longer has resolved (its cache emptied, as after news that may
+    /// have been missed) makes the re-poll read: the continuation is trusted only for a
+    /// principal from the cache.
+    @Test func aTokenNotInTheCacheMakesTheRePollRead() throws {
+        try TestServer.with(configure: { $0.api.pullContinuationLifetime = .seconds(60) }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let phone = try server.connect(timeout: 15)
+            phone.send("GET", "/v1/sync?cursor=\(try alice.conversationsCursor())&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            try bob.sendOK(room, "m1", "one")
+            let cursor = try #require(try phone.readResponse().json["cursor"]?.stringValue)
+            #expect(eventually { server.continuations == 1 })
+            server.engine.principals.clear()
+            let reads = server.engine.readsStarted.count
+            phone.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            #expect(server.engine.readsStarted.count > reads)
+            #expect(server.adopted == 0)
+            try bob.sendOK(room, "m2", "two")
+            #expect(ReceivedMessage.from(try phone.readResponse().json["events"]?.array ?? []).map(\.clientMsgID) == ["m2"])
         }
     }
 
@@ -197,6 +223,27 @@ struct PullOfferTests {
             let events = page.json["events"]?.array ?? []
             #expect(events.map { $0["type"]?.stringValue } == ["message", "member"])
             #expect(events.last?["room_id"]?.int64Value == group)
+            #expect(server.server.api.offers.answered.count == 0)
+        }
+    }
+
+    /// An offer lives a moment: the socket withdraws it, and a later pull from its cursor
+    /// reads (the message may have been recalled or pruned since).
+    @Test func anOfferGoesAfterItsLifetime() throws {
+        try TestServer.with(configure: { $0.api.pullContinuationLifetime = .milliseconds(200) }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let (ws, ready) = try WebSocketTestClient.openReady(server, token: alice.token)
+            #expect(try alice.get("/v1/sync?cursor=\(ready)&timeout=0").status == 200)   // the token is known
+            try bob.sendOK(room, "m1", "one")
+            _ = try ws.readNotification()
+            #expect(eventually { server.server.api.offers.count == 1 })
+            #expect(eventually { server.server.api.offers.count == 0 })
+            let reads = server.engine.readsStarted.count
+            let page = try alice.get("/v1/sync?cursor=\(ready)&timeout=0")
+            #expect(server.engine.readsStarted.count > reads)
+            #expect(ReceivedMessage.from(page.json["events"]?.array ?? []).map(\.clientMsgID) == ["m1"])
             #expect(server.server.api.offers.answered.count == 0)
         }
     }
