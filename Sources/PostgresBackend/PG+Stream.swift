@@ -24,6 +24,20 @@ extension PGReader: StreamReads {
         try pg.queryOne("SELECT inbox_seq FROM users WHERE id = $1", [.int(user.rawValue)]) { $0.int64(0) }
     }
 
+    public func membersAtInboxHead(room: RoomID, users: [UserID: Int64]) throws -> Set<UserID> {
+        guard !users.isEmpty else { return [] }
+        let pairs = Array(users)
+        var found = Set<UserID>()
+        try pg.query("""
+            SELECT u.id FROM unnest($2::bigint[], $3::bigint[]) AS k(id, seq)
+            JOIN users u ON u.id = k.id AND u.inbox_seq = k.seq
+            JOIN members m ON m.room_id = $1 AND m.user_id = k.id
+            """, [.int(room.rawValue), .int64Array(pairs.map(\.key.rawValue)), .int64Array(pairs.map(\.value))]) {
+            found.insert(UserID($0.int64(0)))
+        }
+        return found
+    }
+
     public func streamHead(user: UserID) throws -> (inboxHead: Int64, hot: [Stream.HotMembership])? {
         // One row per hot membership, or one with NULLs for a user in no hot room.
         var head: Int64?

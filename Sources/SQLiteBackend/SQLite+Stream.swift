@@ -66,6 +66,19 @@ extension SQLiteReader: StreamReads {
         try sqlite.queryOne("SELECT inbox_seq FROM users WHERE id = ?", [.integer(user.rawValue)]) { $0.int64(0) }
     }
 
+    public func membersAtInboxHead(room: RoomID, users: [UserID: Int64]) throws -> Set<UserID> {
+        // In-process: one prepared statement per user.
+        var found = Set<UserID>()
+        for (user, seq) in users {
+            let here = try sqlite.queryOne("""
+                SELECT 1 FROM users u JOIN members m ON m.room_id = ? AND m.user_id = u.id
+                WHERE u.id = ? AND u.inbox_seq = ?
+                """, [.integer(room.rawValue), .integer(user.rawValue), .integer(seq)]) { _ in true } ?? false
+            if here { found.insert(user) }
+        }
+        return found
+    }
+
     public func streamHead(user: UserID) throws -> (inboxHead: Int64, hot: [Stream.HotMembership])? {
         // Two statements in the snapshot (in-process: no round trips to save).
         guard let head = try inboxHead(user: user) else { return nil }

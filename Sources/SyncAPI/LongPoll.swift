@@ -105,11 +105,15 @@ final class LongPoll: @unchecked Sendable {
             attempt(final: false)
         case .inbox(let seq, let message?) where canAnswerAtOnce && seq == pull.from.inboxSeq + 1:
             answer(message, Cursor(user: me.user, inboxSeq: seq, hot: pull.from.hot))
-        case .room(let room, let seq, let message?) where canAnswerAtOnce && !api.engine.store.isShared
-                                                        && pull.from.hot[room].map({ seq == $0 + 1 }) == true:
+        case .room(let room, let seq, let message?) where canAnswerAtOnce && pull.from.hot[room].map({ seq == $0 + 1 }) == true:
             var hot = pull.from.hot
             hot[room] = seq
-            answer(message, Cursor(user: me.user, inboxSeq: pull.from.inboxSeq, hot: hot))
+            let cursor = Cursor(user: me.user, inboxSeq: pull.from.inboxSeq, hot: hot)
+            if api.engine.store.isShared {
+                checkThenAnswer(room: room, seq: seq, message, cursor)
+            } else {
+                answer(message, cursor)
+            }
         case .inbox, .room, .receipts:
             attempt(final: false)
         }
@@ -135,6 +139,25 @@ final class LongPoll: @unchecked Sendable {
             guard !finished else { return }
             pulls.answeredAtOnce.add(1)
             finish(pulls.page(message, cursor), continuingAt: cursor)
+        }
+    }
+
+    /// Several nodes: a hot room's message is this pull's page if the user is still a
+    /// member with nothing new in their inbox (`HotWakeChecks`: one read for every pull
+    /// the message woke on this loop); otherwise, or on news meanwhile, it queries.
+    private func checkThenAnswer(room: RoomID, seq: Int64, _ message: Message, _ cursor: Cursor) {
+        guard let checks = api.hotWakes(on: loop) else { return attempt(final: false) }
+        reading = true   // news meanwhile: `again`, and the check's answer is not used
+        again = false
+        atHead = false
+        checks.check(room: room, seq: seq, user: me.user, inboxSeq: pull.from.inboxSeq) { [self] atHeadNow in
+            guard !finished else { return }
+            if atHeadNow && !again && !recheckToken && !finalWanted {
+                answer(message, cursor)
+            } else {
+                reading = false
+                attempt(final: false)
+            }
         }
     }
 

@@ -15,6 +15,8 @@ public final class PigeonholeAPI: HTTPHandler {
     let lanes = Mutex<[Notifier.Lane]>([])
     /// One table of pull continuations per event loop (index = loop index), likewise.
     let continuationTables = Mutex<[PullContinuations]>([])
+    /// One `HotWakeChecks` per event loop, likewise.
+    let hotWakeTables = Mutex<[HotWakeChecks]>([])
     /// Parked pulls of one user at one position share one read (see `SharedPulls`).
     let pulls: SharedPulls
     /// Pages `/v1/notify` sockets vouch for: a pull after `mail` needs no read (`PullOffers`).
@@ -122,6 +124,11 @@ public final class PigeonholeAPI: HTTPHandler {
     /// The Notifier lane of `loop`: subscribers told there run on that loop.
     func lane(_ loop: EventLoop) -> Notifier.Lane? {
         lanes.withLock { $0.indices.contains(loop.index) ? $0[loop.index] : nil }
+    }
+
+    /// The hot-room wake checks of `loop` (`HotWakeChecks`: touch them only on it).
+    func hotWakes(on loop: EventLoop) -> HotWakeChecks? {
+        hotWakeTables.withLock { $0.indices.contains(loop.index) ? $0[loop.index] : nil }
     }
 
     /// The pull continuations of `loop` (`PullContinuations`: touch them only on it).

@@ -68,6 +68,8 @@ public final class PigeonholeServer: Sendable {
         api.lanes.withLock { lanes in
             lanes = http.loops.map { loop in notifier.addLane { loop.execute($0) } }
         }
+        let engine = self.engine
+        api.hotWakeTables.withLock { tables in tables = http.loops.map { HotWakeChecks(loop: $0, engine: engine) } }
         api.continuationTables.withLock { tables in
             tables = http.loops.map { PullContinuations(loop: $0, notifier: notifier, lifetime: configuration.api.pullContinuationLifetime) }
         }

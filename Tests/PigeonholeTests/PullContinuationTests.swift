@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import PostgresTestSupport
 @testable import SyncAPI
 import Testing
 
@@ -264,5 +265,68 @@ struct PullOfferTests {
             #expect(try alice.get("/v1/sync?cursor=\(ready)&timeout=0").status == 401)
             #expect(server.server.api.offers.answered.count == 0)
         }
+    }
+}
+
+/// On a store shared by several nodes, a hot room's message answers the pulls it woke
+/// after one read for all of them (still members, nothing new in their inboxes:
+/// `HotWakeChecks`), not a query each; a member removed before the message reads, and
+/// gets the removal, never the message.
+@Suite(.enabled(if: TestPostgres.serverURL != nil,
+                "no PostgreSQL: set PIGEONHOLE_TEST_DATABASE_URL to a server's URL (.ci/run starts one)"),
+       .timeLimit(.minutes(3)))
+struct HotWakeCheckTests {
+    @Test func aHotRoomsMessageAnswersItsWokenPullsAfterOneRead() throws {
+        // One loop: every woken pull is on it, so "one read" is exact.
+        try TestCluster.with(nodes: 1, configure: { $0.api.engine.hotThreshold = 3; $0.http.threads = 1 }) { cluster in
+            let node = cluster.nodes[0]
+            let owner = try node.createUser("owner", device: "phone")
+            let names = ["m1", "m2", "m3", "m4"]
+            var members: [TestDevice] = []
+            for n in names { members.append(try node.createUser(n, device: "phone")) }
+            let room = try owner.createGroup("hot", members: names)
+            try owner.sendOK(room, "h0", "first")
+            var heads: [String] = []
+            for m in members { heads.append(try m.pullAll(from: try m.conversationsCursor()).cursor) }
+
+            // m4 leaves the room before the message: its inbox moved (the leave), so
+            // its pull must read and get the leave, not the message.
+            let pulls = try zip(members, heads).map { try ParkedPull($0, on: node, cursor: $1) }
+            #expect(eventually { node.parkedPolls == members.count })
+            #expect(try members[3].delete("/v1/rooms/\(room)/members/m4").status == 204)
+            let left = try #require(pulls[3].wait(5))
+            #expect((left.json["events"]?.array ?? []).map { $0["type"]?.stringValue } == ["member"])
+
+            let queries = node.server.api.pulls.reads.count
+            let checks = node.hotWakeReads
+            try owner.sendOK(room, "h1", "to the three still here")
+            for (i, pull) in pulls.prefix(3).enumerated() {
+                let answer = try #require(pull.wait(5))
+                #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["h1"], "member \(i)")
+                // The page a read from the same cursor gives.
+                let read = try members[i].pull(heads[i])
+                #expect(answer.json["events"] == read.json["events"])
+                #expect(answer.json["cursor"] == read.json["cursor"])
+            }
+            #expect(node.server.api.pulls.reads.count == queries, "a woken pull queried")
+            #expect(node.hotWakeReads - checks == 1)
+        }
+    }
+}
+
+extension TestServer {
+    /// Hot-room wake checks read, over every loop.
+    var hotWakeReads: Int {
+        let total = Locked(0)
+        let done = DispatchSemaphore(value: 0)
+        let tables = server.api.hotWakeTables.withLock { $0 }
+        for t in tables {
+            t.loopForTests.execute {
+                total.withLock { $0 += t.reads }
+                done.signal()
+            }
+        }
+        for _ in tables { done.wait() }
+        return total.value
     }
 }

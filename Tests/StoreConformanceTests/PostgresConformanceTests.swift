@@ -60,6 +60,7 @@ struct PostgresSetReadTests {
     @Test func aCatchUpPageCostsTheSameWhateverItCarries() throws { try SetReadTests().aCatchUpPageCostsTheSameWhateverItCarries(factory) }
     @Test func aConversationPageCostsTheSameWhateverItCarries() throws { try SetReadTests().aConversationPageCostsTheSameWhateverItCarries(factory) }
     @Test func aHistoryPageCostsTheSameWhateverItCarries() throws { try SetReadTests().aHistoryPageCostsTheSameWhateverItCarries(factory) }
+    @Test func onlyMembersWhoseInboxDidNotMove() throws { try MembersAtInboxHeadTests().onlyMembersWhoseInboxDidNotMove(factory) }
     @Test func pagesCutByBytesContinueExactly() throws { try SetReadTests().pagesCutByBytesContinueExactly(factory) }
     @Test func prunedMessagesLeaveShortPagesThatContinueExactly() throws { try SetReadTests().prunedMessagesLeaveShortPagesThatContinueExactly(factory) }
 }

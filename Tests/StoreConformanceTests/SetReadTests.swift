@@ -345,3 +345,36 @@ struct SetReadTests {
         }
     }
 }
+
+/// `membersAtInboxHead`: of the users asked (each with an inbox seq), exactly those who
+/// are members of the room now and whose inbox head is still that seq.
+@Suite(.timeLimit(.minutes(2)))
+struct MembersAtInboxHeadTests {
+    @Test(arguments: allStoreFactories)
+    func onlyMembersWhoseInboxDidNotMove(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 3
+        try Harness.with(factory, config: config) { h in
+            let owner = try h.user("owner")
+            let stays = try h.user("stays")
+            let leaves = try h.user("leaves")
+            let busy = try h.user("busy")
+            let outsider = try h.user("outsider")
+            let room = try h.group(owner, "hot", [stays, leaves, busy])
+            #expect(try h.read { try $0.store.room(room)?.hot } == true)
+            func head(_ u: TestUser) throws -> Int64 { try #require(try h.read { try $0.store.inboxHead(user: u.id) }) }
+            let asked = [stays.id: try head(stays), leaves.id: try head(leaves), busy.id: try head(busy),
+                         outsider.id: try head(outsider)]
+            // leaves leaves (its inbox gets the leave); busy gets a direct message.
+            _ = try h.write { try Rooms.removeMember($0, me: leaves.principal, room: room, name: "leaves") }.get()
+            let dm = try h.direct(owner, busy)
+            _ = try h.send(owner, dm, "d1").get()
+            let found = try h.read { try $0.store.membersAtInboxHead(room: room, users: asked) }
+            #expect(found == [stays.id])
+            // A seq behind the head does not count either.
+            let behind = try h.read { try $0.store.membersAtInboxHead(room: room, users: [stays.id: asked[stays.id]! - 1]) }
+            #expect(behind.isEmpty)
+            #expect(try h.read { try $0.store.membersAtInboxHead(room: room, users: [:]) }.isEmpty)
+        }
+    }
+}

@@ -25,6 +25,12 @@ public protocol StreamReads {
     /// nil if the user does not exist.
     func inboxHead(user: UserID) throws -> Int64?
 
+    /// Of `users` (each with an inbox seq), those who are members of `room` now and whose
+    /// inbox head is still that seq: one read for the pulls a hot room's message woke on
+    /// a node of several (nothing left them the room or wrote to their inbox since their
+    /// cursor, so the message alone is their page).
+    func membersAtInboxHead(room: RoomID, users: [UserID: Int64]) throws -> Set<UserID>
+
     /// The head of the user's stream in one read: `inboxHead` and the hot rooms they are
     /// a member of now (`hotMemberships` without departures); nil if the user does not
     /// exist.
