@@ -76,6 +76,9 @@ final class PullContinuations: @unchecked Sendable {
         }
         let entry = Entry(Taken(start: start, subscription: subscription, relay: relay))
         entries[key] = entry
+        // Waiting for a re-poll is not a live connection: a message meanwhile still makes
+        // an offline push, as it did before the subscription outlived its pull.
+        notifier.setPresent(subscription, false)
         // Any news means the head moved (or may have): the re-poll must read.
         relay.target = { [weak self] _ in self?.drop(key) }
         entry.timer = loop.schedule(after: lifetime) { [weak self] in self?.drop(key) }
@@ -87,6 +90,7 @@ final class PullContinuations: @unchecked Sendable {
         guard let entry = entries.removeValue(forKey: Key(device: device, cursor: cursor)) else { return nil }
         if let timer = entry.timer { loop.cancel(timer) }
         entry.taken.relay.target = nil
+        notifier.setPresent(entry.taken.subscription, true)
         adopted += 1
         return entry.taken
     }

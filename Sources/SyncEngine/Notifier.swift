@@ -37,6 +37,9 @@ public final class Notifier: Sendable {
     fileprivate struct Entry {
         var callback: Callback
         var rooms: Set<RoomID>
+        /// A live connection (presence: no offline push). False while a subscription only
+        /// waits a moment for a re-poll (`setPresent`).
+        var present = true
     }
 
     /// One user's subscribers on a lane. Almost always one (a device's one pull or
@@ -63,6 +66,13 @@ public final class Notifier: Sendable {
         }
 
         var isEmpty: Bool { if case .many(let all) = self { all.isEmpty } else { false } }
+
+        var anyPresent: Bool {
+            switch self {
+            case .one(_, let e): e.present
+            case .many(let all): all.values.contains { $0.present }
+            }
+        }
 
         mutating func set(_ id: UInt64, _ entry: Entry) {
             switch self {
@@ -205,6 +215,16 @@ public final class Notifier: Sendable {
         }
     }
 
+    /// Whether `sub` counts as a live connection for presence (`isOnline`, `onlineUsers`):
+    /// a pull's subscription kept a moment for its re-poll does not.
+    public func setPresent(_ sub: Subscription, _ present: Bool) {
+        lane(sub.lane).table.withLock { s in
+            guard var entry = s.byUser[sub.user]?[sub.id], entry.present != present else { return }
+            entry.present = present
+            s.byUser[sub.user]?.set(sub.id, entry)
+        }
+    }
+
     public func unsubscribe(_ sub: Subscription) {
         let lane = self.lane(sub.lane)
         let removed = lane.table.withLock { s -> Bool in
@@ -248,10 +268,12 @@ public final class Notifier: Sendable {
         publish(users: news.users, rooms: news.rooms, receipts: news.receipts, revoked: news.revoked)
     }
 
-    /// The users with at least one subscriber.
+    /// The users with at least one subscriber that is a live connection (`setPresent`).
     public func subscribedUsers() -> [UserID] {
         var users = Set<UserID>()
-        for lane in lanes.withLock({ $0 }) { lane.table.withLock { users.formUnion($0.byUser.keys) } }
+        for lane in lanes.withLock({ $0 }) {
+            lane.table.withLock { t in for (u, s) in t.byUser where s.anyPresent { users.insert(u) } }
+        }
         return Array(users)
     }
 
@@ -264,7 +286,8 @@ public final class Notifier: Sendable {
 
     public var subscriberCount: Int { lanes.withLock { $0 }.reduce(0) { $0 + $1.count.load(ordering: .relaxed) } }
     public var wakeUps: Int { published.count }
+    /// Whether `user` has a subscriber that is a live connection (`setPresent`).
     public func hasSubscribers(_ user: UserID) -> Bool {
-        lanes.withLock { $0 }.contains { lane in lane.table.withLock { $0.byUser[user] != nil } }
+        lanes.withLock { $0 }.contains { lane in lane.table.withLock { $0.byUser[user]?.anyPresent == true } }
     }
 }

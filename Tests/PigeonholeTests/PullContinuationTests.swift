@@ -53,12 +53,16 @@ struct PullContinuationTests {
                 let answer = try phone.readResponse()
                 #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["m\(i)"])
                 cursor = try #require(answer.json["cursor"]?.stringValue)
+                // Between the answer and the re-poll: not online (a message now makes a push).
+                #expect(eventually { server.continuations == 1 })
+                #expect(server.engine.notifier.onlineUsers().isEmpty)
                 phone.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
                 #expect(eventually { server.parkedPolls == 1 })
                 // The send's own reads aside (none on SQLite: its token is cached), the
                 // answer and the re-poll read nothing.
                 #expect(server.engine.readsStarted.count == reads, "pull \(i)")
                 #expect(server.adopted == i)
+                #expect(server.engine.notifier.onlineUsers().count == 1)
             }
             try bob.sendOK(room, "m4", "message 4")
             #expect(ReceivedMessage.from(try phone.readResponse().json["events"]?.array ?? []).map(\.clientMsgID) == ["m4"])

@@ -66,6 +66,23 @@ import Testing
         #expect(Set(heard.take()) == ["a1: receipts 10", "a2: receipts 10", "a1: revoked 4", "a2: revoked 4"])
     }
 
+    /// A subscription that is not a live connection (a pull's, kept a moment for its
+    /// re-poll) still hears its news but does not make its user online.
+    @Test func aSubscriptionNotPresentHearsButDoesNotMakeItsUserOnline() {
+        let n = Notifier(), heard = Heard()
+        let kept = n.subscribe(alice, heard.callback("kept"))
+        n.setPresent(kept, false)
+        #expect(n.subscriberCount == 1 && !n.isOnline(alice) && n.onlineUsers().isEmpty)
+        n.publish(users: [alice: 1])
+        #expect(heard.take() == ["kept: inbox 1 -"])
+        let socket = n.subscribe(alice, heard.callback("socket"))
+        #expect(n.isOnline(alice) && n.onlineUsers() == [alice])
+        n.unsubscribe(socket)
+        #expect(!n.isOnline(alice))
+        n.setPresent(kept, true)   // adopted by a re-poll
+        #expect(n.isOnline(alice) && n.onlineUsers() == [alice])
+    }
+
     @Test func unsubscribedHearsNothingAndIsGoneFromPresence() {
         let n = Notifier(), heard = Heard()
         let phone = n.subscribe(alice, rooms: [hot], heard.callback("phone"))
