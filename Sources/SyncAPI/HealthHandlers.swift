@@ -48,6 +48,9 @@ struct HealthHandlers {
         try api.requireAdmin(input)
         var gauged = api.gauges.withLock { $0 }?() ?? Metrics.Gauges()
         gauged.parkedPolls = api.polls.count
+        gauged.pullsFromNews = api.pulls.answeredAtOnce.count
+        gauged.pullsFromOffers = api.offers.answered.count
+        gauged.pullsFromContinuations = api.adoptedContinuations.count
         guard api.config.pushWebhook != nil else { return responder.respond(renderMetrics(gauged)) }
         let measured = gauged
         api.read(responder, { try PushOutbox.depth($0.store) }) { [self] depth in

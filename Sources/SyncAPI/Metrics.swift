@@ -47,6 +47,11 @@ final class Metrics: Sendable {
         var webSockets = 0
         var parkedPolls = 0
         var outboxDepth: Int?
+        /// Pulls served with no read of their own: answered from a wake-up's message,
+        /// answered from a socket's offer, parked on an answered pull's subscription.
+        var pullsFromNews = 0
+        var pullsFromOffers = 0
+        var pullsFromContinuations = 0
     }
 
     func render(engine: SyncEngine, gauges: Gauges) -> String {
@@ -114,6 +119,13 @@ final class Metrics: Sendable {
         line("pigeonhole_inbox_rows_written_total", "", "\(engine.inboxRowsWritten.count)")
         header("pigeonhole_notifier_wakeups_total", "counter", "Callbacks the Notifier made (pulls and sockets woken).")
         line("pigeonhole_notifier_wakeups_total", "", "\(engine.notifier.wakeUps)")
+        header("pigeonhole_store_reads_total", "counter", "Reads submitted to the store (snapshots on its read threads).")
+        line("pigeonhole_store_reads_total", "", "\(engine.readsStarted.count)")
+        header("pigeonhole_pulls_without_read_total", "counter",
+               "Pulls served with no read of their own: answered from a wake-up's message (news), from a socket's offer after mail (offer), or parked on an answered pull's subscription (continuation).")
+        line("pigeonhole_pulls_without_read_total", #"path="news""#, "\(gauges.pullsFromNews)")
+        line("pigeonhole_pulls_without_read_total", #"path="offer""#, "\(gauges.pullsFromOffers)")
+        line("pigeonhole_pulls_without_read_total", #"path="continuation""#, "\(gauges.pullsFromContinuations)")
         if let depth = gauges.outboxDepth {
             header("pigeonhole_push_outbox_depth", "gauge", "Pushes waiting for delivery (dead ones excluded).")
             line("pigeonhole_push_outbox_depth", "", "\(depth)")

@@ -15,6 +15,8 @@ public final class PigeonholeAPI: HTTPHandler {
     let lanes = Mutex<[Notifier.Lane]>([])
     /// One table of pull continuations per event loop (index = loop index), likewise.
     let continuationTables = Mutex<[PullContinuations]>([])
+    /// Re-polls that parked on a continuation, over every loop.
+    let adoptedContinuations = Counter()
     /// One `HotWakeChecks` per event loop, likewise.
     let hotWakeTables = Mutex<[HotWakeChecks]>([])
     /// Parked pulls of one user at one position share one read (see `SharedPulls`).

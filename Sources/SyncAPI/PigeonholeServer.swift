@@ -71,7 +71,10 @@ public final class PigeonholeServer: Sendable {
         let engine = self.engine
         api.hotWakeTables.withLock { tables in tables = http.loops.map { HotWakeChecks(loop: $0, engine: engine) } }
         api.continuationTables.withLock { tables in
-            tables = http.loops.map { PullContinuations(loop: $0, notifier: notifier, lifetime: configuration.api.pullContinuationLifetime) }
+            tables = http.loops.map {
+                PullContinuations(loop: $0, notifier: notifier, adopted: api.adoptedContinuations,
+                                  lifetime: configuration.api.pullContinuationLifetime)
+            }
         }
         // The only upgrade the API makes is a /v1/notify WebSocket.
         api.gauges.withLock { $0 = { Metrics.Gauges(connections: http.openConnections, webSockets: http.openUpgradedConnections) } }

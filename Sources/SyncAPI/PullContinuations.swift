@@ -54,11 +54,12 @@ final class PullContinuations: @unchecked Sendable {
     private let lifetime: Duration
     private let capacity: Int
     private var entries: [Key: Entry] = [:]
-    /// Re-polls that parked from here (tests count them).
-    private(set) var adopted = 0
+    /// Re-polls that parked from a continuation (every loop's table counts into one).
+    let adopted: Counter
 
-    init(loop: EventLoop, notifier: Notifier, lifetime: Duration = .seconds(2), capacity: Int = 20_000) {
+    init(loop: EventLoop, notifier: Notifier, adopted: Counter, lifetime: Duration = .seconds(2), capacity: Int = 20_000) {
         self.loop = loop
+        self.adopted = adopted
         self.notifier = notifier
         self.lifetime = lifetime
         self.capacity = capacity
@@ -91,7 +92,7 @@ final class PullContinuations: @unchecked Sendable {
         if let timer = entry.timer { loop.cancel(timer) }
         entry.taken.relay.target = nil
         notifier.setPresent(entry.taken.subscription, true)
-        adopted += 1
+        adopted.add(1)
         return entry.taken
     }
 

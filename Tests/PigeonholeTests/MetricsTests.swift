@@ -56,6 +56,28 @@ struct MetricsTests {
             #expect(Self.value(text, "pigeonhole_long_polls_parked") == 0)
             #expect((Self.value(text, "pigeonhole_process_resident_memory_bytes") ?? 0) > 1_000_000)
             #expect((Self.value(text, "pigeonhole_process_open_fds") ?? 0) > 3)
+            #expect((Self.value(text, "pigeonhole_store_reads_total") ?? 0) >= 1)   // the history page
+        }
+    }
+
+    /// The pulls served without a read of their own, by path: a parked pull answered
+    /// from the message's wake-up, then its re-poll parked on its subscription.
+    @Test func countsPullsWithoutARead() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let phone = try server.connect(timeout: 15)
+            phone.send("GET", "/v1/sync?cursor=\(try alice.conversationsCursor())&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            try bob.sendOK(room, "m1", "one")
+            let cursor = try #require(try phone.readResponse().json["cursor"]?.stringValue)
+            phone.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            let text = try server.admin.get("/metrics", token: TestServer.adminToken).text
+            #expect(Self.value(text, #"pigeonhole_pulls_without_read_total{path="news"}"#) == 1)
+            #expect(Self.value(text, #"pigeonhole_pulls_without_read_total{path="continuation"}"#) == 1)
+            #expect(Self.value(text, #"pigeonhole_pulls_without_read_total{path="offer"}"#) == 0)
         }
     }
 }

@@ -157,7 +157,7 @@ struct PullContinuationTests {
 extension TestServer {
     /// Pull continuations kept, and re-polls that parked on one, over every loop.
     var continuations: Int { onLoops { $0.count } }
-    var adopted: Int { onLoops { $0.adopted } }
+    var adopted: Int { server.api.adoptedContinuations.count }
 
     private func onLoops(_ figure: @escaping @Sendable (PullContinuations) -> Int) -> Int {
         let total = Locked(0)
