@@ -29,14 +29,13 @@ final class HotWakeChecks: @unchecked Sendable {
     /// The waiters of reads under way, by read.
     private var reading: [UInt64: [Waiter]] = [:]
     private var nextRead: UInt64 = 0
-    /// Checks read (tests count them).
-    private(set) var reads = 0
+    /// Checks read (every loop's count into one; tests read it).
+    private let reads: Counter
 
-    var loopForTests: EventLoop { loop }
-
-    init(loop: EventLoop, engine: SyncEngine) {
+    init(loop: EventLoop, engine: SyncEngine, reads: Counter) {
         self.loop = loop
         self.engine = engine
+        self.reads = reads
     }
 
     /// `done(true)` when `user` is a member of `room` and their inbox head is `inboxSeq`
@@ -58,7 +57,7 @@ final class HotWakeChecks: @unchecked Sendable {
         // after its cursor, so it reads anyway.
         var users: [UserID: Int64] = [:]
         for w in waiters { users[w.user] = max(users[w.user] ?? w.inboxSeq, w.inboxSeq) }
-        reads += 1
+        reads.add(1)
         let id = nextRead
         nextRead += 1
         reading[id] = waiters

@@ -12,13 +12,17 @@ import Logging
 public final class PigeonholeAPI: HTTPHandler {
     let engine: SyncEngine
     /// One Notifier lane per event loop (index = loop index), set once the loops exist.
-    let lanes = Mutex<[Notifier.Lane]>([])
-    /// One table of pull continuations per event loop (index = loop index), likewise.
-    let continuationTables = Mutex<[PullContinuations]>([])
-    /// Re-polls that parked on a continuation, over every loop.
+    /// What each event loop holds of its own (index = loop index), set once the loops
+    /// exist: its Notifier lane, its pull continuations, its hot-room wake checks.
+    let perLoop = Mutex<[LoopParts]>([])
+    struct LoopParts {
+        let lane: Notifier.Lane
+        let continuations: PullContinuations
+        let hotWakes: HotWakeChecks
+    }
+    /// Re-polls that parked on a continuation, and hot-room wake checks read, over every loop.
     let adoptedContinuations = Counter()
-    /// One `HotWakeChecks` per event loop, likewise.
-    let hotWakeTables = Mutex<[HotWakeChecks]>([])
+    let hotWakeReads = Counter()
     /// Parked pulls of one user at one position share one read (see `SharedPulls`).
     let pulls: SharedPulls
     /// Pages `/v1/notify` sockets vouch for: a pull after `mail` needs no read (`PullOffers`).
@@ -68,7 +72,10 @@ public final class PigeonholeAPI: HTTPHandler {
 
     public func shutdownRequested() {
         polls.finishAll()
-        for table in continuationTables.withLock({ $0 }) { table.loop.execute { table.dropAll() } }
+        for parts in perLoop.withLock({ $0 }) {
+            let table = parts.continuations
+            table.loop.execute { table.dropAll() }
+        }
     }
 
     public func requestCompleted(method: HTTPMethod, label: String?, status: Int, nanos: UInt64) {
@@ -124,17 +131,15 @@ public final class PigeonholeAPI: HTTPHandler {
     }
 
     /// The Notifier lane of `loop`: subscribers told there run on that loop.
-    func lane(_ loop: EventLoop) -> Notifier.Lane? {
-        lanes.withLock { $0.indices.contains(loop.index) ? $0[loop.index] : nil }
-    }
+    func lane(_ loop: EventLoop) -> Notifier.Lane? { parts(loop)?.lane }
 
     /// The hot-room wake checks of `loop` (`HotWakeChecks`: touch them only on it).
-    func hotWakes(on loop: EventLoop) -> HotWakeChecks? {
-        hotWakeTables.withLock { $0.indices.contains(loop.index) ? $0[loop.index] : nil }
-    }
+    func hotWakes(on loop: EventLoop) -> HotWakeChecks? { parts(loop)?.hotWakes }
 
     /// The pull continuations of `loop` (`PullContinuations`: touch them only on it).
-    func continuations(on loop: EventLoop) -> PullContinuations? {
-        continuationTables.withLock { $0.indices.contains(loop.index) ? $0[loop.index] : nil }
+    func continuations(on loop: EventLoop) -> PullContinuations? { parts(loop)?.continuations }
+
+    private func parts(_ loop: EventLoop) -> LoopParts? {
+        perLoop.withLock { $0.indices.contains(loop.index) ? $0[loop.index] : nil }
     }
 }

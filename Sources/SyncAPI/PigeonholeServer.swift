@@ -65,16 +65,13 @@ public final class PigeonholeServer: Sendable {
         http = try HTTPServer(configuration: configuration.http, handler: api, logger: logger, listener: listener)
         let http = self.http
         let notifier = engine.notifier
-        api.lanes.withLock { lanes in
-            lanes = http.loops.map { loop in notifier.addLane { loop.execute($0) } }
-        }
         let engine = self.engine
-        api.hotWakeTables.withLock { tables in tables = http.loops.map { HotWakeChecks(loop: $0, engine: engine) } }
-        api.continuationTables.withLock { tables in
-            tables = http.loops.map {
-                PullContinuations(loop: $0, notifier: notifier, adopted: api.adoptedContinuations,
-                                  lifetime: configuration.api.pullContinuationLifetime)
-            }
+        api.perLoop.withLock { parts in
+            parts = http.loops.map { loop in PigeonholeAPI.LoopParts(
+                lane: notifier.addLane { loop.execute($0) },
+                continuations: PullContinuations(loop: loop, notifier: notifier, adopted: api.adoptedContinuations,
+                                                 lifetime: configuration.api.pullContinuationLifetime),
+                hotWakes: HotWakeChecks(loop: loop, engine: engine, reads: api.hotWakeReads)) }
         }
         // The only upgrade the API makes is a /v1/notify WebSocket.
         api.gauges.withLock { $0 = { Metrics.Gauges(connections: http.openConnections, webSockets: http.openUpgradedConnections) } }

@@ -35,8 +35,9 @@ struct SyncHandlers {
         let timeout = Duration.seconds(min(requested, api.config.maxPollTimeout))
         guard let token = input.bearerToken else { throw APIError.unauthorized }
         let cursor = input.queryString("cursor")
+        let hash = SyncEngine.tokenHash(token)
         // Two pulls need no read (the token from the cache, never past a revocation):
-        if let cursor, let hash = SyncEngine.tokenHash(token), let me = api.engine.cachedPrincipal(tokenHash: hash) {
+        if let cursor, let hash, let me = api.engine.cachedPrincipal(tokenHash: hash) {
             // the pull after `mail` from the head a socket knew before one message came
             // (`PullOffers`), answered with that message;
             if let offer = api.offers.offer(user: me.user, from: cursor) {
@@ -51,7 +52,7 @@ struct SyncHandlers {
                                 timeout: timeout).start(adopting: taken)
             }
         }
-        api.engine.startPull(token: token, cursor: cursor, mayWait: requested > 0,
+        api.engine.startPull(tokenHash: hash, cursor: cursor, mayWait: requested > 0,
                              page: .init(limit: limit, perRoomLimit: perRoom)) { result in
             let response: HTTPResponse
             switch result {

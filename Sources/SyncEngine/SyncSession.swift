@@ -40,10 +40,11 @@ extension SyncEngine {
     /// With `page` (the pull's limits), a cursor not at the head has its page read in the
     /// same snapshot: `.answered` when it holds anything (or the pull may not wait).
     /// Runs on the store's read threads; `completion` runs there too.
-    public func startPull(token: String, cursor text: String?, mayWait: Bool, page: PageLimits? = nil,
+    /// `tokenHash` is `SyncEngine.tokenHash(token)`, which the caller has already computed
+    /// for the `PrincipalCache`.
+    public func startPull(tokenHash hash: [UInt8]?, cursor text: String?, mayWait: Bool, page: PageLimits? = nil,
                           completion: @escaping @Sendable (Result<PullStartOutcome?, SyncError>) -> Void) {
         let publications = notifier.publications   // before the snapshot: see `PullStart.caughtUpAt`
-        let hash = Self.tokenHash(token)
         let generation = principals.generation
         read({ ctx in try Self.startPullRead(ctx, tokenHash: hash, cursor: text, mayWait: mayWait, page: page) }) { [self] result in
             // The token is now known (PrincipalCache): a re-poll may skip its read.

@@ -64,14 +64,7 @@ struct MetricsTests {
     /// from the message's wake-up, then its re-poll parked on its subscription.
     @Test func countsPullsWithoutARead() throws {
         try TestServer.with { server in
-            let alice = try server.createUser("alice", device: "phone")
-            let bob = try server.createUser("bob", device: "phone")
-            let room = try bob.directRoom(with: "alice")
-            let phone = try server.connect(timeout: 15)
-            phone.send("GET", "/v1/sync?cursor=\(try alice.conversationsCursor())&timeout=10", token: alice.token)
-            #expect(eventually { server.parkedPolls == 1 })
-            try bob.sendOK(room, "m1", "one")
-            let cursor = try #require(try phone.readResponse().json["cursor"]?.stringValue)
+            let (alice, _, _, phone, _, cursor) = try AnsweredPull.make(on: server)
             phone.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
             #expect(eventually { server.parkedPolls == 1 })
             let text = try server.admin.get("/metrics", token: TestServer.adminToken).text

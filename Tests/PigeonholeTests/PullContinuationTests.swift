@@ -73,15 +73,7 @@ struct PullContinuationTests {
     /// (A lifetime of a minute: the entry must go because of the news, not its age.)
     @Test func newsBetweenTheAnswerAndTheRePollMakesItRead() throws {
         try TestServer.with(configure: { $0.api.pullContinuationLifetime = .seconds(60) }) { server in
-            let alice = try server.createUser("alice", device: "phone")
-            let bob = try server.createUser("bob", device: "phone")
-            let room = try bob.directRoom(with: "alice")
-            let phone = try server.connect(timeout: 15)
-            phone.send("GET", "/v1/sync?cursor=\(try alice.conversationsCursor())&timeout=10", token: alice.token)
-            #expect(eventually { server.parkedPolls == 1 })
-            try bob.sendOK(room, "m1", "one")
-            let cursor = try #require(try phone.readResponse().json["cursor"]?.stringValue)
-            #expect(eventually { server.continuations == 1 })
+            let (alice, bob, room, phone, _, cursor) = try AnsweredPull.make(on: server)
             try bob.sendOK(room, "m2", "sent while alice's phone was not waiting")
             #expect(eventually { server.continuations == 0 })
             let answer = try phone.request("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
@@ -93,14 +85,7 @@ struct PullContinuationTests {
     /// Revoked between the answer and the re-poll: 401, not a parked pull.
     @Test func aRevokedDeviceDoesNotParkOnItsContinuation() throws {
         try TestServer.with { server in
-            let alice = try server.createUser("alice", device: "phone")
-            let bob = try server.createUser("bob", device: "phone")
-            let room = try bob.directRoom(with: "alice")
-            let phone = try server.connect(timeout: 15)
-            phone.send("GET", "/v1/sync?cursor=\(try alice.conversationsCursor())&timeout=10", token: alice.token)
-            #expect(eventually { server.parkedPolls == 1 })
-            try bob.sendOK(room, "m1", "one")
-            let cursor = try #require(try phone.readResponse().json["cursor"]?.stringValue)
+            let (alice, _, _, phone, _, cursor) = try AnsweredPull.make(on: server)
             #expect(try server.admin.delete("/v1/admin/devices/\(alice.id)", token: TestServer.adminToken).status == 204)
             let answer = try phone.request("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
             #expect(answer.status == 401)
@@ -113,15 +98,7 @@ struct PullContinuationTests {
     /// principal from the cache.
     @Test func aTokenNotInTheCacheMakesTheRePollRead() throws {
         try TestServer.with(configure: { $0.api.pullContinuationLifetime = .seconds(60) }) { server in
-            let alice = try server.createUser("alice", device: "phone")
-            let bob = try server.createUser("bob", device: "phone")
-            let room = try bob.directRoom(with: "alice")
-            let phone = try server.connect(timeout: 15)
-            phone.send("GET", "/v1/sync?cursor=\(try alice.conversationsCursor())&timeout=10", token: alice.token)
-            #expect(eventually { server.parkedPolls == 1 })
-            try bob.sendOK(room, "m1", "one")
-            let cursor = try #require(try phone.readResponse().json["cursor"]?.stringValue)
-            #expect(eventually { server.continuations == 1 })
+            let (alice, bob, room, phone, _, cursor) = try AnsweredPull.make(on: server)
             server.engine.principals.clear()
             let reads = server.engine.readsStarted.count
             phone.send("GET", "/v1/sync?cursor=\(cursor)&timeout=10", token: alice.token)
@@ -137,20 +114,32 @@ struct PullContinuationTests {
     /// continuation's: it reads, and gets what is after it.
     @Test func onlyTheCursorTheAnswerGaveParksOnIt() throws {
         try TestServer.with { server in
-            let alice = try server.createUser("alice", device: "phone")
-            let bob = try server.createUser("bob", device: "phone")
-            let room = try bob.directRoom(with: "alice")
-            let before = try alice.conversationsCursor()
-            let phone = try server.connect(timeout: 15)
-            phone.send("GET", "/v1/sync?cursor=\(before)&timeout=10", token: alice.token)
-            #expect(eventually { server.parkedPolls == 1 })
-            try bob.sendOK(room, "m1", "one")
-            _ = try phone.readResponse()
-            #expect(eventually { server.continuations == 1 })
+            let (alice, _, _, phone, before, _) = try AnsweredPull.make(on: server)
             let again = try phone.request("GET", "/v1/sync?cursor=\(before)&timeout=10", token: alice.token)
             #expect(ReceivedMessage.from(again.json["events"]?.array ?? []).map(\.clientMsgID) == ["m1"])
             #expect(server.adopted == 0)
         }
+    }
+}
+
+/// Alice's phone parked a pull from her first screen's cursor (`before`) on one
+/// keep-alive connection; Bob's message "m1" answered it with `cursor`, and the node now
+/// keeps that pull's continuation.
+enum AnsweredPull {
+    static func make(on server: TestServer) throws
+        -> (alice: TestDevice, bob: TestDevice, room: Int64, phone: HTTPTestClient, before: String, cursor: String) {
+        let alice = try server.createUser("alice", device: "phone")
+        let bob = try server.createUser("bob", device: "phone")
+        let room = try bob.directRoom(with: "alice")
+        let before = try alice.conversationsCursor()
+        let phone = try server.connect(timeout: 15)
+        phone.send("GET", "/v1/sync?cursor=\(before)&timeout=10", token: alice.token)
+        #expect(eventually { server.parkedPolls == 1 })
+        try bob.sendOK(room, "m1", "one")
+        let answer = try phone.readResponse()
+        #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["m1"])
+        #expect(eventually { server.continuations == 1 })
+        return (alice, bob, room, phone, before, try #require(answer.json["cursor"]?.stringValue))
     }
 }
 
@@ -162,7 +151,7 @@ extension TestServer {
     private func onLoops(_ figure: @escaping @Sendable (PullContinuations) -> Int) -> Int {
         let total = Locked(0)
         let done = DispatchSemaphore(value: 0)
-        let tables = server.api.continuationTables.withLock { $0 }
+        let tables = server.api.perLoop.withLock { $0 }.map(\.continuations)
         for t in tables {
             t.loop.execute {
                 total.withLock { $0 += figure(t) }
@@ -302,7 +291,7 @@ struct HotWakeCheckTests {
             #expect((left.json["events"]?.array ?? []).map { $0["type"]?.stringValue } == ["member"])
 
             let queries = node.server.api.pulls.reads.count
-            let checks = node.hotWakeReads
+            let checks = node.server.api.hotWakeReads.count
             try owner.sendOK(room, "h1", "to the three still here")
             for (i, pull) in pulls.prefix(3).enumerated() {
                 let answer = try #require(pull.wait(5))
@@ -313,24 +302,7 @@ struct HotWakeCheckTests {
                 #expect(answer.json["cursor"] == read.json["cursor"])
             }
             #expect(node.server.api.pulls.reads.count == queries, "a woken pull queried")
-            #expect(node.hotWakeReads - checks == 1)
+            #expect(node.server.api.hotWakeReads.count - checks == 1)
         }
-    }
-}
-
-extension TestServer {
-    /// Hot-room wake checks read, over every loop.
-    var hotWakeReads: Int {
-        let total = Locked(0)
-        let done = DispatchSemaphore(value: 0)
-        let tables = server.api.hotWakeTables.withLock { $0 }
-        for t in tables {
-            t.loopForTests.execute {
-                total.withLock { $0 += t.reads }
-                done.signal()
-            }
-        }
-        for _ in tables { done.wait() }
-        return total.value
     }
 }
