@@ -26,11 +26,13 @@ extension GroupCommitWriter {
         var again: [Command] = []
         var news: [StoreNews] = []
         var restart = true
+        var sendBatches = options.sendBatches
         if options.pipelining && batch.count > 1 {
             pipelined: while units.count > 1 {
                 hooks?.began()
                 writer.beginBatch(isolating: false)
-                let outcome = Self.runPipelined(units, conn: conn, writer: writer, memory: &pipelineMemory)
+                let outcome = Self.runPipelined(units, conn: conn, writer: writer, sendBatches: sendBatches,
+                                                 memory: &pipelineMemory)
                 if case .ran(let d, let r, let n) = outcome {
                     done = d
                     again = countAttempt(r)
@@ -51,6 +53,10 @@ extension GroupCommitWriter {
                     statsBox.withLock { $0.transactionsFailed += 1 }
                     units.removeAll { $0 === lost }
                     carried += countAttempt([lost])
+                    continue pipelined
+                case .unmerge:
+                    statsBox.withLock { $0.transactionsFailed += 1 }
+                    sendBatches = false
                     continue pipelined
                 case .isolate:
                     statsBox.withLock { $0.transactionsFailed += 1 }

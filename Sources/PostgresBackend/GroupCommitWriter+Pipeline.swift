@@ -38,6 +38,9 @@ enum PipelinedOutcome {
     /// This unit's first statement lost a lock wait (or a deadlock) in the pipeline:
     /// roll back, carry it to the next batch, run the others again.
     case carry(GroupCommitWriter.Command)
+    /// Sends merged into one call (SendBatches.swift) lost a lock wait: roll back and run
+    /// the batch again pipelined, each send its own call, so the one that waits is carried.
+    case unmerge
     /// A first statement failed otherwise: roll back and run the batch isolating (a
     /// savepoint per unit), where the failing unit fails alone.
     case isolate
@@ -46,7 +49,7 @@ enum PipelinedOutcome {
 
 extension GroupCommitWriter {
     /// Runs `units` in the open transaction, pipelined in rounds (see the top of this file).
-    static func runPipelined(_ units: [Command], conn: PGConnection, writer: PGWriter,
+    static func runPipelined(_ units: [Command], conn: PGConnection, writer: PGWriter, sendBatches: Bool,
                              memory: inout PipelineMemory) -> PipelinedOutcome {
         defer { conn.script = .off }
         var firsts: [PGStatement?] = []
@@ -72,7 +75,7 @@ extension GroupCommitWriter {
                 conn.script = .off
                 let results: [PGPrefetched]
                 do {
-                    results = try conn.pipeline(statements)
+                    results = try sendBatches ? SendBatches.pipeline(statements, on: conn) : conn.pipeline(statements)
                 } catch {
                     return error.connectionLost ? .connectionLost : .fallback
                 }
@@ -81,7 +84,9 @@ extension GroupCommitWriter {
                     // the same way run alone: decide here, not after a plain rerun.
                     let j = round.filter { firsts[$0] != nil }[failed]
                     let state = results[failed].sqlState
-                    return state == "40001" || state == "40P01" || state == "55P03" ? .carry(units[j]) : .isolate
+                    guard state == "40001" || state == "40P01" || state == "55P03" else { return .isolate }
+                    // Sends merged into one call: which of them waited is unknown.
+                    return results[failed].row == nil ? .carry(units[j]) : .unmerge
                 }
                 var k = 0
                 for j in round where firsts[j] != nil {

@@ -142,10 +142,10 @@ extension PGWriter: MessagesWrites {
         // With the device's cluster-wide send bucket: taken in the same call (0010_rate_buckets.sql).
         let (sql, params): (String, [PGValue])
         if let b = r.bucket, b.ratePerSecond > 0 {
-            sql = "SELECT * FROM ph_send_limited($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            sql = SendBatches.limitedSend
             params = [.text(b.key), .double(b.ratePerSecond), .double(b.burst)] + send
         } else {
-            (sql, params) = ("SELECT * FROM ph_send($1, $2, $3, $4, $5, $6, $7)", send)
+            (sql, params) = (SendBatches.send, send)
         }
         try pg.query(sql, params) { row in
             switch row.text(0) {

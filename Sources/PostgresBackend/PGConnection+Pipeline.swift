@@ -14,17 +14,30 @@ struct PGStatement: Equatable {
     let texts: [String?]
 }
 
-/// A statement's result, read back from a pipeline (freed with it).
+/// A result read back from a pipeline, freed when the last statement answered from it goes.
+final class PGResult {
+    let pointer: OpaquePointer?
+
+    init(_ pointer: OpaquePointer?) { self.pointer = pointer }
+
+    deinit { PQclear(pointer) }
+}
+
+/// A statement's result, read back from a pipeline: the whole result, or one row of it
+/// when several statements went out as one (SendBatches.swift).
 final class PGPrefetched {
     let statement: PGStatement
-    let result: OpaquePointer?
+    let shared: PGResult
+    /// This statement's row of a shared result (nil: every row is its own).
+    let row: Int32?
 
-    init(statement: PGStatement, result: OpaquePointer?) {
+    init(statement: PGStatement, result: PGResult, row: Int32? = nil) {
         self.statement = statement
-        self.result = result
+        self.shared = result
+        self.row = row
     }
 
-    deinit { PQclear(result) }
+    var result: OpaquePointer? { shared.pointer }
 
     /// The SQLSTATE of a statement that failed (nil if it succeeded or was skipped).
     var sqlState: String? {
@@ -92,6 +105,11 @@ extension PGConnection {
                 throw PGScriptStop.diverged(firstSQL: prefetched.statement.sql, extra: false)
             }
             script = more ? .off : .noMore(firstSQL: sql)
+            if let only = prefetched.row {
+                try check(prefetched.result)
+                try row(PGRow(result: prefetched.result!, index: only))
+                return 1
+            }
             return try rows(of: prefetched.result, row)
         case .noMore(let first):
             scriptViolated = true
@@ -145,7 +163,7 @@ extension PGConnection {
             while let r = PQgetResult(c) {
                 if first == nil { first = r } else { PQclear(r) }
             }
-            out.append(PGPrefetched(statement: s, result: first))
+            out.append(PGPrefetched(statement: s, result: PGResult(first)))
         }
         var synced = false
         while let r = PQgetResult(c) {

@@ -29,19 +29,28 @@ public enum PGValue: Sendable {
             s += String(decoding: bytes.flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 15)]] }, as: UTF8.self)
             return s
         case .int64Array(let values): return "{" + values.map(String.init).joined(separator: ",") + "}"
-        case .textArray(let values):
-            var out = "{"
-            for (i, v) in values.enumerated() {
-                if i > 0 { out += "," }
-                out += "\""
-                for ch in v.unicodeScalars {
-                    if ch == "\"" || ch == "\\" { out += "\\" }
-                    out.unicodeScalars.append(ch)
-                }
-                out += "\""
-            }
-            return out + "}"
+        case .textArray(let values): return Self.arrayLiteral(values)
         case .null: return nil
         }
+    }
+
+    /// An array literal in text format: every element quoted, `"` and `\` escaped; nil is
+    /// NULL. Any element type reads it (`'{"1","2"}'::bigint[]`).
+    static func arrayLiteral(_ values: [String?]) -> String {
+        var out = "{"
+        for (i, v) in values.enumerated() {
+            if i > 0 { out += "," }
+            guard let v else {
+                out += "NULL"
+                continue
+            }
+            out += "\""
+            for ch in v.unicodeScalars {
+                if ch == "\"" || ch == "\\" { out += "\\" }
+                out.unicodeScalars.append(ch)
+            }
+            out += "\""
+        }
+        return out + "}"
     }
 }

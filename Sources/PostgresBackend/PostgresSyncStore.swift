@@ -58,6 +58,9 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         /// A batch's units send their first statements in one round trip (libpq pipeline
         /// mode; GroupCommitWriter+Pipeline.swift). Off: one round trip per statement.
         public var pipelining = true
+        /// A pipelined round's consecutive sends go out as one `ph_send_batch` call
+        /// (SendBatches.swift). Off: one call each (tests compare the two).
+        public var sendBatches = true
         /// After recalls, rewrite the messages table (`VACUUM FULL`, locks it while it
         /// copies) rather than VACUUM it, so no byte of a recalled text stays in the file
         /// (`Scrubber`, `--db-scrub rewrite`).

@@ -17,13 +17,14 @@ struct PostgresPipelineTests {
         let store: PostgresSyncStore
         let harness: Harness
 
-        init() throws {
+        init(sendBatches: Bool = true, config: EngineConfiguration = EngineConfiguration()) throws {
             database = try TestPostgres.createDatabase()
             var options = PostgresSyncStore.Options(url: database.url, poolSize: 2)
             options.cluster = false
             options.writers = 1
+            options.sendBatches = sendBatches
             store = try PostgresSyncStore(options)
-            harness = try Harness(database: PostgresTestDatabase(database: database), store: store)
+            harness = try Harness(database: PostgresTestDatabase(database: database), store: store, config: config)
         }
 
         func close() {
@@ -67,15 +68,28 @@ struct PostgresPipelineTests {
     /// Waits for `count` completions counted by `done`.
     static func wait(_ done: DispatchSemaphore, _ count: Int) { for _ in 0..<count { done.wait() } }
 
-    /// 48 sends in one batch: BEGIN, one pipeline, the member activity, the notify and
-    /// COMMIT (5 round trips; one per send before), stored in the order submitted.
+    /// 48 sends in one batch: BEGIN, one pipeline (the sends in one call), the member
+    /// activity, the notify and COMMIT (5 round trips; one per send before), stored in the
+    /// order submitted.
     @Test func aBatchOfSendsIsAFewRoundTrips() throws {
         try Self.with { node in
             let h = node.harness
             let alice = try h.user("alice")
             let bob = try h.user("bob")
             let room = try h.group(alice, "pipelined", [bob])
-            _ = try h.send(alice, room, "warm-up").get()   // statements prepared on the writer's connection
+            // The statements prepared on the writer's connection: a send alone, and sends
+            // merged into one call (SendBatches.swift).
+            _ = try h.send(alice, room, "warm-up").get()
+            let warm = DispatchSemaphore(value: 0)
+            _ = node.asOneBatch {
+                for key in ["warm-up-2", "warm-up-3"] {
+                    h.engine.write({ try Messages.send($0, me: alice.principal, room: room, clientMsgID: key,
+                                                       body: "\"w\"", maxBodyBytes: h.engine.config.maxMessageBodyBytes) }) { _ in
+                        warm.signal()
+                    }
+                }
+            }
+            Self.wait(warm, 2)
             let n = 48
             let done = DispatchSemaphore(value: 0)
             let seqs = Locked<[Int: Int64]>([:])
@@ -98,7 +112,7 @@ struct PostgresPipelineTests {
             #expect(after.pipelineFallbacks == before.fallbacks)
             let got = seqs.value
             #expect(got.count == n)
-            #expect((0..<n).compactMap { got[$0] } == Array(2...Int64(n + 1)), "gapless, in the order submitted")
+            #expect((0..<n).compactMap { got[$0] } == Array(4...Int64(n + 3)), "gapless, in the order submitted")
         }
     }
 
@@ -347,5 +361,85 @@ struct PostgresPipelineTests {
             #expect(stats.pipelineFallbacks == before.fallbacks, "no plain rerun")
             #expect(stats.transactionsFailed == failedBefore + 1, "one rollback, then the isolating run commits")
         }
+    }
+
+    /// A batch's consecutive sends go out as one `ph_send_batch` call (SendBatches.swift).
+    /// The same batch on two fresh databases, merged and a call per send: every unit gets
+    /// the same answer and every user the same messages, markers and unread counts. The
+    /// batch has what a run of sends meets: two rooms and a hot one, a sender's marker
+    /// jumping over others' messages (receipts), a resend of a stored message, a resend of
+    /// one earlier in the same batch, a non-member and a room that does not exist.
+    @Test func sendsMergedIntoOneCallAnswerAsSendsOneByOne() throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 4
+        var answers: [[String]] = []
+        var states: [[String]] = []
+        var receipts: [Int] = []
+        for merged in [true, false] {
+            let node = try Node(sendBatches: merged, config: config)
+            defer { node.close() }
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let dave = try h.user("dave")
+            let group = try h.group(alice, "group", [bob, carol])
+            let direct = try h.direct(alice, bob)
+            let hot = try h.group(alice, "hot", [bob, carol, dave])
+            #expect(try h.read { try $0.store.room(hot) }?.hot == true)
+            _ = try h.send(alice, group, "stored").get()
+            let units: [(TestUser, RoomID, String)] = [
+                (alice, group, "a1"), (bob, group, "b1"), (alice, group, "a2"), (bob, direct, "b2"), (alice, hot, "h1"),
+                (dave, group, "x"), (alice, group, "stored"), (alice, group, "a1"), (carol, group, "c1"),
+                (alice, direct, "a3"), (bob, RoomID(999_999), "nowhere"), (carol, hot, "h2"),
+            ]
+            let got = Locked<[Int: String]>([:])
+            let done = DispatchSemaphore(value: 0)
+            let max = h.engine.config.maxMessageBodyBytes
+            let before = node.asOneBatch {
+                for (i, (user, room, key)) in units.enumerated() {
+                    h.engine.write({ try Messages.send($0, me: user.principal, room: room, clientMsgID: key, body: "\"hi\"",
+                                                       maxBodyBytes: max) }) { r in
+                        let answer: String
+                        switch r {
+                        case .success(let s):
+                            answer = "\(s.duplicate ? "duplicate" : "sent") room \(s.message.room) seq \(s.message.seq)"
+                        case .failure(let e): answer = "\(e)"
+                        }
+                        got.withLock { $0[i] = answer }
+                        done.signal()
+                    }
+                }
+            }
+            Self.wait(done, units.count)
+            #expect(node.store.stats.pipelineFallbacks == before.fallbacks, "merged: \(merged)")
+            answers.append((0..<units.count).map { got.value[$0] ?? "no answer" })
+            var state: [String] = []
+            var receiptEvents = 0
+            for user in [alice, bob, carol, dave] {
+                let (events, _, _) = try h.pullAll(user.id, from: Cursor(user: user.id, inboxSeq: 0), limit: 5)
+                receiptEvents += events.filter { $0.kind == .receipts }.count
+                state.append("\(user.name): " + events.filter { $0.kind != .receipts }.map { e in
+                    e.message.map { "\($0.room):\($0.seq):\($0.clientMsgID)" } ?? "\(e.kind) \(e.room.map { "\($0)" } ?? "-")"
+                }.joined(separator: " "))
+                let list = try h.read { try Conversations.list($0, me: user.id, limit: 10, preview: 0, page: nil) }
+                state.append("\(user.name): " + list.conversations.map { c in
+                    "\(c.room.id) read \(c.readSeq) unread \(c.unread) last \(c.room.lastSeq)"
+                }.sorted().joined(separator: ", "))
+            }
+            states.append(state)
+            receipts.append(receiptEvents)
+        }
+        let merged = answers[0]
+        #expect(merged == answers[1])
+        #expect(states[0] == states[1])
+        // What the answers are, so the two cannot agree on something wrong.
+        #expect(merged[0] == "sent room 1 seq 2" && merged[2] == "sent room 1 seq 4", "\(merged)")
+        #expect(merged[5] == "\(SyncError.notMember)" && merged[10] == "\(SyncError.roomNotFound)", "\(merged)")
+        #expect(merged[6] == "duplicate room 1 seq 1" && merged[7] == "duplicate room 1 seq 2", "\(merged)")
+        #expect(merged[11].hasPrefix("sent room 3"), "\(merged)")
+        // Receipts may be coalesced (one event for two marks of one room: the migration's
+        // header) but never lost: both runs emitted some.
+        #expect(receipts[0] > 0 && receipts[1] > 0, "\(receipts)")
     }
 }

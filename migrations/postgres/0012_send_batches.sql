@@ -1,0 +1,188 @@
+-- The sends of one batch in one call (issue 19): the group-commit writer pipelines the
+-- first statement of every unit of a batch (Sources/PostgresBackend/GroupCommitWriter+
+-- Pipeline.swift); consecutive sends among them (ph_send, ph_send_limited) go out as ONE
+-- call of this function instead of one call each (SendBatches.swift). On a 2-core
+-- machine the database's CPU was the ceiling of PostgreSQL sends: each of a send's ten
+-- or so statements paid its executor start-up, its relation locks and its plan-cache
+-- lookup, and the small tables were scanned once per send. Here every step is one
+-- set-based statement for the whole run of sends, whatever its length.
+--
+-- The outcome is the one ph_send_limited would give run for each unit in order (the
+-- pipeline's serial equivalence), with these differences, none visible in what a unit
+-- answers or in what is stored for a message:
+--   * locks are taken per step for all units: buckets in unit order, rooms in id order,
+--     users in id order (one statement each), then member rows: the order every unit
+--     keeps, kept across the whole batch;
+--   * receipts: the marks of all the sends first, then the due ones emitted once per
+--     room (a room's receipts events are answered to its last send of the run): two
+--     jumps of one reader in one batch make one `receipts` event, as two within the
+--     receipts interval would;
+--   * a unit whose (sender, client_msg_id) another unit of the run repeats is never
+--     merged (the caller keeps such a run per unit), and a message another writer
+--     inserted meanwhile with the same key makes this call fail (PH002): the batch then
+--     runs again a unit at a time, where ph_send answers it as a duplicate.
+-- One row per unit, in unit order, with ph_send's columns.
+CREATE FUNCTION ph_send_batch(p_bucket_keys text[], p_rates double precision[], p_bursts double precision[],
+                              p_rooms bigint[], p_senders bigint[], p_devices bigint[], p_keys text[], p_bodies text[],
+                              p_ats bigint[], p_dues bigint[])
+RETURNS TABLE (o_status text, o_id bigint, o_room bigint, o_seq bigint, o_sender_name text, o_device bigint, o_key text,
+               o_body text, o_sent_at bigint, o_hot boolean, o_read_before bigint, o_recipients bigint[],
+               o_recipient_seqs bigint[], o_receipt_users bigint[], o_receipt_seqs bigint[], o_receipts_pending boolean)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_dups bigint[];
+    v_status text[];
+    a_i bigint[]; a_room bigint[]; a_sender bigint[]; a_seq bigint[]; a_hot boolean[]; a_rb bigint[]; a_at bigint[];
+    a_id bigint[];
+    f_id bigint[]; f_user bigint[]; f_seq bigint[];
+    r_room bigint[]; r_user bigint[]; r_seq bigint[];
+    v_expected bigint;
+    v_n bigint;
+    v_pending boolean := false;
+    v_waits bigint[];
+    v_wait bigint;
+    v_due bigint := (SELECT max(d) FROM unnest(p_dues) d);
+    v_at bigint := (SELECT max(t) FROM unnest(p_ats) t);
+BEGIN
+    -- The devices' send buckets, in unit order, before any room or user row
+    -- (ph_send_limited): a unit refused here is 'rate_limited', its wait in o_id.
+    v_waits := array_fill(NULL::bigint, ARRAY[array_length(p_rooms, 1)]);
+    FOR i IN 1 .. array_length(p_rooms, 1) LOOP
+        IF p_bucket_keys[i] IS NOT NULL THEN
+            v_wait := ph_take_tokens(p_bucket_keys[i], p_rates[i], p_bursts[i], 1, p_ats[i], false);
+            IF v_wait > 0 THEN
+                v_waits[i] := v_wait;
+            END IF;
+        END IF;
+    END LOOP;
+
+    -- Already sent (sender, client_msg_id): answered without a room lock.
+    SELECT coalesce(array_agg(u.i), '{}') INTO v_dups FROM unnest(p_senders, p_keys) WITH ORDINALITY AS u(sender, key, i)
+     WHERE v_waits[u.i] IS NULL
+       AND EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = u.sender AND m.client_msg_id = u.key);
+
+    -- The rooms' locks, in id order: last_seq + 1 onwards are this run's seqs until COMMIT.
+    PERFORM 1 FROM rooms r
+      WHERE r.id IN (SELECT u.room FROM unnest(p_rooms) WITH ORDINALITY AS u(room, i)
+                      WHERE v_waits[u.i] IS NULL AND u.i <> ALL (v_dups))
+      ORDER BY r.id FOR NO KEY UPDATE;
+
+    -- Each unit's fate, and the appended ones' seqs and read markers before, read after the
+    -- locks (each statement of a VOLATILE function takes a fresh snapshot: 0008's header).
+    WITH u AS (SELECT u.room, u.sender, u.i FROM unnest(p_rooms, p_senders) WITH ORDINALITY AS u(room, sender, i)),
+         x AS (SELECT u.i, u.room, u.sender, r.last_seq, r.hot, mb.read_seq,
+                      CASE WHEN v_waits[u.i] IS NOT NULL THEN 'rate_limited'
+                           WHEN u.i = ANY (v_dups) THEN 'duplicate' WHEN r.id IS NULL THEN 'no_room'
+                           WHEN mb.user_id IS NULL THEN 'not_member' ELSE 'appended' END AS status
+                 FROM u LEFT JOIN rooms r ON r.id = u.room
+                 LEFT JOIN members mb ON mb.room_id = u.room AND mb.user_id = u.sender),
+         a AS (SELECT x.i, x.room, x.sender, x.hot, x.read_seq,
+                      x.last_seq + row_number() OVER (PARTITION BY x.room ORDER BY x.i) AS seq
+                 FROM x WHERE x.status = 'appended'),
+         b AS (SELECT a.*, coalesce(lag(a.seq) OVER (PARTITION BY a.room, a.sender ORDER BY a.i), a.read_seq) AS rb FROM a)
+    SELECT (SELECT array_agg(x.status ORDER BY x.i) FROM x),
+           array_agg(b.i ORDER BY b.i), array_agg(b.room ORDER BY b.i), array_agg(b.sender ORDER BY b.i),
+           array_agg(b.seq ORDER BY b.i), array_agg(b.hot ORDER BY b.i), array_agg(b.rb ORDER BY b.i),
+           array_agg(p_ats[b.i] ORDER BY b.i)
+      INTO v_status, a_i, a_room, a_sender, a_seq, a_hot, a_rb, a_at FROM b;
+
+    IF a_i IS NOT NULL THEN
+        -- The messages.
+        WITH ins AS (INSERT INTO messages AS m (room_id, seq, sender_id, sender_device_id, client_msg_id, body, sent_at)
+                     SELECT a.room, a.seq, a.sender, p_devices[a.i], p_keys[a.i], p_bodies[a.i], p_ats[a.i]
+                       FROM unnest(a_i, a_room, a_sender, a_seq) AS a(i, room, sender, seq) ORDER BY a.i
+                     ON CONFLICT (sender_id, client_msg_id) DO NOTHING RETURNING m.id, m.room_id, m.seq)
+        SELECT array_agg(ins.id ORDER BY a.i) INTO a_id
+          FROM unnest(a_i, a_room, a_seq) AS a(i, room, seq) JOIN ins ON ins.room_id = a.room AND ins.seq = a.seq;
+        IF coalesce(array_length(a_id, 1), 0) <> array_length(a_i, 1) THEN
+            RAISE EXCEPTION 'ph_send_batch: % of % messages inserted', coalesce(array_length(a_id, 1), 0), array_length(a_i, 1)
+                USING ERRCODE = 'PH002';
+        END IF;
+        UPDATE rooms r SET last_seq = t.seq, last_active_at = greatest(r.last_active_at, t.at)
+          FROM (SELECT a.room, max(a.seq) AS seq, max(a.at) AS at FROM unnest(a_room, a_seq, a_at) AS a(room, seq, at)
+                 GROUP BY a.room) t
+         WHERE r.id = t.room;
+
+        -- Write diffusion: each member's next inbox seqs under the users rows' locks, in id order.
+        SELECT count(*) INTO v_expected FROM unnest(a_room, a_hot) AS a(room, hot) JOIN members mb ON mb.room_id = a.room
+         WHERE NOT a.hot;
+        WITH p AS (SELECT a.i, a.room, a.seq, a.id, a.at, mb.user_id
+                     FROM unnest(a_i, a_room, a_seq, a_id, a_at, a_hot) AS a(i, room, seq, id, at, hot)
+                     JOIN members mb ON mb.room_id = a.room WHERE NOT a.hot),
+             c AS (SELECT p.user_id, count(*) AS n FROM p GROUP BY p.user_id),
+             l AS (SELECT u.id FROM users u WHERE u.id IN (SELECT c.user_id FROM c) ORDER BY u.id FOR NO KEY UPDATE),
+             up AS (UPDATE users u SET inbox_seq = u.inbox_seq + c.n FROM l JOIN c ON c.user_id = l.id WHERE u.id = l.id
+                    RETURNING u.id, u.inbox_seq - c.n AS base),
+             ins AS (INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
+                     SELECT p.user_id, up.base + row_number() OVER (PARTITION BY p.user_id ORDER BY p.i), 'message', p.room,
+                            p.seq, NULL, p.at, p.id
+                       FROM p JOIN up ON up.id = p.user_id
+                     RETURNING inbox.pos, inbox.user_id, inbox.seq)
+        SELECT array_agg(ins.pos), array_agg(ins.user_id), array_agg(ins.seq) INTO f_id, f_user, f_seq FROM ins;
+        IF coalesce(array_length(f_id, 1), 0) <> v_expected THEN
+            RAISE EXCEPTION 'ph_send_batch: fan-out wrote % rows for % members', coalesce(array_length(f_id, 1), 0), v_expected;
+        END IF;
+
+        -- The senders' activity and read markers.
+        UPDATE members mb SET last_active_at = CASE WHEN t.hot THEN mb.last_active_at ELSE greatest(mb.last_active_at, t.at) END,
+                              read_seq = greatest(mb.read_seq, t.seq)
+          FROM (SELECT a.room, a.sender, bool_or(a.hot) AS hot, max(a.seq) AS seq, max(a.at) AS at
+                  FROM unnest(a_room, a_sender, a_seq, a_at, a_hot) AS a(room, sender, seq, at, hot) GROUP BY a.room, a.sender) t
+         WHERE mb.room_id = t.room AND mb.user_id = t.sender AND (NOT t.hot OR mb.read_seq < t.seq);
+
+        -- Sending reads what came before: receipts marks, then the due ones emitted.
+        INSERT INTO receipt_marks (room_id, sender_id, emitted_at, pending)
+        SELECT DISTINCT msg.room_id, msg.sender_id, 0::bigint, true
+          FROM unnest(a_room, a_sender, a_rb, a_seq, a_hot) AS r(room, reader, rb, seq, hot)
+          CROSS JOIN LATERAL (SELECT m.room_id, m.sender_id FROM messages m
+                               WHERE m.room_id = r.room AND m.seq > r.rb AND m.seq < r.seq AND m.sender_id <> r.reader
+                                 AND m.kind = 'message') msg
+         WHERE NOT r.hot AND r.rb < r.seq - 1
+           AND EXISTS (SELECT 1 FROM members mb WHERE mb.room_id = r.room AND mb.user_id = msg.sender_id)
+         ORDER BY 1, 2
+        ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = true;
+        GET DIAGNOSTICS v_n = ROW_COUNT;
+        IF v_n > 0 THEN
+            WITH due AS (SELECT rm.room_id, rm.sender_id FROM receipt_marks rm
+                          WHERE rm.pending AND rm.emitted_at <= v_due
+                            AND rm.room_id IN (SELECT r.room FROM unnest(a_room, a_rb, a_seq, a_hot) AS r(room, rb, seq, hot)
+                                                WHERE NOT r.hot AND r.rb < r.seq - 1)
+                          ORDER BY rm.room_id, rm.sender_id LIMIT 1000 FOR NO KEY UPDATE),
+                 c AS (SELECT due.sender_id AS user_id, count(*) AS n FROM due GROUP BY due.sender_id),
+                 l AS (SELECT u.id FROM users u WHERE u.id IN (SELECT c.user_id FROM c) ORDER BY u.id FOR NO KEY UPDATE),
+                 up AS (UPDATE users u SET inbox_seq = u.inbox_seq + c.n FROM l JOIN c ON c.user_id = l.id WHERE u.id = l.id
+                        RETURNING u.id, u.inbox_seq - c.n AS base),
+                 ins AS (INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
+                         SELECT due.sender_id, up.base + row_number() OVER (PARTITION BY due.sender_id ORDER BY due.room_id),
+                                'receipts', due.room_id, NULL, NULL, v_at,
+                                (SELECT max(t) FROM unnest(a_id) t)
+                           FROM due JOIN up ON up.id = due.sender_id
+                         RETURNING inbox.room_id, inbox.user_id, inbox.seq),
+                 em AS (UPDATE receipt_marks rm SET pending = false, emitted_at = v_at FROM due
+                         WHERE rm.room_id = due.room_id AND rm.sender_id = due.sender_id)
+            SELECT array_agg(ins.room_id), array_agg(ins.user_id), array_agg(ins.seq) INTO r_room, r_user, r_seq FROM ins;
+            v_pending := EXISTS (SELECT 1 FROM receipt_marks rm WHERE rm.pending);
+        END IF;
+    END IF;
+
+    -- One row per unit, in order.
+    RETURN QUERY
+    WITH a AS (SELECT * FROM unnest(a_i, a_room, a_seq, a_id, a_hot, a_rb) AS a(i, room, seq, id, hot, rb)),
+         lastr AS (SELECT a.room, max(a.i) AS i FROM a GROUP BY a.room),
+         f AS (SELECT f.id, array_agg(f.user_id ORDER BY f.user_id) AS users, array_agg(f.seq ORDER BY f.user_id) AS seqs
+                 FROM unnest(f_id, f_user, f_seq) AS f(id, user_id, seq) GROUP BY f.id),
+         rc AS (SELECT r.room, array_agg(r.user_id ORDER BY r.user_id) AS users, array_agg(r.seq ORDER BY r.user_id) AS seqs
+                  FROM unnest(r_room, r_user, r_seq) AS r(room, user_id, seq) GROUP BY r.room)
+    SELECT s.status, coalesce(a.id, d.id, v_waits[s.i]), d.room_id, coalesce(a.seq, d.seq), su.name, d.sender_device_id,
+           d.client_msg_id, d.body, d.sent_at, a.hot, a.rb, coalesce(f.users, '{}'), coalesce(f.seqs, '{}'),
+           coalesce(rc.users, '{}'), coalesce(rc.seqs, '{}'), CASE WHEN a.i IS NULL THEN NULL ELSE v_pending END
+      FROM unnest(v_status) WITH ORDINALITY AS s(status, i)
+      LEFT JOIN a ON a.i = s.i
+      LEFT JOIN f ON f.id = a.id
+      LEFT JOIN lastr ON lastr.room = a.room AND lastr.i = a.i
+      LEFT JOIN rc ON rc.room = lastr.room
+      LEFT JOIN messages d ON s.status = 'duplicate' AND d.sender_id = p_senders[s.i] AND d.client_msg_id = p_keys[s.i]
+      LEFT JOIN users su ON su.id = d.sender_id
+     ORDER BY s.i;
+END
+$$;
