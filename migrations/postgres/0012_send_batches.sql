@@ -28,7 +28,13 @@ CREATE FUNCTION ph_send_batch(p_bucket_keys text[], p_rates double precision[], 
 RETURNS TABLE (o_status text, o_id bigint, o_room bigint, o_seq bigint, o_sender_name text, o_device bigint, o_key text,
                o_body text, o_sent_at bigint, o_hot boolean, o_read_before bigint, o_recipients bigint[],
                o_recipient_seqs bigint[], o_receipt_users bigint[], o_receipt_seqs bigint[], o_receipts_pending boolean)
-LANGUAGE plpgsql VOLATILE AS $$
+LANGUAGE plpgsql VOLATILE
+-- Every join here starts from the run's few units and must reach rows through their keys
+-- (a nested loop over an index), whatever the tables hold: a hash join would read a whole
+-- table (all members, all messages) per batch, which the planner may choose when it
+-- cannot tell how many elements an array parameter has.
+SET enable_hashjoin = off SET enable_mergejoin = off
+AS $$
 DECLARE
     v_dups bigint[];
     v_status text[];
@@ -104,8 +110,6 @@ BEGIN
          WHERE r.id = t.room;
 
         -- Write diffusion: each member's next inbox seqs under the users rows' locks, in id order.
-        SELECT count(*) INTO v_expected FROM unnest(a_room, a_hot) AS a(room, hot) JOIN members mb ON mb.room_id = a.room
-         WHERE NOT a.hot;
         WITH p AS (SELECT a.i, a.room, a.seq, a.id, a.at, mb.user_id
                      FROM unnest(a_i, a_room, a_seq, a_id, a_at, a_hot) AS a(i, room, seq, id, at, hot)
                      JOIN members mb ON mb.room_id = a.room WHERE NOT a.hot),
@@ -118,7 +122,8 @@ BEGIN
                             p.seq, NULL, p.at, p.id
                        FROM p JOIN up ON up.id = p.user_id
                      RETURNING inbox.pos, inbox.user_id, inbox.seq)
-        SELECT array_agg(ins.pos), array_agg(ins.user_id), array_agg(ins.seq) INTO f_id, f_user, f_seq FROM ins;
+        SELECT array_agg(ins.pos), array_agg(ins.user_id), array_agg(ins.seq), (SELECT count(*) FROM p)
+          INTO f_id, f_user, f_seq, v_expected FROM ins;
         IF coalesce(array_length(f_id, 1), 0) <> v_expected THEN
             RAISE EXCEPTION 'ph_send_batch: fan-out wrote % rows for % members', coalesce(array_length(f_id, 1), 0), v_expected;
         END IF;
@@ -136,7 +141,7 @@ BEGIN
           FROM unnest(a_room, a_sender, a_rb, a_seq, a_hot) AS r(room, reader, rb, seq, hot)
           CROSS JOIN LATERAL (SELECT m.room_id, m.sender_id FROM messages m
                                WHERE m.room_id = r.room AND m.seq > r.rb AND m.seq < r.seq AND m.sender_id <> r.reader
-                                 AND m.kind = 'message') msg
+                                 AND m.kind = 'message' OFFSET 0) msg   -- the range first, then its senders
          WHERE NOT r.hot AND r.rb < r.seq - 1
            AND EXISTS (SELECT 1 FROM members mb WHERE mb.room_id = r.room AND mb.user_id = msg.sender_id)
          ORDER BY 1, 2
@@ -173,7 +178,7 @@ BEGIN
                  FROM unnest(f_id, f_user, f_seq) AS f(id, user_id, seq) GROUP BY f.id),
          rc AS (SELECT r.room, array_agg(r.user_id ORDER BY r.user_id) AS users, array_agg(r.seq ORDER BY r.user_id) AS seqs
                   FROM unnest(r_room, r_user, r_seq) AS r(room, user_id, seq) GROUP BY r.room)
-    SELECT s.status, coalesce(a.id, d.id, v_waits[s.i]), d.room_id, coalesce(a.seq, d.seq), su.name, d.sender_device_id,
+    SELECT s.status, coalesce(a.id, d.id, v_waits[s.i]), d.room_id, coalesce(a.seq, d.seq), d.name, d.sender_device_id,
            d.client_msg_id, d.body, d.sent_at, a.hot, a.rb, coalesce(f.users, '{}'), coalesce(f.seqs, '{}'),
            coalesce(rc.users, '{}'), coalesce(rc.seqs, '{}'), CASE WHEN a.i IS NULL THEN NULL ELSE v_pending END
       FROM unnest(v_status) WITH ORDINALITY AS s(status, i)
@@ -181,8 +186,10 @@ BEGIN
       LEFT JOIN f ON f.id = a.id
       LEFT JOIN lastr ON lastr.room = a.room AND lastr.i = a.i
       LEFT JOIN rc ON rc.room = lastr.room
-      LEFT JOIN messages d ON s.status = 'duplicate' AND d.sender_id = p_senders[s.i] AND d.client_msg_id = p_keys[s.i]
-      LEFT JOIN users su ON su.id = d.sender_id
+      LEFT JOIN LATERAL (SELECT m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at
+                           FROM messages m JOIN users su ON su.id = m.sender_id
+                          WHERE s.status = 'duplicate' AND m.sender_id = p_senders[s.i] AND m.client_msg_id = p_keys[s.i]) d
+        ON true
      ORDER BY s.i;
 END
 $$;
