@@ -4,8 +4,13 @@ import Synchronization
 import SyncEngine
 
 // One batch of the writer (see `GroupCommitWriter`): BEGIN, the units (pipelined first:
-// GroupCommitWriter+Pipeline.swift), the batch hook, the notify, COMMIT.
+// GroupCommitWriter+Pipeline.swift), then the batch hook, the notify and COMMIT in one round trip.
 extension GroupCommitWriter {
+    static let notifySQL = """
+        SELECT set_config('lock_timeout', '0', true), pg_notify($1, p)
+        FROM unnest(string_to_array($2, E'\\n')) AS p
+        """
+
     /// Runs one transaction over `batch`; returns the units to run again in the next one.
     ///
     /// Optimistic first: units without savepoints (see `PGWriter`). A unit that fails
@@ -146,32 +151,36 @@ extension GroupCommitWriter {
                 }
             }
         }
+        // The batch hook's statements (the member activity), the notify and COMMIT in one
+        // plain multi-statement query: one round trip. The hook only writes, so its
+        // statements are written down (PGScript.collect), parameters inlined, not run.
+        // A notifying COMMIT waits for PostgreSQL's one notify-queue lock, held by other
+        // nodes' commits through their WAL flush: not a row lock to give up on after
+        // lock_timeout (that would only repeat the batch behind them), so lock_timeout is 0
+        // from the notify on, set in the same statement.
+        let tail = PGCollected()
         do {
             writer.endUnit()
-            if let hooks { try hooks.beforeCommit(writer) }
+            if let hooks {
+                conn.script = .collect(tail)
+                defer { conn.script = .off }
+                try hooks.beforeCommit(writer)
+            }
             let payloads = NewsCodec.encode(news, node: nodeID)
             if !payloads.isEmpty {
-                // All payloads in one statement. A notifying COMMIT waits for PostgreSQL's
-                // one notify-queue lock, held by other nodes' commits through their WAL
-                // flush: not a row lock to give up on after lock_timeout (that would only
-                // repeat the batch behind them), so lock_timeout is 0 for the rest of this
-                // transaction, set in the same statement (no round trip of its own).
-                try conn.query("""
-                    SELECT set_config('lock_timeout', '0', true), pg_notify($1, p)
-                    FROM unnest(string_to_array($2, E'\\n')) AS p
-                    """, [.text(PostgresSyncStore.channel), .text(payloads.joined(separator: "\n"))])
+                tail.sql.append(try conn.inlined(Self.notifySQL, [.text(PostgresSyncStore.channel),
+                                                                  .text(payloads.joined(separator: "\n"))]))
             }
         } catch {
             if let pg = error as? PGError, pg.connectionLost { return connectionLost(units) + carried }
             try? conn.execute("ROLLBACK")
             statsBox.withLock { $0.transactionsFailed += 1 }
-            // The batch hook lost a lock wait: run everything again.
-            if let pg = error as? PGError, pg.isRetryable { return countAttempt(units) + carried }
             failAll(units, PostgresSyncStore.classify(error))
             return carried
         }
+        tail.sql.append("COMMIT")
         do {
-            try conn.execute("COMMIT")
+            try conn.execute(tail.sql.joined(separator: ";\n"))
         } catch {
             // No answer to COMMIT: it may have committed. The units fail (503; a resend
             // with the same client_msg_id finds out), and waiters here query again.
@@ -180,10 +189,12 @@ extension GroupCommitWriter {
                 ambiguousCommit()
                 return next
             }
+            // A statement of the tail failed, so the COMMIT did not run (or failed itself).
             try? conn.execute("ROLLBACK")
             statsBox.withLock { $0.transactionsFailed += 1 }
+            // The hook lost a lock wait, or the commit a serialization check: run again.
             if error.isRetryable { return countAttempt(units) + carried }
-            failAll(units, .storageUnavailable)
+            failAll(units, PostgresSyncStore.classify(error))
             return carried
         }
         let nanos = MonotonicNanos.now() - started

@@ -74,6 +74,15 @@ enum PGScript {
     case noMore(firstSQL: String)
     /// The unit ran no statement when probed: one now is a divergence.
     case none
+    /// Each statement (and command) is written down as plain SQL, its parameters inlined
+    /// as literals, and not run; it answers no rows. For the batch hook, whose statements
+    /// only write: they go out with the COMMIT (GroupCommitWriter+Batch.swift).
+    case collect(PGCollected)
+}
+
+/// Statements written down by `PGScript.collect`, in order.
+final class PGCollected {
+    var sql: [String] = []
 }
 
 /// Why a scripted unit stopped.
@@ -117,7 +126,46 @@ extension PGConnection {
         case .none:
             scriptViolated = true
             throw PGScriptStop.diverged(firstSQL: nil, extra: false)
+        case .collect(let collected):
+            collected.sql.append(try inlined(sql, params))
+            return 0
         }
+    }
+
+    /// `sql` with its parameters `$1`... as literals (libpq's PQescapeLiteral: quoting and
+    /// backslashes as this session's settings need them; NULL unquoted), for a statement
+    /// sent in a plain multi-statement query.
+    func inlined(_ sql: String, _ params: [PGValue]) throws(PGError) -> String {
+        let c = try connection()
+        var literals: [String] = []
+        for value in params {
+            guard let text = value.text else {
+                literals.append("NULL")
+                continue
+            }
+            guard let escaped = PQescapeLiteral(c, text, text.utf8.count) else { throw lost(c) }
+            literals.append(String(cString: escaped))
+            PQfreemem(escaped)
+        }
+        // One pass over the statement's own text (never over a literal put in).
+        var out = ""
+        let chars = Array(sql.unicodeScalars)
+        var i = 0
+        while i < chars.count {
+            guard chars[i] == "$", i + 1 < chars.count, ("0"..."9").contains(chars[i + 1]) else {
+                out.unicodeScalars.append(chars[i])
+                i += 1
+                continue
+            }
+            var n = 0
+            i += 1
+            while i < chars.count, ("0"..."9").contains(chars[i]) {
+                n = n * 10 + Int(chars[i].value - 48)
+                i += 1
+            }
+            out += n >= 1 && n <= literals.count ? literals[n - 1] : "$\(n)"
+        }
+        return out
     }
 
     /// Runs `statements` in one round trip (pipeline mode, one Sync at the end) and

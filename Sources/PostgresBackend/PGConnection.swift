@@ -61,6 +61,10 @@ public final class PGConnection: @unchecked Sendable {   // one thread at a time
 
     /// Runs one or more statements without parameters (DDL, BEGIN, LISTEN, ...).
     public func execute(_ sql: String) throws(PGError) {
+        if case .collect(let collected) = script {
+            collected.sql.append(sql)
+            return
+        }
         if case .off = script {} else {
             scriptViolated = true
             throw PGError.unscripted

@@ -13,10 +13,12 @@
 --   * locks are taken per step for all units: buckets in unit order, rooms in id order,
 --     users in id order (one statement each), then member rows: the order every unit
 --     keeps, kept across the whole batch;
---   * receipts: the marks of all the sends first, then the due ones emitted once per
---     room (a room's receipts events are answered to its last send of the run): two
---     jumps of one reader in one batch make one `receipts` event, as two within the
---     receipts interval would;
+--   * receipts: the marks of all the sends first, then the due marks of the rooms that
+--     marked any emitted once per room (a room's receipts events are answered to its last
+--     send of the run): two jumps of one reader in one batch make one `receipts` event, as
+--     two within the receipts interval would. The emission uses the run's latest time
+--     (created_at, emitted_at), latest due bound and largest message id (pos), and takes
+--     at most 1000 marks for the whole run (the periodic flush takes the rest);
 --   * a unit whose (sender, client_msg_id) another unit of the run repeats is never
 --     merged (the caller keeps such a run per unit), and a message another writer
 --     inserted meanwhile with the same key makes this call fail (PH002): the batch then
@@ -37,13 +39,14 @@ SET enable_hashjoin = off SET enable_mergejoin = off
 AS $$
 DECLARE
     v_dups bigint[];
+    d_id bigint[]; d_room bigint[]; d_seq bigint[]; d_name text[]; d_device bigint[]; d_body text[]; d_sent bigint[];
+    v_marked bigint[];
     v_status text[];
     a_i bigint[]; a_room bigint[]; a_sender bigint[]; a_seq bigint[]; a_hot boolean[]; a_rb bigint[]; a_at bigint[];
     a_id bigint[];
     f_id bigint[]; f_user bigint[]; f_seq bigint[];
     r_room bigint[]; r_user bigint[]; r_seq bigint[];
     v_expected bigint;
-    v_n bigint;
     v_pending boolean := false;
     v_waits bigint[];
     v_wait bigint;
@@ -62,10 +65,16 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Already sent (sender, client_msg_id): answered without a room lock.
-    SELECT coalesce(array_agg(u.i), '{}') INTO v_dups FROM unnest(p_senders, p_keys) WITH ORDINALITY AS u(sender, key, i)
-     WHERE v_waits[u.i] IS NULL
-       AND EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = u.sender AND m.client_msg_id = u.key);
+    -- Already sent (sender, client_msg_id): the original, read here once, is the answer,
+    -- without a room lock.
+    SELECT coalesce(array_agg(u.i ORDER BY u.i), '{}'), array_agg(m.id ORDER BY u.i), array_agg(m.room_id ORDER BY u.i),
+           array_agg(m.seq ORDER BY u.i), array_agg(su.name ORDER BY u.i), array_agg(m.sender_device_id ORDER BY u.i),
+           array_agg(m.body ORDER BY u.i), array_agg(m.sent_at ORDER BY u.i)
+      INTO v_dups, d_id, d_room, d_seq, d_name, d_device, d_body, d_sent
+      FROM unnest(p_senders, p_keys) WITH ORDINALITY AS u(sender, key, i)
+      JOIN messages m ON m.sender_id = u.sender AND m.client_msg_id = u.key
+      JOIN users su ON su.id = m.sender_id
+     WHERE v_waits[u.i] IS NULL;
 
     -- The rooms' locks, in id order: last_seq + 1 onwards are this run's seqs until COMMIT.
     PERFORM 1 FROM rooms r
@@ -109,18 +118,25 @@ BEGIN
                  GROUP BY a.room) t
          WHERE r.id = t.room;
 
-        -- Write diffusion: each member's next inbox seqs under the users rows' locks, in id order.
+        -- Write diffusion: each member's next inbox seqs under the users rows' locks, in id
+        -- order. Each member's messages travel as arrays (unit order) from the grouping to
+        -- the insert, so no step joins two intermediate results (a nested loop over both:
+        -- quadratic for a big group).
         WITH p AS (SELECT a.i, a.room, a.seq, a.id, a.at, mb.user_id
                      FROM unnest(a_i, a_room, a_seq, a_id, a_at, a_hot) AS a(i, room, seq, id, at, hot)
                      JOIN members mb ON mb.room_id = a.room WHERE NOT a.hot),
-             c AS (SELECT p.user_id, count(*) AS n FROM p GROUP BY p.user_id),
-             l AS (SELECT u.id FROM users u WHERE u.id IN (SELECT c.user_id FROM c) ORDER BY u.id FOR NO KEY UPDATE),
-             up AS (UPDATE users u SET inbox_seq = u.inbox_seq + c.n FROM l JOIN c ON c.user_id = l.id WHERE u.id = l.id
-                    RETURNING u.id, u.inbox_seq - c.n AS base),
+             c AS (SELECT p.user_id, count(*) AS n, array_agg(p.room ORDER BY p.i) AS rooms,
+                          array_agg(p.seq ORDER BY p.i) AS seqs, array_agg(p.id ORDER BY p.i) AS ids,
+                          array_agg(p.at ORDER BY p.i) AS ats
+                     FROM p GROUP BY p.user_id),
+             l AS (SELECT u.id, c.n, c.rooms, c.seqs, c.ids, c.ats FROM c JOIN users u ON u.id = c.user_id
+                    ORDER BY u.id FOR NO KEY UPDATE OF u),
+             up AS (UPDATE users u SET inbox_seq = u.inbox_seq + l.n FROM l WHERE u.id = l.id
+                    RETURNING u.id, u.inbox_seq - l.n AS base, l.rooms, l.seqs, l.ids, l.ats),
              ins AS (INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
-                     SELECT p.user_id, up.base + row_number() OVER (PARTITION BY p.user_id ORDER BY p.i), 'message', p.room,
-                            p.seq, NULL, p.at, p.id
-                       FROM p JOIN up ON up.id = p.user_id
+                     SELECT up.id, up.base + x.k, 'message', x.room, x.seq, NULL, x.at, x.id
+                       FROM up CROSS JOIN LATERAL unnest(up.rooms, up.seqs, up.ats, up.ids)
+                                                  WITH ORDINALITY AS x(room, seq, at, id, k)
                      RETURNING inbox.pos, inbox.user_id, inbox.seq)
         SELECT array_agg(ins.pos), array_agg(ins.user_id), array_agg(ins.seq), (SELECT count(*) FROM p)
           INTO f_id, f_user, f_seq, v_expected FROM ins;
@@ -135,7 +151,9 @@ BEGIN
                   FROM unnest(a_room, a_sender, a_seq, a_at, a_hot) AS a(room, sender, seq, at, hot) GROUP BY a.room, a.sender) t
          WHERE mb.room_id = t.room AND mb.user_id = t.sender AND (NOT t.hot OR mb.read_seq < t.seq);
 
-        -- Sending reads what came before: receipts marks, then the due ones emitted.
+        -- Sending reads what came before: receipts marks, then the due marks of the rooms
+        -- that marked any emitted.
+        WITH marked AS (
         INSERT INTO receipt_marks (room_id, sender_id, emitted_at, pending)
         SELECT DISTINCT msg.room_id, msg.sender_id, 0::bigint, true
           FROM unnest(a_room, a_sender, a_rb, a_seq, a_hot) AS r(room, reader, rb, seq, hot)
@@ -145,23 +163,21 @@ BEGIN
          WHERE NOT r.hot AND r.rb < r.seq - 1
            AND EXISTS (SELECT 1 FROM members mb WHERE mb.room_id = r.room AND mb.user_id = msg.sender_id)
          ORDER BY 1, 2
-        ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = true;
-        GET DIAGNOSTICS v_n = ROW_COUNT;
-        IF v_n > 0 THEN
+        ON CONFLICT (room_id, sender_id) DO UPDATE SET pending = true
+        RETURNING receipt_marks.room_id)
+        SELECT array_agg(DISTINCT marked.room_id) INTO v_marked FROM marked;
+        IF v_marked IS NOT NULL THEN
             WITH due AS (SELECT rm.room_id, rm.sender_id FROM receipt_marks rm
-                          WHERE rm.pending AND rm.emitted_at <= v_due
-                            AND rm.room_id IN (SELECT r.room FROM unnest(a_room, a_rb, a_seq, a_hot) AS r(room, rb, seq, hot)
-                                                WHERE NOT r.hot AND r.rb < r.seq - 1)
+                          WHERE rm.pending AND rm.emitted_at <= v_due AND rm.room_id = ANY (v_marked)
                           ORDER BY rm.room_id, rm.sender_id LIMIT 1000 FOR NO KEY UPDATE),
-                 c AS (SELECT due.sender_id AS user_id, count(*) AS n FROM due GROUP BY due.sender_id),
-                 l AS (SELECT u.id FROM users u WHERE u.id IN (SELECT c.user_id FROM c) ORDER BY u.id FOR NO KEY UPDATE),
-                 up AS (UPDATE users u SET inbox_seq = u.inbox_seq + c.n FROM l JOIN c ON c.user_id = l.id WHERE u.id = l.id
-                        RETURNING u.id, u.inbox_seq - c.n AS base),
+                 c AS (SELECT due.sender_id AS user_id, count(*) AS n, array_agg(due.room_id ORDER BY due.room_id) AS rooms
+                         FROM due GROUP BY due.sender_id),
+                 l AS (SELECT u.id, c.n, c.rooms FROM c JOIN users u ON u.id = c.user_id ORDER BY u.id FOR NO KEY UPDATE OF u),
+                 up AS (UPDATE users u SET inbox_seq = u.inbox_seq + l.n FROM l WHERE u.id = l.id
+                        RETURNING u.id, u.inbox_seq - l.n AS base, l.rooms),
                  ins AS (INSERT INTO inbox (user_id, seq, kind, room_id, room_seq, payload, created_at, pos)
-                         SELECT due.sender_id, up.base + row_number() OVER (PARTITION BY due.sender_id ORDER BY due.room_id),
-                                'receipts', due.room_id, NULL, NULL, v_at,
-                                (SELECT max(t) FROM unnest(a_id) t)
-                           FROM due JOIN up ON up.id = due.sender_id
+                         SELECT up.id, up.base + x.k, 'receipts', x.room, NULL, NULL, v_at, (SELECT max(t) FROM unnest(a_id) t)
+                           FROM up CROSS JOIN LATERAL unnest(up.rooms) WITH ORDINALITY AS x(room, k)
                          RETURNING inbox.room_id, inbox.user_id, inbox.seq),
                  em AS (UPDATE receipt_marks rm SET pending = false, emitted_at = v_at FROM due
                          WHERE rm.room_id = due.room_id AND rm.sender_id = due.sender_id)
@@ -178,18 +194,17 @@ BEGIN
                  FROM unnest(f_id, f_user, f_seq) AS f(id, user_id, seq) GROUP BY f.id),
          rc AS (SELECT r.room, array_agg(r.user_id ORDER BY r.user_id) AS users, array_agg(r.seq ORDER BY r.user_id) AS seqs
                   FROM unnest(r_room, r_user, r_seq) AS r(room, user_id, seq) GROUP BY r.room)
-    SELECT s.status, coalesce(a.id, d.id, v_waits[s.i]), d.room_id, coalesce(a.seq, d.seq), d.name, d.sender_device_id,
-           d.client_msg_id, d.body, d.sent_at, a.hot, a.rb, coalesce(f.users, '{}'), coalesce(f.seqs, '{}'),
-           coalesce(rc.users, '{}'), coalesce(rc.seqs, '{}'), CASE WHEN a.i IS NULL THEN NULL ELSE v_pending END
+    SELECT s.status, coalesce(a.id, d_id[d.k], v_waits[s.i]), d_room[d.k], coalesce(a.seq, d_seq[d.k]), d_name[d.k],
+           d_device[d.k], CASE WHEN d.k IS NOT NULL THEN p_keys[s.i] END, d_body[d.k], d_sent[d.k], a.hot, a.rb,
+           coalesce(f.users, '{}'), coalesce(f.seqs, '{}'), coalesce(rc.users, '{}'), coalesce(rc.seqs, '{}'),
+           CASE WHEN a.i IS NULL THEN NULL
+                WHEN NOT a.hot AND a.rb < a.seq - 1 AND a.room = ANY (v_marked) THEN v_pending ELSE false END
       FROM unnest(v_status) WITH ORDINALITY AS s(status, i)
       LEFT JOIN a ON a.i = s.i
       LEFT JOIN f ON f.id = a.id
       LEFT JOIN lastr ON lastr.room = a.room AND lastr.i = a.i
       LEFT JOIN rc ON rc.room = lastr.room
-      LEFT JOIN LATERAL (SELECT m.id, m.room_id, m.seq, su.name, m.sender_device_id, m.client_msg_id, m.body, m.sent_at
-                           FROM messages m JOIN users su ON su.id = m.sender_id
-                          WHERE s.status = 'duplicate' AND m.sender_id = p_senders[s.i] AND m.client_msg_id = p_keys[s.i]) d
-        ON true
+      LEFT JOIN LATERAL (SELECT array_position(v_dups, s.i) AS k WHERE s.status = 'duplicate') d ON true
      ORDER BY s.i;
 END
 $$;
