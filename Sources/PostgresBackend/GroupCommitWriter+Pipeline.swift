@@ -75,7 +75,9 @@ extension GroupCommitWriter {
                 conn.script = .off
                 let results: [PGPrefetched]
                 do {
-                    results = try sendBatches ? SendBatches.pipeline(statements, on: conn) : conn.pipeline(statements)
+                    let patient = round.filter { firsts[$0] != nil }.map { units[$0].attempts > 0 }
+                    results = try sendBatches ? SendBatches.pipeline(statements, patient: patient, on: conn)
+                        : conn.pipeline(statements)
                 } catch {
                     return error.connectionLost ? .connectionLost : .fallback
                 }

@@ -167,6 +167,9 @@ extension PGWriter: MessagesWrites {
                 senderDevice: row.optionalInt64(5).map(DeviceID.init), clientMsgID: row.text(6), body: row.text(7),
                 sentAt: row.int64(8)))
             case "no_room": outcome = .roomNotFound
+            // Only from a run of sends merged into one call (SendBatches.swift): its room was
+            // held by another writer; nothing written, it goes to the next batch.
+            case "busy": throw PGError(sqlState: "55P03", message: "the room is held by another writer", connectionLost: false)
             case "not_member": outcome = .notMember
             case "rate_limited": outcome = .rateLimited(retryAfterMillis: row.int(1))
             default: break

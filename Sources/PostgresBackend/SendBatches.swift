@@ -18,7 +18,7 @@ import CPQ
 enum SendBatches {
     static let send = "SELECT * FROM ph_send($1, $2, $3, $4, $5, $6, $7)"
     static let limitedSend = "SELECT * FROM ph_send_limited($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    static let batch = "SELECT * FROM ph_send_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    static let batch = "SELECT * FROM ph_send_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
     /// A send's parameters in `ph_send_limited`'s order (a plain send has no bucket), or nil
     /// for any other statement.
@@ -29,8 +29,11 @@ enum SendBatches {
     }
 
     /// Runs `statements` in one pipeline (PGConnection.pipeline), runs of consecutive sends
-    /// as one call each; returns one result per statement, in order.
-    static func pipeline(_ statements: [PGStatement], on conn: PGConnection) throws(PGError) -> [PGPrefetched] {
+    /// as one call each; returns one result per statement, in order. `patient[k]`: the
+    /// unit of statement k ran before (it waits for a room another writer holds; a unit on
+    /// its first attempt is answered `busy` instead, and carried).
+    static func pipeline(_ statements: [PGStatement], patient: [Bool], on conn: PGConnection) throws(PGError)
+        -> [PGPrefetched] {
         var sent: [PGStatement] = []
         var answers: [Range<Int>] = []   // for each statement sent, the statements it answers
         var i = 0
@@ -41,7 +44,7 @@ enum SendBatches {
                 end += 1
             }
             if end - i >= 2 {
-                sent.append(batchStatement(statements[i..<end]))
+                sent.append(batchStatement(statements[i..<end], patient: patient[i..<end]))
                 answers.append(i..<end)
                 i = end
             } else {
@@ -71,9 +74,9 @@ enum SendBatches {
     }
 
     /// One `ph_send_batch` call for `sends`: each parameter an array, one element per send.
-    static func batchStatement(_ sends: ArraySlice<PGStatement>) -> PGStatement {
+    static func batchStatement(_ sends: ArraySlice<PGStatement>, patient: ArraySlice<Bool>) -> PGStatement {
         let rows = sends.map { parameters($0)! }
         let columns = (0..<10).map { c in PGValue.arrayLiteral(rows.map { $0[c] }) }
-        return PGStatement(sql: batch, texts: columns)
+        return PGStatement(sql: batch, texts: columns + [PGValue.arrayLiteral(patient.map { $0 ? "t" : "f" })])
     }
 }

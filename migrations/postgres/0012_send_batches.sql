@@ -23,10 +23,12 @@
 --     merged (the caller keeps such a run per unit), and a message another writer
 --     inserted meanwhile with the same key makes this call fail (PH002): the batch then
 --     runs again a unit at a time, where ph_send answers it as a duplicate.
+--   * a unit on its first attempt (p_patient false) whose room another writer holds is
+--     'busy' (nothing written): the caller carries it to the next batch, patient there.
 -- One row per unit, in unit order, with ph_send's columns.
 CREATE FUNCTION ph_send_batch(p_bucket_keys text[], p_rates double precision[], p_bursts double precision[],
                               p_rooms bigint[], p_senders bigint[], p_devices bigint[], p_keys text[], p_bodies text[],
-                              p_ats bigint[], p_dues bigint[])
+                              p_ats bigint[], p_dues bigint[], p_patient boolean[])
 RETURNS TABLE (o_status text, o_id bigint, o_room bigint, o_seq bigint, o_sender_name text, o_device bigint, o_key text,
                o_body text, o_sent_at bigint, o_hot boolean, o_read_before bigint, o_recipients bigint[],
                o_recipient_seqs bigint[], o_receipt_users bigint[], o_receipt_seqs bigint[], o_receipts_pending boolean)
@@ -41,6 +43,7 @@ DECLARE
     v_dups bigint[];
     d_id bigint[]; d_room bigint[]; d_seq bigint[]; d_name text[]; d_device bigint[]; d_body text[]; d_sent bigint[];
     v_marked bigint[];
+    v_held bigint[];
     v_status text[];
     a_i bigint[]; a_room bigint[]; a_sender bigint[]; a_seq bigint[]; a_hot boolean[]; a_rb bigint[]; a_at bigint[];
     a_id bigint[];
@@ -77,10 +80,23 @@ BEGIN
      WHERE v_waits[u.i] IS NULL;
 
     -- The rooms' locks, in id order: last_seq + 1 onwards are this run's seqs until COMMIT.
-    PERFORM 1 FROM rooms r
-      WHERE r.id IN (SELECT u.room FROM unnest(p_rooms) WITH ORDINALITY AS u(room, i)
-                      WHERE v_waits[u.i] IS NULL AND u.i <> ALL (v_dups))
-      ORDER BY r.id FOR NO KEY UPDATE;
+    -- A room wanted only by units on their first attempt is skipped if another writer
+    -- holds it (another node's batch, the receipts flush): those units are 'busy' and go
+    -- to the next batch, where they wait for it (p_patient), rather than the whole run
+    -- waiting for the other transaction's commit. The waits first, while this call holds
+    -- no room, then the rooms taken only if free: no lock cycle the one-statement order
+    -- did not have.
+    WITH want AS (SELECT u.room, bool_or(coalesce(p_patient[u.i], true)) AS patient
+                    FROM unnest(p_rooms) WITH ORDINALITY AS u(room, i)
+                   WHERE v_waits[u.i] IS NULL AND u.i <> ALL (v_dups) GROUP BY u.room),
+         waited AS (SELECT r.id FROM rooms r WHERE r.id IN (SELECT want.room FROM want WHERE want.patient)
+                     ORDER BY r.id FOR NO KEY UPDATE)
+    SELECT coalesce(array_agg(waited.id), '{}') INTO v_held FROM waited;
+    WITH want AS (SELECT u.room FROM unnest(p_rooms) WITH ORDINALITY AS u(room, i)
+                   WHERE v_waits[u.i] IS NULL AND u.i <> ALL (v_dups) AND u.room <> ALL (v_held)),
+         free AS (SELECT r.id FROM rooms r WHERE r.id IN (SELECT want.room FROM want)
+                   ORDER BY r.id FOR NO KEY UPDATE SKIP LOCKED)
+    SELECT v_held || coalesce(array_agg(free.id), '{}') INTO v_held FROM free;
 
     -- Each unit's fate, and the appended ones' seqs and read markers before, read after the
     -- locks (each statement of a VOLATILE function takes a fresh snapshot: 0008's header).
@@ -88,6 +104,7 @@ BEGIN
          x AS (SELECT u.i, u.room, u.sender, r.last_seq, r.hot, mb.read_seq,
                       CASE WHEN v_waits[u.i] IS NOT NULL THEN 'rate_limited'
                            WHEN u.i = ANY (v_dups) THEN 'duplicate' WHEN r.id IS NULL THEN 'no_room'
+                           WHEN u.room <> ALL (v_held) THEN 'busy'
                            WHEN mb.user_id IS NULL THEN 'not_member' ELSE 'appended' END AS status
                  FROM u LEFT JOIN rooms r ON r.id = u.room
                  LEFT JOIN members mb ON mb.room_id = u.room AND mb.user_id = u.sender),
