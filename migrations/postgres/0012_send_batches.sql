@@ -68,16 +68,26 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Already sent (sender, client_msg_id): the original, read here once, is the answer,
-    -- without a room lock.
-    SELECT coalesce(array_agg(u.i ORDER BY u.i), '{}'), array_agg(m.id ORDER BY u.i), array_agg(m.room_id ORDER BY u.i),
-           array_agg(m.seq ORDER BY u.i), array_agg(su.name ORDER BY u.i), array_agg(m.sender_device_id ORDER BY u.i),
-           array_agg(m.body ORDER BY u.i), array_agg(m.sent_at ORDER BY u.i)
-      INTO v_dups, d_id, d_room, d_seq, d_name, d_device, d_body, d_sent
+    -- Already sent (sender, client_msg_id): the original is the answer, without a room lock.
+    -- Found by key first (the common case: none); the originals read only if some are.
+    SELECT coalesce(array_agg(u.i ORDER BY u.i), '{}') INTO v_dups
       FROM unnest(p_senders, p_keys) WITH ORDINALITY AS u(sender, key, i)
-      JOIN messages m ON m.sender_id = u.sender AND m.client_msg_id = u.key
-      JOIN users su ON su.id = m.sender_id
-     WHERE v_waits[u.i] IS NULL;
+     WHERE v_waits[u.i] IS NULL
+       AND EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = u.sender AND m.client_msg_id = u.key);
+    IF cardinality(v_dups) > 0 THEN
+        SELECT array_agg(m.id ORDER BY d.k), array_agg(m.room_id ORDER BY d.k), array_agg(m.seq ORDER BY d.k),
+               array_agg(su.name ORDER BY d.k), array_agg(m.sender_device_id ORDER BY d.k), array_agg(m.body ORDER BY d.k),
+               array_agg(m.sent_at ORDER BY d.k)
+          INTO d_id, d_room, d_seq, d_name, d_device, d_body, d_sent
+          FROM unnest(v_dups) WITH ORDINALITY AS d(i, k)
+          JOIN messages m ON m.sender_id = p_senders[d.i] AND m.client_msg_id = p_keys[d.i]
+          CROSS JOIN LATERAL (SELECT u.name FROM users u WHERE u.id = m.sender_id) su;
+        IF coalesce(cardinality(d_id), 0) <> cardinality(v_dups) THEN
+            -- An original went meanwhile (retention): a unit at a time answers it right.
+            RAISE EXCEPTION 'ph_send_batch: % of % originals found', coalesce(cardinality(d_id), 0), cardinality(v_dups)
+                USING ERRCODE = 'PH002';
+        END IF;
+    END IF;
 
     -- The rooms' locks, in id order: last_seq + 1 onwards are this run's seqs until COMMIT.
     -- A room wanted only by units on their first attempt is skipped if another writer
