@@ -189,10 +189,8 @@ final class LongPoll: @unchecked Sendable {
         case .revoked:
             finish(api.errorResponse(APIError.unauthorized))
         case .page(let result, let response):
-            // Nothing new: keep waiting. (The cursor may still differ from `from` by hot
-            // rooms joined since, at their join points: the same position, answered at
-            // the timeout.)
-            if result.events.isEmpty && result.gaps.isEmpty && !result.hasMore && !finalWanted {
+            // Nothing new: keep waiting (answered at the timeout).
+            if result.caughtUp && !finalWanted {
                 if again { attempt(final: false) } else { atHead = true }
                 return
             }

@@ -48,4 +48,11 @@ public struct PullResult: Sendable {
         self.hasMore = hasMore
         self.gaps = gaps
     }
+
+    /// Nothing to show and nothing more to read: the pull is at the head, and a pull that
+    /// may wait goes on waiting. (Its cursor may still differ from the one pulled from by
+    /// hot rooms joined since, at their join points: the same position.) A page that is
+    /// empty but has more to read, past pruned rows, is not: it is answered, so the client
+    /// pulls on from its cursor.
+    public var caughtUp: Bool { events.isEmpty && gaps.isEmpty && !hasMore }
 }

@@ -111,15 +111,12 @@ extension SyncEngine {
             let hotAtHead = c.hot.isEmpty ? hot.isEmpty : validated.hotCaughtUp && Set(c.hot.keys) == hot
             let atHead = hotAtHead && c.inboxSeq == state.inboxHead
             var caughtUp = text != nil && mayWait && atHead
-            // Behind (or not waiting): the page now, in this snapshot. An empty one is as
-            // good as being at the head (the cursor may differ from `from` by hot rooms
-            // joined since, at their join points: the same position).
+            // Behind (or not waiting): the page now, in this snapshot. A caught-up one is as
+            // good as being at the head.
             var page: PullResult? = nil
             if let limits, !caughtUp, !(atHead && mayWait) {
                 let read = try Stream.pull(ctx, user: me.user, after: c, limit: limits.limit, perRoomLimit: limits.perRoomLimit)
-                // (Nothing to show but more to read, past pruned rows: answered, so the
-                // client pulls on from its cursor.)
-                if read.events.isEmpty && read.gaps.isEmpty && !read.hasMore && mayWait { caughtUp = true } else { page = read }
+                if read.caughtUp && mayWait { caughtUp = true } else { page = read }
             }
             return StartRead(me: me, from: .success((c, advance)), hot: hot, caughtUp: caughtUp, page: page, firstScreen: nil)
         } catch SyncError.cursorExpired {
