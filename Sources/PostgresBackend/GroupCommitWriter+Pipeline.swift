@@ -69,14 +69,16 @@ extension GroupCommitWriter {
             let end = roundEnd(from: start, firsts: firsts, memory: memory)
             let round = start..<end
             start = end
-            let statements = round.compactMap { firsts[$0] }
+            // The units of the round that asked a statement, and those statements.
+            let asking = round.filter { firsts[$0] != nil }
+            let statements = asking.map { firsts[$0]! }
             var prefetched: [Int: PGPrefetched] = [:]
             if statements.count >= 2 {
                 conn.script = .off
                 let results: [PGPrefetched]
                 do {
-                    let patient = round.filter { firsts[$0] != nil }.map { units[$0].attempts > 0 }
-                    results = try sendBatches ? SendBatches.pipeline(statements, patient: patient, on: conn)
+                    results = try sendBatches
+                        ? SendBatches.pipeline(statements, patient: asking.map { units[$0].attempts > 0 }, on: conn)
                         : conn.pipeline(statements)
                 } catch {
                     return error.connectionLost ? .connectionLost : .fallback
@@ -84,17 +86,11 @@ extension GroupCommitWriter {
                 if let failed = results.firstIndex(where: { !$0.succeeded }) {
                     // The server skipped everything after it. The same statement would fail
                     // the same way run alone: decide here, not after a plain rerun.
-                    let j = round.filter { firsts[$0] != nil }[failed]
-                    let state = results[failed].sqlState
-                    guard state == "40001" || state == "40P01" || state == "55P03" else { return .isolate }
+                    guard PGError.isRetryable(sqlState: results[failed].sqlState) else { return .isolate }
                     // Sends merged into one call: which of them waited is unknown.
-                    return results[failed].row == nil ? .carry(units[j]) : .unmerge
+                    return results[failed].row == nil ? .carry(units[asking[failed]]) : .unmerge
                 }
-                var k = 0
-                for j in round where firsts[j] != nil {
-                    prefetched[j] = results[k]
-                    k += 1
-                }
+                for (j, result) in zip(asking, results) { prefetched[j] = result }
             }
             let last = prefetched.keys.max() ?? -1
             for j in round {

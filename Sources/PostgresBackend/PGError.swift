@@ -14,6 +14,9 @@ public struct PGError: Error, CustomStringConvertible, Sendable {
 
     /// Worth running the same work again in a new transaction: a serialization failure,
     /// a deadlock, or a lock wait that ran out (`lock_timeout`).
-    public var isRetryable: Bool { sqlState == "40001" || sqlState == "40P01" || sqlState == "55P03" }
+    public var isRetryable: Bool { Self.isRetryable(sqlState: sqlState) }
+    public static func isRetryable(sqlState: String?) -> Bool {
+        sqlState == "40001" || sqlState == "40P01" || sqlState == "55P03"
+    }
     public var isUniqueViolation: Bool { sqlState == "23505" }
 }

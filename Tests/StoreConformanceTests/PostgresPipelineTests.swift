@@ -1,4 +1,5 @@
 import Dispatch
+import Glibc
 import PostgresBackend
 import PostgresTestSupport
 import SyncEngine
@@ -17,9 +18,10 @@ struct PostgresPipelineTests {
         let store: PostgresSyncStore
         let harness: Harness
 
-        init(sendBatches: Bool = true, config: EngineConfiguration = EngineConfiguration()) throws {
+        init(sendBatches: Bool = true, config: EngineConfiguration = EngineConfiguration(),
+             lockTimeoutMillis: Int = 50) throws {
             database = try TestPostgres.createDatabase()
-            var options = PostgresSyncStore.Options(url: database.url, poolSize: 2)
+            var options = PostgresSyncStore.Options(url: database.url, poolSize: 2, lockTimeoutMillis: lockTimeoutMillis)
             options.cluster = false
             options.writers = 1
             options.sendBatches = sendBatches
@@ -471,5 +473,61 @@ struct PostgresPipelineTests {
         // Receipts may be coalesced (one event for two marks of one room: the migration's
         // header) but never lost: both runs emitted some.
         #expect(receipts[0] > 0 && receipts[1] > 0, "\(receipts)")
+    }
+
+    /// Another writer inserts a message with a merged send's (sender, client_msg_id) while
+    /// the call runs (here a session that commits once the call waits for its key): the
+    /// call fails (PH002), the batch runs again a unit at a time, and that send is answered
+    /// the other writer's message as a duplicate; the other send of its batch commits.
+    @Test func aKeyInsertedMeanwhileMakesTheBatchRunAUnitAtATime() throws {
+        // A lock wait long enough that the call waits for the other session, not gives up.
+        let node = try Node(lockTimeoutMillis: 10_000)
+        defer { node.close() }
+        let h = node.harness
+        let alice = try h.user("alice")
+        let bob = try h.user("bob")
+        let room = try h.group(alice, "race", [bob])
+        let other = try PGConnection(url: node.database.url)
+        defer { other.close() }
+        try other.execute("BEGIN")
+        try other.query("""
+            INSERT INTO messages (room_id, seq, sender_id, sender_device_id, client_msg_id, body, sent_at)
+            VALUES ($1, 1000, $2, $3, 'raced', '"hi"', 1)
+            """, [.int(room.rawValue), .int(alice.id.rawValue), .int(alice.principal.device.rawValue)])
+        let watcher = try PGConnection(url: node.database.url)
+        defer { watcher.close() }
+        let max = h.engine.config.maxMessageBodyBytes
+        let done = DispatchSemaphore(value: 0)
+        let answers = Locked<[String: String]>([:])
+        let failedBefore = node.store.stats.transactionsFailed
+        let before = node.asOneBatch {
+            for (user, key) in [(bob, "other"), (alice, "raced")] {
+                h.engine.write({ try Messages.send($0, me: user.principal, room: room, clientMsgID: key, body: "\"hi\"",
+                                                   maxBodyBytes: max) }) { r in
+                    let answer: String
+                    switch r {
+                    case .success(let s): answer = "\(s.duplicate ? "duplicate" : "sent") seq \(s.message.seq)"
+                    case .failure(let e): answer = "\(e)"
+                    }
+                    answers.withLock { $0[key] = answer }
+                    done.signal()
+                }
+            }
+        }
+        // The merged call waits for the other session's key; then that session commits.
+        var waiting = false
+        for _ in 0..<500 where !waiting {
+            waiting = try watcher.queryOne("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") {
+                $0.int(0)
+            } == 1
+            if !waiting { usleep(10_000) }
+        }
+        #expect(waiting, "the merged call waits for the other session's key")
+        try other.execute("COMMIT")
+        Self.wait(done, 2)
+        #expect(answers.value == ["other": "sent seq 1", "raced": "duplicate seq 1000"], "\(answers.value)")
+        let stats = node.store.stats
+        #expect(stats.transactionsFailed == failedBefore + 1, "the merged call's batch rolled back once")
+        #expect(stats.pipelineFallbacks == before.fallbacks, "then ran isolating, not a statement at a time")
     }
 }
