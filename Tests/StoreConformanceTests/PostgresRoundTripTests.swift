@@ -20,9 +20,9 @@ struct PostgresRoundTripTests {
         let harness: Harness
         private let counter: PGConnection
 
-        init(clock: (@Sendable () -> Int64)? = nil) throws {
+        init(clock: (@Sendable () -> Int64)? = nil, lockTimeoutMillis: Int = 50) throws {
             database = try TestPostgres.createDatabase()
-            var options = PostgresSyncStore.Options(url: database.url, poolSize: 2)
+            var options = PostgresSyncStore.Options(url: database.url, poolSize: 2, lockTimeoutMillis: lockTimeoutMillis)
             options.cluster = false
             store = try PostgresSyncStore(options)
             harness = try Harness(database: PostgresTestDatabase(database: database), store: store, clock: clock)
