@@ -1,8 +1,11 @@
 /// Who is in which room and who sends what, for one load-test scenario. Users and
 /// rooms are indices here; the load test maps them to names and server ids.
 ///
-/// - `dm`: users in pairs, one direct room per pair; sends rotate over the pairs and
-///   alternate between the two members.
+/// - `dm`: users in pairs, one direct room per pair; each send goes to a room drawn at
+///   random (a hash of the sender slot and its count, so runs repeat) as one of its two
+///   members. Not a fixed rotation: closed-loop senders rotating in step fell into
+///   convoys, several slots sending into one room at once, run after run (up to 12
+///   sends of one room in one commit), which flattered whichever setup let them form.
 /// - `group:N` / `hot:N`: one N-member room (`hot` expects N at or above the server's
 ///   --hot-threshold, so the room is read-diffused); sender slot i sends as member i mod N.
 /// - `mixed`: every user has a direct room with a partner, a 20-member group and one
@@ -10,8 +13,10 @@
 ///   big room (hot once --users reaches the server's threshold).
 ///
 /// With several nodes (`--url` given more than once), device d of user u connects to
-/// node (d + u) mod nodes, so the devices of one user land on different nodes, and
-/// sender slots and idle clients go round-robin.
+/// node (d + u) mod nodes, so the devices of one user land on different nodes, and idle
+/// clients go round-robin. A send (or a change) goes to the node of its room (`Route.room`,
+/// the default: what the example nginx config does for every /v1/rooms/{id}/ route), or
+/// to its sender slot's node (`Route.spread`: a round-robin balancer).
 package struct LoadPlan: Sendable {
     package enum Scenario: Equatable, Sendable {
         case dm
@@ -37,11 +42,22 @@ package struct LoadPlan: Sendable {
 
     enum RoomKind: Sendable { case direct, group }
 
+    /// Which node a send goes to when there are several (`--route`).
+    package enum Route: String, Sendable {
+        /// By its room: every send into one room reaches one node, as behind the example
+        /// nginx config (deploy/nginx/pigeonhole.conf hashes /v1/rooms/{id}/ by id), so
+        /// a room's writes never wait for another node's.
+        case room
+        /// By sender slot, round-robin: one room's sends reach every node.
+        case spread
+    }
+
     let scenario: Scenario
     let userCount: Int
     let senders: Int
     /// Server nodes the clients are spread over (at least 1).
     let nodes: Int
+    let route: Route
     /// Members (user indices) of each room; the first member creates it.
     let rooms: [[Int]]
     let kinds: [RoomKind]
@@ -52,10 +68,11 @@ package struct LoadPlan: Sendable {
 
     /// `users` applies to dm and mixed. `receivers`: the first K users sync (default:
     /// every user in dm and mixed, 50 members of a group or hot room; 0 measures sends alone).
-    package init(scenario: Scenario, users: Int, senders: Int, receivers: Int?, nodes: Int = 1) {
+    package init(scenario: Scenario, users: Int, senders: Int, receivers: Int?, nodes: Int = 1, route: Route = .room) {
         self.scenario = scenario
         self.senders = senders
         self.nodes = max(1, nodes)
+        self.route = route
         var rooms: [[Int]] = []
         var kinds: [RoomKind] = []
         let count: Int
@@ -93,8 +110,9 @@ package struct LoadPlan: Sendable {
     func pick(slot: Int, n: Int) -> (room: Int, user: Int) {
         switch scenario {
         case .dm:
-            let r = (slot + (n - 1) * senders) % rooms.count
-            return (r, rooms[r][n % 2])
+            let h = Self.mix(UInt64(slot) << 32 | UInt64(n))
+            let r = Int(h % UInt64(rooms.count))
+            return (r, rooms[r][Int(h >> 63)])
         case .group(let size), .hot(let size):
             return (0, slot % size)
         case .mixed:
@@ -114,8 +132,13 @@ package struct LoadPlan: Sendable {
     /// The node of device `device` (from 0) of user `user`.
     func deviceNode(user: Int, device: Int) -> Int { (device + user) % nodes }
 
-    /// The node of sender slot `slot`.
-    func senderNode(slot: Int) -> Int { slot % nodes }
+    /// The node a send (or change) of sender slot `slot` into room `room` (its server id) goes to.
+    func sendNode(slot: Int, room: Int64) -> Int {
+        switch route {
+        case .room: Int(Self.mix(UInt64(bitPattern: room)) % UInt64(nodes))
+        case .spread: slot % nodes
+        }
+    }
 
     /// The node of idle client `k`.
     func idleNode(_ k: Int) -> Int { k % nodes }

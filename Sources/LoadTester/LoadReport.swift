@@ -15,7 +15,8 @@ struct LoadReport {
     struct Node {
         let url: String
         let devices: Int
-        let senders: Int
+        /// Sends and changes made to it.
+        let requests: Int
         let idle: Int
     }
 
@@ -48,6 +49,8 @@ struct LoadReport {
     let devicesPerUser: Int
     let idle: Int
     let nodes: [Node]
+    /// `LoadPlan.Route`: which node each send went to.
+    let route: String
     let targetRate: Double?
     let messages: Int
     let seconds: Double
@@ -85,6 +88,7 @@ struct LoadReport {
         rooms = plan.rooms.count
         hotRooms = roomInfo.filter(\.hot).count
         senders = plan.senders
+        route = plan.route.rawValue
         devices = deviceCount
         devicesPerUser = test.devicesPerUser
         idle = test.idle
@@ -156,7 +160,8 @@ struct LoadReport {
             ("scenario", .string(scenario)), ("transport", .string(transport)), ("users", .int(users)),
             ("rooms", .int(rooms)), ("hot_rooms", .int(hotRooms)), ("senders", .int(senders)),
             ("devices", .int(devices)), ("devices_per_user", .int(devicesPerUser)), ("idle", .int(idle)),
-            ("urls", .array(nodes.map { ["url": .string($0.url), "devices": .int($0.devices), "senders": .int($0.senders),
+            ("route", .string(route)),
+            ("urls", .array(nodes.map { ["url": .string($0.url), "devices": .int($0.devices), "requests": .int($0.requests),
                                           "idle": .int($0.idle)] })),
             ("target_rate", targetRate.map { .number(fmt($0)) } ?? .null),
             ("messages", .int(messages)), ("seconds", .number(fmt(seconds))), ("messages_per_s", .number(fmt(rate))),
@@ -196,7 +201,7 @@ struct LoadReport {
         lines.append("scenario \(scenario): \(users) users, \(rooms) room(s) (\(hotRooms) hot), \(senders) senders, "
             + "\(devices) devices syncing by \(transport)" + (idle > 0 ? ", \(idle) idle \(transport) clients" : ""))
         for n in nodes {
-            lines.append("  url \(n.url): \(n.devices) devices, \(n.senders) senders" + (idle > 0 ? ", \(n.idle) idle clients" : ""))
+            lines.append("  url \(n.url): \(n.devices) devices, \(n.requests) sends and changes" + (idle > 0 ? ", \(n.idle) idle clients" : ""))
         }
         lines.append("  sent \(messages) messages in \(fmt(seconds)) s: \(fmt(rate)) messages/s"
             + (targetRate.map { " (target \(fmt($0))/s)" } ?? "")

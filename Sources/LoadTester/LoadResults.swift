@@ -7,6 +7,8 @@ struct LoadResults: Sendable {
     /// (room id, user index) -> highest seq that user sent and got a 201 for.
     var ownSends: [Int64: [Int: Int64]] = [:]
     var sendErrors: [String: Int] = [:]
+    /// Sends and changes made to each node (`--url`), in order.
+    var requestsPerNode: [Int] = []
     var devices: [Int: Delivery.DeviceLog] = [:]
     /// (room id, user index) -> highest read marker a device of that user set.
     var readMarks: [Int64: [Int: Int64]] = [:]

@@ -3,7 +3,7 @@ import HTTPClient
 
 /// One server node the load test talks to (`--url`, repeated or comma-separated).
 /// Several nodes over one database is issue 12: devices and senders are spread over
-/// them (`LoadPlan.deviceNode`, `LoadPlan.senderNode`) and the verifier reads what
+/// them (`LoadPlan.deviceNode`, `LoadPlan.sendNode`) and the verifier reads what
 /// each device got, wherever it was connected.
 package struct LoadTarget: Equatable, Sendable {
     /// As given, for the report.

@@ -71,10 +71,10 @@ extension LoadTest {
         for slot in 0..<plan.senders {
             sendersDone.enter()
             let a = SendActor(slot: slot, plan: plan, roomIDs: roomIDs, tokens: sendTokens, context: context,
-                              target: targets[plan.senderNode(slot: slot)], loop: senderLoop,
+                              targets: targets, loop: senderLoop,
                               interval: rate.map { Double(plan.senders) / $0 }, start: begin, end: end,
                               changes: changes, board: board) { sendersDone.leave() }
-            a.conn.loop.execute { a.next() }
+            a.loop.execute { a.next() }
         }
         sendersDone.wait()
         let sendEnd = MonoTime.now()

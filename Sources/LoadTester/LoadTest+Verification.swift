@@ -51,7 +51,7 @@ extension LoadTest {
 
         let nodes = targets.indices.map { n in
             LoadReport.Node(url: targets[n].url, devices: devices.filter { $0.node == n }.count,
-                            senders: (0..<plan.senders).filter { plan.senderNode(slot: $0) == n }.count,
+                            requests: n < results.requestsPerNode.count ? results.requestsPerNode[n] : 0,
                             idle: (0..<idle).filter { plan.idleNode($0) == n }.count)
         }
         let report = LoadReport(

@@ -32,7 +32,10 @@ extension SendActor {
         }
         var headers = [("Authorization", "Bearer \(tokens[user])")]
         if body != nil { headers.append(("Content-Type", "application/json")) }
-        conn.request(method, path, headers: headers, body: body, timeout: .seconds(30)) { [self] result in
+        let room: Int64 = switch op {
+        case .edit(let m, _), .recall(let m, _), .react(let m, _, _, _): m.room
+        }
+        connection(room: room).request(method, path, headers: headers, body: body, timeout: .seconds(30)) { [self] result in
             switch result {
             case .success(let r) where r.status == 200:
                 board?.finished(op, .applied, error: nil)

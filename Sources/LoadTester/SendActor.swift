@@ -2,11 +2,12 @@ import HTTPClient
 import JSON
 import Sockets
 
-/// One sender slot: a keep-alive connection that sends one message at a time (closed
-/// loop), or on a schedule of `interval` seconds (open loop: latency then counts from
-/// the scheduled start, so a slow server cannot hide its queueing). With `changes` P
-/// (the `--changes` mode) an operation is, with probability P, a change instead of a
-/// send (`SendActor+Changes`).
+/// One sender slot: sends one message at a time (closed loop), or on a schedule of
+/// `interval` seconds (open loop: latency then counts from the scheduled start, so a slow
+/// server cannot hide its queueing), over a keep-alive connection to the node of each
+/// send (`LoadPlan.sendNode`; one connection per node it used). With `changes` P (the
+/// `--changes` mode) an operation is, with probability P, a change instead of a send
+/// (`SendActor+Changes`).
 final class SendActor: @unchecked Sendable {   // confined to `loop`
     let slot: Int
     let plan: LoadPlan
@@ -19,7 +20,12 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
     /// The `--changes` fraction, and what the senders share for it (nil when 0).
     let changes: Double
     let board: ChangeBoard?
-    let conn: ClientConnection
+    let targets: [LoadTarget]
+    let loop: EventLoop
+    /// One per node, opened by the first request to it.
+    private var conns: [ClientConnection?]
+    /// Requests (sends and changes) made to each node.
+    private var perNode: [Int]
     var n = 0
     private var latencies: [Double] = []
     private var acked: [Delivery.Record] = []
@@ -28,7 +34,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
     private var errors: [String: Int] = [:]
     private let done: @Sendable () -> Void
 
-    init(slot: Int, plan: LoadPlan, roomIDs: [Int64], tokens: [String], context: LoadContext, target: LoadTarget,
+    init(slot: Int, plan: LoadPlan, roomIDs: [Int64], tokens: [String], context: LoadContext, targets: [LoadTarget],
          loop: EventLoop, interval: Double?, start: Double, end: Double, changes: Double = 0, board: ChangeBoard? = nil,
          done: @escaping @Sendable () -> Void) {
         self.slot = slot
@@ -42,7 +48,20 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
         self.changes = changes
         self.board = board
         self.done = done
-        conn = ClientConnection(loop: loop, host: target.host, port: target.port)
+        self.targets = targets
+        self.loop = loop
+        conns = Array(repeating: nil, count: targets.count)
+        perNode = Array(repeating: 0, count: targets.count)
+    }
+
+    /// The connection to the node of `room`'s requests, opened on first use.
+    func connection(room: Int64) -> ClientConnection {
+        let node = plan.sendNode(slot: slot, room: room)
+        perNode[node] += 1
+        if let c = conns[node] { return c }
+        let c = ClientConnection(loop: loop, host: targets[node].host, port: targets[node].port)
+        conns[node] = c
+        return c
     }
 
     func next() {
@@ -53,7 +72,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
             let wait = intended - MonoTime.now()
             if intended >= end { return finish() }
             if wait > 0.0005 {
-                conn.loop.schedule(after: .microseconds(Int64(wait * 1e6))) { [self] in send(intended: intended) }
+                loop.schedule(after: .microseconds(Int64(wait * 1e6))) { [self] in send(intended: intended) }
                 return
             }
         } else if intended >= end {
@@ -70,7 +89,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
         let body: JSONValue = ["client_msg_id": .string("s\(slot)-\(n)"), "body": ["n": .int(n), "slot": .int(slot)]]
         let started = MonoTime.now()
         let t0 = interval == nil ? started : intended
-        conn.request("POST", "/v1/rooms/\(room)/messages",
+        connection(room: room).request("POST", "/v1/rooms/\(room)/messages",
                      headers: [("Authorization", "Bearer \(tokens[user])"), ("Content-Type", "application/json")],
                      body: body.serialized(), timeout: .seconds(30)) { [self] result in
             let t1 = MonoTime.now()
@@ -101,8 +120,10 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
             for s in starts { res.sendStarts[s.room, default: [:]][s.seq] = s.at }
             for (room, users) in own { for (u, s) in users { res.ownSends[room, default: [:]][u] = max(res.ownSends[room]?[u] ?? 0, s) } }
             for (k, v) in errors { res.sendErrors[k, default: 0] += v }
+            if res.requestsPerNode.count < perNode.count { res.requestsPerNode = Array(repeating: 0, count: perNode.count) }
+            for (k, v) in perNode.enumerated() { res.requestsPerNode[k] += v }
         }
-        conn.close()
+        for c in conns { c?.close() }
         done()
     }
 }

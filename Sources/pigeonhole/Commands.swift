@@ -149,6 +149,8 @@ let loadtestFlags: [Flag] = [
     Flag(name: "url", env: "PIGEONHOLE_URL", value: "URL[,URL...]",
          help: "server to load (default http://127.0.0.1:8080); repeat or comma-separate to spread over several nodes"),
     Flag(name: "admin-token", env: "PIGEONHOLE_ADMIN_TOKEN", value: "TOKEN", help: "the server's admin token"),
+    Flag(name: "route", env: nil, value: "room|spread",
+         help: "with several URLs, where sends go: the node of their room, as the example nginx config routes them (default), or round-robin by sender"),
     Flag(name: "scenario", env: nil, value: "dm|group:N|hot:N|mixed", help: "what to send into (default dm)"),
     Flag(name: "users", env: nil, value: "N", help: "dm/mixed: users, all syncing (default 200)"),
     Flag(name: "devices-per-user", env: nil, value: "N", help: "syncing devices per syncing user (default 1)"),
@@ -196,7 +198,11 @@ func loadtest(_ flags: ParsedFlags) throws {
         guard let v = Double(c), v >= 0, v <= 1 else { throw UsageError("--changes must be a fraction between 0 and 1") }
         changes = v
     }
-    let plan = LoadPlan(scenario: scenario, users: users, senders: senders, receivers: receivers, nodes: targets.count)
+    guard let route = LoadPlan.Route(rawValue: flags.string("route") ?? "room") else {
+        throw UsageError("--route must be room or spread")
+    }
+    let plan = LoadPlan(scenario: scenario, users: users, senders: senders, receivers: receivers, nodes: targets.count,
+                        route: route)
     try LoadTest(targets: targets, adminToken: token, plan: plan, scenarioName: name, devicesPerUser: perUser,
                  duration: Double(durationMs) / 1000, rate: rate, transport: transport,
                  idle: try flags.int("idle", default: 0, range: 0...1_000_000),

@@ -52,10 +52,38 @@ import Testing
         for u in 0..<6 { #expect(Set((0..<3).map { three.deviceNode(user: u, device: $0) }) == [0, 1, 2]) }
     }
 
-    @Test func sendersAndIdleClientsGoRoundRobin() {
+    /// By default a send goes to its room's node, whoever sends it (the example nginx
+    /// config's routing), and the rooms are shared out; `--route spread` is round-robin
+    /// by sender slot. Idle clients go round-robin either way.
+    @Test func sendsGoToTheirRoomsNodeOrRoundRobin() {
         let plan = LoadPlan(scenario: .dm, users: 8, senders: 5, receivers: nil, nodes: 2)
-        #expect((0..<5).map { plan.senderNode(slot: $0) } == [0, 1, 0, 1, 0])
+        #expect(plan.route == .room)
+        let rooms = Array(Int64(1)...100)
+        for room in rooms { #expect(Set((0..<5).map { plan.sendNode(slot: $0, room: room) }).count == 1) }
+        let share = rooms.filter { plan.sendNode(slot: 0, room: $0) == 0 }.count
+        #expect((35...65).contains(share), "\(share) of 100 rooms on node 0")
         #expect((0..<3).map { plan.idleNode($0) } == [0, 1, 0])
+
+        let spread = LoadPlan(scenario: .dm, users: 8, senders: 5, receivers: nil, nodes: 2, route: .spread)
+        #expect((0..<5).map { spread.sendNode(slot: $0, room: 7) } == [0, 1, 0, 1, 0])
+    }
+
+    /// dm sends go to rooms drawn at random, as either member: every room and both of its
+    /// members get sends, and one slot does not walk the rooms in a fixed order another
+    /// slot repeats one step later (closed-loop senders fell into convoys that way).
+    @Test func dmSendsAreDrawnAtRandom() {
+        let plan = LoadPlan(scenario: .dm, users: 20, senders: 4, receivers: nil)
+        let picks = (0..<4).flatMap { slot in (1...200).map { plan.pick(slot: slot, n: $0) } }
+        #expect(Set(picks.map(\.room)) == Set(0..<10))
+        #expect(Set(picks.map(\.user)) == Set(0..<20))
+        for p in picks { #expect(plan.rooms[p.room].contains(p.user)) }
+        let walk = { (slot: Int) in (1...50).map { plan.pick(slot: slot, n: $0).room } }
+        for a in 0..<4 {
+            #expect(walk(a) == walk(a), "deterministic")
+            for b in 0..<4 where b != a {
+                for k in 1...10 { #expect(Array(walk(a)[k..<40]) != Array(walk(b)[0..<(40 - k)]), "slot \(b) repeats slot \(a)") }
+            }
+        }
     }
 
     /// One node (the default) is the old behaviour: everything on it.
@@ -63,6 +91,6 @@ import Testing
         let plan = LoadPlan(scenario: .mixed, users: 24, senders: 4, receivers: nil)
         #expect(plan.nodes == 1)
         #expect((0..<24).allSatisfy { u in (0..<3).allSatisfy { plan.deviceNode(user: u, device: $0) == 0 } })
-        #expect((0..<4).allSatisfy { plan.senderNode(slot: $0) == 0 } && plan.idleNode(9) == 0)
+        #expect((0..<4).allSatisfy { plan.sendNode(slot: $0, room: Int64($0) * 7) == 0 } && plan.idleNode(9) == 0)
     }
 }

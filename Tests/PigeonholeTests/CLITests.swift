@@ -134,13 +134,13 @@ struct CLITests {
     }
 
     /// Two URLs (one repeated flag, two spellings) that reach the same server: the
-    /// devices and senders are spread over both, every delivery verifies, and the
-    /// report counts per URL. Two --server-pid are summed.
+    /// devices and (with --route spread) the senders are spread over both, every delivery
+    /// verifies, and the report counts per URL. Two --server-pid are summed.
     @Test func loadtestSpreadsOverSeveralURLs() throws {
         try TestServer.with { server in
             let urls = ["http://127.0.0.1:\(server.port)", "http://localhost:\(server.port)"]
             let run = try Self.run(["loadtest", "--url", urls[0], "--url", urls[1], "--admin-token", TestServer.adminToken,
-                                    "--scenario", "dm", "--users", "8", "--devices-per-user", "2", "--senders", "4",
+                                    "--scenario", "dm", "--users", "8", "--devices-per-user", "2", "--senders", "4", "--route", "spread",
                                     "--idle", "6", "--duration", "700ms", "--json",
                                     "--server-pid", "\(getpid())", "--server-pid", "\(getppid())"])
             #expect(run.status == 0, "\(run.stderr)")
@@ -152,7 +152,9 @@ struct CLITests {
             let nodes = report["urls"]?.arrayValue ?? []
             #expect(nodes.map { $0["url"]?.stringValue } == urls)
             #expect(nodes.map { $0["devices"]?.intValue } == [8, 8])
-            #expect(nodes.map { $0["senders"]?.intValue } == [2, 2])
+            let requests = nodes.map { $0["requests"]?.intValue ?? 0 }
+            #expect(requests.allSatisfy { $0 > 0 } && requests.reduce(0, +) == report["messages"]?.intValue, "\(requests)")
+            #expect(report["route"]?.stringValue == "spread")
             #expect(nodes.map { $0["idle"]?.intValue } == [3, 3])
             #expect(report["server"]?["pids"]?.arrayValue?.count == 2)
         }
