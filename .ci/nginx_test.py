@@ -8,17 +8,18 @@ Starts the nodes and a real nginx (Debian's) itself, then talks to nginx only:
 
 With --database-url: two `serve --database URL` nodes on that (fresh) database; with
 --sqlite: one node on a scratch --data-dir. The example config is rendered into a temp
-directory: its upstream lists the nodes' ports, it listens on a free port, it has one
-worker (whose round robin alternates between two nodes, so the test can steer a request
-to a node), and each answer carries the node that served it (X-Pigeonhole-Upstream,
+directory: its upstreams list the nodes' ports, it listens on a free port, it has one
+worker (whose round robin alternates between two nodes, so the test knows which node a
+long-poll will reach; a send reaches its room's node), and each answer carries the node that served it (X-Pigeonhole-Upstream,
 added by this test only). Started as root, nginx's workers run as `nobody`, as they
 would from the example (the temp directory is mode 0755 for them). Then through nginx:
 
   - /healthz answers 200 through the upstream;
   - users and devices are created with the admin API, and a direct room;
   - a parked long-poll (GET /v1/sync) returns the message sent meanwhile, within 3 s;
-    with two nodes, half the sends go to the node the poll is parked on and half to
-    the other one (a send on one node must wake a poll parked on the other);
+    with two nodes, half the sends go into a room of the node the poll is parked on and
+    half into a room of the other one (a send on one node must wake a poll parked on the
+    other);
   - a WebSocket on /v1/notify (Authorization header, and a single-use ?ticket=) gets `ready`
     and then `mail` after each send (with two nodes, also sends on the other node),
     and a pull from the previous cursor returns the message; a bad token is a 401;
@@ -29,8 +30,11 @@ would from the example (the temp directory is mode 0755 for them). Then through 
     after the full wait; a WebSocket left idle meanwhile still gets the next `mail`;
   - a 100 KiB send is the server's JSON 413 (nginx lets it through), a 2 MiB one is
     nginx's 413 (client_max_body_size);
-  - with two nodes: one is SIGKILLed and requests through nginx still succeed (GETs and
-    a send), then it is restarted;
+  - every request for one room reaches one node (the config routes /v1/rooms/{id}/ by
+    the room's id), and with two nodes rooms land on both; a test's send goes into a
+    room of the node it wants;
+  - with two nodes: one is SIGKILLed and requests through nginx still succeed (GETs, and
+    a send into a room of the killed node, stored by the other), then it is restarted;
   - nginx's access log holds no device token and no ticket.
 
 Needs Python 3 with the `websockets` package (CI's venv has it) and nginx. Prints
@@ -214,19 +218,26 @@ def render_config(text, listen_port, node_ports):
                                % (count_expected, what, n))
         return out
 
-    m = re.search(r"^(\s*)upstream pigeonhole \{\n(.*?)^\1\}", text, flags=re.M | re.S)
-    if not m:
-        raise RuntimeError("example config: no `upstream pigeonhole { ... }` block")
-    block = m.group(2)
-    server_lines = re.findall(r"^\s*server 127\.0\.0\.1:\d+([^;]*);\n", block, flags=re.M)
-    if len(server_lines) != 2:
-        raise RuntimeError("example config: expected 2 upstream server lines, found %d" % len(server_lines))
-    params = server_lines[0]
-    indent = re.search(r"^(\s*)server ", block, flags=re.M).group(1)
-    new_servers = "".join("%sserver %s:%d%s;\n" % (indent, HOST, p, params) for p in node_ports)
-    block = re.sub(r"^\s*server 127\.0\.0\.1:\d+[^;]*;\n", "", block, flags=re.M)
-    block = new_servers + block
-    text = text[:m.start(2)] + block + text[m.end(2):]
+    # Both upstreams (round robin, and by room) list the nodes.
+    names = []
+    for name in ("pigeonhole", "pigeonhole_rooms"):
+        m = re.search(r"^(\s*)upstream %s \{\n(.*?)^\1\}" % name, text, flags=re.M | re.S)
+        if not m:
+            raise RuntimeError("example config: no `upstream %s { ... }` block" % name)
+        block = m.group(2)
+        server_lines = re.findall(r"^\s*server 127\.0\.0\.1:\d+([^;]*);\n", block, flags=re.M)
+        if len(server_lines) != 2:
+            raise RuntimeError("example config: expected 2 server lines in upstream %s, found %d" % (name, len(server_lines)))
+        params = server_lines[0]
+        indent = re.search(r"^(\s*)server ", block, flags=re.M).group(1)
+        new_servers = "".join("%sserver %s:%d%s;\n" % (indent, HOST, p, params) for p in node_ports)
+        # The first server line's place, so directives above it (hash) stay above.
+        first = re.search(r"^\s*server 127\.0\.0\.1:\d+[^;]*;\n", block, flags=re.M).start()
+        block = block[:first] + new_servers + re.sub(r"^\s*server 127\.0\.0\.1:\d+[^;]*;\n", "", block[first:], flags=re.M)
+        text = text[:m.start(2)] + block + text[m.end(2):]
+        names.append(name)
+    if len(re.findall(r"^\s*upstream \w+ \{", text, flags=re.M)) != len(names):
+        raise RuntimeError("example config: an upstream this test does not know (update .ci/nginx_test.py)")
 
     text = sub(r"^(\s*)listen 127\.0\.0\.1:\d+;", r"\g<1>listen %s:%d;" % (HOST, listen_port), text, 1, "listen lines")
     # Only the server-level read timeout (between `server {` and the first `location`)
@@ -247,8 +258,8 @@ def render_config(text, listen_port, node_ports):
     text = sub(r"^(\s*)(proxy_http_version 1\.1;.*)$",
                r"\g<1>\2\n\g<1>add_header %s $upstream_addr always;   # nginx_test.py only" % UPSTREAM_HEADER,
                text, 1, "`proxy_http_version 1.1;`")
-    # One worker: its round robin alternates between the nodes, so the test can steer a
-    # request to a node (Session.steer).
+    # One worker: its round robin alternates between the nodes, so the test knows which
+    # node a long-poll will reach (Session.long_poll_rounds).
     text = sub(r"^worker_processes [^;]*;", "worker_processes 1;", text, 1, "`worker_processes`")
     return text, rendered
 
@@ -329,10 +340,13 @@ class Session:
     def call(self, *a, **kw):
         return http_call(self.port, *a, **kw)
 
-    def send(self, text):
+    def send(self, text, node=None):
+        """Alice sends `text` into the room whose requests nginx routes to `node` (any
+        node's room when None); returns (client_msg_id, message, node that stored it)."""
         self.counter += 1
         cmid = "ngx-%04d" % self.counter
-        doc, hdrs = must(self.port, "POST", "/v1/rooms/%d/messages" % self.room, self.alice_tok,
+        room = self.rooms_by_node.get(node, self.room)
+        doc, hdrs = must(self.port, "POST", "/v1/rooms/%d/messages" % room, self.alice_tok,
                          {"client_msg_id": cmid, "body": {"text": text}}, ok=(201,))
         return cmid, doc, hdrs.get(UPSTREAM_HEADER.lower())
 
@@ -363,7 +377,39 @@ class Session:
         me, _ = must(self.port, "GET", "/v1/me", self.bob_tok, ok=(200,))
         c.check(me.get("user", {}).get("name") == self.bob, "admin API through nginx: users and devices created", me)
         self.room = must(self.port, "POST", "/v1/direct/%s" % self.bob, self.alice_tok, ok=(200, 201))[0]["id"]
+        self.rooms_by_node = {}
+        self.room_routes()
         self.cursor = must(self.port, "GET", "/v1/conversations", self.bob_tok, ok=(200,))[0]["cursor"]
+
+    def room_node(self, room):
+        """The node that answered GET /v1/rooms/{room} (None if it was not a 200)."""
+        st, hdrs, _, _ = self.call("GET", "/v1/rooms/%d" % room, self.bob_tok)
+        return hdrs.get(UPSTREAM_HEADER.lower()) if st == 200 else None
+
+    def room_routes(self):
+        """nginx routes every /v1/rooms/{id}/ request by the room's id: one room's requests
+        all reach one node, and (two nodes) rooms land on both. Alice creates groups with
+        Bob until a room of each node is known (`rooms_by_node`), so a test can send on
+        the node it wants."""
+        c = self.c
+        seen = []                       # (room, the nodes that answered its 4 requests)
+        room = self.room
+        while True:
+            nodes = {self.room_node(room) for _ in range(4)}
+            seen.append((room, nodes))
+            if len(nodes) == 1 and None not in nodes:
+                self.rooms_by_node.setdefault(next(iter(nodes)), room)
+            if len(self.rooms_by_node) >= len(self.nodes) or len(seen) >= 24:
+                break
+            room = must(self.port, "POST", "/v1/rooms", self.alice_tok,
+                        {"name": "ngx-room-%d" % len(seen), "members": [self.bob]}, ok=(201,))[0]["id"]
+        c.check(all(len(n) == 1 and None not in n for _, n in seen),
+                "requests for one room all reach one node (%d rooms, 4 requests each)" % len(seen),
+                [(r, sorted(map(str, n))) for r, n in seen if len(n) != 1 or None in n])
+        if self.multi:
+            c.check(len(self.rooms_by_node) == len(self.nodes),
+                    "rooms are spread over the nodes (%d rooms: %s)" % (len(seen), sorted(self.rooms_by_node)),
+                    "every room on one node")
 
     # ---------------------------------------------------------------------- long-poll
 
@@ -371,19 +417,6 @@ class Session:
         """GET /healthz through nginx; returns the node that answered."""
         st, hdrs, _, _ = self.call("GET", "/healthz")
         return hdrs.get(UPSTREAM_HEADER.lower()) if st == 200 else None
-
-    def steer(self, target):
-        """Makes nginx's next request go to `target` (with two nodes): the rendered config
-        has one worker, whose round robin alternates between the two nodes, so after a
-        request served by the other node the next one goes to `target`. Returns False if
-        the probes never saw the other node."""
-        if not self.multi or target is None:
-            return True
-        for _ in range(6):
-            node = self.probe()
-            if node is not None and node != target:
-                return True
-        return False
 
     def other_node(self, node):
         addrs = ["%s:%d" % (HOST, n.port) for n in self.nodes]
@@ -422,9 +455,8 @@ class Session:
                 failures.append("round %d: the poll answered before the send: %r" % (i, result))
                 continue
             target = poll_node_expected if where == "same" else self.other_node(poll_node_expected)
-            self.steer(target)
             sent_at = time.monotonic()
-            cmid, msg, send_node = self.send("long-poll round %d" % i)
+            cmid, msg, send_node = self.send("long-poll round %d" % i, node=target if self.multi else None)
             t.join(timeout=25)
             woke_ms = (time.monotonic() - sent_at) * 1000
             doc = result.get("doc") or {}
@@ -469,8 +501,8 @@ class Session:
             for i, where in enumerate(plan, 1):
                 prev = self.cursor
                 target = node if where == "same" else self.other_node(node)
-                await loop.run_in_executor(None, self.steer, target)
-                cmid, _, send_node = await loop.run_in_executor(None, self.send, "websocket round %d" % i)
+                cmid, _, send_node = await loop.run_in_executor(
+                    None, lambda: self.send("websocket round %d" % i, node=target if self.multi else None))
                 cross = bool(node and send_node and node != send_node)
                 cross_tried += cross
                 try:
@@ -505,8 +537,8 @@ class Session:
         async with ws_connect(url + "?ticket=" + urllib.parse.quote(ticket), **ws_connect_kw()) as tab:
             ready = await recv_json(tab, 5)
             c.check(ready.get("type") == "ready", "WebSocket with ?ticket= through nginx opens with ready", ready)
-            await loop.run_in_executor(None, self.steer, ws_upstream(tab))   # nginx is under test here, not nodes
-            cmid, _, _ = await loop.run_in_executor(None, self.send, "ticket socket")
+            target = ws_upstream(tab) if self.multi else None   # nginx is under test here, not nodes
+            cmid, _, _ = await loop.run_in_executor(None, lambda: self.send("ticket socket", node=target))
             try:
                 mail = await recv_json(tab, 5)
             except asyncio.TimeoutError:
@@ -560,8 +592,8 @@ class Session:
                         % (st, raw, elapsed, want))
             # The socket sat idle for the whole wait; it still carries the next mail (sent
             # to the socket's node: nginx is under test here, not the nodes).
-            await loop.run_in_executor(None, self.steer, ws_upstream(ws))
-            cmid, _, _ = await loop.run_in_executor(None, self.send, "after the idle wait")
+            target = ws_upstream(ws) if self.multi else None
+            cmid, _, _ = await loop.run_in_executor(None, lambda: self.send("after the idle wait", node=target))
             try:
                 mail = await recv_json(ws, 5)
             except (asyncio.TimeoutError, websockets.exceptions.ConnectionClosed) as e:
@@ -598,13 +630,17 @@ class Session:
                     "node on port %d killed: 6 GETs through nginx all answered 200 by the other" % victim.port, statuses)
             prev = self.cursor
             try:
-                cmid, msg, node = self.send("while a node is down")
+                # Into a room nginx routes to the killed node: it goes to the other one.
+                cmid, msg, node = self.send("while a node is down", node="%s:%d" % (HOST, victim.port))
                 ok = True
             except Exception as e:
                 ok, node = False, repr(e)
             doc, _ = must(self.port, "GET", "/v1/sync?cursor=%s&timeout=0" % urllib.parse.quote(prev), self.bob_tok, ok=(200,))
             cmids = [e["message"]["client_msg_id"] for e in doc.get("events", []) if e.get("type") == "message"]
-            c.check(ok and cmids == [cmid], "... a send through nginx is stored once (node %s)" % node, cmids)
+            # $upstream_addr lists every node nginx tried: the killed one, then the one that answered.
+            stored_by = (node or "").split(", ")[-1]
+            c.check(ok and cmids == [cmid] and stored_by not in ("", "%s:%d" % (HOST, victim.port)),
+                    "... a send into a room of the killed node is stored once, by the other (nginx tried %s)" % node, cmids)
             self.cursor = doc["cursor"]
         finally:
             victim.start()
