@@ -78,8 +78,11 @@ final class NewsListener: @unchecked Sendable {
 
     private func deliverAll(_ received: [(channel: String, payload: String)]) {
         var merged = StoreNews()
+        let own = nodeID + " "
         for n in received {
-            guard let (node, news) = NewsCodec.decode(n.payload), node != nodeID else { continue }
+            // This node's own news (every commit of its writers comes back here too) is
+            // passed over before it is parsed: it was published after its commit.
+            guard !n.payload.hasPrefix(own), let (node, news) = NewsCodec.decode(n.payload), node != nodeID else { continue }
             merged.merge(news)
         }
         if !merged.isEmpty { deliver(.news(merged)) }
