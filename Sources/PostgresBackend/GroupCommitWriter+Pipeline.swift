@@ -64,7 +64,6 @@ extension GroupCommitWriter {
         var done: [Command] = []
         var retry: [Command] = []
         var news: [StoreNews] = []
-        let onlyCarried = units.allSatisfy { $0.attempts > 0 }
         var start = 0
         while start < units.count {
             let end = roundEnd(from: start, firsts: firsts, memory: memory)
@@ -79,8 +78,7 @@ extension GroupCommitWriter {
                 let results: [PGPrefetched]
                 do {
                     results = try sendBatches
-                        ? SendBatches.pipeline(statements, patient: asking.map { onlyCarried || units[$0].attempts >= busyCarries },
-                                               on: conn)
+                        ? SendBatches.pipeline(statements, patient: asking.map { units[$0].attempts > 0 }, on: conn)
                         : conn.pipeline(statements)
                 } catch {
                     return error.connectionLost ? .connectionLost : .fallback

@@ -49,14 +49,6 @@ final class GroupCommitWriter: @unchecked Sendable {
     static let commitBuckets: [Double] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1]
     /// Attempts of a unit that keeps losing lock waits before it fails (503).
     static let maxAttempts = 20
-    /// A merged send whose room another writer holds is answered `busy` and carried to
-    /// the next batch instead of waited for (`ph_send_batch`'s p_patient), until this many
-    /// attempts; from then on it waits. It waits at once in a batch of carried units only:
-    /// there its wait holds up nobody. Waiting from the second attempt held up the whole
-    /// next batch on one busy room. With sends into one room spread over two nodes (a
-    /// round-robin balancer, `loadtest --route spread`) carrying up to 8 attempts was
-    /// ahead in 3 paired runs of 3 (medians 4,472 against 4,354 msg/s).
-    static let busyCarries = 8
 
     init(options: PostgresSyncStore.Options, nodeID: String, ambiguousCommit: @escaping @Sendable () -> Void) throws {
         self.options = options

@@ -288,54 +288,6 @@ struct PostgresPipelineTests {
         }
     }
 
-    /// A send carried because another writer held its room is carried again, not waited
-    /// for, while its batch has other work: the next batch's other send commits with no
-    /// rollback (waiting would have held it for the lock timeout, then rolled back). Alone
-    /// in a batch, it waits, and is stored once the room is free.
-    @Test func aCarriedSendSkipsItsBusyRoomAgainWhileOthersWait() throws {
-        try Self.with { node in
-            let h = node.harness
-            let alice = try h.user("alice")
-            let bob = try h.user("bob")
-            let locked = try h.group(alice, "locked", [bob])
-            let free = try h.group(alice, "free", [bob])
-            _ = try h.send(alice, locked, "warm-up-1").get()
-            _ = try h.send(alice, free, "warm-up-2").get()
-            let holder = try PGConnection(url: node.database.url)
-            defer { holder.close() }
-            try holder.execute("BEGIN")
-            try holder.query("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", [.int(locked.rawValue)])
-            let max = h.engine.config.maxMessageBodyBytes
-            let blocked = DispatchSemaphore(value: 0)
-            let second = DispatchSemaphore(value: 0)
-            let failedBefore = node.store.stats.transactionsFailed
-            let failedAtSecond = Locked<Int?>(nil)
-            let engine = h.engine
-            let store = node.store
-            _ = node.asOneBatch {
-                h.engine.write({ try Messages.send($0, me: bob.principal, room: locked, clientMsgID: "l",
-                                                   body: "\"l\"", maxBodyBytes: max) }) { _ in blocked.signal() }
-                h.engine.write({ try Messages.send($0, me: alice.principal, room: free, clientMsgID: "a",
-                                                   body: "\"a\"", maxBodyBytes: max) }) { _ in
-                    // On the writer thread after the first batch's COMMIT: queued now, this
-                    // send is in the next batch, with the carried one.
-                    engine.write({ try Messages.send($0, me: bob.principal, room: free, clientMsgID: "b",
-                                                     body: "\"b\"", maxBodyBytes: max) }) { r in
-                        if case .success = r { failedAtSecond.withLock { $0 = store.stats.transactionsFailed } }
-                        second.signal()
-                    }
-                }
-            }
-            #expect(second.wait(timeout: .now() + 5) == .success)
-            #expect(failedAtSecond.value == failedBefore, "the carried send waited for its room with another send in its batch")
-            #expect(blocked.wait(timeout: .now() + 0.2) == .timedOut, "the room is still held")
-            try holder.execute("ROLLBACK")
-            #expect(blocked.wait(timeout: .now() + 10) == .success)
-            #expect(try h.read { try $0.store.message(sender: bob.id, clientMsgID: "l") } != nil)
-            #expect(try h.read { try $0.store.message(sender: bob.id, clientMsgID: "b") } != nil)
-        }
-    }
-
     /// A take refused by a cluster-wide bucket changes nothing to undo: the unit fails
     /// alone (429), and its batch neither falls back nor rolls back.
     @Test func aRefusedBucketTakeFailsAloneWithoutARollback() throws {
