@@ -19,6 +19,12 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     let target: LoadTarget
     let http: ClientConnection
     private var notify: ClientConnection?
+    /// Where a read marker of a room goes (`LoadPlan.roomNode`), and the connections to
+    /// nodes other than this device's own, opened by the first marker sent there.
+    private let roomNode: (Int64) -> Int
+    private let targets: [LoadTarget]
+    private let node: Int
+    private var others: [Int: ClientConnection] = [:]
     private var cursor: String
     private var received: [Delivery.Record] = []
     private var states: Convergence.DeviceStates?   // the `--changes` mode only
@@ -34,7 +40,8 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     private let done: @Sendable () -> Void
 
     init(index: Int, name: String, user: Int, token: String, rooms: Set<Int64>, cursor: String, transport: Transport,
-         readEvery: Int, context: LoadContext, target: LoadTarget, loop: EventLoop, done: @escaping @Sendable () -> Void) {
+         readEvery: Int, context: LoadContext, targets: [LoadTarget], node: Int, roomNode: @escaping (Int64) -> Int,
+         loop: EventLoop, done: @escaping @Sendable () -> Void) {
         self.index = index
         self.name = name
         self.user = user
@@ -44,9 +51,12 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
         self.transport = transport
         self.readEvery = readEvery
         self.context = context
-        self.target = target
+        self.target = targets[node]
+        self.targets = targets
+        self.node = node
+        self.roomNode = roomNode
         self.done = done
-        http = ClientConnection(loop: loop, host: target.host, port: target.port)
+        http = ClientConnection(loop: loop, host: targets[node].host, port: targets[node].port)
         if context.trackStates { states = Convergence.DeviceStates(name: name, user: user) }
     }
 
@@ -157,9 +167,19 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
         if transport == .longpoll || hasMore || pullAgain || drainPullStarted || context.draining { pull() }
     }
 
+    /// The connection for requests about `room`: this device's own, or one to the room's node.
+    private func connection(room: Int64) -> ClientConnection {
+        let n = roomNode(room)
+        if n == node { return http }
+        if let c = others[n] { return c }
+        let c = ClientConnection(loop: http.loop, host: targets[n].host, port: targets[n].port)
+        others[n] = c
+        return c
+    }
+
     private func markRead(_ room: Int64, _ seq: Int64) {
         pulling = true
-        http.request("POST", "/v1/rooms/\(room)/read", headers: [auth, ("Content-Type", "application/json")],
+        connection(room: room).request("POST", "/v1/rooms/\(room)/read", headers: [auth, ("Content-Type", "application/json")],
                      body: (["seq": .int(seq)] as JSONValue).serialized(), timeout: .seconds(30)) { [self] result in
             pulling = false
             switch result {
@@ -186,6 +206,7 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
         }
         notify?.close()
         http.close()
+        for c in others.values { c.close() }
         done()
     }
 }

@@ -14,9 +14,10 @@
 ///
 /// With several nodes (`--url` given more than once), device d of user u connects to
 /// node (d + u) mod nodes, so the devices of one user land on different nodes, and idle
-/// clients go round-robin. A send (or a change) goes to the node of its room (`Route.room`,
-/// the default: what the example nginx config does for every /v1/rooms/{id}/ route), or
-/// to its sender slot's node (`Route.spread`: a round-robin balancer).
+/// clients go round-robin. A send (or a change), and a device's read marker, goes to the
+/// node of its room (`Route.room`, the default: what the example nginx config does for
+/// every /v1/rooms/{id}/ route), or to its sender slot's (device's) node (`Route.spread`:
+/// a round-robin balancer).
 package struct LoadPlan: Sendable {
     package enum Scenario: Equatable, Sendable {
         case dm
@@ -133,10 +134,14 @@ package struct LoadPlan: Sendable {
     func deviceNode(user: Int, device: Int) -> Int { (device + user) % nodes }
 
     /// The node a send (or change) of sender slot `slot` into room `room` (its server id) goes to.
-    func sendNode(slot: Int, room: Int64) -> Int {
+    func sendNode(slot: Int, room: Int64) -> Int { roomNode(room, otherwise: slot % nodes) }
+
+    /// The node a request about `room` goes to from a client whose own node is `node`:
+    /// the room's (`Route.room`), or the client's own (`Route.spread`).
+    func roomNode(_ room: Int64, otherwise node: Int) -> Int {
         switch route {
         case .room: Int(Self.mix(UInt64(bitPattern: room)) % UInt64(nodes))
-        case .spread: slot % nodes
+        case .spread: node
         }
     }
 

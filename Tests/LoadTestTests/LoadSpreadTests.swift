@@ -52,9 +52,10 @@ import Testing
         for u in 0..<6 { #expect(Set((0..<3).map { three.deviceNode(user: u, device: $0) }) == [0, 1, 2]) }
     }
 
-    /// By default a send goes to its room's node, whoever sends it (the example nginx
-    /// config's routing), and the rooms are shared out; `--route spread` is round-robin
-    /// by sender slot. Idle clients go round-robin either way.
+    /// By default a send, or a device's read marker, goes to its room's node, whoever
+    /// sends it (the example nginx config's routing), and the rooms are shared out;
+    /// `--route spread` is round-robin by sender slot (a device's marker goes to its own
+    /// node). Idle clients go round-robin either way.
     @Test func sendsGoToTheirRoomsNodeOrRoundRobin() {
         let plan = LoadPlan(scenario: .dm, users: 8, senders: 5, receivers: nil, nodes: 2)
         #expect(plan.route == .room)
@@ -64,8 +65,13 @@ import Testing
         #expect((35...65).contains(share), "\(share) of 100 rooms on node 0")
         #expect((0..<3).map { plan.idleNode($0) } == [0, 1, 0])
 
+        // A device's read marker goes to the room's node too, wherever the device pulls.
+        for room in rooms { #expect(plan.roomNode(room, otherwise: 0) == plan.sendNode(slot: 3, room: room)) }
+        #expect(rooms.contains { plan.roomNode($0, otherwise: 0) == 1 })
+
         let spread = LoadPlan(scenario: .dm, users: 8, senders: 5, receivers: nil, nodes: 2, route: .spread)
         #expect((0..<5).map { spread.sendNode(slot: $0, room: 7) } == [0, 1, 0, 1, 0])
+        #expect(rooms.allSatisfy { spread.roomNode($0, otherwise: 1) == 1 })
     }
 
     /// dm sends go to rooms drawn at random, as either member: every room and both of its
