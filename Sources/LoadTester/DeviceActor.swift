@@ -16,15 +16,13 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     let transport: Transport
     let readEvery: Int
     let context: LoadContext
-    let target: LoadTarget
+    /// This device's node: its pulls and socket go there; a read marker goes to its
+    /// room's node (`LoadPlan.roomNode`), through `conns`.
+    let node: Int
+    let plan: LoadPlan
+    private let conns: NodeConnections
     let http: ClientConnection
     private var notify: ClientConnection?
-    /// Where a read marker of a room goes (`LoadPlan.roomNode`), and the connections to
-    /// nodes other than this device's own, opened by the first marker sent there.
-    private let roomNode: (Int64) -> Int
-    private let targets: [LoadTarget]
-    private let node: Int
-    private var others: [Int: ClientConnection] = [:]
     private var cursor: String
     private var received: [Delivery.Record] = []
     private var states: Convergence.DeviceStates?   // the `--changes` mode only
@@ -40,8 +38,8 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     private let done: @Sendable () -> Void
 
     init(index: Int, name: String, user: Int, token: String, rooms: Set<Int64>, cursor: String, transport: Transport,
-         readEvery: Int, context: LoadContext, targets: [LoadTarget], node: Int, roomNode: @escaping (Int64) -> Int,
-         loop: EventLoop, done: @escaping @Sendable () -> Void) {
+         readEvery: Int, context: LoadContext, plan: LoadPlan, targets: [LoadTarget], node: Int, loop: EventLoop,
+         done: @escaping @Sendable () -> Void) {
         self.index = index
         self.name = name
         self.user = user
@@ -51,12 +49,11 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
         self.transport = transport
         self.readEvery = readEvery
         self.context = context
-        self.target = targets[node]
-        self.targets = targets
         self.node = node
-        self.roomNode = roomNode
+        self.plan = plan
         self.done = done
-        http = ClientConnection(loop: loop, host: targets[node].host, port: targets[node].port)
+        conns = NodeConnections(targets: targets, loop: loop)
+        http = conns.to(node)
         if context.trackStates { states = Convergence.DeviceStates(name: name, user: user) }
     }
 
@@ -70,7 +67,7 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
     }
 
     private func openNotify() {
-        let ws = ClientConnection(loop: http.loop, host: target.host, port: target.port)
+        let ws = ClientConnection(loop: http.loop, host: conns.targets[node].host, port: conns.targets[node].port)
         notify = ws
         ws.openWebSocket("/v1/notify", headers: [auth], handlers: .init(
             opened: { [self] refused in
@@ -167,19 +164,9 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
         if transport == .longpoll || hasMore || pullAgain || drainPullStarted || context.draining { pull() }
     }
 
-    /// The connection for requests about `room`: this device's own, or one to the room's node.
-    private func connection(room: Int64) -> ClientConnection {
-        let n = roomNode(room)
-        if n == node { return http }
-        if let c = others[n] { return c }
-        let c = ClientConnection(loop: http.loop, host: targets[n].host, port: targets[n].port)
-        others[n] = c
-        return c
-    }
-
     private func markRead(_ room: Int64, _ seq: Int64) {
         pulling = true
-        connection(room: room).request("POST", "/v1/rooms/\(room)/read", headers: [auth, ("Content-Type", "application/json")],
+        conns.to(plan.roomNode(room, otherwise: node)).request("POST", "/v1/rooms/\(room)/read", headers: [auth, ("Content-Type", "application/json")],
                      body: (["seq": .int(seq)] as JSONValue).serialized(), timeout: .seconds(30)) { [self] result in
             pulling = false
             switch result {
@@ -205,8 +192,7 @@ package final class DeviceActor: @unchecked Sendable {   // confined to `loop`
             for (k, v) in errs { res.syncErrors[k, default: 0] += v }
         }
         notify?.close()
-        http.close()
-        for c in others.values { c.close() }
+        conns.closeAll()   // `http` among them
         done()
     }
 }

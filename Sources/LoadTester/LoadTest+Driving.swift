@@ -50,8 +50,8 @@ extension LoadTest {
         for (k, d) in devices.enumerated() {
             devicesDone.enter()
             let a = DeviceActor(index: k, name: d.name, user: d.user, token: d.token, rooms: d.rooms, cursor: startCursors[k],
-                                transport: transport, readEvery: readEvery, context: context, targets: targets, node: d.node,
-                                roomNode: { [plan] in plan.roomNode($0, otherwise: d.node) }, loop: loops[k % loops.count]) {
+                                transport: transport, readEvery: readEvery, context: context, plan: plan, targets: targets,
+                                node: d.node, loop: loops[k % loops.count]) {
                 devicesDone.leave()
             }
             actors.append(a)

@@ -20,10 +20,8 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
     /// The `--changes` fraction, and what the senders share for it (nil when 0).
     let changes: Double
     let board: ChangeBoard?
-    let targets: [LoadTarget]
     let loop: EventLoop
-    /// One per node, opened by the first request to it.
-    private var conns: [ClientConnection?]
+    private let conns: NodeConnections
     /// Requests (sends and changes) made to each node.
     private var perNode: [Int]
     var n = 0
@@ -48,9 +46,8 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
         self.changes = changes
         self.board = board
         self.done = done
-        self.targets = targets
         self.loop = loop
-        conns = Array(repeating: nil, count: targets.count)
+        conns = NodeConnections(targets: targets, loop: loop)
         perNode = Array(repeating: 0, count: targets.count)
     }
 
@@ -58,10 +55,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
     func connection(room: Int64) -> ClientConnection {
         let node = plan.sendNode(slot: slot, room: room)
         perNode[node] += 1
-        if let c = conns[node] { return c }
-        let c = ClientConnection(loop: loop, host: targets[node].host, port: targets[node].port)
-        conns[node] = c
-        return c
+        return conns.to(node)
     }
 
     func next() {
@@ -123,7 +117,7 @@ final class SendActor: @unchecked Sendable {   // confined to `loop`
             if res.requestsPerNode.count < perNode.count { res.requestsPerNode = Array(repeating: 0, count: perNode.count) }
             for (k, v) in perNode.enumerated() { res.requestsPerNode[k] += v }
         }
-        for c in conns { c?.close() }
+        conns.closeAll()
         done()
     }
 }

@@ -82,7 +82,7 @@ final class NewsListener: @unchecked Sendable {
         for n in received {
             // This node's own news (every commit of its writers comes back here too) is
             // passed over before it is parsed: it was published after its commit.
-            guard !n.payload.hasPrefix(own), let (node, news) = NewsCodec.decode(n.payload), node != nodeID else { continue }
+            guard !n.payload.hasPrefix(own), let (_, news) = NewsCodec.decode(n.payload) else { continue }
             merged.merge(news)
         }
         if !merged.isEmpty { deliver(.news(merged)) }
