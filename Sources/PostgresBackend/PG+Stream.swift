@@ -85,6 +85,20 @@ extension PGReader: StreamReads {
             """, [.int(user.rawValue), .int(after), .int(Int64(limit))], Self.inboxKey)
     }
 
+    public func inboxKeys(at positions: [UserID: Int64]) throws -> [UserID: Stream.InboxKey] {
+        guard !positions.isEmpty else { return [:] }
+        let pairs = Array(positions)
+        var keys: [UserID: Stream.InboxKey] = [:]
+        try pg.query("""
+            SELECT i.seq, i.kind, i.room_id, i.room_seq, i.pos, i.payload, i.user_id
+            FROM unnest($1::bigint[], $2::bigint[]) AS k(user_id, seq)
+            JOIN inbox i ON i.user_id = k.user_id AND i.seq = k.seq
+            """, [.int64Array(pairs.map(\.key.rawValue)), .int64Array(pairs.map(\.value))]) {
+            keys[UserID($0.int64(6))] = Self.inboxKey($0)
+        }
+        return keys
+    }
+
     public func inboxWindow(user: UserID, after: Int64, through: Int64) throws -> (head: Int64, keys: [Stream.InboxKey])? {
         // The head on every row (one row with NULL keys for an empty window).
         var head: Int64?

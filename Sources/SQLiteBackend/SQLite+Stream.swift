@@ -6,6 +6,7 @@ import SQLiteStore
 private enum SQL {
     static let inboxKeysColumns = "seq, kind, room_id, room_seq, pos, payload FROM inbox"
     static let inboxAfter = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+    static let inboxAt = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq = ?"
     static let inboxWindow = "SELECT \(inboxKeysColumns) WHERE user_id = ? AND seq > ? AND seq <= ? ORDER BY seq"
     // Seqs from the (room_id, seq) index alone: no body is read.
     static let hotRoomKeys = "SELECT id, seq FROM messages WHERE room_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
@@ -104,6 +105,15 @@ extension SQLiteReader: StreamReads {
 
     public func inboxKeys(user: UserID, after: Int64, limit: Int) throws -> [Stream.InboxKey] {
         try sqlite.queryAll(SQL.inboxAfter, [.integer(user.rawValue), .integer(after), .integer(Int64(limit))], SQL.toInboxKey)
+    }
+
+    public func inboxKeys(at positions: [UserID: Int64]) throws -> [UserID: Stream.InboxKey] {
+        // In-process: one prepared statement per user.
+        var keys: [UserID: Stream.InboxKey] = [:]
+        for (user, seq) in positions {
+            keys[user] = try sqlite.queryOne(SQL.inboxAt, [.integer(user.rawValue), .integer(seq)], SQL.toInboxKey)
+        }
+        return keys
     }
 
     public func inboxWindow(user: UserID, after: Int64, through: Int64) throws -> (head: Int64, keys: [Stream.InboxKey])? {

@@ -263,9 +263,24 @@ public final class Notifier: Sendable {
         }
     }
 
-    /// Publishes news that came from another node.
-    public func publish(_ news: StoreNews) {
-        publish(users: news.users, rooms: news.rooms, receipts: news.receipts, revoked: news.revoked)
+    /// Publishes news that came from another node, with the messages behind it where
+    /// they were read (`RemoteEvents`).
+    public func publish(_ news: StoreNews, events: Events = Events()) {
+        publish(users: news.users, rooms: news.rooms, receipts: news.receipts, revoked: news.revoked, events: events)
+    }
+
+    /// Of `users` and `rooms` (news, with their seqs), those with a subscriber on this
+    /// node, live or not: whom the news would wake.
+    public func subscribed(users: [UserID: Int64], rooms: [RoomID: Int64]) -> (users: [UserID: Int64], rooms: [RoomID: Int64]) {
+        var u: [UserID: Int64] = [:]
+        var r: [RoomID: Int64] = [:]
+        for lane in lanes.withLock({ $0 }) where lane.count.load(ordering: .relaxed) > 0 {
+            lane.table.withLock { t in
+                for (user, seq) in users where t.byUser[user] != nil { u[user] = seq }
+                for (room, seq) in rooms where t.byRoom[room] != nil { r[room] = seq }
+            }
+        }
+        return (u, r)
     }
 
     /// The users with at least one subscriber that is a live connection (`setPresent`).

@@ -32,6 +32,8 @@ public final class SyncEngine: Sendable {
     /// Reads submitted to the store (`read(_:completion:)`; tests count them).
     public let readsStarted = Counter()
     private let jobs = Mutex<[DispatchSourceTimer]>([])
+    /// Other nodes' news, published with the messages it names (`RemoteEvents`).
+    let remoteEvents: RemoteEvents
 
     /// `clock` is the wall clock in milliseconds since the epoch (timestamps, retention,
     /// receipts windows): tests pass a fake one to age data without sleeping.
@@ -43,11 +45,13 @@ public final class SyncEngine: Sendable {
         // A store serving several nodes delivers their news to this node's Notifier and
         // answers presence for all of them; a single-process store returns `notifier`.
         let principals = self.principals
+        let remote = RemoteEvents(store: store, notifier: notifier, readsStarted: readsStarted)
+        remoteEvents = remote
         let clusterPresence = store.joinCluster(local: notifier) { news in
             switch news {
             case .news(let n):
                 principals.revoke(n.revoked.values.joined())
-                notifier.publish(n)
+                remote.receive(n)
             case .recheckAll:
                 principals.clear()
                 notifier.recheckAll()

@@ -61,6 +61,7 @@ struct PostgresSetReadTests {
     @Test func aConversationPageCostsTheSameWhateverItCarries() throws { try SetReadTests().aConversationPageCostsTheSameWhateverItCarries(factory) }
     @Test func aHistoryPageCostsTheSameWhateverItCarries() throws { try SetReadTests().aHistoryPageCostsTheSameWhateverItCarries(factory) }
     @Test func onlyMembersWhoseInboxDidNotMove() throws { try MembersAtInboxHeadTests().onlyMembersWhoseInboxDidNotMove(factory) }
+    @Test func theMessagesAtTheNewsPositionsAsAPullShowsThem() throws { try RemoteEventsTests().theMessagesAtTheNewsPositionsAsAPullShowsThem(factory) }
     @Test func pagesCutByBytesContinueExactly() throws { try SetReadTests().pagesCutByBytesContinueExactly(factory) }
     @Test func prunedMessagesLeaveShortPagesThatContinueExactly() throws { try SetReadTests().prunedMessagesLeaveShortPagesThatContinueExactly(factory) }
 }

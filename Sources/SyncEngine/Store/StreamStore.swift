@@ -52,6 +52,11 @@ public protocol StreamReads {
     /// `limit` of them.
     func inboxKeys(user: UserID, after: Int64, limit: Int) throws -> [Stream.InboxKey]
 
+    /// The keys of the inbox rows at exactly these positions (user: inbox seq), in one
+    /// read: what another node's news names (`RemoteEvents`). A user whose row at that
+    /// seq is not there (pruned, or never written) is absent from the result.
+    func inboxKeys(at positions: [UserID: Int64]) throws -> [UserID: Stream.InboxKey]
+
     /// A catch-up window in one read: the user's inbox head, and the keys of all their
     /// inbox rows with `after` < seq <= `through`, ascending by seq (the caller bounds
     /// the window's size); nil if the user does not exist.

@@ -1,0 +1,102 @@
+import Synchronization
+
+/// Another node's news names positions only ("user U's inbox is at N", "hot room R is at
+/// S"): the broadcast carries no payloads (`pg_notify` is small, and a lost notification
+/// must never lose data). A pull parked one row behind that news would read the database
+/// for its page, one read per woken pull. Instead the node reads once what the news names,
+/// before it publishes: the inbox rows at exactly those positions and their messages, for
+/// every user and hot room with a subscriber here, in one snapshot. The news then wakes
+/// its pulls and sockets with the message, as news of the node's own sends does
+/// (`Notifier.Events`), and a pull exactly one row behind answers without a read.
+///
+/// Only what a read would show every reader alike goes with the news: a message (not a
+/// change row, which depends on the reader's join) without reactions (their `me` is the
+/// reader's). Anything else, or a read that fails, publishes the positions alone, and
+/// the woken pulls read as before.
+///
+/// One read at a time, in the order news arrives: news that comes meanwhile is merged
+/// (news coalesces: the newest seq per stream wins) and read next, so a later position
+/// is never published before an earlier one.
+final class RemoteEvents: Sendable {
+    private struct State {
+        var reading = false
+        var pending: StoreNews?
+    }
+
+    private let store: any SyncStore
+    private let notifier: Notifier
+    private let readsStarted: Counter
+    private let state = Mutex(State())
+    /// News published with at least one message read here (tests count them).
+    let enriched = Counter()
+
+    init(store: any SyncStore, notifier: Notifier, readsStarted: Counter) {
+        self.store = store
+        self.notifier = notifier
+        self.readsStarted = readsStarted
+    }
+
+    func receive(_ news: StoreNews) {
+        let start = state.withLock { s -> Bool in
+            guard !s.reading else {
+                if s.pending == nil { s.pending = news } else { s.pending!.merge(news) }
+                return false
+            }
+            s.reading = true
+            return true
+        }
+        if start { read(news) }
+    }
+
+    private func read(_ news: StoreNews) {
+        let (users, rooms) = notifier.subscribed(users: news.users, rooms: news.rooms)
+        guard !users.isEmpty || !rooms.isEmpty else { return published(news, Notifier.Events()) }
+        readsStarted.add(1)
+        store.read({ try Self.events($0, users: users, rooms: rooms) }) { [self] result in
+            published(news, (try? result.get()) ?? Notifier.Events())
+        }
+    }
+
+    /// Publishes `news`, then reads the news that came meanwhile, if any.
+    private func published(_ news: StoreNews, _ events: Notifier.Events) {
+        if !events.inbox.isEmpty || !events.rooms.isEmpty { enriched.add(1) }
+        notifier.publish(news, events: events)
+        let next = state.withLock { s -> StoreNews? in
+            guard let n = s.pending else {
+                s.reading = false
+                return nil
+            }
+            s.pending = nil
+            return n
+        }
+        if let next { read(next) }
+    }
+
+    /// The messages at the news' positions, in two statements whatever their number.
+    static func events(_ store: any StoreReader, users: [UserID: Int64], rooms: [RoomID: Int64]) throws -> Notifier.Events {
+        let rows = try store.inboxKeys(at: users)
+        var owners: [(UserID, Int64)] = []
+        var keys: [Stream.MessageKey] = []
+        for (user, row) in rows where row.kind == .message {
+            guard let room = row.room, let seq = row.roomSeq else { continue }
+            owners.append((user, row.seq))
+            keys.append(Stream.MessageKey(room: room, seq: seq))
+        }
+        let hot = rooms.map { Stream.MessageKey(room: $0.key, seq: $0.value) }
+        var events = Notifier.Events()
+        guard !keys.isEmpty || !hot.isEmpty else { return events }
+        // Any viewer: what depends on one is left out below.
+        let messages = try store.streamMessages(keys + hot, maxCount: Int.max, maxBodyBytes: Int.max,
+                                                viewer: users.keys.first ?? UserID(0))
+        for (i, m) in messages.enumerated() {
+            // Alike for every reader: no change row, no reactions.
+            guard let m, m.change == nil, m.reactions.isEmpty else { continue }
+            if i < owners.count {
+                events.inbox[owners[i].0] = (seq: owners[i].1, message: m)
+            } else {
+                events.rooms[m.room] = m
+            }
+        }
+        return events
+    }
+}

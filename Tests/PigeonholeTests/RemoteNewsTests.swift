@@ -1,0 +1,77 @@
+import Dispatch
+import PostgresTestSupport
+@testable import SyncAPI
+@testable import SyncEngine
+import Testing
+
+/// News from another node names positions only; the node that hears it reads the
+/// messages there once (`RemoteEvents`) and wakes its pulls with them, so pulls parked at
+/// the head answer without a read each, as they do for the node's own sends.
+@Suite(.enabled(if: TestPostgres.serverURL != nil,
+                "no PostgreSQL: set PIGEONHOLE_TEST_DATABASE_URL to a server's URL (.ci/run starts one)"),
+       .timeLimit(.minutes(2)))
+struct RemoteNewsTests {
+    /// 20 pulls parked by one device at the head on node 1; a send on node 0 answers
+    /// them all with the message, with no page read on node 1: the page and cursor a
+    /// read from that cursor gives.
+    @Test func pullsParkedAtTheHeadAnswerAnotherNodesSendWithoutAReadEach() throws {
+        try TestCluster.with(nodes: 2, configure: { $0.api.waitsPerDevice = 0 }) { cluster in
+            let (sender, receiver) = (cluster.nodes[0], cluster.nodes[1])
+            let bob = try sender.createUser("bob", device: "phone")
+            let alice = try receiver.createUser("alice", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            #expect(cluster.listening())
+            let cursor = try alice.conversationsCursor()
+            let count = 20
+            let (pollers, answers, done) = try SharedPullTests.park(count, pulls: alice, from: cursor, on: receiver)
+            #expect(eventually { receiver.parkedPolls == count })
+            let reads = receiver.server.api.pulls.reads.count
+            let enriched = receiver.engine.remoteEvents.enriched.count
+
+            #expect(try bob.send(room, "remote-1", "across the cluster").status == 201)
+            for _ in 0..<count { #expect(done.wait(timeout: .now() + 5) == .success) }
+            let all = answers.value
+            #expect(all.count == count)
+            #expect(receiver.engine.remoteEvents.enriched.count == enriched + 1)
+            #expect(receiver.server.api.pulls.reads.count == reads, "woken pulls read the database")
+            #expect(receiver.server.api.pulls.answeredAtOnce.count == count)
+            let read = try alice.get("/v1/sync?cursor=\(cursor)&timeout=0")
+            #expect(read.status == 200)
+            #expect(ReceivedMessage.from(read.json["events"]?.array ?? []).map(\.clientMsgID) == ["remote-1"])
+            for r in all {
+                #expect(r.status == 200)
+                #expect(r.json["events"] == read.json["events"])
+                #expect(r.json["cursor"] == read.json["cursor"])
+            }
+            withExtendedLifetime(pollers) {}
+        }
+    }
+
+    /// What a read would show differently to different readers is not carried: alice's
+    /// pull parked on node 1 after her message gets the reactions event bob's reaction on
+    /// node 0 made, read for her (`me` false: bob reacted, not she), once.
+    @Test func aRemoteReactionsEventIsReadForItsReader() throws {
+        try TestCluster.with(nodes: 2) { cluster in
+            let (sender, receiver) = (cluster.nodes[0], cluster.nodes[1])
+            let bob = try sender.createUser("bob", device: "phone")
+            let alice = try receiver.createUser("alice", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            #expect(cluster.listening())
+            let seq = try alice.sendOK(room, "m1", "react to me")
+            let head = try alice.pullAll(from: try alice.conversationsCursor()).cursor
+            let pull = try ParkedPull(alice, on: receiver, cursor: head)
+            #expect(eventually { receiver.parkedPolls == 1 })
+            #expect(try MessageChangeTests.put(bob, "/v1/rooms/\(room)/messages/\(seq)/reactions/ok").status == 200)
+            let flushed = DispatchSemaphore(value: 0)
+            sender.engine.flushReactions { _ in flushed.signal() }
+            flushed.wait()
+            let answer = try #require(pull.wait(10))
+            let events = answer.json["events"]?.array ?? []
+            #expect(events.map { $0["type"]?.stringValue } == ["reactions"])
+            #expect(events.first?["message"]?["reactions"] == .array([.object([("key", .string("ok")), ("count", .number("1")),
+                                                                             ("me", .bool(false))])]))
+            let next = try alice.pull(try #require(answer.json["cursor"]?.stringValue))
+            #expect(next.json["events"]?.array.isEmpty == true)
+        }
+    }
+}
