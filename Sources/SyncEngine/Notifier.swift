@@ -7,13 +7,15 @@ import Synchronization
 /// - "hot room R is now at seq S" (read diffusion), to the subscribers that listed R:
 ///   only members with a parked pull or an open socket, never every member.
 ///
-/// The Notifier never carries events, so a lost or coalesced notification never loses
-/// data: the woken party queries the database.
+/// News names positions; it may carry the message at exactly that position (`Events`),
+/// which saves the woken party a query, but never stands in for the database: a lost or
+/// coalesced notification loses no data, the woken party queries.
 public final class Notifier: Sendable {
     public enum News: Sendable {
         /// The user's inbox grew to this seq; with the message when the row at exactly
-        /// that seq is known to be it (a send on this node): a pull or socket exactly one
-        /// row behind needs no read.
+        /// that seq is known to be it (a send on this node, or read once for another
+        /// node's news: `RemoteEvents`): a pull or socket exactly one row behind needs
+        /// no read.
         case inbox(Int64, Message?)
         /// A hot room advanced to this seq; with the message at that seq, as above.
         case room(RoomID, Int64, Message?)
@@ -153,8 +155,9 @@ public final class Notifier: Sendable {
         }
     }
 
-    /// The messages behind news (this node's sends): per user the message at an inbox
-    /// seq, per hot room the message at a room seq. Never broadcast to other nodes.
+    /// The messages behind news (this node's sends, or what `RemoteEvents` read for
+    /// another node's): per user the message at an inbox seq, per hot room the message
+    /// at a room seq. Never broadcast to other nodes (they read their own).
     public struct Events: Sendable {
         public var inbox: [UserID: (seq: Int64, message: Message)] = [:]
         public var rooms: [RoomID: Message] = [:]
