@@ -23,17 +23,19 @@ final class RemoteEvents: Sendable {
         var pending: StoreNews?
     }
 
-    private let store: any SyncStore
+    typealias Read = @Sendable (@escaping @Sendable (any StoreReader) throws -> Notifier.Events,
+                                @escaping @Sendable (Result<Notifier.Events, SyncError>) -> Void) -> Void
+
     private let notifier: Notifier
-    private let readsStarted: Counter
+    /// Runs a read off the caller's thread (the store's `read`) and completes it.
+    private let read: Read
     private let state = Mutex(State())
     /// News published with at least one message read here (tests count them).
     let enriched = Counter()
 
-    init(store: any SyncStore, notifier: Notifier, readsStarted: Counter) {
-        self.store = store
+    init(notifier: Notifier, read: @escaping Read) {
         self.notifier = notifier
-        self.readsStarted = readsStarted
+        self.read = read
     }
 
     func receive(_ news: StoreNews) {
@@ -45,14 +47,13 @@ final class RemoteEvents: Sendable {
             s.reading = true
             return true
         }
-        if start { read(news) }
+        if start { readThenPublish(news) }
     }
 
-    private func read(_ news: StoreNews) {
+    private func readThenPublish(_ news: StoreNews) {
         let (users, rooms) = notifier.subscribed(users: news.users, rooms: news.rooms)
         guard !users.isEmpty || !rooms.isEmpty else { return published(news, Notifier.Events()) }
-        readsStarted.add(1)
-        store.read({ try Self.events($0, users: users, rooms: rooms) }) { [self] result in
+        read({ try Self.events($0, users: users, rooms: rooms) }) { [self] result in
             published(news, (try? result.get()) ?? Notifier.Events())
         }
     }
@@ -69,7 +70,7 @@ final class RemoteEvents: Sendable {
             s.pending = nil
             return n
         }
-        if let next { read(next) }
+        if let next { readThenPublish(next) }
     }
 
     /// The messages at the news' positions, in two statements whatever their number.

@@ -45,7 +45,11 @@ public final class SyncEngine: Sendable {
         // A store serving several nodes delivers their news to this node's Notifier and
         // answers presence for all of them; a single-process store returns `notifier`.
         let principals = self.principals
-        let remote = RemoteEvents(store: store, notifier: notifier, readsStarted: readsStarted)
+        let reads = readsStarted
+        let remote = RemoteEvents(notifier: notifier) { body, completion in
+            reads.add(1)
+            store.read(body, completion: completion)
+        }
         remoteEvents = remote
         let clusterPresence = store.joinCluster(local: notifier) { news in
             switch news {

@@ -47,6 +47,37 @@ struct RemoteNewsTests {
         }
     }
 
+    /// A hot room's message sent on node 0 wakes its members' pulls parked on node 1
+    /// with the message: one membership check for all of them (`HotWakeChecks`), no
+    /// page read, and each gets the page a read gives.
+    @Test func pullsParkedInAHotRoomAnswerAnotherNodesSendWithoutAPageRead() throws {
+        try TestCluster.with(nodes: 2, configure: { $0.api.engine.hotThreshold = 3 }) { cluster in
+            let (sender, receiver) = (cluster.nodes[0], cluster.nodes[1])
+            let bob = try sender.createUser("bob", device: "phone")
+            let members = try ["alice", "carol", "dave"].map { try receiver.createUser($0, device: "phone") }
+            let room = try bob.createGroup("hot", members: ["alice", "carol", "dave"])
+            _ = try bob.sendOK(room, "h1", "first")
+            #expect(cluster.listening())
+            let heads = try members.map { try $0.pullAll(from: try $0.conversationsCursor()).cursor }
+            let pulls = try zip(members, heads).map { try ParkedPull($0, on: receiver, cursor: $1) }
+            #expect(eventually { receiver.parkedPolls == members.count })
+            let reads = receiver.server.api.pulls.reads.count
+            let enriched = receiver.engine.remoteEvents.enriched.count
+
+            _ = try bob.sendOK(room, "h2", "second")
+            let answers = try pulls.map { try #require($0.wait(5)) }
+            #expect(receiver.engine.remoteEvents.enriched.count == enriched + 1)
+            #expect(receiver.server.api.pulls.reads.count == reads, "woken pulls read their pages")
+            #expect(receiver.server.api.pulls.answeredAtOnce.count == members.count)
+            for (i, answer) in answers.enumerated() {
+                #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["h2"])
+                let read = try members[i].pull(heads[i])
+                #expect(answer.json["events"] == read.json["events"])
+                #expect(answer.json["cursor"] == read.json["cursor"])
+            }
+        }
+    }
+
     /// What a read would show differently to different readers is not carried: alice's
     /// pull parked on node 1 after her message gets the reactions event bob's reaction on
     /// node 0 made, read for her (`me` false: bob reacted, not she), once.

@@ -33,7 +33,7 @@ import Testing
         // The streams grew past the messages known (a later commit's seq): no message.
         n.publish(users: [alice: 6], rooms: [hot: 10], events: events)
         #expect(heard.take().sorted() == ["alice: inbox 6 -", "alice: room 10 10 -"])
-        // News from another node never carries one.
+        // News from another node carries none of its own (RemoteEvents reads them).
         n.publish(StoreNews(users: [alice: 7], rooms: [hot: 11]))
         #expect(heard.take().sorted() == ["alice: inbox 7 -", "alice: room 10 11 -"])
     }
