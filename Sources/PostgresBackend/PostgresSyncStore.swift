@@ -165,6 +165,11 @@ public final class PostgresSyncStore: SyncStore, @unchecked Sendable {
         readers.snapshot(body, completion: completion)
     }
 
+    public func readAhead<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
+                                       completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        readers.snapshot(body, ahead: true, completion: completion)
+    }
+
     public func ping(completion: @escaping @Sendable (Result<Void, SyncError>) -> Void) { readers.ping(completion: completion) }
 
     public func openReader() throws(SyncError) -> any StoreReadConnection {

@@ -44,6 +44,11 @@ public final class SQLiteSyncStore: SyncStore {
         readers.snapshot(body, completion: completion)
     }
 
+    public func readAhead<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
+                                       completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
+        readers.snapshot(body, ahead: true, completion: completion)
+    }
+
     public func ping(completion: @escaping @Sendable (Result<Void, SyncError>) -> Void) { readers.ping(completion: completion) }
 
     public func scrubErasedText() { writer.scrub() }

@@ -48,7 +48,7 @@ public final class SyncEngine: Sendable {
         let reads = readsStarted
         let remote = RemoteEvents(notifier: notifier) { body, completion in
             reads.add(1)
-            store.read(body, completion: completion)
+            store.readAhead(body, completion: completion)
         }
         remoteEvents = remote
         let clusterPresence = store.joinCluster(local: notifier) { news in

@@ -17,6 +17,8 @@ public final class ReadThreads: Sendable {
     public typealias Job = @Sendable (Result<any StoreReadConnection, SyncError>) -> Void
 
     private struct Queue {
+        /// Jobs queued ahead of `jobs` (`submit(_:ahead:)`), first in, first out.
+        var ahead: [Job] = []
         var jobs: [Job] = []
         var head = 0
         var stopping = false
@@ -43,10 +45,11 @@ public final class ReadThreads: Sendable {
     }
 
     /// Queues `job`; it runs on one of the threads (or fails with `shuttingDown` at once).
-    public func submit(_ job: @escaping Job) {
+    /// `ahead`: before every job queued without it (a read that many waiters wait on).
+    public func submit(_ job: @escaping Job, ahead: Bool = false) {
         let accepted = queue.withLock { q -> Bool in
             guard !q.stopping else { return false }
-            q.jobs.append(job)
+            if ahead { q.ahead.append(job) } else { q.jobs.append(job) }
             return true
         }
         if accepted { ready.signal() } else { job(.failure(.shuttingDown)) }
@@ -67,6 +70,7 @@ public final class ReadThreads: Sendable {
         while true {
             ready.wait()
             let (job, stop) = queue.withLock { q -> (Job?, Bool) in
+                if !q.ahead.isEmpty { return (q.ahead.removeFirst(), false) }
                 guard q.head < q.jobs.count else { return (nil, q.stopping) }
                 let job = q.jobs[q.head]
                 q.head += 1

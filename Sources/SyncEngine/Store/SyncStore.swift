@@ -39,6 +39,11 @@ public protocol SyncStore: AnyObject, Sendable {
     /// with its value or error; `completion` must hop to wherever the answer belongs.
     func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
                            completion: @escaping @Sendable (Result<T, SyncError>) -> Void)
+    /// `read`, run before the reads already waiting for a thread: for a read that many
+    /// waiters wait on (another node's news, read once for the pulls it wakes:
+    /// `RemoteEvents`). At most one such read at a time, so the others are not starved.
+    func readAhead<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
+                                completion: @escaping @Sendable (Result<T, SyncError>) -> Void)
     /// A cheap round trip to the database (health checks), run like `read`.
     func ping(completion: @escaping @Sendable (Result<Void, SyncError>) -> Void)
     /// A read connection for one thread that may block (a background job such as the
@@ -89,12 +94,13 @@ public protocol StoreReadConnection: AnyObject {
 }
 
 extension ReadThreads {
-    /// `SyncStore.read` on these threads: one snapshot on the thread's connection.
-    public func snapshot<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
+    /// `SyncStore.read` on these threads: one snapshot on the thread's connection
+    /// (`ahead`: `SyncStore.readAhead`).
+    public func snapshot<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T, ahead: Bool = false,
                                       completion: @escaping @Sendable (Result<T, SyncError>) -> Void) {
-        submit { connection in
+        submit({ connection in
             completion(connection.flatMap { c in Result { () throws(SyncError) in try c.snapshot(body) } })
-        }
+        }, ahead: ahead)
     }
 
     /// `SyncStore.ping` on these threads.
