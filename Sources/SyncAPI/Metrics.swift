@@ -121,6 +121,9 @@ final class Metrics: Sendable {
         line("pigeonhole_notifier_wakeups_total", "", "\(engine.notifier.wakeUps)")
         header("pigeonhole_store_reads_total", "counter", "Reads submitted to the store (snapshots on its read threads).")
         line("pigeonhole_store_reads_total", "", "\(engine.readsStarted.count)")
+        header("pigeonhole_remote_news_read_total", "counter",
+               "Other nodes' news whose messages this node read once and woke its pulls and sockets with (PostgreSQL; 0 on SQLite).")
+        line("pigeonhole_remote_news_read_total", "", "\(engine.remoteNewsRead)")
         header("pigeonhole_pulls_without_read_total", "counter",
                "Pulls served with no read of their own: answered from a wake-up's message (news), from a socket's offer after mail (offer), or parked on an answered pull's subscription (continuation).")
         line("pigeonhole_pulls_without_read_total", #"path="news""#, "\(gauges.pullsFromNews)")

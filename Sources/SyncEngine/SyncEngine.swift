@@ -34,6 +34,8 @@ public final class SyncEngine: Sendable {
     private let jobs = Mutex<[DispatchSourceTimer]>([])
     /// Other nodes' news, published with the messages it names (`RemoteEvents`).
     let remoteEvents: RemoteEvents
+    /// Other nodes' news published with messages read here (/metrics).
+    public var remoteNewsRead: Int { remoteEvents.enriched.count }
 
     /// `clock` is the wall clock in milliseconds since the epoch (timestamps, retention,
     /// receipts windows): tests pass a fake one to age data without sleeping.

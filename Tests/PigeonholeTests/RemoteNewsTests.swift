@@ -35,6 +35,8 @@ struct RemoteNewsTests {
             #expect(receiver.engine.remoteEvents.enriched.count == enriched + 1)
             #expect(receiver.server.api.pulls.reads.count == reads, "woken pulls read the database")
             #expect(receiver.server.api.pulls.answeredAtOnce.count == count)
+            let metrics = try receiver.connect().get("/metrics", token: TestServer.adminToken).text
+            #expect(MetricsTests.value(metrics, "pigeonhole_remote_news_read_total") == Double(enriched + 1))
             let read = try alice.get("/v1/sync?cursor=\(cursor)&timeout=0")
             #expect(read.status == 200)
             #expect(ReceivedMessage.from(read.json["events"]?.array ?? []).map(\.clientMsgID) == ["remote-1"])
