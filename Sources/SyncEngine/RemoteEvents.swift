@@ -73,30 +73,28 @@ final class RemoteEvents: Sendable {
         if let next { readThenPublish(next) }
     }
 
-    /// The messages at the news' positions, in two statements whatever their number.
+    /// The messages at the news' positions, in two statements whatever their number. A
+    /// group's message sits in every member's inbox: each message is read once.
     static func events(_ store: any StoreReader, users: [UserID: Int64], rooms: [RoomID: Int64]) throws -> Notifier.Events {
-        let rows = try store.inboxKeys(at: users)
-        var owners: [(UserID, Int64)] = []
-        var keys: [Stream.MessageKey] = []
-        for (user, row) in rows where row.kind == .message {
+        var owners: [Stream.MessageKey: [(user: UserID, seq: Int64)]] = [:]
+        for (user, row) in try store.inboxKeys(at: users) where row.kind == .message {
             guard let room = row.room, let seq = row.roomSeq else { continue }
-            owners.append((user, row.seq))
+            owners[Stream.MessageKey(room: room, seq: seq), default: []].append((user, row.seq))
+        }
+        var keys = Array(owners.keys)
+        for (room, seq) in rooms where owners[Stream.MessageKey(room: room, seq: seq)] == nil {
             keys.append(Stream.MessageKey(room: room, seq: seq))
         }
-        let hot = rooms.map { Stream.MessageKey(room: $0.key, seq: $0.value) }
         var events = Notifier.Events()
-        guard !keys.isEmpty || !hot.isEmpty else { return events }
+        guard !keys.isEmpty else { return events }
         // Any viewer: what depends on one is left out below.
-        let messages = try store.streamMessages(keys + hot, maxCount: Int.max, maxBodyBytes: Int.max,
+        let messages = try store.streamMessages(keys, maxCount: Int.max, maxBodyBytes: Int.max,
                                                 viewer: users.keys.first ?? UserID(0))
-        for (i, m) in messages.enumerated() {
+        for (key, m) in zip(keys, messages) {
             // Alike for every reader: no change row, no reactions.
             guard let m, m.change == nil, m.reactions.isEmpty else { continue }
-            if i < owners.count {
-                events.inbox[owners[i].0] = (seq: owners[i].1, message: m)
-            } else {
-                events.rooms[m.room] = m
-            }
+            for owner in owners[key] ?? [] { events.inbox[owner.user] = (seq: owner.seq, message: m) }
+            if rooms[key.room] == key.seq { events.rooms[key.room] = m }
         }
         return events
     }

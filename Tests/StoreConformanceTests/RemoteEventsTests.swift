@@ -72,6 +72,21 @@ struct RemoteEventsTests {
             #expect(more.inbox[alice.id]?.message.clientMsgID == plain.clientMsgID)
             #expect(more.rooms.isEmpty)
             #expect(try h.read { try RemoteEvents.events($0.store, users: [:], rooms: [:]) }.inbox.isEmpty)
+
+            // A group's message, in three inboxes: each member gets it, at their own seq.
+            let trio = try h.group(bob, "trio", [carol, dave])
+            let group = try h.send(bob, trio, "to-all").get().message
+            let members = [bob, carol, dave]
+            let seqs = try members.map { u in
+                try #require(try h.read { try $0.store.inboxKeys(user: u.id, after: 0, limit: 1000) }
+                    .last { $0.kind == .message && $0.room == trio && $0.roomSeq == group.seq }?.seq)
+            }
+            let all = try h.read { try RemoteEvents.events($0.store, users: Dictionary(uniqueKeysWithValues: zip(members.map(\.id), seqs)),
+                                                           rooms: [:]) }
+            for (u, seq) in zip(members, seqs) {
+                #expect(all.inbox[u.id]?.seq == seq)
+                #expect(all.inbox[u.id]?.message == group)
+            }
         }
     }
 }
