@@ -79,9 +79,15 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
         case .inbox(let seq, nil):
             news.inbox = max(news.inbox, seq)
             otherNews = true
-        case .inbox(let seq, let message?):
+        case .inbox(let seq, let message?) where seq == max(latest.inboxSeq, news.messages, news.inbox, headInbox) + 1:
+            // The message is the very next row: nothing else (a join, a leave) came
+            // between. News merged on its way from another node can skip rows (a join and
+            // a message in one batch name only the message's seq): that is read below.
             news.messages = max(news.messages, seq)
             if offerable == nil { offerable = MessageNews(seq: seq, message: message) } else { otherNews = true }
+        case .inbox(let seq, _?):
+            news.inbox = max(news.inbox, seq)
+            otherNews = true
         case .room(let room, let seq, _):
             news.rooms[room] = max(news.rooms[room] ?? 0, seq)
             otherNews = true

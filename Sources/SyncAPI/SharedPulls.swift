@@ -58,7 +58,13 @@ final class SharedPulls: Sendable {
     /// `PullOffers`): the thousand members of a room woken by one message each get a page
     /// of their own (their cursors differ), all around one encoding of the event. A few
     /// recent messages are kept.
-    private let events = Mutex<(recent: [MessageID: [UInt8]], order: [MessageID])>(([:], []))
+    private let events = Mutex<(recent: [EncodedKey: [UInt8]], order: [EncodedKey])>(([:], []))
+    /// A message's encoding is of one version of it (another node's news reads the
+    /// message as it is then: an edit or a recall between two reads is another version).
+    private struct EncodedKey: Hashable {
+        let id: MessageID
+        let version: Int
+    }
 
     /// The page a read from one row before `cursor` gives when that row is `message`:
     /// exactly what `Encode.pull` writes for it.
@@ -75,12 +81,13 @@ final class SharedPulls: Sendable {
     }
 
     private func encodedEvent(_ message: Message) -> [UInt8] {
-        if let hit = events.withLock({ $0.recent[message.id] }) { return hit }
+        let key = EncodedKey(id: message.id, version: message.version)
+        if let hit = events.withLock({ $0.recent[key] }) { return hit }
         var w = JSONWriter()
         Encode.event(Event(kind: .message, room: message.room, message: message, payload: nil), &w)
         let bytes = w.bytes
         events.withLock { e in
-            if e.recent.updateValue(bytes, forKey: message.id) == nil { e.order.append(message.id) }
+            if e.recent.updateValue(bytes, forKey: key) == nil { e.order.append(key) }
             if e.order.count > 64 { e.recent[e.order.removeFirst()] = nil }
         }
         return bytes

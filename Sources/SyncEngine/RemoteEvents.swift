@@ -12,65 +12,122 @@ import Synchronization
 /// Only what a read would show every reader alike goes with the news: a message (not a
 /// change row, which depends on the reader's join) without reactions (their `me` is the
 /// reader's). Anything else, or a read that fails, publishes the positions alone, and
-/// the woken pulls read as before.
+/// the woken pulls read as before. What needs no read (revocations, read counts) is
+/// published at once.
 ///
 /// One read at a time, in the order news arrives: news that comes meanwhile is merged
 /// (news coalesces: the newest seq per stream wins) and read next, so a later position
-/// is never published before an earlier one.
+/// is never published before an earlier one. A read that has not answered within
+/// `deadline` (a database slow or going away) gives up its news as positions, and news
+/// goes out as positions until it answers: wake-ups are never held longer than that.
 final class RemoteEvents: Sendable {
     private struct State {
-        var reading = false
+        /// The read under way (its number), if any.
+        var reading: UInt64?
+        /// Its news, until it is published (by the read's answer or by its deadline).
+        var news: StoreNews?
         var pending: StoreNews?
+        var reads: UInt64 = 0
     }
 
-    typealias Read = @Sendable (@escaping @Sendable (any StoreReader) throws -> Notifier.Events,
-                                @escaping @Sendable (Result<Notifier.Events, SyncError>) -> Void) -> Void
+    /// Reads the messages at `users`' and `rooms`' positions off the caller's thread (the
+    /// store's `readAhead` of `events`) and completes with them.
+    typealias Read = @Sendable (_ users: [UserID: Int64], _ rooms: [RoomID: Int64],
+                                _ completion: @escaping @Sendable (Result<Notifier.Events, SyncError>) -> Void) -> Void
+    /// Runs the closure after the duration, on any thread.
+    typealias After = @Sendable (Duration, @escaping @Sendable () -> Void) -> Void
+
+    /// Messages and body bytes one read brings back at most; news past them goes out as
+    /// positions (a backlog of thousands of users' messages must not be held in memory).
+    static let maxMessages = 1_000
+    static let maxBodyBytes = 4 << 20
 
     private let notifier: Notifier
-    /// Runs a read off the caller's thread (the store's `read`) and completes it.
     private let read: Read
+    private let after: After
+    private let deadline: Duration
     private let state = Mutex(State())
     /// News published with at least one message read here (tests count them).
     let enriched = Counter()
 
-    init(notifier: Notifier, read: @escaping Read) {
+    init(notifier: Notifier, deadline: Duration = .milliseconds(250), after: @escaping After, read: @escaping Read) {
         self.notifier = notifier
+        self.deadline = deadline
+        self.after = after
         self.read = read
     }
 
     func receive(_ news: StoreNews) {
-        let start = state.withLock { s -> Bool in
-            guard !s.reading else {
-                if s.pending == nil { s.pending = news } else { s.pending!.merge(news) }
-                return false
+        // Revocations and read counts need no read: at once (a revoked device's parked
+        // pull must not wait behind a read to be told).
+        if !news.revoked.isEmpty || !news.receipts.isEmpty {
+            notifier.publish(StoreNews(receipts: news.receipts, revoked: news.revoked))
+        }
+        let positions = StoreNews(users: news.users, rooms: news.rooms)
+        guard !positions.isEmpty else { return }
+        enum Next { case read(UInt64), publish, wait }
+        let next = state.withLock { s -> Next in
+            if s.reading == nil {
+                s.reads += 1
+                s.reading = s.reads
+                s.news = positions
+                return .read(s.reads)
             }
-            s.reading = true
-            return true
+            // A read past its deadline: publish as positions rather than wait behind it.
+            if s.news == nil { return .publish }
+            if s.pending == nil { s.pending = positions } else { s.pending!.merge(positions) }
+            return .wait
         }
-        if start { readThenPublish(news) }
+        switch next {
+        case .read(let id): readThenPublish(positions, id)
+        case .publish: notifier.publish(positions)
+        case .wait: break
+        }
     }
 
-    private func readThenPublish(_ news: StoreNews) {
+    private func readThenPublish(_ news: StoreNews, _ id: UInt64) {
         let (users, rooms) = notifier.subscribed(users: news.users, rooms: news.rooms)
-        guard !users.isEmpty || !rooms.isEmpty else { return published(news, Notifier.Events()) }
-        read({ try Self.events($0, users: users, rooms: rooms) }) { [self] result in
-            published(news, (try? result.get()) ?? Notifier.Events())
-        }
+        guard !users.isEmpty || !rooms.isEmpty else { return answered(id, .success(Notifier.Events())) }
+        after(deadline) { [self] in overdue(id) }
+        read(users, rooms) { [self] result in answered(id, result) }
     }
 
-    /// Publishes `news`, then reads the news that came meanwhile, if any.
-    private func published(_ news: StoreNews, _ events: Notifier.Events) {
-        if !events.inbox.isEmpty || !events.rooms.isEmpty { enriched.add(1) }
-        notifier.publish(news, events: events)
-        let next = state.withLock { s -> StoreNews? in
-            guard let n = s.pending else {
-                s.reading = false
-                return nil
+    /// The read `id` answered: publishes its news with what it found (unless its
+    /// deadline published it already), then reads the news that came meanwhile.
+    private func answered(_ id: UInt64, _ result: Result<Notifier.Events, SyncError>) {
+        let (news, next) = state.withLock { s -> (StoreNews?, (StoreNews, UInt64)?) in
+            guard s.reading == id else { return (nil, nil) }
+            let news = s.news
+            s.news = nil
+            guard let pending = s.pending else {
+                s.reading = nil
+                return (news, nil)
             }
             s.pending = nil
-            return n
+            s.reads += 1
+            s.reading = s.reads
+            s.news = pending
+            return (news, (pending, s.reads))
         }
-        if let next { readThenPublish(next) }
+        if let news {
+            let events = (try? result.get()) ?? Notifier.Events()
+            if !events.inbox.isEmpty || !events.rooms.isEmpty { enriched.add(1) }
+            notifier.publish(news, events: events)
+        }
+        if let (pending, nextID) = next { readThenPublish(pending, nextID) }
+    }
+
+    /// The read `id` is past its deadline: its news and what waited behind it go out as
+    /// positions; until it answers, news does too.
+    private func overdue(_ id: UInt64) {
+        let late = state.withLock { s -> StoreNews? in
+            guard s.reading == id, var news = s.news else { return nil }
+            s.news = nil
+            if let pending = s.pending { news.merge(pending) }
+            s.pending = nil
+            return news
+        }
+        if let late { notifier.publish(late) }
     }
 
     /// The messages at the news' positions, in two statements whatever their number. A
@@ -87,8 +144,9 @@ final class RemoteEvents: Sendable {
         }
         var events = Notifier.Events()
         guard !keys.isEmpty else { return events }
-        // Any viewer: what depends on one is left out below.
-        let messages = try store.streamMessages(keys, maxCount: Int.max, maxBodyBytes: Int.max,
+        // Any viewer: what depends on one is left out below. Past the bounds the result
+        // is cut short, and those positions go out without a message.
+        let messages = try store.streamMessages(keys, maxCount: maxMessages, maxBodyBytes: maxBodyBytes,
                                                 viewer: users.keys.first ?? UserID(0))
         for (key, m) in zip(keys, messages) {
             // Alike for every reader: no change row, no reactions.

@@ -17,9 +17,11 @@ struct RemoteNewsTests {
     @Test func pullsParkedAtTheHeadAnswerAnotherNodesSendWithoutAReadEach() throws {
         try TestCluster.with(nodes: 2, configure: { $0.api.waitsPerDevice = 0 }) { cluster in
             let (sender, receiver) = (cluster.nodes[0], cluster.nodes[1])
+            // Everything but the send happens on node 1: no other node's news is on its
+            // way to node 1 while its pulls park.
             let bob = try sender.createUser("bob", device: "phone")
             let alice = try receiver.createUser("alice", device: "phone")
-            let room = try bob.directRoom(with: "alice")
+            let room = try alice.directRoom(with: "bob")
             #expect(cluster.listening())
             let cursor = try alice.conversationsCursor()
             let count = 20
@@ -57,8 +59,8 @@ struct RemoteNewsTests {
             let (sender, receiver) = (cluster.nodes[0], cluster.nodes[1])
             let bob = try sender.createUser("bob", device: "phone")
             let members = try ["alice", "carol", "dave"].map { try receiver.createUser($0, device: "phone") }
-            let room = try bob.createGroup("hot", members: ["alice", "carol", "dave"])
-            _ = try bob.sendOK(room, "h1", "first")
+            let room = try members[0].createGroup("hot", members: ["bob", "carol", "dave"])
+            _ = try members[0].sendOK(room, "h1", "first")
             #expect(cluster.listening())
             let heads = try members.map { try $0.pullAll(from: try $0.conversationsCursor()).cursor }
             let pulls = try zip(members, heads).map { try ParkedPull($0, on: receiver, cursor: $1) }
@@ -81,19 +83,22 @@ struct RemoteNewsTests {
     }
 
     /// What a read would show differently to different readers is not carried: alice's
-    /// pull parked on node 1 after her message gets the reactions event bob's reaction on
-    /// node 0 made, read for her (`me` false: bob reacted, not she), once.
-    @Test func aRemoteReactionsEventIsReadForItsReader() throws {
+    /// and bob's pulls parked on node 1 after her message get the reactions event bob's
+    /// reaction on node 0 made, each read for its reader (`me` true for bob only), once.
+    @Test func aRemoteReactionsEventIsReadForEachReader() throws {
         try TestCluster.with(nodes: 2) { cluster in
             let (sender, receiver) = (cluster.nodes[0], cluster.nodes[1])
             let bob = try sender.createUser("bob", device: "phone")
+            let bobLaptop = try receiver.createDevice("bob", "laptop")
             let alice = try receiver.createUser("alice", device: "phone")
-            let room = try bob.directRoom(with: "alice")
+            let room = try alice.directRoom(with: "bob")
             #expect(cluster.listening())
             let seq = try alice.sendOK(room, "m1", "react to me")
             let head = try alice.pullAll(from: try alice.conversationsCursor()).cursor
+            let bobHead = try bobLaptop.pullAll(from: try bobLaptop.conversationsCursor()).cursor
             let pull = try ParkedPull(alice, on: receiver, cursor: head)
-            #expect(eventually { receiver.parkedPolls == 1 })
+            let bobPull = try ParkedPull(bobLaptop, on: receiver, cursor: bobHead)
+            #expect(eventually { receiver.parkedPolls == 2 })
             #expect(try MessageChangeTests.put(bob, "/v1/rooms/\(room)/messages/\(seq)/reactions/ok").status == 200)
             let flushed = DispatchSemaphore(value: 0)
             sender.engine.flushReactions { _ in flushed.signal() }
@@ -105,6 +110,11 @@ struct RemoteNewsTests {
                                                                              ("me", .bool(false))])]))
             let next = try alice.pull(try #require(answer.json["cursor"]?.stringValue))
             #expect(next.json["events"]?.array.isEmpty == true)
+            let bobAnswer = try #require(bobPull.wait(10))
+            let bobEvents = bobAnswer.json["events"]?.array ?? []
+            #expect(bobEvents.map { $0["type"]?.stringValue } == ["reactions"])
+            #expect(bobEvents.first?["message"]?["reactions"] == .array([.object([("key", .string("ok")), ("count", .number("1")),
+                                                                                 ("me", .bool(true))])]))
         }
     }
 }

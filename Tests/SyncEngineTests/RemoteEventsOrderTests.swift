@@ -2,70 +2,109 @@ import Synchronization
 @testable import SyncEngine
 import Testing
 
-/// `RemoteEvents` with its reads held by the test: one read at a time, news that
-/// arrives meanwhile merged and read next, every piece of news published exactly once
-/// and never a later position before an earlier one; news nobody here listens to
-/// published without a read; a failed read publishes the positions alone.
+/// `RemoteEvents` with its reads and its clock held by the test: one read at a time, of
+/// exactly the positions with a listener here; news that arrives meanwhile merged and read
+/// next; every piece of news published once and never a later position before an earlier
+/// one; revocations and read counts at once; a read past its deadline gives its news up
+/// as positions, and news goes out as positions until it answers.
 @Suite struct RemoteEventsOrderTests {
-    let alice = UserID(1), bob = UserID(2)
+    let alice = UserID(1), bob = UserID(2), carol = UserID(3)
 
-    /// The reads asked for, each completed when the test says.
-    final class HeldReads: Sendable {
-        private let pending = Mutex<[@Sendable (Result<Notifier.Events, SyncError>) -> Void]>([])
-        var count: Int { pending.withLock { $0.count } }
+    /// The reads asked for (their positions), each completed when the test says; and
+    /// the deadlines set, each fired when the test says.
+    final class Held: Sendable {
+        private let reads = Mutex<[(users: [UserID: Int64], completion: @Sendable (Result<Notifier.Events, SyncError>) -> Void)]>([])
+        private let timers = Mutex<[@Sendable () -> Void]>([])
+        var asked: [[UserID: Int64]] { reads.withLock { $0.map(\.users) } }
+        var open: Int { reads.withLock { $0.count } }
 
-        var read: RemoteEvents.Read {
-            { [self] _, completion in pending.withLock { $0.append(completion) } }
-        }
+        var read: RemoteEvents.Read { { [self] users, _, completion in reads.withLock { $0.append((users, completion)) } } }
+        var after: RemoteEvents.After { { [self] _, body in timers.withLock { $0.append(body) } } }
 
         /// Completes the oldest read still held.
         func complete(_ result: Result<Notifier.Events, SyncError>) {
-            let next = pending.withLock { $0.removeFirst() }
-            next(result)
+            let next = reads.withLock { $0.removeFirst() }
+            next.completion(result)
         }
+
+        /// Fires the deadline set with the `n`-th read (0: the first).
+        func fireDeadline(_ n: Int) { timers.withLock { $0[n] }() }
     }
 
-    @Test func newsMeanwhileIsMergedAndPublishedAfterInOrder() {
-        let n = Notifier(), heard = Heard(), reads = HeldReads()
-        _ = n.subscribe(alice, heard.callback("alice"))
-        let remote = RemoteEvents(notifier: n, read: reads.read)
+    static func events(_ user: UserID, _ seq: Int64, _ id: Int64) -> Notifier.Events {
+        var e = Notifier.Events()
+        e.inbox[user] = (seq: seq, message: Heard.message(id, seq: seq))
+        return e
+    }
 
-        remote.receive(StoreNews(users: [alice: 5]))
-        #expect(reads.count == 1)
+    @Test func newsMeanwhileIsMergedReadNextAndPublishedInOrder() {
+        let n = Notifier(), heard = Heard(), held = Held()
+        _ = n.subscribe(alice, heard.callback("alice"))
+        _ = n.subscribe(bob, heard.callback("bob"))
+        let remote = RemoteEvents(notifier: n, after: held.after, read: held.read)
+
+        remote.receive(StoreNews(users: [alice: 5, carol: 9]))
+        #expect(held.asked == [[alice: 5]], "carol has no listener here: not read")
         remote.receive(StoreNews(users: [alice: 6, bob: 3]))
         remote.receive(StoreNews(users: [alice: 7]))
-        #expect(reads.count == 1, "a second read began before the first ended")
+        #expect(held.open == 1, "a second read began before the first answered")
         #expect(heard.take().isEmpty, "news went out before its read")
 
-        var first = Notifier.Events()
-        first.inbox[alice] = (seq: 5, message: Heard.message(50, seq: 1))
-        reads.complete(.success(first))
+        held.complete(.success(Self.events(alice, 5, 50)))
         #expect(heard.take() == ["alice: inbox 5 m50"])
-        // The two that came meanwhile, merged into one read: alice at 7.
-        #expect(reads.count == 1)
-        var merged = Notifier.Events()
-        merged.inbox[alice] = (seq: 7, message: Heard.message(70, seq: 3))
-        reads.complete(.success(merged))
-        #expect(heard.take() == ["alice: inbox 7 m70"])
-        #expect(reads.count == 0)
+        // The two that came meanwhile, merged into one read.
+        #expect(held.asked == [[alice: 7, bob: 3]])
+        var merged = Self.events(alice, 7, 70)
+        merged.inbox[bob] = (seq: 3, message: Heard.message(30, seq: 3))
+        held.complete(.success(merged))
+        #expect(heard.take().sorted() == ["alice: inbox 7 m70", "bob: inbox 3 m30"])
+        #expect(held.open == 0)
         #expect(remote.enriched.count == 2)
 
         // A read that fails: the positions alone.
         remote.receive(StoreNews(users: [alice: 8]))
-        reads.complete(.failure(.storageUnavailable))
+        held.complete(.failure(.storageUnavailable))
         #expect(heard.take() == ["alice: inbox 8 -"])
         #expect(remote.enriched.count == 2)
     }
 
-    @Test func newsForNobodyHereIsPublishedWithoutARead() {
-        let n = Notifier(), heard = Heard(), reads = HeldReads()
+    @Test func revocationsAndReadCountsDoNotWaitForARead() {
+        let n = Notifier(), heard = Heard(), held = Held()
         _ = n.subscribe(alice, heard.callback("alice"))
-        let remote = RemoteEvents(notifier: n, read: reads.read)
-        remote.receive(StoreNews(users: [bob: 4], receipts: [alice: [RoomID(3)]]))
-        #expect(reads.count == 0)
-        #expect(heard.take() == ["alice: receipts 3"])
-        // And then a read again for news that has a listener.
-        remote.receive(StoreNews(users: [alice: 9]))
-        #expect(reads.count == 1)
+        let remote = RemoteEvents(notifier: n, after: held.after, read: held.read)
+        remote.receive(StoreNews(users: [alice: 5]))
+        remote.receive(StoreNews(users: [alice: 6], receipts: [alice: [RoomID(3)]], revoked: [alice: [DeviceID(9)]]))
+        #expect(heard.take().sorted() == ["alice: receipts 3", "alice: revoked 9"])
+        // News for nobody here needs no read.
+        held.complete(.success(Self.events(alice, 5, 50)))
+        held.complete(.success(Notifier.Events()))
+        _ = heard.take()
+        remote.receive(StoreNews(users: [carol: 4]))
+        #expect(held.open == 0)
+    }
+
+    @Test func aReadPastItsDeadlineGivesItsNewsUpAsPositions() {
+        let n = Notifier(), heard = Heard(), held = Held()
+        _ = n.subscribe(alice, heard.callback("alice"))
+        let remote = RemoteEvents(notifier: n, after: held.after, read: held.read)
+        remote.receive(StoreNews(users: [alice: 5]))
+        remote.receive(StoreNews(users: [alice: 6]))
+        #expect(heard.take().isEmpty)
+        held.fireDeadline(0)
+        #expect(heard.take() == ["alice: inbox 6 -"], "the overdue read's news and what waited behind it")
+        // Until it answers, news goes out at once, as positions, with no second read.
+        remote.receive(StoreNews(users: [alice: 7]))
+        #expect(heard.take() == ["alice: inbox 7 -"])
+        #expect(held.open == 1)
+        // Its late answer publishes nothing more; then reads begin again.
+        held.complete(.success(Self.events(alice, 5, 50)))
+        #expect(heard.take().isEmpty)
+        remote.receive(StoreNews(users: [alice: 8]))
+        #expect(held.asked == [[alice: 8]])
+        held.complete(.success(Self.events(alice, 8, 80)))
+        #expect(heard.take() == ["alice: inbox 8 m80"])
+        // A deadline that fires after its read answered changes nothing.
+        held.fireDeadline(1)
+        #expect(heard.take().isEmpty)
     }
 }
