@@ -1,5 +1,6 @@
 import Dispatch
 import PostgresTestSupport
+import SQLiteBackend
 @testable import SyncAPI
 @testable import SyncEngine
 import Testing
@@ -115,6 +116,58 @@ struct RemoteNewsTests {
             #expect(bobEvents.map { $0["type"]?.stringValue } == ["reactions"])
             #expect(bobEvents.first?["message"]?["reactions"] == .array([.object([("key", .string("ok")), ("count", .number("1")),
                                                                                  ("me", .bool(true))])]))
+        }
+    }
+}
+
+/// Another node's news comes merged (one notification per batch, and more merged on the
+/// way): "alice's inbox is at N" may stand for a join at N-1 and a message at N. A socket
+/// must not take the message for the only news then: it reads its head, and listens to
+/// the hot room it joined. Played on one SQLite database with a second engine as "the
+/// other node" (its writes publish nothing here) and its news handed to this node's
+/// `RemoteEvents` as the listener would.
+@Suite(.timeLimit(.minutes(1)))
+struct RemoteNewsSocketTests {
+    @Test func aSocketReadsItsHeadWhenMergedNewsSkipsAJoin() throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 3 }) { server in
+            let aliceDevice = try server.createUser("alice", device: "phone")
+            let bobDevice = try server.createUser("bob", device: "phone")
+            try server.createUser("carol")
+            let (ws, ready) = try WebSocketTestClient.openReady(server, token: aliceDevice.token)
+
+            let otherStore = try SQLiteSyncStore(.init(path: server.databasePath))
+            let other = SyncEngine(store: otherStore, config: server.engine.config)
+            defer { otherStore.stop() }
+            let reader = try otherStore.openReader()
+            defer { reader.close() }
+            func principal(_ token: String) throws -> Principal {
+                try #require(try other.read(reader) { try Accounts.authenticate($0.store, token: token) })
+            }
+            let bob = try principal(bobDevice.token), alice = try principal(aliceDevice.token)
+            func write<T: Sendable>(_ body: @escaping @Sendable (WriteContext) throws -> T) throws -> T {
+                let result = Locked<Result<T, SyncError>?>(nil)
+                let done = DispatchSemaphore(value: 0)
+                other.write(body) { r in result.withLock { $0 = r }; done.signal() }
+                done.wait()
+                return try result.value!.get()
+            }
+            // On "the other node": alice joins a hot room (a member row), then gets a message.
+            let hot = try write { try Rooms.createGroup($0, me: bob, name: "hot", memberNames: ["alice", "carol"]) }.id
+            let dm = try write { try Rooms.direct($0, me: bob, otherName: "alice") }.0.id
+            _ = try write { try Messages.send($0, me: bob, room: dm, clientMsgID: "d1", body: "\"hi\"", maxBodyBytes: 1000) }
+            let head = try #require(try other.read(reader) { try $0.store.inboxHead(user: alice.user) })
+            // Its news, merged: the message's seq only.
+            server.engine.remoteEvents.receive(StoreNews(users: [alice.user: head]))
+            #expect(try ws.readNotification().type == "mail")
+            // A message in the hot room: the socket listens to it now.
+            let sent = try write { try Messages.send($0, me: bob, room: hot, clientMsgID: "h1", body: "\"hot\"", maxBodyBytes: 1000) }
+            server.engine.remoteEvents.receive(StoreNews(rooms: [hot: sent.message.seq]))
+            let mail = try ws.readNotification()
+            #expect(mail.type == "mail")
+            // It announced the head: everything, the hot room's message included.
+            let all = try aliceDevice.pullAll(from: ready)
+            #expect(all.events.compactMap { $0["message"]?["client_msg_id"]?.stringValue } == ["d1", "h1"])
+            #expect(mail.cursor == all.cursor)
         }
     }
 }
