@@ -273,17 +273,24 @@ public final class Notifier: Sendable {
     }
 
     /// Of `users` and `rooms` (news, with their seqs), those with a subscriber on this
-    /// node, live or not: whom the news would wake.
-    public func subscribed(users: [UserID: Int64], rooms: [RoomID: Int64]) -> (users: [UserID: Int64], rooms: [RoomID: Int64]) {
+    /// node, live or not: whom the news would wake; and the users subscribed to any of
+    /// those rooms.
+    public func subscribed(users: [UserID: Int64], rooms: [RoomID: Int64])
+        -> (users: [UserID: Int64], rooms: [RoomID: Int64], inRooms: Set<UserID>) {
         var u: [UserID: Int64] = [:]
         var r: [RoomID: Int64] = [:]
+        var inRooms = Set<UserID>()
         for lane in lanes.withLock({ $0 }) where lane.count.load(ordering: .relaxed) > 0 {
             lane.table.withLock { t in
                 for (user, seq) in users where t.byUser[user] != nil { u[user] = seq }
-                for (room, seq) in rooms where t.byRoom[room] != nil { r[room] = seq }
+                for (room, seq) in rooms {
+                    guard let subs = t.byRoom[room] else { continue }
+                    r[room] = seq
+                    inRooms.formUnion(subs.values)
+                }
             }
         }
-        return (u, r)
+        return (u, r, inRooms)
     }
 
     /// The users with at least one subscriber that is a live connection (`setPresent`).

@@ -11,8 +11,9 @@ import Synchronization
 ///
 /// Only what a read would show every reader alike goes with the news: a message (not a
 /// change row, which depends on the reader's join) without reactions (their `me` is the
-/// reader's). Anything else, or a read that fails, publishes the positions alone, and
-/// the woken pulls read as before. What needs no read (revocations, read counts) is
+/// reader's), and an inbox message only for users the news does not also wake through a
+/// hot room (their order is not known here). Anything else, or a read that fails,
+/// publishes the positions alone, and the woken pulls read as before. What needs no read (revocations, read counts) is
 /// published at once.
 ///
 /// One read at a time, in the order news arrives: news that comes meanwhile is merged
@@ -86,10 +87,20 @@ final class RemoteEvents: Sendable {
     }
 
     private func readThenPublish(_ news: StoreNews, _ id: UInt64) {
-        let (users, rooms) = notifier.subscribed(users: news.users, rooms: news.rooms)
+        let (users, rooms, inRooms) = notifier.subscribed(users: news.users, rooms: news.rooms)
         guard !users.isEmpty || !rooms.isEmpty else { return answered(id, .success(Notifier.Events())) }
         after(deadline) { [self] in overdue(id) }
-        read(users, rooms) { [self] result in answered(id, result) }
+        read(users, rooms) { [self] result in
+            // A user woken by a hot room and their inbox at once gets no inbox message:
+            // which of the two committed first is not known here, and a pull answered
+            // from the inbox message would show it before a room message committed
+            // earlier (a read gives both in commit order).
+            answered(id, result.map { events in
+                var events = events
+                for user in inRooms { events.inbox[user] = nil }
+                return events
+            })
+        }
     }
 
     /// The read `id` answered: publishes its news with what it found (unless its

@@ -68,6 +68,22 @@ import Testing
         #expect(remote.enriched.count == 2)
     }
 
+    /// Woken by a hot room and the inbox at once, a user gets the room's message and not
+    /// the inbox's: which committed first is not known here (a read gives commit order).
+    @Test func aUserWokenByAHotRoomTooGetsNoInboxMessage() {
+        let n = Notifier(), heard = Heard(), held = Held()
+        let hot = RoomID(7)
+        _ = n.subscribe(alice, rooms: [hot], heard.callback("alice"))
+        _ = n.subscribe(bob, heard.callback("bob"))
+        let remote = RemoteEvents(notifier: n, after: held.after, read: held.read)
+        remote.receive(StoreNews(users: [alice: 5, bob: 3], rooms: [hot: 9]))
+        var found = Self.events(alice, 5, 50)
+        found.inbox[bob] = (seq: 3, message: Heard.message(30, seq: 3))
+        found.rooms[hot] = Heard.message(90, room: 7, seq: 9)
+        held.complete(.success(found))
+        #expect(heard.take().sorted() == ["alice: inbox 5 -", "alice: room 7 9 m90", "bob: inbox 3 m30"])
+    }
+
     @Test func revocationsAndReadCountsDoNotWaitForARead() {
         let n = Notifier(), heard = Heard(), held = Held()
         _ = n.subscribe(alice, heard.callback("alice"))
