@@ -40,8 +40,8 @@ public protocol SyncStore: AnyObject, Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
                            completion: @escaping @Sendable (Result<T, SyncError>) -> Void)
     /// `read`, run before the reads already waiting for a thread: for a read that many
-    /// waiters wait on (another node's news, read once for the pulls it wakes:
-    /// `RemoteEvents`). At most one such read at a time, so the others are not starved.
+    /// waiters wait on (another node's news, read once for the pulls it wakes;
+    /// `RemoteEvents`, which keeps at most one under way, so the others are not starved).
     func readAhead<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T,
                                 completion: @escaping @Sendable (Result<T, SyncError>) -> Void)
     /// A cheap round trip to the database (health checks), run like `read`.
