@@ -19,13 +19,14 @@ import Synchronization
 /// One read at a time, in the order news arrives: news that comes meanwhile is merged
 /// (news coalesces: the newest seq per stream wins) and read next, so a later position
 /// is never published before an earlier one. A read that has not answered within
-/// `deadline` (a database slow or going away) gives up its news as positions, and news
+/// `deadlineMillis` (a database slow or going away) gives up its news as positions, and news
 /// goes out as positions until it answers: wake-ups are never held longer than that.
 final class RemoteEvents: Sendable {
     private struct State {
         /// The read under way (its number), if any.
         var reading: UInt64?
-        /// Its news, until it is published (by the read's answer or by its deadline).
+        /// Its news, until it is published by the read's answer or by its deadline (nil
+        /// with a read under way: the read is overdue, and news goes out at once).
         var news: StoreNews?
         var pending: StoreNews?
         var reads: UInt64 = 0
@@ -35,8 +36,8 @@ final class RemoteEvents: Sendable {
     /// store's `readAhead` of `events`) and completes with them.
     typealias Read = @Sendable (_ users: [UserID: Int64], _ rooms: [RoomID: Int64],
                                 _ completion: @escaping @Sendable (Result<Notifier.Events, SyncError>) -> Void) -> Void
-    /// Runs the closure after the duration, on any thread.
-    typealias After = @Sendable (Duration, @escaping @Sendable () -> Void) -> Void
+    /// Runs the closure after so many milliseconds, on any thread.
+    typealias After = @Sendable (_ millis: Int, @escaping @Sendable () -> Void) -> Void
 
     /// Messages and body bytes one read brings back at most; news past them goes out as
     /// positions (a backlog of thousands of users' messages must not be held in memory).
@@ -46,14 +47,14 @@ final class RemoteEvents: Sendable {
     private let notifier: Notifier
     private let read: Read
     private let after: After
-    private let deadline: Duration
+    private let deadlineMillis: Int
     private let state = Mutex(State())
     /// News published with at least one message read here (tests count them).
     let enriched = Counter()
 
-    init(notifier: Notifier, deadline: Duration = .milliseconds(250), after: @escaping After, read: @escaping Read) {
+    init(notifier: Notifier, deadlineMillis: Int = 250, after: @escaping After, read: @escaping Read) {
         self.notifier = notifier
-        self.deadline = deadline
+        self.deadlineMillis = deadlineMillis
         self.after = after
         self.read = read
     }
@@ -89,7 +90,7 @@ final class RemoteEvents: Sendable {
     private func readThenPublish(_ news: StoreNews, _ id: UInt64) {
         let (users, rooms, inRooms) = notifier.subscribed(users: news.users, rooms: news.rooms)
         guard !users.isEmpty || !rooms.isEmpty else { return answered(id, .success(Notifier.Events())) }
-        after(deadline) { [self] in overdue(id) }
+        after(deadlineMillis) { [self] in overdue(id) }
         read(users, rooms) { [self] result in
             // A user woken by a hot room and their inbox at once gets no inbox message:
             // which of the two committed first is not known here, and a pull answered

@@ -48,10 +48,8 @@ public final class SyncEngine: Sendable {
         // answers presence for all of them; a single-process store returns `notifier`.
         let principals = self.principals
         let reads = readsStarted
-        let remote = RemoteEvents(notifier: notifier, after: { delay, body in
-            let (s, atto) = delay.components
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(s) * 1_000_000_000 + Int(atto / 1_000_000_000)),
-                                              execute: body)
+        let remote = RemoteEvents(notifier: notifier, after: { millis, body in
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(millis), execute: body)
         }, read: { users, rooms, completion in
             reads.add(1)
             store.readAhead({ try RemoteEvents.events($0, users: users, rooms: rooms) }, completion: completion)

@@ -171,3 +171,23 @@ struct RemoteNewsSocketTests {
         }
     }
 }
+
+/// Pages answered from news share one encoding of a message's event, per version: another
+/// node's news reads a message as it is then, so the same message can come edited (or
+/// recalled) in a later read, and must not be served as it was.
+@Suite struct SharedEncodingTests {
+    @Test func aMessagesEncodingIsSharedPerVersion() throws {
+        try TestServer.with { server in
+            let first = Message(id: MessageID(7), room: RoomID(1), seq: 3, sender: "bob", senderDevice: nil,
+                                clientMsgID: "c7", body: "\"FIRST-TEXT\"", sentAt: 0)
+            let edited = Message(id: MessageID(7), room: RoomID(1), seq: 3, sender: "bob", senderDevice: nil,
+                                 clientMsgID: "c7", body: "\"EDITED-TEXT\"", sentAt: 0, editedAt: 5, editCount: 1, version: 1)
+            let cursor = Cursor(user: UserID(1), inboxSeq: 4)
+            func text(_ m: Message) -> String { String(decoding: server.server.api.pulls.page(m, cursor).body, as: UTF8.self) }
+            #expect(text(first).contains("FIRST-TEXT"))
+            let again = text(edited)
+            #expect(again.contains("EDITED-TEXT"))
+            #expect(!again.contains("FIRST-TEXT"))
+        }
+    }
+}
