@@ -126,7 +126,7 @@ struct RemoteNewsTests {
 /// the hot room it joined. Played on one SQLite database with a second engine as "the
 /// other node" (its writes publish nothing here) and its news handed to this node's
 /// `RemoteEvents` as the listener would.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct RemoteNewsSocketTests {
     @Test func aSocketReadsItsHeadWhenMergedNewsSkipsAJoin() throws {
         try TestServer.with(configure: { $0.api.engine.hotThreshold = 3 }) { server in

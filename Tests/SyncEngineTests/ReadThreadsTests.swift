@@ -5,7 +5,7 @@ import Testing
 
 /// The read threads' queue: first in, first out, except that a job submitted `ahead`
 /// runs before every job waiting without it (`SyncStore.readAhead`).
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct ReadThreadsTests {
     final class NoConnection: StoreReadConnection {
         func snapshot<T>(_ body: (any StoreReader) throws -> T) throws(SyncError) -> T { throw .storageUnavailable }
