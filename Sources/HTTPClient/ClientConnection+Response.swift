@@ -19,16 +19,12 @@ extension ClientConnection {
             break
         }
         guard end >= 0 else { scanned = input.count; return }
-        let lines = String(decoding: input[0..<end], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
-        let statusParts = lines[0].split(separator: " ", maxSplits: 2)
-        guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
-            return fail(.malformed("status line"))
+        let head: (status: Int, headers: [(name: String, value: String)])
+        switch Self.parseHead(input[0..<end]) {
+        case .success(let h): head = h
+        case .failure(let f): return fail(f)
         }
-        var headers: [(name: String, value: String)] = []
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { return fail(.malformed("header line")) }
-            headers.append((line[..<colon].lowercased(), String(line[line.index(after: colon)...].drop { $0 == " " })))
-        }
+        let (status, headers) = head
         let noBody = pendingIsHead || status == 101 || status == 204 || status == 304 || status < 200
         var length = 0
         if !noBody {
@@ -48,5 +44,17 @@ extension ClientConnection {
         if let t = timer { loop.cancel(t); timer = nil }
         if closeAfter && status != 101 { teardown() }
         done(.success(Response(status: status, headers: headers, body: body)))
+    }
+
+    /// The status and headers of a head (without its final CRLF CRLF), by the webhook
+    /// client's parser (`HTTPClient.headFields`): bytes, as strict.
+    static func parseHead(_ bytes: ArraySlice<UInt8>) -> Result<(status: Int, headers: [(name: String, value: String)]), Failure> {
+        do {
+            let (status, fields) = try HTTPClient.headFields(bytes)
+            return .success((status, fields.map { ($0.name, String(decoding: $0.value, as: UTF8.self)) }))
+        } catch {
+            guard case .malformedResponse(let why) = error else { return .failure(.malformed("head")) }
+            return .failure(.malformed(why))
+        }
     }
 }

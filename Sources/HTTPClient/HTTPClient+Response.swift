@@ -61,6 +61,27 @@ extension HTTPClient {
     }
 
     static func parseHead(_ bytes: ArraySlice<UInt8>) throws(ClientError) -> ResponseHead {
+        let (status, fields) = try headFields(bytes)
+        var head = ResponseHead(status: status, contentLength: nil, chunked: false)
+        for (name, value) in fields {
+            switch name {
+            case "content-length":
+                let length = try parseContentLength(value)
+                if let seen = head.contentLength, seen != length { throw .malformedResponse("conflicting Content-Length") }
+                head.contentLength = length
+            case "transfer-encoding":
+                head.chunked = true
+            default:
+                break
+            }
+        }
+        return head
+    }
+
+    /// A head's status and its field lines, names lowercased and values without their
+    /// surrounding whitespace; shared with `ClientConnection` (the load generator reads a
+    /// head per response: bytes, never `String.split` over characters).
+    static func headFields(_ bytes: ArraySlice<UInt8>) throws(ClientError) -> (status: Int, fields: [(name: String, value: ArraySlice<UInt8>)]) {
         var lines: [ArraySlice<UInt8>] = []
         var lineStart = bytes.startIndex
         var i = bytes.startIndex
@@ -77,26 +98,18 @@ extension HTTPClient {
             }
         }
         lines.append(bytes[lineStart..<bytes.endIndex])
-        var head = ResponseHead(status: try parseStatusLine(lines[0]), contentLength: nil, chunked: false)
+        let status = try parseStatusLine(lines[0])
+        var fields: [(name: String, value: ArraySlice<UInt8>)] = []
+        fields.reserveCapacity(lines.count - 1)
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
                   line[line.startIndex..<colon].allSatisfy(isTokenByte) else {
                 throw .malformedResponse("bad header line")
             }
-            let name = String(decoding: line[line.startIndex..<colon], as: UTF8.self).lowercased()
-            let value = trimOWS(line[(colon + 1)...])
-            switch name {
-            case "content-length":
-                let length = try parseContentLength(value)
-                if let seen = head.contentLength, seen != length { throw .malformedResponse("conflicting Content-Length") }
-                head.contentLength = length
-            case "transfer-encoding":
-                head.chunked = true
-            default:
-                break
-            }
+            let name = line[line.startIndex..<colon].map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }
+            fields.append((String(decoding: name, as: UTF8.self), trimOWS(line[(colon + 1)...])))
         }
-        return head
+        return (status, fields)
     }
 
     /// `HTTP/1.x SP 3DIGIT [SP reason]`.

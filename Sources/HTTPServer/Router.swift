@@ -98,7 +98,7 @@ extension Router {
     /// metrics, nil when routing answered by itself.
     @inlinable
     public func resolveLabeled(_ head: HTTPRequestHead) -> (resolution: Resolution, label: String?) {
-        if let q = head.query, URLEncoding.parseQuery(q) == nil {
+        if let q = head.query, !URLEncoding.isValidQuery(q) {
             return (.response(.error(.badRequest, code: "malformed_query", message: "query string is not valid percent-encoded UTF-8 without control characters")), nil)
         }
         if head.method == .OPTIONS {

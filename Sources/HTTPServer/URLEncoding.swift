@@ -20,6 +20,30 @@ public enum URLEncoding {
         return String(validating: bytes, as: UTF8.self)
     }
 
+    /// Whether `parseQuery` accepts `query`, without building its items: routing checks
+    /// every request's query, and a pull's (`cursor=...&wait=30`) is printable ASCII whose
+    /// check needs no allocation. Anything else (a byte or an escape outside printable
+    /// ASCII) takes `parseQuery` itself, so the two never disagree.
+    public static func isValidQuery(_ query: String) -> Bool {
+        var q = query
+        let ascii = q.withUTF8 { buf -> Bool? in
+            var i = 0
+            while i < buf.count {
+                let b = buf[i]
+                if b == UInt8(ascii: "%") {
+                    guard i + 2 < buf.count, let hv = hexValue(buf[i + 1]), let lv = hexValue(buf[i + 2]) else { return false }
+                    guard (0x20...0x7E).contains(hv << 4 | lv) else { return nil }
+                    i += 3
+                } else {
+                    guard (0x20...0x7E).contains(b) else { return nil }
+                    i += 1
+                }
+            }
+            return true
+        }
+        return ascii ?? (parseQuery(query) != nil)
+    }
+
     /// `a=1&b=x%20y&flag` -> [("a","1"), ("b","x y"), ("flag","")]; nil if any part is malformed.
     public static func parseQuery(_ query: String) -> [(name: String, value: String)]? {
         var q = query

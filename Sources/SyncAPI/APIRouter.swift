@@ -31,7 +31,7 @@ struct APIRouter: Sendable {
     }
 
     func resolve(_ method: HTTPMethod, path: String, query: String? = nil) -> (target: Result<Target, APIError>, label: String?) {
-        if let query, URLEncoding.parseQuery(query) == nil { return (.failure(.malformedQuery), nil) }
+        if let query, !URLEncoding.isValidQuery(query) { return (.failure(.malformedQuery), nil) }
         if method == .OPTIONS {
             if path == "*" {
                 return (.success(.options(allow: allMethods)), nil)

@@ -70,4 +70,17 @@ import Testing
             try HTTPClient.parseResponse(endless, eof: false)
         }
     }
+
+    /// The event-loop client (the load generator's, the tests') reads heads with the same
+    /// parser: names lowercased, values without surrounding whitespace, the same refusals.
+    @Test func theLoopClientReadsHeadsAlike() throws {
+        let head = try ClientConnection.parseHead(Array("HTTP/1.1 200 OK\r\nContent-Type:  application/json \r\nX-Request-ID:\tab".utf8)[...]).get()
+        #expect(head.status == 200)
+        #expect(head.headers.map(\.name) == ["content-type", "x-request-id"])
+        #expect(head.headers.map(\.value) == ["application/json", "ab"])
+        for (bad, why) in [("HTTP/1.1 2000 OK", "bad status line"), ("HTTP/1.1 200 OK\r\nno colon", "bad header line"),
+                           ("HTTP/1.1 200 OK\nX: y", "bare LF in the head")] {
+            #expect(throws: ClientConnection.Failure.malformed(why)) { try ClientConnection.parseHead(Array(bad.utf8)[...]).get() }
+        }
+    }
 }
