@@ -18,6 +18,10 @@ public struct APIConfiguration: Sendable {
     /// gave (`PullContinuations`), and a socket's page for the pull after its `mail`
     /// (`PullOffers`).
     public var pullContinuationLifetime: Duration = .seconds(2)
+    /// Answered pulls' subscriptions kept for their re-polls, per event loop: past it an
+    /// answered pull's subscription simply ends and its re-poll reads (memory stays bounded
+    /// whatever the number of devices).
+    public var pullContinuationCapacity = 20_000
     /// WebSocket keep-alive ping period; a peer silent for two periods is dropped.
     public var webSocketPingInterval: Duration = .seconds(30)
 

@@ -70,7 +70,8 @@ public final class PigeonholeServer: Sendable {
             parts = http.loops.map { loop in PigeonholeAPI.LoopParts(
                 lane: notifier.addLane { loop.execute($0) },
                 continuations: PullContinuations(loop: loop, notifier: notifier, adopted: api.adoptedContinuations,
-                                                 lifetime: configuration.api.pullContinuationLifetime),
+                                                 lifetime: configuration.api.pullContinuationLifetime,
+                                                 capacity: configuration.api.pullContinuationCapacity),
                 hotWakes: HotWakeChecks(loop: loop, engine: engine, reads: api.hotWakeReads)) }
         }
         // The only upgrade the API makes is a /v1/notify WebSocket.

@@ -93,6 +93,32 @@ struct PullContinuationTests {
         }
     }
 
+    /// With no room left in the table, an answered pull's subscription ends (none is left
+    /// behind) and the re-poll reads; the next message reaches it all the same.
+    @Test func overCapacityTheRePollReads() throws {
+        // (A lifetime of a minute: the subscription must end for want of room, not its age.)
+        try TestServer.with(configure: { $0.api.pullContinuationCapacity = 0; $0.api.pullContinuationLifetime = .seconds(60) }) { server in
+            let alice = try server.createUser("alice", device: "phone")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            let phone = try server.connect(timeout: 15)
+            phone.send("GET", "/v1/sync?cursor=\(try alice.conversationsCursor())&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            try bob.sendOK(room, "m1", "one")
+            let answer = try phone.readResponse()
+            #expect(ReceivedMessage.from(answer.json["events"]?.array ?? []).map(\.clientMsgID) == ["m1"])
+            #expect(eventually { server.engine.notifier.subscriberCount == 0 })
+            #expect(server.continuations == 0)
+            let reads = server.engine.readsStarted.count
+            phone.send("GET", "/v1/sync?cursor=\(try #require(answer.json["cursor"]?.stringValue))&timeout=10", token: alice.token)
+            #expect(eventually { server.parkedPolls == 1 })
+            #expect(server.engine.readsStarted.count > reads)
+            #expect(server.adopted == 0)
+            try bob.sendOK(room, "m2", "two")
+            #expect(ReceivedMessage.from(try phone.readResponse().json["events"]?.array ?? []).map(\.clientMsgID) == ["m2"])
+        }
+    }
+
     /// A token the node no longer has resolved (its cache emptied, as after news that may
     /// have been missed) makes the re-poll read: the continuation is trusted only for a
     /// principal from the cache.
