@@ -193,16 +193,12 @@ extension PGWriter: RoomsWrites {
 
     public func recordHotDeparture(user: UserID, room: RoomID, at: Int64) throws {
         try write("""
-            INSERT INTO hot_departures (user_id, room_id, floor, left_seq, left_at)
-            SELECT m.user_id, m.room_id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, $3
-            FROM members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = $1 AND m.user_id = $2
-            ON CONFLICT (user_id, room_id) DO UPDATE
-              SET floor = excluded.floor, left_seq = excluded.left_seq, left_at = excluded.left_at
+            INSERT INTO hot_departures (user_id, room_id, floor, left_seq, left_at, left_inbox_seq)
+            SELECT m.user_id, m.room_id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, $3, u.inbox_seq
+            FROM members m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id
+            WHERE m.room_id = $1 AND m.user_id = $2
+            ON CONFLICT (user_id, room_id, left_seq) DO NOTHING
             """, [.int(room.rawValue), .int(user.rawValue), .int(at)])
-    }
-
-    public func clearHotDeparture(user: UserID, room: RoomID) throws {
-        try write("DELETE FROM hot_departures WHERE user_id = $1 AND room_id = $2", [.int(user.rawValue), .int(room.rawValue)])
     }
 
     public func dropReceiptMarks(room: RoomID, sender: UserID) throws {

@@ -6,17 +6,17 @@ import SyncEngine
 extension PGReader: StreamReads {
     public func hotMemberships(user: UserID, includeDepartures: Bool) throws -> [Stream.HotMembership] {
         try pg.queryAll("""
-            SELECT r.id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, false, r.history_floor
+            SELECT r.id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, false, r.history_floor, 0::bigint
             FROM members m JOIN rooms r ON r.id = m.room_id
             WHERE m.user_id = $1 AND m.hot
             UNION ALL
-            SELECT d.room_id, d.floor, d.left_seq, true, coalesce(r.history_floor, 0)
+            SELECT d.room_id, d.floor, d.left_seq, true, coalesce(r.history_floor, 0), d.left_inbox_seq
             FROM hot_departures d LEFT JOIN rooms r ON r.id = d.room_id
             WHERE d.user_id = $1 AND $2::boolean
             ORDER BY 4, 1
             """, [.int(user.rawValue), .bool(includeDepartures)]) {
             Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: $0.bool(3),
-                                 historyFloor: $0.int64(4))
+                                 historyFloor: $0.int64(4), leftInboxSeq: $0.int64(5))
         }
     }
 

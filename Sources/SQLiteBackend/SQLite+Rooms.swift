@@ -135,15 +135,11 @@ extension SQLiteWriter: RoomsWrites {
 
     public func recordHotDeparture(user: UserID, room: RoomID, at: Int64) throws {
         try sqlite.run("""
-            INSERT OR REPLACE INTO hot_departures (user_id, room_id, floor, left_seq, left_at)
-            SELECT m.user_id, m.room_id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, ?3
-            FROM members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = ?1 AND m.user_id = ?2
+            INSERT OR IGNORE INTO hot_departures (user_id, room_id, floor, left_seq, left_at, left_inbox_seq)
+            SELECT m.user_id, m.room_id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, ?3, u.inbox_seq
+            FROM members m JOIN rooms r ON r.id = m.room_id JOIN users u ON u.id = m.user_id
+            WHERE m.room_id = ?1 AND m.user_id = ?2
             """, [.integer(room.rawValue), .integer(user.rawValue), .integer(at)])
-    }
-
-    public func clearHotDeparture(user: UserID, room: RoomID) throws {
-        try sqlite.run("DELETE FROM hot_departures WHERE user_id = ? AND room_id = ?",
-                       [.integer(user.rawValue), .integer(room.rawValue)])
     }
 
     public func dropReceiptMarks(room: RoomID, sender: UserID) throws {

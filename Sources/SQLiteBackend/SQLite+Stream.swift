@@ -26,16 +26,16 @@ private enum SQL {
         """
 
     static let hotMemberships = """
-        SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor
+        SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor, 0
         FROM members m JOIN rooms r ON r.id = m.room_id
         WHERE m.user_id = ?1 AND m.hot = 1 ORDER BY m.room_id
         """
     static let hotMembershipsAndDepartures = """
-        SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor
+        SELECT r.id, max(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, 0, r.history_floor, 0
         FROM members m JOIN rooms r ON r.id = m.room_id
         WHERE m.user_id = ?1 AND m.hot = 1
         UNION ALL
-        SELECT d.room_id, d.floor, d.left_seq, 1, coalesce(r.history_floor, 0)
+        SELECT d.room_id, d.floor, d.left_seq, 1, coalesce(r.history_floor, 0), d.left_inbox_seq
         FROM hot_departures d LEFT JOIN rooms r ON r.id = d.room_id
         WHERE d.user_id = ?1
         ORDER BY 4, 1
@@ -59,7 +59,7 @@ extension SQLiteReader: StreamReads {
         // Without departures (most pulls), the membership query alone, as before.
         try sqlite.queryAll(includeDepartures ? SQL.hotMembershipsAndDepartures : SQL.hotMemberships, [.integer(user.rawValue)]) {
             Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: $0.int64(3) != 0,
-                                 historyFloor: $0.int64(4))
+                                 historyFloor: $0.int64(4), leftInboxSeq: $0.int64(5))
         }
     }
 

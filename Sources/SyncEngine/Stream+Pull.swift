@@ -83,38 +83,77 @@ extension Stream {
         }
 
         // Hot-room candidates, each from its own position (or its floor): seqs only, all
-        // rooms in one read.
+        // rooms in one read. A room can have several stays (left and joined again): one
+        // range from the first stay still owed to the end of the last, the seqs between
+        // stays (sent while the user was not a member) read but not delivered.
         var positions: [RoomID: Int64] = [:]
         var ranges: [RoomRange] = []
-        var departedEnds: [RoomID: Int64] = [:]
-        // Departures matter only to a cursor that still names a hot room.
-        for h in try hotMemberships(ctx.store, user: user, includeDepartures: !cursor.hot.isEmpty) {
-            if h.departed {
-                // Only for a cursor that still names the room, up to the leave.
-                guard cursor.hot[h.room] != nil, positions[h.room] == nil else { continue }
-                departedEnds[h.room] = h.lastSeq
+        // A room the user is no longer in leaves the cursor once its last stay is
+        // delivered and the leave's inbox event (`leave`) is behind the cursor too (until
+        // then a cursor without the room would take the stay for one it has not seen).
+        var departedEnds: [RoomID: (end: Int64, leave: Int64)] = [:]
+        var between: [RoomID: [(after: Int64, through: Int64)]] = [:]
+        // Departures matter to a cursor that names a hot room, or that is behind in the
+        // inbox (a leave it has not seen yet is an inbox row after it).
+        let memberships = try hotMemberships(ctx.store, user: user, includeDepartures: !cursor.hot.isEmpty || !items.isEmpty)
+        for (room, stays) in Dictionary(grouping: memberships, by: \.room) {
+            let named = cursor.hot[room]
+            var owed: [(start: Int64, end: Int64)] = []
+            var current: Int64?   // the start of the stay going on now, if any
+            var lastLeave: (end: Int64, leave: Int64)?
+            for h in stays.sorted(by: { $0.floor != $1.floor ? $0.floor < $1.floor : $0.lastSeq < $1.lastSeq }) {
+                if h.departed, h.lastSeq >= (lastLeave?.end ?? 0) { lastLeave = (h.lastSeq, h.leftInboxSeq) }
+                var start: Int64
+                if let named {
+                    start = max(named, h.floor)
+                } else {
+                    // A stay the cursor does not name: one whose leave it has not seen
+                    // (its inbox is before the leave's event), or the current one; it
+                    // starts at the member's floor, or at the room's history floor if
+                    // retention pruned past it (a page that ends before this room's first
+                    // message must not hand out an expired position).
+                    if h.departed && h.leftInboxSeq <= cursor.inboxSeq { continue }
+                    start = max(h.floor, h.historyFloor)
+                }
+                if !h.departed { current = start }
+                if h.lastSeq > start { owed.append((start, h.lastSeq)) }
             }
-            var start = max(cursor.hot[h.room] ?? h.floor, h.floor)
-            if cursor.hot[h.room] == nil {
-                // A room the cursor does not name yet starts at the member's floor, or at
-                // the room's history floor if retention pruned past it: a page that ends
-                // before this room's first message must not hand out an expired position.
-                start = max(start, h.historyFloor)
+            guard var start = owed.first?.start else {
+                if let current {   // the current stay, caught up
+                    positions[room] = current
+                } else if let named, let lastLeave, lastLeave.leave > cursor.inboxSeq {
+                    positions[room] = named   // delivered, its leave not yet
+                    departedEnds[room] = lastLeave
+                }
+                continue
             }
-            if let perRoom = perRoomLimit, h.lastSeq - start > Int64(perRoom) {
-                start = h.lastSeq - Int64(perRoom)
-                gaps[h.room] = start + 1
+            let end = owed.last!.end
+            for (k, stay) in owed.enumerated().dropFirst() where stay.start > owed[k - 1].end {
+                between[room, default: []].append((owed[k - 1].end, stay.start))
             }
-            positions[h.room] = start
-            if h.lastSeq > start { ranges.append(RoomRange(room: h.room, after: start, through: h.lastSeq)) }
+            if current == nil, let lastLeave { departedEnds[room] = lastLeave }
+            if let perRoom = perRoomLimit, end - start > Int64(perRoom) {
+                start = end - Int64(perRoom)
+                gaps[room] = start + 1
+            }
+            positions[room] = start
+            ranges.append(RoomRange(room: room, after: start, through: end))
         }
+        // A room whose read stopped at the limit, with seqs between stays among them, may
+        // have more to deliver than was read: the page goes no further than its last key.
+        var readUpTo = Int64.max
         if !ranges.isEmpty {
             let keys = try ctx.store.hotRoomKeys(ranges, limit: limit + 1)
             for range in ranges {
-                for key in keys[range.room] ?? [] {
-                    items.append(Item(pos: key.pos, seq: key.seq, hotRoom: range.room, kind: .message, room: range.room,
-                                      roomSeq: key.seq, payload: nil))
+                let roomKeys = keys[range.room] ?? []
+                let skipped = between[range.room] ?? []
+                for key in roomKeys {
+                    var item = Item(pos: key.pos, seq: key.seq, hotRoom: range.room, kind: .message, room: range.room,
+                                    roomSeq: key.seq, payload: nil)
+                    item.deliver = !skipped.contains { key.seq > $0.after && key.seq <= $0.through }
+                    items.append(item)
                 }
+                if !skipped.isEmpty, roomKeys.count > limit, let last = roomKeys.last { readUpTo = min(readUpTo, last.pos) }
             }
         }
 
@@ -141,6 +180,10 @@ extension Stream {
         var hasMore = moreBeyondScan
         var consumedInbox = 0
         for item in items {
+            if item.pos > readUpTo {
+                hasMore = true
+                break
+            }
             if item.deliver {
                 if events.count == limit {
                     hasMore = true
@@ -178,8 +221,8 @@ extension Stream {
         // Every inbox row read was consumed (some delivered nothing) but the read was
         // capped at limit + 1: the inbox may go on.
         if !hasMore && inboxRows > limit && consumedInbox == inboxRows { hasMore = true }
-        // A departed room leaves the cursor once its range is delivered.
-        for (room, end) in departedEnds where (positions[room] ?? end) >= end { positions[room] = nil }
+        // A departed room leaves the cursor once its range and its leave are delivered.
+        for (room, d) in departedEnds where (positions[room] ?? d.end) >= d.end && inboxSeq >= d.leave { positions[room] = nil }
         let next = Cursor(user: user, inboxSeq: inboxSeq, hot: positions)
         return PullResult(events: events, cursor: next, hasMore: hasMore,
                           gaps: gaps.keys.sorted().map { (room: $0, beforeSeq: gaps[$0]!) })

@@ -62,8 +62,11 @@ public enum Stream {
         // whether that room exists, is hot or how far it is, so a hand-made cursor
         // reveals nothing about other users' rooms.
         var memberships: [RoomID: HotMembership] = [:]
-        for h in try hotMemberships(db, user: user, includeDepartures: true) where memberships[h.room]?.departed != false {
-            memberships[h.room] = h   // a current membership wins over an older departure
+        // A current membership wins over departures; of several departures (stays) the
+        // latest.
+        for h in try hotMemberships(db, user: user, includeDepartures: true) {
+            if let seen = memberships[h.room], !seen.departed || (h.departed && seen.lastSeq >= h.lastSeq) { continue }
+            memberships[h.room] = h
         }
         var keep: [RoomID: Int64] = [:]
         for (room, pos) in cursor.hot {
@@ -73,13 +76,17 @@ public enum Stream {
             // Read with the memberships (one read for every room of the cursor), looked
             // at only now that the room is known to be the user's.
             guard pos >= h.historyFloor else { throw SyncError.cursorExpired }
-            // Rooms the user has left are dropped once their range is delivered.
-            if !h.departed || pos < h.lastSeq { keep[room] = pos }
+            // Rooms the user has left are dropped once their range is delivered and the
+            // leave's inbox event is behind the cursor too (a cursor without the room
+            // takes a stay whose leave it has not seen for one to deliver).
+            if !h.departed || pos < h.lastSeq || cursor.inboxSeq < h.leftInboxSeq { keep[room] = pos }
         }
         let current = Set(memberships.values.filter { !$0.departed }.map(\.room))
         // Nothing new in any hot room: every current one named at its last seq, every
-        // departed one delivered to its leave (dropped from the cursor).
-        let hotCaughtUp = memberships.values.allSatisfy { h in h.departed ? keep[h.room] == nil : keep[h.room] == h.lastSeq }
+        // departed one delivered to its leave.
+        let hotCaughtUp = memberships.values.allSatisfy { h in
+            h.departed ? (keep[h.room] ?? h.lastSeq) >= h.lastSeq : keep[h.room] == h.lastSeq
+        }
         return (Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep), inboxHead, current, hotCaughtUp)
     }
 

@@ -187,6 +187,89 @@ struct DomainTests {
         }
     }
 
+    /// A device behind in a hot room gets every stay's messages exactly once, in commit
+    /// order with the joins and leaves: across a leave and a rejoin (its cursor naming the
+    /// room) and from a cursor older than the first join; never what was sent while the
+    /// user was not a member; and a cursor made after a leave gets nothing of the stays
+    /// before it. (Before departures were kept per stay, a rejoin dropped the stay before
+    /// it, and a cursor that did not name the room got no departed stay at all.)
+    @Test(arguments: allStoreFactories)
+    func aLaggingDeviceGetsEveryStayInAHotRoom(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 3
+        try Harness.with(factory, config: config) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let x = try h.user("x")
+            let hot = try h.group(alice, "big", [bob, carol])
+            #expect(try h.read { try $0.store.room(hot)?.hot } == true)
+            let beforeJoin = Cursor(user: x.id, inboxSeq: 0)
+            func add() throws { _ = try h.write { try Rooms.addMembers($0, me: alice.principal, room: hot, names: ["x"]) }.get() }
+            func leave() throws { try h.write { try Rooms.removeMember($0, me: x.principal, room: hot, name: "x") }.get() }
+            func story(_ events: [Event]) -> [String] {
+                events.filter { $0.room == hot }.map { e in
+                    e.kind == .member ? e.payload?["action"]?.stringValue ?? "member" : "m\(e.message?.seq ?? -1)"
+                }
+            }
+            _ = try h.send(alice, hot, "m1").get()        // before x joins
+            try add()
+            let lagging = try h.pullAll(x.id, from: beforeJoin).cursor
+            #expect(lagging.hot[hot] == 1)
+            _ = try h.send(alice, hot, "m2").get()
+            _ = try h.send(bob, hot, "m3").get()
+            try leave()
+            _ = try h.send(alice, hot, "m4").get()        // x not a member
+            try add()
+            _ = try h.send(carol, hot, "m5").get()
+            try leave()
+            let afterLeave = try h.read { try Stream.head($0.store, user: x.id) }
+            _ = try h.send(alice, hot, "m6").get()        // x not a member
+            try add()
+            _ = try h.send(bob, hot, "m7").get()
+            // A longer absence than a page: its 20 messages are read past, never delivered.
+            try leave()
+            for i in 8...27 { _ = try h.send(alice, hot, "m\(i)").get() }
+            try add()
+            _ = try h.send(carol, hot, "m28").get()
+
+            for limit in [1, 2, 7] {
+                let fromLagging = try h.pullAll(x.id, from: lagging, limit: limit)
+                #expect(story(fromLagging.events) == ["m2", "m3", "left", "added", "m5", "left", "added", "m7", "left", "added", "m28"],
+                        "limit \(limit)")
+                #expect(fromLagging.cursor.hot[hot] == 28)
+                let fromBeforeJoin = try h.pullAll(x.id, from: beforeJoin, limit: limit)
+                #expect(story(fromBeforeJoin.events) == ["added", "m2", "m3", "left", "added", "m5", "left", "added", "m7",
+                                                                   "left", "added", "m28"], "limit \(limit)")
+                #expect(story(try h.pullAll(x.id, from: afterLeave, limit: limit).events) == ["added", "m7", "left", "added", "m28"],
+                        "limit \(limit)")
+            }
+            // Caught up, the cursor pulls nothing more.
+            let caughtUp = try h.pullAll(x.id, from: lagging).cursor
+            #expect(try h.pullAll(x.id, from: caughtUp).events.isEmpty)
+
+            // Out for good: a page that ends on the stay's last message, before the leave,
+            // keeps the room in the cursor until the leave is delivered too (without the
+            // room, the next page would take the stay for one it had not seen).
+            let y = try h.user("y")
+            let yBefore = Cursor(user: y.id, inboxSeq: 0)
+            _ = try h.write { try Rooms.addMembers($0, me: alice.principal, room: hot, names: ["y"]) }.get()
+            let yNamed = try h.pullAll(y.id, from: yBefore).cursor
+            _ = try h.send(alice, hot, "m29").get()
+            _ = try h.send(bob, hot, "m30").get()
+            try h.write { try Rooms.removeMember($0, me: y.principal, room: hot, name: "y") }.get()
+            for limit in [1, 2, 7] {
+                let named = try h.pullAll(y.id, from: yNamed, limit: limit)
+                #expect(story(named.events) == ["m29", "m30", "left"], "limit \(limit)")
+                #expect(named.cursor.hot[hot] == nil)
+                let unnamed = try h.pullAll(y.id, from: yBefore, limit: limit)
+                #expect(story(unnamed.events) == ["added", "m29", "m30", "left"], "limit \(limit)")
+                #expect(unnamed.cursor.hot[hot] == nil)
+                #expect(try h.pullAll(y.id, from: unnamed.cursor).events.isEmpty)
+            }
+        }
+    }
+
     /// Resending with the same client_msg_id returns the original (any device of the
     /// sender), a different body or room is a conflict, and no seq is taken.
     @Test(arguments: allStoreFactories)

@@ -51,6 +51,7 @@ struct PostgresDomainTests {
     @Test func historyRetentionExpiresHotRoomPositions() throws { try DomainTests().historyRetentionExpiresHotRoomPositions(factory) }
     @Test func receiptsAreEmittedOncePerSenderAndWindow() throws { try DomainTests().receiptsAreEmittedOncePerSenderAndWindow(factory) }
     @Test func joinsAndLeavesKeepTheirRulesAndEvents() throws { try DomainTests().joinsAndLeavesKeepTheirRulesAndEvents(factory) }
+    @Test func aLaggingDeviceGetsEveryStayInAHotRoom() throws { try DomainTests().aLaggingDeviceGetsEveryStayInAHotRoom(factory) }
 }
 
 @Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))

@@ -84,9 +84,8 @@ extension RoomsWrites where Self: StoreWriter {
         for (i, u) in users.enumerated() {
             if try isMember(room: r.room, user: u.id) { continue }
             try insertMember(room: r.room, user: u.id, role: "member", joinedSeq: room.lastSeq, at: r.at)
-            // A rejoin starts at the new join point; the old departure's range stays
-            // deliverable only until then, so it is simply dropped.
-            try clearHotDeparture(user: u.id, room: r.room)
+            // A rejoin starts at the new join point; an earlier stay's departure is kept
+            // (a device behind across the leave still gets what was sent during it).
             added.append(Member(user: u.id, name: u.name, role: "member", joinedSeq: room.lastSeq, readSeq: room.lastSeq))
             if position == nil { position = try commitPosition() }
             let entry = InboxEntry(kind: .member, room: r.room, roomSeq: nil, payload: r.payloads[i], createdAt: r.at,

@@ -61,12 +61,10 @@ public protocol RoomsWrites {
 
     /// Records that `user` left hot `room` at `at`: what was sent up to now from their
     /// join (or from the room turning hot, if later) stays deliverable to their lagging
-    /// devices. Replaces an earlier departure from the same room. Runs before the
-    /// membership is deleted.
+    /// devices, with the user's inbox seq now (the leave's `member` event, appended
+    /// before). One row per stay: earlier stays in the room are kept (a device may be
+    /// behind across a leave and a rejoin). Runs before the membership is deleted.
     func recordHotDeparture(user: UserID, room: RoomID, at: Int64) throws
-
-    /// Forgets `user`'s departure from `room` (they rejoined).
-    func clearHotDeparture(user: UserID, room: RoomID) throws
 
     /// Drops the receipt marks still pending for `sender`'s messages in `room`.
     func dropReceiptMarks(room: RoomID, sender: UserID) throws

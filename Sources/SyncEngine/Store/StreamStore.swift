@@ -121,20 +121,26 @@ extension Stream {
         public let room: RoomID
         public let floor: Int64
         public let lastSeq: Int64
-        /// A room the user left: only (floor, lastSeq = left_seq] remains, and only for
-        /// cursors that still name the room.
+        /// A stay in a room that ended (the user left; they may be back in it since, as
+        /// another membership): only (floor, lastSeq = left_seq] remains, for a cursor
+        /// that names the room below left_seq or has not seen the leave
+        /// (`leftInboxSeq`).
         public let departed: Bool
+        /// A departure's: the inbox seq of the leave's `member` event (0: not known, for
+        /// departures recorded before it was; then only cursors naming the room get it).
+        public let leftInboxSeq: Int64
         /// The room's history floor (the oldest seq history retention keeps; 0: nothing
         /// pruned). Read with the membership, looked at only after it (a cursor naming a
         /// room that is not the user's is refused before).
         public let historyFloor: Int64
 
         /// Memberwise (public: backends construct it).
-        public init(room: RoomID, floor: Int64, lastSeq: Int64, departed: Bool, historyFloor: Int64) {
+        public init(room: RoomID, floor: Int64, lastSeq: Int64, departed: Bool, historyFloor: Int64, leftInboxSeq: Int64 = 0) {
             self.room = room
             self.floor = floor
             self.lastSeq = lastSeq
             self.departed = departed
+            self.leftInboxSeq = leftInboxSeq
             self.historyFloor = historyFloor
         }
     }
