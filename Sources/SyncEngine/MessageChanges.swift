@@ -74,18 +74,24 @@ public enum MessageChanges {
             return m
         }
         var counts = ReactionCounts.counts(target.storedReactions)
+        // Keys are one reaction when they are equal as `String`s are, by canonical
+        // equivalence (a precomposed "é" and "e" + U+0301), as two such keys of a JSON
+        // body are one key. The store compares bytes: a key equivalent to one the message
+        // has takes that one's spelling, so the store never holds both (it did, and the
+        // counts merged them: one user counted twice, more than the room's members).
+        let spelled = counts.keys.first { $0 == key } ?? key
         if add {
-            if counts[key] == nil && counts.count >= ReactionCounts.maxKeys { throw SyncError.reactionLimit(ReactionCounts.maxKeys) }
-            guard try ctx.store.addReaction(room: room, seq: seq, user: me.user, key: key, at: ctx.now) else { return m }
-            counts[key, default: 0] += 1
+            if counts[spelled] == nil && counts.count >= ReactionCounts.maxKeys { throw SyncError.reactionLimit(ReactionCounts.maxKeys) }
+            guard try ctx.store.addReaction(room: room, seq: seq, user: me.user, key: spelled, at: ctx.now) else { return m }
+            counts[spelled, default: 0] += 1
         } else {
-            guard try ctx.store.removeReaction(room: room, seq: seq, user: me.user, key: key) else { return m }
-            counts[key, default: 1] -= 1
+            guard try ctx.store.removeReaction(room: room, seq: seq, user: me.user, key: spelled) else { return m }
+            counts[spelled, default: 1] -= 1
         }
         let stored = ReactionCounts.encode(counts)
         try ctx.store.setReactions(room: room, seq: seq, stored: stored, at: ctx.now)
         var mine = Set(m.reactions.filter(\.me).map(\.key))
-        if add { mine.insert(key) } else { mine.remove(key) }
+        if add { mine.insert(spelled) } else { mine.remove(spelled) }
         var out = m
         out.version += 1
         out.reactions = ReactionCounts.decode(stored, mine: mine)

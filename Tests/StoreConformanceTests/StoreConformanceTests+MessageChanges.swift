@@ -213,6 +213,37 @@ extension StoreConformanceTests {
         }
     }
 
+    /// Keys equal as `String`s (canonically equivalent: a precomposed "é" and "e" +
+    /// U+0301) are one reaction, whichever spelling each reader sends: the first spelling
+    /// stays, a repeat in the other changes nothing, taking it back in either spelling
+    /// takes it back, and a count is never above the readers who reacted.
+    @Test(arguments: allStoreFactories)
+    func canonicallyEquivalentKeysAreOneReaction(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob")
+            let room = try h.direct(alice, bob)
+            let m = try h.send(alice, room, "m1").get().message
+            func react(_ u: TestUser, _ key: String, _ add: Bool = true) throws -> [ReactionCount] {
+                try h.write { try MessageChanges.react($0, me: u.principal, room: room, seq: m.seq, key: key, add: add) }.get().reactions
+            }
+            let composed = "\u{E9}", decomposed = "e\u{301}"
+            func spelledAs(_ r: [ReactionCount]) -> [[UInt8]] { r.map { Array($0.key.utf8) } }
+            #expect(try react(alice, composed) == [ReactionCount(key: composed, count: 1, me: true)])
+            let repeated = try react(alice, decomposed)
+            #expect(repeated.map(\.count) == [1])
+            #expect(spelledAs(repeated) == [Array(composed.utf8)])
+            #expect(try react(bob, decomposed).map(\.count) == [2])
+            let takenBack = try react(alice, decomposed, false)
+            #expect(takenBack.map(\.count) == [1])
+            #expect(takenBack.map(\.me) == [false])
+            let asAlice = try h.read { try $0.store.latestMessages(room: room, above: 0, count: 1, viewer: alice.id) }.first
+            #expect(asAlice?.reactions.map(\.count) == [1])
+            #expect(asAlice?.reactions.map(\.me) == [false])
+            let asBob = try h.read { try $0.store.latestMessages(room: room, above: 0, count: 1, viewer: bob.id) }.first
+            #expect(asBob?.reactions.map(\.me) == [true])
+        }
+    }
+
     /// Erasing a user: devices revoked, every message a tombstone with its `delete`
     /// event, every reaction gone, the progress done; the room goes on for the others.
     @Test(arguments: allStoreFactories)
