@@ -23,6 +23,12 @@ extension PGReader: AccountsReads {
         try pg.queryOne("SELECT user_id FROM devices WHERE id = $1", [.int(device.rawValue)]) { UserID($0.int64(0)) }
     }
 
+    public func revokedDevices(since: Int64) throws -> [(device: DeviceID, user: UserID, at: Int64)] {
+        try pg.queryAll("SELECT id, user_id, revoked_at FROM devices WHERE revoked_at >= $1", [.int(since)]) {
+            (device: DeviceID($0.int64(0)), user: UserID($0.int64(1)), at: $0.int64(2))
+        }
+    }
+
     public func deviceActive(_ device: DeviceID) throws -> Bool {
         try pg.queryOne("SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL", [.int(device.rawValue)]) { _ in true } ?? false
     }

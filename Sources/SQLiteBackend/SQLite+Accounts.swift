@@ -24,6 +24,12 @@ extension SQLiteReader: AccountsReads {
         try sqlite.queryOne("SELECT user_id FROM devices WHERE id = ?", [.integer(device.rawValue)]) { UserID($0.int64(0)) }
     }
 
+    public func revokedDevices(since: Int64) throws -> [(device: DeviceID, user: UserID, at: Int64)] {
+        try sqlite.queryAll("SELECT id, user_id, revoked_at FROM devices WHERE revoked_at >= ?", [.integer(since)]) {
+            (device: DeviceID($0.int64(0)), user: UserID($0.int64(1)), at: $0.int64(2))
+        }
+    }
+
     public func deviceActive(_ device: DeviceID) throws -> Bool {
         try sqlite.queryOne("SELECT 1 FROM devices WHERE id = ? AND revoked_at IS NULL", [.integer(device.rawValue)]) { _ in true } ?? false
     }

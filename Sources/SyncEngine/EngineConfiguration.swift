@@ -49,6 +49,9 @@ public struct EngineConfiguration: Sendable {
     public var historyRetentionMillis: Int64 = 180 * 86_400_000
     /// How often the background job looks for data to prune.
     public var retentionInterval: Duration = .seconds(60)
+    /// How often a single-process server (SQLite) looks for devices another process
+    /// revoked (`pigeonhole device revoke` while it runs), to end their connections.
+    public var revocationSweepInterval: Duration = .seconds(1)
     /// Queue offline pushes (set when a push webhook is configured).
     public var pushEnabled = false
     public var pushMaxAttempts = 8

@@ -34,6 +34,8 @@ public final class SyncEngine: Sendable {
     private let jobs = Mutex<[DispatchSourceTimer]>([])
     /// Other nodes' news, published with the messages it names (`RemoteEvents`).
     let remoteEvents: RemoteEvents
+    /// Revocations another process made (a single-process store: `RevocationSweep`).
+    let revocations: RevocationSweep
     /// Other nodes' news published with messages read here (/metrics).
     public var remoteNewsRead: Int { remoteEvents.enriched.count }
 
@@ -68,6 +70,7 @@ public final class SyncEngine: Sendable {
         self.presence = presence ?? clusterPresence
         self.config = config
         self.clock = clock
+        revocations = RevocationSweep(since: clock())
         let activity = self.activity
         store.setBatchHooks(StoreBatchHooks(began: { activity.reset() }, beforeCommit: { try activity.flush($0) }))
     }
@@ -148,6 +151,10 @@ public final class SyncEngine: Sendable {
                 pruneRound { _ = busy.take() }
             })
             startChangeJobs(&timers)
+            // Several nodes hear of every revocation through the cluster's notifications.
+            if !store.isShared {
+                timers.append(Self.timer(every: config.revocationSweepInterval) { [self] in sweepRevocations() })
+            }
         }
     }
 

@@ -1,4 +1,6 @@
 import Foundation
+import SQLiteBackend
+@testable import SyncEngine
 import Testing
 
 /// Revoking a device ends what it already holds open, not only its next request.
@@ -51,6 +53,52 @@ struct RevocationTests {
             #expect(try server.admin.delete("/v1/admin/devices/\(phone.id)", token: TestServer.adminToken).status == 204)
             expectError(try phone.send(room, "after", "still here?"), 401, "unauthorized")
             expectError(try phone.post("/v1/rooms/\(room)/read", raw: #"{"seq":1}"#), 401, "unauthorized")
+        }
+    }
+
+    /// `pigeonhole device revoke` while the server runs is another process writing to
+    /// the database: the server finds the revocation within its sweep interval and ends
+    /// what the device holds open as for its own (the parked pull 401, the socket 1008,
+    /// the cached token refused). Played with a second engine on the same file as the
+    /// command's process; the server does not hear its writes otherwise.
+    @Test func aRevocationByAnotherProcessEndsWhatTheDeviceHoldsOpen() throws {
+        try TestServer.with(configure: { $0.api.engine.revocationSweepInterval = .milliseconds(100) }) { server in
+            let phone = try server.createUser("alice", device: "phone")
+            let laptop = try server.createDevice("alice", "laptop")
+            try server.createUser("bob")
+            let room = try phone.directRoom(with: "bob")
+            #expect(try phone.send(room, "before", "hi").status == 201)   // the token is cached now
+            let (phoneSocket, _) = try WebSocketTestClient.openReady(server, token: phone.token)
+            let (laptopSocket, _) = try WebSocketTestClient.openReady(server, token: laptop.token)
+            let cursor = try #require(phone.get("/v1/conversations").json["cursor"]?.stringValue)
+            let poller = try server.connect()
+            let answer = Locked<HTTPTestResponse?>(nil)
+            let token = phone.token
+            let done = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                let r = try? poller.get("/v1/sync?cursor=\(cursor)&timeout=20", token: token)
+                answer.withLock { $0 = r }
+                done.signal()
+            }
+            #expect(eventually { server.parkedPolls == 1 })
+
+            let otherStore = try SQLiteSyncStore(.init(path: server.databasePath))
+            let other = SyncEngine(store: otherStore, config: server.engine.config)
+            defer { otherStore.stop() }
+            let revoked = DispatchSemaphore(value: 0)
+            let id = phone.id
+            other.write({ try Accounts.revokeDevice($0, id: DeviceID(id)) }) { _ in revoked.signal() }
+            #expect(revoked.wait(timeout: .now() + 5) == .success)
+            let started = Date()
+
+            #expect(done.wait(timeout: .now() + 5) == .success)
+            #expect(Date().timeIntervalSince(started) < 3)
+            #expect(answer.withLock { $0?.status } == 401)
+            let close = try phoneSocket.readFrame(timeout: 3)
+            #expect(close.opcode == WebSocketTestClient.Frame.close)
+            #expect(close.payload.prefix(2) == [0x03, 0xF0])
+            #expect(laptopSocket.staysSilent(for: 0.2))
+            expectError(try phone.send(room, "after", "still here?"), 401, "unauthorized")
         }
     }
 }

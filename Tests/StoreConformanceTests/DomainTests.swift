@@ -270,6 +270,25 @@ struct DomainTests {
         }
     }
 
+    /// The revocation sweep's read: devices revoked at or after a time, with their users
+    /// and when; never an active device.
+    @Test(arguments: allStoreFactories)
+    func revokedDevicesAreReadByWhen(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let phone = try h.user("alice")
+            let laptop = try h.device("alice", "laptop")
+            #expect(try h.read { try $0.store.revokedDevices(since: 0) }.isEmpty)
+            try h.write { try Accounts.revokeDevice($0, id: phone.principal.device) }.get()
+            let rows = try h.read { try $0.store.revokedDevices(since: 0) }
+            #expect(rows.map(\.device) == [phone.principal.device])
+            #expect(rows.map(\.user) == [phone.id])
+            let at = try #require(rows.first?.at)
+            #expect(try h.read { try $0.store.revokedDevices(since: at) }.count == 1)
+            #expect(try h.read { try $0.store.revokedDevices(since: at + 1) }.isEmpty)
+            #expect(try h.read { try $0.store.deviceActive(laptop.principal.device) })
+        }
+    }
+
     /// Resending with the same client_msg_id returns the original (any device of the
     /// sender), a different body or room is a conflict, and no seq is taken.
     @Test(arguments: allStoreFactories)

@@ -53,6 +53,7 @@ struct PostgresDomainTests {
     @Test func receiptsAreEmittedOncePerSenderAndWindow() throws { try DomainTests().receiptsAreEmittedOncePerSenderAndWindow(factory) }
     @Test func joinsAndLeavesKeepTheirRulesAndEvents() throws { try DomainTests().joinsAndLeavesKeepTheirRulesAndEvents(factory) }
     @Test func aLaggingDeviceGetsEveryStayInAHotRoom() throws { try DomainTests().aLaggingDeviceGetsEveryStayInAHotRoom(factory) }
+    @Test func revokedDevicesAreReadByWhen() throws { try DomainTests().revokedDevicesAreReadByWhen(factory) }
 }
 
 @Suite(.enabled(if: postgresConfigured, noPostgres), .timeLimit(.minutes(2)))

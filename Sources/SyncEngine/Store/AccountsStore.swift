@@ -13,6 +13,11 @@ public protocol AccountsReads {
     /// Whether the device exists and is not revoked.
     func deviceActive(_ device: DeviceID) throws -> Bool
 
+    /// Devices revoked at or after `since` (milliseconds), with their users and when: a
+    /// single-process server looks for revocations another process made
+    /// (`SyncEngine`'s revocation sweep). An index on the revoked ones serves it.
+    func revokedDevices(since: Int64) throws -> [(device: DeviceID, user: UserID, at: Int64)]
+
     /// Who holds the device token whose SHA-256 is `tokenHash`, or nil if no device has
     /// it or that device is revoked. One lookup by the unique token hash: this runs for
     /// every authenticated request.
