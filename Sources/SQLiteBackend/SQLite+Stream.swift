@@ -143,6 +143,17 @@ extension SQLiteReader: StreamReads {
         return keys
     }
 
+    public func changeSeqs(_ ranges: [Stream.RoomRange]) throws -> [RoomID: Set<Int64>] {
+        var out: [RoomID: Set<Int64>] = [:]
+        for r in ranges {
+            try sqlite.query("SELECT seq FROM messages WHERE room_id = ? AND kind <> 'message' AND seq > ? AND seq <= ?",
+                             [.integer(r.room.rawValue), .integer(r.after), .integer(r.through)]) { row in
+                out[r.room, default: []].insert(row.int64(0))
+            }
+        }
+        return out
+    }
+
     public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?] {
         var out: [Message?] = []
         var found = 0

@@ -246,12 +246,26 @@ extension Stream {
         let window = try ctx.store.inboxWindow(user: user, after: after, through: upper)
         let head = window?.head ?? after
         var items = (window?.keys ?? []).map(Item.inbox)
+        // Changes (edits, recalls, reactions) are message rows in the inbox too, but not
+        // messages: they never count toward `perRoom` and are always delivered (a device
+        // must learn of a recall of a message it has). Looked up only for the rooms with
+        // more message rows in the window than `perRoom`, in one read.
+        var rowsPerRoom: [RoomID: (count: Int, first: Int64, last: Int64)] = [:]
+        for item in items where item.isMessage {
+            guard let room = item.room, let seq = item.roomSeq else { continue }
+            let r = rowsPerRoom[room]
+            rowsPerRoom[room] = ((r?.count ?? 0) + 1, min(r?.first ?? seq, seq), max(r?.last ?? seq, seq))
+        }
+        let crowded = rowsPerRoom.filter { $0.value.count > perRoom }
+            .map { RoomRange(room: $0.key, after: $0.value.first - 1, through: $0.value.last) }
+        let changes = crowded.isEmpty ? [:] : try ctx.store.changeSeqs(crowded)
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]
         var dropped = Set<RoomID>()
         for i in items.indices.reversed() where items[i].isMessage {
             guard let room = items[i].room, let seq = items[i].roomSeq else { continue }
+            if changes[room]?.contains(seq) == true { continue }
             let n = keptPerRoom[room, default: 0]
             if n < perRoom {
                 keptPerRoom[room] = n + 1

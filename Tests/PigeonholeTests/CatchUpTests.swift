@@ -94,4 +94,39 @@ struct CatchUpTests {
             }
         }
     }
+
+    /// Changes are not messages: a catch-up counts only messages toward its per-room limit
+    /// and delivers every change in its range, so a device that has a message learns of
+    /// its recall however many messages came after it, and the gap names the oldest
+    /// message kept. (Before, changes counted as messages: a recall older than the newest
+    /// N rows was left out, and the recalled text stayed on the device.)
+    @Test func perRoomLimitCountsMessagesAndDeliversEveryChange() throws {
+        try TestServer.with { server in
+            let kim = try server.createUser("kim", device: "phone")
+            let leo = try server.createUser("leo", device: "phone")
+            let room = try kim.directRoom(with: "leo")
+            let before = try leo.conversationsCursor()
+            try kim.sendOK(room, "secret", "my password is hunter2")   // seq 1
+            let has = try leo.pull(before)
+            #expect(ReceivedMessage.from(has.json["events"]?.array ?? []).map(\.seq) == [1])
+            let cursor = try #require(has.json["cursor"]?.stringValue)
+            try kim.sendOK(room, "m2", "two")                            // seq 2
+            #expect(try MessageChangeTests.patch(kim, "/v1/rooms/\(room)/messages/2", #"{"body":"two, edited"}"#).status == 200)   // 3
+            #expect(try kim.delete("/v1/rooms/\(room)/messages/1").status == 200)   // seq 4: the recall
+            for i in 5...9 { try kim.sendOK(room, "m\(i)", "message \(i)") }     // seqs 5-9
+
+            let r = try leo.pull(cursor, perRoomLimit: 3)
+            let events = r.json["events"]?.array ?? []
+            #expect(MessageChangeTests.changes(events) == ["edit:2", "delete:1"])
+            #expect(ReceivedMessage.from(events).map(\.seq) == [7, 8, 9])
+            #expect(events.count == 5)
+            let gaps = r.json["gaps"]?.array ?? []
+            #expect(gaps.map { $0["before_seq"]?.int64Value } == [7])
+            #expect(r.json["has_more"]?.boolValue == false)
+            // Without the limit: every event, in order.
+            let all = try leo.pull(cursor)
+            #expect(MessageChangeTests.changes(all.json["events"]?.array ?? []) == ["edit:2", "delete:1"])
+            #expect(ReceivedMessage.from(all.json["events"]?.array ?? []).map(\.seq) == [2, 5, 6, 7, 8, 9])
+        }
+    }
 }

@@ -213,6 +213,26 @@ extension StoreConformanceTests {
         }
     }
 
+    /// The change rows of ranges (a catch-up's per-room count leaves them out): edits,
+    /// recalls and reactions rows, never a message, per room, within each range only.
+    @Test(arguments: allStoreFactories)
+    func changeSeqsAreTheChangeRowsOfEachRange(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob")
+            let room = try h.direct(alice, bob)
+            let other = try h.group(alice, "other", [bob])
+            for i in 1...3 { _ = try h.send(alice, room, "m\(i)").get() }   // seqs 1-3
+            _ = try h.write { try MessageChanges.edit($0, me: alice.principal, room: room, seq: 2, body: "\"again\"", maxBodyBytes: 1000) }.get()   // 4
+            _ = try h.send(alice, room, "m5").get()                                                                            // 5
+            _ = try h.write { try MessageChanges.recall($0, me: alice.principal, room: room, seq: 1) }.get()                // 6
+            _ = try h.send(alice, other, "o1").get()
+            let ranges = [Stream.RoomRange(room: room, after: 0, through: 6), Stream.RoomRange(room: other, after: 0, through: 1)]
+            #expect(try h.read { try $0.store.changeSeqs(ranges) } == [room: [4, 6]])
+            #expect(try h.read { try $0.store.changeSeqs([Stream.RoomRange(room: room, after: 4, through: 5)]) }.isEmpty)
+            #expect(try h.read { try $0.store.changeSeqs([]) }.isEmpty)
+        }
+    }
+
     /// Keys equal as `String`s (canonically equivalent: a precomposed "é" and "e" +
     /// U+0301) are one reaction, whichever spelling each reader sends: the first spelling
     /// stays, a repeat in the other changes nothing, taking it back in either spelling

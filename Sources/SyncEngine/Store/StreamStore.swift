@@ -68,6 +68,12 @@ public protocol StreamReads {
     /// ranges in one read.
     func hotRoomKeys(_ ranges: [Stream.RoomRange], limit: Int) throws -> [RoomID: [Stream.RoomKey]]
 
+    /// The seqs in each range that are change rows (an edit, a recall, a reactions row:
+    /// not a message), from the partial index on them; rooms without any are absent. A
+    /// catch-up counts messages only toward its per-room limit, and always delivers
+    /// changes. All ranges in one read.
+    func changeSeqs(_ ranges: [Stream.RoomRange]) throws -> [RoomID: Set<Int64>]
+
     /// The messages at `keys` (each by the unique (room, seq) key) with their bodies, in
     /// the order of `keys`: element i is the message at `keys[i]`, or nil if it was
     /// pruned. All in one read, and only as far as a page can reach: the result stops
