@@ -159,9 +159,32 @@ public final class Notifier: Sendable {
     /// another node's): per user the message at an inbox seq, per hot room the message
     /// at a room seq. Never broadcast to other nodes (they read their own).
     public struct Events: Sendable {
-        public var inbox: [UserID: (seq: Int64, message: Message)] = [:]
+        public var inbox: [UserID: InboxMessage] = [:]
         public var rooms: [RoomID: Message] = [:]
         public init() {}
+    }
+
+    /// The message at one of a user's inbox seqs. A send into a group puts the same
+    /// message in every member's inbox: it is held once (`Shared`), not copied per member
+    /// (a 200-member group's send copied it 200 times on the writer thread).
+    public struct InboxMessage: Sendable {
+        public let seq: Int64
+        let shared: Shared
+        public var message: Message { shared.message }
+
+        public init(seq: Int64, shared: Shared) {
+            self.seq = seq
+            self.shared = shared
+        }
+
+        public init(seq: Int64, message: Message) {
+            self.init(seq: seq, shared: Shared(message))
+        }
+    }
+
+    public final class Shared: Sendable {
+        public let message: Message
+        public init(_ message: Message) { self.message = message }
     }
 
     /// Lane 0 tells its subscribers on the publisher's thread (tests, subscribers

@@ -9,7 +9,10 @@ public enum ReactionCounts {
     /// The counts of a stored value, `me` set for the keys in `mine` (the reader's keys as
     /// the store reads them: joined by RS).
     public static func decode(_ stored: String?, mine: String?) -> [ReactionCount] {
-        decode(stored, mine: Set((mine ?? "").split(separator: "\u{1E}", omittingEmptySubsequences: true).map(String.init)))
+        // Most messages have no reactions: no set to build (every message row of a page
+        // comes through here).
+        guard let stored, !stored.isEmpty else { return [] }
+        return decode(stored, mine: Set((mine ?? "").split(separator: "\u{1E}", omittingEmptySubsequences: true).map(String.init)))
     }
 
     /// The counts of a stored value, `me` set for the keys in `own`.

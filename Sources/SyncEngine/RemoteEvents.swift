@@ -163,7 +163,8 @@ final class RemoteEvents: Sendable {
         for (key, m) in zip(keys, messages) {
             // Alike for every reader: no change row, no reactions.
             guard let m, m.change == nil, m.reactions.isEmpty else { continue }
-            for owner in owners[key] ?? [] { events.inbox[owner.user] = (seq: owner.seq, message: m) }
+            let shared = Notifier.Shared(m)
+            for owner in owners[key] ?? [] { events.inbox[owner.user] = Notifier.InboxMessage(seq: owner.seq, shared: shared) }
             if rooms[key.room] == key.seq { events.rooms[key.room] = m }
         }
         return events

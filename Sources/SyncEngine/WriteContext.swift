@@ -34,10 +34,23 @@ public final class WriteContext {
         self.retentionPosition = retentionPosition
     }
 
-    func wake(_ user: UserID, at seq: Int64, message: Message? = nil) {
+    func wake(_ user: UserID, at seq: Int64) {
         guard seq >= (wakes[user] ?? 0) else { return }
         wakes[user] = seq
-        wakeEvents.inbox[user] = message.map { (seq, $0) }
+        wakeEvents.inbox[user] = nil
+    }
+
+    /// A message's wake-ups, one per recipient's inbox row: the message held once for all
+    /// of them, the tables sized once for all of them.
+    func wake(_ recipients: [(user: UserID, seq: Int64)], message: Message) {
+        let shared = Notifier.Shared(message)
+        wakes.reserveCapacity(wakes.count + recipients.count)
+        wakeEvents.inbox.reserveCapacity(wakeEvents.inbox.count + recipients.count)
+        for r in recipients {
+            guard r.seq >= (wakes[r.user] ?? 0) else { continue }
+            wakes[r.user] = r.seq
+            wakeEvents.inbox[r.user] = Notifier.InboxMessage(seq: r.seq, shared: shared)
+        }
     }
 
     func wakeReceipts(_ user: UserID, room: RoomID) {

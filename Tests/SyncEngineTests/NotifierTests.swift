@@ -26,7 +26,7 @@ import Testing
         let n = Notifier(), heard = Heard()
         _ = n.subscribe(alice, rooms: [hot], heard.callback("alice"))
         var events = Notifier.Events()
-        events.inbox[alice] = (seq: 5, message: Heard.message(7, seq: 3))
+        events.inbox[alice] = Notifier.InboxMessage(seq: 5, message: Heard.message(7, seq: 3))
         events.rooms[hot] = Heard.message(8, room: 10, seq: 9)
         n.publish(users: [alice: 5], rooms: [hot: 9], events: events)
         #expect(heard.take().sorted() == ["alice: inbox 5 m7", "alice: room 10 9 m8"])

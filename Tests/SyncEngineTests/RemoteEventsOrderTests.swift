@@ -33,7 +33,7 @@ import Testing
 
     static func events(_ user: UserID, _ seq: Int64, _ id: Int64) -> Notifier.Events {
         var e = Notifier.Events()
-        e.inbox[user] = (seq: seq, message: Heard.message(id, seq: seq))
+        e.inbox[user] = Notifier.InboxMessage(seq: seq, message: Heard.message(id, seq: seq))
         return e
     }
 
@@ -55,7 +55,7 @@ import Testing
         // The two that came meanwhile, merged into one read.
         #expect(held.asked == [[alice: 7, bob: 3]])
         var merged = Self.events(alice, 7, 70)
-        merged.inbox[bob] = (seq: 3, message: Heard.message(30, seq: 3))
+        merged.inbox[bob] = Notifier.InboxMessage(seq: 3, message: Heard.message(30, seq: 3))
         held.complete(.success(merged))
         #expect(heard.take().sorted() == ["alice: inbox 7 m70", "bob: inbox 3 m30"])
         #expect(held.open == 0)
@@ -78,7 +78,7 @@ import Testing
         let remote = RemoteEvents(notifier: n, after: held.after, read: held.read)
         remote.receive(StoreNews(users: [alice: 5, bob: 3], rooms: [hot: 9]))
         var found = Self.events(alice, 5, 50)
-        found.inbox[bob] = (seq: 3, message: Heard.message(30, seq: 3))
+        found.inbox[bob] = Notifier.InboxMessage(seq: 3, message: Heard.message(30, seq: 3))
         found.rooms[hot] = Heard.message(90, room: 7, seq: 9)
         held.complete(.success(found))
         #expect(heard.take().sorted() == ["alice: inbox 5 -", "alice: room 7 9 m90", "bob: inbox 3 m30"])
