@@ -12,6 +12,9 @@ public enum HTTPParseError: Error, Equatable, Sendable {
     case obsoleteLineFolding
     case bareLineFeed
     case missingHost
+    /// A field that must appear at most once (`Authorization`, `Sec-WebSocket-Key`) came
+    /// twice: which one a proxy or the server reads would be a guess.
+    case repeatedField
     case invalidContentLength
     case conflictingContentLength
     case contentLengthWithTransferEncoding
@@ -55,6 +58,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
         case .obsoleteLineFolding: return "obsolete line folding is not allowed"
         case .bareLineFeed: return "lines must end with CRLF"
         case .missingHost: return "HTTP/1.1 requests need exactly one Host header"
+        case .repeatedField: return "Authorization and Sec-WebSocket-Key may appear at most once"
         case .invalidContentLength: return "invalid Content-Length"
         case .conflictingContentLength: return "conflicting Content-Length values"
         case .contentLengthWithTransferEncoding: return "Content-Length and Transfer-Encoding together are not allowed"

@@ -79,8 +79,13 @@ struct RequestHeadParser {
             head.headers.addLowercased(name, value)
         }
         if head.version == .http1_1 && head.headers.values("host").count != 1 { throw .missingHost }
+        // Singletons (RFC 9110 §5.3, RFC 6455 §4.1): two credentials, or two handshake
+        // keys, would leave a proxy and this server free to read different ones.
+        for name in Self.singletons where head.headers.values(name).count > 1 { throw .repeatedField }
         return head
     }
+
+    static let singletons = ["authorization", "sec-websocket-key"]
 
     private static func parseRequestLine(_ line: UnsafeBufferPointer<UInt8>) throws(HTTPParseError) -> HTTPRequestHead {
         let sp = UInt8(ascii: " ")

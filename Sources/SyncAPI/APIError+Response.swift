@@ -45,11 +45,18 @@ extension APIError {
         }
     }
 
+    /// What a client sent, as an error message repeats it: at most 64 characters (a
+    /// method or a name can be as long as the request head allows; the message needs only
+    /// enough to recognize it).
+    static func echo(_ text: String) -> String {
+        text.count <= 64 ? text : String(text.prefix(64)) + "..."
+    }
+
     /// The code and the message for humans.
     private var described: (ErrorCode, String) {
         switch self {
         case .notFound: return (.notFound, "no such resource")
-        case .methodNotAllowed(let method, _): return (.methodNotAllowed, "\(method) is not allowed here")
+        case .methodNotAllowed(let method, _): return (.methodNotAllowed, "\(Self.echo(method.rawValue)) is not allowed here")
         case .malformedQuery:
             return (.malformedQuery, "query string is not valid percent-encoded UTF-8 without control characters")
         case .malformedPath:
@@ -72,8 +79,8 @@ extension APIError {
     private static func described(_ error: SyncError) -> (ErrorCode, String) {
         switch error {
         case .invalid(let field, let reason): return (.invalidRequest, "\(field): \(reason)")
-        case .userNotFound(let name): return (.userNotFound, "no user named \(name)")
-        case .userExists(let name): return (.userExists, "a user named \(name) already exists")
+        case .userNotFound(let name): return (.userNotFound, "no user named \(Self.echo(name))")
+        case .userExists(let name): return (.userExists, "a user named \(Self.echo(name)) already exists")
         case .deviceNotFound: return (.deviceNotFound, "no such device")
         case .roomNotFound: return (.roomNotFound, "no such room")
         case .notMember: return (.notMember, "you are not a member of this room")

@@ -20,9 +20,10 @@ public enum Receipts {
         let membership = try Rooms.requireMember(ctx.store, room: room, user: me)
         let r = try Rooms.load(ctx.store, room)
         guard seq > membership.joinedSeq, seq <= r.lastSeq else { throw SyncError.seqOutOfRange(lastSeq: r.lastSeq) }
-        guard let (senderID, sender) = try ctx.store.messageSender(room: room, seq: seq) else {
-            throw SyncError.invalid(field: "seq", reason: "no message with this seq (it may have been pruned)")
-        }
+        // As every other route about one message: no message there that the caller can
+        // see (deleted by history retention, or the seq of an edit, recall or reactions
+        // row) is 404 `message_not_found`.
+        guard let (senderID, sender) = try ctx.store.messageSender(room: room, seq: seq) else { throw SyncError.messageNotFound }
         let n = try ctx.store.readCount(room: room, seq: seq, excluding: senderID)
         var readers: [String]? = nil
         if r.memberCount < 100 {

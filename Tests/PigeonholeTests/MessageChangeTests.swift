@@ -82,6 +82,20 @@ struct MessageChangeTests {
         }
     }
 
+    /// The seq of a change is not a message: read receipts for it are 404
+    /// `message_not_found`, as every other route about one message answers.
+    @Test func receiptsForAChangesSeqAreMessageNotFound() throws {
+        try TestServer.with { server in
+            let alice = try server.createUser("alice", device: "phone")
+            try server.createUser("bob")
+            let room = try alice.directRoom(with: "bob")
+            try alice.sendOK(room, "m1", "one")
+            #expect(try Self.patch(alice, "/v1/rooms/\(room)/messages/1", #"{"body":"one, edited"}"#).status == 200)
+            #expect(try alice.get("/v1/rooms/\(room)/receipts?seq=1").status == 200)
+            expectError(try alice.get("/v1/rooms/\(room)/receipts?seq=2"), 404, "message_not_found")
+        }
+    }
+
     @Test func theWindowsFollowTheServersClockAndTheOwnerMayAlwaysRecall() throws {
         let clocks = FakeClocks()
         try TestServer.with(configure: { $0.api.clocks = clocks.clocks }) { server in

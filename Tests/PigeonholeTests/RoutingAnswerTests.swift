@@ -21,6 +21,10 @@ struct RoutingAnswerTests {
         let del = try send("DELETE", "/v1/sync")
         expectError(del, 405, "method_not_allowed")
         #expect(del.header("Allow") == "GET, HEAD, OPTIONS")
+        // A method of 500 letters is named in the message only by its first 64.
+        let long = try send(String(repeating: "X", count: 500), "/v1/rooms")
+        expectError(long, 405, "method_not_allowed")
+        #expect((long.json["error"]?["message"]?.stringValue?.count ?? 1000) < 100)
         let patch = try send("PATCH", "/v1/rooms/3/members")
         expectError(patch, 405, "method_not_allowed")
         #expect(patch.header("Allow") == "GET, POST, HEAD, OPTIONS")
