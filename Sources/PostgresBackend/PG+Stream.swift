@@ -138,15 +138,15 @@ extension PGReader: StreamReads {
         return keys
     }
 
-    public func changeSeqs(_ ranges: [Stream.RoomRange]) throws -> [RoomID: Set<Int64>] {
+    public func changeSeqs(_ ranges: [Stream.RoomRange]) throws -> [RoomID: [Int64: Int64]] {
         guard !ranges.isEmpty else { return [:] }
-        var out: [RoomID: Set<Int64>] = [:]
+        var out: [RoomID: [Int64: Int64]] = [:]
         try pg.query("""
-            SELECT m.room_id, m.seq
+            SELECT m.room_id, m.seq, m.target_seq
             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS k(room, after, through)
             JOIN messages m ON m.room_id = k.room AND m.seq > k.after AND m.seq <= k.through AND m.kind <> 'message'
             """, [.int64Array(ranges.map(\.room.rawValue)), .int64Array(ranges.map(\.after)), .int64Array(ranges.map(\.through))]) {
-            out[RoomID($0.int64(0)), default: []].insert($0.int64(1))
+            out[RoomID($0.int64(0)), default: [:]][$0.int64(1)] = $0.optionalInt64(2) ?? 0
         }
         return out
     }

@@ -143,12 +143,12 @@ extension SQLiteReader: StreamReads {
         return keys
     }
 
-    public func changeSeqs(_ ranges: [Stream.RoomRange]) throws -> [RoomID: Set<Int64>] {
-        var out: [RoomID: Set<Int64>] = [:]
+    public func changeSeqs(_ ranges: [Stream.RoomRange]) throws -> [RoomID: [Int64: Int64]] {
+        var out: [RoomID: [Int64: Int64]] = [:]
         for r in ranges {
-            try sqlite.query("SELECT seq FROM messages WHERE room_id = ? AND kind <> 'message' AND seq > ? AND seq <= ?",
+            try sqlite.query("SELECT seq, target_seq FROM messages WHERE room_id = ? AND kind <> 'message' AND seq > ? AND seq <= ?",
                              [.integer(r.room.rawValue), .integer(r.after), .integer(r.through)]) { row in
-                out[r.room, default: []].insert(row.int64(0))
+                out[r.room, default: [:]][row.int64(0)] = row.optionalInt64(1) ?? 0
             }
         }
         return out

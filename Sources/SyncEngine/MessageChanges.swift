@@ -81,11 +81,18 @@ public enum MessageChanges {
         // counts merged them: one user counted twice, more than the room's members).
         let spelled = counts.keys.first { $0 == key } ?? key
         if add {
+            // Already there in some spelling (`me` is read with the same equality; a
+            // database from before this rule may hold the other one).
+            if m.reactions.contains(where: { $0.key == key && $0.me }) { return m }
             if counts[spelled] == nil && counts.count >= ReactionCounts.maxKeys { throw SyncError.reactionLimit(ReactionCounts.maxKeys) }
             guard try ctx.store.addReaction(room: room, seq: seq, user: me.user, key: spelled, at: ctx.now) else { return m }
             counts[spelled, default: 0] += 1
         } else {
-            guard try ctx.store.removeReaction(room: room, seq: seq, user: me.user, key: spelled) else { return m }
+            // The caller's row is in the message's spelling, or (stored before this rule)
+            // in the one they send.
+            guard try ctx.store.removeReaction(room: room, seq: seq, user: me.user, key: spelled)
+                    || (!spelled.utf8.elementsEqual(key.utf8)
+                        && ctx.store.removeReaction(room: room, seq: seq, user: me.user, key: key)) else { return m }
             counts[spelled, default: 1] -= 1
         }
         let stored = ReactionCounts.encode(counts)

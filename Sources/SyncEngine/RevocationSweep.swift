@@ -11,17 +11,23 @@ import Synchronization
 /// parked pulls (401). A revocation this process made comes round once more; telling it
 /// again changes nothing.
 final class RevocationSweep: Sendable {
+    /// How far back each read looks before the newest revocation seen: a revocation
+    /// stamped earlier than one already seen (the wall clock stepped back between the two
+    /// writes, or a unit replayed with its first run's time) is still found.
+    static let marginMillis: Int64 = 60_000
+
     private struct State {
-        var since: Int64
-        /// Devices already told that were revoked at exactly `since` (the read is `>=`).
-        var told: Set<DeviceID> = []
+        /// The newest revocation time seen.
+        var newest: Int64
+        /// Devices told, with their revocation times, as far back as a read looks.
+        var told: [DeviceID: Int64] = [:]
         var reading = false
     }
 
     private let state: Mutex<State>
 
     init(since: Int64) {
-        state = Mutex(State(since: since))
+        state = Mutex(State(newest: since))
     }
 
     /// Where the next read starts, or nil while one is under way.
@@ -29,7 +35,7 @@ final class RevocationSweep: Sendable {
         state.withLock { s in
             guard !s.reading else { return nil }
             s.reading = true
-            return s.since
+            return s.newest - Self.marginMillis
         }
     }
 
@@ -39,14 +45,13 @@ final class RevocationSweep: Sendable {
         state.withLock { s in
             s.reading = false
             var fresh: [UserID: [DeviceID]] = [:]
-            for r in rows where r.at > s.since || !s.told.contains(r.device) {
+            for r in rows where s.told[r.device] == nil {
                 fresh[r.user, default: []].append(r.device)
+                s.told[r.device] = r.at
             }
-            if let newest = rows.map(\.at).max(), newest > s.since {
-                s.since = newest
-                s.told = []
-            }
-            for r in rows where r.at == s.since { s.told.insert(r.device) }
+            s.newest = max(s.newest, rows.map(\.at).max() ?? s.newest)
+            let oldest = s.newest - Self.marginMillis
+            s.told = s.told.filter { $0.value >= oldest }
             return fresh
         }
     }

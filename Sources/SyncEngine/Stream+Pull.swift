@@ -84,15 +84,14 @@ extension Stream {
 
         // Hot-room candidates, each from its own position (or its floor): seqs only, all
         // rooms in one read. A room can have several stays (left and joined again): one
-        // range from the first stay still owed to the end of the last, the seqs between
-        // stays (sent while the user was not a member) read but not delivered.
+        // range per stay still owed, never the seqs between them (sent while the user was
+        // not a member), so a long absence costs nothing to read past.
         var positions: [RoomID: Int64] = [:]
         var ranges: [RoomRange] = []
-        // A room the user is no longer in leaves the cursor once its last stay is
-        // delivered and the leave's inbox event (`leave`) is behind the cursor too (until
-        // then a cursor without the room would take the stay for one it has not seen).
+        // A room the user is no longer in leaves the cursor once its last owed stay is
+        // delivered and the newest leave's inbox event (`leave`) is behind the cursor too
+        // (until then a cursor without the room would take a stay for one it has not seen).
         var departedEnds: [RoomID: (end: Int64, leave: Int64)] = [:]
-        var between: [RoomID: [(after: Int64, through: Int64)]] = [:]
         // Departures matter to a cursor that names a hot room, or that is behind in the
         // inbox (a leave it has not seen yet is an inbox row after it).
         let memberships = try hotMemberships(ctx.store, user: user, includeDepartures: !cursor.hot.isEmpty || !items.isEmpty)
@@ -100,9 +99,9 @@ extension Stream {
             let named = cursor.hot[room]
             var owed: [(start: Int64, end: Int64)] = []
             var current: Int64?   // the start of the stay going on now, if any
-            var lastLeave: (end: Int64, leave: Int64)?
+            var latestLeave: Int64?
             for h in stays.sorted(by: { $0.floor != $1.floor ? $0.floor < $1.floor : $0.lastSeq < $1.lastSeq }) {
-                if h.departed, h.lastSeq >= (lastLeave?.end ?? 0) { lastLeave = (h.lastSeq, h.leftInboxSeq) }
+                if h.departed { latestLeave = max(latestLeave ?? 0, h.leftInboxSeq) }
                 var start: Int64
                 if let named {
                     start = max(named, h.floor)
@@ -118,42 +117,45 @@ extension Stream {
                 if !h.departed { current = start }
                 if h.lastSeq > start { owed.append((start, h.lastSeq)) }
             }
-            guard var start = owed.first?.start else {
+            guard !owed.isEmpty else {
                 if let current {   // the current stay, caught up
                     positions[room] = current
-                } else if let named, let lastLeave, lastLeave.leave > cursor.inboxSeq {
-                    positions[room] = named   // delivered, its leave not yet
-                    departedEnds[room] = lastLeave
+                } else if let named, let latestLeave, latestLeave > cursor.inboxSeq {
+                    positions[room] = named   // delivered, the leave not yet
+                    departedEnds[room] = (named, latestLeave)
                 }
                 continue
             }
-            let end = owed.last!.end
-            for (k, stay) in owed.enumerated().dropFirst() where stay.start > owed[k - 1].end {
-                between[room, default: []].append((owed[k - 1].end, stay.start))
-            }
-            if current == nil, let lastLeave { departedEnds[room] = lastLeave }
-            if let perRoom = perRoomLimit, end - start > Int64(perRoom) {
-                start = end - Int64(perRoom)
-                gaps[room] = start + 1
-            }
-            positions[room] = start
-            ranges.append(RoomRange(room: room, after: start, through: end))
-        }
-        // A room whose read stopped at the limit, with seqs between stays among them, may
-        // have more to deliver than was read: the page goes no further than its last key.
-        var readUpTo = Int64.max
-        if !ranges.isEmpty {
-            let keys = try ctx.store.hotRoomKeys(ranges, limit: limit + 1)
-            for range in ranges {
-                let roomKeys = keys[range.room] ?? []
-                let skipped = between[range.room] ?? []
-                for key in roomKeys {
-                    var item = Item(pos: key.pos, seq: key.seq, hotRoom: range.room, kind: .message, room: range.room,
-                                    roomSeq: key.seq, payload: nil)
-                    item.deliver = !skipped.contains { key.seq > $0.after && key.seq <= $0.through }
-                    items.append(item)
+            // Catch-up: the newest `perRoom` seqs of the stays owed (a gap names the first
+            // seq kept; history below it is the member's to page).
+            if let perRoom = perRoomLimit {
+                var remaining = Int64(perRoom)
+                var kept: [(start: Int64, end: Int64)] = []
+                for stay in owed.reversed() {
+                    if remaining == 0 {
+                        gaps[room] = kept[0].start + 1
+                        break
+                    }
+                    let take = min(remaining, stay.end - stay.start)
+                    if take < stay.end - stay.start { gaps[room] = stay.end - take + 1 }
+                    kept.insert((stay.end - take, stay.end), at: 0)
+                    remaining -= take
                 }
-                if !skipped.isEmpty, roomKeys.count > limit, let last = roomKeys.last { readUpTo = min(readUpTo, last.pos) }
+                owed = kept
+            }
+            if current == nil, let latestLeave { departedEnds[room] = (owed.last!.end, latestLeave) }
+            positions[room] = owed[0].start
+            // Every range of a room in seq order: the room's keys come back in that order,
+            // and each range is read up to the page's limit, so the page cannot run past
+            // a range read short (the room alone has more candidates than the page takes).
+            ranges += owed.map { RoomRange(room: room, after: $0.start, through: $0.end) }
+        }
+        if !ranges.isEmpty {
+            for (room, roomKeys) in try ctx.store.hotRoomKeys(ranges, limit: limit + 1) {
+                for key in roomKeys {
+                    items.append(Item(pos: key.pos, seq: key.seq, hotRoom: room, kind: .message, room: room, roomSeq: key.seq,
+                                      payload: nil))
+                }
             }
         }
 
@@ -180,10 +182,6 @@ extension Stream {
         var hasMore = moreBeyondScan
         var consumedInbox = 0
         for item in items {
-            if item.pos > readUpTo {
-                hasMore = true
-                break
-            }
             if item.deliver {
                 if events.count == limit {
                     hasMore = true
@@ -247,9 +245,10 @@ extension Stream {
         let head = window?.head ?? after
         var items = (window?.keys ?? []).map(Item.inbox)
         // Changes (edits, recalls, reactions) are message rows in the inbox too, but not
-        // messages: they never count toward `perRoom` and are always delivered (a device
-        // must learn of a recall of a message it has). Looked up only for the rooms with
-        // more message rows in the window than `perRoom`, in one read.
+        // messages: they never count toward `perRoom`, and each is delivered unless this
+        // catch-up left out the message it changes (that one comes with the history, as
+        // it is now). Looked up only for the rooms with more message rows in the window
+        // than `perRoom`, in one read.
         var rowsPerRoom: [RoomID: (count: Int, first: Int64, last: Int64)] = [:]
         for item in items where item.isMessage {
             guard let room = item.room, let seq = item.roomSeq else { continue }
@@ -263,9 +262,10 @@ extension Stream {
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]
         var dropped = Set<RoomID>()
+        var droppedSeqs: [RoomID: Set<Int64>] = [:]
         for i in items.indices.reversed() where items[i].isMessage {
             guard let room = items[i].room, let seq = items[i].roomSeq else { continue }
-            if changes[room]?.contains(seq) == true { continue }
+            if changes[room]?[seq] != nil { continue }
             let n = keptPerRoom[room, default: 0]
             if n < perRoom {
                 keptPerRoom[room] = n + 1
@@ -273,7 +273,12 @@ extension Stream {
             } else {
                 items[i].deliver = false
                 dropped.insert(room)
+                droppedSeqs[room, default: []].insert(seq)
             }
+        }
+        for i in items.indices where items[i].isMessage {
+            guard let room = items[i].room, let seq = items[i].roomSeq, let target = changes[room]?[seq] else { continue }
+            if droppedSeqs[room]?.contains(target) == true { items[i].deliver = false }
         }
         var gaps: [RoomID: Int64] = [:]
         for room in dropped { if let s = oldestKept[room] { gaps[room] = s } }

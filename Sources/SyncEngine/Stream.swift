@@ -62,9 +62,16 @@ public enum Stream {
         // whether that room exists, is hot or how far it is, so a hand-made cursor
         // reveals nothing about other users' rooms.
         var memberships: [RoomID: HotMembership] = [:]
-        // A current membership wins over departures; of several departures (stays) the
-        // latest.
+        // Of a room's departures (one per stay): the newest leave, and the end of the last
+        // stay with anything in it (an empty one owes nothing).
+        var departures: [RoomID: (end: Int64, owedEnd: Int64, leave: Int64)] = [:]
         for h in try hotMemberships(db, user: user, includeDepartures: true) {
+            if h.departed {
+                let d = departures[h.room] ?? (0, 0, 0)
+                departures[h.room] = (max(d.end, h.lastSeq), h.lastSeq > h.floor ? max(d.owedEnd, h.lastSeq) : d.owedEnd,
+                                      max(d.leave, h.leftInboxSeq))
+            }
+            // A current membership wins over departures; of departures the latest.
             if let seen = memberships[h.room], !seen.departed || (h.departed && seen.lastSeq >= h.lastSeq) { continue }
             memberships[h.room] = h
         }
@@ -76,16 +83,17 @@ public enum Stream {
             // Read with the memberships (one read for every room of the cursor), looked
             // at only now that the room is known to be the user's.
             guard pos >= h.historyFloor else { throw SyncError.cursorExpired }
-            // Rooms the user has left are dropped once their range is delivered and the
-            // leave's inbox event is behind the cursor too (a cursor without the room
-            // takes a stay whose leave it has not seen for one to deliver).
-            if !h.departed || pos < h.lastSeq || cursor.inboxSeq < h.leftInboxSeq { keep[room] = pos }
+            // Rooms the user has left are dropped once their stays are delivered and the
+            // newest leave's inbox event is behind the cursor too (a cursor without the
+            // room takes a stay whose leave it has not seen for one to deliver).
+            let d = departures[room]
+            if !h.departed || pos < (d?.owedEnd ?? h.lastSeq) || cursor.inboxSeq < (d?.leave ?? 0) { keep[room] = pos }
         }
         let current = Set(memberships.values.filter { !$0.departed }.map(\.room))
         // Nothing new in any hot room: every current one named at its last seq, every
-        // departed one delivered to its leave.
+        // departed one delivered through its last stay.
         let hotCaughtUp = memberships.values.allSatisfy { h in
-            h.departed ? (keep[h.room] ?? h.lastSeq) >= h.lastSeq : keep[h.room] == h.lastSeq
+            h.departed ? (keep[h.room] ?? .max) >= (departures[h.room]?.owedEnd ?? h.lastSeq) : keep[h.room] == h.lastSeq
         }
         return (Cursor(user: user, inboxSeq: cursor.inboxSeq, hot: keep), inboxHead, current, hotCaughtUp)
     }

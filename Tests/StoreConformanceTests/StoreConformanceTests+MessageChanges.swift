@@ -227,7 +227,7 @@ extension StoreConformanceTests {
             _ = try h.write { try MessageChanges.recall($0, me: alice.principal, room: room, seq: 1) }.get()                // 6
             _ = try h.send(alice, other, "o1").get()
             let ranges = [Stream.RoomRange(room: room, after: 0, through: 6), Stream.RoomRange(room: other, after: 0, through: 1)]
-            #expect(try h.read { try $0.store.changeSeqs(ranges) } == [room: [4, 6]])
+            #expect(try h.read { try $0.store.changeSeqs(ranges) } == [room: [4: 2, 6: 1]])
             #expect(try h.read { try $0.store.changeSeqs([Stream.RoomRange(room: room, after: 4, through: 5)]) }.isEmpty)
             #expect(try h.read { try $0.store.changeSeqs([]) }.isEmpty)
         }
@@ -261,6 +261,20 @@ extension StoreConformanceTests {
             #expect(asAlice?.reactions.map(\.me) == [false])
             let asBob = try h.read { try $0.store.latestMessages(room: room, above: 0, count: 1, viewer: bob.id) }.first
             #expect(asBob?.reactions.map(\.me) == [true])
+
+            // A row from before this rule, in the other spelling (written here straight to
+            // the store): adding it again in the message's spelling changes nothing, and
+            // alice takes it back in the spelling she reacted with.
+            try h.write { ctx in
+                _ = try ctx.store.addReaction(room: room, seq: m.seq, user: alice.id, key: decomposed, at: ctx.now)
+                try ctx.store.setReactions(room: room, seq: m.seq, stored: ReactionCounts.encode([composed: 2]), at: ctx.now)
+            }.get()
+            let again = try react(alice, composed)
+            #expect(again.map(\.count) == [2])
+            #expect(again.map(\.me) == [true])
+            #expect(try react(alice, decomposed, false).map(\.count) == [1])
+            #expect(try h.read { try $0.store.latestMessages(room: room, above: 0, count: 1, viewer: alice.id) }.first?
+                        .reactions.map(\.me) == [false])
         }
     }
 

@@ -63,16 +63,18 @@ public protocol StreamReads {
     func inboxWindow(user: UserID, after: Int64, through: Int64) throws -> (head: Int64, keys: [Stream.InboxKey])?
 
     /// For each range, the keys of the messages of its hot room with `after` < seq <=
-    /// `through`, ascending by seq, at most `limit` per room: from the (room, seq) index
-    /// alone, no bodies. Rooms without such messages are absent from the result. All
-    /// ranges in one read.
+    /// `through`, ascending by seq, at most `limit` per range: from the (room, seq) index
+    /// alone, no bodies. A room may have several disjoint ranges (one per stay of its
+    /// member): its keys come back in seq order across them. Rooms without such messages
+    /// are absent from the result. All ranges in one read.
     func hotRoomKeys(_ ranges: [Stream.RoomRange], limit: Int) throws -> [RoomID: [Stream.RoomKey]]
 
-    /// The seqs in each range that are change rows (an edit, a recall, a reactions row:
-    /// not a message), from the partial index on them; rooms without any are absent. A
-    /// catch-up counts messages only toward its per-room limit, and always delivers
-    /// changes. All ranges in one read.
-    func changeSeqs(_ ranges: [Stream.RoomRange]) throws -> [RoomID: Set<Int64>]
+    /// The change rows (an edit, a recall, a reactions row: not a message) in each range,
+    /// each with the seq of the message it changes, from the partial index on them; rooms
+    /// without any are absent. A catch-up counts messages only toward its per-room limit,
+    /// and delivers a change unless it left out the message changed. All ranges in one
+    /// read.
+    func changeSeqs(_ ranges: [Stream.RoomRange]) throws -> [RoomID: [Int64: Int64]]
 
     /// The messages at `keys` (each by the unique (room, seq) key) with their bodies, in
     /// the order of `keys`: element i is the message at `keys[i]`, or nil if it was
