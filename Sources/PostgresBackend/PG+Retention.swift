@@ -27,6 +27,9 @@ extension PGWriter: RetentionWrites {
     public func pruneInbox(user: UserID, through: Int64) throws -> Int {
         let deleted = try write("DELETE FROM inbox WHERE user_id = $1 AND seq <= $2", [.int(user.rawValue), .int(through)])
         try write("UPDATE users SET inbox_floor = greatest(inbox_floor, $1) WHERE id = $2", [.int(through), .int(user.rawValue)])
+        // See SQLite+Retention.swift: a stay whose leave is pruned is owed to no valid cursor.
+        try write("DELETE FROM hot_departures WHERE user_id = $1 AND left_inbox_seq > 0 AND left_inbox_seq <= $2",
+                  [.int(user.rawValue), .int(through)])
         return deleted
     }
 

@@ -20,6 +20,10 @@ extension SQLiteWriter: RetentionWrites {
     public func pruneInbox(user: UserID, through: Int64) throws -> Int {
         let deleted = try sqlite.run("DELETE FROM inbox WHERE user_id = ? AND seq <= ?", [.integer(user.rawValue), .integer(through)])
         try sqlite.run("UPDATE users SET inbox_floor = max(inbox_floor, ?) WHERE id = ?", [.integer(through), .integer(user.rawValue)])
+        // A stay whose leave is pruned is owed to no cursor still valid (one behind the
+        // leave is expired now): the departures table does not grow with every leave.
+        try sqlite.run("DELETE FROM hot_departures WHERE user_id = ? AND left_inbox_seq > 0 AND left_inbox_seq <= ?",
+                       [.integer(user.rawValue), .integer(through)])
         return deleted
     }
 

@@ -291,6 +291,33 @@ struct DomainTests {
         }
     }
 
+    /// Offline retention takes a user's hot-room departures with the inbox rows of their
+    /// leaves: a cursor that was owed such a stay is expired now, so nothing reads them.
+    @Test(arguments: allStoreFactories)
+    func pruningTheInboxPastALeaveForgetsTheStay(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 3
+        try Harness.with(factory, config: config) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob"), carol = try h.user("carol")
+            let hot = try h.group(alice, "big", [bob, carol])
+            let other = try h.group(alice, "other", [bob, carol])
+            _ = try h.send(alice, hot, "m1").get()
+            _ = try h.send(alice, other, "o1").get()
+            func leave(_ room: RoomID) throws -> Int64 {
+                try h.write { try Rooms.removeMember($0, me: bob.principal, room: room, name: "bob") }.get()
+                return try #require(try h.read { try $0.store.inboxHead(user: bob.id) })
+            }
+            let firstLeave = try leave(hot)
+            _ = try leave(other)
+            func departed() throws -> [RoomID] {
+                try h.read { try $0.store.hotMemberships(user: bob.id, includeDepartures: true) }.filter(\.departed).map(\.room)
+            }
+            #expect(Set(try departed()) == [hot, other])
+            _ = try h.write { try $0.store.pruneInbox(user: bob.id, through: firstLeave) }.get()
+            #expect(try departed() == [other])
+        }
+    }
+
     /// The revocation sweep's read: devices revoked at or after a time, with their users
     /// and when; never an active device.
     @Test(arguments: allStoreFactories)
