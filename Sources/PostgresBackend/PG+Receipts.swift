@@ -8,14 +8,14 @@ extension PGReader: ReceiptsReads {
     }
 
     public func readCount(room: RoomID, seq: Int64, excluding: UserID) throws -> Int {
-        try pg.queryOne("SELECT count(*) FROM members WHERE room_id = $1 AND read_seq >= $2 AND user_id <> $3",
+        try pg.queryOne("SELECT count(*) FROM members WHERE room_id = $1 AND read_seq >= $2 AND joined_seq < $2 AND user_id <> $3",
                         [.int(room.rawValue), .int(seq), .int(excluding.rawValue)]) { $0.int(0) } ?? 0
     }
 
     public func readerNames(room: RoomID, seq: Int64, excluding: UserID) throws -> [String] {
         try pg.queryAll("""
             SELECT u.name FROM members m JOIN users u ON u.id = m.user_id
-            WHERE m.room_id = $1 AND m.read_seq >= $2 AND m.user_id <> $3 ORDER BY u.name COLLATE "C"
+            WHERE m.room_id = $1 AND m.read_seq >= $2 AND m.joined_seq < $2 AND m.user_id <> $3 ORDER BY u.name COLLATE "C"
             """, [.int(room.rawValue), .int(seq), .int(excluding.rawValue)]) { $0.text(0) }
     }
 }

@@ -10,14 +10,14 @@ extension SQLiteReader: ReceiptsReads {
 
     public func readCount(room: RoomID, seq: Int64, excluding: UserID) throws -> Int {
         try sqlite.queryOne("""
-            SELECT count(*) FROM members WHERE room_id = ? AND read_seq >= ? AND user_id != ?
+            SELECT count(*) FROM members WHERE room_id = ?1 AND read_seq >= ?2 AND joined_seq < ?2 AND user_id != ?3
             """, [.integer(room.rawValue), .integer(seq), .integer(excluding.rawValue)], { $0.int(0) }) ?? 0
     }
 
     public func readerNames(room: RoomID, seq: Int64, excluding: UserID) throws -> [String] {
         try sqlite.queryAll("""
             SELECT u.name FROM members m JOIN users u ON u.id = m.user_id
-            WHERE m.room_id = ? AND m.read_seq >= ? AND m.user_id != ? ORDER BY u.name
+            WHERE m.room_id = ?1 AND m.read_seq >= ?2 AND m.joined_seq < ?2 AND m.user_id != ?3 ORDER BY u.name
             """, [.integer(room.rawValue), .integer(seq), .integer(excluding.rawValue)]) { $0.text(0) }
     }
 }

@@ -93,9 +93,20 @@ struct HotRoomReceiptTests {
             let bobEvents = try bob.pullAll(from: bobStart).events
             #expect(!bobEvents.contains { $0["type"]?.stringValue == "receipts" }, "\(HotRoomTests.keys(bobEvents))")
 
+            // A member who joins later starts with a marker at the join point: not a
+            // reader of what was sent before (never saw it), a reader of what comes after
+            // once read.
+            try alice.addMembers(room, ["eve"])
+            #expect(try Self.receipts(alice, room, 1) == (3, ["bob", "carol", "dave"]))
+            try alice.sendOK(room, "m3", "three")
+            try eve.markRead(room, 3)
+            #expect(try Self.receipts(alice, room, 3) == (1, ["eve"]))
+            #expect(try Self.receipts(alice, room, 2) == (1, ["carol"]))
+            try alice.removeMember(room, "eve")
+
             // Refusals.
             expectError(try eve.get("/v1/rooms/\(room)/receipts?seq=1"), 403, "not_member")
-            expectError(try alice.get("/v1/rooms/\(room)/receipts?seq=3"), 400, "seq_out_of_range")
+            expectError(try alice.get("/v1/rooms/\(room)/receipts?seq=4"), 400, "seq_out_of_range")
             expectError(try alice.get("/v1/rooms/\(room)/receipts?seq=0"), 400, "invalid_request")
             expectError(try alice.get("/v1/rooms/\(room)/receipts"), 400, "invalid_request")
             expectError(try alice.get("/v1/rooms/\(room)/receipts?seq=abc"), 400, "invalid_request")

@@ -318,6 +318,24 @@ struct DomainTests {
         }
     }
 
+    /// Read counts come from read markers, and a member who joined after a message (whose
+    /// marker starts at the join point) never read it.
+    @Test(arguments: allStoreFactories)
+    func aMemberWhoJoinedLaterIsNoReaderOfWhatCameBefore(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob"), carol = try h.user("carol")
+            let room = try h.group(alice, "trio", [bob])
+            _ = try h.send(alice, room, "m1").get()
+            _ = try h.write { try Conversations.markRead($0, me: bob.principal, room: room, seq: 1) }.get()
+            _ = try h.write { try Rooms.addMembers($0, me: alice.principal, room: room, names: ["carol"]) }.get()
+            #expect(try h.read { try $0.store.readCount(room: room, seq: 1, excluding: alice.id) } == 1)
+            #expect(try h.read { try $0.store.readerNames(room: room, seq: 1, excluding: alice.id) } == ["bob"])
+            _ = try h.send(alice, room, "m2").get()
+            _ = try h.write { try Conversations.markRead($0, me: carol.principal, room: room, seq: 2) }.get()
+            #expect(try h.read { try $0.store.readerNames(room: room, seq: 2, excluding: alice.id) } == ["carol"])
+        }
+    }
+
     /// The revocation sweep's read: devices revoked at or after a time, with their users
     /// and when; never an active device.
     @Test(arguments: allStoreFactories)

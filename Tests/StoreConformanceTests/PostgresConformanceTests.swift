@@ -55,6 +55,7 @@ struct PostgresDomainTests {
     @Test func joinsAndLeavesKeepTheirRulesAndEvents() throws { try DomainTests().joinsAndLeavesKeepTheirRulesAndEvents(factory) }
     @Test func aLaggingDeviceGetsEveryStayInAHotRoom() throws { try DomainTests().aLaggingDeviceGetsEveryStayInAHotRoom(factory) }
     @Test func revokedDevicesAreReadByWhen() throws { try DomainTests().revokedDevicesAreReadByWhen(factory) }
+    @Test func aMemberWhoJoinedLaterIsNoReaderOfWhatCameBefore() throws { try DomainTests().aMemberWhoJoinedLaterIsNoReaderOfWhatCameBefore(factory) }
     @Test func pruningTheInboxPastALeaveForgetsTheStay() throws { try DomainTests().pruningTheInboxPastALeaveForgetsTheStay(factory) }
 }
 

@@ -6,8 +6,10 @@ public protocol ReceiptsReads {
     func messageSender(room: RoomID, seq: Int64) throws -> (id: UserID, name: String)?
 
     /// How many members of `room` other than `excluding` have read up to `seq`
-    /// (read_seq >= seq). Counted from the read markers (an index on them), never
-    /// from one row per reader per message.
+    /// (read_seq >= seq) and could see it (joined before it: a member who joined later
+    /// starts with a marker at the join point, past messages they never saw). Counted
+    /// from the read markers (an index on them), never from one row per reader per
+    /// message.
     func readCount(room: RoomID, seq: Int64, excluding: UserID) throws -> Int
 
     /// The names of those members, in name order.
