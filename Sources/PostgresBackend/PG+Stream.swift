@@ -4,7 +4,7 @@ import SyncEngine
 // page's messages): arrays go in as `bigint[]` parameters, `unnest`ed and joined
 // (`JOIN LATERAL ... LIMIT n` per room), so a pull page is a fixed number of round trips.
 extension PGReader: StreamReads {
-    public func hotMemberships(user: UserID, includeDepartures: Bool) throws -> [Stream.HotMembership] {
+    public func hotMemberships(user: UserID, departuresAfter: Int64?) throws -> [Stream.HotMembership] {
         try pg.queryAll("""
             SELECT r.id, greatest(m.joined_seq, coalesce(r.hot_since_seq, 0)), r.last_seq, false, r.history_floor, 0::bigint
             FROM members m JOIN rooms r ON r.id = m.room_id
@@ -12,9 +12,9 @@ extension PGReader: StreamReads {
             UNION ALL
             SELECT d.room_id, d.floor, d.left_seq, true, coalesce(r.history_floor, 0), d.left_inbox_seq
             FROM hot_departures d LEFT JOIN rooms r ON r.id = d.room_id
-            WHERE d.user_id = $1 AND $2::boolean
+            WHERE d.user_id = $1 AND $2::boolean AND (d.left_inbox_seq = 0 OR d.left_inbox_seq > $3)
             ORDER BY 4, 1
-            """, [.int(user.rawValue), .bool(includeDepartures)]) {
+            """, [.int(user.rawValue), .bool(departuresAfter != nil), .int(departuresAfter ?? 0)]) {
             Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: $0.bool(3),
                                  historyFloor: $0.int64(4), leftInboxSeq: $0.int64(5))
         }

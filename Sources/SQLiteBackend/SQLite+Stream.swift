@@ -37,7 +37,7 @@ private enum SQL {
         UNION ALL
         SELECT d.room_id, d.floor, d.left_seq, 1, coalesce(r.history_floor, 0), d.left_inbox_seq
         FROM hot_departures d LEFT JOIN rooms r ON r.id = d.room_id
-        WHERE d.user_id = ?1
+        WHERE d.user_id = ?1 AND (d.left_inbox_seq = 0 OR d.left_inbox_seq > ?2)
         ORDER BY 4, 1
         """
 
@@ -55,9 +55,10 @@ private enum SQL {
 // (json_each or a window function over the same index lookups would only add work).
 // What matters on SQLite is not being slower than before, and it reads no more rows.
 extension SQLiteReader: StreamReads {
-    public func hotMemberships(user: UserID, includeDepartures: Bool) throws -> [Stream.HotMembership] {
+    public func hotMemberships(user: UserID, departuresAfter: Int64?) throws -> [Stream.HotMembership] {
         // Without departures (most pulls), the membership query alone, as before.
-        try sqlite.queryAll(includeDepartures ? SQL.hotMembershipsAndDepartures : SQL.hotMemberships, [.integer(user.rawValue)]) {
+        try sqlite.queryAll(departuresAfter == nil ? SQL.hotMemberships : SQL.hotMembershipsAndDepartures,
+                            departuresAfter.map { [.integer(user.rawValue), .integer($0)] } ?? [.integer(user.rawValue)]) {
             Stream.HotMembership(room: RoomID($0.int64(0)), floor: $0.int64(1), lastSeq: $0.int64(2), departed: $0.int64(3) != 0,
                                  historyFloor: $0.int64(4), leftInboxSeq: $0.int64(5))
         }
@@ -83,7 +84,7 @@ extension SQLiteReader: StreamReads {
     public func streamHead(user: UserID) throws -> (inboxHead: Int64, hot: [Stream.HotMembership])? {
         // Two statements in the snapshot (in-process: no round trips to save).
         guard let head = try inboxHead(user: user) else { return nil }
-        return (head, try hotMemberships(user: user, includeDepartures: false))
+        return (head, try hotMemberships(user: user, departuresAfter: nil))
     }
 
     public func inboxBounds(user: UserID) throws -> (head: Int64, floor: Int64)? {

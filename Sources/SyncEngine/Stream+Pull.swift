@@ -93,8 +93,10 @@ extension Stream {
         // (until then a cursor without the room would take a stay for one it has not seen).
         var departedEnds: [RoomID: (end: Int64, leave: Int64)] = [:]
         // Departures matter to a cursor that names a hot room, or that is behind in the
-        // inbox (a leave it has not seen yet is an inbox row after it).
-        let memberships = try hotMemberships(ctx.store, user: user, includeDepartures: !cursor.hot.isEmpty || !items.isEmpty)
+        // inbox; only stays whose leave's inbox event is after the cursor (a stay whose
+        // leave it has passed was delivered: its messages come before the leave).
+        let memberships = try hotMemberships(ctx.store, user: user,
+                                             departuresAfter: !cursor.hot.isEmpty || !items.isEmpty ? cursor.inboxSeq : nil)
         for (room, stays) in Dictionary(grouping: memberships, by: \.room) {
             let named = cursor.hot[room]
             var owed: [(start: Int64, end: Int64)] = []

@@ -15,9 +15,10 @@ public enum Stream {
     // page has a message), COMMIT.
 
     /// The user's hot rooms (`HotMembership`), current ones first, then (with
-    /// `includeDepartures`) the ones they left, each part by room id.
-    static func hotMemberships(_ db: any StoreReader, user: UserID, includeDepartures: Bool = false) throws -> [HotMembership] {
-        try db.hotMemberships(user: user, includeDepartures: includeDepartures)
+    /// `departuresAfter`: stays left whose leave is after that inbox seq) the ones they
+    /// left, each part by room id.
+    static func hotMemberships(_ db: any StoreReader, user: UserID, departuresAfter: Int64? = nil) throws -> [HotMembership] {
+        try db.hotMemberships(user: user, departuresAfter: departuresAfter)
     }
 
     /// The ids of the hot rooms `user` is in (for Notifier subscriptions).
@@ -65,7 +66,7 @@ public enum Stream {
         // Of a room's departures (one per stay): the newest leave, and the end of the last
         // stay with anything in it (an empty one owes nothing).
         var departures: [RoomID: (end: Int64, owedEnd: Int64, leave: Int64)] = [:]
-        for h in try hotMemberships(db, user: user, includeDepartures: true) {
+        for h in try hotMemberships(db, user: user, departuresAfter: 0) {
             if h.departed {
                 let d = departures[h.room] ?? (0, 0, 0)
                 departures[h.room] = (max(d.end, h.lastSeq), h.lastSeq > h.floor ? max(d.owedEnd, h.lastSeq) : d.owedEnd,

@@ -310,7 +310,7 @@ struct DomainTests {
             let firstLeave = try leave(hot)
             _ = try leave(other)
             func departed() throws -> [RoomID] {
-                try h.read { try $0.store.hotMemberships(user: bob.id, includeDepartures: true) }.filter(\.departed).map(\.room)
+                try h.read { try $0.store.hotMemberships(user: bob.id, departuresAfter: 0) }.filter(\.departed).map(\.room)
             }
             #expect(Set(try departed()) == [hot, other])
             _ = try h.write { try $0.store.pruneInbox(user: bob.id, through: firstLeave) }.get()

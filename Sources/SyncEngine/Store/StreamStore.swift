@@ -13,13 +13,15 @@
 
 public protocol StreamReads {
     /// In one read: the hot rooms `user` is a member of now (`departed` false), ascending
-    /// by room id, then, with `includeDepartures`, the hot rooms they have left whose
-    /// range is still owed to cursors naming them (`departed` true), ascending by room id.
+    /// by room id, then, with `departuresAfter` (an inbox seq; nil: none), the stays in
+    /// hot rooms they have left (`departed` true) whose leave's inbox event is after it
+    /// (0: all; a departure recorded before the leave's seq was kept, 0, always comes).
     /// For a current membership `floor` is the later of the user's join seq and the seq
     /// at which the room turned hot (0 if it was always hot) and `lastSeq` the room's last
     /// seq; for a departure, `lastSeq` is the room seq of the leave. A room may appear in
-    /// both parts (left, then joined again). Each carries the room's history floor.
-    func hotMemberships(user: UserID, includeDepartures: Bool) throws -> [Stream.HotMembership]
+    /// both parts (left, then joined again; one departure per stay). Each carries the
+    /// room's history floor.
+    func hotMemberships(user: UserID, departuresAfter: Int64?) throws -> [Stream.HotMembership]
 
     /// The user's inbox head (the seq of their newest inbox row, `users.inbox_seq`);
     /// nil if the user does not exist.
