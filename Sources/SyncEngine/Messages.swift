@@ -37,7 +37,7 @@ public enum Messages {
             // members with a parked pull or an open socket are woken.
             ctx.wakeRoom(room, at: sent.seq, message: message)
         } else {
-            ctx.wake(sent.recipients.map { ($0.user, $0.seq) }, message: message)
+            ctx.wake(sent.recipients, message: message)
             ctx.inboxRows += sent.recipients.count
             // Activity for everyone, once per room per batch (RoomActivity); the sender's
             // own moved with the message.

@@ -65,12 +65,11 @@ public enum Stream {
         var memberships: [RoomID: HotMembership] = [:]
         // Of a room's departures (one per stay): the newest leave, and the end of the last
         // stay with anything in it (an empty one owes nothing).
-        var departures: [RoomID: (end: Int64, owedEnd: Int64, leave: Int64)] = [:]
+        var departures: [RoomID: (owedEnd: Int64, leave: Int64)] = [:]
         for h in try hotMemberships(db, user: user, departuresAfter: 0) {
             if h.departed {
-                let d = departures[h.room] ?? (0, 0, 0)
-                departures[h.room] = (max(d.end, h.lastSeq), h.lastSeq > h.floor ? max(d.owedEnd, h.lastSeq) : d.owedEnd,
-                                      max(d.leave, h.leftInboxSeq))
+                let d = departures[h.room] ?? (0, 0)
+                departures[h.room] = (h.lastSeq > h.floor ? max(d.owedEnd, h.lastSeq) : d.owedEnd, max(d.leave, h.leftInboxSeq))
             }
             // A current membership wins over departures; of departures the latest.
             if let seen = memberships[h.room], !seen.departed || (h.departed && seen.lastSeq >= h.lastSeq) { continue }

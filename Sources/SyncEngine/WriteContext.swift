@@ -35,22 +35,24 @@ public final class WriteContext {
     }
 
     func wake(_ user: UserID, at seq: Int64) {
-        guard seq >= (wakes[user] ?? 0) else { return }
-        wakes[user] = seq
-        wakeEvents.inbox[user] = nil
+        wake(user, at: seq, nil)
     }
 
     /// A message's wake-ups, one per recipient's inbox row: the message held once for all
     /// of them, the tables sized once for all of them.
-    func wake(_ recipients: [(user: UserID, seq: Int64)], message: Message) {
+    func wake(_ recipients: [InboxAppend], message: Message) {
         let shared = Notifier.Shared(message)
         wakes.reserveCapacity(wakes.count + recipients.count)
         wakeEvents.inbox.reserveCapacity(wakeEvents.inbox.count + recipients.count)
-        for r in recipients {
-            guard r.seq >= (wakes[r.user] ?? 0) else { continue }
-            wakes[r.user] = r.seq
-            wakeEvents.inbox[r.user] = Notifier.InboxMessage(seq: r.seq, shared: shared)
-        }
+        for r in recipients { wake(r.user, at: r.seq, Notifier.InboxMessage(seq: r.seq, shared: shared)) }
+    }
+
+    /// The user's newest woken seq, and the message there if known (a later row without
+    /// one clears it).
+    private func wake(_ user: UserID, at seq: Int64, _ event: Notifier.InboxMessage?) {
+        guard seq >= (wakes[user] ?? 0) else { return }
+        wakes[user] = seq
+        wakeEvents.inbox[user] = event
     }
 
     func wakeReceipts(_ user: UserID, room: RoomID) {
