@@ -16,14 +16,14 @@ enum Encode {
             w.field("client_msg_id", m.clientMsgID)
             // A tombstone has no body, edits or reactions: its text is erased.
             if let deleted = m.deletedAt {
-                w.key("sent_at"); w.raw { Timestamp.appendJSON(m.sentAt, to: &$0) }
+                w.key("sent_at"); w.timestamp(m.sentAt)
                 w.field("deleted", true)
-                w.key("deleted_at"); w.raw { Timestamp.appendJSON(deleted, to: &$0) }
+                w.key("deleted_at"); w.timestamp(deleted)
             } else {
                 w.key("body"); w.raw(m.body)
-                w.key("sent_at"); w.raw { Timestamp.appendJSON(m.sentAt, to: &$0) }
+                w.key("sent_at"); w.timestamp(m.sentAt)
                 if let edited = m.editedAt {
-                    w.key("edited_at"); w.raw { Timestamp.appendJSON(edited, to: &$0) }
+                    w.key("edited_at"); w.timestamp(edited)
                     w.field("edit_count", m.editCount)
                 }
                 if !m.reactions.isEmpty {
@@ -56,8 +56,8 @@ enum Encode {
             w.field("last_seq", r.lastSeq)
             w.field("member_count", r.memberCount)
             w.field("hot", r.hot)   // read diffusion (rooms at or above --hot-threshold members)
-            w.key("last_active_at"); w.raw { Timestamp.appendJSON(activeAt ?? r.lastActiveAt, to: &$0) }
-            w.key("created_at"); w.raw { Timestamp.appendJSON(r.createdAt, to: &$0) }
+            w.key("last_active_at"); w.timestamp(activeAt ?? r.lastActiveAt)
+            w.key("created_at"); w.timestamp(r.createdAt)
             extra(&w)
         }
     }
@@ -82,7 +82,7 @@ enum Encode {
             }
             if case .object(let members)? = e.payload {
                 for (k, v) in members {
-                    w.key(k)
+                    w.key(text: k)
                     w.value(v)
                 }
             }
@@ -114,8 +114,8 @@ enum Encode {
         w.object { w in
             w.field("user", user)
             w.field("state", p.finishedAt == nil ? "running" : "done")
-            w.key("requested_at"); w.raw { Timestamp.appendJSON(p.requestedAt, to: &$0) }
-            if let f = p.finishedAt { w.key("finished_at"); w.raw { Timestamp.appendJSON(f, to: &$0) } }
+            w.key("requested_at"); w.timestamp(p.requestedAt)
+            if let f = p.finishedAt { w.key("finished_at"); w.timestamp(f) }
             w.field("messages_erased", p.messagesErased)
             w.field("messages_left", p.messagesLeft)
             w.field("reactions_left", p.reactionsLeft)

@@ -73,7 +73,7 @@ final class SharedPulls: Sendable {
         var w = JSONWriter(capacity: event.count + 160)
         w.object { w in
             w.key("events")
-            w.array { w in w.raw { $0.append(contentsOf: event) } }
+            w.array { w in w.raw(event) }
             w.field("cursor", cursor.encoded)
             w.field("has_more", false)
         }

@@ -1,31 +1,46 @@
+import JSON
+
 /// RFC 3339 UTC with milliseconds, e.g. `2026-11-23T05:17:48.123Z` (openapi.yaml, the `Timestamp` schema).
 /// Written byte by byte: every message in every pull carries one.
 public enum Timestamp {
     public static func rfc3339(_ millis: Int64) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        append(millis, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: maxBytes) { b in
+            String(decoding: UnsafeBufferPointer(rebasing: b[..<write(millis, into: b.baseAddress!)]), as: UTF8.self)
+        }
     }
 
-    /// Appends the timestamp as a JSON string, quotes included (no escaping needed).
-    public static func appendJSON(_ millis: Int64, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        append(millis, to: &out)
-        out.append(UInt8(ascii: "\""))
+    /// The most bytes `write` writes (a year past 9999 takes more than four digits).
+    public static let maxBytes = 40
+
+    /// Writes the timestamp as a JSON string, quotes included (no escaping needed), at
+    /// `out` (room for `maxBytes + 2`), and returns how many bytes.
+    public static func writeJSON(_ millis: Int64, into out: UnsafeMutablePointer<UInt8>) -> Int {
+        out[0] = UInt8(ascii: "\"")
+        let n = write(millis, into: out + 1)
+        out[n + 1] = UInt8(ascii: "\"")
+        return n + 2
     }
 
-    static func append(_ millis: Int64, to out: inout [UInt8]) {
+    /// Writes the timestamp at `out` (room for `maxBytes`) and returns how many bytes.
+    static func write(_ millis: Int64, into out: UnsafeMutablePointer<UInt8>) -> Int {
         let (secondsOfEpoch, ms) = floorDivMod(millis, 1000)
         let (days, secondOfDay) = floorDivMod(secondsOfEpoch, 86_400)
         let (year, month, day) = civil(fromDays: days)
-        digits(year, 4, &out); out.append(UInt8(ascii: "-"))
-        digits(month, 2, &out); out.append(UInt8(ascii: "-"))
-        digits(day, 2, &out); out.append(UInt8(ascii: "T"))
-        digits(secondOfDay / 3600, 2, &out); out.append(UInt8(ascii: ":"))
-        digits(secondOfDay / 60 % 60, 2, &out); out.append(UInt8(ascii: ":"))
-        digits(secondOfDay % 60, 2, &out); out.append(UInt8(ascii: "."))
-        digits(ms, 3, &out); out.append(UInt8(ascii: "Z"))
+        var p = out
+        if (0...9999).contains(year) {
+            JSONDigits.padded(year, 4, into: p)
+            p += 4
+        } else {
+            p += JSONDigits.decimal(year, into: p)
+        }
+        p[0] = UInt8(ascii: "-"); JSONDigits.padded(month, 2, into: p + 1)
+        p[3] = UInt8(ascii: "-"); JSONDigits.padded(day, 2, into: p + 4)
+        p[6] = UInt8(ascii: "T"); JSONDigits.padded(secondOfDay / 3600, 2, into: p + 7)
+        p[9] = UInt8(ascii: ":"); JSONDigits.padded(secondOfDay / 60 % 60, 2, into: p + 10)
+        p[12] = UInt8(ascii: ":"); JSONDigits.padded(secondOfDay % 60, 2, into: p + 13)
+        p[15] = UInt8(ascii: "."); JSONDigits.padded(ms, 3, into: p + 16)
+        p[19] = UInt8(ascii: "Z")
+        return p + 20 - out
     }
 
     private static func floorDivMod(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
@@ -46,21 +61,11 @@ public enum Timestamp {
         let month = mp < 10 ? mp + 3 : mp - 9
         return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
+}
 
-    /// `v` (non-negative) in at least `width` digits, zero-padded.
-    private static func digits(_ v: Int64, _ width: Int, _ out: inout [UInt8]) {
-        var buf: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var x = v.magnitude
-        var n = 0
-        withUnsafeMutableBytes(of: &buf) { d in
-            repeat {
-                d[n] = UInt8(ascii: "0") + UInt8(x % 10)
-                x /= 10
-                n += 1
-            } while x > 0 || n < width
-            for k in stride(from: n - 1, through: 0, by: -1) { out.append(d[k]) }
-        }
+extension JSONWriter {
+    /// A timestamp as a JSON string (RFC 3339, as `Timestamp.rfc3339`), written in place.
+    public mutating func timestamp(_ millis: Int64) {
+        raw(maxBytes: Timestamp.maxBytes + 2) { Timestamp.writeJSON(millis, into: $0) }
     }
 }

@@ -56,17 +56,50 @@ import Testing
         var w = JSONWriter()
         w.array { w in
             w.raw(#"{"text":"hé","n":[1.10]}"#)
-            w.raw { out in out.append(contentsOf: #""2026-11-23T05:17:48.123Z""#.utf8) }
+            w.raw(maxBytes: 30) { out in
+                let t = Array(#""2026-11-23T05:17:48.123Z""#.utf8)
+                for (i, b) in t.enumerated() { out[i] = b }
+                return t.count
+            }
+            w.raw(Array(#"{"e":1}"#.utf8))
             w.value(["k": [1, "two", nil, false]])
         }
         #expect(String(decoding: w.bytes, as: UTF8.self)
-            == #"[{"text":"hé","n":[1.10]},"2026-11-23T05:17:48.123Z",{"k":[1,"two",null,false]}]"#)
+            == #"[{"text":"hé","n":[1.10]},"2026-11-23T05:17:48.123Z",{"e":1},{"k":[1,"two",null,false]}]"#)
     }
 
-    /// Keys are escaped like strings.
-    @Test func keysAreEscaped() throws {
+    /// The writer's buffer grows from its initial capacity as often as needed, keeping
+    /// what was written; commas stay right past 64 levels of nesting (where the writer
+    /// keeps the outer levels' state elsewhere).
+    @Test func growsAndNestsDeeply() throws {
+        var w = JSONWriter(capacity: 1)
+        let long = String(repeating: "é\"\n", count: 5_000)
+        func nest(_ w: inout JSONWriter, _ level: Int) {
+            w.array { w in
+                w.int(level)
+                if level < 100 { nest(&w, level + 1) }
+                w.string(long.prefix(level).description)
+            }
+        }
+        w.object { w in
+            w.field("long", long)
+            w.key("deep"); nest(&w, 1)
+            w.field("after", true)
+        }
+        var deep: JSONValue = .array([.int(100), .string(String(long.prefix(100)))])
+        for level in stride(from: 99, through: 1, by: -1) {
+            deep = .array([.int(level), deep, .string(String(long.prefix(level)))])
+        }
+        let tree: JSONValue = .object([("long", .string(long)), ("deep", deep), ("after", .bool(true))])
+        #expect(w.bytes == tree.serialized())
+        #expect(try JSONParser.parse(w.bytes, maxDepth: 200) == tree)
+    }
+
+    /// Keys from data are escaped like strings (the program's own keys, `StaticString`s,
+    /// are written as they are).
+    @Test func keysFromDataAreEscaped() throws {
         var w = JSONWriter()
-        w.object { w in w.field("a\"b\n\u{1}", "v") }
+        w.object { w in w.key(text: "a\"b\n\u{1}"); w.string("v") }
         #expect(String(decoding: w.bytes, as: UTF8.self) == #"{"a\"b\n\u0001":"v"}"#)
         #expect(try JSONParser.parse(w.bytes)["a\"b\n\u{1}"] == .string("v"))
     }

@@ -1,4 +1,5 @@
 @testable import SyncEngine
+import JSON
 import Testing
 
 /// `sent_at` and friends: RFC 3339 UTC with milliseconds, checked against dates
@@ -20,12 +21,14 @@ import Testing
         (-86_400_000, "1969-12-31T00:00:00.000Z"),
         (-2_208_988_800_000, "1900-01-01T00:00:00.000Z"),
         (-62_135_596_800_000, "0001-01-01T00:00:00.000Z"),
+        (253_402_300_800_000, "10000-01-01T00:00:00.000Z"),
+        (Int64.max, "292278994-08-17T07:12:55.807Z"),
     ])
     func formats(_ millis: Int64, _ expected: String) {
         #expect(Timestamp.rfc3339(millis) == expected)
-        var json: [UInt8] = []
-        Timestamp.appendJSON(millis, to: &json)
-        #expect(String(decoding: json, as: UTF8.self) == "\"\(expected)\"")
+        var w = JSONWriter()
+        w.array { w in w.timestamp(millis) }
+        #expect(String(decoding: w.bytes, as: UTF8.self) == "[\"\(expected)\"]")
     }
 
     /// `civil(fromDays:)` (a closed formula) against a calendar that counts one day at a
