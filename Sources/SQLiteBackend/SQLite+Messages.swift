@@ -52,20 +52,29 @@ extension SQLiteReader: MessagesReads {
 
     public func latestMessages(rooms: [(room: RoomID, above: Int64)], count: Int, viewer: UserID) throws -> [RoomID: [Message]] {
         // One prepared statement per room, in the snapshot's transaction: in-process, no
-        // round trips, each an index range read backwards (see SQLite+Stream.swift).
+        // round trips, each an index range read backwards (see SQLite+Stream.swift). One
+        // statement for all rooms (the rooms as a `json_each` array, a scalar subquery per
+        // room for where its newest `count` begin) was measured slower: 370 against 320 µs
+        // of server CPU per first screen of 20 rooms.
         var out: [RoomID: [Message]] = [:]
         guard count > 0 else { return out }
         for (room, above) in rooms {
-            let rows = try sqlite.queryAll("""
-                SELECT \(MessageRows.columns(viewer: "?4")) FROM messages m JOIN users su ON su.id = m.sender_id
-                WHERE m.room_id = ?1 AND m.seq > ?2 AND m.kind = 'message' ORDER BY m.seq DESC LIMIT ?3
-                """, [.integer(room.rawValue), .integer(above), .integer(Int64(count)), .integer(viewer.rawValue)]) {
+            let rows = try sqlite.queryAll(SQL.latest, [.integer(room.rawValue), .integer(above), .integer(Int64(count)),
+                                                        .integer(viewer.rawValue)]) {
                 MessageRows.message($0)
             }
             if !rows.isEmpty { out[room] = rows }
         }
         return out
     }
+}
+
+private enum SQL {
+    /// A room's newest messages above a seq, newest first (`latestMessages`).
+    static let latest = """
+        SELECT \(MessageRows.columns(viewer: "?4")) FROM messages m JOIN users su ON su.id = m.sender_id
+        WHERE m.room_id = ?1 AND m.seq > ?2 AND m.kind = 'message' ORDER BY m.seq DESC LIMIT ?3
+        """
 }
 
 // A send: only single-row statements by key (plus one indexed member read): no

@@ -37,6 +37,7 @@ struct PostgresStoreConformanceTests {
     @Test func reactionsAreCountedAndFlushedOncePerMessage() throws { try StoreConformanceTests().reactionsAreCountedAndFlushedOncePerMessage(factory) }
     @Test func canonicallyEquivalentKeysAreOneReaction() throws { try StoreConformanceTests().canonicallyEquivalentKeysAreOneReaction(factory) }
     @Test func changeSeqsAreTheChangeRowsOfEachRange() throws { try StoreConformanceTests().changeSeqsAreTheChangeRowsOfEachRange(factory) }
+    @Test func previewsOfManyRoomsAreEachRoomsNewestMessages() throws { try StoreConformanceTests().previewsOfManyRoomsAreEachRoomsNewestMessages(factory) }
     @Test func erasingAUserTombstonesTheirMessagesAndReactions() throws { try StoreConformanceTests().erasingAUserTombstonesTheirMessagesAndReactions(factory) }
     @Test func aChangeNeverShowsAMemberWhatWasSaidBeforeTheyJoined() throws { try StoreConformanceTests().aChangeNeverShowsAMemberWhatWasSaidBeforeTheyJoined(factory) }
     @Test func anErasureEndsWhenRetentionPrunedTheMessagesReactedTo() throws { try StoreConformanceTests().anErasureEndsWhenRetentionPrunedTheMessagesReactedTo(factory) }

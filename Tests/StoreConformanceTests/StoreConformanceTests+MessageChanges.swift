@@ -233,6 +233,48 @@ extension StoreConformanceTests {
         }
     }
 
+    /// The previews of a page of rooms in one read: per room its newest `count` messages
+    /// above the given seq, newest first, each as it is now; change rows (edits, recalls)
+    /// neither listed nor counted, however many sit among the newest; a room with fewer
+    /// has what it has, an empty one none. The same as each room's history page (another
+    /// statement) says.
+    @Test(arguments: allStoreFactories)
+    func previewsOfManyRoomsAreEachRoomsNewestMessages(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob")
+            let busy = try h.direct(alice, bob), few = try h.group(alice, "few", [bob])
+            let joined = try h.group(alice, "joined", [bob]), empty = try h.group(alice, "empty", [bob])
+            for i in 1...6 { _ = try h.send(alice, busy, "b\(i)").get() }                  // seqs 1-6
+            _ = try edit(h, alice, busy, 5, "\"five again\"").get()                        // 7
+            _ = try edit(h, alice, busy, 6, "\"six again\"").get()                         // 8
+            _ = try recall(h, alice, busy, 2).get()                                        // 9
+            for i in 1...2 { _ = try h.send(bob, few, "f\(i)").get() }
+            for i in 1...5 { _ = try h.send(alice, joined, "j\(i)").get() }
+            let asked: [(room: RoomID, above: Int64)] = [(busy, 0), (few, 0), (joined, 3), (empty, 0)]
+            let (previews, history) = try h.read { ctx in
+                let previews = try ctx.store.latestMessages(rooms: asked, count: 3, viewer: bob.id)
+                var history: [RoomID: [Message]] = [:]
+                for (room, above) in asked {
+                    try ctx.store.messages(room: room, below: .max, above: above, limit: 3, viewer: bob.id) { m in
+                        history[room, default: []].append(m)
+                        return true
+                    }
+                }
+                return (previews, history)
+            }
+            #expect(previews[busy]?.map(\.seq) == [6, 5, 4])
+            #expect(previews[busy]?.map(\.body) == ["\"six again\"", "\"five again\"", "\"hi\""])
+            #expect(previews[busy]?.map(\.clientMsgID) == ["b6", "b5", "b4"])
+            #expect(previews[few]?.map(\.seq) == [2, 1])
+            #expect(previews[joined]?.map(\.seq) == [5, 4])
+            #expect(previews[empty] == nil)
+            #expect(previews.keys.sorted() == [busy, few, joined])
+            for room in [busy, few, joined] { #expect(previews[room] == history[room], "room \(room)") }
+            #expect(try h.read { try $0.store.latestMessages(rooms: [], count: 3, viewer: bob.id) }.isEmpty)
+            #expect(try h.read { try $0.store.latestMessages(rooms: asked, count: 0, viewer: bob.id) }.isEmpty)
+        }
+    }
+
     /// Keys equal as `String`s (canonically equivalent: a precomposed "é" and "e" +
     /// U+0301) are one reaction, whichever spelling each reader sends: the first spelling
     /// stays, a repeat in the other changes nothing, taking it back in either spelling
