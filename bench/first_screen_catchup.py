@@ -17,12 +17,16 @@ for i in range(1000):
 for i,room in enumerate(rooms):
     for k in range(3): req("POST",f"/v1/rooms/{room}/messages",tok2,{"client_msg_id":f"{i}-{k}","body":{"t":"hello"}})
 print(f"setup {time.time()-t0:.1f}s")
+# 2,000 requests: the p99 is the 20th slowest (of 300 it was the 3rd, which one slow
+# moment of a shared machine decides).
+N=2000
 lat=[]
-for i in range(300):
+for i in range(N):
     t=time.perf_counter(); s,r=req("GET","/v1/conversations?limit=20&preview=3",tok); lat.append((time.perf_counter()-t)*1000)
     assert s==200 and len(r["conversations"])==20
-lat.sort(); print(f"first screen (20 of 1000 rooms, 3 previews): p50 {lat[150]:.2f} ms, p99 {lat[297]:.2f} ms, max {lat[-1]:.2f} ms")
-first_screen={"p50_ms":round(lat[150],2),"p99_ms":round(lat[297],2),"max_ms":round(lat[-1],2)}
+lat.sort(); p50, p99 = lat[N // 2], lat[N * 99 // 100 - 1]
+print(f"first screen (20 of 1000 rooms, 3 previews): p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {lat[-1]:.2f} ms")
+first_screen={"p50_ms":round(p50,2),"p99_ms":round(p99,2),"max_ms":round(lat[-1],2)}
 # catch-up: a device whose cursor is 10,000 messages (100 rooms x 100) behind
 s,r=req("GET","/v1/conversations?limit=1",tok)
 _,d=req("POST",f"/v1/admin/users/{n}/devices",admin,{"name":"late"}); late=d["token"]
