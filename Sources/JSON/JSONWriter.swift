@@ -15,13 +15,10 @@ public struct JSONWriter: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var count = 0
     private var capacity: Int
-    /// Does the next element of the innermost open container need a comma?
+    /// Does the next element of the innermost open container need a comma? (No stack of
+    /// these is needed: when a container closes, the one around it holds at least that
+    /// container, so its next element needs one.)
     private var needsComma = false
-    /// The enclosing containers' `needsComma`, one bit each, innermost lowest; past 64
-    /// levels in `deeper`.
-    private var outer: UInt64 = 0
-    private var depth = 0
-    private var deeper: [Bool] = []
     private var afterKey = false
 
     public init(capacity: Int = 256) {
@@ -46,18 +43,12 @@ public struct JSONWriter: ~Copyable {
     @inline(__always) private mutating func open(_ bracket: UInt8) {
         separator()
         append(bracket)
-        if depth >= 64 { deeper.append(outer >> 63 != 0) }
-        outer = outer << 1 | (needsComma ? 1 : 0)
-        depth += 1
         needsComma = false
     }
 
     @inline(__always) private mutating func close(_ bracket: UInt8) {
         append(bracket)
-        depth -= 1
-        needsComma = outer & 1 != 0
-        outer >>= 1
-        if depth >= 64 { outer |= (deeper.removeLast() ? 1 : 0) << 63 }
+        needsComma = true
     }
 
     public mutating func object(_ body: (inout JSONWriter) -> Void) {

@@ -27,11 +27,20 @@ public enum Timestamp {
         let (days, secondOfDay) = floorDivMod(secondsOfEpoch, 86_400)
         let (year, month, day) = civil(fromDays: days)
         var p = out
-        if (0...9999).contains(year) {
-            JSONDigits.padded(year, 4, into: p)
+        // Years before 1 BC and after 9999 are outside RFC 3339; they are written as
+        // ISO 8601's expanded years are (a sign, at least four digits). The server's clock
+        // writes neither.
+        var y = year
+        if y < 0 {
+            p[0] = UInt8(ascii: "-")
+            p += 1
+            y = -y
+        }
+        if y <= 9999 {
+            JSONDigits.padded(y, 4, into: p)
             p += 4
         } else {
-            p += JSONDigits.decimal(year, into: p)
+            p += JSONDigits.decimal(y, into: p)
         }
         p[0] = UInt8(ascii: "-"); JSONDigits.padded(month, 2, into: p + 1)
         p[3] = UInt8(ascii: "-"); JSONDigits.padded(day, 2, into: p + 4)

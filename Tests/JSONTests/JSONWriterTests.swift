@@ -69,8 +69,8 @@ import Testing
     }
 
     /// The writer's buffer grows from its initial capacity as often as needed, keeping
-    /// what was written; commas stay right past 64 levels of nesting (where the writer
-    /// keeps the outer levels' state elsewhere).
+    /// what was written; commas stay right at any depth, closing a container and going on
+    /// in the one around it.
     @Test func growsAndNestsDeeply() throws {
         var w = JSONWriter(capacity: 1)
         let long = String(repeating: "é\"\n", count: 5_000)
@@ -93,6 +93,32 @@ import Testing
         let tree: JSONValue = .object([("long", .string(long)), ("deep", deep), ("after", .bool(true))])
         #expect(w.bytes == tree.serialized())
         #expect(try JSONParser.parse(w.bytes, maxDepth: 200) == tree)
+    }
+
+    /// Every way of writing at the buffer's end grows it first: from a capacity of one,
+    /// thousands of numbers, keys, strings, raw texts and in-place writes (`raw(maxBytes:)`
+    /// filling all it reserved) come out whole and in order.
+    @Test func everyWriteGrowsTheBufferFirst() throws {
+        var w = JSONWriter(capacity: 1)
+        var tree: [JSONValue] = []
+        w.array { w in
+            for i in 0..<2_000 {
+                let n = i % 2 == 0 ? Int64.min + Int64(i) : Int64.max - Int64(i)
+                w.int(n)
+                tree.append(.number(String(n)))
+                w.raw(maxBytes: 40) { out in
+                    for k in 0..<40 { out[k] = k == 0 || k == 39 ? UInt8(ascii: "\"") : UInt8(ascii: "a") + UInt8(k % 26) }
+                    return 40
+                }
+                tree.append(.string(String(decoding: (1..<39).map { UInt8(ascii: "a") + UInt8($0 % 26) }, as: UTF8.self)))
+                w.object { w in w.field("k", "v\"\(i)"); w.key(text: "é\(i)"); w.raw("[\(i)]") }
+                tree.append(.object([("k", .string("v\"\(i)")), ("é\(i)", .array([.number(String(i))]))]))
+                w.raw(Array("true".utf8))
+                tree.append(.bool(true))
+            }
+        }
+        #expect(w.bytes == JSONValue.array(tree).serialized())
+        #expect(try JSONParser.parse(w.bytes) == .array(tree))
     }
 
     /// Keys from data are escaped like strings (the program's own keys, `StaticString`s,

@@ -21,14 +21,28 @@ import Testing
         (-86_400_000, "1969-12-31T00:00:00.000Z"),
         (-2_208_988_800_000, "1900-01-01T00:00:00.000Z"),
         (-62_135_596_800_000, "0001-01-01T00:00:00.000Z"),
+        (-62_167_219_200_000, "0000-01-01T00:00:00.000Z"),
+        // Outside RFC 3339 (never from the server's clock): ISO 8601's expanded years,
+        // the values from the same day arithmetic done in Python.
+        (-62_167_219_200_001, "-0001-12-31T23:59:59.999Z"),
         (253_402_300_800_000, "10000-01-01T00:00:00.000Z"),
         (Int64.max, "292278994-08-17T07:12:55.807Z"),
+        (Int64.min, "-292275055-05-16T16:47:04.192Z"),
     ])
     func formats(_ millis: Int64, _ expected: String) {
         #expect(Timestamp.rfc3339(millis) == expected)
         var w = JSONWriter()
         w.array { w in w.timestamp(millis) }
         #expect(String(decoding: w.bytes, as: UTF8.self) == "[\"\(expected)\"]")
+    }
+
+    /// Written in place one after another, each timestamp grows the writer's buffer as it
+    /// needs (from a capacity of one) and comes out as `rfc3339` says.
+    @Test func manyInPlaceFromASmallBuffer() {
+        let values: [Int64] = (0..<1_000).map { Int64($0) * 7_777_777_777_777 - 3_000_000_000_000_000 } + [Int64.min, Int64.max]
+        var w = JSONWriter(capacity: 1)
+        w.array { w in for v in values { w.timestamp(v) } }
+        #expect(String(decoding: w.bytes, as: UTF8.self) == "[" + values.map { "\"\(Timestamp.rfc3339($0))\"" }.joined(separator: ",") + "]")
     }
 
     /// `civil(fromDays:)` (a closed formula) against a calendar that counts one day at a
