@@ -17,6 +17,13 @@ private enum SQL {
         SELECT \(MessageRows.columns(viewer: "?3")), m.kind, m.target_seq
         FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ?1 AND m.seq = ?2
         """
+    /// The rows at consecutive seqs of one room (`rowByKey` for a run of keys): one range
+    /// read of the (room_id, seq) index instead of a probe per key.
+    static let rowsInRun = """
+        SELECT \(MessageRows.columns(viewer: "?4")), m.kind, m.target_seq
+        FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ?1 AND m.seq >= ?2 AND m.seq <= ?3
+        ORDER BY m.seq
+        """
     /// The message a change row changes, as it is now; none if it is at or below the
     /// viewer's join (what was said before they joined is not theirs to see).
     static let changeTarget = """
@@ -157,28 +164,60 @@ extension SQLiteReader: StreamReads {
 
     public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?] {
         var out: [Message?] = []
+        out.reserveCapacity(min(keys.count, maxCount))
         var found = 0
         var bodyBytes = 0
-        for key in keys {
+        var i = 0
+        while i < keys.count {
             // The bounds of the protocol: a page cannot reach this key.
             if found >= maxCount || bodyBytes > maxBodyBytes { break }
-            let row = try sqlite.queryOne(SQL.rowByKey, [.integer(key.room.rawValue), .integer(key.seq), .integer(viewer.rawValue)]) {
-                (MessageRows.message($0), kind: $0.text(MessageRows.count), target: $0.optionalInt64(MessageRows.count + 1))
+            // A run: keys of one room at consecutive seqs (a device behind in a busy room),
+            // read with one range statement; no longer than the page can still take.
+            var end = i + 1
+            while end < keys.count, end - i < maxCount - found, keys[end].room == keys[i].room,
+                  keys[end].seq == keys[end - 1].seq + 1 {
+                end += 1
             }
-            var m = row?.0
-            if let row, let kind = MessageChange.Kind(rawValue: row.kind), let target = row.target {
-                m = try sqlite.queryOne(SQL.changeTarget, [.integer(key.room.rawValue), .integer(target), .integer(viewer.rawValue)]) {
-                    MessageRows.message($0)
+            let rows = try self.rows(keys[i..<end], viewer: viewer)
+            for (key, row) in zip(keys[i..<end], rows) {
+                if found >= maxCount || bodyBytes > maxBodyBytes { break }
+                var m = row?.message
+                if let row, let kind = MessageChange.Kind(rawValue: row.kind), let target = row.target {
+                    m = try sqlite.queryOne(SQL.changeTarget, [.integer(key.room.rawValue), .integer(target), .integer(viewer.rawValue)]) {
+                        MessageRows.message($0)
+                    }
+                    m?.change = MessageChange(kind: kind, seq: key.seq)
                 }
-                m?.change = MessageChange(kind: kind, seq: key.seq)
+                if let m {
+                    found += 1
+                    bodyBytes += m.body.utf8.count
+                }
+                out.append(m)
             }
-            if let m {
-                found += 1
-                bodyBytes += m.body.utf8.count
-            }
-            out.append(m)
+            i = end
         }
         return out
+    }
+
+    private typealias KeyRow = (message: Message, kind: String, target: Int64?)
+
+    /// The rows at `run`'s keys (one room, consecutive seqs), in order; nil where there is
+    /// none (pruned). One key is a probe, more a range read.
+    private func rows(_ run: ArraySlice<Stream.MessageKey>, viewer: UserID) throws -> [KeyRow?] {
+        func row(_ r: Row) -> KeyRow {
+            (MessageRows.message(r), kind: r.text(MessageRows.count), target: r.optionalInt64(MessageRows.count + 1))
+        }
+        let first = run[run.startIndex]
+        if run.count == 1 {
+            return [try sqlite.queryOne(SQL.rowByKey, [.integer(first.room.rawValue), .integer(first.seq), .integer(viewer.rawValue)], row)]
+        }
+        var rows = [KeyRow?](repeating: nil, count: run.count)
+        try sqlite.query(SQL.rowsInRun, [.integer(first.room.rawValue), .integer(first.seq), .integer(first.seq + Int64(run.count) - 1),
+                                         .integer(viewer.rawValue)]) { r in
+            let found = row(r)
+            rows[Int(found.message.seq - first.seq)] = found
+        }
+        return rows
     }
 }
 

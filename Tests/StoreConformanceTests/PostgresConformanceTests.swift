@@ -38,6 +38,7 @@ struct PostgresStoreConformanceTests {
     @Test func canonicallyEquivalentKeysAreOneReaction() throws { try StoreConformanceTests().canonicallyEquivalentKeysAreOneReaction(factory) }
     @Test func changeSeqsAreTheChangeRowsOfEachRange() throws { try StoreConformanceTests().changeSeqsAreTheChangeRowsOfEachRange(factory) }
     @Test func previewsOfManyRoomsAreEachRoomsNewestMessages() throws { try StoreConformanceTests().previewsOfManyRoomsAreEachRoomsNewestMessages(factory) }
+    @Test func aPageOfKeysReadsAsEachKeyAlone() throws { try StoreConformanceTests().aPageOfKeysReadsAsEachKeyAlone(factory) }
     @Test func erasingAUserTombstonesTheirMessagesAndReactions() throws { try StoreConformanceTests().erasingAUserTombstonesTheirMessagesAndReactions(factory) }
     @Test func aChangeNeverShowsAMemberWhatWasSaidBeforeTheyJoined() throws { try StoreConformanceTests().aChangeNeverShowsAMemberWhatWasSaidBeforeTheyJoined(factory) }
     @Test func anErasureEndsWhenRetentionPrunedTheMessagesReactedTo() throws { try StoreConformanceTests().anErasureEndsWhenRetentionPrunedTheMessagesReactedTo(factory) }

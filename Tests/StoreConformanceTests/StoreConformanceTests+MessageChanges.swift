@@ -277,6 +277,52 @@ extension StoreConformanceTests {
         }
     }
 
+    /// Keys of a page read in one go give what each key read alone gives, in order:
+    /// runs of one room's consecutive seqs (an edit's and a recall's rows among them, a
+    /// seq past the room's last) between keys of another room; and the page's bounds cut
+    /// at the same key whether they fall inside a run or between runs.
+    @Test(arguments: allStoreFactories)
+    func aPageOfKeysReadsAsEachKeyAlone(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob")
+            let busy = try h.direct(alice, bob), other = try h.group(alice, "other", [bob])
+            for i in 1...8 { _ = try h.send(i % 3 == 0 ? bob : alice, busy, "b\(i)", "\"\(String(repeating: "x", count: i * 10))\"").get() }
+            _ = try edit(h, alice, busy, 2, "\"two again\"").get()   // 9
+            _ = try recall(h, alice, busy, 4).get()                    // 10
+            for i in 1...3 { _ = try h.send(alice, other, "o\(i)").get() }
+            let k = { (room: RoomID, seq: Int64) in Stream.MessageKey(room: room, seq: seq) }
+            let keys = [k(busy, 1), k(busy, 2), k(busy, 3), k(other, 1), k(busy, 4), k(busy, 5), k(busy, 6), k(busy, 7),
+                        k(busy, 8), k(busy, 9), k(busy, 10), k(busy, 11), k(busy, 12), k(other, 2), k(other, 3)]
+            let alone: [Message?] = try keys.map { key in
+                try h.read { try $0.store.streamMessages([key], maxCount: 1, maxBodyBytes: .max, viewer: bob.id) }.first ?? nil
+            }
+            #expect(alone.map { $0?.seq } == [1, 2, 3, 1, 4, 5, 6, 7, 8, 2, 4, nil, nil, 2, 3])
+            #expect(alone[9]?.change?.seq == 9 && alone[9]?.body == "\"two again\"")
+            #expect(alone[10]?.change?.seq == 10 && alone[10]?.deletedAt != nil)
+            func page(_ maxCount: Int, _ maxBodyBytes: Int) throws -> [Message?] {
+                try h.read { try $0.store.streamMessages(keys, maxCount: maxCount, maxBodyBytes: maxBodyBytes, viewer: bob.id) }
+            }
+            /// What the bounds leave of `alone`: up to the first key where `maxCount` were
+            /// found before it or their bodies add up to more than `maxBodyBytes`.
+            func expected(_ maxCount: Int, _ maxBodyBytes: Int) -> [Message?] {
+                var out: [Message?] = [], found = 0, bytes = 0
+                for m in alone {
+                    if found >= maxCount || bytes > maxBodyBytes { break }
+                    if let m { found += 1; bytes += m.body.utf8.count }
+                    out.append(m)
+                }
+                return out
+            }
+            for (maxCount, maxBodyBytes) in [(100, Int.max), (2, Int.max), (6, Int.max), (8, Int.max), (12, Int.max),
+                                             (100, 30), (100, 100), (100, 150), (5, 100)] {
+                let got = try page(maxCount, maxBodyBytes)
+                #expect(got == expected(maxCount, maxBodyBytes), "maxCount \(maxCount), maxBodyBytes \(maxBodyBytes)")
+            }
+            #expect(try page(100, .max).count == keys.count)
+            #expect(try page(6, .max).count == 6)   // cut inside busy's run after other's key
+        }
+    }
+
     /// Keys equal as `String`s (canonically equivalent: a precomposed "é" and "e" +
     /// U+0301) are one reaction, whichever spelling each reader sends: the first spelling
     /// stays, a repeat in the other changes nothing, taking it back in either spelling
