@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON", "MutationSupport"]),
         // The domain's pieces that need no store and no socket: cursors and tokens,
         // the Notifier, the principal cache, validation, timestamps, the stream merge.
-        .testTarget(name: "SyncEngineTests", dependencies: ["SyncEngine", "MutationSupport"]),
+        .testTarget(name: "SyncEngineTests", dependencies: ["SyncEngine", "MutationSupport", "JSON"]),
         .testTarget(name: "SocketsTests", dependencies: ["Sockets"]),
         // The server end to end on real sockets (with its WebSocket upgrade, and the
         // event-loop client against it), the parsers, and the fuzz-corpus regressions.
