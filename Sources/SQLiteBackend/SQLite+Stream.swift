@@ -17,6 +17,8 @@ private enum SQL {
         SELECT \(MessageRows.columns(viewer: "?3")), m.kind, m.target_seq
         FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ?1 AND m.seq = ?2
         """
+    /// The longest run of keys read at once (`rowsInRun`).
+    static let maxRun = 256
     /// The rows at consecutive seqs of one room (`rowByKey` for a run of keys): one range
     /// read of the (room_id, seq) index instead of a probe per key.
     static let rowsInRun = """
@@ -174,11 +176,11 @@ extension SQLiteReader: StreamReads {
             // A run: keys of one room at consecutive seqs (a device behind in a busy room),
             // read with one range statement; no longer than the page can still take.
             var end = i + 1
-            while end < keys.count, end - i < maxCount - found, keys[end].room == keys[i].room,
-                  keys[end].seq == keys[end - 1].seq + 1 {
+            while end < keys.count, end - i < min(maxCount - found, SQL.maxRun), keys[end].room == keys[i].room,
+                  keys[end - 1].seq < Int64.max, keys[end].seq == keys[end - 1].seq + 1 {
                 end += 1
             }
-            let rows = try self.rows(keys[i..<end], viewer: viewer)
+            let rows = try self.rows(keys[i..<end], bodyBudget: maxBodyBytes - bodyBytes, viewer: viewer)
             for (key, row) in zip(keys[i..<end], rows) {
                 if found >= maxCount || bodyBytes > maxBodyBytes { break }
                 var m = row?.message
@@ -202,8 +204,11 @@ extension SQLiteReader: StreamReads {
     private typealias KeyRow = (message: Message, kind: String, target: Int64?)
 
     /// The rows at `run`'s keys (one room, consecutive seqs), in order; nil where there is
-    /// none (pruned). One key is a probe, more a range read.
-    private func rows(_ run: ArraySlice<Stream.MessageKey>, viewer: UserID) throws -> [KeyRow?] {
+    /// none (pruned), or where the page's bytes end before it. One key is a probe, more a
+    /// range read, which stops after the row whose message bodies pass `bodyBudget` (a
+    /// change row counts none here, its target's body more in `streamMessages`, so the
+    /// page ends at or before the first row not read): no body past the page's end is read.
+    private func rows(_ run: ArraySlice<Stream.MessageKey>, bodyBudget: Int, viewer: UserID) throws -> [KeyRow?] {
         func row(_ r: Row) -> KeyRow {
             (MessageRows.message(r), kind: r.text(MessageRows.count), target: r.optionalInt64(MessageRows.count + 1))
         }
@@ -212,10 +217,13 @@ extension SQLiteReader: StreamReads {
             return [try sqlite.queryOne(SQL.rowByKey, [.integer(first.room.rawValue), .integer(first.seq), .integer(viewer.rawValue)], row)]
         }
         var rows = [KeyRow?](repeating: nil, count: run.count)
-        try sqlite.query(SQL.rowsInRun, [.integer(first.room.rawValue), .integer(first.seq), .integer(first.seq + Int64(run.count) - 1),
-                                         .integer(viewer.rawValue)]) { r in
+        var bytes = 0
+        try sqlite.queryWhile(SQL.rowsInRun, [.integer(first.room.rawValue), .integer(first.seq), .integer(run[run.endIndex - 1].seq),
+                                         .integer(viewer.rawValue)]) { r -> Bool in
             let found = row(r)
             rows[Int(found.message.seq - first.seq)] = found
+            if found.target == nil { bytes += found.message.body.utf8.count }
+            return bytes <= bodyBudget
         }
         return rows
     }

@@ -36,6 +36,22 @@ extension Database {
         }
     }
 
+    /// Calls `body` for each row until it returns false (the rows after it are not
+    /// stepped to, so their columns are never read). The `Row` is only valid inside `body`.
+    public func queryWhile(_ sql: String, _ values: [SQLValue] = [], _ body: (Row) throws -> Bool) throws {
+        let statement = try statement(sql)
+        statement.inUse = true
+        defer {
+            statement.inUse = false
+            statement.reset()
+        }
+        try statement.bind(values)
+        let row = Row(handle: statement.handle)
+        while try statement.step() {
+            guard try body(row) else { return }
+        }
+    }
+
     /// Maps every row to a value.
     public func queryAll<T>(_ sql: String, _ values: [SQLValue] = [], _ map: (Row) throws -> T) throws -> [T] {
         var result: [T] = []

@@ -277,28 +277,44 @@ extension StoreConformanceTests {
         }
     }
 
-    /// Keys of a page read in one go give what each key read alone gives, in order:
-    /// runs of one room's consecutive seqs (an edit's and a recall's rows among them, a
-    /// seq past the room's last) between keys of another room; and the page's bounds cut
-    /// at the same key whether they fall inside a run or between runs.
+    /// Keys of a page read in one go give what each key read alone gives, in order: runs
+    /// of one room's consecutive seqs whose first seqs were pruned and whose last are past
+    /// the room's end, an edit's and a recall's rows among them, between keys of another
+    /// room (one of them a change of a message from before the viewer joined: nothing, and
+    /// not counted as found); and the page's bounds cut at the same key whether they fall
+    /// inside a run or between runs.
     @Test(arguments: allStoreFactories)
     func aPageOfKeysReadsAsEachKeyAlone(_ factory: any StoreFactory) throws {
-        try Harness.with(factory) { h in
-            let alice = try h.user("alice"), bob = try h.user("bob")
-            let busy = try h.direct(alice, bob), other = try h.group(alice, "other", [bob])
-            for i in 1...8 { _ = try h.send(i % 3 == 0 ? bob : alice, busy, "b\(i)", "\"\(String(repeating: "x", count: i * 10))\"").get() }
-            _ = try edit(h, alice, busy, 2, "\"two again\"").get()   // 9
-            _ = try recall(h, alice, busy, 4).get()                    // 10
-            for i in 1...3 { _ = try h.send(alice, other, "o\(i)").get() }
+        let clock = FakeClock()
+        var config = EngineConfiguration()
+        config.historyRetentionMillis = 60_000
+        try Harness.with(factory, config: config, clock: clock.function) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob"), carol = try h.user("carol")
+            let busy = try h.direct(alice, bob)
+            for i in 1...2 { _ = try h.send(alice, busy, "old\(i)").get() }                      // seqs 1-2, pruned below
+            clock.advance(by: 120_000)
+            for i in 3...8 { _ = try h.send(i % 3 == 0 ? bob : alice, busy, "b\(i)", "\"\(String(repeating: "x", count: i * 10))\"").get() }
+            _ = try edit(h, alice, busy, 4, "\"four again\"").get()   // 9
+            _ = try recall(h, alice, busy, 5).get()                     // 10
+            let late = try h.group(alice, "late", [carol])
+            _ = try h.send(alice, late, "l1").get()                     // 1
+            _ = try h.send(alice, late, "l2").get()                     // 2
+            _ = try h.write { try Rooms.addMembers($0, me: alice.principal, room: late, names: ["bob"]) }.get()
+            _ = try edit(h, alice, late, 1, "\"before bob\"").get()   // 3: not bob's to see
+            _ = try h.send(alice, late, "l4").get()                     // 4
+            let done = DispatchSemaphore(value: 0)
+            h.engine.pruneRound { done.signal() }
+            done.wait()
+
             let k = { (room: RoomID, seq: Int64) in Stream.MessageKey(room: room, seq: seq) }
-            let keys = [k(busy, 1), k(busy, 2), k(busy, 3), k(other, 1), k(busy, 4), k(busy, 5), k(busy, 6), k(busy, 7),
-                        k(busy, 8), k(busy, 9), k(busy, 10), k(busy, 11), k(busy, 12), k(other, 2), k(other, 3)]
+            let keys = [k(busy, 1), k(busy, 2), k(busy, 3), k(busy, 4), k(busy, 5), k(late, 3), k(late, 4), k(busy, 6),
+                        k(busy, 7), k(busy, 8), k(busy, 9), k(busy, 10), k(busy, 11), k(busy, 12)]
             let alone: [Message?] = try keys.map { key in
                 try h.read { try $0.store.streamMessages([key], maxCount: 1, maxBodyBytes: .max, viewer: bob.id) }.first ?? nil
             }
-            #expect(alone.map { $0?.seq } == [1, 2, 3, 1, 4, 5, 6, 7, 8, 2, 4, nil, nil, 2, 3])
-            #expect(alone[9]?.change?.seq == 9 && alone[9]?.body == "\"two again\"")
-            #expect(alone[10]?.change?.seq == 10 && alone[10]?.deletedAt != nil)
+            #expect(alone.map { $0?.seq } == [nil, nil, 3, 4, 5, nil, 4, 6, 7, 8, 4, 5, nil, nil])
+            #expect(alone[10]?.change?.seq == 9 && alone[10]?.body == "\"four again\"")
+            #expect(alone[11]?.change?.seq == 10 && alone[11]?.deletedAt != nil)
             func page(_ maxCount: Int, _ maxBodyBytes: Int) throws -> [Message?] {
                 try h.read { try $0.store.streamMessages(keys, maxCount: maxCount, maxBodyBytes: maxBodyBytes, viewer: bob.id) }
             }
@@ -313,13 +329,16 @@ extension StoreConformanceTests {
                 }
                 return out
             }
-            for (maxCount, maxBodyBytes) in [(100, Int.max), (2, Int.max), (6, Int.max), (8, Int.max), (12, Int.max),
-                                             (100, 30), (100, 100), (100, 150), (5, 100)] {
+            for (maxCount, maxBodyBytes) in [(100, Int.max), (1, Int.max), (2, Int.max), (3, Int.max), (4, Int.max), (5, Int.max),
+                                             (7, Int.max), (9, Int.max), (100, 0), (100, 40), (100, 100), (100, 130),
+                                             (100, 200), (100, 250), (6, 150)] {
                 let got = try page(maxCount, maxBodyBytes)
                 #expect(got == expected(maxCount, maxBodyBytes), "maxCount \(maxCount), maxBodyBytes \(maxBodyBytes)")
             }
             #expect(try page(100, .max).count == keys.count)
-            #expect(try page(6, .max).count == 6)   // cut inside busy's run after other's key
+            #expect(try page(4, .max).count == 7)    // the change not bob's to see is not one of the four
+            #expect(try page(0, .max).isEmpty)
+            #expect(try h.read { try $0.store.streamMessages([], maxCount: 10, maxBodyBytes: .max, viewer: bob.id) }.isEmpty)
         }
     }
 
