@@ -29,19 +29,19 @@ public struct HTTPResponse: Sendable {
     public static func error(_ status: HTTPStatus, code: String, message: String,
                              headers: [(name: String, value: String)] = [],
                              extra: [(String, String)] = []) -> HTTPResponse {
-        var out: [UInt8] = []
-        out.reserveCapacity(64 + message.utf8.count)
-        out.append(contentsOf: #"{"error":{"code":"#.utf8)
-        JSONValue.appendString(code, to: &out)
-        out.append(contentsOf: #","message":"#.utf8)
-        JSONValue.appendString(message, to: &out)
-        for (key, rawJSON) in extra {
-            out.append(UInt8(ascii: ","))
-            JSONValue.appendString(key, to: &out)
-            out.append(UInt8(ascii: ":"))
-            out.append(contentsOf: rawJSON.utf8)
+        var w = JSONWriter(capacity: 64 + message.utf8.count)
+        w.object { w in
+            w.key("error")
+            w.object { w in
+                w.field("code", code)
+                w.field("message", message)
+                for (key, rawJSON) in extra {
+                    w.key(text: key)
+                    w.raw(rawJSON)
+                }
+            }
         }
-        out.append(contentsOf: "}}".utf8)
+        let out = w.bytes
         return HTTPResponse(status: status, headers: headers, body: out)
     }
 

@@ -160,9 +160,10 @@ extension PGReader: StreamReads {
         // (octet_length reads a stored value's length, not the value): of a change row, its
         // message's, read again by key for the count and the bytes (only change rows pay
         // that; one whose message is gone or not the viewer's is not found and adds no
-        // bytes), and only the prefix of keys a page can reach comes back. (A nested query computing
-        // the message once and counting it outside, and a join instead of the subqueries,
-        // were measured: the first no faster, the second planned badly.)
+        // bytes), and only the prefix of keys a page can reach comes back. Measured instead
+        // (one node, 400 devices): a nested query computing the message once and counting it
+        // outside, 0.105-0.128 against 0.071-0.085 ms a call; the message read once by a
+        // join or a LATERAL join, 3-15 ms a call (planned badly).
         var out: [Message?] = []
         out.reserveCapacity(keys.count)
         try pg.query("""

@@ -31,22 +31,14 @@ enum MessageRows {
 
 extension SQLiteReader: MessagesReads {
     public func message(sender: UserID, clientMsgID: String) throws -> Message? {
-        try sqlite.queryOne("""
-            SELECT \(MessageRows.columns(viewer: "?1")) FROM messages m JOIN users su ON su.id = m.sender_id
-            WHERE m.sender_id = ?1 AND m.client_msg_id = ?2
-            """, [.integer(sender.rawValue), .text(clientMsgID)], { MessageRows.message($0) })
+        try sqlite.queryOne(SQL.bySenderKey, [.integer(sender.rawValue), .text(clientMsgID)], { MessageRows.message($0) })
     }
 
     public func messages(room: RoomID, below: Int64, above: Int64, limit: Int, viewer: UserID,
                          _ each: (Message) throws -> Bool) throws {
-        var more = true
-        try sqlite.query("""
-            SELECT \(MessageRows.columns(viewer: "?5")) FROM messages m JOIN users su ON su.id = m.sender_id
-            WHERE m.room_id = ?1 AND m.seq < ?2 AND m.seq > ?3 AND m.kind = 'message' ORDER BY m.seq DESC LIMIT ?4
-            """, [.integer(room.rawValue), .integer(below), .integer(above), .integer(Int64(limit)),
-                  .integer(viewer.rawValue)]) {
-            guard more else { return }
-            more = try each(MessageRows.message($0))
+        try sqlite.queryWhile(SQL.history, [.integer(room.rawValue), .integer(below), .integer(above), .integer(Int64(limit)),
+                                             .integer(viewer.rawValue)]) {
+            try each(MessageRows.message($0))
         }
     }
 
@@ -70,7 +62,18 @@ extension SQLiteReader: MessagesReads {
     }
 }
 
+/// The reads' statements, built once (a statement is looked up by its text on every read).
 private enum SQL {
+    /// A message by its sender's idempotency key.
+    static let bySenderKey = """
+        SELECT \(MessageRows.columns(viewer: "?1")) FROM messages m JOIN users su ON su.id = m.sender_id
+        WHERE m.sender_id = ?1 AND m.client_msg_id = ?2
+        """
+    /// A page of history: messages between two seqs, newest first.
+    static let history = """
+        SELECT \(MessageRows.columns(viewer: "?5")) FROM messages m JOIN users su ON su.id = m.sender_id
+        WHERE m.room_id = ?1 AND m.seq < ?2 AND m.seq > ?3 AND m.kind = 'message' ORDER BY m.seq DESC LIMIT ?4
+        """
     /// A room's newest messages above a seq, newest first (`latestMessages`).
     static let latest = """
         SELECT \(MessageRows.columns(viewer: "?4")) FROM messages m JOIN users su ON su.id = m.sender_id

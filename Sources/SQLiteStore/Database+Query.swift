@@ -21,18 +21,9 @@ extension Database {
 
     /// Calls `body` for each row. The `Row` is only valid inside `body`.
     public func query(_ sql: String, _ values: [SQLValue] = [], _ body: (Row) throws -> Void) throws {
-        let statement = try statement(sql)
-        // Marked busy so a nested query of the same SQL inside `body` does not reset
-        // this statement mid-iteration (see `statement(_:)`).
-        statement.inUse = true
-        defer {
-            statement.inUse = false
-            statement.reset()
-        }
-        try statement.bind(values)
-        let row = Row(handle: statement.handle)
-        while try statement.step() {
+        try queryWhile(sql, values) { row in
             try body(row)
+            return true
         }
     }
 
@@ -40,6 +31,8 @@ extension Database {
     /// stepped to, so their columns are never read). The `Row` is only valid inside `body`.
     public func queryWhile(_ sql: String, _ values: [SQLValue] = [], _ body: (Row) throws -> Bool) throws {
         let statement = try statement(sql)
+        // Marked busy so a nested query of the same SQL inside `body` does not reset
+        // this statement mid-iteration (see `statement(_:)`).
         statement.inUse = true
         defer {
             statement.inUse = false
@@ -62,14 +55,11 @@ extension Database {
     /// Maps the first row, or returns nil if there is none. Stops after one row, so
     /// `LIMIT 1` is not needed for correctness (it still helps the query planner).
     public func queryOne<T>(_ sql: String, _ values: [SQLValue] = [], _ map: (Row) throws -> T) throws -> T? {
-        let statement = try statement(sql)
-        statement.inUse = true
-        defer {
-            statement.inUse = false
-            statement.reset()
+        var result: T?
+        try queryWhile(sql, values) { row in
+            result = try map(row)
+            return false
         }
-        try statement.bind(values)
-        guard try statement.step() else { return nil }
-        return try map(Row(handle: statement.handle))
+        return result
     }
 }

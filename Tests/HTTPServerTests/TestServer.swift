@@ -60,10 +60,9 @@ final class TestHandler: HTTPHandler {
             parked.wrappingAdd(1, ordering: .relaxed)
             responder.onCancel { [self] in self.cancelled.wrappingAdd(1, ordering: .relaxed) }
         case .route(.item(let id)):
-            var out: [UInt8] = Array(#"{"id":"#.utf8)
-            JSONValue.appendString(id, to: &out)
-            out.append(UInt8(ascii: "}"))
-            responder.respond(.json(.ok, out))
+            var w = JSONWriter()
+            w.object { w in w.field("id", id) }
+            responder.respond(.json(.ok, w.bytes))
         case .route(.deleteItem):
             responder.respond(HTTPResponse(status: .noContent))
         case .route(.ws):

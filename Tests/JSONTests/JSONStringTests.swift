@@ -1,9 +1,9 @@
 import JSON
 import Testing
 
-/// The one JSON string writer (responses, errors, bodies): escapes exactly `"`, `\`
-/// and control characters, copies everything else (UTF-8 included) as is, wherever
-/// the escapes fall in the string.
+/// The one JSON string writer (`JSONWriter`: responses, errors, serialized values):
+/// escapes exactly `"`, `\` and control characters, copies everything else (UTF-8
+/// included) as is, wherever the escapes fall in the string.
 @Suite struct JSONStringTests {
     @Test(arguments: [
         ("", #""""#),
@@ -16,8 +16,9 @@ import Testing
         ("end\\", #""end\\""#),
     ])
     func escapes(_ input: String, _ expected: String) throws {
-        var out: [UInt8] = []
-        JSONValue.appendString(input, to: &out)
+        var w = JSONWriter()
+        w.string(input)
+        let out = w.bytes
         #expect(String(decoding: out, as: UTF8.self) == expected)
         #expect(try JSONParser.parse(out) == .string(input))
     }
@@ -38,8 +39,9 @@ import Testing
             case 0..<0x20: expected = "\\u00" + String(hex[Int(b >> 4)]) + String(hex[Int(b & 0xF)])
             default: expected = String(UnicodeScalar(b))
             }
-            var out: [UInt8] = []
-            JSONValue.appendString(String(UnicodeScalar(b)), to: &out)
+            var w = JSONWriter()
+            w.string(String(UnicodeScalar(b)))
+            let out = w.bytes
             #expect(String(decoding: out, as: UTF8.self) == "\"" + expected + "\"", "byte \(b)")
             #expect(try JSONParser.parse(out) == .string(String(UnicodeScalar(b))), "byte \(b)")
         }

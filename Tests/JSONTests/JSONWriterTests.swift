@@ -3,7 +3,8 @@ import Testing
 
 /// The streaming writer: commas and colons placed by itself in any nesting, numbers
 /// written without String, raw JSON copied as is, and what it writes parses back to what
-/// was meant (the same bytes `JSONValue.serialized()` gives).
+/// was meant (the same bytes as the document built as a `JSONValue` and written by
+/// `value`, which is `JSONValue.serialized()`).
 @Suite struct JSONWriterTests {
     @Test func commasAndColonsInAnyNesting() {
         var w = JSONWriter()
@@ -130,7 +131,7 @@ import Testing
         #expect(try JSONParser.parse(w.bytes)["a\"b\n\u{1}"] == .string("v"))
     }
 
-    /// The writer and the value tree write the same bytes for the same document.
+    /// Explicit calls and the same document as a tree written by `value` give the same bytes.
     @Test func theWriterAndTheTreeAgree() throws {
         let tree: JSONValue = ["id": 9, "name": "r\u{0}☃", "members": ["a", "b"], "hot": false, "gone": nil, "body": ["x": []]]
         var w = JSONWriter()

@@ -331,7 +331,10 @@ extension StoreConformanceTests {
             }
             for (maxCount, maxBodyBytes) in [(100, Int.max), (1, Int.max), (2, Int.max), (3, Int.max), (4, Int.max), (5, Int.max),
                                              (7, Int.max), (9, Int.max), (100, 0), (100, 40), (100, 100), (100, 130),
-                                             (100, 200), (100, 250), (6, 150)] {
+                                             (100, 200), (100, 250), (6, 150),
+                                             // Exactly the bodies up to the late room's last (48) and up to seq 6 (110):
+                                             // the next message is still on the page, and read.
+                                             (100, 48), (100, 110)] {
                 let got = try page(maxCount, maxBodyBytes)
                 #expect(got == expected(maxCount, maxBodyBytes), "maxCount \(maxCount), maxBodyBytes \(maxBodyBytes)")
             }
