@@ -39,6 +39,7 @@ struct PostgresStoreConformanceTests {
     @Test func changeSeqsAreTheChangeRowsOfEachRange() throws { try StoreConformanceTests().changeSeqsAreTheChangeRowsOfEachRange(factory) }
     @Test func previewsOfManyRoomsAreEachRoomsNewestMessages() throws { try StoreConformanceTests().previewsOfManyRoomsAreEachRoomsNewestMessages(factory) }
     @Test func aPageOfKeysReadsAsEachKeyAlone() throws { try StoreConformanceTests().aPageOfKeysReadsAsEachKeyAlone(factory) }
+    @Test func aRunLongerThanOneReadComesBackWhole() throws { try StoreConformanceTests().aRunLongerThanOneReadComesBackWhole(factory) }
     @Test func erasingAUserTombstonesTheirMessagesAndReactions() throws { try StoreConformanceTests().erasingAUserTombstonesTheirMessagesAndReactions(factory) }
     @Test func aChangeNeverShowsAMemberWhatWasSaidBeforeTheyJoined() throws { try StoreConformanceTests().aChangeNeverShowsAMemberWhatWasSaidBeforeTheyJoined(factory) }
     @Test func anErasureEndsWhenRetentionPrunedTheMessagesReactedTo() throws { try StoreConformanceTests().anErasureEndsWhenRetentionPrunedTheMessagesReactedTo(factory) }

@@ -345,6 +345,24 @@ extension StoreConformanceTests {
         }
     }
 
+    /// A run of keys longer than one read takes (SQLite reads at most 256 at once) comes
+    /// back whole and in order: 600 consecutive seqs of one room, as a room's history has
+    /// them, with a page bound falling in the third read.
+    @Test(arguments: allStoreFactories)
+    func aRunLongerThanOneReadComesBackWhole(_ factory: any StoreFactory) throws {
+        try Harness.with(factory) { h in
+            let alice = try h.user("alice"), bob = try h.user("bob")
+            let room = try h.direct(alice, bob)
+            for i in 1...600 { _ = try h.send(alice, room, "m\(i)").get() }
+            let keys = (1...600).map { Stream.MessageKey(room: room, seq: Int64($0)) }
+            let all = try h.read { try $0.store.streamMessages(keys, maxCount: 1_000, maxBodyBytes: .max, viewer: bob.id) }
+            #expect(all.map { $0?.seq } == (1...600).map { Int64($0) })
+            #expect(all.map { $0?.clientMsgID } == (1...600).map { "m\($0)" })
+            let cut = try h.read { try $0.store.streamMessages(keys, maxCount: 555, maxBodyBytes: .max, viewer: bob.id) }
+            #expect(cut.map { $0?.seq } == (1...555).map { Int64($0) })
+        }
+    }
+
     /// Keys equal as `String`s (canonically equivalent: a precomposed "é" and "e" +
     /// U+0301) are one reaction, whichever spelling each reader sends: the first spelling
     /// stays, a repeat in the other changes nothing, taking it back in either spelling
