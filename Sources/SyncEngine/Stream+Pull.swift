@@ -71,11 +71,13 @@ extension Stream {
         var moreBeyondScan = false
         var inboxRows = 0
 
-        // Inbox candidates (keys only).
+        // Inbox candidates (keys only). A catch-up leaves some out below, once the change
+        // rows it needs are read (with the hot rooms', in one read).
+        var inboxCrowded: [RoomRange] = []
         if let perRoom = perRoomLimit {
-            let window = try inboxCatchUp(ctx, user: user, after: cursor.inboxSeq, perRoom: perRoom)
+            let window = try inboxCatchUpWindow(ctx, user: user, after: cursor.inboxSeq, perRoom: perRoom)
             items = window.items
-            for (room, before) in window.gaps { gaps[room] = before }
+            inboxCrowded = window.crowded
             moreBeyondScan = window.truncated
         } else {
             items = try ctx.store.inboxKeys(user: user, after: cursor.inboxSeq, limit: limit + 1).map(Item.inbox)
@@ -97,6 +99,8 @@ extension Stream {
         // leave it has passed was delivered: its messages come before the leave).
         let memberships = try hotMemberships(ctx.store, user: user,
                                              departuresAfter: !cursor.hot.isEmpty || !items.isEmpty ? cursor.inboxSeq : nil)
+        // Each room's stays still owed, oldest first.
+        var owedByRoom: [RoomID: [(start: Int64, end: Int64)]] = [:]
         for (room, stays) in Dictionary(grouping: memberships, by: \.room) {
             let named = cursor.hot[room]
             var owed: [(start: Int64, end: Int64)] = []
@@ -128,35 +132,76 @@ extension Stream {
                 }
                 continue
             }
-            // Catch-up: the newest `perRoom` seqs of the stays owed (a gap names the first
-            // seq kept; history below it is the member's to page).
-            if let perRoom = perRoomLimit {
-                var remaining = Int64(perRoom)
-                var kept: [(start: Int64, end: Int64)] = []
-                for stay in owed.reversed() {
-                    if remaining == 0 {
-                        gaps[room] = kept[0].start + 1
-                        break
-                    }
-                    let take = min(remaining, stay.end - stay.start)
-                    if take < stay.end - stay.start { gaps[room] = stay.end - take + 1 }
-                    kept.insert((stay.end - take, stay.end), at: 0)
-                    remaining -= take
-                }
-                owed = kept
-            }
             if current == nil, let latestLeave { departedEnds[room] = (owed.last!.end, latestLeave) }
+            owedByRoom[room] = owed
+        }
+        // Catch-up: the newest `perRoom` messages of the stays owed (a gap names the
+        // oldest kept; history below it is the member's to page). Changes are not
+        // messages, as in the inbox's catch-up: they never count toward `perRoom`, and a
+        // change is delivered unless this catch-up left out the message it changes (a
+        // recall of a message the device has comes however far back it is). The change
+        // rows of the rooms with more seqs owed than `perRoom`, and of the inbox's crowded
+        // rooms, in one read (a room that turned hot can be in both, in ranges apart).
+        var hiddenChanges: Set<MessageKey> = []   // changes whose message the catch-up left out
+        if let perRoom = perRoomLimit {
+            let crowded = owedByRoom.filter { $0.value.reduce(0) { $0 + ($1.end - $1.start) } > Int64(perRoom) }
+            let crowdedRanges = inboxCrowded + crowded.flatMap { room, owed in
+                owed.map { RoomRange(room: room, after: $0.start, through: $0.end) }
+            }
+            let changes = crowdedRanges.isEmpty ? [:] : try ctx.store.changeSeqs(crowdedRanges)
+            for (room, before) in leaveOutOfInbox(&items, changes: changes, perRoom: perRoom) { gaps[room] = before }
+            for (room, owed) in crowded {
+                let roomChanges = (changes[room] ?? [:]).filter { seq, _ in owed.contains { seq > $0.start && seq <= $0.end } }
+                // Walk back from the newest seq, counting messages only.
+                var remaining = perRoom
+                var kept: [(start: Int64, end: Int64)] = []
+                var dropped: [(start: Int64, end: Int64)] = []   // (start, end]: what is left out
+                for stay in owed.reversed() {
+                    var s = stay.end
+                    while s > stay.start && remaining > 0 {
+                        if roomChanges[s] == nil { remaining -= 1 }
+                        s -= 1
+                    }
+                    if s < stay.end { kept.insert((s, stay.end), at: 0) }
+                    if s > stay.start { dropped.insert((stay.start, s), at: 0) }
+                }
+                let droppedMessages = dropped.contains { d in
+                    (d.end - d.start) > Int64(roomChanges.keys.lazy.filter { $0 > d.start && $0 <= d.end }.count)
+                }
+                // Only changes left out: nothing is, the room is owed as it is.
+                guard droppedMessages else { continue }
+                gaps[room] = kept[0].start + 1
+                func isDropped(_ seq: Int64) -> Bool { dropped.contains { seq > $0.start && seq <= $0.end } }
+                // The changes in the part left out whose message is not left out (the
+                // device has it), each a range of one seq, in seq order before the kept
+                // ones. At most the page's limit + 1 of them, and then not the kept ones:
+                // the page reads at most `limit` bodies, so its last candidate makes it say
+                // `has_more`, and the next pages go on from where it stopped.
+                let wanted = roomChanges.filter { isDropped($0.key) && !isDropped($0.value) }.keys.sorted()
+                var roomRanges = wanted.prefix(limit + 1).map { (start: $0 - 1, end: $0) }
+                if wanted.count <= limit + 1 { roomRanges += kept }
+                // A change in what is kept whose message is left out: not delivered.
+                for (seq, target) in roomChanges where !isDropped(seq) && isDropped(target) {
+                    hiddenChanges.insert(MessageKey(room: room, seq: seq))
+                }
+                owedByRoom[room] = roomRanges
+            }
+        }
+        for (room, owed) in owedByRoom {
             positions[room] = owed[0].start
             // Every range of a room in seq order: the room's keys come back in that order,
             // and each range is read up to the page's limit, so the page cannot run past
-            // a range read short (the room alone has more candidates than the page takes).
+            // a range read short (the room alone has more candidates than the page takes;
+            // the changes passed over are not candidates, so each range reads that many more).
             ranges += owed.map { RoomRange(room: room, after: $0.start, through: $0.end) }
         }
         if !ranges.isEmpty {
-            for (room, roomKeys) in try ctx.store.hotRoomKeys(ranges, limit: limit + 1) {
+            for (room, roomKeys) in try ctx.store.hotRoomKeys(ranges, limit: limit + 1 + hiddenChanges.count) {
                 for key in roomKeys {
-                    items.append(Item(pos: key.pos, seq: key.seq, hotRoom: room, kind: .message, room: room, roomSeq: key.seq,
-                                      payload: nil))
+                    var item = Item(pos: key.pos, seq: key.seq, hotRoom: room, kind: .message, room: room, roomSeq: key.seq,
+                                    payload: nil)
+                    if hiddenChanges.contains(MessageKey(room: room, seq: key.seq)) { item.deliver = false }
+                    items.append(item)
                 }
             }
         }
@@ -236,21 +281,16 @@ extension Stream {
         return 96 + (storedPayload?.utf8.count ?? 0)
     }
 
-    /// The inbox part of a catch-up: scans the keys of up to `catchUpScanWindow` entries
-    /// and marks all but the newest `perRoom` messages of each room as left out (every
-    /// non-message event stays). No body is read here.
-    private static func inboxCatchUp(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
-        -> (items: [Item], gaps: [RoomID: Int64], truncated: Bool) {
+    /// The inbox part of a catch-up: the keys of up to `catchUpScanWindow` entries (no
+    /// body is read here), and the rooms with more message rows among them than `perRoom`,
+    /// whose change rows `leaveOutOfInbox` needs.
+    private static func inboxCatchUpWindow(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
+        -> (items: [Item], crowded: [RoomRange], truncated: Bool) {
         // Rows exist only up to the head: the window's end need not wait for it.
         let upper = after + Int64(ctx.config.catchUpScanWindow)
         let window = try ctx.store.inboxWindow(user: user, after: after, through: upper)
         let head = window?.head ?? after
-        var items = (window?.keys ?? []).map(Item.inbox)
-        // Changes (edits, recalls, reactions) are message rows in the inbox too, but not
-        // messages: they never count toward `perRoom`, and each is delivered unless this
-        // catch-up left out the message it changes (that one comes with the history, as
-        // it is now). Looked up only for the rooms with more message rows in the window
-        // than `perRoom`, in one read.
+        let items = (window?.keys ?? []).map(Item.inbox)
         var rowsPerRoom: [RoomID: (count: Int, first: Int64, last: Int64)] = [:]
         for item in items where item.isMessage {
             guard let room = item.room, let seq = item.roomSeq else { continue }
@@ -259,7 +299,16 @@ extension Stream {
         }
         let crowded = rowsPerRoom.filter { $0.value.count > perRoom }
             .map { RoomRange(room: $0.key, after: $0.value.first - 1, through: $0.value.last) }
-        let changes = crowded.isEmpty ? [:] : try ctx.store.changeSeqs(crowded)
+        return (items, crowded, upper < head)
+    }
+
+    /// Marks all but the newest `perRoom` messages of each room of an inbox window as left
+    /// out (every non-message event stays); returns the gap of each room left out of.
+    /// Changes (edits, recalls, reactions) are message rows in the inbox too, but not
+    /// messages: they never count toward `perRoom`, and each is delivered unless this
+    /// catch-up left out the message it changes (that one comes with the history, as it
+    /// is now). `changes`: the change rows of the window's crowded rooms.
+    private static func leaveOutOfInbox(_ items: inout [Item], changes: [RoomID: [Int64: Int64]], perRoom: Int) -> [RoomID: Int64] {
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]
@@ -284,6 +333,6 @@ extension Stream {
         }
         var gaps: [RoomID: Int64] = [:]
         for room in dropped { if let s = oldestKept[room] { gaps[room] = s } }
-        return (items, gaps, upper < head)
+        return gaps
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 import Testing
 
@@ -128,6 +129,178 @@ struct CatchUpTests {
             let all = try leo.pull(cursor)
             #expect(MessageChangeTests.changes(all.json["events"]?.array ?? []) == ["edit:2", "delete:1"])
             #expect(ReceivedMessage.from(all.json["events"]?.array ?? []).map(\.seq) == [2, 5, 6, 7, 8, 9])
+        }
+    }
+
+    /// The same in a hot room (read diffusion: the room's own seqs, not inbox rows). A
+    /// catch-up counts only messages toward the limit, delivers the recall of a message
+    /// the device has however far back it is, and leaves out the changes of the messages
+    /// it left out, in one page or in pages of one. (Before, a hot room kept its newest N
+    /// seqs, changes among them: the recall was left out, the recalled text stayed on the
+    /// device, and a reaction to a message left out came with the page.)
+    @Test func perRoomLimitInAHotRoomCountsMessagesAndDeliversEveryChange() throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 3 }) { server in
+            let kim = try server.createUser("kim", device: "phone")
+            let leo = try server.createUser("leo", device: "phone")
+            _ = try server.createUser("max", device: "phone")
+            let room = try kim.createGroup("hot", members: ["leo", "max"])   // 3 members: hot
+            let before = try leo.conversationsCursor()
+            try kim.sendOK(room, "secret", "my password is hunter2")   // seq 1
+            let has = try leo.pull(before)
+            #expect(ReceivedMessage.from(has.json["events"]?.array ?? []).map(\.seq) == [1])
+            let cursor = try #require(has.json["cursor"]?.stringValue)
+            try kim.sendOK(room, "m2", "two")                            // seq 2
+            #expect(try MessageChangeTests.patch(kim, "/v1/rooms/\(room)/messages/2", #"{"body":"two, edited"}"#).status == 200)   // 3
+            #expect(try kim.delete("/v1/rooms/\(room)/messages/1").status == 200)   // seq 4: the recall
+            for i in 5...9 { try kim.sendOK(room, "m\(i)", "message \(i)") }     // seqs 5-9
+            for target in [5, 8] {                                       // seqs 10 and 11: reactions
+                #expect(try MessageChangeTests.put(kim, "/v1/rooms/\(room)/messages/\(target)/reactions/ok").status == 200)
+                let flushed = DispatchSemaphore(value: 0)
+                server.engine.flushReactions { _ in flushed.signal() }
+                flushed.wait()
+            }
+            let all = try leo.pull(cursor)
+            #expect(MessageChangeTests.changes(all.json["events"]?.array ?? []) == ["edit:2", "delete:1", "reactions:5", "reactions:8"])
+
+            let r = try leo.pull(cursor, perRoomLimit: 3)
+            let events = r.json["events"]?.array ?? []
+            // Not the edit of 2 nor the reaction to 5: their messages are left out.
+            #expect(MessageChangeTests.changes(events) == ["delete:1", "reactions:8"])
+            #expect(ReceivedMessage.from(events).map(\.seq) == [7, 8, 9])
+            #expect(events.count == 5)
+            #expect(r.json["gaps"]?.array.map { $0["before_seq"]?.int64Value } == [7])
+            #expect(r.json["has_more"]?.boolValue == false)
+            let end = try #require(r.json["cursor"]?.stringValue)
+            #expect(try leo.pull(end).json["events"]?.array.isEmpty == true)
+
+            // In pages of one: the recall, the kept messages and their reaction, the same
+            // gap, never the edit. A later page's cursor no longer tells what an earlier
+            // page left out, so a change of a message left out may come there (it carries
+            // the message as it is now), as in the inbox's catch-up.
+            var paged: [JSONValue] = []
+            var gaps: Set<Int64> = []
+            var c = cursor
+            for _ in 0..<10 {
+                let page = try leo.pull(c, limit: 1, perRoomLimit: 3)
+                paged += page.json["events"]?.array ?? []
+                for g in page.json["gaps"]?.array ?? [] { if let s = g["before_seq"]?.int64Value { gaps.insert(s) } }
+                c = try #require(page.json["cursor"]?.stringValue)
+                if page.json["has_more"]?.boolValue != true { break }
+            }
+            let pagedChanges = MessageChangeTests.changes(paged)
+            #expect(pagedChanges.filter { $0 != "reactions:5" } == ["delete:1", "reactions:8"])
+            #expect(ReceivedMessage.from(paged).map(\.seq) == [7, 8, 9])
+            #expect(gaps == [7])
+            #expect(try leo.pull(c).json["events"]?.array.isEmpty == true)
+
+            // Only changes behind the newest messages (nothing left out): all of it, no gap.
+            let few = try leo.pull(cursor, perRoomLimit: 7)
+            #expect(MessageChangeTests.changes(few.json["events"]?.array ?? []) == ["edit:2", "delete:1", "reactions:5", "reactions:8"])
+            #expect(ReceivedMessage.from(few.json["events"]?.array ?? []).map(\.seq) == [2, 5, 6, 7, 8, 9])
+            #expect(few.json["gaps"]?.array.isEmpty ?? true)
+        }
+    }
+
+    /// More recalls of messages the device has than a page takes, all before the newest
+    /// messages kept: they come first, a page at a time with `has_more`, then the kept
+    /// messages, each once; one big page gives the same.
+    @Test func aHotCatchUpWithMoreRecallsThanAPageTakesPagesThroughThem() throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 3 }) { server in
+            let kim = try server.createUser("kim", device: "phone")
+            let leo = try server.createUser("leo", device: "phone")
+            _ = try server.createUser("max", device: "phone")
+            let room = try kim.createGroup("hot", members: ["leo", "max"])
+            let before = try leo.conversationsCursor()
+            for i in 1...3 { try kim.sendOK(room, "s\(i)", "secret \(i)") }          // seqs 1-3
+            let has = try leo.pull(before)
+            let cursor = try #require(has.json["cursor"]?.stringValue)
+            for i in 4...8 { try kim.sendOK(room, "m\(i)", "message \(i)") }         // seqs 4-8
+            for i in 1...3 { #expect(try kim.delete("/v1/rooms/\(room)/messages/\(i)").status == 200) }   // 9-11
+            for i in 12...14 { try kim.sendOK(room, "m\(i)", "message \(i)") }       // seqs 12-14
+
+            let whole = try leo.pull(cursor, perRoomLimit: 2)
+            #expect(MessageChangeTests.changes(whole.json["events"]?.array ?? []) == ["delete:1", "delete:2", "delete:3"])
+            #expect(ReceivedMessage.from(whole.json["events"]?.array ?? []).map(\.seq) == [13, 14])
+            #expect(whole.json["gaps"]?.array.map { $0["before_seq"]?.int64Value } == [13])
+
+            var pages: [[JSONValue]] = []
+            var more: [Bool] = []
+            var c = cursor
+            for _ in 0..<10 {
+                let page = try leo.pull(c, limit: 1, perRoomLimit: 2)
+                pages.append(page.json["events"]?.array ?? [])
+                more.append(page.json["has_more"]?.boolValue == true)
+                c = try #require(page.json["cursor"]?.stringValue)
+                if !more.last! { break }
+            }
+            #expect(pages.map(\.count) == [1, 1, 1, 1, 1])
+            #expect(more == [true, true, true, true, false])
+            #expect(MessageChangeTests.changes(pages.flatMap { $0 }) == ["delete:1", "delete:2", "delete:3"])
+            #expect(ReceivedMessage.from(pages.flatMap { $0 }).map(\.seq) == [13, 14])
+            #expect(try leo.pull(c).json["events"]?.array.isEmpty == true)
+        }
+    }
+
+    /// Recalls of messages from before the device's user joined are not theirs: a page
+    /// whose candidates are only such changes delivers nothing, and still says `has_more`
+    /// while the kept messages are ahead (a page that said it was the last would leave
+    /// the device thinking it had caught up).
+    @Test func aHotCatchUpPageOfChangesNotTheDevicesSaysThereIsMore() throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 3 }) { server in
+            let kim = try server.createUser("kim", device: "phone")
+            let leo = try server.createUser("leo", device: "phone")
+            _ = try server.createUser("max", device: "phone")
+            _ = try server.createUser("nia", device: "phone")
+            let room = try kim.createGroup("hot", members: ["max", "nia"])   // hot before leo joins
+            for i in 1...3 { try kim.sendOK(room, "s\(i)", "before leo \(i)") }      // seqs 1-3
+            try kim.addMembers(room, ["leo"])
+            let cursor = try leo.conversationsCursor()
+            for i in 4...8 { try kim.sendOK(room, "m\(i)", "message \(i)") }         // seqs 4-8
+            for i in 1...3 { #expect(try kim.delete("/v1/rooms/\(room)/messages/\(i)").status == 200) }   // 9-11
+            for i in 12...14 { try kim.sendOK(room, "m\(i)", "message \(i)") }       // seqs 12-14
+
+            var events: [JSONValue] = []
+            var more: [Bool] = []
+            var c = cursor
+            for _ in 0..<10 {
+                let page = try leo.pull(c, limit: 1, perRoomLimit: 2)
+                events += page.json["events"]?.array ?? []
+                more.append(page.json["has_more"]?.boolValue == true)
+                c = try #require(page.json["cursor"]?.stringValue)
+                if !more.last! { break }
+            }
+            #expect(more.first == true)
+            #expect(MessageChangeTests.changes(events).isEmpty)
+            #expect(ReceivedMessage.from(events).map(\.seq) == [13, 14])
+        }
+    }
+
+    /// Reactions to messages a catch-up left out, among the messages it keeps, are passed
+    /// over, not counted against the page: a page of two still gets both kept messages.
+    /// (A page that read only `limit + 1` seqs of the room stopped at the reactions, with
+    /// one message and no `has_more`.)
+    @Test func aHotCatchUpPassesOverChangesOfMessagesItLeftOut() throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 3 }) { server in
+            let kim = try server.createUser("kim", device: "phone")
+            let leo = try server.createUser("leo", device: "phone")
+            _ = try server.createUser("max", device: "phone")
+            let room = try kim.createGroup("hot", members: ["leo", "max"])
+            let cursor = try leo.conversationsCursor()
+            for i in 1...7 { try kim.sendOK(room, "m\(i)", "message \(i)") }         // seqs 1-7
+            for target in 2...4 {                                                    // seqs 8-10
+                #expect(try MessageChangeTests.put(kim, "/v1/rooms/\(room)/messages/\(target)/reactions/ok").status == 200)
+                let flushed = DispatchSemaphore(value: 0)
+                server.engine.flushReactions { _ in flushed.signal() }
+                flushed.wait()
+            }
+            try kim.sendOK(room, "m11", "message 11")                                 // seq 11
+
+            let page = try leo.pull(cursor, limit: 2, perRoomLimit: 2)
+            let events = page.json["events"]?.array ?? []
+            #expect(ReceivedMessage.from(events).map(\.seq) == [7, 11])
+            #expect(MessageChangeTests.changes(events).isEmpty)
+            #expect(page.json["has_more"]?.boolValue == false)
+            #expect(page.json["gaps"]?.array.map { $0["before_seq"]?.int64Value } == [7])
         }
     }
 }

@@ -10,9 +10,9 @@ enum Statements {
     /// for a page without messages: an empty recheck is 4.)
     static let pullPage = 6
     /// A catch-up page (`per_room_limit`): BEGIN, the inbox window with the inbox head,
-    /// the change rows of the rooms with more messages in the window than the limit (one
-    /// read for all of them; none when no room has), hot memberships, hot-room keys,
-    /// message bodies, COMMIT.
+    /// hot memberships, the change rows of the rooms with more messages in the window or
+    /// more seqs owed in a hot room than the limit (one read for all of them; none when
+    /// no room has), hot-room keys, message bodies, COMMIT.
     static let catchUpPage = 7
     /// A pull's start: BEGIN, the token with the device's stream state, the hot
     /// memberships (with departures and history floors, whether the cursor names no hot
