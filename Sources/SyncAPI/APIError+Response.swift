@@ -61,7 +61,7 @@ extension APIError {
             return (.malformedQuery, "query string is not valid percent-encoded UTF-8 without control characters")
         case .malformedPath:
             return (.malformedPath, "path is not valid percent-encoded UTF-8 without control characters")
-        case .badID(let what): return (.invalidRequest, "\(what) must be a positive integer")
+        case .badID(let what): return (.invalidRequest, "\(what) must be a positive integer, in decimal digits without a sign or leading zeros")
         case .invalidRequest(let message): return (.invalidRequest, message)
         case .invalidJSON(let message): return (.invalidJSON, message)
         case .unsupportedMediaType: return (.unsupportedMediaType, "send the body as application/json")

@@ -81,8 +81,10 @@ enum APIRoute: Equatable, Sendable {
         id(captures[0], "room id").map(RoomID.init)
     }
 
+    /// A positive decimal written one way only: no sign, no leading zero.
     private static func id(_ text: String, _ what: String) -> Result<Int64, APIError> {
-        guard let id = Int64(text), id > 0 else { return .failure(.badID(what: what)) }
+        guard let first = text.utf8.first, first >= UInt8(ascii: "1"), first <= UInt8(ascii: "9"),
+              let id = Int64(text), id > 0 else { return .failure(.badID(what: what)) }
         return .success(id)
     }
 }

@@ -77,9 +77,12 @@ import Testing
         #expect(try route("GET", "/v1/rooms/9223372036854775807").get() == .route(.rooms(.get(RoomID(Int64.max)))))
     }
 
+    /// Ids are written one way only: a sign or a leading zero (`+2`, `0002`, `%2B2`)
+    /// would name room 2 under another path (another cache key, another log line).
     @Test func aPathIDThatIsNotAPositiveIntegerIsInvalidRequest() throws {
         for path in ["/v1/rooms/abc", "/v1/rooms/0/members", "/v1/rooms/-3/messages", "/v1/rooms/1.5/receipts",
-                     "/v1/rooms/9223372036854775808", "/v1/rooms/%31x/receipts"] {
+                     "/v1/rooms/9223372036854775808", "/v1/rooms/%31x/receipts", "/v1/rooms/+2", "/v1/rooms/%2B2/members",
+                     "/v1/rooms/0002", "/v1/rooms/00", "/v1/rooms/ 2", "/v1/rooms/2%20"] {
             let (target, label) = router.resolve(.GET, path: path)
             guard case .failure(.badID(let what)) = target, what == "room id" else {
                 Issue.record("\(path): \(target)")
@@ -89,6 +92,10 @@ import Testing
         }
         guard case .failure(.badID(what: "device id")) = route("DELETE", "/v1/admin/devices/x") else {
             Issue.record("device id")
+            return
+        }
+        guard case .failure(.badID(what: "seq")) = route("DELETE", "/v1/rooms/2/messages/+1") else {
+            Issue.record("seq")
             return
         }
     }
