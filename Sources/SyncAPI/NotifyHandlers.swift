@@ -35,7 +35,8 @@ struct NotifyHandlers {
     /// `GET /v1/notify`: authenticate, then upgrade. A device authenticates with its
     /// bearer token, or (a browser, which cannot set a header on a WebSocket) with a
     /// single-use `?ticket=` from `POST /v1/notify/ticket`. A long-lived token in the URL
-    /// (`?access_token=`) is refused: URLs end up in proxy logs. A bad token or ticket is
+    /// (`?access_token=`) is refused: URLs end up in proxy logs, and so is a ticket sent
+    /// with an Authorization header (two credentials). A bad token or ticket is
     /// a plain 401, never an upgrade. The token, the hot rooms and the head are read off
     /// the loop: rooms first, then subscribe, then the head, so a commit between the two
     /// reads wakes the subscription. A request that is not a valid upgrade gets the
@@ -52,6 +53,13 @@ struct NotifyHandlers {
             return try api.authenticated(token: input.bearerToken, address: address, responder) { me in
                 upgrade(me, input, responder)
             }
+        }
+        // One credential per request (RFC 6750, section 2): a ticket with a bearer token
+        // is refused whichever of the two is right, before the ticket is spent. (Another
+        // scheme, a proxy's Basic login say, is not a credential of ours.)
+        if let auth = input.request.headers["authorization"], auth.lowercased().hasPrefix("bearer") {
+            throw APIError.invalidRequest(
+                "send one credential: ?ticket= (from POST /v1/notify/ticket) or Authorization: Bearer, not both")
         }
         // A ticket is spent by its first use: the handshake is checked before that.
         if case .reject(let response) = WebSocketHandshake.validate(input.request.head) { return responder.respond(response) }

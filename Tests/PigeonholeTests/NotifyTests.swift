@@ -440,6 +440,17 @@ extension NotifyTests {
             time.advance(milliseconds: 30_001)
             expectError(try WebSocketTestClient(port: server.port).requestUpgrade("/v1/notify?ticket=\(late)"), 401, "unauthorized")
 
+            // A ticket and a bearer token at once, right or wrong, is two credentials:
+            // refused (RFC 6750 section 2: one method per request), and the ticket is not
+            // spent by it.
+            let both = try WebSocketTestClient.ticket(port: server.port, token: phone.token)
+            for token in ["ph_wrong", phone.token] {
+                let r = try WebSocketTestClient(port: server.port).requestUpgrade("/v1/notify?ticket=\(both)", token: token)
+                expectError(r, 400, "invalid_request")
+                #expect(r.text.contains("one credential"))
+            }
+            #expect(try WebSocketTestClient(port: server.port).requestUpgrade("/v1/notify?ticket=\(both)").status == 101)
+
             // The device token in the URL is refused outright, right or wrong.
             for query in ["access_token=\(phone.token)", "access_token=ph_wrong"] {
                 let r = try WebSocketTestClient(port: server.port).requestUpgrade("/v1/notify?\(query)")
