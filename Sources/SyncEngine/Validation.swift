@@ -54,11 +54,13 @@ public enum Validation {
     }
 
     /// A reaction key (an emoji, a short word): 1-64 bytes of UTF-8 without whitespace or
-    /// control characters (so it never holds the separators of `ReactionCounts`).
+    /// control characters (so it never holds the separators of `ReactionCounts`), format
+    /// characters only as an emoji's joiner (U+200D) or presentation selector (U+FE0F),
+    /// and at least one character a reader sees (not only joiners and selectors).
     public static func isValidReactionKey(_ key: String) -> Bool {
         (1...64).contains(key.utf8.count) && key.unicodeScalars.allSatisfy { s in
             !s.properties.isWhitespace && s.properties.generalCategory != .control
                 && s.properties.generalCategory != .format || s.value == 0x200D || s.value == 0xFE0F
-        }
+        } && key.unicodeScalars.contains { !isBlank($0) }
     }
 }

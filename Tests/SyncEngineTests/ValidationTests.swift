@@ -48,4 +48,17 @@ import Testing
     func clientMessageIDs(_ id: String, _ valid: Bool) {
         #expect(Validation.isValidClientMsgID(id) == valid, "\(id.debugDescription)")
     }
+
+    /// Reaction keys: an emoji (its joiners and variation selectors included) or a short
+    /// word; never only what a reader cannot see (a reaction nobody could tell apart).
+    @Test(arguments: [
+        ("👍", true), ("ok", true), ("❤\u{FE0F}", true), ("👩\u{200D}💻", true), ("+1", true),
+        (String(repeating: "x", count: 64), true),
+        ("", false), (String(repeating: "x", count: 65), false), ("two words", false), ("a\u{1F}", false),
+        ("\u{200D}", false), ("\u{FE0F}", false), ("\u{200D}\u{FE0F}\u{200D}", false), ("\u{200B}", false),
+        ("a\u{202E}", false), ("\u{3000}", false),
+    ])
+    func reactionKeys(_ key: String, _ valid: Bool) {
+        #expect(Validation.isValidReactionKey(key) == valid, "\(key.debugDescription)")
+    }
 }
