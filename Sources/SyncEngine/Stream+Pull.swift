@@ -138,21 +138,37 @@ extension Stream {
         // Catch-up: the newest `perRoom` messages of the stays owed (a gap names the
         // oldest kept; history below it is the member's to page). Changes are not
         // messages, as in the inbox's catch-up: they never count toward `perRoom`, and a
-        // change is delivered unless this catch-up left out the message it changes (a
-        // recall of a message the device has comes however far back it is). The change
-        // rows of the rooms with more seqs owed than `perRoom`, and of the inbox's crowded
-        // rooms, in one read (a room that turned hot can be in both, in ranges apart).
+        // change is delivered unless this page left out the message it changes (a recall
+        // of a message the device has comes however far back it is, within the newest
+        // `catchUpScanWindow` seqs of the room; a later page of the same catch-up, whose
+        // cursor no longer tells what an earlier one left out, may bring the change of a
+        // message left out, as it is now). The change rows of the hot rooms with more seqs
+        // owed than `perRoom` (of their newest `catchUpScanWindow` seqs: a room with a
+        // million reactions costs no more) and of the inbox's crowded rooms, in one read
+        // (a room that turned hot can be in both, in ranges apart).
         var hiddenChanges: Set<MessageKey> = []   // changes whose message the catch-up left out
         if let perRoom = perRoomLimit {
             let crowded = owedByRoom.filter { $0.value.reduce(0) { $0 + ($1.end - $1.start) } > Int64(perRoom) }
-            let crowdedRanges = inboxCrowded + crowded.flatMap { room, owed in
-                owed.map { RoomRange(room: room, after: $0.start, through: $0.end) }
+            var scanned: [RoomID: [(start: Int64, end: Int64)]] = [:]
+            for (room, owed) in crowded {
+                var left = Int64(ctx.config.catchUpScanWindow)
+                for stay in owed.reversed() where left > 0 {
+                    let take = min(left, stay.end - stay.start)
+                    scanned[room, default: []].insert((stay.end - take, stay.end), at: 0)
+                    left -= take
+                }
+            }
+            let crowdedRanges = inboxCrowded + scanned.flatMap { room, window in
+                window.map { RoomRange(room: room, after: $0.start, through: $0.end) }
             }
             let changes = crowdedRanges.isEmpty ? [:] : try ctx.store.changeSeqs(crowdedRanges)
-            for (room, before) in leaveOutOfInbox(&items, changes: changes, perRoom: perRoom) { gaps[room] = before }
+            let inbox = leaveOutOfInbox(&items, changes: changes, perRoom: perRoom)
+            for (room, before) in inbox.gaps { gaps[room] = before }
             for (room, owed) in crowded {
-                let roomChanges = (changes[room] ?? [:]).filter { seq, _ in owed.contains { seq > $0.start && seq <= $0.end } }
-                // Walk back from the newest seq, counting messages only.
+                let window = scanned[room] ?? []
+                let roomChanges = (changes[room] ?? [:]).filter { seq, _ in window.contains { seq > $0.start && seq <= $0.end } }
+                // Walk back from the newest seq, counting messages only (a seq past the
+                // window counts as a message: it is not known to be a change).
                 var remaining = perRoom
                 var kept: [(start: Int64, end: Int64)] = []
                 var dropped: [(start: Int64, end: Int64)] = []   // (start, end]: what is left out
@@ -165,23 +181,29 @@ extension Stream {
                     if s < stay.end { kept.insert((s, stay.end), at: 0) }
                     if s > stay.start { dropped.insert((stay.start, s), at: 0) }
                 }
-                let droppedMessages = dropped.contains { d in
-                    (d.end - d.start) > Int64(roomChanges.keys.lazy.filter { $0 > d.start && $0 <= d.end }.count)
-                }
+                var changesLeftOut = 0
+                for seq in roomChanges.keys where dropped.contains(where: { seq > $0.start && seq <= $0.end }) { changesLeftOut += 1 }
                 // Only changes left out: nothing is, the room is owed as it is.
-                guard droppedMessages else { continue }
+                guard dropped.reduce(0, { $0 + ($1.end - $1.start) }) > Int64(changesLeftOut) else { continue }
                 gaps[room] = kept[0].start + 1
                 func isDropped(_ seq: Int64) -> Bool { dropped.contains { seq > $0.start && seq <= $0.end } }
+                // A message is left out by this page in the hot part, or, in a room that
+                // turned hot, in the inbox part.
+                let inboxDropped = inbox.dropped[room] ?? []
+                func messageLeftOut(_ seq: Int64) -> Bool { isDropped(seq) || inboxDropped.contains(seq) }
                 // The changes in the part left out whose message is not left out (the
-                // device has it), each a range of one seq, in seq order before the kept
-                // ones. At most the page's limit + 1 of them, and then not the kept ones:
-                // the page reads at most `limit` bodies, so its last candidate makes it say
-                // `has_more`, and the next pages go on from where it stopped.
-                let wanted = roomChanges.filter { isDropped($0.key) && !isDropped($0.value) }.keys.sorted()
+                // device has it): of each message only its newest change (each carries the
+                // message as it is now), each a range of one seq, in seq order before the
+                // kept ones. At most the page's limit + 1 of them, and then not the kept
+                // ones: the page reads at most `limit` bodies, so its last candidate makes it
+                // say `has_more`, and the next pages go on from where it stopped.
+                var newest: [Int64: Int64] = [:]   // message seq: its newest change's seq
+                for (seq, target) in roomChanges { newest[target] = max(newest[target] ?? seq, seq) }
+                let wanted = newest.filter { target, seq in isDropped(seq) && !messageLeftOut(target) }.values.sorted()
                 var roomRanges = wanted.prefix(limit + 1).map { (start: $0 - 1, end: $0) }
                 if wanted.count <= limit + 1 { roomRanges += kept }
                 // A change in what is kept whose message is left out: not delivered.
-                for (seq, target) in roomChanges where !isDropped(seq) && isDropped(target) {
+                for (seq, target) in roomChanges where !isDropped(seq) && messageLeftOut(target) {
                     hiddenChanges.insert(MessageKey(room: room, seq: seq))
                 }
                 owedByRoom[room] = roomRanges
@@ -303,12 +325,14 @@ extension Stream {
     }
 
     /// Marks all but the newest `perRoom` messages of each room of an inbox window as left
-    /// out (every non-message event stays); returns the gap of each room left out of.
+    /// out (every non-message event stays); returns the gap of each room left out of and
+    /// the seqs left out.
     /// Changes (edits, recalls, reactions) are message rows in the inbox too, but not
     /// messages: they never count toward `perRoom`, and each is delivered unless this
     /// catch-up left out the message it changes (that one comes with the history, as it
     /// is now). `changes`: the change rows of the window's crowded rooms.
-    private static func leaveOutOfInbox(_ items: inout [Item], changes: [RoomID: [Int64: Int64]], perRoom: Int) -> [RoomID: Int64] {
+    private static func leaveOutOfInbox(_ items: inout [Item], changes: [RoomID: [Int64: Int64]], perRoom: Int)
+        -> (gaps: [RoomID: Int64], dropped: [RoomID: Set<Int64>]) {
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
         var oldestKept: [RoomID: Int64] = [:]
@@ -333,6 +357,6 @@ extension Stream {
         }
         var gaps: [RoomID: Int64] = [:]
         for room in dropped { if let s = oldestKept[room] { gaps[room] = s } }
-        return gaps
+        return (gaps, droppedSeqs)
     }
 }

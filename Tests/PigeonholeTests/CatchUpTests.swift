@@ -260,16 +260,22 @@ struct CatchUpTests {
             for i in 12...14 { try kim.sendOK(room, "m\(i)", "message \(i)") }       // seqs 12-14
 
             var events: [JSONValue] = []
+            var counts: [Int] = []
             var more: [Bool] = []
-            var c = cursor
+            var cursors = [cursor]
             for _ in 0..<10 {
-                let page = try leo.pull(c, limit: 1, perRoomLimit: 2)
+                let page = try leo.pull(cursors.last!, limit: 1, perRoomLimit: 2)
                 events += page.json["events"]?.array ?? []
+                counts.append(page.json["events"]?.array.count ?? -1)
                 more.append(page.json["has_more"]?.boolValue == true)
-                c = try #require(page.json["cursor"]?.stringValue)
+                cursors.append(try #require(page.json["cursor"]?.stringValue))
                 if !more.last! { break }
             }
-            #expect(more.first == true)
+            // Three pages pass over the three recalls (each page's cursor moves on), then
+            // the kept messages.
+            #expect(counts == [0, 0, 0, 1, 1])
+            #expect(more == [true, true, true, true, false])
+            #expect(Set(cursors).count == cursors.count)
             #expect(MessageChangeTests.changes(events).isEmpty)
             #expect(ReceivedMessage.from(events).map(\.seq) == [13, 14])
         }
@@ -301,6 +307,70 @@ struct CatchUpTests {
             #expect(MessageChangeTests.changes(events).isEmpty)
             #expect(page.json["has_more"]?.boolValue == false)
             #expect(page.json["gaps"]?.array.map { $0["before_seq"]?.int64Value } == [7])
+        }
+    }
+
+    /// A room that turned hot: the inbox part (before the switch) and the hot part are
+    /// caught up each to the newest N; a change in the hot part of a message the inbox
+    /// part left out is not delivered, and of a message's changes left out only the
+    /// newest comes (it carries the message as it is now).
+    @Test func aRoomThatTurnedHotLeavesOutTheChangesOfMessagesItsInboxPartLeftOut() throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 4 }) { server in
+            let kim = try server.createUser("kim", device: "phone")
+            let leo = try server.createUser("leo", device: "phone")
+            let max = try server.createUser("max", device: "phone")
+            _ = try server.createUser("nia", device: "phone")
+            let room = try kim.createGroup("crew", members: ["leo", "max"])        // 3 members: not hot
+            let cursor = try leo.conversationsCursor()
+            for i in 1...5 { try kim.sendOK(room, "n\(i)", "normal \(i)") }          // seqs 1-5, in inboxes
+            try kim.addMembers(room, ["nia"])                                      // the 4th: hot from here
+            #expect(try server.count("SELECT hot FROM rooms WHERE id = ?", [.integer(room)]) == 1)
+            for i in 6...10 { try kim.sendOK(room, "h\(i)", "hot \(i)") }           // seqs 6-10
+            for (who, target) in [(kim, 2), (kim, 5), (max, 5)] {                   // seqs 11-13
+                #expect(try MessageChangeTests.put(who, "/v1/rooms/\(room)/messages/\(target)/reactions/ok").status == 200)
+                let flushed = DispatchSemaphore(value: 0)
+                server.engine.flushReactions { _ in flushed.signal() }
+                flushed.wait()
+            }
+            for i in 14...15 { try kim.sendOK(room, "h\(i)", "hot \(i)") }          // seqs 14-15
+
+            let r = try leo.pull(cursor, perRoomLimit: 2)
+            let events = r.json["events"]?.array ?? []
+            #expect(ReceivedMessage.from(events).map(\.seq) == [4, 5, 14, 15])
+            // Not the reaction to 2 (left out of the inbox part); of 5's two, the newest.
+            #expect(MessageChangeTests.changes(events) == ["reactions:5"])
+            #expect(events.first { $0["type"]?.stringValue == "reactions" }?["message"]?["reactions"]?.array.first?["count"]?.int64Value == 2)
+            #expect(r.json["has_more"]?.boolValue == false)
+        }
+    }
+
+    /// A hot room's changes are looked at in its newest `catchUpScanWindow` seqs only (a
+    /// room with a million reactions costs a catch-up no more): a recall of a message the
+    /// device has comes when it is among them; further back, the history shows it.
+    @Test func aHotCatchUpLooksForChangesInItsNewestWindow() throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 3; $0.api.engine.catchUpScanWindow = 6 }) { server in
+            let kim = try server.createUser("kim", device: "phone")
+            let leo = try server.createUser("leo", device: "phone")
+            _ = try server.createUser("max", device: "phone")
+            let room = try kim.createGroup("hot", members: ["leo", "max"])
+            let before = try leo.conversationsCursor()
+            for i in 1...2 { try kim.sendOK(room, "s\(i)", "secret \(i)") }          // seqs 1-2
+            let cursor = try #require(try leo.pull(before).json["cursor"]?.stringValue)
+            #expect(try kim.delete("/v1/rooms/\(room)/messages/1").status == 200)  // seq 3
+            for i in 4...8 { try kim.sendOK(room, "m\(i)", "message \(i)") }         // seqs 4-8
+            #expect(try kim.delete("/v1/rooms/\(room)/messages/2").status == 200)  // seq 9
+            for i in 10...12 { try kim.sendOK(room, "m\(i)", "message \(i)") }       // seqs 10-12
+
+            // The window is seqs 7-12: the recall of 2 is in it, the recall of 1 is not.
+            let r = try leo.pull(cursor, perRoomLimit: 2)
+            let events = r.json["events"]?.array ?? []
+            #expect(MessageChangeTests.changes(events) == ["delete:2"])
+            #expect(ReceivedMessage.from(events).map(\.seq) == [11, 12])
+            #expect(r.json["gaps"]?.array.map { $0["before_seq"]?.int64Value } == [11])
+            // The history below the gap shows the recall of 1.
+            let history = try leo.get("/v1/rooms/\(room)/messages?before=11&limit=100")
+            let one = history.json["messages"]?.array.first { $0["seq"]?.int64Value == 1 }
+            #expect(one?["deleted"]?.boolValue == true)
         }
     }
 }
