@@ -105,6 +105,8 @@ final class LongPoll: @unchecked Sendable {
             attempt(final: false)
         case .inbox(let seq, let message?) where canAnswerAtOnce && seq == pull.from.inboxSeq + 1:
             answer(message, Cursor(user: me.user, inboxSeq: seq, hot: pull.from.hot))
+        case .inboxEvent(let seq, let event) where canAnswerAtOnce && seq == pull.from.inboxSeq + 1:
+            answer(event, Cursor(user: me.user, inboxSeq: seq, hot: pull.from.hot))
         case .room(let room, let seq, let message?) where canAnswerAtOnce && pull.from.hot[room].map({ seq == $0 + 1 }) == true:
             var hot = pull.from.hot
             hot[room] = seq
@@ -114,7 +116,7 @@ final class LongPoll: @unchecked Sendable {
             } else {
                 answer(message, cursor)
             }
-        case .inbox, .room, .receipts:
+        case .inbox, .inboxEvent, .room, .receipts:
             attempt(final: false)
         }
     }
@@ -139,6 +141,17 @@ final class LongPoll: @unchecked Sendable {
             guard !finished else { return }
             pulls.answeredAtOnce.add(1)
             finish(pulls.page(message, cursor), continuingAt: cursor)
+        }
+    }
+
+    /// The same for a row that is not a message (a read marker of the user's).
+    private func answer(_ event: Event, _ cursor: Cursor) {
+        reading = true
+        let pulls = api.pulls
+        loop.execute { [self] in
+            guard !finished else { return }
+            pulls.answeredAtOnce.add(1)
+            finish(pulls.page(event, cursor), continuingAt: cursor)
         }
     }
 

@@ -76,7 +76,7 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     private func receive(_ item: Notifier.News) {
         switch item {
-        case .inbox(let seq, nil):
+        case .inbox(let seq, nil), .inboxEvent(let seq, _):
             news.inbox = max(news.inbox, seq)
             otherNews = true
         case .inbox(let seq, let message?) where seq == max(latest.inboxSeq, news.messages, news.inbox, headInbox) + 1:

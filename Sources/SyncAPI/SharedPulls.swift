@@ -80,6 +80,18 @@ final class SharedPulls: Sendable {
         return .json(.ok, w.bytes)
     }
 
+    /// A page of one event that is not a message (not kept: each is one user's).
+    func page(_ event: Event, _ cursor: Cursor) -> HTTPResponse {
+        var w = JSONWriter(capacity: 256)
+        w.object { w in
+            w.key("events")
+            w.array { w in Encode.event(event, &w) }
+            w.field("cursor", cursor.encoded)
+            w.field("has_more", false)
+        }
+        return .json(.ok, w.bytes)
+    }
+
     private func encodedEvent(_ message: Message) -> [UInt8] {
         let key = EncodedKey(id: message.id, version: message.version)
         if let hit = events.withLock({ $0.recent[key] }) { return hit }

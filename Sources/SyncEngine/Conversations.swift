@@ -159,7 +159,8 @@ public enum Conversations {
         case .moved(_, let receipts, let readEvent):
             Receipts.applied(ctx, room: room, receipts)
             ctx.inboxRows += 1
-            ctx.wake(readEvent.user, at: readEvent.seq)
+            // The event a pull reads at that row (its stored payload parsed again).
+            ctx.wake(readEvent.user, at: readEvent.seq, event: Event(kind: .read, room: room, message: nil, payload: request.payload))
             return seq
         }
     }

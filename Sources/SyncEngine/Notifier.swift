@@ -17,6 +17,10 @@ public final class Notifier: Sendable {
         /// node's news: `RemoteEvents`): a pull or socket exactly one row behind needs
         /// no read.
         case inbox(Int64, Message?)
+        /// The user's inbox grew to this seq, and the row there is known to be this event,
+        /// not a message (a read marker moved on one of the user's devices): as above, a
+        /// pull exactly one row behind needs no read.
+        case inboxEvent(Int64, Event)
         /// A hot room advanced to this seq; with the message at that seq, as above.
         case room(RoomID, Int64, Message?)
         /// Read counts of the user's messages in the room changed (already rate-limited).
@@ -131,8 +135,15 @@ public final class Notifier: Sendable {
                 }
                 for (user, seq) in news.users {
                     guard let subs = s.byUser[user] else { continue }
-                    let m = events.inbox[user].flatMap { $0.seq == seq ? $0.message : nil }
-                    subs.forEach { calls.append(($0.callback, .inbox(seq, m))) }
+                    let item: News
+                    if let m = events.inbox[user], m.seq == seq {
+                        item = .inbox(seq, m.message)
+                    } else if let e = events.inboxEvents[user], e.seq == seq {
+                        item = .inboxEvent(seq, e.event)
+                    } else {
+                        item = .inbox(seq, nil)
+                    }
+                    subs.forEach { calls.append(($0.callback, item)) }
                 }
                 for (user, devices) in news.revoked {
                     guard let subs = s.byUser[user] else { continue }
@@ -160,8 +171,20 @@ public final class Notifier: Sendable {
     /// at a room seq. Never broadcast to other nodes (they read their own).
     public struct Events: Sendable {
         public var inbox: [UserID: InboxMessage] = [:]
+        /// Per user the non-message event at an inbox seq (this node's read markers).
+        public var inboxEvents: [UserID: InboxEvent] = [:]
         public var rooms: [RoomID: Message] = [:]
         public init() {}
+    }
+
+    /// The event at one of a user's inbox seqs, when it is not a message.
+    public struct InboxEvent: Sendable {
+        public let seq: Int64
+        public let event: Event
+        public init(seq: Int64, event: Event) {
+            self.seq = seq
+            self.event = event
+        }
     }
 
     /// The message at one of a user's inbox seqs. A send into a group puts the same

@@ -53,6 +53,16 @@ public final class WriteContext {
         guard seq >= (wakes[user] ?? 0) else { return }
         wakes[user] = seq
         wakeEvents.inbox[user] = event
+        if !wakeEvents.inboxEvents.isEmpty { wakeEvents.inboxEvents[user] = nil }
+    }
+
+    /// A wake-up at a row that is not a message, with the event a pull reads there
+    /// (`Notifier.News.inboxEvent`): it must be exactly what the pull would read.
+    func wake(_ user: UserID, at seq: Int64, event: Event) {
+        guard seq >= (wakes[user] ?? 0) else { return }
+        wakes[user] = seq
+        wakeEvents.inbox[user] = nil
+        wakeEvents.inboxEvents[user] = Notifier.InboxEvent(seq: seq, event: event)
     }
 
     func wakeReceipts(_ user: UserID, room: RoomID) {

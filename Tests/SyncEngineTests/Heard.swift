@@ -19,6 +19,7 @@ final class Heard: Sendable {
         func m(_ message: Message?) -> String { message.map { "m\($0.id.rawValue)" } ?? "-" }
         switch news {
         case .inbox(let seq, let message): return "inbox \(seq) \(m(message))"
+        case .inboxEvent(let seq, let event): return "inbox \(seq) \(event.kind.rawValue)"
         case .room(let room, let seq, let message): return "room \(room) \(seq) \(m(message))"
         case .receipts(let room): return "receipts \(room)"
         case .revoked(let device): return "revoked \(device)"
