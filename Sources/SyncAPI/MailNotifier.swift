@@ -26,8 +26,8 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
     private var ws: WebSocket?
     private var subscription: Notifier.Subscription?
     /// News not yet folded into `latest`: inbox rows that may change the hot rooms (a
-    /// join, a leave: the head is read again), inbox rows known to be messages (they
-    /// change nothing else: no read), hot rooms, a recheck.
+    /// join, a leave: the head is read again), inbox rows known to be messages or read
+    /// markers (they change nothing else: no read), hot rooms, a recheck.
     private var news: (inbox: Int64, messages: Int64, rooms: [RoomID: Int64], recheck: Bool) = (-1, -1, [:], false)
     /// The message news since `latest` was last exact, when it is one message and nothing
     /// else: what `PullOffers` can be told (boxed: an idle socket holds one pointer, not a
@@ -76,6 +76,11 @@ final class MailNotifier: WebSocketDelegate, @unchecked Sendable {
 
     private func receive(_ item: Notifier.News) {
         switch item {
+        case .inboxEvent(let seq, _) where seq == max(latest.inboxSeq, news.messages, news.inbox, headInbox) + 1:
+            // A read marker's row, the very next: it moves the stream but changes no hot
+            // room, so, as a message, no head read (and no offer: not a message).
+            news.messages = max(news.messages, seq)
+            otherNews = true
         case .inbox(let seq, nil), .inboxEvent(let seq, _):
             news.inbox = max(news.inbox, seq)
             otherNews = true

@@ -414,6 +414,32 @@ struct NotifyTests {
 }
 
 extension NotifyTests {
+    /// A read marker on one device tells the user's socket on another with a `mail`
+    /// frame whose cursor is past the `read` row, and the socket reads nothing for it
+    /// (the news carries the row, as a message's does); a pull from the previous cursor
+    /// gets the `read` event.
+    @Test func aReadMarkerMailsTheOtherDevicesSocketWithoutAHeadRead() throws {
+        try TestServer.with(configure: { $0.api.notifyCoalesceInterval = .zero }) { server in
+            let phone = try server.createUser("alice", device: "phone")
+            let laptop = try server.createDevice("alice", "laptop")
+            let bob = try server.createUser("bob", device: "phone")
+            let room = try bob.directRoom(with: "alice")
+            try bob.sendOK(room, "m1", "hello")
+            try bob.sendOK(room, "m2", "again")
+            // The phone's token read once, then cached (a write needs no read for it).
+            #expect(try phone.post("/v1/rooms/\(room)/read", ["seq": 1]).status == 200)
+            let (ws, ready) = try WebSocketTestClient.openReady(server, token: laptop.token)
+            let reads = server.engine.readsStarted.count
+            #expect(try phone.post("/v1/rooms/\(room)/read", ["seq": 2]).status == 200)
+            let mail = try ws.readNotification(timeout: 5)
+            #expect(mail.type == "mail")
+            #expect(NotifyTests.position(mail.cursor) == (NotifyTests.position(ready) ?? -1) + 1)
+            #expect(server.engine.readsStarted.count == reads, "the socket read its head again")
+            let events = try laptop.pull(ready).json["events"]?.array ?? []
+            #expect(events.map { $0["type"]?.stringValue } == ["read"])
+        }
+    }
+
     /// No long-lived credential in a URL (issue 20, item 8): a browser opens its socket
     /// with a ticket that works once, for 30 seconds; `?access_token=` is refused.
     @Test func socketsOpenWithSingleUseTicketsNeverWithATokenInTheURL() throws {
