@@ -6,8 +6,8 @@ import SyncEngine
 /// Erased text leaves the database files (docs/message-changes.md, "Erasing what was
 /// said"). A recall empties the body in place, but PostgreSQL keeps the old row version
 /// until VACUUM and the WAL records until their segment goes: after recalls this thread
-/// runs, on a connection of its own, once the snapshots older than the request are gone
-/// (they keep old versions alive), `VACUUM messages` (prunes the dead versions), then
+/// runs, on a connection of its own, once the snapshots and transactions older than the
+/// request are gone (they keep old versions alive), `VACUUM messages` (prunes the dead versions), then
 /// `CHECKPOINT` and `pg_switch_wal()` twice, so the segments that held the text are
 /// behind two checkpoints and removed (deleted, with `wal_recycle = off`). A role
 /// without the rights (pg_checkpoint, EXECUTE on pg_switch_wal) gets the VACUUM only;
@@ -63,6 +63,18 @@ final class Scrubber: @unchecked Sendable {
         if started.load(ordering: .acquiring) { finished.wait() }
     }
 
+    /// The sessions that may still keep a version older than the xid `$1` (see `main`).
+    private static let olderThan = """
+        SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND ((backend_xmin IS NOT NULL AND age(backend_xmin) > age($1::text::xid))
+                OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::text::xid)))
+        """
+    private static let olderThanRewrite = """
+        SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+           AND ((datname = current_database() AND backend_xmin IS NOT NULL AND age(backend_xmin) > age($1::text::xid))
+                OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::text::xid)))
+        """
+
     /// Scrubs are at least this far apart (VACUUM FULL locks the table: recalls in a burst,
     /// or a client repeating them, fold into one scrub per interval).
     static let interval = 10.0
@@ -91,16 +103,22 @@ final class Scrubber: @unchecked Sendable {
                 let c = try conn ?? PGConnection(url: url, connectTimeoutSeconds: connectTimeoutSeconds,
                                                  applicationName: "pigeonhole-scrub")
                 conn = c
-                // A snapshot older than the recall keeps the old row version alive through
-                // VACUUM: wait (up to 5 s) until the transactions that began before this
-                // scrub and hold one are gone.
-                let since = try c.queryOne("SELECT clock_timestamp()::text", []) { $0.text(0) } ?? ""
+                // What may still see the old row version keeps it alive through VACUUM (and
+                // VACUUM FULL copies it into its new file): a snapshot of this database whose
+                // horizon is older than the recall, and as much a transaction of this
+                // database that took its xid before it, with or without a snapshot now (idle
+                // between statements, as a writer between the round trips of its batch:
+                // every snapshot taken meanwhile counts it as running). VACUUM FULL's own
+                // snapshot counts every running xid of the cluster, so for it a transaction
+                // of any database holding an xid counts too. Wait (up to 5 s) until none
+                // is older than the next xid at this moment (the recall committed before
+                // it). Compared by age: xids wrap. (A role without pg_read_all_stats sees
+                // no xid of other roles' sessions: those are not waited for.)
+                let horizon = try c.queryOne(
+                    "SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::numeric % 4294967296)::text", []) { $0.text(0) } ?? "3"
                 var older: Int64 = 0
                 for _ in 0..<100 {
-                    older = try c.queryOne("""
-                        SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
-                           AND backend_xmin IS NOT NULL AND xact_start < $1::timestamptz
-                        """, [.text(since)]) { $0.int64(0) } ?? 0
+                    older = try c.queryOne(rewrite ? Self.olderThanRewrite : Self.olderThan, [.text(horizon)]) { $0.int64(0) } ?? 0
                     if older == 0 || state.withLock({ $0.stopping }) { break }
                     usleep(50_000)
                 }

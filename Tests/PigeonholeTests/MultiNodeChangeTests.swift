@@ -98,6 +98,42 @@ struct MultiNodeChangeTests {
         }
     }
 
+    /// A transaction that took its xid before the recall and now sits idle between
+    /// statements (a simple-protocol query leaves it no snapshot: `backend_xmin` is empty,
+    /// as a writer's between the round trips of its batch can be) still keeps the old
+    /// version alive: every snapshot taken meanwhile counts it as running, and `VACUUM
+    /// FULL` copies the old version into its new file. The scrub waits for it too, and for
+    /// any snapshot whose horizon is older than the scrub; then the text is gone from the
+    /// table's files. (Before, the scrub looked only at snapshots begun before it: it ran
+    /// at once and counted, and the text stayed. Seen once as a flake of the two-node test
+    /// above under load.)
+    @Test(arguments: [false, true])
+    func aScrubWaitsForATransactionOlderThanTheRecallWithoutASnapshot(inAnotherDatabase: Bool) throws {
+        try TestCluster.with(nodes: 1, store: { $0.rewriteOnScrub = true }) { cluster in
+            let node = cluster.nodes[0]
+            let alice = try node.createUser("alice", device: "phone")
+            _ = try node.createUser("bob", device: "phone")
+            let room = try alice.createGroup("pair", members: ["bob"])
+            _ = try alice.sendOK(room, "k1", "KEPT-IDLE-3b9a")
+            let seq = try alice.sendOK(room, "s1", "SECRET-IDLE-3b9a " + String(repeating: "q", count: 600))
+            // In another database too: VACUUM FULL's own snapshot counts every running
+            // xid of the cluster (the two-node test above failed so when another test's
+            // database held one).
+            let older = try PGConnection(url: inAnotherDatabase ? try #require(TestPostgres.serverURL) : cluster.database.url)
+            defer { older.close() }
+            try older.execute("BEGIN; SELECT txid_current()")   // an xid, then idle with no snapshot
+            let scrubs = node.engine.store.scrubs
+            #expect(try alice.delete("/v1/rooms/\(room)/messages/\(seq)").json["deleted"]?.boolValue == true)
+            #expect(!eventually(timeout: 1.5) { node.engine.store.scrubs > scrubs }, "a scrub was counted under an older transaction")
+            try older.execute("COMMIT")
+            #expect(eventually(timeout: 20) { node.engine.store.scrubs > scrubs }, "no scrub once the transaction ended")
+            let heap = try Self.databaseFiles(cluster.database.url).filter { $0.contains("/base/") }
+            let stale = files(heap, containing: "SECRET-IDLE-3b9a")
+            #expect(stale.isEmpty, "the recalled text is in \(stale)")
+            #expect(!files(heap, containing: "KEPT-IDLE-3b9a").isEmpty, "the search does not find what is there")
+        }
+    }
+
     /// The files of the test database (its directory under base/) and of the WAL.
     static func databaseFiles(_ url: String) throws -> [String] {
         let conn = try PGConnection(url: url)
