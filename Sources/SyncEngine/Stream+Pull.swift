@@ -73,11 +73,11 @@ extension Stream {
 
         // Inbox candidates (keys only). A catch-up leaves some out below, once the change
         // rows it needs are read (with the hot rooms', in one read).
-        var inboxCrowded: [RoomRange] = []
+        var inboxRooms: [RoomID: (count: Int, range: RoomRange)] = [:]
         if let perRoom = perRoomLimit {
             let window = try inboxCatchUpWindow(ctx, user: user, after: cursor.inboxSeq, perRoom: perRoom)
             items = window.items
-            inboxCrowded = window.crowded
+            inboxRooms = window.rooms
             moreBeyondScan = window.truncated
         } else {
             items = try ctx.store.inboxKeys(user: user, after: cursor.inboxSeq, limit: limit + 1).map(Item.inbox)
@@ -142,13 +142,18 @@ extension Stream {
         // of a message the device has comes however far back it is, within the newest
         // `catchUpScanWindow` seqs of the room; a later page of the same catch-up, whose
         // cursor no longer tells what an earlier one left out, may bring the change of a
-        // message left out, as it is now). The change rows of the hot rooms with more seqs
-        // owed than `perRoom` (of their newest `catchUpScanWindow` seqs: a room with a
-        // million reactions costs no more) and of the inbox's crowded rooms, in one read
-        // (a room that turned hot can be in both, in ranges apart).
+        // message left out, as it is now). A room that turned hot with messages of its
+        // inbox days in this window is counted across both: its newest messages are the
+        // hot ones, and its inbox part keeps what they leave of `perRoom`. The change
+        // rows of the hot rooms with more seqs owed than `perRoom` or with an inbox part
+        // here (of their newest `catchUpScanWindow` seqs: a room with a million reactions
+        // costs no more), and of the inbox's rooms that may leave something out, in one
+        // read.
         var hiddenChanges: Set<MessageKey> = []   // changes whose message the catch-up left out
         if let perRoom = perRoomLimit {
-            let crowded = owedByRoom.filter { $0.value.reduce(0) { $0 + ($1.end - $1.start) } > Int64(perRoom) }
+            let crowded = owedByRoom.filter {
+                $0.value.reduce(0) { $0 + ($1.end - $1.start) } > Int64(perRoom) || inboxRooms[$0.key] != nil
+            }
             var scanned: [RoomID: [(start: Int64, end: Int64)]] = [:]
             for (room, owed) in crowded {
                 var left = Int64(ctx.config.catchUpScanWindow)
@@ -158,38 +163,60 @@ extension Stream {
                     left -= take
                 }
             }
-            let crowdedRanges = inboxCrowded + scanned.flatMap { room, window in
+            let inboxRanges = inboxRooms.compactMap { room, r in r.count > perRoom || crowded[room] != nil ? r.range : nil }
+            let crowdedRanges = inboxRanges + scanned.flatMap { room, window in
                 window.map { RoomRange(room: room, after: $0.start, through: $0.end) }
             }
             let changes = crowdedRanges.isEmpty ? [:] : try ctx.store.changeSeqs(crowdedRanges)
-            let inbox = leaveOutOfInbox(&items, changes: changes, perRoom: perRoom)
-            for (room, before) in inbox.gaps { gaps[room] = before }
-            for (room, owed) in crowded {
-                let window = scanned[room] ?? []
-                let roomChanges = (changes[room] ?? [:]).filter { seq, _ in window.contains { seq > $0.start && seq <= $0.end } }
-                // Walk back from the newest seq, counting messages only (a seq past the
-                // window counts as a message: it is not known to be a change).
-                var remaining = perRoom
+            // Each crowded hot room walked back from its newest seq, counting messages only
+            // (a seq past the window counts as a message: it is not known to be a change).
+            struct Walk {
                 var kept: [(start: Int64, end: Int64)] = []
                 var dropped: [(start: Int64, end: Int64)] = []   // (start, end]: what is left out
+                var changes: [Int64: Int64] = [:]
+                var keptMessages = 0
+                var oldestKeptMessage: Int64?
+            }
+            var walks: [RoomID: Walk] = [:]
+            for (room, owed) in crowded {
+                let window = scanned[room] ?? []
+                var w = Walk()
+                w.changes = (changes[room] ?? [:]).filter { seq, _ in window.contains { seq > $0.start && seq <= $0.end } }
+                var remaining = perRoom
                 for stay in owed.reversed() {
                     var s = stay.end
                     while s > stay.start && remaining > 0 {
-                        if roomChanges[s] == nil { remaining -= 1 }
+                        if w.changes[s] == nil {
+                            remaining -= 1
+                            w.oldestKeptMessage = s
+                        }
                         s -= 1
                     }
-                    if s < stay.end { kept.insert((s, stay.end), at: 0) }
-                    if s > stay.start { dropped.insert((stay.start, s), at: 0) }
+                    if s < stay.end { w.kept.insert((s, stay.end), at: 0) }
+                    if s > stay.start { w.dropped.insert((stay.start, s), at: 0) }
                 }
+                w.keptMessages = perRoom - remaining
+                walks[room] = w
+            }
+            // The inbox part, each room keeping what its hot part left of `perRoom`.
+            let inbox = leaveOutOfInbox(&items, changes: changes) { room in
+                walks[room].map { max(0, perRoom - $0.keptMessages) } ?? perRoom
+            }
+            for (room, before) in inbox.gaps { gaps[room] = before }
+            for (room, w) in walks {
                 var changesLeftOut = 0
-                for seq in roomChanges.keys where dropped.contains(where: { seq > $0.start && seq <= $0.end }) { changesLeftOut += 1 }
-                // Only changes left out: nothing is, the room is owed as it is.
-                guard dropped.reduce(0, { $0 + ($1.end - $1.start) }) > Int64(changesLeftOut) else { continue }
-                gaps[room] = kept[0].start + 1
-                func isDropped(_ seq: Int64) -> Bool { dropped.contains { seq > $0.start && seq <= $0.end } }
-                // A message is left out by this page in the hot part, or, in a room that
-                // turned hot, in the inbox part.
+                for seq in w.changes.keys where w.dropped.contains(where: { seq > $0.start && seq <= $0.end }) { changesLeftOut += 1 }
+                let hotLeftOut = w.dropped.reduce(0, { $0 + ($1.end - $1.start) }) > Int64(changesLeftOut)
                 let inboxDropped = inbox.dropped[room] ?? []
+                // Nothing left out: the room is owed as it is.
+                guard hotLeftOut || !inboxDropped.isEmpty else { continue }
+                if hotLeftOut {
+                    gaps[room] = w.kept[0].start + 1
+                } else if gaps[room] == nil, let oldest = w.oldestKeptMessage {
+                    gaps[room] = oldest   // the inbox part kept none of its messages
+                }
+                func isDropped(_ seq: Int64) -> Bool { w.dropped.contains { seq > $0.start && seq <= $0.end } }
+                // A message is left out by this page in the hot part, or in the inbox part.
                 func messageLeftOut(_ seq: Int64) -> Bool { isDropped(seq) || inboxDropped.contains(seq) }
                 // The changes in the part left out whose message is not left out (the
                 // device has it): of each message only its newest change (each carries the
@@ -198,15 +225,15 @@ extension Stream {
                 // ones: the page reads at most `limit` bodies, so its last candidate makes it
                 // say `has_more`, and the next pages go on from where it stopped.
                 var newest: [Int64: Int64] = [:]   // message seq: its newest change's seq
-                for (seq, target) in roomChanges { newest[target] = max(newest[target] ?? seq, seq) }
+                for (seq, target) in w.changes { newest[target] = max(newest[target] ?? seq, seq) }
                 let wanted = newest.filter { target, seq in isDropped(seq) && !messageLeftOut(target) }.values.sorted()
                 var roomRanges = wanted.prefix(limit + 1).map { (start: $0 - 1, end: $0) }
-                if wanted.count <= limit + 1 { roomRanges += kept }
+                if wanted.count <= limit + 1 { roomRanges += w.kept }
                 // A change in what is kept whose message is left out: not delivered.
-                for (seq, target) in roomChanges where !isDropped(seq) && messageLeftOut(target) {
+                for (seq, target) in w.changes where !isDropped(seq) && messageLeftOut(target) {
                     hiddenChanges.insert(MessageKey(room: room, seq: seq))
                 }
-                owedByRoom[room] = roomRanges
+                if !roomRanges.isEmpty { owedByRoom[room] = roomRanges }
             }
         }
         for (room, owed) in owedByRoom {
@@ -304,10 +331,11 @@ extension Stream {
     }
 
     /// The inbox part of a catch-up: the keys of up to `catchUpScanWindow` entries (no
-    /// body is read here), and the rooms with more message rows among them than `perRoom`,
-    /// whose change rows `leaveOutOfInbox` needs.
+    /// body is read here), and per room the number of its message rows among them and
+    /// the range of their seqs (whose change rows `leaveOutOfInbox` needs where it may
+    /// leave some out).
     private static func inboxCatchUpWindow(_ ctx: ReadContext, user: UserID, after: Int64, perRoom: Int) throws
-        -> (items: [Item], crowded: [RoomRange], truncated: Bool) {
+        -> (items: [Item], rooms: [RoomID: (count: Int, range: RoomRange)], truncated: Bool) {
         // Rows exist only up to the head: the window's end need not wait for it.
         let upper = after + Int64(ctx.config.catchUpScanWindow)
         let window = try ctx.store.inboxWindow(user: user, after: after, through: upper)
@@ -319,9 +347,9 @@ extension Stream {
             let r = rowsPerRoom[room]
             rowsPerRoom[room] = ((r?.count ?? 0) + 1, min(r?.first ?? seq, seq), max(r?.last ?? seq, seq))
         }
-        let crowded = rowsPerRoom.filter { $0.value.count > perRoom }
-            .map { RoomRange(room: $0.key, after: $0.value.first - 1, through: $0.value.last) }
-        return (items, crowded, upper < head)
+        var rooms: [RoomID: (count: Int, range: RoomRange)] = [:]
+        for (room, r) in rowsPerRoom { rooms[room] = (r.count, RoomRange(room: room, after: r.first - 1, through: r.last)) }
+        return (items, rooms, upper < head)
     }
 
     /// Marks all but the newest `perRoom` messages of each room of an inbox window as left
@@ -331,7 +359,8 @@ extension Stream {
     /// messages: they never count toward `perRoom`, and each is delivered unless this
     /// catch-up left out the message it changes (that one comes with the history, as it
     /// is now). `changes`: the change rows of the window's crowded rooms.
-    private static func leaveOutOfInbox(_ items: inout [Item], changes: [RoomID: [Int64: Int64]], perRoom: Int)
+    private static func leaveOutOfInbox(_ items: inout [Item], changes: [RoomID: [Int64: Int64]],
+                                        perRoom: (RoomID) -> Int)
         -> (gaps: [RoomID: Int64], dropped: [RoomID: Set<Int64>]) {
         // Walk backwards: keep the newest `perRoom` messages of each room.
         var keptPerRoom: [RoomID: Int] = [:]
@@ -342,7 +371,7 @@ extension Stream {
             guard let room = items[i].room, let seq = items[i].roomSeq else { continue }
             if changes[room]?[seq] != nil { continue }
             let n = keptPerRoom[room, default: 0]
-            if n < perRoom {
+            if n < perRoom(room) {
                 keptPerRoom[room] = n + 1
                 oldestKept[room] = seq
             } else {

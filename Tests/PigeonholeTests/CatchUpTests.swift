@@ -310,11 +310,11 @@ struct CatchUpTests {
         }
     }
 
-    /// A room that turned hot: the inbox part (before the switch) and the hot part are
-    /// caught up each to the newest N; a change in the hot part of a message the inbox
-    /// part left out is not delivered, and of a message's changes left out only the
-    /// newest comes (it carries the message as it is now).
-    @Test func aRoomThatTurnedHotLeavesOutTheChangesOfMessagesItsInboxPartLeftOut() throws {
+    /// A room that turned hot is caught up to its newest N messages across both parts:
+    /// the hot ones first, and the inbox part (before the switch) keeps what they leave.
+    /// A change of a message left out, in either part, is not delivered. (Before, each
+    /// part kept its own N: twice as many messages, and the gap named the hot part's.)
+    @Test func aRoomThatTurnedHotIsCaughtUpToItsNewestMessagesAcrossBothParts() throws {
         try TestServer.with(configure: { $0.api.engine.hotThreshold = 4 }) { server in
             let kim = try server.createUser("kim", device: "phone")
             let leo = try server.createUser("leo", device: "phone")
@@ -334,13 +334,55 @@ struct CatchUpTests {
             }
             for i in 14...15 { try kim.sendOK(room, "h\(i)", "hot \(i)") }          // seqs 14-15
 
+            func catchUp(_ n: Int) throws -> (seqs: [Int64], changes: [String], gaps: [Int64?]) {
+                let r = try leo.pull(cursor, perRoomLimit: n)
+                #expect(r.json["has_more"]?.boolValue == false)
+                let events = r.json["events"]?.array ?? []
+                return (ReceivedMessage.from(events).map(\.seq), MessageChangeTests.changes(events),
+                        r.json["gaps"]?.array.map { $0["before_seq"]?.int64Value } ?? [])
+            }
+            // The newest two are both hot: nothing of the inbox part, nor the reactions to 2 and 5.
+            let two = try catchUp(2)
+            #expect(two.seqs == [14, 15])
+            #expect(two.changes.isEmpty)
+            #expect(two.gaps == [14])
+            // Seven hot messages and two of the inbox part: the reactions to 5, not to 2.
+            let nine = try catchUp(9)
+            #expect(nine.seqs == [4, 5, 6, 7, 8, 9, 10, 14, 15])
+            #expect(nine.changes == ["reactions:5", "reactions:5"])
+            #expect(nine.gaps == [4])
+            // Exactly the hot ones: the inbox part keeps none, the gap is the oldest hot message.
+            let seven = try catchUp(7)
+            #expect(seven.seqs == [6, 7, 8, 9, 10, 14, 15])
+            #expect(seven.changes.isEmpty)
+            #expect(seven.gaps == [6])
+        }
+    }
+
+    /// Of a message's changes left out, only the newest comes: it carries the message as
+    /// it is now (both reactions in its counts).
+    @Test func aHotCatchUpBringsTheNewestChangeOfAMessageTheDeviceHas() throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = 3 }) { server in
+            let kim = try server.createUser("kim", device: "phone")
+            let leo = try server.createUser("leo", device: "phone")
+            let max = try server.createUser("max", device: "phone")
+            let room = try kim.createGroup("hot", members: ["leo", "max"])
+            let before = try leo.conversationsCursor()
+            try kim.sendOK(room, "m1", "one")                                        // seq 1
+            let cursor = try #require(try leo.pull(before).json["cursor"]?.stringValue)
+            for who in [kim, max] {                                                  // seqs 2-3
+                #expect(try MessageChangeTests.put(who, "/v1/rooms/\(room)/messages/1/reactions/ok").status == 200)
+                let flushed = DispatchSemaphore(value: 0)
+                server.engine.flushReactions { _ in flushed.signal() }
+                flushed.wait()
+            }
+            for i in 4...8 { try kim.sendOK(room, "m\(i)", "message \(i)") }          // seqs 4-8
             let r = try leo.pull(cursor, perRoomLimit: 2)
             let events = r.json["events"]?.array ?? []
-            #expect(ReceivedMessage.from(events).map(\.seq) == [4, 5, 14, 15])
-            // Not the reaction to 2 (left out of the inbox part); of 5's two, the newest.
-            #expect(MessageChangeTests.changes(events) == ["reactions:5"])
-            #expect(events.first { $0["type"]?.stringValue == "reactions" }?["message"]?["reactions"]?.array.first?["count"]?.int64Value == 2)
-            #expect(r.json["has_more"]?.boolValue == false)
+            #expect(MessageChangeTests.changes(events) == ["reactions:1"])
+            #expect(events.first?["message"]?["reactions"]?.array.first?["count"]?.int64Value == 2)
+            #expect(ReceivedMessage.from(events).map(\.seq) == [7, 8])
+            #expect(r.json["gaps"]?.array.map { $0["before_seq"]?.int64Value } == [7])
         }
     }
 
