@@ -288,6 +288,59 @@ struct PostgresPipelineTests {
         }
     }
 
+    /// A send carried once (its room locked elsewhere) waits for the lock on its next
+    /// attempt. Merged into one call with another send, the call loses the lock wait as a
+    /// whole and which send waited is not known: the batch runs again pipelined with a
+    /// call per send (`.unmerge`), where the waiting one is carried again alone and the
+    /// other commits while the lock is still held.
+    @Test func aMergedCallThatLosesALockWaitRunsAgainACallPerSend() throws {
+        try Self.with { node in
+            let h = node.harness
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let locked = try h.group(alice, "locked", [bob])
+            let free = try h.group(alice, "free", [bob])
+            _ = try h.send(alice, locked, "warm-up-1").get()
+            _ = try h.send(alice, free, "warm-up-2").get()
+            let holder = try PGConnection(url: node.database.url)
+            defer { holder.close() }
+            try holder.execute("BEGIN")
+            try holder.query("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", [.int(locked.rawValue)])
+            let max = h.engine.config.maxMessageBodyBytes
+            let first = DispatchSemaphore(value: 0)
+            let second = DispatchSemaphore(value: 0)
+            let blocked = DispatchSemaphore(value: 0)
+            let failedBefore = node.store.stats.transactionsFailed
+            _ = node.asOneBatch {
+                // First batch: the locked room's send is skipped and carried; once the
+                // batch commits (this completion runs on the writer thread, after the
+                // COMMIT and before the next batch is taken), another send is queued, so
+                // the next batch has both, merged, the carried one patient.
+                h.engine.write({ try Messages.send($0, me: alice.principal, room: free, clientMsgID: "a",
+                                                   body: "\"a\"", maxBodyBytes: max) }) { _ in
+                    h.engine.write({ try Messages.send($0, me: alice.principal, room: free, clientMsgID: "c",
+                                                       body: "\"c\"", maxBodyBytes: max) }) { _ in second.signal() }
+                    first.signal()
+                }
+                h.engine.write({ try Messages.send($0, me: bob.principal, room: locked, clientMsgID: "l",
+                                                   body: "\"l\"", maxBodyBytes: max) }) { _ in blocked.signal() }
+            }
+            #expect(first.wait(timeout: .now() + 5) == .success)
+            // The other send of the merged call commits while the room is still locked.
+            #expect(second.wait(timeout: .now() + 5) == .success)
+            #expect(try h.read { try $0.store.message(sender: alice.id, clientMsgID: "c") } != nil)
+            #expect(try h.read { try $0.store.message(sender: bob.id, clientMsgID: "l") } == nil)
+            // Rolled back at least twice: the merged call (unmerge), then the send's own
+            // (carry). (The carried send comes first in its batch, so carrying the merged
+            // call's first send would pick the right one here by luck: the count is what
+            // tells the two paths apart.)
+            #expect(node.store.stats.transactionsFailed >= failedBefore + 2)
+            try holder.execute("ROLLBACK")
+            #expect(blocked.wait(timeout: .now() + 10) == .success)
+            #expect(try h.read { try $0.store.message(sender: bob.id, clientMsgID: "l") } != nil)
+        }
+    }
+
     /// A take refused by a cluster-wide bucket changes nothing to undo: the unit fails
     /// alone (429), and its batch neither falls back nor rolls back.
     @Test func aRefusedBucketTakeFailsAloneWithoutARollback() throws {
