@@ -233,7 +233,7 @@ extension Stream {
                 for (seq, target) in w.changes where !isDropped(seq) && messageLeftOut(target) {
                     hiddenChanges.insert(MessageKey(room: room, seq: seq))
                 }
-                if !roomRanges.isEmpty { owedByRoom[room] = roomRanges }
+                owedByRoom[room] = roomRanges   // never empty: the walk keeps the newest owed seq
             }
         }
         for (room, owed) in owedByRoom {

@@ -351,6 +351,11 @@ struct CatchUpTests {
             #expect(nine.seqs == [4, 5, 6, 7, 8, 9, 10, 14, 15])
             #expect(nine.changes == ["reactions:5", "reactions:5"])
             #expect(nine.gaps == [4])
+            // More than there are: everything, every change, no gap.
+            let all = try catchUp(12)
+            #expect(all.seqs == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 15])
+            #expect(all.changes == ["reactions:2", "reactions:5", "reactions:5"])
+            #expect(all.gaps.isEmpty)
             // Exactly the hot ones: the inbox part keeps none, the gap is the oldest hot message.
             let seven = try catchUp(7)
             #expect(seven.seqs == [6, 7, 8, 9, 10, 14, 15])
