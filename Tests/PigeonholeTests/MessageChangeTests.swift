@@ -188,3 +188,34 @@ struct MessageChangeTests {
         }
     }
 }
+
+extension MessageChangeTests {
+    /// A member removed and added back: the recalls of messages the device got in its
+    /// first stay, made during that stay or after the return, must reach it (its device
+    /// holds their text). **Known defect, not fixed yet** (found by a black-box probe,
+    /// docs/benchmarks.md, tenth sitting): `streamMessages` shows a change row's message
+    /// only above the viewer's current join, so both recalls are lost, in normal and in
+    /// hot rooms. `withKnownIssue` fails this test once they arrive: then drop it.
+    @Test(arguments: [false, true])
+    func recallsOfAnEarlierStaysMessagesReachAMemberAddedBack(hot: Bool) throws {
+        try TestServer.with(configure: { $0.api.engine.hotThreshold = hot ? 2 : 1000 }) { server in
+            let kim = try server.createUser("kim", device: "phone")
+            let leo = try server.createUser("leo", device: "phone")
+            let room = try kim.createGroup("stays", members: ["leo"])
+            #expect(try server.count("SELECT hot FROM rooms WHERE id = ?", [.integer(room)]) == (hot ? 1 : 0))
+            try kim.sendOK(room, "m1", "first secret")                              // seq 1
+            try kim.sendOK(room, "m2", "second secret")                             // seq 2
+            let cursor = try #require(try leo.pull(try leo.conversationsCursor()).json["cursor"]?.stringValue)
+            #expect(try kim.delete("/v1/rooms/\(room)/messages/1").status == 200)   // during the first stay
+            try kim.removeMember(room, "leo")
+            try kim.addMembers(room, ["leo"])
+            #expect(try kim.delete("/v1/rooms/\(room)/messages/2").status == 200)   // after the return
+            try kim.sendOK(room, "m3", "after")
+            let events = try leo.pullAll(from: cursor).events.filter { $0["room_id"]?.int64Value == room }
+            #expect(ReceivedMessage.from(events).map(\.clientMsgID).contains("m3"))
+            withKnownIssue("a change of an earlier stay's message is hidden after the member is added back") {
+                #expect(Self.changes(events) == ["delete:1", "delete:2"])
+            }
+        }
+    }
+}
