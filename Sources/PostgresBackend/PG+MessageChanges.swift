@@ -97,6 +97,15 @@ extension PGWriter: MessageChangesWrites {
             """, [.int(room.rawValue), .int(seq), stored.map(PGValue.text) ?? .null, .int(at)])
     }
 
+    public func sawInPastStay(room: RoomID, seq: Int64, users: [UserID]) throws -> Set<UserID> {
+        var saw = Set<UserID>()
+        try write("""
+            SELECT DISTINCT user_id FROM past_stays
+            WHERE room_id = $1 AND user_id = ANY($3::bigint[]) AND floor < $2 AND $2 <= left_seq
+            """, [.int(room.rawValue), .int(seq), .int64Array(users.map(\.rawValue))]) { saw.insert(UserID($0.int64(0))) }
+        return saw
+    }
+
     public func takeReactionMarks(room: RoomID) throws -> [Int64] {
         // The messages' rows first, in seq order (a reaction locks its message, then its
         // mark: the same order), then the marks; a mark whose message is gone (retention)

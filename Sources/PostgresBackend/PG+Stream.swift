@@ -151,6 +151,15 @@ extension PGReader: StreamReads {
         return out
     }
 
+    /// Whether the viewer (`$5`) may see the message a change row `c` changes: above their
+    /// join, or within one of their past stays (`past_stays`; a member added back keeps
+    /// what they could see before, and nothing of the time away).
+    static let viewerSees = """
+        (c.target_seq > coalesce((SELECT vm.joined_seq FROM members vm WHERE vm.room_id = c.room_id AND vm.user_id = $5), 0)
+         OR EXISTS (SELECT 1 FROM past_stays ps WHERE ps.user_id = $5 AND ps.room_id = c.room_id
+                    AND ps.floor < c.target_seq AND c.target_seq <= ps.left_seq))
+        """
+
     public func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?] {
         guard !keys.isEmpty else { return [] }
         // Every key is looked up once (a missing one: pruned): the row at it (`c`) is the
@@ -171,17 +180,14 @@ extension PGReader: StreamReads {
             FROM (SELECT k.ord, c.kind, c.seq AS change_seq,
                          CASE WHEN c.id IS NULL THEN NULL WHEN c.target_seq IS NULL THEN c
                               ELSE (SELECT t FROM messages t WHERE t.room_id = c.room_id AND t.seq = c.target_seq
-                                    AND c.target_seq > coalesce((SELECT vm.joined_seq FROM members vm
-                                                                 WHERE vm.room_id = c.room_id AND vm.user_id = $5), 0)) END AS mrow,
+                                    AND \(Self.viewerSees)) END AS mrow,
                          count(CASE WHEN c.target_seq IS NULL THEN c.id
                                     ELSE (SELECT t.id FROM messages t WHERE t.room_id = c.room_id AND t.seq = c.target_seq
-                                          AND c.target_seq > coalesce((SELECT vm.joined_seq FROM members vm
-                                                                       WHERE vm.room_id = c.room_id AND vm.user_id = $5), 0)) END)
+                                          AND \(Self.viewerSees)) END)
                              OVER w AS found_before,
                          coalesce(sum(octet_length(CASE WHEN c.target_seq IS NULL THEN c.body
                                                         ELSE (SELECT t.body FROM messages t WHERE t.room_id = c.room_id AND t.seq = c.target_seq
-                                                              AND c.target_seq > coalesce((SELECT vm.joined_seq FROM members vm
-                                                                                           WHERE vm.room_id = c.room_id AND vm.user_id = $5), 0)) END))
+                                                              AND \(Self.viewerSees)) END))
                                   OVER w, 0) AS bytes_before
                   FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS k(room, seq, ord)
                   LEFT JOIN messages c ON c.room_id = k.room AND c.seq = k.seq

@@ -94,6 +94,17 @@ extension SQLiteWriter: MessageChangesWrites {
         try sqlite.run("INSERT OR IGNORE INTO reaction_marks (room_id, seq, since) VALUES (?1, ?2, ?3)", key + [.integer(at)])
     }
 
+    public func sawInPastStay(room: RoomID, seq: Int64, users: [UserID]) throws -> Set<UserID> {
+        var saw = Set<UserID>()
+        for user in users {
+            let found = try sqlite.queryOne("""
+                SELECT 1 FROM past_stays WHERE user_id = ? AND room_id = ? AND floor < ?3 AND ?3 <= left_seq LIMIT 1
+                """, [.integer(user.rawValue), .integer(room.rawValue), .integer(seq)]) { _ in true }
+            if found == true { saw.insert(user) }
+        }
+        return saw
+    }
+
     public func takeReactionMarks(room: RoomID) throws -> [Int64] {
         // A mark whose message is gone (retention) goes without an event.
         let seqs = try sqlite.queryAll("""

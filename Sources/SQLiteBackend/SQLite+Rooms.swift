@@ -116,9 +116,9 @@ extension SQLiteWriter: RoomsWrites {
     }
 
     public func deleteMember(room: RoomID, user: UserID) throws -> Bool {
-        let removed = try sqlite.run("DELETE FROM members WHERE room_id = ? AND user_id = ?",
-                                     [.integer(room.rawValue), .integer(user.rawValue)])
-        guard removed == 1 else { return false }
+        try sqlite.run("DELETE FROM members WHERE room_id = ? AND user_id = ?", [.integer(room.rawValue), .integer(user.rawValue)])
+        // The statement's own count: `run` counts the trigger's row in `past_stays` too.
+        guard sqlite.changes == 1 else { return false }
         try sqlite.run("UPDATE rooms SET member_count = member_count - 1 WHERE id = ?", [.integer(room.rawValue)])
         return true
     }

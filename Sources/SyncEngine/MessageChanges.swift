@@ -176,9 +176,12 @@ public enum MessageChanges {
             ctx.wakeRoom(r, at: seq)
             return
         }
-        // Only to members who can see the message (joined before it): a change to what was
-        // said before someone joined must not show it to them.
-        let seeing = room.members.filter { $0.joinedSeq < targetSeq }
+        // Only to members who can see the message (joined before it, or saw it in a stay
+        // before they were added back): a change to what was said before someone joined,
+        // or while they were away, must not show it to them.
+        let later = room.members.filter { $0.joinedSeq >= targetSeq }.map(\.user)
+        let saw = later.isEmpty ? [] : try ctx.store.sawInPastStay(room: r, seq: targetSeq, users: later)
+        let seeing = room.members.filter { $0.joinedSeq < targetSeq || saw.contains($0.user) }
         guard !seeing.isEmpty else { return }
         let entry = InboxEntry(kind: .message, room: r, roomSeq: seq, payload: nil, createdAt: ctx.now, position: id.rawValue)
         let written = try ctx.store.appendToMembers(room: r, entry, recipients: seeing.map {

@@ -193,6 +193,39 @@ struct DomainTests {
     /// user was not a member; and a cursor made after a leave gets nothing of the stays
     /// before it. (Before departures were kept per stay, a rejoin dropped the stay before
     /// it, and a cursor that did not name the room got no departed stay at all.)
+    /// A member removed and added back, in a normal and in a hot room: the recalls of the
+    /// messages of their first stay (made during it, or after their return) reach them;
+    /// an edit of a message sent while they were away does not (its text is not theirs).
+    /// Before `past_stays`, a change row showed its message only above the current join.
+    @Test(arguments: allStoreFactories)
+    func changesOfAnEarlierStaysMessagesReachAMemberAddedBack(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 3
+        try Harness.with(factory, config: config) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let x = try h.user("x")
+            for hot in [false, true] {
+                let room = hot ? try h.group(alice, "hot", [bob, x]) : try h.group(alice, "normal", [x])
+                #expect(try h.read { try $0.store.room(room)?.hot } == hot)
+                let m1 = try h.send(alice, room, "one-\(hot)").get().message.seq
+                let m2 = try h.send(alice, room, "two-\(hot)").get().message.seq
+                let start = try h.pullAll(x.id, from: Cursor(user: x.id, inboxSeq: 0)).cursor
+                _ = try h.write { try MessageChanges.recall($0, me: alice.principal, room: room, seq: m1) }.get()
+                try h.write { try Rooms.removeMember($0, me: alice.principal, room: room, name: "x") }.get()
+                let away = try h.send(alice, room, "away-\(hot)").get().message.seq
+                _ = try h.write { try Rooms.addMembers($0, me: alice.principal, room: room, names: ["x"]) }.get()
+                _ = try h.write { try MessageChanges.recall($0, me: alice.principal, room: room, seq: m2) }.get()
+                _ = try h.write { try MessageChanges.edit($0, me: alice.principal, room: room, seq: away, body: "\"edited\"",
+                                                          maxBodyBytes: 1000) }.get()
+                let events = try h.pullAll(x.id, from: start).events.filter { $0.room == room }
+                let changes = events.filter { $0.kind != .message && $0.kind != .member }
+                #expect(changes.map { "\($0.kind.rawValue):\($0.message?.seq ?? -1)" } == ["delete:\(m1)", "delete:\(m2)"], "hot \(hot)")
+                #expect(!events.contains { $0.message?.seq == away }, "hot \(hot): a message from the time away showed")
+            }
+        }
+    }
+
     @Test(arguments: allStoreFactories)
     func aLaggingDeviceGetsEveryStayInAHotRoom(_ factory: any StoreFactory) throws {
         var config = EngineConfiguration()

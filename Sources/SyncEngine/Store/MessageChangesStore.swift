@@ -72,6 +72,10 @@ public protocol MessageChangesWrites {
     func appendChange(to target: SendTarget, kind: MessageChange.Kind, targetSeq: Int64, actor: UserID?,
                       at: Int64) throws -> (id: MessageID, seq: Int64)
 
+    /// Of `users`, those who could see the message at `seq` of `room` in one of their past
+    /// stays (`past_stays`): a member added back still gets the changes of what they saw.
+    func sawInPastStay(room: RoomID, seq: Int64, users: [UserID]) throws -> Set<UserID>
+
     /// Adds `user`'s reaction `key`; false if it was there.
     func addReaction(room: RoomID, seq: Int64, user: UserID, key: String, at: Int64) throws -> Bool
 

@@ -86,8 +86,9 @@ public protocol StreamReads {
     /// add up to more than `maxBodyBytes`. A page adds at least a message's body bytes
     /// per message, so one with those bounds ends at or before that key; its body and
     /// those after it are not read. A key of a change row yields the message it changes,
-    /// as it is now, with `change` set (nil if that message was pruned, or is at or below
-    /// the viewer's join: a change never shows what was said before they joined); every
+    /// as it is now, with `change` set (nil if that message was pruned, or is neither
+    /// above the viewer's join nor within one of their past stays, `past_stays`: a change
+    /// never shows what was said before they joined or while they were away); every
     /// message is rendered for `viewer`.
     func streamMessages(_ keys: [Stream.MessageKey], maxCount: Int, maxBodyBytes: Int, viewer: UserID) throws -> [Message?]
 }
