@@ -48,10 +48,12 @@ extension PGWriter: RetentionWrites {
     }
 
     public func raiseHistoryFloor(room: RoomID, to seq: Int64) throws {
-        // The pruned messages' reactions go with them (docs/message-changes.md).
+        // The pruned messages' reactions go with them (docs/message-changes.md), and the
+        // past stays whose messages are all pruned (they can show no change's message).
         try write("""
             WITH f AS (UPDATE rooms SET history_floor = greatest(history_floor, $1) WHERE id = $2),
-                 r AS (DELETE FROM reactions WHERE room_id = $2 AND seq <= $1)
+                 r AS (DELETE FROM reactions WHERE room_id = $2 AND seq <= $1),
+                 s AS (DELETE FROM past_stays WHERE room_id = $2 AND left_seq <= $1)
             DELETE FROM reaction_marks WHERE room_id = $2 AND seq <= $1
             """, [.int(seq), .int(room.rawValue)])
     }

@@ -46,6 +46,8 @@ extension SQLiteWriter: RetentionWrites {
         // The pruned messages' reactions go with them (docs/message-changes.md).
         try sqlite.run("DELETE FROM reactions WHERE room_id = ? AND seq <= ?", [.integer(room.rawValue), .integer(seq)])
         try sqlite.run("DELETE FROM reaction_marks WHERE room_id = ? AND seq <= ?", [.integer(room.rawValue), .integer(seq)])
+        // A stay whose messages are all pruned can show no change's message any more.
+        try sqlite.run("DELETE FROM past_stays WHERE room_id = ? AND left_seq <= ?", [.integer(room.rawValue), .integer(seq)])
     }
 
     public func deleteMessageEvents(room: RoomID, through: Int64) throws {

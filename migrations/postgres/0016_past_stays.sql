@@ -14,6 +14,8 @@ CREATE TABLE past_stays (
     left_seq BIGINT NOT NULL,
     PRIMARY KEY (user_id, room_id, left_seq, floor)
 );
+-- Retention drops the stays whose messages are all pruned (raiseHistoryFloor).
+CREATE INDEX past_stays_by_room ON past_stays(room_id, left_seq);
 INSERT INTO past_stays (user_id, room_id, floor, left_seq)
     SELECT user_id, room_id, floor, left_seq FROM hot_departures WHERE left_seq > floor
     ON CONFLICT DO NOTHING;

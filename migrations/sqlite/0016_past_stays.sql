@@ -13,6 +13,8 @@ CREATE TABLE past_stays (
     left_seq INTEGER NOT NULL,
     PRIMARY KEY (user_id, room_id, left_seq, floor)
 ) WITHOUT ROWID;
+-- Retention drops the stays whose messages are all pruned (raiseHistoryFloor).
+CREATE INDEX past_stays_by_room ON past_stays(room_id, left_seq);
 INSERT OR IGNORE INTO past_stays (user_id, room_id, floor, left_seq)
     SELECT user_id, room_id, floor, left_seq FROM hot_departures WHERE left_seq > floor;
 CREATE TRIGGER members_past_stay AFTER DELETE ON members
