@@ -152,10 +152,11 @@ extension PGReader: StreamReads {
     }
 
     /// Whether the viewer (`$5`) may see the message a change row `c` changes: above their
-    /// join, or within one of their past stays (`past_stays`; a member added back keeps
-    /// what they could see before, and nothing of the time away).
+    /// join (a member), or within one of their past stays (`past_stays`; a member added
+    /// back keeps what they could see before, and nothing of the time away; one who left
+    /// sees it only through their stays).
     static let viewerSees = """
-        (c.target_seq > coalesce((SELECT vm.joined_seq FROM members vm WHERE vm.room_id = c.room_id AND vm.user_id = $5), 0)
+        (EXISTS (SELECT 1 FROM members vm WHERE vm.room_id = c.room_id AND vm.user_id = $5 AND vm.joined_seq < c.target_seq)
          OR EXISTS (SELECT 1 FROM past_stays ps WHERE ps.user_id = $5 AND ps.room_id = c.room_id
                     AND ps.floor < c.target_seq AND c.target_seq <= ps.left_seq))
         """

@@ -98,7 +98,7 @@ extension SQLiteWriter: MessageChangesWrites {
         var saw = Set<UserID>()
         for user in users {
             let found = try sqlite.queryOne("""
-                SELECT 1 FROM past_stays WHERE user_id = ? AND room_id = ? AND floor < ?3 AND ?3 <= left_seq LIMIT 1
+                SELECT 1 FROM past_stays WHERE user_id = ?1 AND room_id = ?2 AND floor < ?3 AND ?3 <= left_seq LIMIT 1
                 """, [.integer(user.rawValue), .integer(room.rawValue), .integer(seq)]) { _ in true }
             if found == true { saw.insert(user) }
         }

@@ -27,12 +27,13 @@ private enum SQL {
         ORDER BY m.seq
         """
     /// The message a change row changes, as it is now; none unless it is above the
-    /// viewer's join or within one of their past stays (`past_stays`): what was said
-    /// before they joined, or while they were away, is not theirs to see.
+    /// viewer's join (a member) or within one of their past stays (`past_stays`): what
+    /// was said before they joined, or while they were away, is not theirs to see (one who
+    /// left sees it only through their stays: no member row is not "joined at 0").
     static let changeTarget = """
         SELECT \(MessageRows.columns(viewer: "?3"))
         FROM messages m JOIN users su ON su.id = m.sender_id WHERE m.room_id = ?1 AND m.seq = ?2
-        AND (?2 > coalesce((SELECT vm.joined_seq FROM members vm WHERE vm.room_id = ?1 AND vm.user_id = ?3), 0)
+        AND (EXISTS (SELECT 1 FROM members vm WHERE vm.room_id = ?1 AND vm.user_id = ?3 AND vm.joined_seq < ?2)
              OR EXISTS (SELECT 1 FROM past_stays ps WHERE ps.user_id = ?3 AND ps.room_id = ?1
                         AND ps.floor < ?2 AND ?2 <= ps.left_seq))
         """

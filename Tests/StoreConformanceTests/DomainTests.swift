@@ -187,12 +187,6 @@ struct DomainTests {
         }
     }
 
-    /// A device behind in a hot room gets every stay's messages exactly once, in commit
-    /// order with the joins and leaves: across a leave and a rejoin (its cursor naming the
-    /// room) and from a cursor older than the first join; never what was sent while the
-    /// user was not a member; and a cursor made after a leave gets nothing of the stays
-    /// before it. (Before departures were kept per stay, a rejoin dropped the stay before
-    /// it, and a cursor that did not name the room got no departed stay at all.)
     /// A member removed and added back, in a normal and in a hot room: the recalls of the
     /// messages of their first stay (made during it, or after their return) reach them;
     /// an edit of a message sent while they were away does not (its text is not theirs).
@@ -226,6 +220,39 @@ struct DomainTests {
         }
     }
 
+    /// A member who left a hot room, its device still pulling the stay: a reaction (or
+    /// any change) to a message from before their join, made during the stay, shows them
+    /// nothing of that message. (Before, a viewer with no member row saw every change
+    /// row's message: the text of a message from before their join came with the pull.)
+    @Test(arguments: allStoreFactories)
+    func aDepartedMemberSeesNoChangeOfAMessageFromBeforeTheirJoin(_ factory: any StoreFactory) throws {
+        var config = EngineConfiguration()
+        config.hotThreshold = 3
+        try Harness.with(factory, config: config) { h in
+            let alice = try h.user("alice")
+            let bob = try h.user("bob")
+            let carol = try h.user("carol")
+            let x = try h.user("x")
+            let hot = try h.group(alice, "hot", [bob, carol])
+            let old = try h.send(alice, hot, "before-x").get().message.seq
+            _ = try h.write { try Rooms.addMembers($0, me: alice.principal, room: hot, names: ["x"]) }.get()
+            let start = try h.read { try Stream.head($0.store, user: x.id) }
+            let during = try h.send(alice, hot, "while-x").get().message.seq
+            _ = try h.write { try MessageChanges.edit($0, me: alice.principal, room: hot, seq: old, body: "\"edited old\"",
+                                                      maxBodyBytes: 1000) }.get()
+            try h.write { try Rooms.removeMember($0, me: alice.principal, room: hot, name: "x") }.get()
+            let events = try h.pullAll(x.id, from: start).events.filter { $0.room == hot }
+            #expect(events.contains { $0.kind == .message && $0.message?.seq == during })
+            #expect(!events.contains { $0.message?.seq == old }, "a message from before the join showed: \(events.map(\.kind))")
+        }
+    }
+
+    /// A device behind in a hot room gets every stay's messages exactly once, in commit
+    /// order with the joins and leaves: across a leave and a rejoin (its cursor naming the
+    /// room) and from a cursor older than the first join; never what was sent while the
+    /// user was not a member; and a cursor made after a leave gets nothing of the stays
+    /// before it. (Before departures were kept per stay, a rejoin dropped the stay before
+    /// it, and a cursor that did not name the room got no departed stay at all.)
     @Test(arguments: allStoreFactories)
     func aLaggingDeviceGetsEveryStayInAHotRoom(_ factory: any StoreFactory) throws {
         var config = EngineConfiguration()

@@ -51,6 +51,9 @@ struct PostgresDomainTests {
     @Test func sendAndPullExactlyOnceInOrder() throws { try DomainTests().sendAndPullExactlyOnceInOrder(factory) }
     @Test func readMarkersAndUnread() throws { try DomainTests().readMarkersAndUnread(factory) }
     @Test func aHotRoomIsMergedIntoThePull() throws { try DomainTests().aHotRoomIsMergedIntoThePull(factory) }
+    @Test func aDepartedMemberSeesNoChangeOfAMessageFromBeforeTheirJoin() throws {
+        try DomainTests().aDepartedMemberSeesNoChangeOfAMessageFromBeforeTheirJoin(factory)
+    }
     @Test func changesOfAnEarlierStaysMessagesReachAMemberAddedBack() throws {
         try DomainTests().changesOfAnEarlierStaysMessagesReachAMemberAddedBack(factory)
     }
