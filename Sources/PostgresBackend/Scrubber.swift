@@ -63,16 +63,13 @@ final class Scrubber: @unchecked Sendable {
         if started.load(ordering: .acquiring) { finished.wait() }
     }
 
-    /// The sessions that may still keep a version older than the xid `$1` (see `main`).
+    /// The sessions that may still keep a version older than the xid `$1` (see `main`):
+    /// this database's with an older xmin or xid, and with `$2` (VACUUM FULL) any
+    /// database's with an older xid.
     private static let olderThan = """
-        SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
-           AND ((backend_xmin IS NOT NULL AND age(backend_xmin) > age($1::text::xid))
-                OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::text::xid)))
-        """
-    private static let olderThanRewrite = """
         SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()
            AND ((datname = current_database() AND backend_xmin IS NOT NULL AND age(backend_xmin) > age($1::text::xid))
-                OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::text::xid)))
+                OR ((datname = current_database() OR $2) AND backend_xid IS NOT NULL AND age(backend_xid) > age($1::text::xid)))
         """
 
     /// Scrubs are at least this far apart (VACUUM FULL locks the table: recalls in a burst,
@@ -118,7 +115,7 @@ final class Scrubber: @unchecked Sendable {
                     "SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::numeric % 4294967296)::text", []) { $0.text(0) } ?? "3"
                 var older: Int64 = 0
                 for _ in 0..<100 {
-                    older = try c.queryOne(rewrite ? Self.olderThanRewrite : Self.olderThan, [.text(horizon)]) { $0.int64(0) } ?? 0
+                    older = try c.queryOne(Self.olderThan, [.text(horizon), .bool(rewrite)]) { $0.int64(0) } ?? 0
                     if older == 0 || state.withLock({ $0.stopping }) { break }
                     usleep(50_000)
                 }

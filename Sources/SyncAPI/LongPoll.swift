@@ -106,7 +106,8 @@ final class LongPoll: @unchecked Sendable {
         case .inbox(let seq, let message?) where canAnswerAtOnce && seq == pull.from.inboxSeq + 1:
             answer(message, Cursor(user: me.user, inboxSeq: seq, hot: pull.from.hot))
         case .inboxEvent(let seq, let event) where canAnswerAtOnce && seq == pull.from.inboxSeq + 1:
-            answer(event, Cursor(user: me.user, inboxSeq: seq, hot: pull.from.hot))
+            let cursor = Cursor(user: me.user, inboxSeq: seq, hot: pull.from.hot)
+            answer(cursor) { $0.page(event, cursor) }
         case .room(let room, let seq, let message?) where canAnswerAtOnce && pull.from.hot[room].map({ seq == $0 + 1 }) == true:
             var hot = pull.from.hot
             hot[room] = seq
@@ -135,23 +136,18 @@ final class LongPoll: @unchecked Sendable {
     /// task: answering them all inside it would hold the loop), and pulls at one position
     /// share one encoding (`SharedPulls.page`).
     private func answer(_ message: Message, _ cursor: Cursor) {
+        answer(cursor) { $0.page(message, cursor) }
+    }
+
+    /// Answers with `page` (of the one row at the cursor's next seq: a message, or a read
+    /// marker of the user's) in a loop task of its own.
+    private func answer(_ cursor: Cursor, _ page: @escaping @Sendable (SharedPulls) -> HTTPResponse) {
         reading = true   // news meanwhile changes nothing: this page is already right
         let pulls = api.pulls
         loop.execute { [self] in
             guard !finished else { return }
             pulls.answeredAtOnce.add(1)
-            finish(pulls.page(message, cursor), continuingAt: cursor)
-        }
-    }
-
-    /// The same for a row that is not a message (a read marker of the user's).
-    private func answer(_ event: Event, _ cursor: Cursor) {
-        reading = true
-        let pulls = api.pulls
-        loop.execute { [self] in
-            guard !finished else { return }
-            pulls.answeredAtOnce.add(1)
-            finish(pulls.page(event, cursor), continuingAt: cursor)
+            finish(page(pulls), continuingAt: cursor)
         }
     }
 

@@ -82,14 +82,7 @@ final class SharedPulls: Sendable {
 
     /// A page of one event that is not a message (not kept: each is one user's).
     func page(_ event: Event, _ cursor: Cursor) -> HTTPResponse {
-        var w = JSONWriter(capacity: 256)
-        w.object { w in
-            w.key("events")
-            w.array { w in Encode.event(event, &w) }
-            w.field("cursor", cursor.encoded)
-            w.field("has_more", false)
-        }
-        return .json(.ok, w.bytes)
+        json(.ok) { Encode.pull(PullResult(events: [event], cursor: cursor, hasMore: false, gaps: []), &$0) }
     }
 
     private func encodedEvent(_ message: Message) -> [UInt8] {

@@ -151,9 +151,7 @@ extension Stream {
         // read.
         var hiddenChanges: Set<MessageKey> = []   // changes whose message the catch-up left out
         if let perRoom = perRoomLimit {
-            let crowded = owedByRoom.filter {
-                $0.value.reduce(0) { $0 + ($1.end - $1.start) } > Int64(perRoom) || inboxRooms[$0.key] != nil
-            }
+            let crowded = owedByRoom.filter { length($0.value) > Int64(perRoom) || inboxRooms[$0.key] != nil }
             var scanned: [RoomID: [(start: Int64, end: Int64)]] = [:]
             for (room, owed) in crowded {
                 var left = Int64(ctx.config.catchUpScanWindow)
@@ -181,7 +179,7 @@ extension Stream {
             for (room, owed) in crowded {
                 let window = scanned[room] ?? []
                 var w = Walk()
-                w.changes = (changes[room] ?? [:]).filter { seq, _ in window.contains { seq > $0.start && seq <= $0.end } }
+                w.changes = (changes[room] ?? [:]).filter { seq, _ in holds(window, seq) }
                 var remaining = perRoom
                 for stay in owed.reversed() {
                     var s = stay.end
@@ -200,13 +198,12 @@ extension Stream {
             }
             // The inbox part, each room keeping what its hot part left of `perRoom`.
             let inbox = leaveOutOfInbox(&items, changes: changes) { room in
-                walks[room].map { max(0, perRoom - $0.keptMessages) } ?? perRoom
+                walks[room].map { perRoom - $0.keptMessages } ?? perRoom
             }
             for (room, before) in inbox.gaps { gaps[room] = before }
             for (room, w) in walks {
-                var changesLeftOut = 0
-                for seq in w.changes.keys where w.dropped.contains(where: { seq > $0.start && seq <= $0.end }) { changesLeftOut += 1 }
-                let hotLeftOut = w.dropped.reduce(0, { $0 + ($1.end - $1.start) }) > Int64(changesLeftOut)
+                func isDropped(_ seq: Int64) -> Bool { holds(w.dropped, seq) }
+                let hotLeftOut = length(w.dropped) > Int64(w.changes.keys.lazy.filter(isDropped).count)
                 let inboxDropped = inbox.dropped[room] ?? []
                 // Nothing left out: the room is owed as it is.
                 guard hotLeftOut || !inboxDropped.isEmpty else { continue }
@@ -215,7 +212,6 @@ extension Stream {
                 } else if gaps[room] == nil, let oldest = w.oldestKeptMessage {
                     gaps[room] = oldest   // the inbox part kept none of its messages
                 }
-                func isDropped(_ seq: Int64) -> Bool { w.dropped.contains { seq > $0.start && seq <= $0.end } }
                 // A message is left out by this page in the hot part, or in the inbox part.
                 func messageLeftOut(_ seq: Int64) -> Bool { isDropped(seq) || inboxDropped.contains(seq) }
                 // The changes in the part left out whose message is not left out (the
@@ -328,6 +324,12 @@ extension Stream {
     static func estimatedBytes(_ e: Event, storedPayload: String?) -> Int {
         if let m = e.message { return Messages.estimatedBytes(m) + 48 }
         return 96 + (storedPayload?.utf8.count ?? 0)
+    }
+
+    /// Seq ranges (start, end] of one room: how many seqs they hold, and whether `seq` is one.
+    private static func length(_ ranges: [(start: Int64, end: Int64)]) -> Int64 { ranges.reduce(0) { $0 + ($1.end - $1.start) } }
+    private static func holds(_ ranges: [(start: Int64, end: Int64)], _ seq: Int64) -> Bool {
+        ranges.contains { seq > $0.start && seq <= $0.end }
     }
 
     /// The inbox part of a catch-up: the keys of up to `catchUpScanWindow` entries (no

@@ -47,22 +47,22 @@ public final class WriteContext {
         for r in recipients { wake(r.user, at: r.seq, Notifier.InboxMessage(seq: r.seq, shared: shared)) }
     }
 
-    /// The user's newest woken seq, and the message there if known (a later row without
-    /// one clears it).
-    private func wake(_ user: UserID, at seq: Int64, _ event: Notifier.InboxMessage?) {
-        guard seq >= (wakes[user] ?? 0) else { return }
-        wakes[user] = seq
-        wakeEvents.inbox[user] = event
-        if !wakeEvents.inboxEvents.isEmpty { wakeEvents.inboxEvents[user] = nil }
-    }
-
     /// A wake-up at a row that is not a message, with the event a pull reads there
     /// (`Notifier.News.inboxEvent`): it must be exactly what the pull would read.
     func wake(_ user: UserID, at seq: Int64, event: Event) {
+        wake(user, at: seq, nil, event)
+    }
+
+    /// The user's newest woken seq, and the message or other event there if known (a
+    /// later row without one clears it).
+    private func wake(_ user: UserID, at seq: Int64, _ message: Notifier.InboxMessage?, _ event: Event? = nil) {
         guard seq >= (wakes[user] ?? 0) else { return }
         wakes[user] = seq
-        wakeEvents.inbox[user] = nil
-        wakeEvents.inboxEvents[user] = Notifier.InboxEvent(seq: seq, event: event)
+        wakeEvents.inbox[user] = message
+        // (Sends never carry an event: their fan-out skips the table while it is empty.)
+        if event != nil || !wakeEvents.inboxEvents.isEmpty {
+            wakeEvents.inboxEvents[user] = event.map { Notifier.InboxEvent(seq: seq, event: $0) }
+        }
     }
 
     func wakeReceipts(_ user: UserID, room: RoomID) {

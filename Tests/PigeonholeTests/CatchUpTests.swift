@@ -6,6 +6,15 @@ import Testing
 /// `has_more`, or with `per_room_limit` plus history below each gap.
 @Suite(.timeLimit(.minutes(3)))
 struct CatchUpTests {
+    /// `who` reacts "ok" to the message at `seq`, and the reactions flush writes its
+    /// `reactions` row into the room's stream (the next seq) before this returns.
+    static func react(_ who: TestDevice, _ room: Int64, _ seq: Int64, on server: TestServer) throws {
+        #expect(try MessageChangeTests.put(who, "/v1/rooms/\(room)/messages/\(seq)/reactions/ok").status == 200)
+        let flushed = DispatchSemaphore(value: 0)
+        server.engine.flushReactions { _ in flushed.signal() }
+        flushed.wait()
+    }
+
     /// alice's laptop bootstraps, goes offline; bob sends 600 and carol 400
     /// (interleaved) into their direct rooms with alice.
     private func offlineBacklog(_ server: TestServer, _ body: (_ laptop: TestDevice, _ start: String,
@@ -154,10 +163,7 @@ struct CatchUpTests {
             #expect(try kim.delete("/v1/rooms/\(room)/messages/1").status == 200)   // seq 4: the recall
             for i in 5...9 { try kim.sendOK(room, "m\(i)", "message \(i)") }     // seqs 5-9
             for target in [5, 8] {                                       // seqs 10 and 11: reactions
-                #expect(try MessageChangeTests.put(kim, "/v1/rooms/\(room)/messages/\(target)/reactions/ok").status == 200)
-                let flushed = DispatchSemaphore(value: 0)
-                server.engine.flushReactions { _ in flushed.signal() }
-                flushed.wait()
+                try Self.react(kim, room, Int64(target), on: server)
             }
             let all = try leo.pull(cursor)
             #expect(MessageChangeTests.changes(all.json["events"]?.array ?? []) == ["edit:2", "delete:1", "reactions:5", "reactions:8"])
@@ -294,10 +300,7 @@ struct CatchUpTests {
             let cursor = try leo.conversationsCursor()
             for i in 1...7 { try kim.sendOK(room, "m\(i)", "message \(i)") }         // seqs 1-7
             for target in 2...4 {                                                    // seqs 8-10
-                #expect(try MessageChangeTests.put(kim, "/v1/rooms/\(room)/messages/\(target)/reactions/ok").status == 200)
-                let flushed = DispatchSemaphore(value: 0)
-                server.engine.flushReactions { _ in flushed.signal() }
-                flushed.wait()
+                try Self.react(kim, room, Int64(target), on: server)
             }
             try kim.sendOK(room, "m11", "message 11")                                 // seq 11
 
@@ -327,10 +330,7 @@ struct CatchUpTests {
             #expect(try server.count("SELECT hot FROM rooms WHERE id = ?", [.integer(room)]) == 1)
             for i in 6...10 { try kim.sendOK(room, "h\(i)", "hot \(i)") }           // seqs 6-10
             for (who, target) in [(kim, 2), (kim, 5), (max, 5)] {                   // seqs 11-13
-                #expect(try MessageChangeTests.put(who, "/v1/rooms/\(room)/messages/\(target)/reactions/ok").status == 200)
-                let flushed = DispatchSemaphore(value: 0)
-                server.engine.flushReactions { _ in flushed.signal() }
-                flushed.wait()
+                try Self.react(who, room, Int64(target), on: server)
             }
             for i in 14...15 { try kim.sendOK(room, "h\(i)", "hot \(i)") }          // seqs 14-15
 
@@ -376,10 +376,7 @@ struct CatchUpTests {
             try kim.sendOK(room, "m1", "one")                                        // seq 1
             let cursor = try #require(try leo.pull(before).json["cursor"]?.stringValue)
             for who in [kim, max] {                                                  // seqs 2-3
-                #expect(try MessageChangeTests.put(who, "/v1/rooms/\(room)/messages/1/reactions/ok").status == 200)
-                let flushed = DispatchSemaphore(value: 0)
-                server.engine.flushReactions { _ in flushed.signal() }
-                flushed.wait()
+                try Self.react(who, room, 1, on: server)
             }
             for i in 4...8 { try kim.sendOK(room, "m\(i)", "message \(i)") }          // seqs 4-8
             let r = try leo.pull(cursor, perRoomLimit: 2)

@@ -242,6 +242,23 @@ struct PostgresPipelineTests {
         }
     }
 
+    /// alice and bob with two groups, one of them (`locked`) row-locked by another
+    /// session's open transaction (`holder`: ROLLBACK lets it go), each warmed by a send.
+    static func aRoomLockedElsewhere(_ node: Node) throws
+        -> (alice: TestUser, bob: TestUser, locked: RoomID, free: RoomID, holder: PGConnection) {
+        let h = node.harness
+        let alice = try h.user("alice")
+        let bob = try h.user("bob")
+        let locked = try h.group(alice, "locked", [bob])
+        let free = try h.group(alice, "free", [bob])
+        _ = try h.send(alice, locked, "warm-up-1").get()
+        _ = try h.send(alice, free, "warm-up-2").get()
+        let holder = try PGConnection(url: node.database.url)
+        try holder.execute("BEGIN")
+        try holder.query("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", [.int(locked.rawValue)])
+        return (alice, bob, locked, free, holder)
+    }
+
     /// A send whose room is locked elsewhere goes to the next batch at once; the other sends
     /// of its batch commit while the lock is still held, with no plain rerun of the batch.
     /// Merged into one call with them (SendBatches.swift), it is skipped, not waited for:
@@ -249,16 +266,8 @@ struct PostgresPipelineTests {
     @Test func aFirstStatementThatLosesALockWaitIsCarriedAlone() throws {
         try Self.with { node in
             let h = node.harness
-            let alice = try h.user("alice")
-            let bob = try h.user("bob")
-            let locked = try h.group(alice, "locked", [bob])
-            let free = try h.group(alice, "free", [bob])
-            _ = try h.send(alice, locked, "warm-up-1").get()
-            _ = try h.send(alice, free, "warm-up-2").get()
-            let holder = try PGConnection(url: node.database.url)
+            let (alice, bob, locked, free, holder) = try Self.aRoomLockedElsewhere(node)
             defer { holder.close() }
-            try holder.execute("BEGIN")
-            try holder.query("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", [.int(locked.rawValue)])
             let max = h.engine.config.maxMessageBodyBytes
             let others = DispatchSemaphore(value: 0)
             let blocked = DispatchSemaphore(value: 0)
@@ -296,16 +305,8 @@ struct PostgresPipelineTests {
     @Test func aMergedCallThatLosesALockWaitRunsAgainACallPerSend() throws {
         try Self.with { node in
             let h = node.harness
-            let alice = try h.user("alice")
-            let bob = try h.user("bob")
-            let locked = try h.group(alice, "locked", [bob])
-            let free = try h.group(alice, "free", [bob])
-            _ = try h.send(alice, locked, "warm-up-1").get()
-            _ = try h.send(alice, free, "warm-up-2").get()
-            let holder = try PGConnection(url: node.database.url)
+            let (alice, bob, locked, free, holder) = try Self.aRoomLockedElsewhere(node)
             defer { holder.close() }
-            try holder.execute("BEGIN")
-            try holder.query("SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE", [.int(locked.rawValue)])
             let max = h.engine.config.maxMessageBodyBytes
             let first = DispatchSemaphore(value: 0)
             let second = DispatchSemaphore(value: 0)
